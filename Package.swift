@@ -1,0 +1,140 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Every target gets the same strictness: Swift 6 language mode plus the upcoming features
+// that keep existentials and imports explicit.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "identity-relay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "identity-relay", targets: ["identity-relay"]),
+        .executable(name: "relay-bench", targets: ["relay-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // C libraries from Debian, reached through module maps and a shim of typed wrappers.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // Every decision, no I/O.
+        .target(
+            name: "RelayCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+
+        // Adapters: one per outside system.
+        .target(
+            name: "RelayAMQP",
+            dependencies: [
+                "CRabbitMQ", "RelayCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RelayHTTP",
+            dependencies: [
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The simulated platform and CRM that the embedded default and the demo run against.
+        .target(
+            name: "RelaySimulator",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Configuration and the wiring of the adapters around the core.
+        .target(
+            name: "RelayService",
+            dependencies: [
+                "RelayCore", "RelayAMQP", "RelayHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .executableTarget(
+            name: "identity-relay",
+            dependencies: [
+                "RelayService", "RelaySimulator", "RelayAMQP", "RelayCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "relay-bench",
+            dependencies: [
+                "RelayService", "RelaySimulator", "RelayAMQP", "RelayCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/relay-bench",
+            swiftSettings: strictSettings
+        ),
+
+        // Shared by the tests: the broker they must find, local HTTP servers standing in for
+        // systems we do not own.
+        .target(
+            name: "RelayTesting",
+            dependencies: [
+                "RelayAMQP", "RelayService", "RelaySimulator",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(
+            name: "RelayCoreTests",
+            dependencies: ["RelayCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RelayHTTPTests",
+            dependencies: ["RelayHTTP", "RelaySimulator", "RelayTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RelayAMQPTests",
+            dependencies: ["RelayAMQP", "RelayTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["RelayService", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

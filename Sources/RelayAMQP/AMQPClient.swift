@@ -1,0 +1,281 @@
+public import Logging
+import Foundation
+import Glibc
+import Synchronization
+
+/// The relay's link to RabbitMQ: one connection, driven by one dedicated thread, exposed to Swift
+/// concurrency.
+///
+/// - Publishes wait for the broker's publisher confirm. A publish that is not yet confirmed when the
+///   connection drops is sent again once it is back: at-least-once, nothing lost.
+/// - Consumers receive deliveries as an `AsyncStream`; acks and nacks go back through this client.
+///   Delivery tags belong to one connection, so an ack of a delivery from a connection that has since
+///   gone is dropped: the broker redelivers that message.
+/// - A lost connection is re-established with backoff; the topology is declared again and consumers
+///   resume.
+///
+/// rabbitmq-c blocks and is not thread-safe, so every C call happens on the loop thread; other threads
+/// only queue commands and wake it through a pipe.
+public final class AMQPClient: Sendable {
+    public let configuration: AMQPConfiguration
+    let logger: Logger
+    private let shared: Mutex<SharedState>
+    private let wakePipe: WakePipe
+    private let topology: Topology?
+
+    struct SharedState: ~Copyable {
+        var commands: [Command] = []
+        var started = false
+        var stopping = false
+        var stopped = false
+        var connected = false
+        var lastError: AMQPError?
+        var connectionWaiters: [CheckedContinuation<Void, Never>] = []
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    enum Command: Sendable {
+        case publish(OutboundMessage, CheckedContinuation<Result<Void, AMQPError>, Never>)
+        case ack(deliveryTag: UInt64, generation: UInt64)
+        case nack(deliveryTag: UInt64, generation: UInt64, requeue: Bool)
+        case consume(ConsumerRegistration)
+        case cancelConsumers(CheckedContinuation<Void, Never>)
+        case admin(AdminOperation)
+    }
+
+    struct ConsumerRegistration: Sendable {
+        var queue: String
+        var prefetch: UInt16
+        var continuation: AsyncStream<Delivery>.Continuation
+    }
+
+    struct AdminOperation: Sendable {
+        // Runs on the loop thread with the live connection; the result travels back as Sendable.
+        var run: @Sendable (AMQPConnection, UInt16) throws(AMQPError) -> UInt64
+        var continuation: CheckedContinuation<Result<UInt64, AMQPError>, Never>
+    }
+
+    public init(configuration: AMQPConfiguration, topology: Topology?, logger: Logger) {
+        self.configuration = configuration
+        self.topology = topology
+        var logger = logger
+        logger[metadataKey: "amqp.endpoint"] = "\(configuration.host):\(configuration.port)"
+        self.logger = logger
+        self.shared = Mutex(SharedState())
+        self.wakePipe = WakePipe()
+    }
+
+    /// Starts the connection thread; the first connection attempt happens there. Idempotent.
+    public func start() {
+        let shouldStart = shared.withLock { state in
+            if state.started { return false }
+            state.started = true
+            return true
+        }
+        guard shouldStart else { return }
+        let loop = ConnectionLoop(client: self, topology: topology)
+        let thread = Thread { loop.run() }
+        thread.name = "amqp-\(configuration.connectionName)"
+        thread.start()
+    }
+
+    public var isConnected: Bool { shared.withLock { $0.connected } }
+
+    /// The most recent connection or topology error, for health checks and start-up diagnostics.
+    public var lastError: AMQPError? { shared.withLock { $0.lastError } }
+
+    /// Waits until the connection is up (or the timeout passes, which throws the last connection error).
+    public func waitUntilConnected(timeout: Duration) async throws(AMQPError) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if isConnected { return }
+            if shared.withLock({ $0.stopping }) { throw AMQPError(.shutdown, "client is shut down") }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if isConnected { return }
+        throw lastError ?? AMQPError(.connectionFailed, "not connected after \(timeout)")
+    }
+
+    /// Publishes and returns once the broker has confirmed the message (persisted, routed to a queue).
+    public func publish(_ message: OutboundMessage) async throws(AMQPError) {
+        let result = await withCheckedContinuation { continuation in
+            submit(.publish(message, continuation)) {
+                continuation.resume(returning: .failure(AMQPError(.shutdown, "client is shut down")))
+            }
+        }
+        try result.get()
+    }
+
+    /// Starts consuming `queue` with manual acks and at most `prefetch` unacknowledged deliveries.
+    /// The stream ends after `stopConsuming()` or `shutdown()`.
+    public func consume(queue: String, prefetch: UInt16) -> AsyncStream<Delivery> {
+        let (stream, continuation) = AsyncStream<Delivery>.makeStream()
+        submit(.consume(ConsumerRegistration(queue: queue, prefetch: prefetch, continuation: continuation))) {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    public func ack(_ delivery: Delivery) {
+        submit(.ack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration)) {}
+    }
+
+    /// Returns a delivery to the broker; with `requeue: false` it goes to the queue's dead-letter exchange.
+    public func nack(_ delivery: Delivery, requeue: Bool) {
+        submit(.nack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration, requeue: requeue)) {}
+    }
+
+    /// Cancels every consumer: no new deliveries arrive; deliveries already received can still be acked.
+    /// Returns when the broker has confirmed the cancel (the streams have then ended).
+    public func stopConsuming() async {
+        await withCheckedContinuation { continuation in
+            submit(.cancelConsumers(continuation)) { continuation.resume() }
+        }
+    }
+
+    /// Messages ready in a queue (not counting unacknowledged ones). Throws if the queue does not exist.
+    public func messageCount(queue: String) async throws(AMQPError) -> Int {
+        Int(try await admin { connection, channel throws(AMQPError) in
+            UInt64(try connection.messageCount(channel, queue: queue))
+        })
+    }
+
+    public func purge(queue: String) async throws(AMQPError) {
+        _ = try await admin { connection, channel throws(AMQPError) in
+            try connection.purge(channel, queue: queue)
+            return 0
+        }
+    }
+
+    public func deleteQueue(_ queue: String) async throws(AMQPError) {
+        _ = try await admin { connection, channel throws(AMQPError) in
+            try connection.deleteQueue(channel, queue: queue)
+            return 0
+        }
+    }
+
+    public func deleteExchange(_ exchange: String) async throws(AMQPError) {
+        _ = try await admin { connection, channel throws(AMQPError) in
+            try connection.deleteExchange(channel, exchange: exchange)
+            return 0
+        }
+    }
+
+    /// Closes the connection. Unconfirmed publishes fail with `.shutdown`; consumer streams end.
+    /// Call `stopConsuming()` and finish in-flight work first to shut down without redeliveries.
+    public func shutdown() async {
+        let needsWait: Bool = shared.withLock { state in
+            state.stopping = true
+            return state.started && !state.stopped
+        }
+        wakePipe.wake()
+        guard needsWait else { return }
+        await withCheckedContinuation { continuation in
+            let alreadyStopped = shared.withLock { state in
+                if state.stopped { return true }
+                state.stopWaiters.append(continuation)
+                return false
+            }
+            if alreadyStopped { continuation.resume() }
+        }
+    }
+
+    private func admin(_ run: @escaping @Sendable (AMQPConnection, UInt16) throws(AMQPError) -> UInt64)
+        async throws(AMQPError) -> UInt64
+    {
+        let result = await withCheckedContinuation { continuation in
+            submit(.admin(AdminOperation(run: run, continuation: continuation))) {
+                continuation.resume(returning: .failure(AMQPError(.shutdown, "client is shut down")))
+            }
+        }
+        return try result.get()
+    }
+
+    private func submit(_ command: Command, ifStopped: () -> Void) {
+        let accepted = shared.withLock { state in
+            if state.stopping { return false }
+            state.commands.append(command)
+            return true
+        }
+        if accepted { wakePipe.wake() } else { ifStopped() }
+    }
+
+    // MARK: Used by the loop thread
+
+    func takeCommands() -> [Command] {
+        shared.withLock { state in
+            let commands = state.commands
+            state.commands.removeAll(keepingCapacity: true)
+            return commands
+        }
+    }
+
+    var isStopping: Bool { shared.withLock { $0.stopping } }
+
+    func setConnected(_ connected: Bool, error: AMQPError? = nil) {
+        let waiters: [CheckedContinuation<Void, Never>] = shared.withLock { state in
+            state.connected = connected
+            if let error { state.lastError = error }
+            if connected {
+                state.lastError = nil
+                defer { state.connectionWaiters.removeAll() }
+                return state.connectionWaiters
+            }
+            return []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Called once, as the loop thread ends; returns commands that arrived too late to run.
+    func markStopped() -> [Command] {
+        let (waiters, leftovers) = shared.withLock { state in
+            state.stopped = true
+            state.connected = false
+            defer {
+                state.stopWaiters.removeAll()
+                state.commands.removeAll()
+            }
+            return (state.stopWaiters, state.commands)
+        }
+        for waiter in waiters { waiter.resume() }
+        return leftovers
+    }
+
+    var wakeDescriptor: Int32 { wakePipe.readDescriptor }
+    func drainWakeups() { wakePipe.drain() }
+}
+
+/// A self-pipe: writing a byte wakes the loop thread out of `poll`.
+final class WakePipe: Sendable {
+    let readDescriptor: Int32
+    let writeDescriptor: Int32
+
+    init() {
+        var descriptors: [Int32] = [0, 0]
+        guard pipe(&descriptors) == 0 else {
+            fatalError("pipe failed: errno \(errno); the process is out of file descriptors")
+        }
+        for descriptor in descriptors {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        readDescriptor = descriptors[0]
+        writeDescriptor = descriptors[1]
+    }
+
+    deinit {
+        close(readDescriptor)
+        close(writeDescriptor)
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        // A full pipe already guarantees a wake-up, so EAGAIN is fine to ignore.
+        _ = write(writeDescriptor, &byte, 1)
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(readDescriptor, &buffer, buffer.count) > 0 {}
+    }
+}

@@ -1,0 +1,369 @@
+import Foundation
+import Glibc
+import Logging
+import RelayCore
+
+/// The loop thread's side of `AMQPClient`: owns the rabbitmq-c connection, runs queued commands,
+/// reads frames, tracks publisher confirms and reconnects.
+///
+/// `@unchecked Sendable` because it is handed to its thread once and from then on touched by that
+/// thread alone; everything shared with other threads goes through `AMQPClient`'s mutex.
+final class ConnectionLoop: @unchecked Sendable {
+    private static let publishChannel: UInt16 = 1
+    private static let consumeChannel: UInt16 = 2
+    private static let adminChannel: UInt16 = 3
+    /// Frames read before returning to the command queue, so acks are never starved by a busy queue.
+    private static let framesPerTurn = 256
+
+    private let client: AMQPClient
+    private let topology: Topology?
+    private let logger: Logger
+    private let reconnectBackoff: Backoff
+
+    private var connection: AMQPConnection?
+    private var generation: UInt64 = 0
+    private var consecutiveFailures = 0
+    private var lastInbound = ContinuousClock.now
+
+    private struct PendingPublish {
+        var message: OutboundMessage
+        var messageId: String
+        var continuation: CheckedContinuation<Result<Void, AMQPError>, Never>
+    }
+
+    /// Published on the current connection, waiting for the broker's ack, by publish sequence number.
+    private var unconfirmed: [UInt64: PendingPublish] = [:]
+    private var nextPublishSequence: UInt64 = 1
+    /// Waiting for a connection: issued while disconnected, or unconfirmed when the last one dropped.
+    private var awaitingConnection: [PendingPublish] = []
+    /// Message ids the broker returned as unroutable; their confirm follows and fails them.
+    private var returnedMessages: [String: String] = [:]
+
+    private final class Consumer {
+        let registration: AMQPClient.ConsumerRegistration
+        var consumerTag: String?
+        var cancelling = false
+        init(_ registration: AMQPClient.ConsumerRegistration) { self.registration = registration }
+    }
+
+    private var consumers: [Consumer] = []
+    private var cancelWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(client: AMQPClient, topology: Topology?) {
+        self.client = client
+        self.topology = topology
+        self.logger = client.logger
+        self.reconnectBackoff = Backoff(
+            baseDelay: client.configuration.reconnectBaseDelay, maxDelay: client.configuration.reconnectMaxDelay)
+    }
+
+    func run() {
+        while !client.isStopping {
+            if connection == nil {
+                connect()
+                if connection == nil {
+                    // Commands still run while disconnected: publishes wait, stale acks are dropped.
+                    runCommands()
+                    sleepBeforeReconnect()
+                    continue
+                }
+            }
+            runCommands()
+            if connection != nil { pump() }
+        }
+        finish()
+    }
+
+    // MARK: Connecting
+
+    private func connect() {
+        do {
+            let connection = try AMQPConnection.open(client.configuration)
+            try connection.openChannel(Self.publishChannel)
+            try connection.confirmSelect(Self.publishChannel)
+            if let topology { try declare(topology, on: connection) }
+            try connection.openChannel(Self.consumeChannel)
+            try connection.openChannel(Self.adminChannel)
+            self.connection = connection
+            generation += 1
+            nextPublishSequence = 1
+            consumers.removeAll { consumer in
+                // Cancelled consumers whose cancel-ok the old connection never delivered end here.
+                if consumer.cancelling { consumer.registration.continuation.finish() }
+                return consumer.cancelling
+            }
+            for consumer in consumers {
+                consumer.consumerTag = nil
+                try subscribe(consumer, on: connection)
+            }
+            lastInbound = .now
+            if consecutiveFailures > 0 {
+                logger.info("amqp connection re-established", metadata: ["amqp.attempts": "\(consecutiveFailures + 1)"])
+            } else {
+                logger.info("amqp connected")
+            }
+            consecutiveFailures = 0
+            client.setConnected(true)
+            resumeCancelWaitersIfDone()
+            let backlog = awaitingConnection
+            awaitingConnection.removeAll()
+            for pending in backlog { send(pending) }
+        } catch {
+            connection = nil
+            consecutiveFailures += 1
+            client.setConnected(false, error: error)
+            // The first failure and every tenth after it: a broker outage must not flood the log.
+            if consecutiveFailures == 1 || consecutiveFailures % 10 == 0 {
+                logger.warning(
+                    "amqp connection failed",
+                    metadata: ["amqp.error": "\(error)", "amqp.attempts": "\(consecutiveFailures)"])
+            }
+        }
+    }
+
+    private func declare(_ topology: Topology, on connection: AMQPConnection) throws(AMQPError) {
+        for exchange in topology.exchanges { try connection.declareExchange(Self.publishChannel, exchange) }
+        for queue in topology.queues { try connection.declareQueue(Self.publishChannel, queue) }
+        for binding in topology.bindings { try connection.bind(Self.publishChannel, binding) }
+    }
+
+    private func subscribe(_ consumer: Consumer, on connection: AMQPConnection) throws(AMQPError) {
+        try connection.qos(Self.consumeChannel, prefetch: consumer.registration.prefetch)
+        consumer.consumerTag = try connection.consume(Self.consumeChannel, queue: consumer.registration.queue)
+        logger.debug("amqp consuming", metadata: ["amqp.queue": "\(consumer.registration.queue)"])
+    }
+
+    private func sleepBeforeReconnect() {
+        let delay = reconnectBackoff.delay(forRetry: consecutiveFailures - 1)
+        waitForWakeup(timeoutMilliseconds: Int32(max(1, delay.totalSeconds * 1000)), socket: nil)
+    }
+
+    private func connectionLost(_ error: AMQPError) {
+        guard connection != nil else { return }
+        logger.warning("amqp connection lost; reconnecting", metadata: ["amqp.error": "\(error)"])
+        connection = nil
+        client.setConnected(false, error: error)
+        // Republish in the original order once connected again: their confirms will never come now.
+        awaitingConnection = unconfirmed.sorted { $0.key < $1.key }.map(\.value) + awaitingConnection
+        unconfirmed.removeAll()
+        returnedMessages.removeAll()
+        for consumer in consumers { consumer.consumerTag = nil }
+    }
+
+    // MARK: Commands
+
+    private func runCommands() {
+        for command in client.takeCommands() {
+            switch command {
+            case .publish(let message, let continuation):
+                let messageId = message.messageId ?? UUID().uuidString
+                send(PendingPublish(message: message, messageId: messageId, continuation: continuation))
+            case .ack(let tag, let deliveryGeneration):
+                guard let connection, deliveryGeneration == generation else {
+                    logger.debug("dropping ack of a delivery from a closed connection; the broker redelivers it")
+                    continue
+                }
+                do { try connection.ack(Self.consumeChannel, deliveryTag: tag, multiple: false) } catch {
+                    connectionLost(error)
+                }
+            case .nack(let tag, let deliveryGeneration, let requeue):
+                guard let connection, deliveryGeneration == generation else { continue }
+                do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: requeue) } catch {
+                    connectionLost(error)
+                }
+            case .consume(let registration):
+                let consumer = Consumer(registration)
+                consumers.append(consumer)
+                if let connection {
+                    do { try subscribe(consumer, on: connection) } catch { connectionLost(error) }
+                }
+            case .cancelConsumers(let continuation):
+                cancelWaiters.append(continuation)
+                for consumer in consumers where !consumer.cancelling {
+                    consumer.cancelling = true
+                    guard let connection, let tag = consumer.consumerTag else { continue }
+                    do { try connection.cancel(Self.consumeChannel, consumerTag: tag) } catch { connectionLost(error) }
+                }
+                if connection == nil {
+                    for consumer in consumers { consumer.registration.continuation.finish() }
+                    consumers.removeAll()
+                }
+                resumeCancelWaitersIfDone()
+            case .admin(let operation):
+                guard let connection else {
+                    operation.continuation.resume(returning: .failure(AMQPError(.connectionLost, "not connected")))
+                    continue
+                }
+                do {
+                    operation.continuation.resume(returning: .success(try operation.run(connection, Self.adminChannel)))
+                } catch {
+                    operation.continuation.resume(returning: .failure(error))
+                    if error.code == .channelClosed {
+                        // The broker closed the admin channel (e.g. a missing queue): open it again.
+                        do { try connection.openChannel(Self.adminChannel) } catch { connectionLost(error) }
+                    } else if error.code == .connectionLost {
+                        connectionLost(error)
+                    }
+                }
+            }
+        }
+    }
+
+    private func send(_ pending: PendingPublish) {
+        guard let connection else {
+            awaitingConnection.append(pending)
+            return
+        }
+        do {
+            try connection.publish(Self.publishChannel, pending.message, messageId: pending.messageId)
+            unconfirmed[nextPublishSequence] = pending
+            nextPublishSequence += 1
+        } catch {
+            if error.code == .connectionLost {
+                awaitingConnection.append(pending)
+                connectionLost(error)
+            } else {
+                pending.continuation.resume(returning: .failure(error))
+            }
+        }
+    }
+
+    private func resumeCancelWaitersIfDone() {
+        guard !consumers.contains(where: \.cancelling) else { return }
+        for waiter in cancelWaiters { waiter.resume() }
+        cancelWaiters.removeAll()
+    }
+
+    // MARK: Reading
+
+    private func pump() {
+        guard let connection else { return }
+        if !connection.hasBufferedInput {
+            // Wake at least four times per heartbeat interval, so rabbitmq-c sends ours in time.
+            let heartbeat = connection.heartbeatSeconds
+            let timeout = heartbeat > 0 ? min(1000, Int32(heartbeat) * 250) : 1000
+            if waitForWakeup(timeoutMilliseconds: timeout, socket: connection.socketDescriptor) {
+                lastInbound = .now
+            }
+        }
+        do {
+            for _ in 0..<Self.framesPerTurn {
+                guard let frame = try connection.nextFrame() else { break }
+                lastInbound = .now
+                handle(frame, on: connection)
+                if self.connection == nil { return }
+            }
+            connection.releaseBuffers()
+        } catch {
+            connectionLost(error)
+            return
+        }
+        // rabbitmq-c only notices a silent peer inside a blocking wait, which this loop never does.
+        let heartbeat = connection.heartbeatSeconds
+        if heartbeat > 0, ContinuousClock.now - lastInbound > .seconds(heartbeat * 2) {
+            connectionLost(AMQPError(.connectionLost, "no data from the broker for \(heartbeat * 2) s (heartbeats missed)"))
+        }
+    }
+
+    private func handle(_ frame: AMQPConnection.Frame, on connection: AMQPConnection) {
+        switch frame {
+        case .deliver(_, let tag, let redelivered, let exchange, let routingKey, let consumerTag, let content):
+            let delivery = Delivery(
+                deliveryTag: tag, connectionGeneration: generation, exchange: exchange, routingKey: routingKey,
+                redelivered: redelivered, body: content.body, headers: content.headers, messageId: content.messageId,
+                consumerTag: consumerTag)
+            guard let consumer = consumers.first(where: { $0.consumerTag == consumerTag }),
+                case .enqueued = consumer.registration.continuation.yield(delivery)
+            else {
+                // Nobody is listening any more: hand the message back rather than hold it unacked.
+                do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: true) } catch {
+                    connectionLost(error)
+                }
+                return
+            }
+        case .ack(let tag, let multiple):
+            settle(upTo: tag, multiple: multiple) { pending in
+                if let reason = returnedMessages.removeValue(forKey: pending.messageId) {
+                    return .failure(AMQPError(.unroutable, "\(pending.message.exchange)/\(pending.message.routingKey): \(reason)"))
+                }
+                return .success(())
+            }
+        case .nack(let tag, let multiple):
+            settle(upTo: tag, multiple: multiple) { pending in
+                .failure(AMQPError(.publishNacked, "the broker refused the message on \(pending.message.exchange)"))
+            }
+        case .returned(let code, let text, let messageId):
+            if let messageId { returnedMessages[messageId] = "\(code) \(text)" }
+        case .consumerCancelled(let consumerTag):
+            // The broker cancelled us (queue deleted or moved): reconnecting declares it again.
+            connectionLost(AMQPError(.channelClosed, "the broker cancelled consumer \(consumerTag)"))
+        case .cancelOk(_, let consumerTag):
+            consumers.removeAll { consumer in
+                guard consumer.consumerTag == consumerTag else { return false }
+                consumer.registration.continuation.finish()
+                return true
+            }
+            resumeCancelWaitersIfDone()
+        case .channelClosed(let channel, let code, let text):
+            if channel == Self.publishChannel, code == 404 {
+                // Publishing to an exchange that does not exist would fail the same way forever.
+                let declared = Set(topology?.exchanges.map(\.name) ?? []).union([""])
+                for (sequence, pending) in unconfirmed where !declared.contains(pending.message.exchange) {
+                    unconfirmed[sequence] = nil
+                    pending.continuation.resume(returning: .failure(AMQPError(.channelClosed, "\(code) \(text)")))
+                }
+            }
+            connectionLost(AMQPError(.channelClosed, "broker closed channel \(channel): \(code) \(text)"))
+        case .connectionClosed(let code, let text):
+            connectionLost(AMQPError(.connectionLost, "broker closed the connection: \(code) \(text)"))
+        case .other(let channel, let methodID):
+            logger.debug("amqp ignoring method", metadata: ["amqp.channel": "\(channel)", "amqp.method": "\(methodID)"])
+        }
+    }
+
+    private func settle(
+        upTo tag: UInt64, multiple: Bool, outcome: (PendingPublish) -> Result<Void, AMQPError>
+    ) {
+        let sequences = multiple ? unconfirmed.keys.filter { $0 <= tag } : [tag]
+        for sequence in sequences.sorted() {
+            guard let pending = unconfirmed.removeValue(forKey: sequence) else { continue }
+            pending.continuation.resume(returning: outcome(pending))
+        }
+    }
+
+    /// Blocks until the wake pipe or `socket` is readable, or the timeout passes; true if the socket is.
+    @discardableResult
+    private func waitForWakeup(timeoutMilliseconds: Int32, socket: Int32?) -> Bool {
+        var descriptors = [pollfd(fd: client.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        if let socket { descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), timeoutMilliseconds)
+        if ready > 0, descriptors[0].revents != 0 { client.drainWakeups() }
+        return ready > 0 && descriptors.count > 1 && descriptors[1].revents != 0
+    }
+
+    // MARK: Stopping
+
+    private func finish() {
+        connection?.close()
+        connection = nil
+        let shutdownError = AMQPError(.shutdown, "client is shut down")
+        for pending in unconfirmed.values { pending.continuation.resume(returning: .failure(shutdownError)) }
+        for pending in awaitingConnection { pending.continuation.resume(returning: .failure(shutdownError)) }
+        unconfirmed.removeAll()
+        awaitingConnection.removeAll()
+        for consumer in consumers { consumer.registration.continuation.finish() }
+        consumers.removeAll()
+        for waiter in cancelWaiters { waiter.resume() }
+        cancelWaiters.removeAll()
+        for command in client.markStopped() {
+            switch command {
+            case .publish(_, let continuation): continuation.resume(returning: .failure(shutdownError))
+            case .consume(let registration): registration.continuation.finish()
+            case .cancelConsumers(let continuation): continuation.resume()
+            case .admin(let operation): operation.continuation.resume(returning: .failure(shutdownError))
+            case .ack, .nack: break
+            }
+        }
+        logger.info("amqp connection closed")
+    }
+}

@@ -1,0 +1,34 @@
+/// Phase 1 of identity resolution for the start of a voice call: link at once, with no network call,
+/// to the keyed hash of the customer's number (DESIGN.md, "Identity"; seed guide, two-phase approach).
+public struct PhaseOneLinking: Sendable {
+    public let hasher: PhoneHasher
+
+    public init(hasher: PhoneHasher) {
+        self.hasher = hasher
+    }
+
+    public enum Effect: Sendable, Hashable {
+        case customerUpdate(CustomerUpdate)
+    }
+
+    public enum Outcome: Sendable, Hashable {
+        case effects([Effect])
+        /// A valid event that leads to no output; the reason is safe to log (it holds no PII).
+        case nothingToDo(reason: String)
+    }
+
+    public func decide(_ event: PlatformEvent) -> Outcome {
+        guard case .callStarted(let start) = event.payload else {
+            return .nothingToDo(reason: "\(event.type.rawValue) events are not linked yet")
+        }
+        guard let number = PhoneNumber(normalizing: start.customerNumber) else {
+            return .nothingToDo(reason: "the customer's number is withheld or not in international form")
+        }
+        let externalID = hasher.externalID(for: number)
+        let customerID = start.customerId.flatMap { $0.isEmpty ? nil : $0 } ?? externalID.description
+        let update = CustomerUpdate(
+            customerId: customerID, externalId: externalID, callId: event.callId,
+            idempotencyKey: "customer-update:\(event.eventId)")
+        return .effects([.customerUpdate(update)])
+    }
+}

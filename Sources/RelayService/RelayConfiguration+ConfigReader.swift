@@ -1,0 +1,308 @@
+public import Foundation
+import Yams
+
+/// A configuration problem, always naming the key at fault.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var key: String?
+    public var message: String
+
+    public init(key: String?, _ message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { key.map { "\($0): \(message)" } ?? message }
+}
+
+/// Where a key's effective value came from.
+public enum ConfigSource: Sendable, Hashable, CustomStringConvertible {
+    case defaultValue
+    case file(String)
+    case environment(String)
+    case secretFile(String)
+
+    public var description: String {
+        switch self {
+        case .defaultValue: "default"
+        case .file(let path): path
+        case .environment(let name): "env \(name)"
+        case .secretFile(let path): "file \(path)"
+        }
+    }
+}
+
+/// One key of the effective configuration, as `config check` shows it.
+public struct ResolvedConfigKey: Sendable, Hashable {
+    public var key: String
+    /// nil for an unset optional key; secrets are never held here in clear.
+    public var displayValue: String?
+    public var source: ConfigSource
+    public var isSecret: Bool
+}
+
+extension RelayConfiguration {
+    /// The YAML file `run` reads unless told otherwise (relative to the working directory).
+    public static let defaultFilePath = "Config/relay.yaml"
+
+    /// Reads the YAML file (if any), then lets the environment override any key.
+    ///
+    /// A key `a.bC` is overridden by `RELAY_A_B_C`; a secret also by `RELAY_A_B_C_FILE`, the path of a
+    /// file holding it. Secrets are refused in the YAML file, which is meant to be committed.
+    public static func load(
+        filePath: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> (RelayConfiguration, [ResolvedConfigKey]) {
+        var fileValues: [String: String] = [:]
+        if let filePath {
+            let text: String
+            do {
+                text = try String(contentsOfFile: filePath, encoding: .utf8)
+            } catch {
+                throw ConfigurationError(key: nil, "cannot read the configuration file \(filePath)")
+            }
+            fileValues = try flatten(yaml: text, path: filePath)
+        }
+        let known = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })
+        for key in fileValues.keys.sorted() {
+            guard let definition = known[key] else {
+                throw ConfigurationError(key: key, "unknown key in \(filePath ?? "the configuration file")")
+            }
+            if definition.isSecret {
+                throw ConfigurationError(
+                    key: key,
+                    "is a secret and must not be in \(filePath ?? "the configuration file"): "
+                        + "set \(environmentName(for: key)) or \(environmentName(for: key))_FILE instead")
+            }
+        }
+
+        var configuration = RelayConfiguration()
+        var resolved: [ResolvedConfigKey] = []
+        for definition in keys {
+            let envName = environmentName(for: definition.name)
+            var value: String?
+            var source = ConfigSource.defaultValue
+            if let fromEnvironment = environment[envName] {
+                value = fromEnvironment
+                source = .environment(envName)
+            } else if definition.isSecret, let secretPath = environment[envName + "_FILE"] {
+                do {
+                    let contents = try String(contentsOfFile: secretPath, encoding: .utf8)
+                    value = String(contents.trimmingCharacters(in: .newlines))
+                } catch {
+                    throw ConfigurationError(key: definition.name, "cannot read \(envName)_FILE (\(secretPath))")
+                }
+                source = .secretFile(secretPath)
+            } else if let fromFile = fileValues[definition.name], let filePath {
+                value = fromFile
+                source = .file(filePath)
+            }
+            if let value {
+                do {
+                    try definition.apply(&configuration, value)
+                } catch let error as ConfigurationError {
+                    throw ConfigurationError(key: definition.name, "\(error.message) (from \(source))")
+                } catch {
+                    throw ConfigurationError(key: definition.name, "\(error)")
+                }
+            }
+            let display: String? =
+                definition.isSecret
+                ? (definition.read(configuration).map { _ in "<redacted>" })
+                : definition.read(configuration)
+            resolved.append(ResolvedConfigKey(key: definition.name, displayValue: display, source: source, isSecret: definition.isSecret))
+        }
+        try configuration.validate()
+        return (configuration, resolved)
+    }
+
+    public static func environmentName(for key: String) -> String {
+        var name = "RELAY_"
+        var previousWasLower = false
+        for character in key {
+            if character == "." {
+                name.append("_")
+                previousWasLower = false
+            } else if character.isUppercase {
+                if previousWasLower { name.append("_") }
+                name.append(character)
+                previousWasLower = false
+            } else {
+                name.append(Character(character.uppercased()))
+                previousWasLower = character.isLowercase || character.isNumber
+            }
+        }
+        return name
+    }
+
+    /// Checks that hold across keys, each error naming the key to fix.
+    public func validate() throws(ConfigurationError) {
+        if delivery.baseDelay > delivery.maxDelay {
+            throw ConfigurationError(key: "delivery.baseDelayMs", "must not exceed delivery.maxDelayMs")
+        }
+        if !platform.baseURL.isEmpty {
+            guard let url = URL(string: platform.baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host != nil
+            else {
+                throw ConfigurationError(key: "platform.baseUrl", "must be an http(s) URL, or empty for the simulator")
+            }
+        }
+        if let key = identity.phoneHashKey, key.utf8.count < 32 {
+            throw ConfigurationError(key: "identity.phoneHashKey", "must be at least 32 bytes (it is an HMAC-SHA256 key)")
+        }
+        if let secret = webhook.signingSecret, !secret.hasPrefix("whsec_") {
+            throw ConfigurationError(key: "webhook.signingSecret", "must start with whsec_ (Standard Webhooks)")
+        }
+    }
+
+    /// Nested YAML mappings become dotted keys; every leaf must be a scalar.
+    static func flatten(yaml: String, path: String) throws(ConfigurationError) -> [String: String] {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: yaml)
+        } catch {
+            throw ConfigurationError(key: nil, "\(path) is not valid YAML: \(error)")
+        }
+        guard let root else { return [:] }
+        guard let mapping = root as? [String: Any] else {
+            throw ConfigurationError(key: nil, "\(path) must hold a mapping of keys")
+        }
+        var result: [String: String] = [:]
+        func walk(_ node: [String: Any], prefix: String) throws(ConfigurationError) {
+            for (key, value) in node {
+                let name = prefix.isEmpty ? key : "\(prefix).\(key)"
+                switch value {
+                case let nested as [String: Any]: try walk(nested, prefix: name)
+                case is [Any]: throw ConfigurationError(key: name, "lists are not supported here")
+                case is NSNull: continue
+                default: result[name] = "\(value)"
+                }
+            }
+        }
+        try walk(mapping, prefix: "")
+        return result
+    }
+}
+
+/// One configuration key: its name, whether it is secret, and how to read and write it.
+struct ConfigKeyDefinition: Sendable {
+    var name: String
+    var isSecret = false
+    var apply: @Sendable (inout RelayConfiguration, String) throws -> Void
+    var read: @Sendable (RelayConfiguration) -> String?
+}
+
+extension RelayConfiguration {
+    static let keys: [ConfigKeyDefinition] = [
+        .string("amqp.host", \.amqp.host),
+        .int("amqp.port", \.amqp.port, 1...65535),
+        .string("amqp.vhost", \.amqp.virtualHost),
+        .string("amqp.user", \.amqp.user),
+        .string("amqp.password", \.amqp.password, secret: true),
+        .int("amqp.heartbeatSeconds", \.amqp.heartbeatSeconds, 0...3600),
+        .bool("amqp.tls.enabled", \.amqp.tlsEnabled),
+        .optionalString("amqp.tls.caCertificate", \.amqp.tlsCACertificate),
+        .bool("amqp.tls.verifyPeer", \.amqp.tlsVerifyPeer),
+        .int("amqp.prefetch", \.amqp.prefetch, 1...65535),
+        .string("amqp.topologyFile", \.amqp.topologyFile),
+        .string("amqp.namePrefix", \.amqp.namePrefix, allowEmpty: true),
+        .string("platform.baseUrl", \.platform.baseURL, allowEmpty: true),
+        .milliseconds("platform.requestTimeoutMs", \.platform.requestTimeout, 1...600_000),
+        .int("platform.simulatorPort", \.platform.simulatorPort, 0...65535),
+        .optionalString("identity.phoneHashKey", \.identity.phoneHashKey, secret: true),
+        .int("delivery.maxAttempts", \.delivery.maxAttempts, 1...100),
+        .milliseconds("delivery.baseDelayMs", \.delivery.baseDelay, 1...3_600_000),
+        .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...3_600_000),
+        .milliseconds("delivery.maxRetryAfterMs", \.delivery.maxRetryAfter, 0...3_600_000),
+        .optionalString("webhook.signingSecret", \.webhook.signingSecret, secret: true),
+        .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
+        .int("input.maxIdLength", \.input.maxIdLength, 8...4096),
+        .choice("log.level", \.log.level, ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+    ]
+}
+
+extension ConfigKeyDefinition {
+    static func string(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable, secret: Bool = false,
+        allowEmpty: Bool = false
+    ) -> Self {
+        Self(
+            name: name, isSecret: secret,
+            apply: { configuration, value in
+                if !allowEmpty && value.isEmpty { throw ConfigurationError(key: nil, "must not be empty") }
+                configuration[keyPath: path] = value
+            },
+            read: { $0[keyPath: path] })
+    }
+
+    static func optionalString(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String?> & Sendable, secret: Bool = false
+    ) -> Self {
+        Self(
+            name: name, isSecret: secret,
+            apply: { configuration, value in configuration[keyPath: path] = value.isEmpty ? nil : value },
+            read: { $0[keyPath: path] })
+    }
+
+    static func int(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Int> & Sendable, _ range: ClosedRange<Int>
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number")
+                }
+                guard range.contains(number) else {
+                    throw ConfigurationError(key: nil, "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
+                }
+                configuration[keyPath: path] = number
+            },
+            read: { String($0[keyPath: path]) })
+    }
+
+    static func milliseconds(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number of milliseconds")
+                }
+                guard range.contains(number) else {
+                    throw ConfigurationError(key: nil, "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
+                }
+                configuration[keyPath: path] = .milliseconds(number)
+            },
+            read: { configuration in
+                let (seconds, attoseconds) = configuration[keyPath: path].components
+                return String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            })
+    }
+
+    static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                switch value.lowercased() {
+                case "true", "yes", "1", "on": configuration[keyPath: path] = true
+                case "false", "no", "0", "off": configuration[keyPath: path] = false
+                default: throw ConfigurationError(key: nil, "'\(value)' is not true or false")
+                }
+            },
+            read: { String($0[keyPath: path]) })
+    }
+
+    static func choice(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable, _ choices: [String]
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard choices.contains(value) else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not one of \(choices.joined(separator: ", "))")
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { $0[keyPath: path] })
+    }
+}

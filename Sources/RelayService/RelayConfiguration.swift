@@ -1,0 +1,84 @@
+public import RelayAMQP
+public import RelayCore
+
+/// Everything the relay can be configured with, one nested type per concern. Every key, its default
+/// and its meaning are documented once, in `Config/relay.yaml`; reading files and the environment is in
+/// `RelayConfiguration+ConfigReader.swift`.
+public struct RelayConfiguration: Sendable {
+    public struct AMQP: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 5672
+        public var virtualHost = "/"
+        public var user = "guest"
+        /// Secret. RabbitMQ's own default, which it accepts only over loopback.
+        public var password = "guest"
+        public var heartbeatSeconds = 30
+        public var tlsEnabled = false
+        public var tlsCACertificate: String?
+        public var tlsVerifyPeer = true
+        public var prefetch = 64
+        public var topologyFile = "topology/definitions.json"
+        /// Prepended to every exchange and queue name, so several relays can share one broker.
+        public var namePrefix = ""
+
+        public var connection: AMQPConfiguration {
+            AMQPConfiguration(
+                host: host, port: port, virtualHost: virtualHost, user: user, password: password,
+                heartbeatSeconds: heartbeatSeconds,
+                tls: tlsEnabled ? .init(caCertificatePath: tlsCACertificate, verifyPeer: tlsVerifyPeer) : nil)
+        }
+    }
+
+    public struct Platform: Sendable {
+        /// Empty: the built-in simulated platform, started in-process on `simulatorPort`.
+        public var baseURL = ""
+        public var requestTimeout = Duration.seconds(5)
+        public var simulatorPort = 8089
+    }
+
+    public struct Identity: Sendable {
+        /// Secret: the HMAC key of `PHONE:` external ids. Required by `run`.
+        public var phoneHashKey: String?
+    }
+
+    public struct Delivery: Sendable {
+        public var maxAttempts = 5
+        public var baseDelay = Duration.milliseconds(200)
+        public var maxDelay = Duration.seconds(5)
+        public var maxRetryAfter = Duration.seconds(30)
+
+        public var retryPolicy: RetryPolicy {
+            RetryPolicy(
+                maxAttempts: maxAttempts, backoff: Backoff(baseDelay: baseDelay, maxDelay: maxDelay),
+                maxRetryAfter: maxRetryAfter)
+        }
+    }
+
+    public struct Webhook: Sendable {
+        /// Secret (`whsec_…`): signs post-call webhooks.
+        public var signingSecret: String?
+    }
+
+    public struct Input: Sendable {
+        public var maxBodyBytes = 64 * 1024
+        public var maxIdLength = 128
+
+        public var limits: PlatformEventDecoder.Limits {
+            .init(maxBodyBytes: maxBodyBytes, maxIdLength: maxIdLength)
+        }
+    }
+
+    public struct Log: Sendable {
+        public var level = "info"
+    }
+
+    public var amqp = AMQP()
+    public var platform = Platform()
+    public var identity = Identity()
+    public var delivery = Delivery()
+    public var webhook = Webhook()
+    public var input = Input()
+    public var log = Log()
+
+    public init() {}
+}
