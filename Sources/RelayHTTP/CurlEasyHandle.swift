@@ -82,7 +82,11 @@ final class CurlEasyHandle {
                 }
             } else {
                 body.withUnsafeBytes {
-                    ccurl_easy_setopt_pointer(self.raw, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
+                    ccurl_easy_setopt_pointer(
+                        self.raw,
+                        CURLOPT_COPYPOSTFIELDS,
+                        UnsafeMutableRawPointer(mutating: $0.baseAddress)
+                    )
                 }
             }
         try self.check(code, "COPYPOSTFIELDS")

@@ -155,7 +155,8 @@ private final class CurlMultiRunner {
     init(loop: CurlMultiLoop, multi: CurlMultiHandle) {
         self.loop = loop
         self.multi = multi
-        self.connectTimeoutMilliseconds = loop.configuration.connectTimeout.roundedUpMilliseconds
+        // 0 would mean curl's default of 300 s, a negative value an error on every request.
+        self.connectTimeoutMilliseconds = max(loop.configuration.connectTimeout.roundedUpMilliseconds, 1)
         self.maxIdleHandles = max(loop.configuration.maxConnectionsPerHost, 16)
     }
 
@@ -193,7 +194,11 @@ private final class CurlMultiRunner {
     private func start(_ pending: PendingTransfer) {
         let easy = self.idleHandles.popLast() ?? CurlEasyHandle()
         easy.reset()
-        let transfer = CurlTransfer(pending: pending, easy: easy, maxBodyBytes: self.loop.configuration.maxResponseBodyBytes)
+        let transfer = CurlTransfer(
+            pending: pending,
+            easy: easy,
+            maxBodyBytes: self.loop.configuration.maxResponseBodyBytes
+        )
         do {
             try transfer.configure(connectTimeoutMilliseconds: self.connectTimeoutMilliseconds)
         } catch {

@@ -70,21 +70,29 @@ final class CurlTransfer {
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         try easy.set(CURLOPT_WRITEDATA, me, "WRITEDATA")
-        try easy.set(CURLOPT_WRITEFUNCTION, { buffer, size, count, context in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
-            let length = size * count
-            guard transfer.appendBody(UnsafeRawBufferPointer(start: buffer, count: length)) else {
-                return CCURL_WRITEFUNC_ERROR
-            }
-            return length
-        }, "WRITEFUNCTION")
+        try easy.set(
+            CURLOPT_WRITEFUNCTION,
+            { buffer, size, count, context in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+                let length = size * count
+                guard transfer.appendBody(UnsafeRawBufferPointer(start: buffer, count: length)) else {
+                    return CCURL_WRITEFUNC_ERROR
+                }
+                return length
+            },
+            "WRITEFUNCTION"
+        )
         try easy.set(CURLOPT_HEADERDATA, me, "HEADERDATA")
-        try easy.set(CURLOPT_HEADERFUNCTION, { buffer, size, count, context in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
-            let length = size * count
-            transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: buffer, count: length))
-            return length
-        }, "HEADERFUNCTION")
+        try easy.set(
+            CURLOPT_HEADERFUNCTION,
+            { buffer, size, count, context in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
+                let length = size * count
+                transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: buffer, count: length))
+                return length
+            },
+            "HEADERFUNCTION"
+        )
     }
 
     /// The response body limit is enforced here so an oversized body is never held in memory.

@@ -65,13 +65,13 @@ struct PreparedRequest: Sendable {
             // curl reads "Name:" as "remove this header" and "Name;" as "send it empty".
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        // curl would add "Expect: 100-continue" to larger bodies and wait up to a second for an
-        // answer many servers never send.
-        if false && !hasExpect {
+        // curl would add "Expect: 100-continue" to bodies over 1 MiB and wait up to a second for
+        // an interim answer many servers never send.
+        if !hasExpect {
             lines.append("Expect:")
         }
         // curl labels every POSTFIELDS body as a form unless told otherwise; better no type than a wrong one.
-        if false && !hasContentType {
+        if !hasContentType {
             lines.append("Content-Type:")
         }
         self.headerLines = lines

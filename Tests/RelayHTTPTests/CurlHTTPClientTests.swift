@@ -61,7 +61,9 @@ struct CurlHTTPClientTests {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for index in 0..<count {
                         group.addTask {
-                            try await client.execute(HTTPRequest(method: "GET", url: "\(server.baseURL)/burst/\(index)")).status
+                            try await client.execute(
+                                HTTPRequest(method: "GET", url: "\(server.baseURL)/burst/\(index)")
+                            ).status
                         }
                     }
                     for try await status in group {
@@ -81,7 +83,9 @@ struct CurlHTTPClientTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<20 {
                     group.addTask {
-                        _ = try await client.execute(HTTPRequest(method: "GET", url: "\(server.baseURL)/capped/\(index)"))
+                        _ = try await client.execute(
+                            HTTPRequest(method: "GET", url: "\(server.baseURL)/capped/\(index)")
+                        )
                     }
                 }
                 try await group.waitForAll()
@@ -95,7 +99,9 @@ struct CurlHTTPClientTests {
     func sequentialRequestsReuseConnection() async throws {
         try await withServerAndClient(respond: { _ in .ok("fine") }) { server, client in
             for index in 0..<5 {
-                let response = try await client.execute(HTTPRequest(method: "GET", url: "\(server.baseURL)/seq/\(index)"))
+                let response = try await client.execute(
+                    HTTPRequest(method: "GET", url: "\(server.baseURL)/seq/\(index)")
+                )
                 #expect(response.status == 200)
                 #expect(text(response.body) == "fine")
             }
@@ -158,10 +164,11 @@ struct CurlHTTPClientTests {
         }
     }
 
-    @Test("a body without Content-Type is not labelled as a form")
-    func noImplicitFormContentType() async throws {
+    @Test("a large body without Content-Type is neither labelled as a form nor held back for 100-continue")
+    func noImplicitHeaders() async throws {
         try await withServerAndClient(respond: { _ in .ok() }) { server, client in
-            let body = [UInt8](repeating: UInt8(ascii: "x"), count: 4096)
+            // curl 7.88 adds "Expect: 100-continue" above 1 MiB, and a form type to any body.
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: 1_500_000)
             _ = try await client.execute(HTTPRequest(method: "POST", url: "\(server.baseURL)/raw", body: body))
             let received = try #require(server.requests.first)
             #expect(received.header("content-type") == nil)
@@ -170,7 +177,10 @@ struct CurlHTTPClientTests {
         }
     }
 
-    @Test("every supported method arrives as itself", arguments: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    @Test(
+        "every supported method arrives as itself",
+        arguments: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    )
     func methods(method: String) async throws {
         try await withServerAndClient(respond: { request in .ok("m=\(request.method)") }) { server, client in
             // Twice over one connection: a mishandled HEAD body would corrupt the second exchange.
@@ -187,9 +197,12 @@ struct CurlHTTPClientTests {
     @Test("a response body over the limit fails as responseTooLarge; one at the limit passes")
     func responseBodyLimit() async throws {
         let configuration = CurlHTTPClient.Configuration(maxResponseBodyBytes: 1024)
-        try await withServerAndClient(configuration: configuration, respond: { request in
-            .ok(String(repeating: "a", count: request.path == "/big" ? 64 * 1024 : 1024))
-        }) { server, client in
+        try await withServerAndClient(
+            configuration: configuration,
+            respond: { request in
+                .ok(String(repeating: "a", count: request.path == "/big" ? 64 * 1024 : 1024))
+            }
+        ) { server, client in
             let fits = try await client.execute(HTTPRequest(method: "GET", url: "\(server.baseURL)/fits"))
             #expect(fits.body.count == 1024)
 

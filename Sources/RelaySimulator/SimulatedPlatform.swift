@@ -1,0 +1,100 @@
+public import Logging
+import Foundation
+import Synchronization
+
+/// A stand-in for the contact-center platform's customer API, for the embedded default, the demo,
+/// the tests and the benchmark: it accepts `PUT /api/v2/customers/{customerId}` and remembers each.
+public final class SimulatedPlatform: Sendable {
+    /// One customer update as the platform received it.
+    public struct CustomerUpdate: Sendable, Hashable {
+        /// Percent-decoded, as the platform would see it.
+        public var customerId: String
+        public var externalId: String?
+        public var idempotencyKey: String?
+        public var body: String
+    }
+
+    /// Decides each answer; the default accepts everything. Tests use it to inject failures.
+    public typealias Behaviour = @Sendable (_ attempt: Int, _ request: RecordedRequest) -> ScriptedResponse?
+
+    public let server: LocalHTTPServer
+    private let updates: Locked<[CustomerUpdate]>
+
+    private init(server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>) {
+        self.server = server
+        self.updates = updates
+    }
+
+    public var baseURL: String { server.baseURL }
+
+    /// Customer updates answered with a 2xx, in arrival order.
+    public var customerUpdates: [CustomerUpdate] { updates.withLock { $0 } }
+
+    /// Starts the simulator on loopback. `behaviour` may return a response to send instead of the
+    /// default 200; `attempt` counts the requests for the same path, from 1.
+    public static func start(port: Int = 0, logger: Logger, behaviour: Behaviour? = nil) async throws
+        -> SimulatedPlatform
+    {
+        let updates = Locked<[CustomerUpdate]>([])
+        let attempts = Locked<[String: Int]>([:])
+        let server = try await LocalHTTPServer.start(port: port, logger: logger) { request in
+            let prefix = "/api/v2/customers/"
+            guard request.method == "PUT", request.path.hasPrefix(prefix) else {
+                return ScriptedResponse(status: 404, body: Array(#"{"message":"not found"}"#.utf8))
+            }
+            let attempt = attempts.withLock { counts in
+                counts[request.path, default: 0] += 1
+                return counts[request.path]!
+            }
+            if let scripted = behaviour?(attempt, request) {
+                if (200..<300).contains(scripted.status) { updates.withLock { $0.append(update(from: request)) } }
+                return scripted
+            }
+            guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+                body["externalId"] is String
+            else {
+                return ScriptedResponse(status: 400, body: Array(#"{"message":"externalId is required"}"#.utf8))
+            }
+            let received = update(from: request)
+            updates.withLock { $0.append(received) }
+            return ScriptedResponse(
+                status: 200, headers: [(name: "Content-Type", value: "application/json")],
+                body: Array(#"{"id":"\#(received.customerId.count)","version":1}"#.utf8))
+        }
+        return SimulatedPlatform(server: server, updates: updates)
+    }
+
+    /// Waits until `count` updates have been accepted; throws naming both counts on timeout.
+    public func waitForCustomerUpdates(count: Int, timeout: Duration) async throws -> [CustomerUpdate] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let received = customerUpdates
+            if received.count >= count { return received }
+            guard ContinuousClock.now < deadline else {
+                throw LocalHTTPServerError(
+                    message: "expected \(count) customer updates within \(timeout), received \(received.count)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    public func stop() async {
+        await server.stop()
+    }
+
+    private static func update(from request: RecordedRequest) -> CustomerUpdate {
+        let encodedId = String(request.path.dropFirst("/api/v2/customers/".count).prefix { $0 != "?" })
+        let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any]
+        return CustomerUpdate(
+            customerId: encodedId.removingPercentEncoding ?? encodedId,
+            externalId: body?["externalId"] as? String, idempotencyKey: request.header("idempotency-key"),
+            body: request.bodyText)
+    }
+}
+
+/// A mutex-guarded value that closures can share (a `Mutex` itself cannot be captured by copy).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
+}

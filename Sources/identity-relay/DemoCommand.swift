@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelaySimulator
+import ServiceLifecycle
+import UnixSignals
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the relay end to end against the local broker and a simulated platform, and show what came out.",
+        discussion: """
+            Starts the relay and a simulated platform API in this process, publishes a handful of call \
+            starts (and one malformed event) to platform.events on the configured broker, waits for the \
+            customer updates and the dead letter, prints them, and stops. Needs a running broker: \
+            scripts/demo starts one.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "How many calls to publish.")
+    var calls = 5
+
+    @Option(help: "Seconds to wait for the results.")
+    var timeout = 30
+
+    @Flag(help: "Show the relay's log lines (on standard error).")
+    var verbose = false
+
+    func validate() throws {
+        guard (1...10_000).contains(calls) else { throw ValidationError("--calls must be between 1 and 10000") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        var configuration: RelayConfiguration
+        do {
+            (configuration, _) = try options.load()
+        } catch let failure as ConfigurationFailure {
+            throw reportConfigurationFailure(failure)
+        }
+        bootstrapLogging(level: verbose ? configuration.log.level : "error")
+        let logger = Logger(label: "identity-relay")
+        var notes: [String] = []
+        if configuration.identity.phoneHashKey == nil {
+            configuration.identity.phoneHashKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            notes.append("no identity.phoneHashKey set: this demo uses a random one, so its PHONE: ids are one-off")
+        }
+
+        let platform = try await SimulatedPlatform.start(logger: Logger(label: "simulated-platform"))
+        let app: RelayApp
+        do {
+            app = try RelayApp(configuration: configuration, platformBaseURL: platform.baseURL, logger: logger)
+        } catch {
+            await platform.stop()
+            throw reportConfigurationFailure(.init(error: error))
+        }
+        print("identity-relay demo")
+        print("  broker:            \(configuration.amqp.connection.endpointDescription)")
+        print("  simulated platform: \(platform.baseURL)")
+        for note in notes { print("  note: \(note)") }
+
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { Task { await group.triggerGracefulShutdown() } }
+            do {
+                try await app.amqp.waitUntilConnected(timeout: .seconds(timeout))
+            } catch {
+                throw ValidationError(
+                    "cannot reach RabbitMQ at \(configuration.amqp.connection.endpointDescription): \(error). "
+                        + "Start it with scripts/broker start (scripts/demo does).")
+            }
+            let runID = String(UUID().uuidString.prefix(8)).lowercased()
+            let samples = (1...calls).map { DemoCall(index: $0, runID: runID) }
+            for sample in samples {
+                try await app.amqp.publish(
+                    OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: sample.body))
+            }
+            let malformed = Array(#"{"eventId":"demo-\#(runID)-bad","type":"callStarted","callId":"demo-\#(runID)-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100000","direction":"inbound"}"#.utf8)
+            try await app.amqp.publish(
+                OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed))
+            print("\npublished \(calls) call starts and 1 malformed event to \(app.names.eventsExchange)")
+
+            let updates = try await platform.waitForCustomerUpdates(count: calls, timeout: .seconds(timeout))
+                .filter { update in samples.contains { $0.eventId == update.idempotencyKey?.dropFirst("customer-update:".count).description } }
+            print("\ncustomer updates received by the simulated platform (\(updates.count)):")
+            print("  call id                  direction  customer number  PUT /api/v2/customers/…         externalId")
+            for sample in samples {
+                guard let update = updates.first(where: { $0.idempotencyKey == "customer-update:\(sample.eventId)" }) else {
+                    print("  \(sample.callId.padded(24)) no update yet")
+                    continue
+                }
+                let externalId = update.externalId ?? "?"
+                print(
+                    "  \(sample.callId.padded(24)) \(sample.direction.rawValue.padded(10)) "
+                        + "\(Masking.mask(sample.customerNumber).padded(16)) "
+                        + "\(PercentEncoding.encodePathSegment(update.customerId).shortened(30).padded(31)) "
+                        + externalId.shortened(26))
+            }
+
+            let record = try await firstDeadLetter(in: app, eventBody: malformed, timeout: .seconds(timeout))
+            print("\nthe malformed event became a dead letter on \(app.names.deadLettersQueue):")
+            print("  id \(record.id), reason \(record.reason.rawValue), error: \(record.lastError)")
+            print("\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))")
+        }
+        await platform.stop()
+    }
+
+    /// Reads the dead-letter queue for the record of `eventBody`, putting every message back.
+    private func firstDeadLetter(in app: RelayApp, eventBody: [UInt8], timeout: Duration) async throws -> DeadLetterRecord {
+        let reader = AMQPClient(configuration: app.configuration.amqp.connection, topology: nil, logger: Logger(label: "demo"))
+        reader.start()
+        defer { Task { await reader.shutdown() } }
+        let deadline = ContinuousClock.now + timeout
+        for await delivery in reader.consume(queue: app.names.deadLettersQueue, prefetch: 100) {
+            reader.nack(delivery, requeue: true)
+            if let record = try? DeadLetterRecord.decode(delivery.body), record.originalPayload == eventBody {
+                await reader.stopConsuming()
+                return record
+            }
+            if ContinuousClock.now > deadline { break }
+        }
+        throw ValidationError("the malformed event's dead letter did not appear within \(timeout)")
+    }
+}
+
+/// One sample call of the demo: fictional numbers from the 555-01xx range reserved for fiction.
+struct DemoCall {
+    var eventId: String
+    var callId: String
+    var direction: CallDirection
+    var customerNumber: String
+    var body: [UInt8]
+
+    init(index: Int, runID: String) {
+        eventId = "demo-\(runID)-\(index)"
+        callId = "demo-\(runID)-call-\(index)"
+        direction = index % 3 == 0 ? .outbound : .inbound
+        customerNumber = String(format: "+1555010%04d", index)
+        let contactCenter = "+15550190000"
+        let (from, to) = direction == .inbound ? (customerNumber, contactCenter) : (contactCenter, customerNumber)
+        let json = """
+            {"eventId":"\(eventId)","type":"callStarted","callId":"\(callId)","occurredAt":"\(RFC3339.format(Date()))",\
+            "fromNumber":"\(from)","toNumber":"\(to)","direction":"\(direction.rawValue)","queueId":"queue-demo"}
+            """
+        body = Array(json.utf8)
+    }
+}
+
+extension String {
+    func padded(_ width: Int) -> String {
+        count >= width ? self : padding(toLength: width, withPad: " ", startingAt: 0)
+    }
+
+    func shortened(_ width: Int) -> String {
+        count <= width ? self : String(prefix(width - 1)) + "…"
+    }
+}

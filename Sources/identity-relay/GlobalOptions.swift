@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayService
+
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The YAML configuration file. Default: $RELAY_CONFIG, else Config/relay.yaml if it exists.",
+            valueName: "path"))
+    var config: String?
+
+    var configurationPath: String? {
+        if let config { return config }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["RELAY_CONFIG"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return FileManager.default.fileExists(atPath: RelayConfiguration.defaultFilePath)
+            ? RelayConfiguration.defaultFilePath : nil
+    }
+
+    func load() throws -> (RelayConfiguration, [ResolvedConfigKey]) {
+        do {
+            return try RelayConfiguration.load(filePath: configurationPath)
+        } catch {
+            throw ConfigurationFailure(error: error)
+        }
+    }
+}
+
+/// A configuration error reported as one line naming the key, with the exit status sysexits calls
+/// EX_CONFIG, so scripts can tell it from a crash.
+struct ConfigurationFailure: Error, CustomStringConvertible {
+    var error: ConfigurationError
+    var description: String { "configuration error: \(error)" }
+}
+
+extension ConfigurationFailure {
+    static let exitCode = ExitCode(78)
+}
+
+func bootstrapLogging(level: String) {
+    let logLevel = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = logLevel
+        return handler
+    }
+}
+
+func reportConfigurationFailure(_ failure: ConfigurationFailure) -> ExitCode {
+    FileHandle.standardError.write(Data("identity-relay: \(failure)\n".utf8))
+    return ConfigurationFailure.exitCode
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct IdentityRelay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identity-relay",
+        abstract: "Links contact-center interactions to customers in CRM and ERP.",
+        subcommands: [RunCommand.self, ConfigCommand.self, DemoCommand.self],
+        defaultSubcommand: nil)
+}
