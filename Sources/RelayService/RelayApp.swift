@@ -15,7 +15,19 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
 
     /// - Parameter platformBaseURL: where customer updates go; the configured one, or the simulator's.
-    public init(configuration: RelayConfiguration, platformBaseURL: String, logger: Logger) throws(ConfigurationError) {
+    public convenience init(configuration: RelayConfiguration, platformBaseURL: String, logger: Logger)
+        throws(ConfigurationError)
+    {
+        try self.init(
+            configuration: configuration, amqpConfiguration: configuration.amqp.connection,
+            platformBaseURL: platformBaseURL, logger: logger)
+    }
+
+    /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
+    ///   file offers (tests shorten the reconnection backoff).
+    public init(
+        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, platformBaseURL: String, logger: Logger
+    ) throws(ConfigurationError) {
         guard let key = configuration.identity.phoneHashKey else {
             throw ConfigurationError(
                 key: "identity.phoneHashKey",
@@ -33,7 +45,7 @@ public final class RelayApp: Service {
         }
         self.configuration = configuration
         self.names = RelayNames(prefix: configuration.amqp.namePrefix)
-        self.amqp = AMQPClient(configuration: configuration.amqp.connection, topology: topology, logger: logger)
+        self.amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
         self.http = CurlHTTPClient(logger: logger)
         let sender = CustomerUpdateSender(
             http: http, baseURL: platformBaseURL, requestTimeout: configuration.platform.requestTimeout,

@@ -1,0 +1,126 @@
+public import Logging
+public import RelayAMQP
+public import RelayCore
+public import RelayService
+public import RelaySimulator
+import Foundation
+import ServiceLifecycle
+
+/// A whole relay for an integration test: its own names on the shared test broker, a simulated
+/// platform on loopback, and the relay itself running as a service until `stop()`.
+public final class RelayHarness: Sendable {
+    public let app: RelayApp
+    public let platform: SimulatedPlatform
+    public let publisher: AMQPClient
+    public let topology: Topology
+    public let hashKey: String
+    private let group: ServiceGroup
+    private let runTask: Task<Void, any Error>
+
+    public var names: RelayNames { app.names }
+
+    public static func start(
+        platformBehaviour: SimulatedPlatform.Behaviour? = nil,
+        adjust: (inout RelayConfiguration) -> Void = { _ in },
+        logger: Logger = Logger(label: "test.relay")
+    ) async throws -> RelayHarness {
+        let (topology, prefix) = try TestBroker.isolatedTopology()
+        var configuration = RelayConfiguration()
+        configuration.amqp.port = TestBroker.port
+        configuration.amqp.heartbeatSeconds = 10
+        configuration.amqp.namePrefix = prefix
+        configuration.amqp.topologyFile = TestBroker.repositoryRoot + "/topology/definitions.json"
+        configuration.identity.phoneHashKey = "integration-test-key-0123456789abcdef"
+        configuration.delivery.baseDelay = .milliseconds(20)
+        configuration.delivery.maxDelay = .milliseconds(200)
+        configuration.delivery.maxAttempts = 4
+        configuration.platform.requestTimeout = .seconds(2)
+        adjust(&configuration)
+        var amqpConfiguration = configuration.amqp.connection
+        amqpConfiguration.reconnectBaseDelay = .milliseconds(50)
+        amqpConfiguration.reconnectMaxDelay = .milliseconds(500)
+
+        let platform = try await SimulatedPlatform.start(logger: logger, behaviour: platformBehaviour)
+        let app = try RelayApp(
+            configuration: configuration, amqpConfiguration: amqpConfiguration, platformBaseURL: platform.baseURL,
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let runTask = Task { try await group.run() }
+        do {
+            try await app.amqp.waitUntilConnected(timeout: .seconds(15))
+        } catch {
+            await group.triggerGracefulShutdown()
+            await platform.stop()
+            throw TestBrokerUnavailable(port: TestBroker.port, underlying: error)
+        }
+        let publisher = try await TestBroker.connectedClient(topology: nil)
+        return RelayHarness(
+            app: app, platform: platform, publisher: publisher, topology: topology, hashKey: configuration.identity.phoneHashKey!,
+            group: group, runTask: runTask)
+    }
+
+    private init(
+        app: RelayApp, platform: SimulatedPlatform, publisher: AMQPClient, topology: Topology, hashKey: String,
+        group: ServiceGroup, runTask: Task<Void, any Error>
+    ) {
+        self.app = app
+        self.platform = platform
+        self.publisher = publisher
+        self.topology = topology
+        self.hashKey = hashKey
+        self.group = group
+        self.runTask = runTask
+    }
+
+    /// Publishes raw bodies to the platform exchange, as the platform would, with confirms.
+    public func publish(_ bodies: [[UInt8]], routingKey: String = "callStarted") async throws {
+        for body in bodies {
+            try await publisher.publish(OutboundMessage(exchange: names.eventsExchange, routingKey: routingKey, body: body))
+        }
+    }
+
+    /// The PHONE: id the relay must derive for a number, computed here from the same key.
+    public func expectedPhoneID(_ number: String) -> String {
+        PhoneHasher(key: Array(hashKey.utf8))!.externalID(for: PhoneNumber(normalizing: number)!).description
+    }
+
+    /// Every dead-letter record on the queue, read without removing any.
+    public func deadLetters(atLeast count: Int, timeout: Duration = .seconds(15)) async throws -> [DeadLetterRecord] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await publisher.messageCount(queue: names.deadLettersQueue) >= count { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        var records: [DeadLetterRecord] = []
+        let reader = try await TestBroker.connectedClient(topology: nil)
+        let expected = try await publisher.messageCount(queue: names.deadLettersQueue)
+        if expected > 0 {
+            for await delivery in reader.consume(queue: names.deadLettersQueue, prefetch: UInt16(clamping: expected)) {
+                records.append(try DeadLetterRecord.decode(delivery.body))
+                if records.count == expected { break }
+            }
+        }
+        // Closing without acks puts every record back.
+        await reader.shutdown()
+        return records
+    }
+
+    public func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await runTask.value
+        await TestBroker.tearDown(topology, using: publisher)
+        await publisher.shutdown()
+        await platform.stop()
+    }
+}
+
+/// A `callStarted` body per the contract.
+public func callStartedBody(
+    eventId: String, callId: String, from: String = "+15550100001", to: String = "+15550190000",
+    direction: String = "inbound", customerId: String? = nil
+) -> [UInt8] {
+    let customer = customerId.map { #","customerId":"\#($0)""# } ?? ""
+    return Array(
+        #"{"eventId":"\#(eventId)","type":"callStarted","callId":"\#(callId)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(from)","toNumber":"\#(to)","direction":"\#(direction)"\#(customer)}"#
+            .utf8)
+}

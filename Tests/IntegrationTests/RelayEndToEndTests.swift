@@ -1,0 +1,124 @@
+import Foundation
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelaySimulator
+import RelayTesting
+import Testing
+
+/// The relay as a whole: real broker, real HTTP, a simulated platform standing in for the one we do
+/// not own.
+@Suite("Relay end to end")
+struct RelayEndToEndTests {
+    @Test("call starts become customer-update PUTs with the keyed PHONE id, and every event is acked")
+    func customerUpdates() async throws {
+        let relay = try await RelayHarness.start()
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            callStartedBody(eventId: "e1", callId: "c1", from: "+15550100001"),
+            callStartedBody(eventId: "e2", callId: "c2", from: "+15550190000", to: "tel:+1 555 010 0002", direction: "outbound"),
+            callStartedBody(eventId: "e3", callId: "c3", from: "+15550100003", customerId: "platform-customer-3"),
+        ])
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 3, timeout: .seconds(15))
+        func update(_ key: String) -> SimulatedPlatform.CustomerUpdate? {
+            updates.first { $0.idempotencyKey == "customer-update:\(key)" }
+        }
+        let first = try #require(update("e1"))
+        #expect(first.externalId == relay.expectedPhoneID("+15550100001"))
+        #expect(first.customerId == relay.expectedPhoneID("+15550100001"))
+        // Outbound: the dialled customer, whatever its notation, not the contact center's line.
+        #expect(try #require(update("e2")).externalId == relay.expectedPhoneID("+15550100002"))
+        let third = try #require(update("e3"))
+        #expect(third.customerId == "platform-customer-3")
+        #expect(third.externalId == relay.expectedPhoneID("+15550100003"))
+        #expect(!first.body.contains("+1555"), "the number itself must never leave the relay")
+
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0 }
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
+    @Test("a malformed event becomes a dead letter with its payload and error, and the queue moves on")
+    func malformed() async throws {
+        let relay = try await RelayHarness.start()
+        defer { Task { await relay.stop() } }
+        let broken = Array(#"{"eventId":"bad-1","type":"callStarted","callId":"c-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550190000","direction":"inbound"}"#.utf8)
+        let notJSON = Array("\u{FF}\u{FE}garbage".utf8)
+        try await relay.publish([broken, notJSON, callStartedBody(eventId: "good-1", callId: "c-good")])
+
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        let records = try await relay.deadLetters(atLeast: 2)
+        #expect(records.count == 2)
+        let missingField = try #require(records.first { $0.callId == "c-bad" })
+        #expect(missingField.reason == .malformed)
+        #expect(missingField.lastError == "missing required field 'fromNumber'")
+        #expect(missingField.originalPayload == broken)
+        #expect(missingField.eventType == "callStarted")
+        #expect(missingField.origin == .init(exchange: relay.names.eventsExchange, routingKey: "callStarted"))
+        let garbage = try #require(records.first { $0.callId == nil })
+        #expect(garbage.lastError == "body is not valid JSON")
+        #expect(garbage.originalPayload == notJSON)
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0 }
+    }
+
+    @Test("a 503 then 200 is retried with backoff and delivered once accepted")
+    func retriesThenDelivers() async throws {
+        let relay = try await RelayHarness.start(platformBehaviour: { attempt, _ in
+            attempt <= 2 ? .status(503, headers: [(name: "Retry-After", value: "0")]) : nil
+        })
+        defer { Task { await relay.stop() } }
+        try await relay.publish([callStartedBody(eventId: "r1", callId: "c-r1")])
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        #expect(updates.count == 1)
+        let attempts = relay.platform.server.requests.filter { $0.method == "PUT" }
+        #expect(attempts.count == 3)
+        // Every attempt carries the same idempotency key: the retries are recognisable downstream.
+        #expect(Set(attempts.compactMap { $0.header("idempotency-key") }) == ["customer-update:r1"])
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0 }
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
+    @Test("a platform that keeps failing exhausts the attempts and leaves a deliveryFailed dead letter")
+    func exhausted() async throws {
+        let relay = try await RelayHarness.start(platformBehaviour: { _, _ in .status(500) })
+        defer { Task { await relay.stop() } }
+        let body = callStartedBody(eventId: "x1", callId: "c-x1")
+        try await relay.publish([body])
+        let records = try await relay.deadLetters(atLeast: 1)
+        let record = try #require(records.first)
+        #expect(record.reason == .deliveryFailed)
+        #expect(record.attempts == 4)
+        #expect(record.callId == "c-x1")
+        #expect(record.eventId == "x1")
+        #expect(record.target?.method == "PUT")
+        #expect(record.target?.lastStatus == 500)
+        #expect(record.target?.url.hasPrefix(relay.platform.baseURL + "/api/v2/customers/PHONE%3A") == true)
+        #expect(record.lastError.contains("HTTP 500"))
+        #expect(record.originalPayload == body)
+        #expect(relay.platform.server.requests.count == 4)
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0 }
+    }
+
+    @Test("a 400 is dead-lettered at once, without retries")
+    func clientErrorNotRetried() async throws {
+        let relay = try await RelayHarness.start(platformBehaviour: { _, _ in
+            ScriptedResponse(status: 400, body: Array(#"{"message":"externalId rejected"}"#.utf8))
+        })
+        defer { Task { await relay.stop() } }
+        try await relay.publish([callStartedBody(eventId: "b1", callId: "c-b1")])
+        let record = try #require(try await relay.deadLetters(atLeast: 1).first)
+        #expect(record.attempts == 1)
+        #expect(record.target?.lastStatus == 400)
+        #expect(record.lastError.contains("externalId rejected"))
+        #expect(relay.platform.server.requests.count == 1)
+    }
+}
+
+/// Polls until the condition holds (or records a failure after the timeout).
+func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    #expect(try await condition(), "condition still false after \(timeout)")
+}
