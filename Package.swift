@@ -123,6 +123,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "RelayServiceTests",
+            dependencies: ["RelayService", "RelayCore", "RelayAMQP"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "RelayHTTPTests",
             dependencies: ["RelayHTTP", "RelaySimulator", "RelayTesting"],
             swiftSettings: strictSettings

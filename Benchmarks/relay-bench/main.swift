@@ -1,1 +1,178 @@
-print("x")
+// relay-bench: the relay's end-to-end rate against the broker's own round-trip rate, measured in
+// the same run on the same broker, so the ratio means something on a shared, noisy machine.
+//
+//   relay-bench [--messages N] [--runs R] [--prefetch P] [--window W]
+//
+// baseline: N persistent ~300-byte messages published with confirms (W unconfirmed at most) to a
+//           quorum queue and consumed with manual acks (prefetch P), through rabbitmq-c.
+// relay:    N callStarted events of the same size published the same way to platform.events; the
+//           relay (prefetch P) turns each into a customer-update PUT received by a local HTTP server.
+// Both times run from the first publish to the last message acked / the last PUT received.
+
+import Foundation
+import Logging
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelaySimulator
+import ServiceLifecycle
+
+struct Options {
+    var messages = 20_000
+    var runs = 3
+    var prefetch = 64
+    var window = 1_000
+    var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
+    var repositoryRoot = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
+
+    init(arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            guard let value = iterator.next().flatMap(Int.init) else { fail("\(flag) needs a whole number") }
+            switch flag {
+            case "--messages": messages = value
+            case "--runs": runs = value
+            case "--prefetch": prefetch = value
+            case "--window": window = value
+            default: fail("unknown option \(flag); known: --messages --runs --prefetch --window")
+            }
+        }
+        guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("relay-bench: \(message)\n".utf8))
+    exit(2)
+}
+
+let options = Options(arguments: CommandLine.arguments)
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .error
+    return handler
+}
+let logger = Logger(label: "relay-bench")
+
+func amqpConfiguration() -> AMQPConfiguration {
+    AMQPConfiguration(port: options.port, connectionName: "relay-bench")
+}
+
+func connectedClient(topology: Topology?) async throws -> AMQPClient {
+    let client = AMQPClient(configuration: amqpConfiguration(), topology: topology, logger: logger)
+    client.start()
+    try await client.waitUntilConnected(timeout: .seconds(15))
+    return client
+}
+
+/// Publishes with at most `window` publishes awaiting their confirm at once.
+func publishAll(_ count: Int, using client: AMQPClient, message: @escaping @Sendable (Int) -> OutboundMessage)
+    async throws
+{
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        var inFlight = 0
+        for index in 0..<count {
+            if inFlight >= options.window {
+                try await group.next()
+                inFlight -= 1
+            }
+            group.addTask { try await client.publish(message(index)) }
+            inFlight += 1
+        }
+        try await group.waitForAll()
+    }
+}
+
+func padded(_ prefix: String, to size: Int) -> [UInt8] {
+    Array((prefix + String(repeating: "x", count: max(0, size - prefix.utf8.count))).utf8)
+}
+
+/// Messages per second through the broker alone: publish with confirms, consume with acks.
+func brokerRoundTrip() async throws -> Double {
+    let queue = "bench-\(UUID().uuidString.prefix(8)).raw"
+    let topology = Topology(
+        exchanges: [],
+        queues: [.init(name: queue, durable: true, autoDelete: false, arguments: ["x-queue-type": .string("quorum")])],
+        bindings: [])
+    let consumer = try await connectedClient(topology: topology)
+    let publisher = try await connectedClient(topology: nil)
+    let deliveries = consumer.consume(queue: queue, prefetch: UInt16(clamping: options.prefetch))
+    let started = ContinuousClock.now
+    async let consumed: Void = {
+        var received = 0
+        for await delivery in deliveries {
+            consumer.ack(delivery)
+            received += 1
+            if received == options.messages { break }
+        }
+    }()
+    try await publishAll(options.messages, using: publisher) { index in
+        OutboundMessage(exchange: "", routingKey: queue, body: padded("{\"index\":\(index),\"pad\":\"", to: 300))
+    }
+    await consumed
+    let elapsed = ContinuousClock.now - started
+    try? await consumer.deleteQueue(queue)
+    await consumer.shutdown()
+    await publisher.shutdown()
+    return Double(options.messages) / elapsed.totalSeconds
+}
+
+/// Events per second through the whole relay: event in, customer-update PUT out.
+func relayEndToEnd() async throws -> Double {
+    let prefix = "bench-\(UUID().uuidString.prefix(8))."
+    var configuration = RelayConfiguration()
+    configuration.amqp.port = options.port
+    configuration.amqp.prefetch = options.prefetch
+    configuration.amqp.namePrefix = prefix
+    configuration.amqp.topologyFile = options.repositoryRoot + "/topology/definitions.json"
+    configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
+    let platform = try await SimulatedPlatform.start(logger: logger)
+    let app = try RelayApp(configuration: configuration, platformBaseURL: platform.baseURL, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    let running = Task { try await group.run() }
+    try await app.amqp.waitUntilConnected(timeout: .seconds(15))
+    let publisher = try await connectedClient(topology: nil)
+
+    let exchange = app.names.eventsExchange
+    let started = ContinuousClock.now
+    try await publishAll(options.messages, using: publisher) { index in
+        let number = String(format: "+1555%07d", index % 10_000_000)
+        let body = #"{"eventId":"bench-\#(index)","type":"callStarted","callId":"bench-call-\#(index)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(number)","toNumber":"+15550190000","direction":"inbound","queueId":"queue-benchmark","userId":"user-benchmark","pad":""#
+        return OutboundMessage(exchange: exchange, routingKey: "callStarted", body: padded(body, to: 299) + Array("\"}".utf8))
+    }
+    _ = try await platform.waitForCustomerUpdates(count: options.messages, timeout: .seconds(600))
+    let elapsed = ContinuousClock.now - started
+
+    await group.triggerGracefulShutdown()
+    _ = try? await running.value
+    for queue in ["relay.events", "relay.deliveries", "relay.dead-letters"] { try? await publisher.deleteQueue(prefix + queue) }
+    for exchange in ["platform.events", "relay.dead"] { try? await publisher.deleteExchange(prefix + exchange) }
+    await publisher.shutdown()
+    await platform.stop()
+    return Double(options.messages) / elapsed.totalSeconds
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
+
+print("relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)")
+var baselines: [Double] = []
+var relays: [Double] = []
+do {
+    for run in 1...options.runs {
+        // Alternating the two within each run exposes both to the same moment of machine noise.
+        let baseline = try await brokerRoundTrip()
+        let relay = try await relayEndToEnd()
+        baselines.append(baseline)
+        relays.append(relay)
+        print("run \(run): broker round trip \(format(baseline))   relay end to end \(format(relay))   ratio \(String(format: "%.3f", relay / baseline))")
+    }
+} catch {
+    fail("\(error)")
+}
+let ratios = zip(relays, baselines).map { $0 / $1 }
+print("median: broker round trip \(format(median(baselines)))   relay end to end \(format(median(relays)))   ratio \(String(format: "%.3f", median(ratios))) (median of per-run ratios)")

@@ -18,6 +18,13 @@ public struct Topology: Sendable, Hashable {
         public var durable: Bool
         public var autoDelete: Bool
         public var arguments: [String: AMQPHeaderValue]
+
+        public init(name: String, durable: Bool, autoDelete: Bool, arguments: [String: AMQPHeaderValue]) {
+            self.name = name
+            self.durable = durable
+            self.autoDelete = autoDelete
+            self.arguments = arguments
+        }
     }
 
     public struct Binding: Sendable, Hashable {
