@@ -70,7 +70,7 @@ public final class EventPipeline: Service {
             for effect in effects {
                 switch effect {
                 case .customerUpdate(let update):
-                    metadata[LogKeys.externalIdMasked] = "\(Masking.mask(update.externalId.description))"
+                    metadata[LogKeys.externalIdMasked] = "\(update.externalId.masked)"
                     let outcome = await sender.send(update)
                     switch outcome {
                     case .delivered(let status, let attempts):

@@ -45,7 +45,9 @@ struct IdentityTests {
     @Test("masking keeps only the last four characters")
     func masking() {
         #expect(Masking.mask("+15550199999") == "********9999")
-        #expect(Masking.mask("CRM:500245678") == "*********5678")
+        #expect(Masking.mask("CRM:500245678") == "********5678")
+        #expect(ExternalID(parsing: "CRM:500245678")?.masked == "CRM:*****5678")
+        #expect(ExternalID.phone(keyedHash: String(repeating: "a", count: 60) + "4076").masked == "PHONE:********4076")
         #expect(Masking.mask("abc") == "***")
         #expect(PhoneNumber(normalizing: "+15550199999")!.description == "********9999")
     }
