@@ -154,10 +154,14 @@ extension RelayConfiguration {
     }
 
     /// Nested YAML mappings become dotted keys; every leaf must be a scalar.
+    ///
+    /// Scalars keep the text as written (only `~`, `null` and an empty value mean "unset"): each key
+    /// parses its own value, exactly as it parses the environment, so `port: 010` is 10 and
+    /// `namePrefix: no` is "no" rather than YAML 1.1's octal 8 and boolean false.
     static func flatten(yaml: String, path: String) throws(ConfigurationError) -> [String: String] {
         let root: Any?
         do {
-            root = try Yams.load(yaml: yaml)
+            root = try Yams.load(yaml: yaml, textOnlyResolver)
         } catch {
             throw ConfigurationError(key: nil, "\(path) is not valid YAML: \(error)")
         }
@@ -180,6 +184,10 @@ extension RelayConfiguration {
         try walk(mapping, prefix: "")
         return result
     }
+
+    /// YAML's default resolver minus the implicit bool, int, float and timestamp types.
+    private static let textOnlyResolver = Resolver.default
+        .removing(.bool).removing(.int).removing(.float).removing(.timestamp)
 }
 
 /// One configuration key: its name, whether it is secret, and how to read and write it.
