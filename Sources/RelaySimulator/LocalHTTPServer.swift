@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 public import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// One request as the ``LocalHTTPServer`` received it.
@@ -106,6 +107,7 @@ public final class LocalHTTPServer: Sendable {
     public let host: String
     private let recorder: Recorder
     private let runTask: Task<Void, Never>
+    private let group: ServiceGroup
 
     /// "http://127.0.0.1:PORT", no trailing slash.
     public var baseURL: String { "http://\(self.host):\(self.port)" }
@@ -121,7 +123,8 @@ public final class LocalHTTPServer: Sendable {
         self.recorder.state.withLock { $0.connections.count }
     }
 
-    private init(host: String, port: Int, recorder: Recorder, runTask: Task<Void, Never>) {
+    private init(host: String, port: Int, recorder: Recorder, runTask: Task<Void, Never>, group: ServiceGroup) {
+        self.group = group
         self.host = host
         self.port = port
         self.recorder = recorder
@@ -154,9 +157,12 @@ public final class LocalHTTPServer: Sendable {
             logger: logger
         )
         // A task, not `init`: starting is this explicit async call, and `stop()` ends the task.
+        // Run as a service so `stop()` can shut down gracefully: cancelling Hummingbird outright
+        // makes it log an error for every open connection.
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let runTask = Task {
             do {
-                try await app.run()
+                try await group.run()
             } catch {
                 startedContinuation.yield(.failure(error))
             }
@@ -165,7 +171,7 @@ public final class LocalHTTPServer: Sendable {
         var iterator = started.makeAsyncIterator()
         switch await iterator.next() {
         case .success(let boundPort):
-            return LocalHTTPServer(host: host, port: boundPort, recorder: recorder, runTask: runTask)
+            return LocalHTTPServer(host: host, port: boundPort, recorder: recorder, runTask: runTask, group: group)
         case .failure(let error):
             runTask.cancel()
             throw error
@@ -199,8 +205,15 @@ public final class LocalHTTPServer: Sendable {
     /// Closes the listening socket and every connection; requests still waiting on a scripted
     /// delay are dropped without an answer.
     public func stop() async {
-        self.runTask.cancel()
-        await self.runTask.value
+        await self.group.triggerGracefulShutdown()
+        // Handlers sleeping on a long scripted delay would hold graceful shutdown up: cut them short.
+        let runTask = self.runTask
+        let watchdog = Task {
+            try? await Task.sleep(for: .milliseconds(500))
+            runTask.cancel()
+        }
+        await runTask.value
+        watchdog.cancel()
     }
 }
 
