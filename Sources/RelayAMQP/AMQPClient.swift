@@ -30,7 +30,6 @@ public final class AMQPClient: Sendable {
         var stopped = false
         var connected = false
         var lastError: AMQPError?
-        var connectionWaiters: [CheckedContinuation<Void, Never>] = []
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -213,17 +212,14 @@ public final class AMQPClient: Sendable {
     var isStopping: Bool { shared.withLock { $0.stopping } }
 
     func setConnected(_ connected: Bool, error: AMQPError? = nil) {
-        let waiters: [CheckedContinuation<Void, Never>] = shared.withLock { state in
+        shared.withLock { state in
             state.connected = connected
-            if let error { state.lastError = error }
             if connected {
                 state.lastError = nil
-                defer { state.connectionWaiters.removeAll() }
-                return state.connectionWaiters
+            } else if let error {
+                state.lastError = error
             }
-            return []
         }
-        for waiter in waiters { waiter.resume() }
     }
 
     /// Called once, as the loop thread ends; returns commands that arrived too late to run.

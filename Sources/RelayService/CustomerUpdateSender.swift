@@ -8,6 +8,8 @@ public struct CustomerUpdateSender: Sendable {
     public enum Outcome: Sendable, Hashable {
         case delivered(status: Int, attempts: Int)
         case failed(error: String, status: Int?, attempts: Int, firstFailureAt: Date)
+        /// The task was cancelled (the relay is stopping) before an outcome: neither delivered nor failed.
+        case abandoned
     }
 
     let http: CurlHTTPClient
@@ -49,8 +51,8 @@ public struct CustomerUpdateSender: Sendable {
             } catch let error as HTTPClientError {
                 result = .transportFailure(isRetriable: error.isRetriable, description: error.description)
             } catch {
-                // Cancelled: the relay is stopping. The event stays unacked and comes back.
-                return .failed(error: "cancelled", status: nil, attempts: attempt, firstFailureAt: firstFailureAt ?? Date())
+                // Only cancellation gets here: the relay is stopping.
+                return .abandoned
             }
             let now = Date()
             switch policy.decide(after: result, attempt: attempt, now: now, using: &generator) {
@@ -67,9 +69,7 @@ public struct CustomerUpdateSender: Sendable {
                         LogKeys.callIdMasked: "\(Masking.mask(update.callId))", LogKeys.attempt: "\(attempt)",
                         LogKeys.error: "\(Self.summary(of: result))",
                     ])
-                do { try await Task.sleep(for: delay) } catch {
-                    return .failed(error: "cancelled", status: nil, attempts: attempt, firstFailureAt: firstFailureAt ?? now)
-                }
+                do { try await Task.sleep(for: delay) } catch { return .abandoned }
                 attempt += 1
             }
         }

@@ -77,8 +77,9 @@ public final class EventPipeline: Service {
                         logger.info(
                             "customer updated",
                             metadata: metadata.merging([LogKeys.httpStatus: "\(status)", LogKeys.attempt: "\(attempts)"]) { $1 })
+                    case .abandoned:
+                        return  // stopping: left unacked, the broker delivers it again
                     case .failed(let error, let status, let attempts, let firstFailureAt):
-                        if error == "cancelled" { return }  // shutting down: leave it unacked for redelivery
                         let record = DeadLetterRecord(
                             id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(update.idempotencyKey.utf8)),
                             reason: .deliveryFailed, callId: event.callId, eventType: event.type.rawValue,
