@@ -3,6 +3,7 @@ import Foundation
 public import RelayAMQP
 public import RelayCore
 public import ServiceLifecycle
+import Synchronization
 
 /// The relay's main job: consume events, decide, act, dead-letter what cannot be finished, then ack.
 ///
@@ -18,6 +19,10 @@ public final class EventPipeline: Service {
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
     let logger: Logger
+    private let acknowledged = Atomic<Int>(0)
+
+    /// Deliveries this pipeline has acked since it started: each one finished for good.
+    public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }
 
     public init(
         amqp: AMQPClient, names: RelayNames, decoder: PlatformEventDecoder, linking: PhaseOneLinking,
@@ -65,7 +70,7 @@ public final class EventPipeline: Service {
         switch linking.decide(event) {
         case .nothingToDo(let reason):
             logger.debug("event needs no output", metadata: metadata.merging([LogKeys.reason: "\(reason)"]) { $1 })
-            amqp.ack(delivery)
+            acknowledge(delivery)
         case .effects(let effects):
             for effect in effects {
                 switch effect {
@@ -91,8 +96,13 @@ public final class EventPipeline: Service {
                     }
                 }
             }
-            amqp.ack(delivery)
+            acknowledge(delivery)
         }
+    }
+
+    private func acknowledge(_ delivery: Delivery) {
+        amqp.ack(delivery)
+        acknowledged.add(1, ordering: .relaxed)
     }
 
     private func deadLetterMalformed(_ delivery: Delivery, error: MalformedEventError) async {
@@ -105,7 +115,7 @@ public final class EventPipeline: Service {
             origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
         var metadata: Logger.Metadata = [LogKeys.reason: "\(error.code)"]
         if let callId = known.callId { metadata[LogKeys.callIdMasked] = "\(Masking.mask(callId))" }
-        if await publish(record, metadata: metadata) { amqp.ack(delivery) }
+        if await publish(record, metadata: metadata) { acknowledge(delivery) }
     }
 
     /// True once the broker confirmed the record; false leaves the delivery unacked for redelivery.
