@@ -15,13 +15,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let configuration: RelayConfiguration
-            let resolved: [ResolvedConfigKey]
-            do {
-                (configuration, resolved) = try options.load()
-            } catch let failure as ConfigurationFailure {
-                throw reportConfigurationFailure(failure)
-            }
+            let (configuration, resolved) = try options.load()
             print("# effective configuration (source: \(options.configurationPath ?? "built-in defaults"))")
             let width = resolved.map(\.key.count).max() ?? 0
             for entry in resolved {

@@ -36,12 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration: RelayConfiguration
-        do {
-            (configuration, _) = try options.load()
-        } catch let failure as ConfigurationFailure {
-            throw reportConfigurationFailure(failure)
-        }
+        var (configuration, _) = try options.load()
         bootstrapLogging(level: verbose ? configuration.log.level : "error")
         let logger = Logger(label: "identity-relay")
         var notes: [String] = []

@@ -20,11 +20,13 @@ struct GlobalOptions: ParsableArguments {
             ? RelayConfiguration.defaultFilePath : nil
     }
 
+    /// The configuration with where each key came from; a problem is reported on standard error, naming
+    /// the key, and ends the command with EX_CONFIG.
     func load() throws -> (RelayConfiguration, [ResolvedConfigKey]) {
         do {
             return try RelayConfiguration.load(filePath: configurationPath)
         } catch {
-            throw ConfigurationFailure(error: error)
+            throw reportConfigurationFailure(ConfigurationFailure(error: error))
         }
     }
 }

@@ -17,12 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let configuration: RelayConfiguration
-        do {
-            (configuration, _) = try options.load()
-        } catch let failure as ConfigurationFailure {
-            throw reportConfigurationFailure(failure)
-        }
+        let (configuration, _) = try options.load()
         bootstrapLogging(level: configuration.log.level)
         let logger = Logger(label: "identity-relay")
 

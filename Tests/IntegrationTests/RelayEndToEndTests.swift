@@ -116,13 +116,3 @@ struct RelayEndToEndTests {
         #expect(relay.platform.server.requests.count == 1)
     }
 }
-
-/// Polls until the condition holds (or records a failure after the timeout).
-func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    #expect(try await condition(), "condition still false after \(timeout)")
-}

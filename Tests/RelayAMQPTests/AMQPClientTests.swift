@@ -140,13 +140,3 @@ struct AMQPClientTests {
         #expect(afterShutdown?.code == .shutdown)
     }
 }
-
-/// Polls until the condition holds (or fails after the timeout): broker counters settle asynchronously.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    #expect(try await condition(), "condition still false after \(timeout)")
-}
