@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps and a shim of typed wrappers.
@@ -64,6 +65,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .target(
+            name: "RelayStore",
+            dependencies: [
+                "RelayCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // The simulated platform and CRM that the embedded default and the demo run against.
         .target(
             name: "RelaySimulator",
@@ -81,7 +91,7 @@ let package = Package(
         .target(
             name: "RelayService",
             dependencies: [
-                "RelayCore", "RelayAMQP", "RelayHTTP",
+                "RelayCore", "RelayAMQP", "RelayHTTP", "RelayStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -125,6 +135,11 @@ let package = Package(
         .testTarget(
             name: "RelayCoreTests",
             dependencies: ["RelayCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RelayStoreTests",
+            dependencies: ["RelayStore", "RelayCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,65 @@
+public import Foundation
+
+/// One outbound request, as it travels through `relay.deliveries` and the delay queues: everything
+/// the delivery worker needs to send it, retry it, or dead-letter it, and nothing it could get wrong
+/// on a retry (the idempotency key and the webhook id are fixed when the job is made; the webhook's
+/// timestamp is the attempt's own, as Standard Webhooks receivers check it against their clock).
+public struct DeliveryJob: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// `PUT {platform.baseUrl}{path}`
+        case customerUpdate
+        /// `POST {crm.postCallWebhookUrl}`, signed.
+        case postCallWebhook
+    }
+
+    public var kind: Kind
+    public var callId: String
+    /// The event (or timer firing) that caused the request.
+    public var causeId: String
+    public var idempotencyKey: String
+    /// For customer updates: the path under the platform's base URL.
+    public var path: String?
+    /// The request body, JSON.
+    public var body: String
+    /// For webhooks: the Standard Webhooks id, the same on every attempt.
+    public var webhookId: String?
+    /// Attempts made so far.
+    public var attempts: Int
+    public var firstFailureAt: Date?
+    public var lastError: String?
+
+    public init(customerUpdate update: CustomerUpdate, causeId: String) {
+        kind = .customerUpdate
+        callId = update.callId
+        self.causeId = causeId
+        idempotencyKey = update.idempotencyKey
+        path = update.path()
+        body = String(decoding: update.body(), as: UTF8.self)
+        attempts = 0
+    }
+
+    public init(webhook: PostCallWebhook, causeId: String) {
+        kind = .postCallWebhook
+        callId = webhook.payload.callId
+        self.causeId = causeId
+        idempotencyKey = webhook.id
+        body = String(decoding: webhook.body(), as: UTF8.self)
+        webhookId = webhook.id
+        attempts = 0
+    }
+
+    public var method: String { kind == .customerUpdate ? "PUT" : "POST" }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        return Array(try! encoder.encode(self))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> DeliveryJob {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return try decoder.decode(DeliveryJob.self, from: Data(bytes))
+    }
+}

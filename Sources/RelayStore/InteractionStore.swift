@@ -1,0 +1,81 @@
+public import Foundation
+public import RelayCore
+
+/// One effect waiting to be published to the broker: written in the same transaction as the state that
+/// caused it (a transactional outbox), so a crash between commit and publish loses nothing.
+public struct OutboxEntry: Sendable, Hashable {
+    /// Assigned by the store; increasing in commit order.
+    public var id: Int64
+    /// The event (or timer firing) that caused it; a redelivered event finds its effects by this id.
+    public var causeId: String
+    public var callId: String
+    /// What the effect is (`customerUpdate`, `postCallWebhook`, `deadLetter`): for routing and for logs.
+    public var kind: String
+    /// The effect, encoded by the caller; the store keeps the bytes as they are.
+    public var payload: [UInt8]
+    public var createdAt: Date
+    public var publishedAt: Date?
+
+    public init(id: Int64, causeId: String, callId: String, kind: String, payload: [UInt8], createdAt: Date, publishedAt: Date?) {
+        self.id = id
+        self.causeId = causeId
+        self.callId = callId
+        self.kind = kind
+        self.payload = payload
+        self.createdAt = createdAt
+        self.publishedAt = publishedAt
+    }
+}
+
+/// An effect to add to the outbox, before the store has given it an id.
+public struct NewOutboxEntry: Sendable, Hashable {
+    public var kind: String
+    public var payload: [UInt8]
+
+    public init(kind: String, payload: [UInt8]) {
+        self.kind = kind
+        self.payload = payload
+    }
+}
+
+/// What `apply` did.
+public enum ApplyResult: Sendable, Hashable {
+    /// The change was committed with these outbox entries.
+    case committed([OutboxEntry])
+    /// The event was processed before (a redelivery or a duplicate): nothing changed; these are the
+    /// outbox entries that processing left, published or not, to publish again if need be.
+    case alreadyProcessed([OutboxEntry])
+}
+
+/// The relay's durable state: interactions, processed event ids, and the outbox. SQLite is the
+/// embedded default; PostgreSQL can follow behind the same protocol.
+///
+/// Every method is safe to call concurrently; `apply` is atomic per call: two events of one call never
+/// interleave their read-modify-write.
+public protocol InteractionStore: Sendable {
+    /// Reads the interaction, runs `transition` on it and, in one transaction, saves the new state,
+    /// records `eventId` as processed and appends the outbox entries. When `eventId` was already
+    /// processed, `transition` is not called.
+    ///
+    /// - Parameter eventId: the causing event's id, or a unique id for a timer firing.
+    func apply(
+        callId: String, eventId: String, now: Date,
+        _ transition: @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult
+
+    func interaction(callId: String) async throws -> Interaction?
+
+    /// Interactions with a timer due at `now` or before, soonest first.
+    func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction]
+
+    /// Outbox entries not yet published, oldest first.
+    func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry]
+
+    func markPublished(_ ids: [Int64], at: Date) async throws
+
+    /// Forgets processed event ids recorded before `cutoff`; returns how many.
+    func pruneProcessedEvents(before cutoff: Date) async throws -> Int
+
+    /// Removes published outbox entries older than `cutoff`; returns how many.
+    func prunePublishedOutbox(before cutoff: Date) async throws -> Int
+}
