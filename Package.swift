@@ -159,7 +159,9 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayService", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore"],
+            dependencies: [
+                "RelayService", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore", "RelayStore",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -6,7 +6,8 @@
 // baseline: N persistent ~300-byte messages published with confirms (W unconfirmed at most) to a
 //           quorum queue and consumed with manual acks (prefetch P), through rabbitmq-c.
 // relay:    N callStarted events of the same size published the same way to platform.events; the
-//           relay (prefetch P) turns each into a customer-update PUT received by a local HTTP server.
+//           relay (prefetch P) correlates each, commits it to its SQLite store, queues the customer
+//           update on relay.deliveries, and its delivery worker PUTs it to a local HTTP server.
 // Both times run from the first publish to the last message acked / the last PUT received.
 
 import Foundation
@@ -126,8 +127,14 @@ func relayEndToEnd() async throws -> Double {
     configuration.amqp.namePrefix = prefix
     configuration.amqp.topologyFile = options.repositoryRoot + "/topology/definitions.json"
     configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
+    configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
+    configuration.store.path = storePath
+    defer { try? FileManager.default.removeItem(atPath: storePath) }
     let platform = try await SimulatedPlatform.start(logger: logger)
-    let app = try RelayApp(configuration: configuration, platformBaseURL: platform.baseURL, logger: logger)
+    let app = try RelayApp(
+        configuration: configuration,
+        endpoints: .init(platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL), logger: logger)
     let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
     let running = Task { try await group.run() }
     try await app.amqp.waitUntilConnected(timeout: .seconds(15))
@@ -145,8 +152,9 @@ func relayEndToEnd() async throws -> Double {
 
     await group.triggerGracefulShutdown()
     _ = try? await running.value
-    for queue in ["relay.events", "relay.deliveries", "relay.dead-letters"] { try? await publisher.deleteQueue(prefix + queue) }
-    for exchange in ["platform.events", "relay.dead"] { try? await publisher.deleteExchange(prefix + exchange) }
+    let topology = try Topology.load(contentsOf: configuration.amqp.topologyFile).prefixed(prefix)
+    for queue in topology.queues { try? await publisher.deleteQueue(queue.name) }
+    for exchange in topology.exchanges { try? await publisher.deleteExchange(exchange.name) }
     await publisher.shutdown()
     await platform.stop()
     return Double(options.messages) / elapsed.totalSeconds

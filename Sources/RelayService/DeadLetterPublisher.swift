@@ -16,9 +16,12 @@ public struct DeadLetterPublisher: Sendable {
     }
 
     public func publish(_ record: DeadLetterRecord) async throws(AMQPError) {
-        try await amqp.publish(
-            OutboundMessage(
-                exchange: exchange, routingKey: record.reason.rawValue, body: record.encoded(),
-                headers: [Self.reasonHeader: .string(record.reason.rawValue)], messageId: record.id))
+        try await amqp.publish(Self.message(for: record, exchange: exchange))
+    }
+
+    static func message(for record: DeadLetterRecord, exchange: String) -> OutboundMessage {
+        OutboundMessage(
+            exchange: exchange, routingKey: record.reason.rawValue, body: record.encoded(),
+            headers: [reasonHeader: .string(record.reason.rawValue)], messageId: record.id)
     }
 }

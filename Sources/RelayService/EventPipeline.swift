@@ -2,20 +2,23 @@ public import Logging
 import Foundation
 public import RelayAMQP
 public import RelayCore
+public import RelayStore
 public import ServiceLifecycle
 import Synchronization
 
-/// The relay's main job: consume events, decide, act, dead-letter what cannot be finished, then ack.
+/// The relay's main job: consume events, correlate them, commit, publish the effects, then ack.
 ///
-/// A delivery is acked only once its outcome is safe: the customer update accepted by the platform, or
-/// a dead-letter record confirmed by the broker. Anything else (a crash, a broker outage, shutdown
-/// mid-flight) leaves it unacked, and the broker delivers it again.
+/// A delivery is acked only once its outcome is safe: its state and effects committed to the store
+/// and every effect confirmed by the broker (or its dead-letter record confirmed). Anything else (a
+/// crash, a broker outage, shutdown mid-flight) leaves it unacked, and the broker delivers it again;
+/// the store recognises the event and publishes its effects again under the same idempotency keys.
 public final class EventPipeline: Service {
     let amqp: AMQPClient
+    let store: any InteractionStore
     let names: RelayNames
     let decoder: PlatformEventDecoder
-    let linking: PhaseOneLinking
-    let sender: CustomerUpdateSender
+    let correlator: CallCorrelator
+    let outbox: OutboxPublisher
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
     let logger: Logger
@@ -25,14 +28,15 @@ public final class EventPipeline: Service {
     public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }
 
     public init(
-        amqp: AMQPClient, names: RelayNames, decoder: PlatformEventDecoder, linking: PhaseOneLinking,
-        sender: CustomerUpdateSender, prefetch: Int, logger: Logger
+        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: PlatformEventDecoder,
+        correlator: CallCorrelator, prefetch: Int, logger: Logger
     ) {
         self.amqp = amqp
+        self.store = store
         self.names = names
         self.decoder = decoder
-        self.linking = linking
-        self.sender = sender
+        self.correlator = correlator
+        self.outbox = OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger)
         self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
         self.prefetch = UInt16(clamping: prefetch)
         self.logger = logger
@@ -63,40 +67,34 @@ public final class EventPipeline: Service {
             await deadLetterMalformed(delivery, error: error)
             return
         }
-        var metadata: Logger.Metadata = [
+        let metadata: Logger.Metadata = [
             LogKeys.callIdMasked: "\(Masking.mask(event.callId))", LogKeys.eventId: "\(event.eventId)",
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
-        switch linking.decide(event) {
-        case .nothingToDo(let reason):
-            logger.debug("event needs no output", metadata: metadata.merging([LogKeys.reason: "\(reason)"]) { $1 })
-            acknowledge(delivery)
-        case .effects(let effects):
-            for effect in effects {
-                switch effect {
-                case .customerUpdate(let update):
-                    metadata[LogKeys.externalIdMasked] = "\(update.externalId.masked)"
-                    let outcome = await sender.send(update)
-                    switch outcome {
-                    case .delivered(let status, let attempts):
-                        logger.info(
-                            "customer updated",
-                            metadata: metadata.merging([LogKeys.httpStatus: "\(status)", LogKeys.attempt: "\(attempts)"]) { $1 })
-                    case .abandoned:
-                        return  // stopping: left unacked, the broker delivers it again
-                    case .failed(let error, let status, let attempts, let firstFailureAt):
-                        let record = DeadLetterRecord(
-                            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(update.idempotencyKey.utf8)),
-                            reason: .deliveryFailed, callId: event.callId, eventType: event.type.rawValue,
-                            eventId: event.eventId, attempts: attempts, firstFailureAt: firstFailureAt,
-                            lastFailureAt: Date(), lastError: error, originalPayload: delivery.body,
-                            origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey),
-                            target: .init(method: "PUT", url: sender.url(for: update), lastStatus: status))
-                        guard await publish(record, metadata: metadata) else { return }
-                    }
-                }
+        let correlator = self.correlator
+        let now = Date()
+        do {
+            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { state in
+                let transition = correlator.handle(event, state: state, now: now)
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
+            }
+            switch result {
+            case .committed(let entries):
+                try await outbox.publish(entries)
+                logger.debug("event applied", metadata: metadata.merging(["effects": "\(entries.count)"]) { $1 })
+            case .alreadyProcessed(let entries):
+                // A redelivery after a crash, or a duplicate: publish what may not have gone out.
+                try await outbox.publish(entries)
+                logger.debug("duplicate event; nothing changed", metadata: metadata)
             }
             acknowledge(delivery)
+        } catch {
+            logger.error(
+                "event not finished; the broker will deliver it again",
+                metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 })
+            // Requeue after a pause rather than hold it: a lasting fault ends in the queue's delivery limit.
+            try? await Task.sleep(for: .seconds(1))
+            amqp.nack(delivery, requeue: true)
         }
     }
 
@@ -113,25 +111,19 @@ public final class EventPipeline: Service {
             callId: known.callId, eventType: known.type, eventId: nil, attempts: 1, firstFailureAt: now,
             lastFailureAt: now, lastError: error.message, originalPayload: delivery.body,
             origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
-        var metadata: Logger.Metadata = [LogKeys.reason: "\(error.code)"]
+        var metadata: Logger.Metadata = [
+            LogKeys.reason: "\(error.code)", LogKeys.deadLetterId: "\(record.id)",
+            LogKeys.deadLetterReason: "\(record.reason.rawValue)",
+        ]
         if let callId = known.callId { metadata[LogKeys.callIdMasked] = "\(Masking.mask(callId))" }
-        if await publish(record, metadata: metadata) { acknowledge(delivery) }
-    }
-
-    /// True once the broker confirmed the record; false leaves the delivery unacked for redelivery.
-    private func publish(_ record: DeadLetterRecord, metadata: Logger.Metadata) async -> Bool {
-        var metadata = metadata
-        metadata[LogKeys.deadLetterId] = "\(record.id)"
-        metadata[LogKeys.deadLetterReason] = "\(record.reason.rawValue)"
         do {
             try await deadLetters.publish(record)
-            // The error text is ours (decoder, HTTP status, curl): it never holds personal data.
+            // The error text is the decoder's: it names fields, never their values.
             logger.warning("dead-lettered", metadata: metadata.merging([LogKeys.error: "\(record.lastError)"]) { $1 })
-            return true
+            acknowledge(delivery)
         } catch {
             logger.error("could not publish a dead letter; leaving the event for redelivery",
                 metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 })
-            return false
         }
     }
 }

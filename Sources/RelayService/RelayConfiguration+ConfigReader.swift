@@ -138,11 +138,12 @@ extension RelayConfiguration {
         if delivery.baseDelay > delivery.maxDelay {
             throw ConfigurationError(key: "delivery.baseDelayMs", "must not exceed delivery.maxDelayMs")
         }
-        if !platform.baseURL.isEmpty {
-            guard let url = URL(string: platform.baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme),
+        for (key, value) in [("platform.baseUrl", platform.baseURL), ("crm.postCallWebhookUrl", crm.postCallWebhookURL)]
+        where !value.isEmpty {
+            guard let url = URL(string: value), let scheme = url.scheme, ["http", "https"].contains(scheme),
                 url.host != nil
             else {
-                throw ConfigurationError(key: "platform.baseUrl", "must be an http(s) URL, or empty for the simulator")
+                throw ConfigurationError(key: key, "must be an http(s) URL, or empty for the simulator")
             }
         }
         if let key = identity.phoneHashKey, key.utf8.count < 32 {
@@ -215,11 +216,20 @@ extension RelayConfiguration {
         .string("platform.baseUrl", \.platform.baseURL, allowEmpty: true),
         .milliseconds("platform.requestTimeoutMs", \.platform.requestTimeout, 1...600_000),
         .int("platform.simulatorPort", \.platform.simulatorPort, 0...65535),
+        .string("crm.postCallWebhookUrl", \.crm.postCallWebhookURL, allowEmpty: true),
+        .string("store.path", \.store.path),
+        .seconds("correlation.orphanAfterSeconds", \.correlation.orphanAfter, 1...604_800),
+        .seconds("correlation.wrapUpGraceSeconds", \.correlation.wrapUpGrace, 0...86_400),
+        .seconds("correlation.startGraceSeconds", \.correlation.startGrace, 0...86_400),
+        .seconds("correlation.processedEventRetentionSeconds", \.correlation.processedEventRetention, 60...2_592_000),
+        .milliseconds("correlation.timerScanIntervalMs", \.correlation.timerScanInterval, 10...60_000),
         .optionalString("identity.phoneHashKey", \.identity.phoneHashKey, secret: true),
         .int("delivery.maxAttempts", \.delivery.maxAttempts, 1...100),
         .milliseconds("delivery.baseDelayMs", \.delivery.baseDelay, 1...3_600_000),
-        .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...3_600_000),
-        .milliseconds("delivery.maxRetryAfterMs", \.delivery.maxRetryAfter, 0...3_600_000),
+        .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...86_400_000),
+        .milliseconds("delivery.maxRetryAfterMs", \.delivery.maxRetryAfter, 0...86_400_000),
+        .milliseconds("delivery.inProcessRetryLimitMs", \.delivery.inProcessRetryLimit, 0...60_000),
+        .int("delivery.concurrency", \.delivery.concurrency, 1...1024),
         .optionalString("webhook.signingSecret", \.webhook.signingSecret, secret: true),
         .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
         .int("input.maxIdLength", \.input.maxIdLength, 8...4096),
@@ -285,6 +295,23 @@ extension ConfigKeyDefinition {
                 let (seconds, attoseconds) = configuration[keyPath: path].components
                 return String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
             })
+    }
+
+    static func seconds(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number of seconds")
+                }
+                guard range.contains(number) else {
+                    throw ConfigurationError(key: nil, "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
+                }
+                configuration[keyPath: path] = .seconds(number)
+            },
+            read: { String($0[keyPath: path].components.seconds) })
     }
 
     static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {

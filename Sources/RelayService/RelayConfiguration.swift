@@ -36,16 +36,44 @@ public struct RelayConfiguration: Sendable {
         public var simulatorPort = 8089
     }
 
+    public struct CRM: Sendable {
+        /// Where post-call webhooks go. Empty: the built-in simulator's `/crm/post-call`.
+        public var postCallWebhookURL = ""
+    }
+
+    public struct Store: Sendable {
+        /// The SQLite database file; created with its folder when missing.
+        public var path = ".run/identity-relay.sqlite"
+    }
+
+    public struct Correlation: Sendable {
+        public var orphanAfter = Duration.seconds(4 * 3600)
+        public var wrapUpGrace = Duration.seconds(600)
+        public var startGrace = Duration.seconds(600)
+        /// How long processed event ids are remembered for deduplication.
+        public var processedEventRetention = Duration.seconds(72 * 3600)
+        /// How often due timers (orphans, wrap-up grace) are looked for.
+        public var timerScanInterval = Duration.seconds(1)
+
+        public var settings: CallCorrelator.Settings {
+            .init(orphanAfter: orphanAfter, wrapUpGrace: wrapUpGrace, startGrace: startGrace)
+        }
+    }
+
     public struct Identity: Sendable {
         /// Secret: the HMAC key of `PHONE:` external ids. Required by `run`.
         public var phoneHashKey: String?
     }
 
     public struct Delivery: Sendable {
-        public var maxAttempts = 5
-        public var baseDelay = Duration.milliseconds(200)
-        public var maxDelay = Duration.seconds(5)
-        public var maxRetryAfter = Duration.seconds(30)
+        public var maxAttempts = 10
+        public var baseDelay = Duration.milliseconds(500)
+        public var maxDelay = Duration.seconds(3600)
+        public var maxRetryAfter = Duration.seconds(3600)
+        /// Retries due sooner than this wait in the worker; later ones park in a delay queue.
+        public var inProcessRetryLimit = Duration.seconds(2)
+        /// Outbound requests in flight at once (the delivery consumer's prefetch).
+        public var concurrency = 64
 
         public var retryPolicy: RetryPolicy {
             RetryPolicy(
@@ -74,6 +102,9 @@ public struct RelayConfiguration: Sendable {
 
     public var amqp = AMQP()
     public var platform = Platform()
+    public var crm = CRM()
+    public var store = Store()
+    public var correlation = Correlation()
     public var identity = Identity()
     public var delivery = Delivery()
     public var webhook = Webhook()

@@ -2,8 +2,9 @@ public import Logging
 import Foundation
 import Synchronization
 
-/// A stand-in for the contact-center platform's customer API, for the embedded default, the demo,
-/// the tests and the benchmark: it accepts `PUT /api/v2/customers/{customerId}` and remembers each.
+/// A stand-in for the systems we do not own, for the embedded default, the demo, the tests and the
+/// benchmark: the platform's customer API (`PUT /api/v2/customers/{customerId}`) and a CRM's post-call
+/// webhook endpoint (`POST /crm/post-call`). It remembers every request it accepted.
 public final class SimulatedPlatform: Sendable {
     /// One customer update as the platform received it.
     public struct CustomerUpdate: Sendable, Hashable {
@@ -17,15 +18,32 @@ public final class SimulatedPlatform: Sendable {
     /// Decides each answer; the default accepts everything. Tests use it to inject failures.
     public typealias Behaviour = @Sendable (_ attempt: Int, _ request: RecordedRequest) -> ScriptedResponse?
 
+    /// One post-call webhook as the CRM received it.
+    public struct Webhook: Sendable, Hashable {
+        public var id: String?
+        public var timestamp: String?
+        public var signature: String?
+        public var body: [UInt8]
+        public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public static let postCallWebhookPath = "/crm/post-call"
+
     public let server: LocalHTTPServer
     private let updates: Locked<[CustomerUpdate]>
+    private let webhookLog: Locked<[Webhook]>
 
-    private init(server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>) {
+    private init(server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>, webhooks: Locked<[Webhook]>) {
         self.server = server
         self.updates = updates
+        self.webhookLog = webhooks
     }
 
     public var baseURL: String { server.baseURL }
+    public var postCallWebhookURL: String { server.baseURL + Self.postCallWebhookPath }
+
+    /// Post-call webhooks answered with a 2xx, in arrival order.
+    public var webhooks: [Webhook] { webhookLog.withLock { $0 } }
 
     /// Customer updates answered with a 2xx, in arrival order.
     public var customerUpdates: [CustomerUpdate] { updates.withLock { $0 } }
@@ -36,19 +54,39 @@ public final class SimulatedPlatform: Sendable {
         -> SimulatedPlatform
     {
         let updates = Locked<[CustomerUpdate]>([])
+        let webhooks = Locked<[Webhook]>([])
         let attempts = Locked<[String: Int]>([:])
         let server = try await LocalHTTPServer.start(port: port, logger: logger) { request in
             let prefix = "/api/v2/customers/"
-            guard request.method == "PUT", request.path.hasPrefix(prefix) else {
+            let isWebhook = request.method == "POST" && request.path == postCallWebhookPath
+            guard isWebhook || (request.method == "PUT" && request.path.hasPrefix(prefix)) else {
                 return ScriptedResponse(status: 404, body: Array(#"{"message":"not found"}"#.utf8))
             }
+            // Attempts are counted per request target, and per webhook id for the one webhook path.
+            let target = isWebhook ? "webhook:\(request.header("webhook-id") ?? "")" : request.path
             let attempt = attempts.withLock { counts in
-                counts[request.path, default: 0] += 1
-                return counts[request.path]!
+                counts[target, default: 0] += 1
+                return counts[target]!
+            }
+            let accept: @Sendable () -> Void = {
+                if isWebhook {
+                    webhooks.withLock {
+                        $0.append(
+                            Webhook(
+                                id: request.header("webhook-id"), timestamp: request.header("webhook-timestamp"),
+                                signature: request.header("webhook-signature"), body: request.body))
+                    }
+                } else {
+                    updates.withLock { $0.append(update(from: request)) }
+                }
             }
             if let scripted = behaviour?(attempt, request) {
-                if (200..<300).contains(scripted.status) { updates.withLock { $0.append(update(from: request)) } }
+                if (200..<300).contains(scripted.status) { accept() }
                 return scripted
+            }
+            if isWebhook {
+                accept()
+                return ScriptedResponse(status: 204)
             }
             guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
                 body["externalId"] is String
@@ -61,7 +99,7 @@ public final class SimulatedPlatform: Sendable {
                 status: 200, headers: [(name: "Content-Type", value: "application/json")],
                 body: Array(#"{"id":"\#(received.customerId.count)","version":1}"#.utf8))
         }
-        return SimulatedPlatform(server: server, updates: updates)
+        return SimulatedPlatform(server: server, updates: updates, webhooks: webhooks)
     }
 
     /// Waits until `count` updates have been accepted; throws naming both counts on timeout.
@@ -73,6 +111,19 @@ public final class SimulatedPlatform: Sendable {
             guard ContinuousClock.now < deadline else {
                 throw LocalHTTPServerError(
                     message: "expected \(count) customer updates within \(timeout), received \(received.count)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Waits until `count` webhooks have been accepted; throws naming both counts on timeout.
+    public func waitForWebhooks(count: Int, timeout: Duration) async throws -> [Webhook] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let received = webhooks
+            if received.count >= count { return received }
+            guard ContinuousClock.now < deadline else {
+                throw LocalHTTPServerError(message: "expected \(count) webhooks within \(timeout), received \(received.count)")
             }
             try await Task.sleep(for: .milliseconds(10))
         }

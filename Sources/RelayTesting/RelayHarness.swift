@@ -19,18 +19,27 @@ public final class RelayHarness: Sendable {
 
     public var names: RelayNames { app.names }
 
+    /// - Parameters:
+    ///   - reuse: another harness whose broker names and store this one takes over, as a restarted
+    ///     relay would (stop that one first).
     public static func start(
         platformBehaviour: SimulatedPlatform.Behaviour? = nil,
         adjust: (inout RelayConfiguration) -> Void = { _ in },
+        reuse previous: RelayHarness? = nil,
         logger: Logger = Logger(label: "test.relay")
     ) async throws -> RelayHarness {
-        let (topology, prefix) = try TestBroker.isolatedTopology()
+        let (topology, prefix) = try previous.map { ($0.topology, $0.app.configuration.amqp.namePrefix) }
+            ?? TestBroker.isolatedTopology()
         var configuration = RelayConfiguration()
         configuration.amqp.port = TestBroker.port
         configuration.amqp.heartbeatSeconds = 10
         configuration.amqp.namePrefix = prefix
         configuration.amqp.topologyFile = TestBroker.repositoryRoot + "/topology/definitions.json"
         configuration.identity.phoneHashKey = "integration-test-key-0123456789abcdef"
+        configuration.webhook.signingSecret = testWebhookSecret
+        configuration.store.path = previous?.app.configuration.store.path
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("relay-test-\(prefix)sqlite").path
+        configuration.correlation.timerScanInterval = .milliseconds(50)
         configuration.delivery.baseDelay = .milliseconds(20)
         configuration.delivery.maxDelay = .milliseconds(200)
         configuration.delivery.maxAttempts = 4
@@ -42,7 +51,8 @@ public final class RelayHarness: Sendable {
 
         let platform = try await SimulatedPlatform.start(logger: logger, behaviour: platformBehaviour)
         let app = try RelayApp(
-            configuration: configuration, amqpConfiguration: amqpConfiguration, platformBaseURL: platform.baseURL,
+            configuration: configuration, amqpConfiguration: amqpConfiguration,
+            endpoints: .init(platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL),
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let runTask = Task { try await group.run() }
@@ -105,13 +115,33 @@ public final class RelayHarness: Sendable {
         return records
     }
 
+    /// Stops the relay and cleans up its queues and store.
     public func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await runTask.value
+        await stopRelayOnly()
         await TestBroker.tearDown(topology, using: publisher)
         await publisher.shutdown()
+        try? FileManager.default.removeItem(atPath: app.configuration.store.path)
+    }
+
+    /// Stops the relay (as a shutdown or crash would) but keeps its queues and store for a successor.
+    public func stopRelayOnly() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await runTask.value
         await platform.stop()
     }
+}
+
+/// The signing secret of the harness's relay, for tests that verify webhooks.
+public let testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+/// A `callEnded` body per the contract.
+public func callEndedBody(eventId: String, callId: String, at time: String = "2026-11-24T10:05:00Z") -> [UInt8] {
+    Array(#"{"eventId":"\#(eventId)","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(time)","disconnectType":"client"}"#.utf8)
+}
+
+/// A `wrapUp` body per the contract.
+public func wrapUpBody(eventId: String, callId: String, at time: String = "2026-11-24T10:05:45Z") -> [UInt8] {
+    Array(#"{"eventId":"\#(eventId)","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(time)","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#.utf8)
 }
 
 /// A `callStarted` body per the contract.

@@ -44,18 +44,24 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.identity.phoneHashKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
             notes.append("no identity.phoneHashKey set: this demo uses a random one, so its PHONE: ids are one-off")
         }
-
-        let platform = try await SimulatedPlatform.start(logger: Logger(label: "simulated-platform"))
+        // The demo always talks to the simulator, on a free port, whatever the configuration names.
+        configuration.platform.baseURL = ""
+        configuration.crm.postCallWebhookURL = ""
+        let resolved = try await ResolvedEndpoints.resolve(&configuration, simulatorPort: 0, logger: Logger(label: "simulator"))
+        let platform = resolved.simulator!
+        notes += resolved.notes.filter { $0.contains("signingSecret") }
         let app: RelayApp
         do {
-            app = try RelayApp(configuration: configuration, platformBaseURL: platform.baseURL, logger: logger)
+            app = try RelayApp(configuration: configuration, endpoints: resolved.endpoints, logger: logger)
         } catch {
             await platform.stop()
             throw reportConfigurationFailure(.init(error: error))
         }
         print("identity-relay demo")
-        print("  broker:            \(configuration.amqp.connection.endpointDescription)")
+        print("  broker:             \(configuration.amqp.connection.endpointDescription)")
         print("  simulated platform: \(platform.baseURL)")
+        print("  simulated CRM:      \(platform.postCallWebhookURL)")
+        print("  store:              \(configuration.store.path)")
         for note in notes { print("  note: \(note)") }
 
         let group = ServiceGroup(
@@ -74,13 +80,14 @@ struct DemoCommand: AsyncParsableCommand {
             let runID = String(UUID().uuidString.prefix(8)).lowercased()
             let samples = (1...calls).map { DemoCall(index: $0, runID: runID) }
             for sample in samples {
-                try await app.amqp.publish(
-                    OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: sample.body))
+                for (type, body) in sample.events {
+                    try await app.amqp.publish(OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body))
+                }
             }
             let malformed = Array(#"{"eventId":"demo-\#(runID)-bad","type":"callStarted","callId":"demo-\#(runID)-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100000","direction":"inbound"}"#.utf8)
             try await app.amqp.publish(
                 OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed))
-            print("\npublished \(calls) call starts and 1 malformed event to \(app.names.eventsExchange)")
+            print("\npublished \(calls) calls (start, end, wrap-up) and 1 malformed event to \(app.names.eventsExchange)")
 
             let updates = try await platform.waitForCustomerUpdates(count: calls, timeout: .seconds(timeout))
                 .filter { update in samples.contains { $0.eventId == update.idempotencyKey?.dropFirst("customer-update:".count).description } }
@@ -97,6 +104,22 @@ struct DemoCommand: AsyncParsableCommand {
                         + "\(Masking.mask(sample.customerNumber).padded(16)) "
                         + "\(PercentEncoding.encodePathSegment(update.customerId).shortened(30).padded(31)) "
                         + externalId.shortened(26))
+            }
+
+            let webhookIds = Set(samples.map { PostCallWebhook.webhookID(callId: $0.callId) })
+            let webhooks = try await platform.waitForWebhooks(count: calls, timeout: .seconds(timeout))
+                .filter { webhookIds.contains($0.id ?? "") }
+            print("\nsigned post-call webhooks received by the simulated CRM (\(webhooks.count)):")
+            print("  call id                  handle  after-call  wrap-up    webhook-id")
+            for webhook in webhooks {
+                let payload = try? JSONSerialization.jsonObject(with: Data(webhook.body)) as? [String: Any]
+                let callId = payload?["callId"] as? String ?? "?"
+                let handle = (payload?["handleTimeSeconds"] as? Int).map { "\($0) s" } ?? "-"
+                let afterCall = (payload?["afterCallWorkSeconds"] as? Int).map { "\($0) s" } ?? "-"
+                let code = payload?["wrapUpCode"] as? String ?? "-"
+                print(
+                    "  \(callId.padded(24)) \(handle.padded(7)) \(afterCall.padded(11)) \(code.padded(10)) "
+                        + (webhook.id ?? "?").shortened(24))
             }
 
             let record = try await firstDeadLetter(in: app, eventBody: malformed, timeout: .seconds(timeout))
@@ -132,6 +155,8 @@ struct DemoCall {
     var direction: CallDirection
     var customerNumber: String
     var body: [UInt8]
+    /// start, end and wrap-up, as the platform would publish them.
+    var events: [(type: String, body: [UInt8])]
 
     init(index: Int, runID: String) {
         eventId = "demo-\(runID)-\(index)"
@@ -145,6 +170,11 @@ struct DemoCall {
             "fromNumber":"\(from)","toNumber":"\(to)","direction":"\(direction.rawValue)","queueId":"queue-demo"}
             """
         body = Array(json.utf8)
+        let ended = RFC3339.format(Date().addingTimeInterval(Double(60 + index * 17)))
+        let wrapped = RFC3339.format(Date().addingTimeInterval(Double(90 + index * 17)))
+        let end = #"{"eventId":"\#(eventId)-end","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(ended)","disconnectType":"client"}"#
+        let wrapUp = #"{"eventId":"\#(eventId)-wrap","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(wrapped)","wrapUpCode":"RESOLVED","agentId":"agent-demo"}"#
+        events = [("callStarted", body), ("callEnded", Array(end.utf8)), ("wrapUp", Array(wrapUp.utf8))]
     }
 }
 

@@ -17,30 +17,23 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let (configuration, _) = try options.load()
+        var (configuration, _) = try options.load()
         bootstrapLogging(level: configuration.log.level)
         let logger = Logger(label: "identity-relay")
 
-        var platformURL = configuration.platform.baseURL
-        var simulator: SimulatedPlatform?
-        if platformURL.isEmpty {
-            let started = try await SimulatedPlatform.start(
-                port: configuration.platform.simulatorPort, logger: Logger(label: "simulated-platform"))
-            simulator = started
-            platformURL = started.baseURL
-            logger.notice("no platform.baseUrl configured: customer updates go to the built-in simulator",
-                metadata: ["simulator.url": "\(platformURL)"])
-        }
+        let resolved = try await ResolvedEndpoints.resolve(
+            &configuration, simulatorPort: configuration.platform.simulatorPort, logger: Logger(label: "simulator"))
+        for note in resolved.notes { logger.notice("\(note)") }
         let app: RelayApp
         do {
-            app = try RelayApp(configuration: configuration, platformBaseURL: platformURL, logger: logger)
+            app = try RelayApp(configuration: configuration, endpoints: resolved.endpoints, logger: logger)
         } catch {
-            await simulator?.stop()
+            await resolved.simulator?.stop()
             throw reportConfigurationFailure(.init(error: error))
         }
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        await simulator?.stop()
+        await resolved.simulator?.stop()
     }
 }

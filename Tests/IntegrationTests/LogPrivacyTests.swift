@@ -24,7 +24,7 @@ struct LogPrivacyTests {
         _ = try await relay.deadLetters(atLeast: 1)
 
         let lines = logs.all
-        #expect(lines.contains { $0.contains("customer updated") })
+        #expect(lines.contains { $0.contains("delivered") })
         #expect(lines.contains { $0.contains("dead-lettered") })
         let secrets = numbers + ["+15550100073", "5550100071", "privacy-call-0001", "privacy-call-0003"]
             + numbers.map { relay.expectedPhoneID($0) } + numbers.map { String(relay.expectedPhoneID($0).dropFirst(6).prefix(16)) }

@@ -96,7 +96,12 @@ struct RelayEndToEndTests {
         #expect(record.target?.lastStatus == 500)
         #expect(record.target?.url.hasPrefix(relay.platform.baseURL + "/api/v2/customers/PHONE%3A") == true)
         #expect(record.lastError.contains("HTTP 500"))
-        #expect(record.originalPayload == body)
+        // The payload is the delivery job itself, so a replay puts the request back where it came from.
+        let job = try DeliveryJob.decode(record.originalPayload)
+        #expect(job.kind == .customerUpdate)
+        #expect(job.idempotencyKey == "customer-update:x1")
+        #expect(job.attempts == 4)
+        #expect(record.origin == .init(exchange: relay.names.workExchange, routingKey: relay.names.deliveryRoutingKey))
         #expect(relay.platform.server.requests.count == 4)
         try await eventually { relay.app.pipeline.acknowledgedCount == 1 }
         #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)

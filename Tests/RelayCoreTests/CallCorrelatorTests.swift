@@ -134,7 +134,7 @@ struct CallCorrelatorTests {
         let webhook = try #require(harness.webhooks.first)
         #expect(webhook.payload.afterCallWorkSeconds == nil)
         #expect(webhook.payload.wrapUpCode == nil)
-        #expect(webhook.timestamp == Int64((CallScript.t0 + 120).timeIntervalSince1970))
+        #expect(webhook.completedAt == Int64((CallScript.t0 + 120).timeIntervalSince1970))
         #expect(String(decoding: webhook.body(), as: UTF8.self).contains(#""wrapUpCode":null"#))
         // A wrap-up after that is recorded, and sends nothing more.
         harness.feed(call.wrapUp())

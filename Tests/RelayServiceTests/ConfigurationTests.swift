@@ -100,6 +100,15 @@ let sampleValues: [String: String] = [
     "platform.requestTimeoutMs": "2500",
     "platform.simulatorPort": "9099",
     "identity.phoneHashKey": "hash-key-0123456789abcdef0123456789abcdef",
+    "crm.postCallWebhookUrl": "https://crm.example.com/hooks/post-call",
+    "store.path": "/var/lib/identity-relay/relay.sqlite",
+    "correlation.orphanAfterSeconds": "7200",
+    "correlation.wrapUpGraceSeconds": "120",
+    "correlation.startGraceSeconds": "300",
+    "correlation.processedEventRetentionSeconds": "86400",
+    "correlation.timerScanIntervalMs": "250",
+    "delivery.inProcessRetryLimitMs": "500",
+    "delivery.concurrency": "32",
     "delivery.maxAttempts": "7",
     "delivery.baseDelayMs": "100",
     "delivery.maxDelayMs": "9000",
@@ -140,7 +149,8 @@ struct CommittedConfigurationTests {
         #expect(fromFile.amqp.port == 5672)
         #expect(fromFile.amqp.tlsCACertificate == nil)
         #expect(fromFile.platform.requestTimeout == .seconds(5))
-        #expect(fromFile.delivery.maxRetryAfter == .seconds(30))
+        #expect(fromFile.delivery.maxRetryAfter == .seconds(3600))
+        #expect(fromFile.correlation.orphanAfter == .seconds(4 * 3600))
         #expect(fromFile.identity.phoneHashKey == nil)
     }
 

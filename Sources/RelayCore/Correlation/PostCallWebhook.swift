@@ -6,8 +6,9 @@ public struct PostCallWebhook: Sendable, Hashable {
     /// The Standard Webhooks `webhook-id`: derived from the call, so every retry and every redelivery
     /// carries the same one, and a receiver can drop what it has already seen.
     public var id: String
-    /// The `webhook-timestamp` (seconds since the epoch), fixed when the call completed for the same reason.
-    public var timestamp: Int64
+    /// When the call completed, in seconds since the epoch. (The `webhook-timestamp` header is each
+    /// attempt's own time: receivers check it against their clock.)
+    public var completedAt: Int64
     public var payload: Payload
 
     public struct Payload: Sendable, Hashable, Codable {
@@ -27,7 +28,7 @@ public struct PostCallWebhook: Sendable, Hashable {
 
     public init(completing interaction: Interaction, at completedAt: Date) {
         id = Self.webhookID(callId: interaction.callId)
-        timestamp = Int64(completedAt.timeIntervalSince1970.rounded(.down))
+        self.completedAt = Int64(completedAt.timeIntervalSince1970.rounded(.down))
         payload = Payload(
             callId: interaction.callId, externalId: interaction.externalId, channel: interaction.channel,
             direction: interaction.direction, startedAt: interaction.startedAt.map(RFC3339.format),

@@ -1,0 +1,205 @@
+public import Logging
+import Foundation
+public import RelayAMQP
+public import RelayCore
+public import RelayHTTP
+public import ServiceLifecycle
+
+/// Sends the outbound requests queued on `relay.deliveries`: customer-update PUTs to the platform and
+/// signed post-call webhooks to the CRM.
+///
+/// Retries follow the `RetryPolicy`. A short wait happens here; a longer one parks the job in a delay
+/// queue that expires back into `relay.deliveries`, so no process holds a backlog in memory and no
+/// delivery stays unacked for long. A job that cannot be delivered becomes a `deliveryFailed` dead
+/// letter. The job is acked only after its successor (a parked retry or a dead letter) is confirmed.
+public final class DeliveryWorker: Service {
+    public struct Targets: Sendable {
+        public var platformBaseURL: String
+        public var postCallWebhookURL: String
+        public var webhookSigner: WebhookSigner?
+
+        public init(platformBaseURL: String, postCallWebhookURL: String, webhookSigner: WebhookSigner?) {
+            self.platformBaseURL = platformBaseURL.hasSuffix("/") ? String(platformBaseURL.dropLast()) : platformBaseURL
+            self.postCallWebhookURL = postCallWebhookURL
+            self.webhookSigner = webhookSigner
+        }
+    }
+
+    let amqp: AMQPClient
+    let http: CurlHTTPClient
+    let names: RelayNames
+    let delayQueues: DelayQueues
+    let targets: Targets
+    let policy: RetryPolicy
+    let requestTimeout: Duration
+    let inProcessRetryLimit: Duration
+    let concurrency: UInt16
+    let deadLetters: DeadLetterPublisher
+    let logger: Logger
+
+    public init(
+        amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
+        policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int, logger: Logger
+    ) {
+        self.amqp = amqp
+        self.http = http
+        self.names = names
+        self.delayQueues = delayQueues
+        self.targets = targets
+        self.policy = policy
+        self.requestTimeout = requestTimeout
+        self.inProcessRetryLimit = inProcessRetryLimit
+        self.concurrency = UInt16(clamping: concurrency)
+        self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let deliveries = amqp.consume(queue: names.deliveriesQueue, prefetch: concurrency)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await delivery in deliveries {
+                    group.addTask { await self.process(delivery) }
+                }
+            }
+        } onGracefulShutdown: {
+            Task { await self.amqp.stopConsuming() }
+        }
+    }
+
+    func url(for job: DeliveryJob) -> String {
+        switch job.kind {
+        case .customerUpdate: targets.platformBaseURL + (job.path ?? "")
+        case .postCallWebhook: targets.postCallWebhookURL
+        }
+    }
+
+    func process(_ delivery: Delivery) async {
+        let job: DeliveryJob
+        do {
+            job = try DeliveryJob.decode(delivery.body)
+        } catch {
+            // Only the relay writes this queue: a job it cannot read is a bug or a foreign message.
+            let now = Date()
+            let record = DeadLetterRecord(
+                id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: delivery.body), reason: .deliveryFailed,
+                callId: nil, eventType: nil, eventId: nil, attempts: 0, firstFailureAt: now, lastFailureAt: now,
+                lastError: "not a delivery job: \(error)", originalPayload: delivery.body,
+                origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey))
+            await finish(delivery, deadLetter: record)
+            return
+        }
+        var current = job
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            let attempt = current.attempts + 1
+            let result = await send(current)
+            if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            let now = Date()
+            switch policy.decide(after: result, attempt: attempt, now: now, using: &generator) {
+            case .delivered:
+                logger.info("delivered", metadata: metadata(current, attempt: attempt, result: result))
+                amqp.ack(delivery)
+                return
+            case .giveUp(let error, let status):
+                current.attempts = attempt
+                let record = DeadLetterRecord(
+                    id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(current.idempotencyKey.utf8)),
+                    reason: .deliveryFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
+                    attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
+                    originalPayload: current.encoded(),
+                    origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
+                    target: .init(method: current.method, url: url(for: current), lastStatus: status))
+                await finish(delivery, deadLetter: record)
+                return
+            case .retry(let delay):
+                current.attempts = attempt
+                current.firstFailureAt = current.firstFailureAt ?? now
+                current.lastError = Self.summary(of: result)
+                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                    logger.debug("retrying", metadata: metadata(current, attempt: attempt, result: result))
+                    do { try await Task.sleep(for: delay) } catch { return }  // stopping: left unacked
+                    continue
+                }
+                await park(current, delivery: delivery, delay: delay, result: result)
+                return
+            }
+        }
+    }
+
+    private func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {
+        var headers: [(name: String, value: String)] = [
+            (name: "Content-Type", value: "application/json"),
+            (name: "Idempotency-Key", value: job.idempotencyKey),
+        ]
+        let body = Array(job.body.utf8)
+        if job.kind == .postCallWebhook, let signer = targets.webhookSigner, let webhookId = job.webhookId {
+            // Each attempt signs with its own time: receivers reject timestamps far from their clock.
+            headers += signer.headers(id: webhookId, timestamp: Int64(Date().timeIntervalSince1970), body: body)
+        }
+        let request = HTTPRequest(method: job.method, url: url(for: job), headers: headers, body: body, timeout: requestTimeout)
+        do {
+            let response = try await http.execute(request)
+            return .response(
+                status: response.status, retryAfter: response.header("retry-after"), bodyExcerpt: Self.excerpt(response.body))
+        } catch let error as HTTPClientError {
+            return .transportFailure(isRetriable: error.isRetriable, description: error.description)
+        } catch {
+            return .transportFailure(isRetriable: true, description: "cancelled")
+        }
+    }
+
+    /// Puts the job in the delay queue that fits the wait; acks the delivery once that is confirmed.
+    private func park(_ job: DeliveryJob, delivery: Delivery, delay: Duration, result: DeliveryAttemptResult) async {
+        guard let queue = delayQueues.queue(for: delay) else { return }
+        do {
+            try await amqp.publish(
+                OutboundMessage(exchange: "", routingKey: queue.name, body: job.encoded(), messageId: "\(job.idempotencyKey)#\(job.attempts)"))
+            logger.info(
+                "delivery parked for a retry",
+                metadata: metadata(job, attempt: job.attempts, result: result).merging(["delivery.delay.queue": "\(queue.name)"]) { $1 })
+            amqp.ack(delivery)
+        } catch {
+            logger.error("could not park a retry; the delivery stays queued", metadata: [LogKeys.error: "\(error)"])
+            amqp.nack(delivery, requeue: true)
+        }
+    }
+
+    private func finish(_ delivery: Delivery, deadLetter record: DeadLetterRecord) async {
+        do {
+            try await deadLetters.publish(record)
+            logger.warning(
+                "dead-lettered",
+                metadata: [
+                    LogKeys.deadLetterId: "\(record.id)", LogKeys.deadLetterReason: "\(record.reason.rawValue)",
+                    LogKeys.callIdMasked: "\(Masking.mask(record.callId ?? ""))", LogKeys.error: "\(record.lastError)",
+                ])
+            amqp.ack(delivery)
+        } catch {
+            logger.error("could not publish a dead letter; the delivery stays queued", metadata: [LogKeys.error: "\(error)"])
+            amqp.nack(delivery, requeue: true)
+        }
+    }
+
+    private func metadata(_ job: DeliveryJob, attempt: Int, result: DeliveryAttemptResult) -> Logger.Metadata {
+        [
+            LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)",
+            "delivery.kind": "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)", LogKeys.attempt: "\(attempt)",
+            LogKeys.httpStatus: "\(Self.summary(of: result))",
+        ]
+    }
+
+    /// A log-safe summary: response bodies may echo personal data back, so only the status is kept.
+    static func summary(of result: DeliveryAttemptResult) -> String {
+        switch result {
+        case .response(let status, _, _): "HTTP \(status)"
+        case .transportFailure(_, let description): description
+        }
+    }
+
+    /// Enough of an error body to diagnose, bounded so a dead-letter record stays small.
+    static func excerpt(_ body: [UInt8], limit: Int = 512) -> String {
+        let text = String(decoding: body.prefix(limit), as: UTF8.self)
+        return body.count > limit ? text + "…" : text
+    }
+}

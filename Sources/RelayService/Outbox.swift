@@ -1,0 +1,103 @@
+public import Logging
+public import Foundation
+public import RelayAMQP
+import RelayCore
+public import RelayStore
+
+/// Outbox entry kinds: what an effect becomes on the broker.
+enum OutboxKind {
+    /// A `DeliveryJob` for `relay.deliveries`.
+    static let delivery = "delivery"
+    /// A `DeadLetterRecord` for the dead-letter exchange.
+    static let deadLetter = "deadLetter"
+}
+
+extension CallCorrelator.Effect {
+    func outboxEntry(causeId: String) -> NewOutboxEntry {
+        switch self {
+        case .customerUpdate(let update):
+            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
+        case .postCallWebhook(let webhook):
+            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
+        case .orphaned(let record):
+            NewOutboxEntry(kind: OutboxKind.deadLetter, payload: record.encoded())
+        }
+    }
+}
+
+/// Moves committed effects from the store's outbox to the broker, with publisher confirms, and marks
+/// them published. An entry is published at least once: after a crash, the redelivered event or the
+/// periodic sweep publishes it again, under the same idempotency key.
+public struct OutboxPublisher: Sendable {
+    let amqp: AMQPClient
+    let store: any InteractionStore
+    let names: RelayNames
+    let logger: Logger
+
+    public init(amqp: AMQPClient, store: any InteractionStore, names: RelayNames, logger: Logger) {
+        self.amqp = amqp
+        self.store = store
+        self.names = names
+        self.logger = logger
+    }
+
+    /// Publishes the entries not yet published and marks them; throws if the broker did not confirm.
+    public func publish(_ entries: [OutboxEntry]) async throws {
+        let pending = entries.filter { $0.publishedAt == nil }
+        guard !pending.isEmpty else { return }
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for entry in pending {
+                let message = try self.message(for: entry)
+                group.addTask {
+                    try await amqp.publish(message)
+                    return entry.id
+                }
+            }
+            var published: [Int64] = []
+            for try await id in group { published.append(id) }
+            try await store.markPublished(published, at: Date())
+        }
+        for entry in pending where entry.kind == OutboxKind.deadLetter {
+            if let record = try? DeadLetterRecord.decode(entry.payload) {
+                logger.warning(
+                    "dead-lettered",
+                    metadata: [
+                        LogKeys.deadLetterId: "\(record.id)", LogKeys.deadLetterReason: "\(record.reason.rawValue)",
+                        LogKeys.callIdMasked: "\(Masking.mask(entry.callId))", LogKeys.error: "\(record.lastError)",
+                    ])
+            }
+        }
+    }
+
+    /// Entries younger than this are left to the path that committed them: sweeping them too would
+    /// publish them twice in normal operation.
+    public static let sweepMinimumAge: Duration = .seconds(10)
+
+    /// Publishes whatever a crash left unpublished; returns how many entries it published.
+    @discardableResult
+    public func sweep(limit: Int = 500, now: Date = Date()) async throws -> Int {
+        let cutoff = now.addingTimeInterval(-Self.sweepMinimumAge.totalSeconds)
+        let abandoned = try await store.unpublishedOutbox(limit: limit).filter { $0.createdAt < cutoff }
+        try await publish(abandoned)
+        return abandoned.count
+    }
+
+    func message(for entry: OutboxEntry) throws -> OutboundMessage {
+        switch entry.kind {
+        case OutboxKind.delivery:
+            return OutboundMessage(
+                exchange: names.workExchange, routingKey: names.deliveryRoutingKey, body: entry.payload,
+                messageId: "outbox-\(entry.id)")
+        case OutboxKind.deadLetter:
+            let record = try DeadLetterRecord.decode(entry.payload)
+            return DeadLetterPublisher.message(for: record, exchange: names.deadLetterExchange)
+        default:
+            throw UnknownOutboxKind(kind: entry.kind)
+        }
+    }
+}
+
+struct UnknownOutboxKind: Error, CustomStringConvertible {
+    var kind: String
+    var description: String { "unknown outbox entry kind '\(kind)'" }
+}

@@ -1,0 +1,76 @@
+public import Logging
+public import Foundation
+public import RelayCore
+public import RelayStore
+public import ServiceLifecycle
+
+/// Fires the interactions' durable timers (orphans, wrap-up grace) when they fall due, publishes what
+/// a crash left in the outbox, and prunes old bookkeeping. Timers live in the store, so they fire after
+/// a restart too.
+public final class TimerService: Service {
+    let store: any InteractionStore
+    let correlator: CallCorrelator
+    let outbox: OutboxPublisher
+    let scanInterval: Duration
+    let processedEventRetention: Duration
+    let logger: Logger
+
+    public init(
+        store: any InteractionStore, correlator: CallCorrelator, outbox: OutboxPublisher, scanInterval: Duration,
+        processedEventRetention: Duration, logger: Logger
+    ) {
+        self.store = store
+        self.correlator = correlator
+        self.outbox = outbox
+        self.scanInterval = scanInterval
+        self.processedEventRetention = processedEventRetention
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var lastPrune = ContinuousClock.now - .seconds(3600)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await outbox.sweep()
+                try await fireDueTimers(now: Date())
+                if ContinuousClock.now - lastPrune >= .seconds(3600) {
+                    try await prune(now: Date())
+                    lastPrune = .now
+                }
+            } catch {
+                logger.error("timer scan failed; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
+            }
+            try? await Task.sleep(for: scanInterval)
+        }
+    }
+
+    /// Fires every timer due at `now`; returns how many interactions it changed.
+    @discardableResult
+    public func fireDueTimers(now: Date, batch: Int = 256) async throws -> Int {
+        let due = try await store.interactionsWithDueTimers(now: now, limit: batch)
+        let correlator = self.correlator
+        for interaction in due {
+            guard let dueAt = interaction.nextDueAt else { continue }
+            // One id per firing, so a firing is applied once even if two scans race.
+            let causeId = "timer:\(interaction.callId):\(Int64(dueAt.timeIntervalSince1970 * 1000))"
+            let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
+                let transition = correlator.fireTimers(state ?? interaction, now: now)
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId) })
+            }
+            switch result {
+            case .committed(let entries), .alreadyProcessed(let entries):
+                try await outbox.publish(entries)
+            }
+        }
+        return due.count
+    }
+
+    private func prune(now: Date) async throws {
+        let cutoff = now.addingTimeInterval(-processedEventRetention.totalSeconds)
+        let events = try await store.pruneProcessedEvents(before: cutoff)
+        let entries = try await store.prunePublishedOutbox(before: cutoff)
+        if events + entries > 0 {
+            logger.info("pruned", metadata: ["store.processedEvents": "\(events)", "store.outboxEntries": "\(entries)"])
+        }
+    }
+}

@@ -1,0 +1,246 @@
+public import Foundation
+public import RelayCore
+import GRDB
+
+/// The embedded default `InteractionStore`: one SQLite file, reached through GRDB.
+///
+/// - WAL journal: readers never block the writer, and a commit is one append to the log.
+/// - `synchronous = FULL`: the log is fsynced at every commit. With `NORMAL` (GRDB's WAL default) a commit
+///   survives a process crash but the last ones can vanish on power loss, after the broker was acked
+///   for them: that is loss. `FULL` costs one fsync per `apply`, which is what "nothing lost" needs.
+/// - A busy timeout, so another process on the same file (the CLI next to the running service) waits
+///   for the lock instead of failing at once.
+///
+/// Writes are serialised by GRDB's single writer connection, so `apply`'s read-modify-write never
+/// interleaves with another one; SQLite calls run on GRDB's dispatch queues, not the cooperative pool.
+/// The class is `Sendable` because its only stored property is a GRDB writer, which is.
+public final class SQLiteInteractionStore: InteractionStore {
+    /// How long a connection waits for a lock held by another connection before failing with `busy`.
+    public static let busyTimeout: TimeInterval = 5
+
+    let writer: any DatabaseWriter
+
+    /// Opens (or creates) the database at `path`, creating missing parent directories, and runs the schema
+    /// migrations. `":memory:"` opens a private in-memory database (no WAL, nothing durable: for tests).
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.label = "RelayStore"
+        do {
+            if path == ":memory:" {
+                writer = try DatabaseQueue(configuration: configuration)
+            } else {
+                let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                // The pool puts the file in WAL mode and sets `synchronous = NORMAL` after any
+                // `prepareDatabase` hook runs, so FULL is set afterwards, on the one writer connection
+                // (`synchronous` is per connection; readers never write).
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+                writer = pool
+            }
+            let migrator = SQLiteSchema.migrator
+            if try writer.read({ db in try migrator.hasBeenSuperseded(db) }) {
+                throw StoreError(.cannotOpen, "the database at \(path) was migrated by a newer version of the relay")
+            }
+            try migrator.migrate(writer)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.cannotOpen, "cannot open the database at \(path): \(error)")
+        }
+    }
+
+    // MARK: InteractionStore
+
+    public func apply(
+        callId: String, eventId: String, now: Date,
+        _ transition: @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult {
+        try await database {
+            try await writer.write { db in
+                if try Self.isProcessed(eventId, db) {
+                    return .alreadyProcessed(try Self.outbox(causedBy: eventId, db))
+                }
+                let current = try Self.state(callId: callId, db)
+                let (next, newEntries) = try transition(current)
+                guard next.callId == callId else {
+                    throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
+                }
+                try Self.save(next, now: now, db)
+                try db.execute(
+                    sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
+                    arguments: [eventId, callId, ColumnTime.value(now)])
+                var entries: [OutboxEntry] = []
+                for entry in newEntries {
+                    // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
+                    try db.execute(
+                        sql: """
+                            INSERT INTO outbox (cause_id, call_id, kind, payload, created_at)
+                            VALUES (?, ?, ?, COALESCE(?, x''), ?)
+                            """,
+                        arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
+                    entries.append(
+                        OutboxEntry(
+                            id: db.lastInsertedRowID, causeId: eventId, callId: callId, kind: entry.kind,
+                            payload: entry.payload, createdAt: ColumnTime.stored(now), publishedAt: nil))
+                }
+                return .committed(entries)
+            }
+        }
+    }
+
+    public func interaction(callId: String) async throws -> Interaction? {
+        try await database {
+            try await writer.read { db in try Self.state(callId: callId, db) }
+        }
+    }
+
+    public func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction] {
+        try await database {
+            try await writer.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT call_id, state FROM interaction
+                        WHERE next_due_at IS NOT NULL AND next_due_at <= ?
+                        ORDER BY next_due_at, call_id
+                        LIMIT ?
+                        """,
+                    arguments: [ColumnTime.value(now), max(0, limit)])
+                return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
+            }
+        }
+    }
+
+    public func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry] {
+        try await database {
+            try await writer.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?",
+                    arguments: [max(0, limit)]
+                ).map(Self.outboxEntry)
+            }
+        }
+    }
+
+    /// Marks the entries published; an entry already marked keeps its first publication time.
+    public func markPublished(_ ids: [Int64], at: Date) async throws {
+        guard !ids.isEmpty else { return }
+        try await database {
+            try await writer.write { db in
+                let statement = try db.makeStatement(
+                    sql: "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL")
+                for id in ids {
+                    try statement.execute(arguments: [ColumnTime.value(at), id])
+                }
+            }
+        }
+    }
+
+    public func pruneProcessedEvents(before cutoff: Date) async throws -> Int {
+        try await database {
+            try await writer.write { db in
+                try db.execute(
+                    sql: "DELETE FROM processed_event WHERE processed_at < ?", arguments: [ColumnTime.value(cutoff)])
+                return db.changesCount
+            }
+        }
+    }
+
+    /// Removes entries published before `cutoff`; unpublished entries are never removed.
+    public func prunePublishedOutbox(before cutoff: Date) async throws -> Int {
+        try await database {
+            try await writer.write { db in
+                try db.execute(
+                    sql: "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?",
+                    arguments: [ColumnTime.value(cutoff)])
+                return db.changesCount
+            }
+        }
+    }
+
+    // MARK: Rows
+
+    private static func isProcessed(_ eventId: String, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = ?)", arguments: [eventId]) ?? false
+    }
+
+    private static func state(callId: String, _ db: Database) throws -> Interaction? {
+        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM interaction WHERE call_id = ?", arguments: [callId])
+        else { return nil }
+        return try InteractionStateCoding.decode(data, callId: callId)
+    }
+
+    private static func save(_ interaction: Interaction, now: Date, _ db: Database) throws {
+        let arguments: StatementArguments = [
+            "call_id": interaction.callId,
+            "status": interaction.status.rawValue,
+            "channel": interaction.channel?.rawValue,
+            "direction": interaction.direction?.rawValue,
+            "started_at": ColumnTime.value(interaction.startedAt),
+            "ended_at": ColumnTime.value(interaction.endedAt),
+            "wrapped_up_at": ColumnTime.value(interaction.wrappedUpAt),
+            "queue_id": interaction.queueId,
+            "agent_id": interaction.agentId,
+            "wrap_up_code": interaction.wrapUpCode,
+            "disconnect_type": interaction.disconnectType,
+            "external_id": interaction.externalId,
+            "next_due_at": ColumnTime.value(interaction.nextDueAt),
+            "first_seen_at": ColumnTime.value(interaction.firstSeenAt),
+            "updated_at": ColumnTime.value(now),
+            "state": try InteractionStateCoding.encode(interaction),
+        ]
+        try db.execute(
+            sql: """
+                INSERT INTO interaction (
+                    call_id, status, channel, direction, started_at, ended_at, wrapped_up_at, queue_id, agent_id,
+                    wrap_up_code, disconnect_type, external_id, next_due_at, first_seen_at, updated_at, state
+                ) VALUES (
+                    :call_id, :status, :channel, :direction, :started_at, :ended_at, :wrapped_up_at, :queue_id,
+                    :agent_id, :wrap_up_code, :disconnect_type, :external_id, :next_due_at, :first_seen_at,
+                    :updated_at, :state
+                )
+                ON CONFLICT (call_id) DO UPDATE SET
+                    status = excluded.status, channel = excluded.channel, direction = excluded.direction,
+                    started_at = excluded.started_at, ended_at = excluded.ended_at,
+                    wrapped_up_at = excluded.wrapped_up_at, queue_id = excluded.queue_id,
+                    agent_id = excluded.agent_id, wrap_up_code = excluded.wrap_up_code,
+                    disconnect_type = excluded.disconnect_type, external_id = excluded.external_id,
+                    next_due_at = excluded.next_due_at, first_seen_at = excluded.first_seen_at,
+                    updated_at = excluded.updated_at, state = excluded.state
+                """,
+            arguments: arguments)
+    }
+
+    private static func outbox(causedBy eventId: String, _ db: Database) throws -> [OutboxEntry] {
+        try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE cause_id = ? ORDER BY id", arguments: [eventId])
+            .map(outboxEntry)
+    }
+
+    private static func outboxEntry(_ row: Row) throws -> OutboxEntry {
+        let payload: Data = row["payload"]
+        let publishedAt: Double? = row["published_at"]
+        return OutboxEntry(
+            id: row["id"], causeId: row["cause_id"], callId: row["call_id"], kind: row["kind"],
+            payload: [UInt8](payload), createdAt: ColumnTime.date(row["created_at"]),
+            publishedAt: publishedAt.map(ColumnTime.date))
+    }
+
+    /// Runs a database access, turning GRDB's errors into `StoreError`s; any other error (a transition's,
+    /// a cancellation) passes through as it is.
+    private func database<T>(_ access: () async throws -> T) async throws -> T {
+        do {
+            return try await access()
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                throw StoreError(.busy, "the database stayed locked: \(error.message ?? "\(error.resultCode)")")
+            default:
+                throw StoreError(.databaseFailed, "\(error.resultCode): \(error.message ?? "no message")")
+            }
+        }
+    }
+}

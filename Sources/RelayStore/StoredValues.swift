@@ -1,0 +1,41 @@
+import Foundation
+import RelayCore
+
+/// How a time is held in a column: REAL seconds since 1970, readable by operators with
+/// `datetime(x, 'unixepoch', 'subsec')`. A Double holds today's times to well under a microsecond.
+enum ColumnTime {
+    static func value(_ date: Date) -> Double { date.timeIntervalSince1970 }
+    static func value(_ date: Date?) -> Double? { date.map(value) }
+    static func date(_ value: Double) -> Date { Date(timeIntervalSince1970: value) }
+    /// The date as it comes back from a column, so a value returned at commit equals the one read later.
+    static func stored(_ date: Date) -> Date { self.date(value(date)) }
+}
+
+/// The JSON of an `Interaction`, as kept in `interaction.state`.
+///
+/// Dates are written as seconds since the reference date (2001), the `Double` a `Date` holds: Swift writes
+/// the shortest digits that read back to the same `Double`, so the state round-trips exactly, where
+/// milliseconds or seconds since 1970 would round. Keys are sorted so the same state gives the same bytes.
+enum InteractionStateCoding {
+    static func encode(_ interaction: Interaction) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.timeIntervalSinceReferenceDate)
+        }
+        return try encoder.encode(interaction)
+    }
+
+    static func decode(_ data: Data, callId: String) throws(StoreError) -> Interaction {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            Date(timeIntervalSinceReferenceDate: try decoder.singleValueContainer().decode(Double.self))
+        }
+        do {
+            return try decoder.decode(Interaction.self, from: data)
+        } catch {
+            throw StoreError(.corruptState, "the stored state of call \(callId) is not a valid interaction: \(error)")
+        }
+    }
+}

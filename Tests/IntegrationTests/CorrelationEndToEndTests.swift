@@ -1,0 +1,98 @@
+import Foundation
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelayStore
+import RelaySimulator
+import RelayTesting
+import Testing
+
+/// Calls correlated end to end: durable state in SQLite, webhooks through relay.deliveries, timers.
+@Suite("Correlation end to end")
+struct CorrelationEndToEndTests {
+    @Test("a complete call, its events out of order and duplicated, gives one signed webhook that verifies")
+    func signedWebhook() async throws {
+        let relay = try await RelayHarness.start()
+        defer { Task { await relay.stop() } }
+        let wrap = wrapUpBody(eventId: "w1", callId: "call-w")
+        try await relay.publish([
+            wrap, callEndedBody(eventId: "n1", callId: "call-w"), wrap,
+            callStartedBody(eventId: "s1", callId: "call-w", from: "+15550100009"),
+            callEndedBody(eventId: "n1", callId: "call-w"),
+        ])
+        let webhooks = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
+        try await eventually { relay.app.pipeline.acknowledgedCount == 5 }
+        try await Task.sleep(for: .milliseconds(300))  // time for a second webhook, were there one
+        #expect(relay.platform.webhooks.count == 1)
+        let webhook = try #require(webhooks.first)
+        #expect(webhook.id == PostCallWebhook.webhookID(callId: "call-w"))
+        let signer = try #require(WebhookSigner(secret: testWebhookSecret))
+        #expect(
+            signer.verify(
+                id: try #require(webhook.id), timestamp: try #require(webhook.timestamp),
+                signatureHeader: try #require(webhook.signature), body: webhook.body, now: Date()))
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data(webhook.body)) as? [String: Any])
+        #expect(payload["callId"] as? String == "call-w")
+        #expect(payload["handleTimeSeconds"] as? Int == 300)
+        #expect(payload["afterCallWorkSeconds"] as? Int == 45)
+        #expect(payload["wrapUpCode"] as? String == "RESOLVED")
+        #expect(payload["externalId"] as? String == relay.expectedPhoneID("+15550100009"))
+        #expect(relay.platform.customerUpdates.count == 1)
+        let stored = try #require(try await relay.app.store.interaction(callId: "call-w"))
+        #expect(stored.status == .completed)
+        #expect(stored.seenEventIds.sorted() == ["n1", "s1", "w1"])
+    }
+
+    @Test("a webhook answered 503 is retried with the same webhook-id and a fresh signature")
+    func webhookRetry() async throws {
+        let relay = try await RelayHarness.start(platformBehaviour: { attempt, request in
+            request.path == SimulatedPlatform.postCallWebhookPath && attempt == 1 ? .status(503) : nil
+        })
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            callStartedBody(eventId: "s2", callId: "call-r"), callEndedBody(eventId: "e2", callId: "call-r"),
+            wrapUpBody(eventId: "w2", callId: "call-r"),
+        ])
+        _ = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
+        let attempts = relay.platform.server.requests.filter { $0.path == SimulatedPlatform.postCallWebhookPath }
+        #expect(attempts.count == 2)
+        #expect(Set(attempts.compactMap { $0.header("webhook-id") }) == [PostCallWebhook.webhookID(callId: "call-r")])
+        #expect(Set(attempts.compactMap { $0.header("idempotency-key") }).count == 1)
+    }
+
+    @Test("an orphan is dead-lettered after a short orphanAfter, across a restart of the relay")
+    func orphanAcrossRestart() async throws {
+        let first = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(2) })
+        try await first.publish([callStartedBody(eventId: "o1", callId: "call-orphan")])
+        try await eventually { first.app.pipeline.acknowledgedCount == 1 }
+        await first.stopRelayOnly()  // the timer is due in 2 s; nothing runs while the relay is down
+
+        let second = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(2) }, reuse: first)
+        defer { Task { await second.stop() } }
+        let records = try await second.deadLetters(atLeast: 1, timeout: .seconds(15))
+        let record = try #require(records.first { $0.reason == .orphanedInteraction })
+        #expect(record.callId == "call-orphan")
+        #expect(record.lastError == "no callEnded within 2 s of the start")
+        #expect(try await second.app.store.interaction(callId: "call-orphan")?.status == .orphaned)
+        await first.publisher.shutdown()
+    }
+
+    @Test("a Retry-After longer than the in-process limit parks the retry in a delay queue")
+    func parkedRetry() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                request.method == "PUT" && attempt == 1 ? .status(429, headers: [(name: "Retry-After", value: "3")]) : nil
+            },
+            adjust: { $0.delivery.inProcessRetryLimit = .seconds(1) })
+        defer { Task { await relay.stop() } }
+        let started = ContinuousClock.now
+        try await relay.publish([callStartedBody(eventId: "p1", callId: "call-park")])
+        try await eventually(timeout: .seconds(5)) {
+            try await relay.publisher.messageCount(queue: relay.names.deliveriesQueue.replacingOccurrences(of: "relay.deliveries", with: "relay.delay.5s")) == 1
+        }
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
+        // The 5 s delay queue is the longest that does not overshoot 3 s... or the shortest there is.
+        #expect(ContinuousClock.now - started >= .seconds(4))
+        #expect(relay.platform.server.requests.filter { $0.method == "PUT" }.count == 2)
+    }
+}

@@ -1,0 +1,452 @@
+import Foundation
+import RelayCore
+import Synchronization
+import Testing
+
+@testable import RelayStore
+
+@Suite struct SQLiteInteractionStoreTests {
+    // MARK: Apply
+
+    @Test func applyOnANewCallCommitsStateAndOutbox() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000.123_456)
+            let state = sampleInteraction(callId: "call-1")
+            let effects = [
+                NewOutboxEntry(kind: "customerUpdate", payload: Array(#"{"externalId":"PHONE:x"}"#.utf8)),
+                NewOutboxEntry(kind: "postCallWebhook", payload: [0, 1, 2, 255]),
+            ]
+
+            let result = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { current in
+                #expect(current == nil)
+                return (state, effects)
+            }
+
+            guard case .committed(let entries) = result else {
+                Issue.record("expected committed, got \(result)")
+                return
+            }
+            #expect(entries.map(\.kind) == ["customerUpdate", "postCallWebhook"])
+            #expect(entries.map(\.payload) == effects.map(\.payload))
+            #expect(entries.allSatisfy { $0.causeId == "event-1" && $0.callId == "call-1" && $0.publishedAt == nil })
+            #expect(entries.allSatisfy { abs($0.createdAt.timeIntervalSince(now)) < 0.000_001 })
+            #expect(entries[0].id < entries[1].id)
+            #expect(try await store.interaction(callId: "call-1") == state)
+            #expect(try await store.interaction(callId: "call-unknown") == nil)
+
+            // A later commit on another call gets later ids, and the unpublished list is oldest first.
+            let later = try await store.apply(callId: "call-2", eventId: "event-2", now: now + 1) { _ in
+                (Interaction(callId: "call-2", firstSeenAt: now + 1), [NewOutboxEntry(kind: "deadLetter", payload: [7])])
+            }
+            guard case .committed(let laterEntries) = later else {
+                Issue.record("expected committed, got \(later)")
+                return
+            }
+            #expect(laterEntries[0].id > entries[1].id)
+            #expect(try await store.unpublishedOutbox(limit: 10) == entries + laterEntries)
+            #expect(try await store.unpublishedOutbox(limit: 2) == entries)
+
+            try await store.markPublished(entries.map(\.id), at: now + 2)
+            #expect(try await store.unpublishedOutbox(limit: 10) == laterEntries)
+        }
+    }
+
+    @Test func applyOfAnAlreadyProcessedEventReturnsItsOutboxWithoutCallingTheTransition() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000.5)
+            let state = sampleInteraction(callId: "call-1")
+            let first = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+                (state, [NewOutboxEntry(kind: "customerUpdate", payload: [1]), NewOutboxEntry(kind: "deadLetter", payload: [2])])
+            }
+            guard case .committed(var entries) = first else {
+                Issue.record("expected committed, got \(first)")
+                return
+            }
+            // One of them was published since: it comes back all the same, with its publication time.
+            let publishedAt = now + 3.25
+            try await store.markPublished([entries[0].id], at: publishedAt)
+            entries[0].publishedAt = publishedAt
+
+            let called = Flag()
+            let again = try await store.apply(callId: "call-1", eventId: "event-1", now: now + 10) { _ in
+                called.set()
+                var changed = state
+                changed.status = .orphaned
+                return (changed, [NewOutboxEntry(kind: "customerUpdate", payload: [9])])
+            }
+
+            #expect(again == .alreadyProcessed(entries))
+            #expect(!called.isSet)
+            #expect(try await store.interaction(callId: "call-1") == state)
+            #expect(try await store.rowCounts() == (1, 1, 2))
+        }
+    }
+
+    @Test func aThrowingTransitionWritesNothing() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+
+            await #expect(throws: TransitionFailed.self) {
+                try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+                    throw TransitionFailed()
+                }
+            }
+            #expect(try await store.interaction(callId: "call-1") == nil)
+            #expect(try await store.rowCounts() == (0, 0, 0))
+
+            // The event was not recorded as processed: a redelivery runs the transition.
+            let state = sampleInteraction(callId: "call-1")
+            let retried = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+                (state, [NewOutboxEntry(kind: "customerUpdate", payload: [1])])
+            }
+            guard case .committed = retried else {
+                Issue.record("expected committed, got \(retried)")
+                return
+            }
+
+            // A failure on an existing call leaves its state as it was.
+            await #expect(throws: TransitionFailed.self) {
+                try await store.apply(callId: "call-1", eventId: "event-2", now: now) { _ in throw TransitionFailed() }
+            }
+            #expect(try await store.interaction(callId: "call-1") == state)
+            #expect(try await store.rowCounts() == (1, 1, 1))
+        }
+    }
+
+    @Test func aTransitionThatReturnsAnotherCallIsRefused() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let error = await #expect(throws: StoreError.self) {
+            try await store.apply(callId: "call-1", eventId: "event-1", now: Date()) { _ in
+                (Interaction(callId: "call-2", firstSeenAt: Date()), [])
+            }
+        }
+        #expect(error?.code == .callIdMismatch)
+        #expect(try await store.rowCounts() == (0, 0, 0))
+    }
+
+    @Test func emptyPayloadsRoundTrip() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let now = Date(timeIntervalSince1970: 1_760_000_000)
+        _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+            (Interaction(callId: "call-1", firstSeenAt: now), [NewOutboxEntry(kind: "customerUpdate", payload: [])])
+        }
+        #expect(try await store.unpublishedOutbox(limit: 10).map(\.payload) == [[]])
+    }
+
+    // MARK: Durability
+
+    @Test func stateProcessedEventsAndOutboxSurviveAReopen() async throws {
+        try await withTemporaryDatabase { path in
+            let now = Date(timeIntervalSince1970: 1_760_000_000.001)
+            let state = sampleInteraction(callId: "call-1")
+            let committed: [OutboxEntry]
+            do {
+                let store = try SQLiteInteractionStore(path: path)
+                let result = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+                    (state, [NewOutboxEntry(kind: "customerUpdate", payload: [1]), NewOutboxEntry(kind: "deadLetter", payload: [2])])
+                }
+                guard case .committed(let entries) = result else {
+                    Issue.record("expected committed, got \(result)")
+                    return
+                }
+                committed = entries
+            }  // the store goes away here, closing its connections
+
+            for _ in 0..<2 {  // reopening twice: migrations that ran are not run again
+                let store = try SQLiteInteractionStore(path: path)
+                #expect(try await store.appliedMigrations() == ["v1"])
+                #expect(try await store.interaction(callId: "call-1") == state)
+                #expect(try await store.unpublishedOutbox(limit: 10) == committed)
+                let called = Flag()
+                let again = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
+                    called.set()
+                    return (state, [])
+                }
+                #expect(again == .alreadyProcessed(committed))
+                #expect(!called.isSet)
+            }
+        }
+    }
+
+    @Test func theFileIsOpenedInWALModeWithFullSyncAndABusyTimeout() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let settings = try await store.connectionSettings()
+            #expect(settings.journalMode == "wal")
+            #expect(settings.synchronous == 2)  // FULL
+            #expect(settings.busyTimeoutMilliseconds == Int(SQLiteInteractionStore.busyTimeout * 1000))
+            #expect(FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test func theStateRoundTripsExactly() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        // Dates no decimal rendering of milliseconds or seconds since 1970 would give back bit for bit.
+        var state = sampleInteraction(callId: "call-1")
+        state.startedAt = Date(timeIntervalSinceReferenceDate: 0.1 + 0.2)
+        state.endedAt = Date(timeIntervalSince1970: 1_760_000_000.123_456_7)
+        state.wrappedUpAt = Date(timeIntervalSinceReferenceDate: 781_234_567.987_654_321)
+        state.timers.append(.init(kind: .startNeverCame, dueAt: Date(timeIntervalSinceReferenceDate: .pi * 1e8)))
+        _ = try await store.apply(callId: "call-1", eventId: "event-1", now: Date()) { [state] _ in (state, []) }
+        let read = try #require(try await store.interaction(callId: "call-1"))
+        #expect(read == state)
+        #expect(read.startedAt?.timeIntervalSinceReferenceDate == state.startedAt?.timeIntervalSinceReferenceDate)
+    }
+
+    // MARK: Timers
+
+    @Test func dueTimersAreReturnedSoonestFirstUpToTheLimit() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let t0 = Date(timeIntervalSince1970: 1_760_000_000)
+            func put(_ callId: String, eventId: String, dueIn offsets: [TimeInterval]) async throws -> Interaction {
+                var interaction = Interaction(callId: callId, firstSeenAt: t0)
+                interaction.status = .active
+                interaction.timers = offsets.map { InteractionTimer(kind: .endNeverCame, dueAt: t0 + $0) }
+                _ = try await store.apply(callId: callId, eventId: eventId, now: t0) { [interaction] _ in (interaction, []) }
+                return interaction
+            }
+            let a = try await put("a", eventId: "a-1", dueIn: [10, 500])
+            let b = try await put("b", eventId: "b-1", dueIn: [600, 5])
+            let c = try await put("c", eventId: "c-1", dueIn: [30])
+            _ = try await put("d", eventId: "d-1", dueIn: [1])
+            _ = try await put("d", eventId: "d-2", dueIn: [])  // its timers were cleared
+            _ = try await put("e", eventId: "e-1", dueIn: [])
+
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 20, limit: 10) == [b, a])
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 20, limit: 1) == [b])
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 30, limit: 10) == [b, a, c])  // due at now counts
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 4.999, limit: 10) == [])
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 10_000, limit: 10).map(\.callId) == ["b", "a", "c"])
+        }
+    }
+
+    // MARK: Concurrency
+
+    @Test func concurrentAppliesOnOneCallLoseNoUpdate() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            let eventIds = (0..<50).map { "event-\($0)" }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for eventId in eventIds {
+                    group.addTask {
+                        _ = try await store.apply(callId: "call-1", eventId: eventId, now: now) { current in
+                            var interaction = current ?? Interaction(callId: "call-1", firstSeenAt: now)
+                            interaction.supersededEventIds.append(eventId)
+                            return (interaction, [NewOutboxEntry(kind: "customerUpdate", payload: Array(eventId.utf8))])
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let final = try #require(try await store.interaction(callId: "call-1"))
+            #expect(final.supersededEventIds.count == 50)
+            #expect(Set(final.supersededEventIds) == Set(eventIds))
+            let outbox = try await store.unpublishedOutbox(limit: 100)
+            #expect(outbox.count == 50)
+            // Commit order is outbox order: the n-th entry was caused by the n-th id appended to the state.
+            #expect(outbox.map { String(decoding: $0.payload, as: UTF8.self) } == final.supersededEventIds)
+        }
+    }
+
+    @Test func concurrentAppliesOnDifferentCalls() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            let callIds = (0..<10).map { "call-\($0)" }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for callId in callIds {
+                    for n in 0..<5 {
+                        group.addTask {
+                            let eventId = "\(callId)/event-\(n)"
+                            _ = try await store.apply(callId: callId, eventId: eventId, now: now) { current in
+                                var interaction = current ?? Interaction(callId: callId, firstSeenAt: now)
+                                interaction.seenEventIds.append(eventId)
+                                return (interaction, [NewOutboxEntry(kind: "customerUpdate", payload: [UInt8(n)])])
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for callId in callIds {
+                let interaction = try #require(try await store.interaction(callId: callId))
+                #expect(Set(interaction.seenEventIds) == Set((0..<5).map { "\(callId)/event-\($0)" }))
+            }
+            let ids = try await store.unpublishedOutbox(limit: 100).map(\.id)
+            #expect(ids.count == 50)
+            #expect(ids == ids.sorted() && Set(ids).count == 50)
+        }
+    }
+
+    // MARK: Pruning
+
+    @Test func pruningProcessedEventsForgetsOnlyOlderOnes() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let t0 = Date(timeIntervalSince1970: 1_760_000_000)
+            let state = Interaction(callId: "call-1", firstSeenAt: t0)
+            _ = try await store.apply(callId: "call-1", eventId: "old", now: t0) { _ in (state, []) }
+            _ = try await store.apply(callId: "call-1", eventId: "new", now: t0 + 100) { _ in (state, []) }
+
+            #expect(try await store.pruneProcessedEvents(before: t0 + 50) == 1)
+            #expect(try await store.pruneProcessedEvents(before: t0 + 50) == 0)
+            #expect(try await store.pruneProcessedEvents(before: t0 + 100) == 0)  // strictly before
+
+            let oldCalled = Flag()
+            let old = try await store.apply(callId: "call-1", eventId: "old", now: t0 + 200) { current in
+                oldCalled.set()
+                return (current ?? state, [])
+            }
+            #expect(old == .committed([]))
+            #expect(oldCalled.isSet)
+
+            let newCalled = Flag()
+            let new = try await store.apply(callId: "call-1", eventId: "new", now: t0 + 200) { current in
+                newCalled.set()
+                return (current ?? state, [])
+            }
+            #expect(new == .alreadyProcessed([]))
+            #expect(!newCalled.isSet)
+        }
+    }
+
+    @Test func pruningTheOutboxNeverRemovesUnpublishedEntries() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let t0 = Date(timeIntervalSince1970: 1_760_000_000)
+            let result = try await store.apply(callId: "call-1", eventId: "event-1", now: t0) { _ in
+                (
+                    Interaction(callId: "call-1", firstSeenAt: t0),
+                    (1...3).map { NewOutboxEntry(kind: "customerUpdate", payload: [UInt8($0)]) }
+                )
+            }
+            guard case .committed(let entries) = result else {
+                Issue.record("expected committed, got \(result)")
+                return
+            }
+            try await store.markPublished([entries[0].id], at: t0 + 10)
+            try await store.markPublished([entries[1].id], at: t0 + 200)
+
+            #expect(try await store.prunePublishedOutbox(before: t0 + 100) == 1)
+            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 1)
+            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 0)
+            #expect(try await store.unpublishedOutbox(limit: 10) == [entries[2]])
+            #expect(try await store.rowCounts().outbox == 1)
+
+            // Ids are never reused once the newest rows are gone.
+            try await store.markPublished([entries[2].id], at: t0 + 300)
+            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 1)
+            let next = try await store.apply(callId: "call-1", eventId: "event-2", now: t0) { current in
+                (try #require(current), [NewOutboxEntry(kind: "deadLetter", payload: [4])])
+            }
+            guard case .committed(let nextEntries) = next else {
+                Issue.record("expected committed, got \(next)")
+                return
+            }
+            #expect(nextEntries[0].id > entries[2].id)
+        }
+    }
+
+    // MARK: Columns
+
+    @Test func queryColumnsMatchTheState() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_123.456_789)
+            var state = sampleInteraction(callId: "call-1")
+            _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { [state] _ in (state, []) }
+
+            let row = try #require(try await store.columns(callId: "call-1"))
+            #expect(row.status == "ended")
+            #expect(row.channel == "voice")
+            #expect(row.direction == "inbound")
+            #expect(row.queueId == "queue-7")
+            #expect(row.agentId == "agent-3")
+            #expect(row.wrapUpCode == nil)
+            #expect(row.disconnectType == "peer")
+            #expect(row.externalId == "PHONE:6f1c2a")
+            #expect(try closeTo(row.nextDueAt, state.nextDueAt))
+            #expect(try closeTo(row.startedAt, state.startedAt))
+            #expect(try closeTo(row.endedAt, state.endedAt))
+            #expect(row.wrappedUpAt == nil)
+            #expect(try closeTo(row.firstSeenAt, state.firstSeenAt))
+            #expect(try closeTo(row.updatedAt, now))
+
+            // Completing the call clears its timers: the columns follow the state.
+            state.status = .completed
+            state.wrapUpCode = "sale"
+            state.wrappedUpAt = Date(timeIntervalSince1970: 1_760_000_200.25)
+            state.timers = []
+            _ = try await store.apply(callId: "call-1", eventId: "event-2", now: now + 60) { [state] _ in (state, []) }
+            let updated = try #require(try await store.columns(callId: "call-1"))
+            #expect(updated.status == "completed")
+            #expect(updated.wrapUpCode == "sale")
+            #expect(updated.nextDueAt == nil)
+            #expect(try closeTo(updated.wrappedUpAt, state.wrappedUpAt))
+            #expect(try closeTo(updated.updatedAt, now + 60))
+        }
+    }
+
+    @Test func aMissingParentDirectoryIsCreated() async throws {
+        try await withTemporaryDatabase { path in
+            let nested = URL(fileURLWithPath: path).deletingLastPathComponent()
+                .appendingPathComponent("a/b/relay.sqlite").path
+            _ = try SQLiteInteractionStore(path: nested)
+            #expect(FileManager.default.fileExists(atPath: nested))
+        }
+    }
+}
+
+// MARK: - Helpers
+
+private struct TransitionFailed: Error {}
+
+/// Records whether a transition ran, from whatever thread the store runs it on.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
+/// An interaction with every field set, fractional-second dates, two timers and superseded ids.
+private func sampleInteraction(callId: String) -> Interaction {
+    var interaction = Interaction(callId: callId, firstSeenAt: Date(timeIntervalSince1970: 1_759_999_999.987_654))
+    interaction.status = .ended
+    interaction.channel = .voice
+    interaction.direction = .inbound
+    interaction.startedAt = Date(timeIntervalSince1970: 1_760_000_000.123_456)
+    interaction.endedAt = Date(timeIntervalSince1970: 1_760_000_090.000_999)
+    interaction.queueId = "queue-7"
+    interaction.agentId = "agent-3"
+    interaction.disconnectType = "peer"
+    interaction.customerId = "customer-42"
+    interaction.externalId = "PHONE:6f1c2a"
+    interaction.startEventId = "event-start"
+    interaction.endEventId = "event-end"
+    interaction.seenEventIds = ["event-start", "event-end", "event-end-2"]
+    interaction.supersededEventIds = ["event-end-2"]
+    interaction.timers = [
+        InteractionTimer(kind: .wrapUpGrace, dueAt: Date(timeIntervalSince1970: 1_760_000_690.5)),
+        InteractionTimer(kind: .endNeverCame, dueAt: Date(timeIntervalSince1970: 1_760_000_600.000_1)),
+    ]
+    return interaction
+}
+
+/// A stored time is within a microsecond of the date it was written from.
+private func closeTo(_ seconds: Double?, _ date: Date?) throws -> Bool {
+    guard let seconds, let date else { return seconds == nil && date == nil }
+    return abs(seconds - date.timeIntervalSince1970) < 0.000_001
+}
+
+/// Runs `body` with a database path in a fresh temporary directory, removed afterwards.
+private func withTemporaryDatabase(_ body: (String) async throws -> Void) async throws {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("relay-store-tests-\(UUID().uuidString)", isDirectory: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    try await body(directory.appendingPathComponent("relay.sqlite").path)
+}
