@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "identity-relay", targets: ["identity-relay"]),
         .executable(name: "relay-bench", targets: ["relay-bench"]),
+        .executable(name: "relay-fault", targets: ["relay-fault"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -117,6 +118,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/relay-bench",
+            swiftSettings: strictSettings
+        ),
+
+        .executableTarget(
+            name: "relay-fault",
+            dependencies: [
+                "RelayAMQP", "RelayCore", "RelaySimulator",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/relay-fault",
             swiftSettings: strictSettings
         ),
 
