@@ -172,6 +172,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "RelayService", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore", "RelayStore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RelayAMQP
 import RelayCore
@@ -31,6 +32,12 @@ struct CorrelationEndToEndTests {
             signer.verify(
                 id: try #require(webhook.id), timestamp: try #require(webhook.timestamp),
                 signatureHeader: try #require(webhook.signature), body: webhook.body, now: Date()))
+        // And by the scheme's definition, written out here apart from WebhookSigner: v1, base64 of
+        // HMAC-SHA256 under the base64-decoded whsec_ key, over "id.timestamp.body".
+        let key = try #require(Data(base64Encoded: String(testWebhookSecret.dropFirst("whsec_".count))))
+        let signed = Data("\(webhook.id!).\(webhook.timestamp!).".utf8) + Data(webhook.body)
+        let expected = "v1," + Data(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: key))).base64EncodedString()
+        #expect(webhook.signature?.split(separator: " ").map(String.init).contains(expected) == true)
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(webhook.body)) as? [String: Any])
         #expect(payload["callId"] as? String == "call-w")
         #expect(payload["handleTimeSeconds"] as? Int == 300)
