@@ -55,16 +55,7 @@ public final class DeliveryWorker: Service {
     }
 
     public func run() async throws {
-        let deliveries = amqp.consume(queue: names.deliveriesQueue, prefetch: concurrency)
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await delivery in deliveries {
-                    group.addTask { await self.process(delivery) }
-                }
-            }
-        } onGracefulShutdown: {
-            Task { await self.amqp.stopConsuming() }
-        }
+        await amqp.consumeUntilShutdown(queue: names.deliveriesQueue, prefetch: concurrency) { await self.process($0) }
     }
 
     func url(for job: DeliveryJob) -> String {

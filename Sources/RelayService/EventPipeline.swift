@@ -44,18 +44,8 @@ public final class EventPipeline: Service {
 
     /// Consumes until graceful shutdown, then stops consuming and finishes what is in flight.
     public func run() async throws {
-        let deliveries = amqp.consume(queue: names.eventsQueue, prefetch: prefetch)
         logger.info("relay consuming", metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"])
-        await withGracefulShutdownHandler {
-            // The broker holds back more than `prefetch` unacked deliveries, which bounds this group.
-            await withDiscardingTaskGroup { group in
-                for await delivery in deliveries {
-                    group.addTask { await self.process(delivery) }
-                }
-            }
-        } onGracefulShutdown: {
-            Task { await self.amqp.stopConsuming() }
-        }
+        await amqp.consumeUntilShutdown(queue: names.eventsQueue, prefetch: prefetch) { await self.process($0) }
         logger.info("relay stopped consuming; in-flight events finished")
     }
 

@@ -280,38 +280,35 @@ extension ConfigKeyDefinition {
     static func milliseconds(
         _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
     ) -> Self {
-        Self(
-            name: name,
-            apply: { configuration, value in
-                guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
-                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number of milliseconds")
-                }
-                guard range.contains(number) else {
-                    throw ConfigurationError(key: nil, "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
-                }
-                configuration[keyPath: path] = .milliseconds(number)
-            },
-            read: { configuration in
-                let (seconds, attoseconds) = configuration[keyPath: path].components
-                return String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-            })
+        duration(name, path, range, unit: "milliseconds", make: Duration.milliseconds) { duration in
+            let (seconds, attoseconds) = duration.components
+            return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        }
     }
 
     static func seconds(
         _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
     ) -> Self {
+        duration(name, path, range, unit: "seconds", make: Duration.seconds) { $0.components.seconds }
+    }
+
+    /// A duration written as a whole number of `unit`s.
+    private static func duration(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>,
+        unit: String, make: @escaping @Sendable (Int) -> Duration, count: @escaping @Sendable (Duration) -> Int64
+    ) -> Self {
         Self(
             name: name,
             apply: { configuration, value in
                 guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
-                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number of seconds")
+                    throw ConfigurationError(key: nil, "'\(value)' is not a whole number of \(unit)")
                 }
                 guard range.contains(number) else {
                     throw ConfigurationError(key: nil, "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
                 }
-                configuration[keyPath: path] = .seconds(number)
+                configuration[keyPath: path] = make(number)
             },
-            read: { String($0[keyPath: path].components.seconds) })
+            read: { String(count($0[keyPath: path])) })
     }
 
     static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {

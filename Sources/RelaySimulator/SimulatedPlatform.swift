@@ -104,26 +104,21 @@ public final class SimulatedPlatform: Sendable {
 
     /// Waits until `count` updates have been accepted; throws naming both counts on timeout.
     public func waitForCustomerUpdates(count: Int, timeout: Duration) async throws -> [CustomerUpdate] {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let received = customerUpdates
-            if received.count >= count { return received }
-            guard ContinuousClock.now < deadline else {
-                throw LocalHTTPServerError(
-                    message: "expected \(count) customer updates within \(timeout), received \(received.count)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitFor(count, "customer updates", timeout: timeout) { customerUpdates }
     }
 
     /// Waits until `count` webhooks have been accepted; throws naming both counts on timeout.
     public func waitForWebhooks(count: Int, timeout: Duration) async throws -> [Webhook] {
+        try await waitFor(count, "webhooks", timeout: timeout) { webhooks }
+    }
+
+    private func waitFor<Item>(_ count: Int, _ what: String, timeout: Duration, read: () -> [Item]) async throws -> [Item] {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let received = webhooks
+            let received = read()
             if received.count >= count { return received }
             guard ContinuousClock.now < deadline else {
-                throw LocalHTTPServerError(message: "expected \(count) webhooks within \(timeout), received \(received.count)")
+                throw LocalHTTPServerError(message: "expected \(count) \(what) within \(timeout), received \(received.count)")
             }
             try await Task.sleep(for: .milliseconds(10))
         }
