@@ -55,12 +55,13 @@ public enum ApplyResult: Sendable, Hashable {
 public protocol InteractionStore: Sendable {
     /// Reads the interaction, runs `transition` on it and, in one transaction, saves the new state,
     /// records `eventId` as processed and appends the outbox entries. When `eventId` was already
-    /// processed, `transition` is not called.
+    /// processed, `transition` is not called. Concurrent calls may share one transaction (group commit),
+    /// each in a savepoint of its own: one call's failure never undoes another's change.
     ///
     /// - Parameter eventId: the causing event's id, or a unique id for a timer firing.
     func apply(
         callId: String, eventId: String, now: Date,
-        _ transition: @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult
 
     func interaction(callId: String) async throws -> Interaction?

@@ -13,12 +13,14 @@ import GRDB
 ///
 /// Writes are serialised by GRDB's single writer connection, so `apply`'s read-modify-write never
 /// interleaves with another one; SQLite calls run on GRDB's dispatch queues, not the cooperative pool.
-/// The class is `Sendable` because its only stored property is a GRDB writer, which is.
+/// `apply` and `markPublished` go through a `GroupCommit`: writes that arrive while a commit is under
+/// way share the next transaction, so a burst of events costs one fsync rather than one each.
 public final class SQLiteInteractionStore: InteractionStore {
     /// How long a connection waits for a lock held by another connection before failing with `busy`.
     public static let busyTimeout: TimeInterval = 5
 
     let writer: any DatabaseWriter
+    private let groupCommit: GroupCommit
 
     /// Opens (or creates) the database at `path`, creating missing parent directories, and runs the schema
     /// migrations. `":memory:"` opens a private in-memory database (no WAL, nothing durable: for tests).
@@ -44,6 +46,7 @@ public final class SQLiteInteractionStore: InteractionStore {
                 throw StoreError(.cannotOpen, "the database at \(path) was migrated by a newer version of the relay")
             }
             try migrator.migrate(writer)
+            groupCommit = GroupCommit(writer: writer)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -55,39 +58,46 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     public func apply(
         callId: String, eventId: String, now: Date,
-        _ transition: @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         try await database {
-            try await writer.write { db in
-                if try Self.isProcessed(eventId, db) {
-                    return .alreadyProcessed(try Self.outbox(causedBy: eventId, db))
-                }
-                let current = try Self.state(callId: callId, db)
-                let (next, newEntries) = try transition(current)
-                guard next.callId == callId else {
-                    throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
-                }
-                try Self.save(next, now: now, db)
-                try db.execute(
-                    sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
-                    arguments: [eventId, callId, ColumnTime.value(now)])
-                var entries: [OutboxEntry] = []
-                for entry in newEntries {
-                    // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
-                    try db.execute(
-                        sql: """
-                            INSERT INTO outbox (cause_id, call_id, kind, payload, created_at)
-                            VALUES (?, ?, ?, COALESCE(?, x''), ?)
-                            """,
-                        arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
-                    entries.append(
-                        OutboxEntry(
-                            id: db.lastInsertedRowID, causeId: eventId, callId: callId, kind: entry.kind,
-                            payload: entry.payload, createdAt: ColumnTime.stored(now), publishedAt: nil))
-                }
-                return .committed(entries)
+            try await groupCommit.write { db in
+                try Self.apply(callId: callId, eventId: eventId, now: now, transition, db)
             }
         }
+    }
+
+    private static func apply(
+        callId: String, eventId: String, now: Date,
+        _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]), _ db: Database
+    ) throws -> ApplyResult {
+        if try isProcessed(eventId, db) {
+            return .alreadyProcessed(try outbox(causedBy: eventId, db))
+        }
+        let current = try state(callId: callId, db)
+        let (next, newEntries) = try transition(current)
+        guard next.callId == callId else {
+            throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
+        }
+        try save(next, now: now, db)
+        try db.execute(
+            sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
+            arguments: [eventId, callId, ColumnTime.value(now)])
+        var entries: [OutboxEntry] = []
+        for entry in newEntries {
+            // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (cause_id, call_id, kind, payload, created_at)
+                    VALUES (?, ?, ?, COALESCE(?, x''), ?)
+                    """,
+                arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
+            entries.append(
+                OutboxEntry(
+                    id: db.lastInsertedRowID, causeId: eventId, callId: callId, kind: entry.kind,
+                    payload: entry.payload, createdAt: ColumnTime.stored(now), publishedAt: nil))
+        }
+        return .committed(entries)
     }
 
     public func interaction(callId: String) async throws -> Interaction? {
@@ -129,7 +139,7 @@ public final class SQLiteInteractionStore: InteractionStore {
     public func markPublished(_ ids: [Int64], at: Date) async throws {
         guard !ids.isEmpty else { return }
         try await database {
-            try await writer.write { db in
+            try await groupCommit.write { db in
                 let statement = try db.makeStatement(
                     sql: "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL")
                 for id in ids {

@@ -283,6 +283,40 @@ import Testing
         }
     }
 
+    /// Concurrent applies share transactions (group commit): one that throws must undo only itself.
+    @Test func aThrowingTransitionInASharedCommitUndoesOnlyItself() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            struct Refused: Error {}
+            let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for n in 0..<60 {
+                    group.addTask {
+                        do {
+                            _ = try await store.apply(callId: "call-\(n)", eventId: "event-\(n)", now: now) { current in
+                                if n % 3 == 0 { throw Refused() }
+                                return (current ?? Interaction(callId: "call-\(n)", firstSeenAt: now), [NewOutboxEntry(kind: "k", payload: [1])])
+                            }
+                            return (n, true)
+                        } catch is Refused {
+                            return (n, false)
+                        }
+                    }
+                }
+                var outcomes: [Int: Bool] = [:]
+                for try await (n, committed) in group { outcomes[n] = committed }
+                return outcomes
+            }
+            #expect(outcomes.filter { !$0.value }.keys.sorted() == stride(from: 0, to: 60, by: 3).map { $0 })
+            let counts = try await store.rowCounts()
+            #expect(counts.interactions == 40 && counts.processedEvents == 40 && counts.outbox == 40)
+            for n in 0..<60 {
+                let stored = try await store.interaction(callId: "call-\(n)")
+                #expect((stored != nil) == (n % 3 != 0))
+            }
+        }
+    }
+
     // MARK: Pruning
 
     @Test func pruningProcessedEventsForgetsOnlyOlderOnes() async throws {
