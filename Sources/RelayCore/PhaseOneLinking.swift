@@ -2,9 +2,12 @@
 /// to the keyed hash of the customer's number (DESIGN.md, "Identity"; seed guide, two-phase approach).
 public struct PhaseOneLinking: Sendable {
     public let hasher: PhoneHasher
+    /// Region for numbers written in national form (ISO 3166, e.g. "US").
+    public let defaultRegion: String
 
-    public init(hasher: PhoneHasher) {
+    public init(hasher: PhoneHasher, defaultRegion: String = PhoneNumber.unknownRegion) {
         self.hasher = hasher
+        self.defaultRegion = defaultRegion
     }
 
     public enum Effect: Sendable, Hashable {
@@ -21,8 +24,8 @@ public struct PhaseOneLinking: Sendable {
         guard case .callStarted(let start) = event.payload else {
             return .nothingToDo(reason: "\(event.type.rawValue) events are not linked yet")
         }
-        guard let number = PhoneNumber(normalizing: start.customerNumber) else {
-            return .nothingToDo(reason: "the customer's number is withheld or not in international form")
+        guard let number = PhoneNumber(normalizing: start.customerNumber, defaultRegion: defaultRegion) else {
+            return .nothingToDo(reason: "the customer's number is withheld or not a possible number")
         }
         let externalID = hasher.externalID(for: number)
         let customerID = start.customerId.flatMap { $0.isEmpty ? nil : $0 } ?? externalID.description

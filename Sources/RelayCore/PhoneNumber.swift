@@ -1,29 +1,37 @@
-/// A phone number in E.164 form (`+` and 8 to 15 digits), the only form used as a match or hash key.
+import CPhoneNumber
+import Synchronization
+
+/// A phone number in E.164 form (`+` and up to 15 digits), the only form used as a match or hash key.
 ///
-/// This accepts numbers already in international form, with the usual visual separators and an optional
-/// `tel:` prefix. Numbers in national form need a region-aware parser and are treated as absent.
+/// Parsing is Google's libphonenumber: international form anywhere, national form in the configured
+/// default region, visual separators and a `tel:` prefix allowed. Text that is not a possible number
+/// is treated as absent, never as a key.
 public struct PhoneNumber: Sendable, Hashable, CustomStringConvertible {
     public let e164: String
 
-    public init?(normalizing raw: String) {
+    /// The region used when none is configured: "ZZ" (unknown), which accepts international form only.
+    public static let unknownRegion = "ZZ"
+
+    /// libphonenumber does not document its thread safety, so calls into it take turns.
+    private static let library = Mutex(())
+
+    /// - Parameter defaultRegion: ISO 3166 code (e.g. "US", "GB") for numbers written in national form.
+    public init?(normalizing raw: String, defaultRegion: String = PhoneNumber.unknownRegion) {
         var text = Substring(raw.trimmingWhitespace())
         if text.lowercased().hasPrefix("tel:") { text = text.dropFirst(4) }
         // A tel: URI may carry parameters (`;ext=12`); the number is what precedes them.
         if let semicolon = text.firstIndex(of: ";") { text = text[..<semicolon] }
-        guard text.first == "+" else { return nil }
-        var digits = ""
-        for character in text.dropFirst() {
-            if let ascii = character.asciiValue, ascii >= 48 && ascii <= 57 {
-                digits.append(character)
-            } else if " -.()/".contains(character) {
-                continue
-            } else {
-                return nil
-            }
+        // Nothing legitimate is longer; the bound keeps junk away from the parser.
+        guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
+        let input = String(text)
+        let formatted: String? = Self.library.withLock { _ in
+            var buffer = [CChar](repeating: 0, count: 32)
+            let length = relay_phone_to_e164(input, defaultRegion, &buffer, Int32(buffer.count))
+            guard length > 0 else { return nil }
+            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         }
-        // E.164: at most 15 digits, and no country code starts with 0.
-        guard (8...15).contains(digits.count), digits.first != "0" else { return nil }
-        self.e164 = "+" + digits
+        guard let formatted else { return nil }
+        self.e164 = formatted
     }
 
     public var description: String { Masking.mask(e164) }

@@ -76,7 +76,7 @@ public final class RelayApp: Service {
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
         let http = CurlHTTPClient(logger: logger)
-        let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: PhaseOneLinking(hasher: hasher))
+        let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: PhaseOneLinking(hasher: hasher, defaultRegion: configuration.identity.defaultRegion))
         self.configuration = configuration
         self.names = names
         self.amqp = amqp

@@ -149,6 +149,9 @@ extension RelayConfiguration {
         if let key = identity.phoneHashKey, key.utf8.count < 32 {
             throw ConfigurationError(key: "identity.phoneHashKey", "must be at least 32 bytes (it is an HMAC-SHA256 key)")
         }
+        if identity.defaultRegion.count != 2 || !identity.defaultRegion.allSatisfy({ $0.isASCII && $0.isUppercase }) {
+            throw ConfigurationError(key: "identity.defaultRegion", "must be a two-letter ISO 3166 code such as US or GB (ZZ: none)")
+        }
         if let secret = webhook.signingSecret, !secret.hasPrefix("whsec_") {
             throw ConfigurationError(key: "webhook.signingSecret", "must start with whsec_ (Standard Webhooks)")
         }
@@ -224,6 +227,7 @@ extension RelayConfiguration {
         .seconds("correlation.processedEventRetentionSeconds", \.correlation.processedEventRetention, 60...2_592_000),
         .milliseconds("correlation.timerScanIntervalMs", \.correlation.timerScanInterval, 10...60_000),
         .optionalString("identity.phoneHashKey", \.identity.phoneHashKey, secret: true),
+        .string("identity.defaultRegion", \.identity.defaultRegion),
         .int("delivery.maxAttempts", \.delivery.maxAttempts, 1...100),
         .milliseconds("delivery.baseDelayMs", \.delivery.baseDelay, 1...3_600_000),
         .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...86_400_000),

@@ -63,6 +63,8 @@ public struct RelayConfiguration: Sendable {
     public struct Identity: Sendable {
         /// Secret: the HMAC key of `PHONE:` external ids. Required by `run`.
         public var phoneHashKey: String?
+        /// ISO 3166 region of numbers written in national form; "ZZ" accepts international form only.
+        public var defaultRegion = "US"
     }
 
     public struct Delivery: Sendable {

@@ -20,14 +20,39 @@ struct IdentityTests {
         arguments: [
             ("+15550199999", "+15550199999"), ("tel:+1-555-019-9999", "+15550199999"),
             (" +44 20 7946 0958 ", "+442079460958"), ("TEL:+33(1)23456789;ext=5", "+33123456789"),
+            // Letters are keypad digits to libphonenumber, as on vanity numbers.
+            ("+1 800 FLOWERS", "+18003569377"),
         ])
     func normalises(raw: String, e164: String) {
         #expect(PhoneNumber(normalizing: raw)?.e164 == e164)
     }
 
-    @Test("rejects what is not a usable number", arguments: ["", "anonymous", "5550199999", "+12", "+0123456789", "+1555019999912345", "+1555x0199"])
+    @Test("rejects what is not a usable number", arguments: ["", "anonymous", "5550199999", "+12", "+0123456789", "+1555019999912345", "+1555x0199", "tel:", "+1 (", "++++"])
     func rejects(raw: String) {
         #expect(PhoneNumber(normalizing: raw) == nil)
+    }
+
+    @Test(
+        "numbers in national form parse in the configured region",
+        arguments: [
+            ("(202) 555-0143", "US", "+12025550143"), ("020 7946 0958", "GB", "+442079460958"),
+            ("+44 20 7946 0958", "US", "+442079460958"), ("01 23 45 67 89", "FR", "+33123456789"),
+        ])
+    func nationalForm(raw: String, region: String, e164: String) {
+        #expect(PhoneNumber(normalizing: raw, defaultRegion: region)?.e164 == e164)
+        #expect(PhoneNumber(normalizing: raw, defaultRegion: "ZZ")?.e164 == (raw.hasPrefix("+") ? e164 : nil))
+    }
+
+    @Test("the same number in any notation gives the same PHONE id; another key gives another")
+    func sameNumberSameID() throws {
+        let hasher = try #require(PhoneHasher(key: Array(repeating: 9, count: 32)))
+        let notations = ["+1 (202) 555-0143", "tel:+12025550143", "202-555-0143", "  +1.202.555.0143 ", "tel:+1-202-555-0143;ext=7"]
+        let ids = Set(try notations.map { try #require(PhoneNumber(normalizing: $0, defaultRegion: "US")).e164 }.map {
+            hasher.keyedHash(PhoneNumber(normalizing: $0)!)
+        })
+        #expect(ids.count == 1)
+        let other = try #require(PhoneHasher(key: Array(repeating: 8, count: 32)))
+        #expect(!ids.contains(other.keyedHash(PhoneNumber(normalizing: "+12025550143")!)))
     }
 
     @Test("PHONE ids are the HMAC-SHA256 of the E.164 number under the configured key")

@@ -101,6 +101,7 @@ let sampleValues: [String: String] = [
     "platform.simulatorPort": "9099",
     "identity.phoneHashKey": "hash-key-0123456789abcdef0123456789abcdef",
     "crm.postCallWebhookUrl": "https://crm.example.com/hooks/post-call",
+    "identity.defaultRegion": "GB",
     "store.path": "/var/lib/identity-relay/relay.sqlite",
     "correlation.orphanAfterSeconds": "7200",
     "correlation.wrapUpGraceSeconds": "120",
