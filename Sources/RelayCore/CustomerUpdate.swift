@@ -9,21 +9,52 @@ public struct CustomerUpdate: Sendable, Hashable {
     /// Derived from the causing event, so a retried or redelivered PUT is recognisable downstream.
     public var idempotencyKey: String
 
-    public init(customerId: String, externalId: ExternalID, callId: String, idempotencyKey: String) {
+    /// What the CRM and ERP said, for the phase-2 update; nil for the phase-1 link.
+    public var profile: CRMContact?
+
+    public init(
+        customerId: String, externalId: ExternalID, callId: String, idempotencyKey: String, profile: CRMContact? = nil
+    ) {
         self.customerId = customerId
         self.externalId = externalId
         self.callId = callId
         self.idempotencyKey = idempotencyKey
+        self.profile = profile
     }
 
     public func path() -> String {
         "/api/v2/customers/" + PercentEncoding.encodePathSegment(customerId)
     }
 
+    /// `{"externalId"}` for the phase-1 link; with a profile, also `name`, `email` and `data`
+    /// (DESIGN.md, "Outputs"), fields the CRM did not give left out.
     public func body() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try! encoder.encode(["externalId": externalId.description]))
+        guard let profile else { return Array(try! encoder.encode(["externalId": externalId.description])) }
+        return Array(try! encoder.encode(Body(externalId: externalId.description, profile: profile)))
+    }
+
+    private struct Body: Encodable {
+        struct Data: Encodable {
+            var crmCaseId: String?
+            var erpAccountStatus: String?
+            var loyaltyTier: String?
+            var previousInteractionCount: Int?
+        }
+        var externalId: String
+        var name: String?
+        var email: String?
+        var data: Data
+
+        init(externalId: String, profile: CRMContact) {
+            self.externalId = externalId
+            name = profile.name
+            email = profile.email
+            data = Data(
+                crmCaseId: profile.caseId, erpAccountStatus: profile.erpAccountStatus, loyaltyTier: profile.loyaltyTier,
+                previousInteractionCount: profile.previousInteractionCount)
+        }
     }
 }
 

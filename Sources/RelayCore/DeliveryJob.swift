@@ -10,6 +10,8 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         case customerUpdate
         /// `POST {crm.postCallWebhookUrl}`, signed.
         case postCallWebhook
+        /// Phase 2: CRM lookup, then ERP lookup, then a customer update with the profile.
+        case enrich
     }
 
     public var kind: Kind
@@ -23,6 +25,8 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
     public var body: String
     /// For webhooks: the Standard Webhooks id, the same on every attempt.
     public var webhookId: String?
+    /// For enrichment: what to look up, and for whom.
+    public var enrichment: EnrichmentRequest?
     /// Attempts made so far.
     public var attempts: Int
     public var firstFailureAt: Date?
@@ -48,7 +52,23 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         attempts = 0
     }
 
-    public var method: String { kind == .customerUpdate ? "PUT" : "POST" }
+    public init(enrichment request: EnrichmentRequest, causeId: String) {
+        kind = .enrich
+        callId = request.callId
+        self.causeId = causeId
+        idempotencyKey = "enrichment:\(request.eventId)"
+        body = ""
+        enrichment = request
+        attempts = 0
+    }
+
+    public var method: String {
+        switch kind {
+        case .customerUpdate: "PUT"
+        case .postCallWebhook: "POST"
+        case .enrich: "GET"
+        }
+    }
 
     public func encoded() -> [UInt8] {
         let encoder = JSONEncoder()

@@ -4,14 +4,19 @@ public struct PhaseOneLinking: Sendable {
     public let hasher: PhoneHasher
     /// Region for numbers written in national form (ISO 3166, e.g. "US").
     public let defaultRegion: String
+    /// Whether a CRM is there to ask: then every link also asks for phase 2, the enrichment.
+    public let enrichment: Bool
 
-    public init(hasher: PhoneHasher, defaultRegion: String = PhoneNumber.unknownRegion) {
+    public init(hasher: PhoneHasher, defaultRegion: String = PhoneNumber.unknownRegion, enrichment: Bool = false) {
         self.hasher = hasher
         self.defaultRegion = defaultRegion
+        self.enrichment = enrichment
     }
 
     public enum Effect: Sendable, Hashable {
         case customerUpdate(CustomerUpdate)
+        /// Phase 2: look the customer up in the CRM (and ERP) in the background.
+        case enrich(EnrichmentRequest)
     }
 
     public enum Outcome: Sendable, Hashable {
@@ -32,6 +37,25 @@ public struct PhaseOneLinking: Sendable {
         let update = CustomerUpdate(
             customerId: customerID, externalId: externalID, callId: event.callId,
             idempotencyKey: "customer-update:\(event.eventId)")
-        return .effects([.customerUpdate(update)])
+        guard enrichment else { return .effects([.customerUpdate(update)]) }
+        let request = EnrichmentRequest(callId: event.callId, eventId: event.eventId, customerId: customerID, phone: number.e164)
+        return .effects([.customerUpdate(update), .enrich(request)])
+    }
+}
+
+/// Phase 2 of identity resolution for one interaction: which customer to update, found by what.
+public struct EnrichmentRequest: Sendable, Hashable, Codable {
+    public var callId: String
+    public var eventId: String
+    /// The platform's customer to update with what the CRM says.
+    public var customerId: String
+    /// The E.164 number to search the CRM by.
+    public var phone: String
+
+    public init(callId: String, eventId: String, customerId: String, phone: String) {
+        self.callId = callId
+        self.eventId = eventId
+        self.customerId = customerId
+        self.phone = phone
     }
 }

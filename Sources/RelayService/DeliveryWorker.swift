@@ -35,12 +35,15 @@ public final class DeliveryWorker: Service {
     let inProcessRetryLimit: Duration
     let concurrency: UInt16
     let deadLetters: DeadLetterPublisher
+    let enricher: Enricher?
     let logger: Logger
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
-        policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int, logger: Logger
+        policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
+        enricher: Enricher? = nil, logger: Logger
     ) {
+        self.enricher = enricher
         self.amqp = amqp
         self.http = http
         self.names = names
@@ -62,6 +65,8 @@ public final class DeliveryWorker: Service {
         switch job.kind {
         case .customerUpdate: targets.platformBaseURL + (job.path ?? "")
         case .postCallWebhook: targets.postCallWebhookURL
+        // The template, not the rendered URL: that one holds the caller's number.
+        case .enrich: enricher?.crm.urlTemplate.template ?? "(no CRM lookup configured)"
         }
     }
 
@@ -78,6 +83,10 @@ public final class DeliveryWorker: Service {
                 lastError: "not a delivery job: \(error)", originalPayload: delivery.body,
                 origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey))
             await finish(delivery, deadLetter: record)
+            return
+        }
+        if job.kind == .enrich {
+            await enrich(job, delivery: delivery)
             return
         }
         var current = job
@@ -113,6 +122,71 @@ public final class DeliveryWorker: Service {
                     continue
                 }
                 await park(current, delivery: delivery, delay: delay, result: result)
+                return
+            }
+        }
+    }
+
+    /// Phase 2: the enricher's answer becomes a customer-update job of its own, so the PUT gets the
+    /// same retries and dead-lettering as any other.
+    private func enrich(_ job: DeliveryJob, delivery: Delivery) async {
+        var current = job
+        while true {
+            let attempt = current.attempts + 1
+            let outcome: Enricher.Outcome
+            if let enricher, let request = job.enrichment {
+                outcome = await enricher.enrich(request, attempt: attempt)
+            } else {
+                outcome = .failed(error: "no CRM lookup is configured", status: nil)
+            }
+            if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            let now = Date()
+            switch outcome {
+            case .update(let update):
+                do {
+                    try await amqp.publish(
+                        OutboundMessage(
+                            exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
+                            body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
+                            messageId: update.idempotencyKey))
+                    logger.info(
+                        "enriched", metadata: [
+                            LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                            LogKeys.attempt: "\(attempt)",
+                        ])
+                    amqp.ack(delivery)
+                } catch {
+                    logger.error("could not queue the enriched update; the enrichment stays queued", metadata: [LogKeys.error: "\(error)"])
+                    amqp.nack(delivery, requeue: true)
+                }
+                return
+            case .noUpdate(let reason):
+                logger.info("not enriched", metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.reason: "\(reason)"])
+                amqp.ack(delivery)
+                return
+            case .retry(let delay, let error) where attempt < policy.maxAttempts:
+                current.attempts = attempt
+                current.firstFailureAt = current.firstFailureAt ?? now
+                current.lastError = error
+                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                    do { try await Task.sleep(for: delay) } catch { return }
+                    continue
+                }
+                await park(current, delivery: delivery, delay: delay, result: .transportFailure(isRetriable: true, description: error))
+                return
+            case .retry(_, let error), .failed(let error, _):
+                var status: Int?
+                if case .failed(_, let failedStatus) = outcome { status = failedStatus }
+                current.attempts = attempt
+                let record = DeadLetterRecord(
+                    id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(current.idempotencyKey.utf8)),
+                    reason: .enrichmentFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
+                    attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
+                    lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
+                    originalPayload: current.encoded(),
+                    origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
+                    target: .init(method: "GET", url: url(for: current), lastStatus: status))
+                await finish(delivery, deadLetter: record)
                 return
             }
         }

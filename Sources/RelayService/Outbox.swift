@@ -17,6 +17,8 @@ extension CallCorrelator.Effect {
         switch self {
         case .customerUpdate(let update):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
+        case .enrich(let request):
+            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
         case .postCallWebhook(let webhook):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
         case .orphaned(let record):

@@ -18,15 +18,25 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
     public let deliveries: DeliveryWorker
     public let timers: TimerService
+    /// Phase 2, when a CRM lookup is configured.
+    public let enricher: Enricher?
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
         public var platformBaseURL: String
         public var postCallWebhookURL: String
+        /// The CRM search (`{phone}`) and ERP account (`{accountId}`) URL templates; empty: none.
+        public var crmLookupURLTemplate: String
+        public var erpLookupURLTemplate: String
 
-        public init(platformBaseURL: String, postCallWebhookURL: String) {
+        public init(
+            platformBaseURL: String, postCallWebhookURL: String, crmLookupURLTemplate: String = "",
+            erpLookupURLTemplate: String = ""
+        ) {
             self.platformBaseURL = platformBaseURL
             self.postCallWebhookURL = postCallWebhookURL
+            self.crmLookupURLTemplate = crmLookupURLTemplate
+            self.erpLookupURLTemplate = erpLookupURLTemplate
         }
     }
 
@@ -76,7 +86,20 @@ public final class RelayApp: Service {
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
         let http = CurlHTTPClient(logger: logger)
-        let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: PhaseOneLinking(hasher: hasher, defaultRegion: configuration.identity.defaultRegion))
+        var enricher: Enricher?
+        if !endpoints.crmLookupURLTemplate.isEmpty {
+            let crm = try Self.lookup(
+                "crm", configuration.crm.lookup, template: endpoints.crmLookupURLTemplate, placeholder: "phone")
+            let erp = try endpoints.erpLookupURLTemplate.isEmpty
+                ? nil
+                : Self.lookup("erp", configuration.erp.lookup, template: endpoints.erpLookupURLTemplate, placeholder: "accountId")
+            enricher = Enricher(
+                crm: crm, erp: erp, severalMatches: configuration.crm.severalMatches, http: http,
+                policy: configuration.delivery.retryPolicy, logger: logger)
+        }
+        let linking = PhaseOneLinking(
+            hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)
+        let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: linking)
         self.configuration = configuration
         self.names = names
         self.amqp = amqp
@@ -93,12 +116,33 @@ public final class RelayApp: Service {
                 webhookSigner: signer),
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
-            concurrency: configuration.delivery.concurrency, logger: logger)
+            concurrency: configuration.delivery.concurrency, enricher: enricher, logger: logger)
+        self.enricher = enricher
         self.timers = TimerService(
             store: store, correlator: correlator,
             outbox: OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger),
             scanInterval: configuration.correlation.timerScanInterval,
             processedEventRetention: configuration.correlation.processedEventRetention, logger: logger)
+    }
+
+    private static func lookup(
+        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String
+    ) throws(ConfigurationError) -> UpstreamLookup {
+        let urlTemplate: URLTemplate
+        do {
+            urlTemplate = try URLTemplate(template, allowed: [placeholder])
+        } catch {
+            throw ConfigurationError(key: "\(name).lookup.urlTemplate", error.message)
+        }
+        func pointer(_ field: String) -> JSONPointer? { lookup.pointers[field].flatMap(JSONPointer.init) }
+        let mapping = LookupMapping(
+            results: pointer("results") ?? JSONPointer("")!, contactId: pointer("contactId"), accountId: pointer("accountId"),
+            name: pointer("name"), email: pointer("email"), caseId: pointer("caseId"), loyaltyTier: pointer("loyaltyTier"),
+            previousInteractionCount: pointer("previousInteractionCount"), accountStatus: pointer("accountStatus"))
+        return UpstreamLookup(
+            name: name, urlTemplate: urlTemplate,
+            headers: lookup.authorization.map { [(name: "Authorization", value: $0)] } ?? [], timeout: lookup.timeout,
+            mapping: mapping, breakerThreshold: lookup.breakerThreshold, breakerOpenDuration: lookup.breakerOpen)
     }
 
     public func run() async throws {

@@ -1,4 +1,5 @@
 public import Foundation
+import RelayCore
 import Yams
 
 /// A configuration problem, always naming the key at fault.
@@ -220,6 +221,26 @@ extension RelayConfiguration {
         .milliseconds("platform.requestTimeoutMs", \.platform.requestTimeout, 1...600_000),
         .int("platform.simulatorPort", \.platform.simulatorPort, 0...65535),
         .string("crm.postCallWebhookUrl", \.crm.postCallWebhookURL, allowEmpty: true),
+        .string("crm.lookup.urlTemplate", \.crm.lookup.urlTemplate, allowEmpty: true),
+        .optionalString("crm.lookup.authorization", \.crm.lookup.authorization, secret: true),
+        .milliseconds("crm.lookup.timeoutMs", \.crm.lookup.timeout, 1...600_000),
+        .pointer("crm.lookup.resultsPointer", \.crm.lookup.pointers, "results"),
+        .pointer("crm.lookup.contactIdPointer", \.crm.lookup.pointers, "contactId"),
+        .pointer("crm.lookup.accountIdPointer", \.crm.lookup.pointers, "accountId"),
+        .pointer("crm.lookup.namePointer", \.crm.lookup.pointers, "name"),
+        .pointer("crm.lookup.emailPointer", \.crm.lookup.pointers, "email"),
+        .pointer("crm.lookup.caseIdPointer", \.crm.lookup.pointers, "caseId"),
+        .pointer("crm.lookup.loyaltyTierPointer", \.crm.lookup.pointers, "loyaltyTier"),
+        .pointer("crm.lookup.interactionCountPointer", \.crm.lookup.pointers, "previousInteractionCount"),
+        .int("crm.breaker.failureThreshold", \.crm.lookup.breakerThreshold, 1...1000),
+        .seconds("crm.breaker.openSeconds", \.crm.lookup.breakerOpen, 1...86_400),
+        .choice("crm.lookup.severalMatches", \.crm.severalMatchesText, SeveralMatchesPolicy.allCases.map(\.rawValue)),
+        .string("erp.lookup.urlTemplate", \.erp.lookup.urlTemplate, allowEmpty: true),
+        .optionalString("erp.lookup.authorization", \.erp.lookup.authorization, secret: true),
+        .milliseconds("erp.lookup.timeoutMs", \.erp.lookup.timeout, 1...600_000),
+        .pointer("erp.lookup.accountStatusPointer", \.erp.lookup.pointers, "accountStatus"),
+        .int("erp.breaker.failureThreshold", \.erp.lookup.breakerThreshold, 1...1000),
+        .seconds("erp.breaker.openSeconds", \.erp.lookup.breakerOpen, 1...86_400),
         .string("store.path", \.store.path),
         .seconds("correlation.orphanAfterSeconds", \.correlation.orphanAfter, 1...604_800),
         .seconds("correlation.wrapUpGraceSeconds", \.correlation.wrapUpGrace, 0...86_400),
@@ -313,6 +334,21 @@ extension ConfigKeyDefinition {
                 configuration[keyPath: path] = make(number)
             },
             read: { String(count($0[keyPath: path])) })
+    }
+
+    /// A JSON pointer into a lookup's response, kept in the lookup's pointer table under `field`.
+    static func pointer(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, [String: String]> & Sendable, _ field: String
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard JSONPointer(value) != nil else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not a JSON pointer (RFC 6901: empty, or /a/0/b)")
+                }
+                configuration[keyPath: path][field] = value
+            },
+            read: { $0[keyPath: path][field] })
     }
 
     static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {

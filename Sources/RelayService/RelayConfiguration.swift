@@ -36,9 +36,36 @@ public struct RelayConfiguration: Sendable {
         public var simulatorPort = 8089
     }
 
+    /// One configured lookup (CRM search or ERP account): URL template, auth, timeout, field pointers.
+    public struct Lookup: Sendable {
+        /// Empty: no lookup (or the simulator's, when the simulator stands in for this system).
+        public var urlTemplate = ""
+        /// Secret: sent as the `Authorization` header.
+        public var authorization: String?
+        public var timeout = Duration.seconds(2)
+        public var pointers: [String: String] = [:]
+        public var breakerThreshold = 5
+        public var breakerOpen = Duration.seconds(30)
+    }
+
     public struct CRM: Sendable {
         /// Where post-call webhooks go. Empty: the built-in simulator's `/crm/post-call`.
         public var postCallWebhookURL = ""
+        public var lookup = Lookup(pointers: [
+            "results": "/records", "contactId": "/Id", "accountId": "/AccountId", "name": "/Name", "email": "/Email",
+            "caseId": "/CaseId", "loyaltyTier": "/LoyaltyTier", "previousInteractionCount": "/InteractionCount",
+        ])
+        public var severalMatches = SeveralMatchesPolicy.temporary
+
+        /// The policy as the configuration file spells it.
+        public var severalMatchesText: String {
+            get { severalMatches.rawValue }
+            set { severalMatches = SeveralMatchesPolicy(rawValue: newValue) ?? severalMatches }
+        }
+    }
+
+    public struct ERP: Sendable {
+        public var lookup = Lookup(pointers: ["accountStatus": "/status"])
     }
 
     public struct Store: Sendable {
@@ -105,6 +132,7 @@ public struct RelayConfiguration: Sendable {
     public var amqp = AMQP()
     public var platform = Platform()
     public var crm = CRM()
+    public var erp = ERP()
     public var store = Store()
     public var correlation = Correlation()
     public var identity = Identity()

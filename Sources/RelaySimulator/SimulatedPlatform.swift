@@ -28,15 +28,72 @@ public final class SimulatedPlatform: Sendable {
     }
 
     public static let postCallWebhookPath = "/crm/post-call"
+    public static let crmSearchPath = "/crm/contacts"
+    public static let erpAccountsPath = "/erp/accounts/"
+
+    /// A contact of the simulated CRM, served with Salesforce-like field names (the default pointers).
+    public struct CRMRecord: Sendable, Hashable {
+        public var contactId: String
+        public var accountId: String?
+        public var name: String?
+        public var email: String?
+        public var caseId: String?
+        public var loyaltyTier: String?
+        public var interactionCount: Int?
+
+        public init(
+            contactId: String, accountId: String? = nil, name: String? = nil, email: String? = nil,
+            caseId: String? = nil, loyaltyTier: String? = nil, interactionCount: Int? = nil
+        ) {
+            self.contactId = contactId
+            self.accountId = accountId
+            self.name = name
+            self.email = email
+            self.caseId = caseId
+            self.loyaltyTier = loyaltyTier
+            self.interactionCount = interactionCount
+        }
+
+        var json: [String: Any] {
+            var object: [String: Any] = ["Id": contactId]
+            object["AccountId"] = accountId
+            object["Name"] = name
+            object["Email"] = email
+            object["CaseId"] = caseId
+            object["LoyaltyTier"] = loyaltyTier
+            object["InteractionCount"] = interactionCount
+            return object
+        }
+    }
 
     public let server: LocalHTTPServer
     private let updates: Locked<[CustomerUpdate]>
     private let webhookLog: Locked<[Webhook]>
+    private let directory: Locked<[String: [CRMRecord]]>
+    private let accounts: Locked<[String: String]>
 
-    private init(server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>, webhooks: Locked<[Webhook]>) {
+    private init(
+        server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>, webhooks: Locked<[Webhook]>,
+        directory: Locked<[String: [CRMRecord]]>, accounts: Locked<[String: String]>
+    ) {
         self.server = server
         self.updates = updates
         self.webhookLog = webhooks
+        self.directory = directory
+        self.accounts = accounts
+    }
+
+    /// The CRM search the relay's enrichment uses against this simulator.
+    public var crmLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?phone={phone}" }
+    public var erpLookupURLTemplate: String { server.baseURL + Self.erpAccountsPath + "{accountId}" }
+
+    /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match).
+    public func addCRMContact(phone: String, _ record: CRMRecord) {
+        directory.withLock { $0[phone, default: []].append(record) }
+    }
+
+    public func setERPAccount(_ accountId: String, status: String) {
+        accounts.withLock { $0[accountId] = status }
     }
 
     public var baseURL: String { server.baseURL }
@@ -55,12 +112,24 @@ public final class SimulatedPlatform: Sendable {
     {
         let updates = Locked<[CustomerUpdate]>([])
         let webhooks = Locked<[Webhook]>([])
+        let directory = Locked<[String: [CRMRecord]]>([:])
+        let accounts = Locked<[String: String]>([:])
         let attempts = Locked<[String: Int]>([:])
         let server = try await LocalHTTPServer.start(port: port, logger: logger) { request in
             let prefix = "/api/v2/customers/"
             let isWebhook = request.method == "POST" && request.path == postCallWebhookPath
-            guard isWebhook || (request.method == "PUT" && request.path.hasPrefix(prefix)) else {
+            let isLookup = request.method == "GET"
+                && (request.path.hasPrefix(crmSearchPath + "?") || request.path.hasPrefix(erpAccountsPath))
+            guard isWebhook || isLookup || (request.method == "PUT" && request.path.hasPrefix(prefix)) else {
                 return ScriptedResponse(status: 404, body: Array(#"{"message":"not found"}"#.utf8))
+            }
+            if isLookup {
+                let attempt = attempts.withLock { counts in
+                    counts[request.path, default: 0] += 1
+                    return counts[request.path]!
+                }
+                if let scripted = behaviour?(attempt, request) { return scripted }
+                return lookup(request, directory: directory, accounts: accounts)
             }
             // Attempts are counted per request target, and per webhook id for the one webhook path.
             let target = isWebhook ? "webhook:\(request.header("webhook-id") ?? "")" : request.path
@@ -99,7 +168,8 @@ public final class SimulatedPlatform: Sendable {
                 status: 200, headers: [(name: "Content-Type", value: "application/json")],
                 body: Array(#"{"id":"\#(received.customerId.count)","version":1}"#.utf8))
         }
-        return SimulatedPlatform(server: server, updates: updates, webhooks: webhooks)
+        return SimulatedPlatform(
+            server: server, updates: updates, webhooks: webhooks, directory: directory, accounts: accounts)
     }
 
     /// Waits until `count` updates have been accepted; throws naming both counts on timeout.
@@ -126,6 +196,26 @@ public final class SimulatedPlatform: Sendable {
 
     public func stop() async {
         await server.stop()
+    }
+
+    private static func lookup(
+        _ request: RecordedRequest, directory: Locked<[String: [CRMRecord]]>, accounts: Locked<[String: String]>
+    ) -> ScriptedResponse {
+        let json: [String: Any]
+        if request.path.hasPrefix(crmSearchPath + "?") {
+            let query = URLComponents(string: "http://simulator" + request.path)?.queryItems ?? []
+            let phone = query.first { $0.name == "phone" }?.value ?? ""
+            let records = directory.withLock { $0[phone] ?? [] }
+            json = ["totalSize": records.count, "records": records.map(\.json)]
+        } else {
+            let accountId = String(request.path.dropFirst(erpAccountsPath.count)).removingPercentEncoding ?? ""
+            guard let status = accounts.withLock({ $0[accountId] }) else {
+                return ScriptedResponse(status: 404, body: Array(#"{"message":"no such account"}"#.utf8))
+            }
+            json = ["id": accountId, "status": status]
+        }
+        let body = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data()
+        return ScriptedResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body))
     }
 
     private static func update(from request: RecordedRequest) -> CustomerUpdate {

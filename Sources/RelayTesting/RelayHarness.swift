@@ -22,8 +22,10 @@ public final class RelayHarness: Sendable {
     /// - Parameters:
     ///   - reuse: another harness whose broker names and store this one takes over, as a restarted
     ///     relay would (stop that one first).
+    ///   - enrichment: whether the relay enriches through the simulator's CRM and ERP lookups.
     public static func start(
         platformBehaviour: SimulatedPlatform.Behaviour? = nil,
+        enrichment: Bool = false,
         adjust: (inout RelayConfiguration) -> Void = { _ in },
         reuse previous: RelayHarness? = nil,
         logger: Logger = Logger(label: "test.relay")
@@ -52,7 +54,10 @@ public final class RelayHarness: Sendable {
         let platform = try await SimulatedPlatform.start(logger: logger, behaviour: platformBehaviour)
         let app = try RelayApp(
             configuration: configuration, amqpConfiguration: amqpConfiguration,
-            endpoints: .init(platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL),
+            endpoints: .init(
+                platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL,
+                crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
+                erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : ""),
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let runTask = Task { try await group.run() }

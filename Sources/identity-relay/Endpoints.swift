@@ -20,6 +20,8 @@ struct ResolvedEndpoints {
             ? try await SimulatedPlatform.start(port: simulatorPort, logger: logger) : nil
         var platformURL = configuration.platform.baseURL
         var webhookURL = configuration.crm.postCallWebhookURL
+        var crmLookup = configuration.crm.lookup.urlTemplate
+        var erpLookup = configuration.erp.lookup.urlTemplate
         if let simulator {
             if platformURL.isEmpty {
                 platformURL = simulator.baseURL
@@ -28,6 +30,9 @@ struct ResolvedEndpoints {
             if webhookURL.isEmpty {
                 webhookURL = simulator.postCallWebhookURL
                 notes.append("no crm.postCallWebhookUrl configured: post-call webhooks go to \(webhookURL)")
+                // The simulated CRM answers lookups too, so phase 2 runs end to end on one machine.
+                if crmLookup.isEmpty { crmLookup = simulator.crmLookupURLTemplate }
+                if erpLookup.isEmpty { erpLookup = simulator.erpLookupURLTemplate }
                 if configuration.webhook.signingSecret == nil {
                     // The simulator checks nothing; a throwaway secret still exercises the signing path.
                     let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
@@ -37,7 +42,10 @@ struct ResolvedEndpoints {
             }
         }
         return ResolvedEndpoints(
-            endpoints: .init(platformBaseURL: platformURL, postCallWebhookURL: webhookURL), simulator: simulator,
+            endpoints: .init(
+                platformBaseURL: platformURL, postCallWebhookURL: webhookURL, crmLookupURLTemplate: crmLookup,
+                erpLookupURLTemplate: erpLookup),
+            simulator: simulator,
             notes: notes)
     }
 }

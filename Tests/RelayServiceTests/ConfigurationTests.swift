@@ -102,6 +102,26 @@ let sampleValues: [String: String] = [
     "identity.phoneHashKey": "hash-key-0123456789abcdef0123456789abcdef",
     "crm.postCallWebhookUrl": "https://crm.example.com/hooks/post-call",
     "identity.defaultRegion": "GB",
+    "crm.lookup.urlTemplate": "https://crm.example.com/search?phone={phone}",
+    "crm.lookup.authorization": "Bearer crm-token-0123456789",
+    "crm.lookup.timeoutMs": "1500",
+    "crm.lookup.resultsPointer": "/searchRecords",
+    "crm.lookup.contactIdPointer": "/sys_id",
+    "crm.lookup.accountIdPointer": "/account/id",
+    "crm.lookup.namePointer": "/full_name",
+    "crm.lookup.emailPointer": "/mail",
+    "crm.lookup.caseIdPointer": "/case",
+    "crm.lookup.loyaltyTierPointer": "/tier",
+    "crm.lookup.interactionCountPointer": "/count",
+    "crm.lookup.severalMatches": "oldest",
+    "crm.breaker.failureThreshold": "3",
+    "crm.breaker.openSeconds": "60",
+    "erp.lookup.urlTemplate": "https://erp.example.com/accounts/{accountId}",
+    "erp.lookup.authorization": "Basic ZXJwOnNlY3JldA==",
+    "erp.lookup.timeoutMs": "800",
+    "erp.lookup.accountStatusPointer": "/state",
+    "erp.breaker.failureThreshold": "4",
+    "erp.breaker.openSeconds": "90",
     "store.path": "/var/lib/identity-relay/relay.sqlite",
     "correlation.orphanAfterSeconds": "7200",
     "correlation.wrapUpGraceSeconds": "120",
@@ -334,9 +354,13 @@ struct FileEnvironmentParityTests {
 struct SecretTests {
     static let secretKeys = RelayConfiguration.keys.filter(\.isSecret).map(\.name)
 
-    @Test("exactly the three documented secrets are secret")
+    @Test("exactly the documented secrets are secret")
     func secretSet() {
-        #expect(Set(Self.secretKeys) == ["amqp.password", "identity.phoneHashKey", "webhook.signingSecret"])
+        #expect(
+            Set(Self.secretKeys) == [
+                "amqp.password", "identity.phoneHashKey", "webhook.signingSecret", "crm.lookup.authorization",
+                "erp.lookup.authorization",
+            ])
     }
 
     @Test("a broker password in the YAML is refused, naming the key and the variable to use")

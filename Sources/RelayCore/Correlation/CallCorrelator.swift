@@ -28,6 +28,7 @@ public struct CallCorrelator: Sendable {
 
     public enum Effect: Sendable, Hashable {
         case customerUpdate(CustomerUpdate)
+        case enrich(EnrichmentRequest)
         case postCallWebhook(PostCallWebhook)
         case orphaned(DeadLetterRecord)
     }
@@ -69,9 +70,14 @@ public struct CallCorrelator: Sendable {
             guard interaction.startEventId == nil else { return supersede(interaction, event) }
             recordStart(event, into: &interaction)
             if case .effects(let linkingEffects) = linking.decide(event) {
-                for case .customerUpdate(let update) in linkingEffects {
-                    interaction.externalId = update.externalId.description
-                    effects.append(.customerUpdate(update))
+                for effect in linkingEffects {
+                    switch effect {
+                    case .customerUpdate(let update):
+                        interaction.externalId = update.externalId.description
+                        effects.append(.customerUpdate(update))
+                    case .enrich(let request):
+                        effects.append(.enrich(request))
+                    }
                 }
             }
             switch interaction.status {

@@ -1,0 +1,148 @@
+import Foundation
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelaySimulator
+import RelayTesting
+import Synchronization
+import Testing
+
+/// Phase 2 against a local HTTP server standing in for the CRM and the ERP.
+@Suite("Enrichment end to end")
+struct EnrichmentEndToEndTests {
+    static let contact = SimulatedPlatform.CRMRecord(
+        contactId: "003A000001", accountId: "ACC-1", name: "Jane Roe", email: "jane.roe@example.com", caseId: "CASE-99812",
+        loyaltyTier: "Gold", interactionCount: 4)
+
+    func updates(_ relay: RelayHarness, count: Int) async throws -> [SimulatedPlatform.CustomerUpdate] {
+        try await relay.platform.waitForCustomerUpdates(count: count, timeout: .seconds(20))
+    }
+
+    @Test("one match: the phase-1 link first, then CRM:{id} with name, email and data from CRM and ERP")
+    func singleMatch() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100041", Self.contact)
+        relay.platform.setERPAccount("ACC-1", status: "Active")
+        try await relay.publish([callStartedBody(eventId: "m1", callId: "call-m1", from: "(555) 010-0041")])
+        let received = try await updates(relay, count: 2)
+        #expect(received[0].externalId == relay.expectedPhoneID("+15550100041"))
+        #expect(received[1].externalId == "CRM:003A000001")
+        #expect(received[1].customerId == relay.expectedPhoneID("+15550100041"))
+        #expect(received[1].idempotencyKey == "enrichment:m1")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(received[1].body.utf8)) as? [String: Any])
+        #expect(body["name"] as? String == "Jane Roe")
+        #expect(body["email"] as? String == "jane.roe@example.com")
+        let data = try #require(body["data"] as? [String: Any])
+        #expect(data["crmCaseId"] as? String == "CASE-99812")
+        #expect(data["loyaltyTier"] as? String == "Gold")
+        #expect(data["previousInteractionCount"] as? Int == 4)
+        #expect(data["erpAccountStatus"] as? String == "Active")
+        // The CRM was asked by the normalised number.
+        #expect(relay.platform.server.requests.contains { $0.path == "/crm/contacts?phone=%2B15550100041" })
+    }
+
+    @Test("no match and several matches keep the phase-1 link; the oldest policy links the first match")
+    func noOrSeveralMatches() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100052", Self.contact)
+        relay.platform.addCRMContact(phone: "+15550100052", .init(contactId: "003B000002", name: "J. Roe"))
+        try await relay.publish([
+            callStartedBody(eventId: "n1", callId: "call-n1", from: "+15550100051"),
+            callStartedBody(eventId: "n2", callId: "call-n2", from: "+15550100052"),
+        ])
+        _ = try await updates(relay, count: 2)
+        try await eventually { relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count == 2 }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(relay.platform.customerUpdates.count == 2)
+        #expect(relay.platform.customerUpdates.allSatisfy { $0.externalId?.hasPrefix("PHONE:") == true })
+
+        let oldest = try await RelayHarness.start(enrichment: true, adjust: { $0.crm.severalMatches = .oldest })
+        defer { Task { await oldest.stop() } }
+        oldest.platform.addCRMContact(phone: "+15550100052", Self.contact)
+        oldest.platform.addCRMContact(phone: "+15550100052", .init(contactId: "003B000002"))
+        try await oldest.publish([callStartedBody(eventId: "o1", callId: "call-o1", from: "+15550100052")])
+        #expect(try await updates(oldest, count: 2)[1].externalId == "CRM:003A000001")
+    }
+
+    @Test("a CRM slower than its timeout: phase 1 goes out at once, the enrichment ends as enrichmentFailed")
+    func slowCRM() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix("/crm/contacts") ? .ok("{}", delay: .seconds(3)) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.crm.lookup.timeout = .milliseconds(300)
+                $0.delivery.maxAttempts = 2
+            })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100061", Self.contact)
+        let published = ContinuousClock.now
+        try await relay.publish([callStartedBody(eventId: "t1", callId: "call-t1", from: "+15550100061")])
+        _ = try await updates(relay, count: 1)
+        #expect(ContinuousClock.now - published < .seconds(1), "phase 1 must not wait for the CRM")
+        let record = try #require(try await relay.deadLetters(atLeast: 1).first)
+        #expect(record.reason == .enrichmentFailed)
+        #expect(record.callId == "call-t1")
+        #expect(record.attempts == 2)
+        #expect(record.lastError.contains("timeout"))
+        #expect(record.target?.url.contains("{phone}") == true, "the record holds the template, not the number")
+        #expect(relay.platform.customerUpdates.count == 1)
+    }
+
+    @Test("503 then 200, and 429 with Retry-After, both end enriched")
+    func retries() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                guard request.path.hasPrefix("/crm/contacts"), attempt == 1 else { return nil }
+                return request.path.contains("0071")
+                    ? .status(503) : .status(429, headers: [(name: "Retry-After", value: "1")])
+            },
+            enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
+        relay.platform.addCRMContact(phone: "+15550100072", .init(contactId: "003C000003"))
+        let published = ContinuousClock.now
+        try await relay.publish([
+            callStartedBody(eventId: "r1", callId: "call-r1", from: "+15550100071"),
+            callStartedBody(eventId: "r2", callId: "call-r2", from: "+15550100072"),
+        ])
+        let received = try await updates(relay, count: 4)
+        #expect(Set(received.compactMap(\.externalId).filter { $0.hasPrefix("CRM:") }) == ["CRM:003A000001", "CRM:003C000003"])
+        #expect(ContinuousClock.now - published >= .seconds(1), "the 429's Retry-After was honoured")
+        #expect(relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count == 4)
+    }
+
+    @Test("the breaker opens during a CRM outage, spares the CRM, and closes once it is back")
+    func breaker() async throws {
+        let crmDown = Mutex(true)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix("/crm/contacts") && crmDown.withLock({ $0 }) ? .status(500) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.crm.lookup.breakerThreshold = 3
+                $0.crm.lookup.breakerOpen = .seconds(1)
+                $0.delivery.maxAttempts = 50
+                $0.delivery.baseDelay = .milliseconds(20)
+                $0.delivery.maxDelay = .milliseconds(100)
+            })
+        defer { Task { await relay.stop() } }
+        let enricher = try #require(relay.app.enricher)
+        relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
+        try await relay.publish((1...10).map { callStartedBody(eventId: "b\($0)", callId: "call-b\($0)", from: "+15550100081") })
+        try await eventually { if case .open = enricher.breakerState("crm") { true } else { false } }
+        try await Task.sleep(for: .seconds(2))
+        let duringOutage = relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count
+        // Ten enrichments retrying every ~100 ms for 2 s would be ~200 requests; the breaker lets a
+        // probe through about once a second.
+        #expect(duringOutage < 20, "\(duringOutage) requests reached the CRM during the outage")
+        crmDown.withLock { $0 = false }
+        let received = try await updates(relay, count: 20)
+        #expect(received.filter { $0.externalId == "CRM:003A000001" }.count == 10)
+        #expect(enricher.breakerState("crm") == .closed(consecutiveFailures: 0))
+    }
+}
