@@ -57,6 +57,15 @@ struct DemoCommand: AsyncParsableCommand {
             await platform.stop()
             throw reportConfigurationFailure(.init(error: error))
         }
+        for index in 1...calls where DemoCall.isKnownToCRM(index) {
+            platform.addCRMContact(
+                phone: DemoCall.number(index),
+                .init(
+                    contactId: String(format: "003DEMO%04d", index), accountId: "ACC-\(index)", name: "Demo Customer \(index)",
+                    email: "customer\(index)@example.com", caseId: "CASE-\(1000 + index)", loyaltyTier: index == 1 ? "Gold" : "Silver",
+                    interactionCount: index))
+            platform.setERPAccount("ACC-\(index)", status: index == 1 ? "Active" : "OnHold")
+        }
         print("identity-relay demo")
         print("  broker:             \(configuration.amqp.connection.endpointDescription)")
         print("  simulated platform: \(platform.baseURL)")
@@ -89,21 +98,23 @@ struct DemoCommand: AsyncParsableCommand {
                 OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed))
             print("\npublished \(calls) calls (start, end, wrap-up) and 1 malformed event to \(app.names.eventsExchange)")
 
-            let updates = try await platform.waitForCustomerUpdates(count: calls, timeout: .seconds(timeout))
-                .filter { update in samples.contains { $0.eventId == update.idempotencyKey?.dropFirst("customer-update:".count).description } }
-            print("\ncustomer updates received by the simulated platform (\(updates.count)):")
-            print("  call id                  direction  customer number  PUT /api/v2/customers/…         externalId")
+            // Phase 1 for every call, phase 2 for the callers the simulated CRM knows.
+            let enrichedCalls = samples.filter(\.knownToCRM).count
+            let received = try await platform.waitForCustomerUpdates(count: calls + enrichedCalls, timeout: .seconds(timeout))
+            print("\ncustomer updates received by the simulated platform:")
+            print("  call id                  direction  customer number  phase 1 (at once)            phase 2 (CRM + ERP)")
             for sample in samples {
-                guard let update = updates.first(where: { $0.idempotencyKey == "customer-update:\(sample.eventId)" }) else {
-                    print("  \(sample.callId.padded(24)) no update yet")
-                    continue
+                let phaseOne = received.first { $0.idempotencyKey == "customer-update:\(sample.eventId)" }?.externalId
+                let phaseTwo = received.first { $0.idempotencyKey == "enrichment:\(sample.eventId)" }
+                var enriched = "no CRM match: keeps phase 1"
+                if let phaseTwo, let body = try? JSONSerialization.jsonObject(with: Data(phaseTwo.body.utf8)) as? [String: Any] {
+                    let data = body["data"] as? [String: Any]
+                    enriched = "\(phaseTwo.externalId ?? "?") \(data?["loyaltyTier"] as? String ?? "") \(data?["erpAccountStatus"] as? String ?? "")"
                 }
-                let externalId = update.externalId ?? "?"
                 print(
                     "  \(sample.callId.padded(24)) \(sample.direction.rawValue.padded(10)) "
                         + "\(Masking.mask(sample.customerNumber).padded(16)) "
-                        + "\(PercentEncoding.encodePathSegment(update.customerId).shortened(30).padded(31)) "
-                        + externalId.shortened(26))
+                        + "\((phaseOne ?? "none yet").shortened(28).padded(28)) " + enriched)
             }
 
             let webhookIds = Set(samples.map { PostCallWebhook.webhookID(callId: $0.callId) })
@@ -154,6 +165,7 @@ struct DemoCall {
     var callId: String
     var direction: CallDirection
     var customerNumber: String
+    var knownToCRM: Bool
     var body: [UInt8]
     /// start, end and wrap-up, as the platform would publish them.
     var events: [(type: String, body: [UInt8])]
@@ -162,7 +174,8 @@ struct DemoCall {
         eventId = "demo-\(runID)-\(index)"
         callId = "demo-\(runID)-call-\(index)"
         direction = index % 3 == 0 ? .outbound : .inbound
-        customerNumber = String(format: "+1555010%04d", index)
+        customerNumber = Self.number(index)
+        knownToCRM = Self.isKnownToCRM(index)
         let contactCenter = "+15550190000"
         let (from, to) = direction == .inbound ? (customerNumber, contactCenter) : (contactCenter, customerNumber)
         let json = """
@@ -176,6 +189,11 @@ struct DemoCall {
         let wrapUp = #"{"eventId":"\#(eventId)-wrap","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(wrapped)","wrapUpCode":"RESOLVED","agentId":"agent-demo"}"#
         events = [("callStarted", body), ("callEnded", Array(end.utf8)), ("wrapUp", Array(wrapUp.utf8))]
     }
+
+    static func number(_ index: Int) -> String { String(format: "+1555010%04d", index) }
+
+    /// Every other caller is in the simulated CRM, so the demo shows both outcomes of phase 2.
+    static func isKnownToCRM(_ index: Int) -> Bool { index % 2 == 1 }
 }
 
 extension String {
