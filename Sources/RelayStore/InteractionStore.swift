@@ -79,4 +79,13 @@ public protocol InteractionStore: Sendable {
 
     /// Removes published outbox entries older than `cutoff`; returns how many.
     func prunePublishedOutbox(before cutoff: Date) async throws -> Int
+
+    /// The live recent override for a caller (by the keyed hash of the number), if any.
+    func override(phoneKey: String, now: Date) async throws -> String?
+
+    /// Remembers that this caller is `externalId` until `expiresAt`; replaces any earlier override.
+    func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws
+
+    /// Forgets overrides that expired before `now`; returns how many.
+    func pruneExpiredOverrides(now: Date) async throws -> Int
 }

@@ -171,6 +171,41 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func override(phoneKey: String, now: Date) async throws -> String? {
+        try await database {
+            try await writer.read { db in
+                try String.fetchOne(
+                    db, sql: "SELECT external_id FROM identity_override WHERE phone_key = ? AND expires_at > ?",
+                    arguments: [phoneKey, ColumnTime.value(now)])
+            }
+        }
+    }
+
+    public func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws {
+        try await database {
+            try await groupCommit.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO identity_override (phone_key, external_id, call_id, created_at, expires_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (phone_key) DO UPDATE SET
+                            external_id = excluded.external_id, call_id = excluded.call_id,
+                            created_at = excluded.created_at, expires_at = excluded.expires_at
+                        """,
+                    arguments: [phoneKey, externalId, callId, ColumnTime.value(now), ColumnTime.value(expiresAt)])
+            }
+        }
+    }
+
+    public func pruneExpiredOverrides(now: Date) async throws -> Int {
+        try await database {
+            try await groupCommit.write { db in
+                try db.execute(sql: "DELETE FROM identity_override WHERE expires_at <= ?", arguments: [ColumnTime.value(now)])
+                return db.changesCount
+            }
+        }
+    }
+
     // MARK: Rows
 
     private static func isProcessed(_ eventId: String, _ db: Database) throws -> Bool {

@@ -55,6 +55,21 @@ enum SQLiteSchema {
                     CREATE INDEX outbox_unpublished ON outbox(id) WHERE published_at IS NULL;
                     """)
         }
+        migrator.registerMigration("v2") { db in
+            // Recent overrides (an agent's validated identity switch), keyed by the caller's keyed phone
+            // hash, never by the number.
+            try db.execute(
+                sql: """
+                    CREATE TABLE identity_override (
+                        phone_key TEXT PRIMARY KEY NOT NULL,
+                        external_id TEXT NOT NULL,
+                        call_id TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+                    CREATE INDEX identity_override_expires_at ON identity_override(expires_at);
+                    """)
+        }
         return migrator
     }
 }

@@ -157,7 +157,7 @@ import Testing
 
             for _ in 0..<2 {  // reopening twice: migrations that ran are not run again
                 let store = try SQLiteInteractionStore(path: path)
-                #expect(try await store.appliedMigrations() == ["v1"])
+                #expect(try await store.appliedMigrations() == ["v1", "v2"])
                 #expect(try await store.interaction(callId: "call-1") == state)
                 #expect(try await store.unpublishedOutbox(limit: 10) == committed)
                 let called = Flag()
@@ -314,6 +314,28 @@ import Testing
                 let stored = try await store.interaction(callId: "call-\(n)")
                 #expect((stored != nil) == (n % 3 != 0))
             }
+        }
+    }
+
+    // MARK: Overrides
+
+    @Test func overridesLiveUntilTheirExpiryAndAreReplacedAndPruned() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            #expect(try await store.override(phoneKey: "k1", now: now) == nil)
+            try await store.setOverride(
+                phoneKey: "k1", externalId: "CRM:1", callId: "c1", now: now, expiresAt: now.addingTimeInterval(60))
+            #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(59)) == "CRM:1")
+            #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(60)) == nil)
+            #expect(try await store.override(phoneKey: "k2", now: now) == nil)
+            try await store.setOverride(
+                phoneKey: "k1", externalId: "CRM:2", callId: "c2", now: now, expiresAt: now.addingTimeInterval(120))
+            #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(90)) == "CRM:2")
+            try await store.setOverride(
+                phoneKey: "k3", externalId: "ERP:9", callId: "c3", now: now, expiresAt: now.addingTimeInterval(10))
+            #expect(try await store.pruneExpiredOverrides(now: now.addingTimeInterval(30)) == 1)
+            #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(30)) == "CRM:2")
         }
     }
 
