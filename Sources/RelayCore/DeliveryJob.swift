@@ -12,6 +12,8 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         case postCallWebhook
         /// Phase 2: CRM lookup, then ERP lookup, then a customer update with the profile.
         case enrich
+        /// An agent's identity switch: validate, then update the customer and remember the override.
+        case contextChange
     }
 
     public var kind: Kind
@@ -27,6 +29,7 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
     public var webhookId: String?
     /// For enrichment: what to look up, and for whom.
     public var enrichment: EnrichmentRequest?
+    public var contextChange: ContextChange?
     /// Attempts made so far.
     public var attempts: Int
     public var firstFailureAt: Date?
@@ -62,11 +65,21 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         attempts = 0
     }
 
+    public init(contextChange change: ContextChange, causeId: String) {
+        kind = .contextChange
+        callId = change.callId
+        self.causeId = causeId
+        idempotencyKey = "context-update:\(change.eventId)"
+        body = ""
+        contextChange = change
+        attempts = 0
+    }
+
     public var method: String {
         switch kind {
         case .customerUpdate: "PUT"
         case .postCallWebhook: "POST"
-        case .enrich: "GET"
+        case .enrich, .contextChange: "GET"
         }
     }
 

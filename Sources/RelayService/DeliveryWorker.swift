@@ -3,6 +3,7 @@ import Foundation
 public import RelayAMQP
 public import RelayCore
 public import RelayHTTP
+public import RelayStore
 public import ServiceLifecycle
 
 /// Sends the outbound requests queued on `relay.deliveries`: customer-update PUTs to the platform and
@@ -36,14 +37,18 @@ public final class DeliveryWorker: Service {
     let concurrency: UInt16
     let deadLetters: DeadLetterPublisher
     let enricher: Enricher?
+    /// Where validated context updates leave their recent override, and for how long.
+    let overrides: (store: any InteractionStore, timeToLive: Duration)?
     let logger: Logger
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
-        enricher: Enricher? = nil, logger: Logger
+        enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
+        logger: Logger
     ) {
         self.enricher = enricher
+        self.overrides = overrides
         self.amqp = amqp
         self.http = http
         self.names = names
@@ -67,6 +72,7 @@ public final class DeliveryWorker: Service {
         case .postCallWebhook: targets.postCallWebhookURL
         // The template, not the rendered URL: that one holds the caller's number.
         case .enrich: enricher?.crm.urlTemplate.template ?? "(no CRM lookup configured)"
+        case .contextChange: enricher?.crmContact?.urlTemplate.template ?? "(no CRM contact lookup configured)"
         }
     }
 
@@ -85,8 +91,8 @@ public final class DeliveryWorker: Service {
             await finish(delivery, deadLetter: record)
             return
         }
-        if job.kind == .enrich {
-            await enrich(job, delivery: delivery)
+        if job.kind == .enrich || job.kind == .contextChange {
+            await lookUp(job, delivery: delivery)
             return
         }
         var current = job
@@ -127,16 +133,23 @@ public final class DeliveryWorker: Service {
         }
     }
 
-    /// Phase 2: the enricher's answer becomes a customer-update job of its own, so the PUT gets the
-    /// same retries and dead-lettering as any other.
-    private func enrich(_ job: DeliveryJob, delivery: Delivery) async {
+    /// Phase 2 and context updates: the enricher's answer becomes a customer-update job of its own, so
+    /// the PUT gets the same retries and dead-lettering as any other. A validated context update also
+    /// leaves a recent override for the caller.
+    private func lookUp(_ job: DeliveryJob, delivery: Delivery) async {
         var current = job
         while true {
             let attempt = current.attempts + 1
             let outcome: Enricher.Outcome
-            if let enricher, let request = job.enrichment {
+            switch (enricher, job.enrichment, job.contextChange) {
+            case (let enricher?, let request?, _):
                 outcome = await enricher.enrich(request, attempt: attempt)
-            } else {
+            case (let enricher?, nil, let change?):
+                outcome = await enricher.validate(change, attempt: attempt)
+            case (nil, _, .some):
+                // It must be found in the CRM before anything changes; without a CRM, nothing does.
+                outcome = .noUpdate(reason: "no CRM lookup is configured to validate it")
+            default:
                 outcome = .failed(error: "no CRM lookup is configured", status: nil)
             }
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
@@ -149,19 +162,34 @@ public final class DeliveryWorker: Service {
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
                             body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
                             messageId: update.idempotencyKey))
+                    if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
+                        try await overrides.store.setOverride(
+                            phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
+                            expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
+                    }
                     logger.info(
-                        "enriched", metadata: [
+                        job.kind == .contextChange ? "context updated" : "enriched",
+                        metadata: [
                             LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
                             LogKeys.attempt: "\(attempt)",
                         ])
                     amqp.ack(delivery)
                 } catch {
-                    logger.error("could not queue the enriched update; the enrichment stays queued", metadata: [LogKeys.error: "\(error)"])
+                        logger.error("could not queue the update; the job stays queued", metadata: [LogKeys.error: "\(error)"])
                     amqp.nack(delivery, requeue: true)
                 }
                 return
             case .noUpdate(let reason):
-                logger.info("not enriched", metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.reason: "\(reason)"])
+                if let change = job.contextChange {
+                    logger.notice(
+                        "context update rejected; nothing changed",
+                        metadata: [
+                            LogKeys.callIdMasked: "\(Masking.mask(job.callId))",
+                            LogKeys.externalIdMasked: "\(Masking.mask(change.newExternalId))", LogKeys.reason: "\(reason)",
+                        ])
+                } else {
+                    logger.info("not enriched", metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.reason: "\(reason)"])
+                }
                 amqp.ack(delivery)
                 return
             case .retry(let delay, let error) where attempt < policy.maxAttempts:

@@ -36,13 +36,16 @@ public struct UpstreamLookup: Sendable {
 public final class Enricher: Sendable {
     public enum Outcome: Sendable {
         case update(CustomerUpdate)
-        /// Nothing to add (no match, several matches under the `temporary` policy): the phase-1 link stays.
+        /// Nothing to add (no match, several matches under the `temporary` policy), or a context update
+        /// refused: nothing changes.
         case noUpdate(reason: String)
         case retry(after: Duration, error: String)
         case failed(error: String, status: Int?)
     }
 
     let crm: UpstreamLookup
+    /// The CRM's contact-by-id lookup (`{contactId}`): for overrides and context updates.
+    let crmContact: UpstreamLookup?
     let erp: UpstreamLookup?
     let severalMatches: SeveralMatchesPolicy
     let http: CurlHTTPClient
@@ -51,16 +54,18 @@ public final class Enricher: Sendable {
     private let breakers: Mutex<[String: CircuitBreaker]>
 
     public init(
-        crm: UpstreamLookup, erp: UpstreamLookup?, severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient,
-        policy: RetryPolicy, logger: Logger
+        crm: UpstreamLookup, crmContact: UpstreamLookup?, erp: UpstreamLookup?, severalMatches: SeveralMatchesPolicy,
+        http: CurlHTTPClient, policy: RetryPolicy, logger: Logger
     ) {
         self.crm = crm
+        self.crmContact = crmContact
         self.erp = erp
         self.severalMatches = severalMatches
         self.http = http
         self.policy = policy
         self.logger = logger
         var breakers: [String: CircuitBreaker] = [:]
+        // The contact lookup is the same CRM: it shares the search's breaker.
         for upstream in [crm] + (erp.map { [$0] } ?? []) {
             breakers[upstream.name] = CircuitBreaker(
                 failureThreshold: upstream.breakerThreshold, openDuration: upstream.breakerOpenDuration)
@@ -74,49 +79,115 @@ public final class Enricher: Sendable {
     }
 
     public func enrich(_ request: EnrichmentRequest, attempt: Int) async -> Outcome {
-        let contacts: [CRMContact]
-        switch await call(crm, values: ["phone": request.phone], attempt: attempt) {
-        case .success(let body):
-            do {
-                contacts = try crm.mapping.contacts(in: body ?? [])
-            } catch {
-                return .failed(error: "CRM response: \(error.message)", status: nil)
-            }
-        case .failure(let failure):
-            return failure.outcome
-        }
         var contact: CRMContact
-        switch MatchDecision(contacts, policy: severalMatches) {
-        case .noMatch:
-            return .noUpdate(reason: "no CRM match")
-        case .ambiguous(let count):
-            return .noUpdate(reason: "\(count) CRM matches: kept the temporary link")
-        case .linked(let match):
-            contact = match
+        if let contactId = request.contactId {
+            switch await fetchContact(contactId, attempt: attempt) {
+            case .success(let found?): contact = found
+            case .success(nil): return .noUpdate(reason: "the overriding CRM contact was not found")
+            case .failure(let failure): return failure.outcome
+            }
+        } else {
+            let contacts: [CRMContact]
+            switch await call(crm, values: ["phone": request.phone ?? ""], attempt: attempt) {
+            case .success(let body):
+                do {
+                    contacts = try crm.mapping.contacts(in: body ?? [])
+                } catch {
+                    return .failed(error: "CRM response: \(error.message)", status: nil)
+                }
+            case .failure(let failure):
+                return failure.outcome
+            }
+            switch MatchDecision(contacts, policy: severalMatches) {
+            case .noMatch:
+                return .noUpdate(reason: "no CRM match")
+            case .ambiguous(let count):
+                return .noUpdate(reason: "\(count) CRM matches: kept the temporary link")
+            case .linked(let match):
+                contact = match
+            }
         }
         guard let externalId = ExternalID(source: .crm, value: contact.contactId) else {
             return .failed(error: "the CRM's contact id is not a valid external id", status: nil)
         }
-        if let erp, let accountId = contact.accountId, !accountId.isEmpty {
-            switch await call(erp, values: ["accountId": accountId], attempt: attempt) {
-            case .success(let body):
-                contact.erpAccountStatus = body.flatMap { try? erp.mapping.accountStatus(in: $0) }
-            case .failure(let failure):
-                return failure.outcome
-            }
-        }
+        if case .failure(let failure) = await addAccountStatus(to: &contact, attempt: attempt) { return failure.outcome }
         return .update(
             CustomerUpdate(
                 customerId: request.customerId, externalId: externalId, callId: request.callId,
                 idempotencyKey: "enrichment:\(request.eventId)", profile: contact))
     }
 
+    /// A context update applies only if its external id exists in its system of record: a CRM contact,
+    /// or an ERP account. `.noUpdate` means it does not, and nothing changes.
+    public func validate(_ change: ContextChange, attempt: Int) async -> Outcome {
+        guard let externalId = ExternalID(parsing: change.newExternalId) else {
+            return .noUpdate(reason: "not an external id")
+        }
+        var profile: CRMContact
+        switch externalId.source {
+        case .crm:
+            switch await fetchContact(externalId.value, attempt: attempt) {
+            case .success(let found?): profile = found
+            case .success(nil): return .noUpdate(reason: "no such CRM contact")
+            case .failure(let failure): return failure.outcome
+            }
+            if case .failure(let failure) = await addAccountStatus(to: &profile, attempt: attempt) { return failure.outcome }
+        case .erp:
+            guard let erp else { return .noUpdate(reason: "no ERP lookup is configured to validate ERP: ids") }
+            switch await call(erp, values: ["accountId": externalId.value], attempt: attempt) {
+            case .success(nil): return .noUpdate(reason: "no such ERP account")
+            case .success(let body):
+                profile = CRMContact(
+                    contactId: externalId.value, accountId: externalId.value,
+                    erpAccountStatus: body.flatMap { try? erp.mapping.accountStatus(in: $0) })
+            case .failure(let failure): return failure.outcome
+            }
+        case .phone:
+            return .noUpdate(reason: "a PHONE: id cannot be switched to")
+        }
+        return .update(
+            CustomerUpdate(
+                customerId: change.customerId, externalId: externalId, callId: change.callId,
+                idempotencyKey: "context-update:\(change.eventId)", profile: profile))
+    }
+
+    /// The contact by id; nil when the CRM has no such contact.
+    private func fetchContact(_ contactId: String, attempt: Int) async -> Result<CRMContact?, OutcomeFailure> {
+        guard let crmContact else {
+            return .failure(OutcomeFailure(.failed(error: "no CRM contact lookup is configured", status: nil)))
+        }
+        switch await call(crmContact, values: ["contactId": contactId], attempt: attempt, breaker: crm.name) {
+        case .success(nil):
+            return .success(nil)
+        case .success(let body?):
+            do {
+                return .success(try crmContact.mapping.contacts(in: body).first)
+            } catch {
+                return .failure(OutcomeFailure(.failed(error: "CRM response: \(error.message)", status: nil)))
+            }
+        case .failure(let failure):
+            return .failure(failure)
+        }
+    }
+
+    private func addAccountStatus(to contact: inout CRMContact, attempt: Int) async -> Result<Void, OutcomeFailure> {
+        guard let erp, let accountId = contact.accountId, !accountId.isEmpty else { return .success(()) }
+        switch await call(erp, values: ["accountId": accountId], attempt: attempt) {
+        case .success(let body):
+            contact.erpAccountStatus = body.flatMap { try? erp.mapping.accountStatus(in: $0) }
+            return .success(())
+        case .failure(let failure):
+            return .failure(failure)
+        }
+    }
+
     /// One request to an upstream through its breaker. A 404 is an answer (nothing there), not a failure.
-    private func call(_ upstream: UpstreamLookup, values: [String: String], attempt: Int) async
+    private func call(_ upstream: UpstreamLookup, values: [String: String], attempt: Int, breaker: String? = nil) async
         -> Result<[UInt8]?, OutcomeFailure>
     {
         let now = Date()
-        let permission = breakers.withLock { $0[upstream.name]!.permit(now: now) }
+        let breakerName = breaker ?? upstream.name
+        let permission = breakers.withLock { $0[breakerName]!.permit(now: now) }
         if case .refused(let retryAfter) = permission {
             return .failure(
                 OutcomeFailure(.retry(after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))), error: "\(upstream.name) circuit open")))
@@ -138,21 +209,21 @@ public final class Enricher: Sendable {
             return .failure(OutcomeFailure(.retry(after: .zero, error: "cancelled")))
         }
         if case .response(404, _, _) = result {
-            breakers.withLock { $0[upstream.name]!.recordSuccess() }
+            breakers.withLock { $0[breakerName]!.recordSuccess() }
             return .success(nil)
         }
         var generator = SystemRandomNumberGenerator()
         switch policy.decide(after: result, attempt: attempt, now: Date(), using: &generator) {
         case .delivered:
-            breakers.withLock { $0[upstream.name]!.recordSuccess() }
+            breakers.withLock { $0[breakerName]!.recordSuccess() }
             return .success(body)
         case .retry(let delay):
-            breakers.withLock { $0[upstream.name]!.recordFailure(now: Date()) }
+            breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
             return .failure(OutcomeFailure(.retry(after: delay, error: "\(upstream.name): \(DeliveryWorker.summary(of: result))")))
         case .giveUp(let error, let status):
             // A 4xx is the request's fault, not the upstream's health.
             if status == nil || (status ?? 0) >= 500 {
-                breakers.withLock { $0[upstream.name]!.recordFailure(now: Date()) }
+                breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
             }
             return .failure(OutcomeFailure(.failed(error: "\(upstream.name): \(error)", status: status)))
         }

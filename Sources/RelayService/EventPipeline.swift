@@ -64,8 +64,26 @@ public final class EventPipeline: Service {
         let correlator = self.correlator
         let now = Date()
         do {
-            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { state in
-                let transition = correlator.handle(event, state: state, now: now)
+            if case .contextUpdate(let update) = event.payload,
+                ExternalID(parsing: update.newExternalId).map({ $0.source == .phone }) ?? true
+            {
+                logger.notice(
+                    "context update rejected; nothing changed",
+                    metadata: metadata.merging([
+                        LogKeys.externalIdMasked: "\(Masking.mask(update.newExternalId))",
+                        LogKeys.reason: "not a CRM: or ERP: external id",
+                    ]) { $1 })
+            }
+            // A live recent override for this caller wins in phase 1; it is read before the transaction,
+            // which keeps the correlator pure.
+            var override: ExternalID?
+            if let phoneKey = correlator.linking.phoneKey(for: event),
+                let stored = try await store.override(phoneKey: phoneKey, now: now)
+            {
+                override = ExternalID(parsing: stored)
+            }
+            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { [override] state in
+                let transition = correlator.handle(event, state: state, now: now, override: override)
                 return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
             }
             switch result {

@@ -19,6 +19,8 @@ extension CallCorrelator.Effect {
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
         case .enrich(let request):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
+        case .changeContext(let change):
+            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(contextChange: change, causeId: causeId).encoded())
         case .postCallWebhook(let webhook):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
         case .orphaned(let record):

@@ -25,17 +25,20 @@ public final class RelayApp: Service {
     public struct Endpoints: Sendable {
         public var platformBaseURL: String
         public var postCallWebhookURL: String
-        /// The CRM search (`{phone}`) and ERP account (`{accountId}`) URL templates; empty: none.
+        /// The CRM search (`{phone}`), CRM contact (`{contactId}`) and ERP account (`{accountId}`) URL
+        /// templates; empty: none.
         public var crmLookupURLTemplate: String
+        public var crmContactURLTemplate: String
         public var erpLookupURLTemplate: String
 
         public init(
             platformBaseURL: String, postCallWebhookURL: String, crmLookupURLTemplate: String = "",
-            erpLookupURLTemplate: String = ""
+            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = ""
         ) {
             self.platformBaseURL = platformBaseURL
             self.postCallWebhookURL = postCallWebhookURL
             self.crmLookupURLTemplate = crmLookupURLTemplate
+            self.crmContactURLTemplate = crmContactURLTemplate
             self.erpLookupURLTemplate = erpLookupURLTemplate
         }
     }
@@ -93,8 +96,15 @@ public final class RelayApp: Service {
             let erp = try endpoints.erpLookupURLTemplate.isEmpty
                 ? nil
                 : Self.lookup("erp", configuration.erp.lookup, template: endpoints.erpLookupURLTemplate, placeholder: "accountId")
+            var contactLookup = configuration.crm.lookup
+            contactLookup.pointers["results"] = configuration.crm.contactLookupResultsPointer
+            let crmContact = try endpoints.crmContactURLTemplate.isEmpty
+                ? nil
+                : Self.lookup(
+                    "crm", contactLookup, template: endpoints.crmContactURLTemplate, placeholder: "contactId",
+                    key: "crm.contactLookup.urlTemplate")
             enricher = Enricher(
-                crm: crm, erp: erp, severalMatches: configuration.crm.severalMatches, http: http,
+                crm: crm, crmContact: crmContact, erp: erp, severalMatches: configuration.crm.severalMatches, http: http,
                 policy: configuration.delivery.retryPolicy, logger: logger)
         }
         let linking = PhaseOneLinking(
@@ -116,7 +126,8 @@ public final class RelayApp: Service {
                 webhookSigner: signer),
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
-            concurrency: configuration.delivery.concurrency, enricher: enricher, logger: logger)
+            concurrency: configuration.delivery.concurrency, enricher: enricher,
+            overrides: (store, configuration.identity.overrideTimeToLive), logger: logger)
         self.enricher = enricher
         self.timers = TimerService(
             store: store, correlator: correlator,
@@ -126,13 +137,13 @@ public final class RelayApp: Service {
     }
 
     private static func lookup(
-        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String
+        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String, key: String? = nil
     ) throws(ConfigurationError) -> UpstreamLookup {
         let urlTemplate: URLTemplate
         do {
             urlTemplate = try URLTemplate(template, allowed: [placeholder])
         } catch {
-            throw ConfigurationError(key: "\(name).lookup.urlTemplate", error.message)
+            throw ConfigurationError(key: key ?? "\(name).lookup.urlTemplate", error.message)
         }
         func pointer(_ field: String) -> JSONPointer? { lookup.pointers[field].flatMap(JSONPointer.init) }
         let mapping = LookupMapping(

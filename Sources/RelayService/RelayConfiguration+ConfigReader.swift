@@ -234,6 +234,8 @@ extension RelayConfiguration {
         .pointer("crm.lookup.interactionCountPointer", \.crm.lookup.pointers, "previousInteractionCount"),
         .int("crm.breaker.failureThreshold", \.crm.lookup.breakerThreshold, 1...1000),
         .seconds("crm.breaker.openSeconds", \.crm.lookup.breakerOpen, 1...86_400),
+        .string("crm.contactLookup.urlTemplate", \.crm.contactLookupURLTemplate, allowEmpty: true),
+        .pointerText("crm.contactLookup.resultsPointer", \.crm.contactLookupResultsPointer),
         .choice("crm.lookup.severalMatches", \.crm.severalMatchesText, SeveralMatchesPolicy.allCases.map(\.rawValue)),
         .string("erp.lookup.urlTemplate", \.erp.lookup.urlTemplate, allowEmpty: true),
         .optionalString("erp.lookup.authorization", \.erp.lookup.authorization, secret: true),
@@ -249,6 +251,7 @@ extension RelayConfiguration {
         .milliseconds("correlation.timerScanIntervalMs", \.correlation.timerScanInterval, 10...60_000),
         .optionalString("identity.phoneHashKey", \.identity.phoneHashKey, secret: true),
         .string("identity.defaultRegion", \.identity.defaultRegion),
+        .seconds("identity.overrideTtlSeconds", \.identity.overrideTimeToLive, 1...31_536_000),
         .int("delivery.maxAttempts", \.delivery.maxAttempts, 1...100),
         .milliseconds("delivery.baseDelayMs", \.delivery.baseDelay, 1...3_600_000),
         .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...86_400_000),
@@ -349,6 +352,18 @@ extension ConfigKeyDefinition {
                 configuration[keyPath: path][field] = value
             },
             read: { $0[keyPath: path][field] })
+    }
+
+    static func pointerText(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard JSONPointer(value) != nil else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not a JSON pointer (RFC 6901: empty, or /a/0/b)")
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { $0[keyPath: path] })
     }
 
     static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {

@@ -56,6 +56,11 @@ public struct RelayConfiguration: Sendable {
             "caseId": "/CaseId", "loyaltyTier": "/LoyaltyTier", "previousInteractionCount": "/InteractionCount",
         ])
         public var severalMatches = SeveralMatchesPolicy.temporary
+        /// The contact by id (`{contactId}`), for context updates and overrides; empty: none (the
+        /// simulator's when the simulator is the CRM). Field pointers are the search's.
+        public var contactLookupURLTemplate = ""
+        /// Where the contact sits in that response ("": the response is the contact).
+        public var contactLookupResultsPointer = ""
 
         /// The policy as the configuration file spells it.
         public var severalMatchesText: String {
@@ -92,6 +97,8 @@ public struct RelayConfiguration: Sendable {
         public var phoneHashKey: String?
         /// ISO 3166 region of numbers written in national form; "ZZ" accepts international form only.
         public var defaultRegion = "US"
+        /// How long an agent's validated identity switch is reused for the same caller.
+        public var overrideTimeToLive = Duration.seconds(30 * 24 * 3600)
     }
 
     public struct Delivery: Sendable {

@@ -86,8 +86,10 @@ public final class SimulatedPlatform: Sendable {
     /// The CRM search the relay's enrichment uses against this simulator.
     public var crmLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?phone={phone}" }
     public var erpLookupURLTemplate: String { server.baseURL + Self.erpAccountsPath + "{accountId}" }
+    public var crmContactURLTemplate: String { server.baseURL + Self.crmSearchPath + "/{contactId}" }
 
-    /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match).
+    /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match), and
+    /// by its id.
     public func addCRMContact(phone: String, _ record: CRMRecord) {
         directory.withLock { $0[phone, default: []].append(record) }
     }
@@ -119,7 +121,8 @@ public final class SimulatedPlatform: Sendable {
             let prefix = "/api/v2/customers/"
             let isWebhook = request.method == "POST" && request.path == postCallWebhookPath
             let isLookup = request.method == "GET"
-                && (request.path.hasPrefix(crmSearchPath + "?") || request.path.hasPrefix(erpAccountsPath))
+                && (request.path.hasPrefix(crmSearchPath + "?") || request.path.hasPrefix(crmSearchPath + "/")
+                    || request.path.hasPrefix(erpAccountsPath))
             guard isWebhook || isLookup || (request.method == "PUT" && request.path.hasPrefix(prefix)) else {
                 return ScriptedResponse(status: 404, body: Array(#"{"message":"not found"}"#.utf8))
             }
@@ -207,6 +210,12 @@ public final class SimulatedPlatform: Sendable {
             let phone = query.first { $0.name == "phone" }?.value ?? ""
             let records = directory.withLock { $0[phone] ?? [] }
             json = ["totalSize": records.count, "records": records.map(\.json)]
+        } else if request.path.hasPrefix(crmSearchPath + "/") {
+            let contactId = String(request.path.dropFirst(crmSearchPath.count + 1)).removingPercentEncoding ?? ""
+            guard let record = directory.withLock({ $0.values.joined().first { $0.contactId == contactId } }) else {
+                return ScriptedResponse(status: 404, body: Array(#"[{"errorCode":"NOT_FOUND"}]"#.utf8))
+            }
+            json = record.json
         } else {
             let accountId = String(request.path.dropFirst(erpAccountsPath.count)).removingPercentEncoding ?? ""
             guard let status = accounts.withLock({ $0[accountId] }) else {

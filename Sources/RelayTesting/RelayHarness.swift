@@ -57,6 +57,7 @@ public final class RelayHarness: Sendable {
             endpoints: .init(
                 platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL,
                 crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
+                crmContactURLTemplate: enrichment ? platform.crmContactURLTemplate : "",
                 erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : ""),
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))

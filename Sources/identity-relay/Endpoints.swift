@@ -22,6 +22,7 @@ struct ResolvedEndpoints {
         var webhookURL = configuration.crm.postCallWebhookURL
         var crmLookup = configuration.crm.lookup.urlTemplate
         var erpLookup = configuration.erp.lookup.urlTemplate
+        var crmContact = configuration.crm.contactLookupURLTemplate
         if let simulator {
             if platformURL.isEmpty {
                 platformURL = simulator.baseURL
@@ -33,6 +34,7 @@ struct ResolvedEndpoints {
                 // The simulated CRM answers lookups too, so phase 2 runs end to end on one machine.
                 if crmLookup.isEmpty { crmLookup = simulator.crmLookupURLTemplate }
                 if erpLookup.isEmpty { erpLookup = simulator.erpLookupURLTemplate }
+                if crmContact.isEmpty { crmContact = simulator.crmContactURLTemplate }
                 if configuration.webhook.signingSecret == nil {
                     // The simulator checks nothing; a throwaway secret still exercises the signing path.
                     let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
@@ -44,7 +46,7 @@ struct ResolvedEndpoints {
         return ResolvedEndpoints(
             endpoints: .init(
                 platformBaseURL: platformURL, postCallWebhookURL: webhookURL, crmLookupURLTemplate: crmLookup,
-                erpLookupURLTemplate: erpLookup),
+                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup),
             simulator: simulator,
             notes: notes)
     }

@@ -283,3 +283,60 @@ func permutations(of items: [Int]) -> [[Int]] {
         return permutations(of: rest).map { [head] + $0 }
     }
 }
+
+@Suite("Overrides and context updates in the core")
+struct OverrideTests {
+    let call = CallScript(callId: "call-1")
+
+    @Test("a live override wins over the PHONE id in phase 1, and the platform customer stays the phone-linked one")
+    func overrideWins() throws {
+        var harness = Harness()
+        let override = try #require(ExternalID(parsing: "CRM:500999999"))
+        let transition = harness.correlator.handle(call.start(), state: nil, now: CallScript.t0, override: override)
+        guard case .customerUpdate(let update) = try #require(transition.effects.first) else {
+            Issue.record("expected a customer update")
+            return
+        }
+        #expect(update.externalId == override)
+        let phoneID = harness.correlator.linking.hasher.externalID(for: PhoneNumber(normalizing: call.caller)!)
+        #expect(update.customerId == phoneID.description)
+        #expect(transition.interaction.phoneKey == phoneID.value)
+        harness.feed(call.start(id: "plain"))
+        #expect(harness.customerUpdates.first?.externalId == phoneID)
+    }
+
+    @Test("a context update with a valid id asks for validation; anything else is rejected and changes nothing",
+        arguments: [("CRM:500999999", true), ("ERP:A-7", true), ("PHONE:abc", false), ("500999999", false), ("CRM:", false)])
+    func contextUpdates(newId: String, valid: Bool) throws {
+        var harness = Harness()
+        harness.feed(call.start())
+        let before = harness.states["call-1"]!
+        let event = PlatformEvent(
+            eventId: "ctx", callId: "call-1", occurredAt: CallScript.t0 + 10,
+            payload: .contextUpdate(ContextUpdate(newExternalId: newId, reason: "Agent Verified Account Switch")))
+        let transition = harness.correlator.handle(event, state: before, now: CallScript.t0)
+        if valid {
+            guard case .changeContext(let change) = try #require(transition.effects.first) else {
+                Issue.record("expected a context change")
+                return
+            }
+            #expect(change.newExternalId == newId)
+            #expect(change.customerId == before.customerId)
+            #expect(change.phoneKey == before.phoneKey)
+        } else {
+            #expect(transition.effects.isEmpty)
+            #expect(transition.outcome == .rejected(reason: "not a CRM: or ERP: external id"))
+        }
+        // Either way the link itself is untouched until a system of record confirms the new id.
+        #expect(transition.interaction.externalId == before.externalId)
+    }
+
+    @Test("a context update for a call that never started is rejected")
+    func contextBeforeStart() {
+        let harness = Harness()
+        let event = PlatformEvent(
+            eventId: "ctx", callId: "call-9", occurredAt: CallScript.t0,
+            payload: .contextUpdate(ContextUpdate(newExternalId: "CRM:1", reason: "r")))
+        #expect(harness.correlator.handle(event, state: nil, now: CallScript.t0).outcome == .rejected(reason: "the call has not started"))
+    }
+}

@@ -29,6 +29,8 @@ public struct CallCorrelator: Sendable {
     public enum Effect: Sendable, Hashable {
         case customerUpdate(CustomerUpdate)
         case enrich(EnrichmentRequest)
+        /// An agent's identity switch, to validate against the system of record before it applies.
+        case changeContext(ContextChange)
         case postCallWebhook(PostCallWebhook)
         case orphaned(DeadLetterRecord)
     }
@@ -41,6 +43,8 @@ public struct CallCorrelator: Sendable {
         case superseded
         /// The interaction was already completed or orphaned: recorded only.
         case late
+        /// Refused before anything changed (a context update with an invalid external id).
+        case rejected(reason: String)
     }
 
     public struct Transition: Sendable, Hashable {
@@ -57,7 +61,9 @@ public struct CallCorrelator: Sendable {
         self.linking = linking
     }
 
-    public func handle(_ event: PlatformEvent, state: Interaction?, now: Date) -> Transition {
+    /// - Parameter override: the caller's live recent override, looked up by the caller (the store);
+    ///   it wins over the `PHONE:` id in phase 1.
+    public func handle(_ event: PlatformEvent, state: Interaction?, now: Date, override: ExternalID? = nil) -> Transition {
         var interaction = state ?? Interaction(callId: event.callId, firstSeenAt: now)
         guard !interaction.seenEventIds.contains(event.eventId) else {
             return Transition(interaction: interaction, effects: [], outcome: .duplicate)
@@ -69,11 +75,13 @@ public struct CallCorrelator: Sendable {
         case .callStarted, .chatStarted, .emailReceived, .messageReceived:
             guard interaction.startEventId == nil else { return supersede(interaction, event) }
             recordStart(event, into: &interaction)
-            if case .effects(let linkingEffects) = linking.decide(event) {
+            interaction.phoneKey = linking.phoneKey(for: event)
+            if case .effects(let linkingEffects) = linking.decide(event, override: override) {
                 for effect in linkingEffects {
                     switch effect {
                     case .customerUpdate(let update):
                         interaction.externalId = update.externalId.description
+                        interaction.customerId = update.customerId
                         effects.append(.customerUpdate(update))
                     case .enrich(let request):
                         effects.append(.enrich(request))
@@ -128,9 +136,22 @@ public struct CallCorrelator: Sendable {
                 return Transition(interaction: interaction, effects: [], outcome: .late)
             }
 
-        case .contextUpdate:
-            // Validated against the CRM before it applies (identity resolution); correlation only records it.
-            break
+        case .contextUpdate(let update):
+            // Nothing changes here: the new id must first be found in its system of record.
+            guard let externalId = ExternalID(parsing: update.newExternalId), externalId.source != .phone else {
+                return Transition(
+                    interaction: interaction, effects: [],
+                    outcome: .rejected(reason: "not a CRM: or ERP: external id"))
+            }
+            guard let customerId = interaction.customerId else {
+                return Transition(
+                    interaction: interaction, effects: [], outcome: .rejected(reason: "the call has not started"))
+            }
+            effects.append(
+                .changeContext(
+                    ContextChange(
+                        callId: event.callId, eventId: event.eventId, customerId: customerId,
+                        phoneKey: interaction.phoneKey, newExternalId: externalId.description, reason: update.reason)))
         }
         return Transition(interaction: interaction, effects: effects, outcome: .applied)
     }
@@ -246,5 +267,25 @@ public struct CallCorrelator: Sendable {
 extension Date {
     static func + (date: Date, duration: Duration) -> Date {
         date.addingTimeInterval(duration.totalSeconds)
+    }
+}
+
+/// A context update waiting for validation: the call's customer, the caller's phone key (for the
+/// override), and the external id the agent switched to.
+public struct ContextChange: Sendable, Hashable, Codable {
+    public var callId: String
+    public var eventId: String
+    public var customerId: String
+    public var phoneKey: String?
+    public var newExternalId: String
+    public var reason: String
+
+    public init(callId: String, eventId: String, customerId: String, phoneKey: String?, newExternalId: String, reason: String) {
+        self.callId = callId
+        self.eventId = eventId
+        self.customerId = customerId
+        self.phoneKey = phoneKey
+        self.newExternalId = newExternalId
+        self.reason = reason
     }
 }

@@ -32,9 +32,12 @@ public struct Interaction: Sendable, Hashable, Codable {
     public var agentId: String?
     public var wrapUpCode: String?
     public var disconnectType: String?
+    /// The platform's customer the relay updates for this interaction (the event's, else the phase-1 id).
     public var customerId: String?
-    /// The phase-1 link (`PHONE:…`), a pointer, never the number itself.
+    /// The phase-1 link (`PHONE:…`, or a live override), a pointer, never the number itself.
     public var externalId: String?
+    /// The keyed hash of the customer's number: how recent overrides find this caller again.
+    public var phoneKey: String?
     public var startEventId: String?
     public var endEventId: String?
     public var wrapUpEventId: String?
