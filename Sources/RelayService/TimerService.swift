@@ -69,8 +69,14 @@ public final class TimerService: Service {
         let cutoff = now.addingTimeInterval(-processedEventRetention.totalSeconds)
         let events = try await store.pruneProcessedEvents(before: cutoff)
         let entries = try await store.prunePublishedOutbox(before: cutoff)
-        if events + entries > 0 {
-            logger.info("pruned", metadata: ["store.processedEvents": "\(events)", "store.outboxEntries": "\(entries)"])
+        let overrides = try await store.pruneExpiredOverrides(now: now)
+        if events + entries + overrides > 0 {
+            logger.info(
+                "pruned",
+                metadata: [
+                    "store.processedEvents": "\(events)", "store.outboxEntries": "\(entries)",
+                    "store.expiredOverrides": "\(overrides)",
+                ])
         }
     }
 }
