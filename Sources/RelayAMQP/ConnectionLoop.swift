@@ -71,6 +71,9 @@ final class ConnectionLoop: @unchecked Sendable {
             runCommands()
             if connection != nil { pump() }
         }
+        // Acks queued before shutdown was asked for must still reach the broker: dropped, they would
+        // make it deliver those messages again.
+        if connection != nil { runCommands() }
         finish()
     }
 

@@ -48,8 +48,9 @@ struct CurlHTTPClientTests {
             // Keep-alive plus the per-host cap: never more sockets than requests, nor than the cap.
             #expect(server.distinctClientConnections <= count)
             #expect(server.distinctClientConnections <= CurlHTTPClient.Configuration().maxConnectionsPerHost)
-            // Serially this would take count × delay = 7.5 s; two waves of 50 ms is the ideal.
-            #expect(elapsed < delay * 20, "150 requests took \(elapsed): they did not run concurrently")
+            // Serially this would take count × delay = 7.5 s; two waves of 50 ms is the ideal. Half the
+            // serial time still proves concurrency on a shared 2-core machine running other suites.
+            #expect(elapsed < delay * Double(count) / 2, "150 requests took \(elapsed): they did not run concurrently")
         }
     }
 
