@@ -152,6 +152,7 @@ let package = Package(
         .testTarget(
             name: "RelayCoreTests",
             dependencies: ["RelayCore"],
+            resources: [.copy("Genesys/Fixtures")],
             swiftSettings: strictSettings
         ),
         .testTarget(

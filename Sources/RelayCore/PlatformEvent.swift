@@ -57,10 +57,13 @@ public struct CallStarted: Sendable, Hashable, Decodable {
     public var userId: String?
     public var queueId: String?
     public var customerId: String?
+    /// The platform's external contact already linked to this participant, when its event names one:
+    /// a hint, not a link (Genesys Cloud detail events carry it as `externalContactId`).
+    public var externalContactId: String?
 
     public init(
         fromNumber: String, toNumber: String, direction: CallDirection,
-        userId: String? = nil, queueId: String? = nil, customerId: String? = nil
+        userId: String? = nil, queueId: String? = nil, customerId: String? = nil, externalContactId: String? = nil
     ) {
         self.fromNumber = fromNumber
         self.toNumber = toNumber
@@ -68,6 +71,7 @@ public struct CallStarted: Sendable, Hashable, Decodable {
         self.userId = userId
         self.queueId = queueId
         self.customerId = customerId
+        self.externalContactId = externalContactId
     }
 
     /// The customer's side of the call: the caller on inbound calls, the dialled party on
@@ -79,9 +83,12 @@ public struct CallStarted: Sendable, Hashable, Decodable {
 
 public struct CallEnded: Sendable, Hashable, Decodable {
     public var disconnectType: String?
+    /// How long the customer interacted, in milliseconds, when the platform says.
+    public var interactingDurationMs: Int?
 
-    public init(disconnectType: String? = nil) {
+    public init(disconnectType: String? = nil, interactingDurationMs: Int? = nil) {
         self.disconnectType = disconnectType
+        self.interactingDurationMs = interactingDurationMs
     }
 }
 
@@ -89,11 +96,19 @@ public struct WrapUp: Sendable, Hashable, Decodable {
     public var wrapUpCode: String
     public var agentId: String?
     public var notes: String?
+    /// How long the after-call work took, in milliseconds, when the platform says.
+    public var durationMs: Int?
+    /// The queue the wrapped-up interaction came through, when the platform says.
+    public var queueId: String?
 
-    public init(wrapUpCode: String, agentId: String? = nil, notes: String? = nil) {
+    public init(
+        wrapUpCode: String, agentId: String? = nil, notes: String? = nil, durationMs: Int? = nil, queueId: String? = nil
+    ) {
         self.wrapUpCode = wrapUpCode
         self.agentId = agentId
         self.notes = notes
+        self.durationMs = durationMs
+        self.queueId = queueId
     }
 }
 
@@ -115,13 +130,19 @@ public struct ChatStarted: Sendable, Hashable, Decodable {
     public var name: String?
     public var queueId: String?
     public var customerId: String?
+    /// A hint, as on `CallStarted`.
+    public var externalContactId: String?
 
-    public init(email: String? = nil, phone: String? = nil, name: String? = nil, queueId: String? = nil, customerId: String? = nil) {
+    public init(
+        email: String? = nil, phone: String? = nil, name: String? = nil, queueId: String? = nil, customerId: String? = nil,
+        externalContactId: String? = nil
+    ) {
         self.email = email
         self.phone = phone
         self.name = name
         self.queueId = queueId
         self.customerId = customerId
+        self.externalContactId = externalContactId
     }
 }
 
@@ -131,18 +152,26 @@ public struct EmailReceived: Sendable, Hashable, Decodable {
     public var subject: String?
     public var queueId: String?
     public var customerId: String?
+    /// A hint, as on `CallStarted`.
+    public var externalContactId: String?
 
-    public init(fromAddress: String, name: String? = nil, subject: String? = nil, queueId: String? = nil, customerId: String? = nil) {
+    public init(
+        fromAddress: String, name: String? = nil, subject: String? = nil, queueId: String? = nil, customerId: String? = nil,
+        externalContactId: String? = nil
+    ) {
         self.fromAddress = fromAddress
         self.name = name
         self.subject = subject
         self.queueId = queueId
         self.customerId = customerId
+        self.externalContactId = externalContactId
     }
 }
 
 public enum MessagingPlatform: String, Sendable, Hashable, Codable, CaseIterable {
     case whatsapp, facebook, twitter, line, sms, open
+    /// Genesys Cloud's own web messaging (Messenger), and two more of its messaging channels.
+    case webmessaging, instagram, apple
 }
 
 public struct MessageReceived: Sendable, Hashable, Decodable {
@@ -151,12 +180,18 @@ public struct MessageReceived: Sendable, Hashable, Decodable {
     public var name: String?
     public var queueId: String?
     public var customerId: String?
+    /// A hint, as on `CallStarted`.
+    public var externalContactId: String?
 
-    public init(platform: MessagingPlatform, messagingId: String, name: String? = nil, queueId: String? = nil, customerId: String? = nil) {
+    public init(
+        platform: MessagingPlatform, messagingId: String, name: String? = nil, queueId: String? = nil,
+        customerId: String? = nil, externalContactId: String? = nil
+    ) {
         self.platform = platform
         self.messagingId = messagingId
         self.name = name
         self.queueId = queueId
         self.customerId = customerId
+        self.externalContactId = externalContactId
     }
 }

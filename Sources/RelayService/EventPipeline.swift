@@ -16,7 +16,7 @@ public final class EventPipeline: Service {
     let amqp: AMQPClient
     let store: any InteractionStore
     let names: RelayNames
-    let decoder: PlatformEventDecoder
+    let decoder: InputDecoder
     let correlator: CallCorrelator
     let outbox: OutboxPublisher
     let deadLetters: DeadLetterPublisher
@@ -28,7 +28,7 @@ public final class EventPipeline: Service {
     public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }
 
     public init(
-        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: PlatformEventDecoder,
+        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
         correlator: CallCorrelator, prefetch: Int, logger: Logger
     ) {
         self.amqp = amqp
@@ -91,8 +91,10 @@ public final class EventPipeline: Service {
                 try await outbox.publish(entries)
                 logger.debug("event applied", metadata: metadata.merging(["effects": "\(entries.count)"]) { $1 })
             case .alreadyProcessed(let entries):
-                // A redelivery after a crash, or a duplicate: publish what may not have gone out.
-                try await outbox.publish(entries)
+                // A redelivery after a crash, or a duplicate: publish what was abandoned. Entries still
+                // young belong to the path that committed them (or, after a crash, to the sweep):
+                // publishing them here too would send them twice in normal operation.
+                try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
                 logger.debug("duplicate event; nothing changed", metadata: metadata)
             }
             acknowledge(delivery)
@@ -125,7 +127,7 @@ public final class EventPipeline: Service {
         ]
         if let callId = known.callId { metadata[LogKeys.callIdMasked] = "\(Masking.mask(callId))" }
         do {
-            try await deadLetters.publish(record)
+            try await deadLetters.publish(record, causedBy: delivery)
             // The error text is the decoder's: it names fields, never their values.
             logger.warning("dead-lettered", metadata: metadata.merging([LogKeys.error: "\(record.lastError)"]) { $1 })
             acknowledge(delivery)

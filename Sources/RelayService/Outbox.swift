@@ -80,10 +80,15 @@ public struct OutboxPublisher: Sendable {
     /// Publishes whatever a crash left unpublished; returns how many entries it published.
     @discardableResult
     public func sweep(limit: Int = 500, now: Date = Date()) async throws -> Int {
-        let cutoff = now.addingTimeInterval(-Self.sweepMinimumAge.totalSeconds)
-        let abandoned = try await store.unpublishedOutbox(limit: limit).filter { $0.createdAt < cutoff }
+        let abandoned = Self.abandoned(try await store.unpublishedOutbox(limit: limit), now: now)
         try await publish(abandoned)
         return abandoned.count
+    }
+
+    /// The unpublished entries old enough that no path is still publishing them.
+    public static func abandoned(_ entries: [OutboxEntry], now: Date) -> [OutboxEntry] {
+        let cutoff = now.addingTimeInterval(-sweepMinimumAge.totalSeconds)
+        return entries.filter { $0.publishedAt == nil && $0.createdAt < cutoff }
     }
 
     func message(for entry: OutboxEntry) throws -> OutboundMessage {

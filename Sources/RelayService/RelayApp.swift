@@ -116,7 +116,7 @@ public final class RelayApp: Service {
         self.http = http
         self.store = store
         self.pipeline = EventPipeline(
-            amqp: amqp, store: store, names: names, decoder: PlatformEventDecoder(limits: configuration.input.limits),
+            amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
             correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
