@@ -161,7 +161,7 @@ public final class DeliveryWorker: Service {
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
                             body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
-                            messageId: update.idempotencyKey))
+                            headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
                             phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
@@ -247,7 +247,10 @@ public final class DeliveryWorker: Service {
         guard let queue = delayQueues.queue(for: delay) else { return }
         do {
             try await amqp.publish(
-                OutboundMessage(exchange: "", routingKey: queue.name, body: job.encoded(), messageId: "\(job.idempotencyKey)#\(job.attempts)"))
+                OutboundMessage(
+                    exchange: "", routingKey: queue.name, body: job.encoded(),
+                    headers: DeadLetter.carriedHeaders(from: delivery.headers),
+                    messageId: "\(job.idempotencyKey)#\(job.attempts)"))
             logger.info(
                 "delivery parked for a retry",
                 metadata: metadata(job, attempt: job.attempts, result: result).merging(["delivery.delay.queue": "\(queue.name)"]) { $1 })
@@ -260,7 +263,7 @@ public final class DeliveryWorker: Service {
 
     private func finish(_ delivery: Delivery, deadLetter record: DeadLetterRecord) async {
         do {
-            try await deadLetters.publish(record)
+            try await deadLetters.publish(record, causedBy: delivery)
             logger.warning(
                 "dead-lettered",
                 metadata: [

@@ -5,6 +5,6 @@ struct IdentityRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identity-relay",
         abstract: "Links contact-center interactions to customers in CRM and ERP.",
-        subcommands: [RunCommand.self, ConfigCommand.self, DemoCommand.self],
+        subcommands: [RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self],
         defaultSubcommand: nil)
 }

@@ -1,0 +1,88 @@
+public import Foundation
+import RelayCore
+
+/// Which dead letters an operation applies to. Every condition set must hold; an empty filter
+/// selects everything.
+///
+/// Times compare with the last failure. A dead letter whose time is unknown (a raw message the broker
+/// dead-lettered) matches no `since`/`until` condition: a time filter never selects what it cannot date.
+public struct DeadLetterFilter: Sendable, Hashable {
+    /// Reasons to select (`DeadLetter.knownReasons`); empty selects any.
+    public var reasons: Set<String>
+    /// Last failure at or after this time.
+    public var since: Date?
+    /// Last failure at or before this time.
+    public var until: Date?
+    /// Exact interaction id.
+    public var callId: String?
+    /// Dead-letter ids to select; empty selects any.
+    public var ids: Set<String>
+    /// At most this many dead letters (distinct ids), the oldest on the queue first.
+    public var limit: Int?
+
+    public init(
+        reasons: Set<String> = [], since: Date? = nil, until: Date? = nil, callId: String? = nil,
+        ids: Set<String> = [], limit: Int? = nil
+    ) {
+        self.reasons = reasons
+        self.since = since
+        self.until = until
+        self.callId = callId
+        self.ids = ids
+        self.limit = limit
+    }
+
+    /// Whether the filter selects everything (no condition and no limit).
+    public var selectsEverything: Bool {
+        reasons.isEmpty && since == nil && until == nil && callId == nil && ids.isEmpty && limit == nil
+    }
+
+    /// Every condition but the limit, which applies to the sequence (`apply`).
+    public func matches(_ letter: DeadLetter) -> Bool {
+        if !reasons.isEmpty, !reasons.contains(letter.reason) { return false }
+        if !ids.isEmpty, !ids.contains(letter.id) { return false }
+        if let callId, letter.callId != callId { return false }
+        if since != nil || until != nil {
+            guard let time = letter.lastFailureAt else { return false }
+            if let since, time < since { return false }
+            if let until, time > until { return false }
+        }
+        return true
+    }
+
+    /// The matching dead letters in queue order, cut at `limit` distinct ids (copies of one id stay
+    /// together: they are one failure recorded twice).
+    public func apply(_ letters: [DeadLetter]) -> [DeadLetter] {
+        var selectedIds = Set<String>()
+        var result: [DeadLetter] = []
+        for letter in letters where matches(letter) {
+            if !selectedIds.contains(letter.id) {
+                if let limit, selectedIds.count >= limit { continue }
+                selectedIds.insert(letter.id)
+            }
+            result.append(letter)
+        }
+        return result
+    }
+
+    /// Reads a point in time as given on the command line: RFC 3339 (`2026-05-01T08:00:00Z`), a day
+    /// (`2026-05-01`, midnight UTC), or an age before `now` (`90s`, `30m`, `2h`, `7d`, `1w`).
+    public static func parseTime(_ text: String, now: Date) -> Date? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let date = RFC3339.parse(trimmed) { return date }
+        if trimmed.count == 10, let date = RFC3339.parse(trimmed + "T00:00:00Z") { return date }
+        guard let unit = trimmed.last, let amount = Double(trimmed.dropLast()), amount >= 0, amount.isFinite else {
+            return nil
+        }
+        let seconds: Double
+        switch unit {
+        case "s": seconds = 1
+        case "m": seconds = 60
+        case "h": seconds = 3600
+        case "d": seconds = 86_400
+        case "w": seconds = 604_800
+        default: return nil
+        }
+        return now.addingTimeInterval(-amount * seconds)
+    }
+}

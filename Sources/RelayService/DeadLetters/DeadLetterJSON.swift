@@ -1,0 +1,125 @@
+public import Foundation
+import RelayCore
+
+extension DeadLetter {
+    /// One line of `export --format jsonl`: the record's own fields, under the record's names, so
+    /// `DeadLetterRecord.decode` reads a record's line back as the record; plus `kind` and
+    /// `replayCount`. Raw messages the broker dead-lettered have the reason `brokerDeadLettered` and
+    /// no failure times.
+    public func exportJSON() -> [UInt8] {
+        publishedRecordJSON(pretty: false) ?? Self.encode(Exported(self))
+    }
+
+    /// The same object, indented, for `show --json`.
+    public func exportJSONPretty() -> [UInt8] {
+        publishedRecordJSON(pretty: true) ?? Self.encode(Exported(self), pretty: true)
+    }
+
+    /// A record's export: its JSON as published, every value unchanged, with `kind` and `replayCount` added.
+    private func publishedRecordJSON(pretty: Bool) -> [UInt8]? {
+        guard let recordJSON, var object = try? JSONSerialization.jsonObject(with: Data(recordJSON)) as? [String: Any],
+            object["kind"] == nil, object["replayCount"] == nil
+        else { return nil }
+        object["kind"] = kind.rawValue
+        object["replayCount"] = replayCount
+        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        if pretty { options.insert(.prettyPrinted) }
+        return (try? JSONSerialization.data(withJSONObject: object, options: options)).map(Array.init)
+    }
+
+    /// The object `list --json` prints per dead letter: no payload, the call id masked.
+    public func listJSON(now: Date) -> [UInt8] {
+        Self.encode(Listed(self, now: now))
+    }
+
+    /// A JSON array of `listJSON` objects.
+    public static func listJSON(_ letters: [DeadLetter], now: Date) -> [UInt8] {
+        Array("[".utf8) + letters.map { $0.listJSON(now: now) }.joined(separator: Array(",".utf8)) + Array("]".utf8)
+    }
+
+    private static func encode(_ value: some Encodable, pretty: Bool = false) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting =
+            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        // Strings, numbers and dates only: encoding cannot fail.
+        return Array(try! encoder.encode(value))
+    }
+
+    /// Payload as the record carries it: UTF-8 text when it is, else base64.
+    var payloadForJSON: (text: String, encoding: DeadLetterRecord.PayloadEncoding) {
+        if let record { return (record.payload, record.payloadEncoding) }
+        if let text = String(validating: payload, as: UTF8.self) { return (text, .utf8) }
+        return (Data(payload).base64EncodedString(), .base64)
+    }
+
+    private struct Exported: Encodable {
+        var id: String
+        var kind: Kind
+        var reason: String
+        var callId: String?
+        var eventType: String?
+        var eventId: String?
+        var attempts: Int?
+        var firstFailureAt: Date?
+        var lastFailureAt: Date?
+        var lastError: String
+        var payload: String
+        var payloadEncoding: DeadLetterRecord.PayloadEncoding
+        var origin: DeadLetterRecord.Origin?
+        var target: DeadLetterRecord.Target?
+        var replayCount: Int
+
+        init(_ letter: DeadLetter) {
+            id = letter.id
+            kind = letter.kind
+            reason = letter.reason
+            callId = letter.callId
+            eventType = letter.eventType
+            eventId = letter.eventId
+            attempts = letter.attempts
+            firstFailureAt = letter.firstFailureAt
+            lastFailureAt = letter.lastFailureAt
+            lastError = letter.lastError
+            (payload, payloadEncoding) = letter.payloadForJSON
+            origin = letter.origin
+            target = letter.target
+            replayCount = letter.replayCount
+        }
+    }
+
+    private struct Listed: Encodable {
+        var id: String
+        var kind: Kind
+        var reason: String
+        var callIdMasked: String?
+        var eventType: String?
+        var attempts: Int?
+        var replayCount: Int
+        var firstFailureAt: Date?
+        var lastFailureAt: Date?
+        var ageSeconds: Int?
+        var lastError: String
+        var origin: DeadLetterRecord.Origin?
+        var target: DeadLetterRecord.Target?
+
+        init(_ letter: DeadLetter, now: Date) {
+            id = letter.id
+            kind = letter.kind
+            reason = letter.reason
+            callIdMasked = letter.callId.map { Masking.mask($0) }
+            eventType = letter.eventType
+            attempts = letter.attempts
+            replayCount = letter.replayCount
+            firstFailureAt = letter.firstFailureAt
+            lastFailureAt = letter.lastFailureAt
+            ageSeconds = letter.age(now: now).map { Int($0) }
+            lastError = letter.lastError
+            origin = letter.origin
+            target = letter.target
+        }
+    }
+}

@@ -1,0 +1,164 @@
+public import RelayCore
+
+/// What `list`, `show` and `export` read: the selected dead letters, in queue order.
+public struct DeadLetterListing: Sendable {
+    /// The dead letters the filter selected (copies of one id included), oldest on the queue first.
+    public var letters: [DeadLetter]
+    /// Messages examined on the queue.
+    public var scanned: Int
+    /// True when the queue held more than one scan can hold unacknowledged; the rest were not examined.
+    public var truncated: Bool
+
+    public init(letters: [DeadLetter], scanned: Int, truncated: Bool) {
+        self.letters = letters
+        self.scanned = scanned
+        self.truncated = truncated
+    }
+}
+
+/// Progress of a bulk operation, reported after each dead letter.
+public struct DeadLetterProgress: Sendable, Hashable {
+    public var operation: DeadLetterOperation
+    public var done: Int
+    public var total: Int
+    /// Replayed or purged so far (in a dry run: found replayable or purgeable).
+    public var succeeded: Int
+    public var failed: Int
+    public var dryRun: Bool
+
+    public init(
+        operation: DeadLetterOperation, done: Int, total: Int, succeeded: Int, failed: Int, dryRun: Bool = false
+    ) {
+        self.operation = operation
+        self.done = done
+        self.total = total
+        self.succeeded = succeeded
+        self.failed = failed
+        self.dryRun = dryRun
+    }
+}
+
+public enum DeadLetterOperation: String, Sendable, Hashable {
+    case replay, purge
+
+    var pastTense: String {
+        switch self {
+        case .replay: "replayed"
+        case .purge: "purged"
+        }
+    }
+}
+
+/// What happened to one dead letter (all copies of its id) in a bulk operation.
+public struct DeadLetterOutcome: Sendable, Hashable {
+    public enum Result: Sendable, Hashable {
+        /// Republished and confirmed by the broker; the dead letter was removed.
+        case replayed(to: DeadLetterRecord.Origin)
+        case purged
+        /// Nothing changed for it; the message says why. The dead letter stays on the queue.
+        case failed(String)
+        case wouldReplay(to: DeadLetterRecord.Origin)
+        case wouldPurge
+    }
+
+    public var letter: DeadLetter
+    public var result: Result
+    /// Messages on the queue with this id (a record published twice is there twice).
+    public var copies: Int
+
+    public init(letter: DeadLetter, result: Result, copies: Int) {
+        self.letter = letter
+        self.result = result
+        self.copies = copies
+    }
+
+    public var isFailure: Bool {
+        if case .failed = result { return true }
+        return false
+    }
+
+    public var isSuccess: Bool {
+        switch result {
+        case .replayed, .purged: true
+        default: false
+        }
+    }
+
+    /// What a dry run found it could do.
+    public var isWouldBe: Bool {
+        switch result {
+        case .wouldReplay, .wouldPurge: true
+        default: false
+        }
+    }
+
+    /// One line for the operator: `replayed dl_… (malformed) → platform.events/callStarted`.
+    public var line: String {
+        let subject = "\(letter.id) (\(letter.reason))"
+        let copiesNote = copies > 1 ? " [\(copies) copies]" : ""
+        switch result {
+        case .replayed(let origin): return "replayed \(subject) → \(Self.describe(origin))\(copiesNote)"
+        case .purged: return "purged \(subject)\(copiesNote)"
+        case .failed(let message): return "failed \(subject): \(message); kept"
+        case .wouldReplay(let origin): return "would replay \(subject) → \(Self.describe(origin))\(copiesNote)"
+        case .wouldPurge: return "would purge \(subject)\(copiesNote)"
+        }
+    }
+
+    static func describe(_ origin: DeadLetterRecord.Origin) -> String {
+        "\(origin.exchange.isEmpty ? "(default exchange)" : origin.exchange)/\(origin.routingKey)"
+    }
+}
+
+/// The result of a bulk operation, with the summary line it ends on.
+public struct DeadLetterReport: Sendable {
+    public var operation: DeadLetterOperation
+    public var dryRun: Bool
+    /// Messages examined on the queue.
+    public var scanned: Int
+    public var truncated: Bool
+    /// One per selected dead-letter id, in queue order.
+    public var outcomes: [DeadLetterOutcome]
+    /// Ids asked for by name that are not on the queue.
+    public var notFound: [String]
+    /// A purge the operator did not confirm: nothing changed.
+    public var cancelled: Bool
+
+    public init(
+        operation: DeadLetterOperation, dryRun: Bool, scanned: Int, truncated: Bool, outcomes: [DeadLetterOutcome],
+        notFound: [String], cancelled: Bool
+    ) {
+        self.operation = operation
+        self.dryRun = dryRun
+        self.scanned = scanned
+        self.truncated = truncated
+        self.outcomes = outcomes
+        self.notFound = notFound
+        self.cancelled = cancelled
+    }
+
+    public var succeeded: Int { outcomes.count(where: \.isSuccess) }
+    /// Dead letters that could not be handled, ids not found included.
+    public var failed: Int { outcomes.count(where: \.isFailure) + notFound.count }
+    /// Messages removed from the queue (copies included).
+    public var removedMessages: Int { outcomes.filter(\.isSuccess).reduce(0) { $0 + $1.copies } }
+    /// Messages still on the queue after the operation: the ones not selected and the failed ones.
+    public var kept: Int { scanned - removedMessages }
+    public var hasFailures: Bool { failed > 0 }
+
+    /// `replayed 3, failed 1, kept 5`; dry runs and cancelled purges say that nothing changed.
+    public var summary: String {
+        if cancelled { return "\(operation.rawValue) cancelled: nothing changed (\(scanned) on the queue)" }
+        var parts: [String]
+        if dryRun {
+            parts = ["dry run: would \(operation.rawValue) \(outcomes.count(where: \.isWouldBe))"]
+            if failed > 0 { parts.append("failed \(failed)") }
+            parts.append("nothing changed (\(scanned) on the queue)")
+        } else {
+            parts = ["\(operation.pastTense) \(succeeded)", "failed \(failed)", "kept \(kept)"]
+        }
+        if !notFound.isEmpty { parts.append("not found: \(notFound.joined(separator: " "))") }
+        if truncated { parts.append("only the first \(scanned) messages were examined; run again for the rest") }
+        return parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,121 @@
+public import Foundation
+import RelayCore
+
+/// The `dead-letters` tool's text output: the `list` table, the `show` page, ages.
+public enum DeadLetterText {
+    /// `list`'s table, at most `width` columns wide: the last error is cut to fit (with `…`).
+    /// Call ids are masked: the table is for screens and tickets.
+    public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120) -> [String] {
+        let headers = ["ID", "REASON", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
+        let rows = letters.map { letter in
+            [
+                letter.id, letter.reason, letter.callId.map { Masking.mask($0) } ?? "-",
+                letter.attempts.map(String.init) ?? "-", String(letter.replayCount),
+                letter.age(now: now).map(age) ?? "?", singleLine(letter.lastError),
+            ]
+        }
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (column, cell) in row.enumerated().dropLast() { widths[column] = max(widths[column], cell.count) }
+        }
+        let fixed = widths.dropLast().reduce(0, +) + 2 * (headers.count - 1)
+        let errorWidth = max(12, width - fixed)
+        func line(_ cells: [String]) -> String {
+            var text = ""
+            for (column, cell) in cells.enumerated().dropLast() {
+                let rightAligned = column == 3 || column == 4 || column == 5
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                text += (rightAligned ? padding + cell : cell + padding) + "  "
+            }
+            return text + truncate(cells.last!, to: errorWidth)
+        }
+        return [line(headers)] + rows.map(line)
+    }
+
+    /// `show`'s page: every field, then the payload (indented JSON when it is JSON).
+    public static func detail(_ letter: DeadLetter, copies: Int, now: Date) -> [String] {
+        func time(_ date: Date?) -> String {
+            guard let date else { return "unknown" }
+            return "\(RFC3339.format(date)) (\(age(max(0, now.timeIntervalSince(date)))) ago)"
+        }
+        var fields: [(String, String)] = [
+            ("id", letter.id), ("reason", letter.reason), ("kind", letter.kind.rawValue),
+            ("call id", letter.callId ?? "-"), ("event type", letter.eventType ?? "-"),
+            ("event id", letter.eventId ?? "-"),
+            ("attempts", letter.attempts.map(String.init) ?? "unknown"), ("replays", String(letter.replayCount)),
+            ("first failure", time(letter.firstFailureAt)), ("last failure", time(letter.lastFailureAt)),
+            ("last error", letter.lastError),
+            ("origin", letter.origin.map(DeadLetterOutcome.describe) ?? "none (\(letter.notReplayableReason ?? ""))"),
+        ]
+        if let target = letter.target {
+            fields.append(
+                ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? "")))
+        }
+        if copies > 1 { fields.append(("copies", "\(copies) messages on the queue carry this id")) }
+        let (text, encoding) = letter.payloadForJSON
+        var lines = fields.map { name, value in (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + value
+        }
+        lines.append("payload (\(encoding.rawValue), \(letter.payload.count) bytes):")
+        if encoding == .utf8,
+            let object = try? JSONSerialization.jsonObject(with: Data(letter.payload), options: [.fragmentsAllowed]),
+            object is [String: Any] || object is [Any],
+            let pretty = try? JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        {
+            lines += String(decoding: pretty, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { "  " + $0 }
+        } else {
+            lines += text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+        }
+        return lines
+    }
+
+    /// `45s`, `12m`, `3h`, `5d`: the largest unit that fits.
+    public static func age(_ seconds: TimeInterval) -> String {
+        let whole = Int(seconds)
+        switch whole {
+        case ..<60: return "\(whole)s"
+        case ..<3600: return "\(whole / 60)m"
+        case ..<86_400: return "\(whole / 3600)h"
+        default: return "\(whole / 86_400)d"
+        }
+    }
+
+    static func singleLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    static func truncate(_ text: String, to width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
+    }
+}
+
+/// Shows a bulk operation's progress: on a terminal one line redrawn in place with a bar, otherwise
+/// a plain line every `every` items and at the end (logs and pipes get no control characters).
+public final class DeadLetterProgressReporter: Sendable {
+    private let write: @Sendable (String) -> Void
+    private let isTerminal: Bool
+    private let every: Int
+    private let barWidth = 30
+
+    public init(isTerminal: Bool, every: Int = 100, write: @escaping @Sendable (String) -> Void) {
+        self.isTerminal = isTerminal
+        self.every = max(1, every)
+        self.write = write
+    }
+
+    public func report(_ progress: DeadLetterProgress) {
+        let verb = progress.dryRun ? "would \(progress.operation.rawValue)" : progress.operation.pastTense
+        let counts =
+            "\(progress.done)/\(progress.total) \(verb) \(progress.succeeded)"
+            + (progress.failed > 0 ? " failed \(progress.failed)" : "")
+        if isTerminal {
+            let filled = progress.total == 0 ? barWidth : barWidth * progress.done / progress.total
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled)
+            write("\r\u{1B}[2K\(progress.operation.rawValue) [\(bar)] \(counts)")
+            if progress.done == progress.total { write("\n") }
+        } else if progress.done % every == 0 || progress.done == progress.total {
+            write("\(progress.operation.rawValue): \(counts)\n")
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import Logging
+import RelayCore
+import RelayService
+
+/// `identity-relay dead-letters`: the on-call engineer's tool for `relay.dead-letters`. A thin layer
+/// over `DeadLetterQueue` (RelayService/DeadLetters), which holds the logic and the guarantees.
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters",
+        abstract: "List, show, replay, purge and export the dead letters on relay.dead-letters.",
+        discussion: """
+            Reads the queue without losing a message: every message is held unacknowledged while the \
+            command decides, and only the ones replayed (after the broker confirmed the republish) or \
+            purged are removed. Raw messages the broker dead-lettered itself (past a queue's delivery \
+            limit) appear with the reason brokerDeadLettered and can be replayed too.
+            Exit status: 0 success, 1 when a dead letter could not be handled (or was not found), \
+            64 for usage errors, 69 when the broker or the queue cannot be reached, 78 for configuration errors.
+            """,
+        subcommands: [List.self, Show.self, Replay.self, Purge.self, Export.self])
+}
+
+/// The filters every subcommand but `show` takes.
+struct DeadLetterFilterOptions: ParsableArguments {
+    @Option(
+        name: .customLong("reason"),
+        help: ArgumentHelp(
+            "Only this reason; repeat for several: \(DeadLetter.knownReasons.joined(separator: ", ")).",
+            valueName: "reason"))
+    var reasons: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Only dead letters that last failed at or after this time: RFC 3339, a day (2026-05-01, UTC) or an "
+                + "age (90s, 30m, 2h, 7d).",
+            valueName: "time"))
+    var since: String?
+
+    @Option(
+        help: ArgumentHelp("Only dead letters that last failed at or before this time (as --since).", valueName: "time")
+    )
+    var until: String?
+
+    @Option(name: .customLong("call-id"), help: ArgumentHelp("Only this interaction id (exact).", valueName: "id"))
+    var callId: String?
+
+    @Option(help: ArgumentHelp("At most this many dead letters, the oldest on the queue first.", valueName: "n"))
+    var limit: Int?
+
+    func validate() throws {
+        for reason in reasons where !DeadLetter.knownReasons.contains(reason) {
+            throw ValidationError(
+                "unknown --reason '\(reason)'; expected one of \(DeadLetter.knownReasons.joined(separator: ", "))")
+        }
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let value, DeadLetterFilter.parseTime(value, now: Date()) == nil {
+                throw ValidationError(
+                    "\(name) '\(value)' is not a time: give RFC 3339, a day (2026-05-01) or an age (30m, 2h, 7d)")
+            }
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    /// Whether any filter was given.
+    var isSet: Bool { !reasons.isEmpty || since != nil || until != nil || callId != nil || limit != nil }
+
+    func filter(ids: [String] = [], now: Date) -> DeadLetterFilter {
+        DeadLetterFilter(
+            reasons: Set(reasons), since: since.flatMap { DeadLetterFilter.parseTime($0, now: now) },
+            until: until.flatMap { DeadLetterFilter.parseTime($0, now: now) }, callId: callId, ids: Set(ids),
+            limit: limit)
+    }
+}
+
+extension DeadLettersCommand {
+    /// The queue named by the configuration (`amqp.*`, `amqp.namePrefix`).
+    static func queue(_ options: GlobalOptions) throws -> DeadLetterQueue {
+        let (configuration, _) = try options.load()
+        // The tool reports what matters itself; the AMQP client's info lines would only be noise.
+        bootstrapLogging(level: "error")
+        return DeadLetterQueue(
+            configuration: configuration.amqp.connection, names: RelayNames(prefix: configuration.amqp.namePrefix),
+            logger: Logger(label: "identity-relay.dead-letters"))
+    }
+
+    static func progressReporter() -> DeadLetterProgressReporter {
+        // Progress goes to standard error, so standard output stays the result (and `export` stays JSONL).
+        DeadLetterProgressReporter(isTerminal: isatty(STDERR_FILENO) != 0, every: 100) { text in
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+    }
+
+    /// Runs a queue operation; one that cannot run at all (no broker, no queue) ends the command with
+    /// EX_UNAVAILABLE, so scripts can tell it from a dead letter that failed (1).
+    static func attempt<T>(_ operation: () async throws(DeadLetterQueueError) -> T) async throws -> T {
+        do {
+            return try await operation()
+        } catch {
+            printError(error.message)
+            throw ExitCode(69)
+        }
+    }
+
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data("identity-relay: \(text)\n".utf8))
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List dead letters as a table (call ids masked), or as JSON with --json. Changes nothing.")
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filter: DeadLetterFilterOptions
+
+        @Flag(help: "Print a JSON array for scripts (call ids masked, no payload; `export` has everything).")
+        var json = false
+
+        func run() async throws {
+            let queue = try DeadLettersCommand.queue(options)
+            let now = Date()
+            let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.list(filter.filter(now: now))
+            }
+            if json {
+                print(String(decoding: DeadLetter.listJSON(listing.letters, now: now), as: UTF8.self))
+                return
+            }
+            if !listing.letters.isEmpty {
+                for line in DeadLetterText.table(listing.letters, now: now) { print(line) }
+            }
+            print(
+                "\(listing.letters.count) of \(listing.scanned) dead letters on \(queue.names.deadLettersQueue)"
+                    + (listing.truncated ? " (only the first \(listing.scanned) examined)" : ""))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one dead letter in full, payload included. Changes nothing.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The dead letter's id (as `list` shows it).")
+        var id: String
+
+        @Flag(help: "Print the record as JSON (the `export` form).")
+        var json = false
+
+        func run() async throws {
+            let queue = try DeadLettersCommand.queue(options)
+            let now = Date()
+            let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.list(DeadLetterFilter(ids: [id]))
+            }
+            guard let letter = listing.letters.first else {
+                DeadLettersCommand.printError("no dead letter with id \(id) on \(queue.names.deadLettersQueue)")
+                throw ExitCode(1)
+            }
+            if json {
+                print(String(decoding: letter.exportJSONPretty(), as: UTF8.self))
+            } else {
+                for line in DeadLetterText.detail(letter, copies: listing.letters.count, now: now) { print(line) }
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put dead letters' original messages back where they came from.",
+            discussion: """
+                Each payload is republished to its origin exchange and routing key with the header \
+                x-relay-replay-count (one more than the dead letter carried), and the dead letter is removed \
+                only once the broker confirmed the republish. One that cannot be replayed (no origin, the \
+                exchange is gone, nothing routes it) is kept, reported, and makes the exit status 1.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Ids of the dead letters to replay.")
+        var ids: [String] = []
+
+        @Flag(help: "Replay every dead letter the filters select.")
+        var all = false
+
+        @OptionGroup var filter: DeadLetterFilterOptions
+
+        @Flag(help: "Show what would be replayed, and where to; change nothing.")
+        var dryRun = false
+
+        @Option(
+            help: ArgumentHelp("At most this many replays per second, to spare the systems downstream.", valueName: "n")
+        )
+        var rate: Double?
+
+        func validate() throws {
+            if ids.isEmpty && !all {
+                throw ValidationError("name the dead letters to replay, or pass --all (filters narrow it)")
+            }
+            if !ids.isEmpty && all { throw ValidationError("give dead-letter ids or --all, not both") }
+            if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number") }
+        }
+
+        func run() async throws {
+            let queue = try DeadLettersCommand.queue(options)
+            let reporter = DeadLettersCommand.progressReporter()
+            let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.replay(
+                    filter.filter(ids: ids, now: Date()), dryRun: dryRun, rate: rate, progress: { reporter.report($0) })
+            }
+            try DeadLettersCommand.finish(report)
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove dead letters for good, after confirmation (or with --yes).",
+            discussion: """
+                Asks on the terminal before removing anything; without a terminal it refuses unless --yes \
+                is given. Purging everything needs --all, so a missing filter never empties the queue.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Ids of the dead letters to purge.")
+        var ids: [String] = []
+
+        @Flag(help: "Purge every dead letter the filters select (all of them without filters).")
+        var all = false
+
+        @OptionGroup var filter: DeadLetterFilterOptions
+
+        @Flag(name: [.short, .long], help: "Do not ask for confirmation.")
+        var yes = false
+
+        @Flag(help: "Show what would be purged; change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            if ids.isEmpty && !all && !filter.isSet {
+                throw ValidationError("name the dead letters to purge, give filters, or pass --all")
+            }
+            if !ids.isEmpty && all { throw ValidationError("give dead-letter ids or --all, not both") }
+        }
+
+        func run() async throws {
+            let interactive = isatty(STDIN_FILENO) != 0
+            if !yes && !dryRun && !interactive {
+                DeadLettersCommand.printError(
+                    "purge asks for confirmation, and standard input is not a terminal: pass --yes to purge anyway")
+                throw ExitCode.validationFailure
+            }
+            let queue = try DeadLettersCommand.queue(options)
+            let reporter = DeadLettersCommand.progressReporter()
+            let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.purge(
+                    filter.filter(ids: ids, now: Date()), dryRun: dryRun,
+                    confirm: { [yes] letters in
+                        yes || DeadLettersCommand.confirmPurge(letters, queue: queue.names.deadLettersQueue)
+                    },
+                    progress: { reporter.report($0) })
+            }
+            try DeadLettersCommand.finish(report)
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write dead letters, payload included, one JSON object per line. Changes nothing.",
+            discussion: """
+                Each line holds the record's own fields (DeadLetterRecord's JSON form) plus kind and replayCount; \
+                raw messages the broker dead-lettered have the reason brokerDeadLettered and no failure times.
+                """)
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case jsonl
+        }
+
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var filter: DeadLetterFilterOptions
+
+        @Option(help: "Output format.")
+        var format: Format = .jsonl
+
+        @Option(
+            name: [.short, .long],
+            help: ArgumentHelp("Write to this file instead of standard output.", valueName: "path"))
+        var output: String?
+
+        func run() async throws {
+            let queue = try DeadLettersCommand.queue(options)
+            let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.list(filter.filter(now: Date()))
+            }
+            var data = Data()
+            for letter in listing.letters {
+                data.append(contentsOf: letter.exportJSON())
+                data.append(UInt8(ascii: "\n"))
+            }
+            if let output, output != "-" {
+                do {
+                    try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+                } catch {
+                    DeadLettersCommand.printError("cannot write \(output): \(error.localizedDescription)")
+                    throw ExitCode(1)
+                }
+                print("exported \(listing.letters.count) of \(listing.scanned) dead letters to \(output)")
+            } else {
+                FileHandle.standardOutput.write(data)
+                FileHandle.standardError.write(
+                    Data("exported \(listing.letters.count) of \(listing.scanned) dead letters\n".utf8))
+            }
+        }
+    }
+
+    /// Prints each outcome and the summary; exits 1 when anything failed.
+    static func finish(_ report: DeadLetterReport) throws {
+        for outcome in report.outcomes { print(outcome.line) }
+        for id in report.notFound { print("failed \(id): no such dead letter on the queue") }
+        print(report.summary)
+        if report.hasFailures { throw ExitCode.failure }
+    }
+
+    /// Asks on the terminal; anything but y/yes declines.
+    static func confirmPurge(_ letters: [DeadLetter], queue: String) -> Bool {
+        var byReason: [String: Int] = [:]
+        for letter in letters { byReason[letter.reason, default: 0] += 1 }
+        let reasons = byReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        FileHandle.standardError.write(
+            Data("purge \(letters.count) messages from \(queue) (\(reasons))? This cannot be undone. [y/N] ".utf8))
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return answer == "y" || answer == "yes"
+    }
+}
