@@ -124,8 +124,10 @@ public final class AMQPClient: Sendable {
         submit(.nack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration, requeue: requeue)) {}
     }
 
-    /// Cancels every consumer: no new deliveries arrive; deliveries already received can still be acked.
-    /// Returns when the broker has confirmed the cancel (the streams have then ended).
+    /// Stops every consumer: their streams end, and deliveries already received can still be acked.
+    /// Whatever the broker still sends is held unacked until `shutdown()` returns it to the queue.
+    /// (No basic.cancel: on RabbitMQ 3.10 quorum queues that hands unacked messages back at once and
+    /// loses the acks that follow.)
     public func stopConsuming() async {
         await withCheckedContinuation { continuation in
             submit(.cancelConsumers(continuation)) { continuation.resume() }

@@ -274,6 +274,13 @@ final class AMQPConnection {
         amqp_maybe_release_buffers(state)
     }
 
+    /// Closes one channel and waits for the broker's close-ok, which it sends only after handling every
+    /// frame sent on that channel before, acks included.
+    func closeChannel(_ channel: UInt16) {
+        guard isOpen else { return }
+        _ = amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS)
+    }
+
     /// Closes the connection politely; errors are irrelevant at this point.
     func close() {
         guard isOpen else { return }
