@@ -162,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayServiceTests",
-            dependencies: ["RelayService", "RelayCore", "RelayAMQP"],
+            dependencies: ["RelayService", "RelayCore", "RelayAMQP", "RelayTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -604,60 +604,14 @@ private struct Fixture {
 
     /// Runs the built `identity-relay` against this fixture's names, standard input not a terminal.
     func runCLI(_ arguments: [String], prefix: String? = nil) throws -> CLIResult {
-        let root = TestBroker.repositoryRoot
-        let binary = ProcessInfo.processInfo.environment["RELAY_CLI_BINARY"] ?? root + "/.build/debug/identity-relay"
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw CLIBinaryMissing(path: binary)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        var environment = ProcessInfo.processInfo.environment
-        environment["RELAY_CONFIG"] = nil
-        environment["RELAY_AMQP_NAME_PREFIX"] = prefix ?? self.prefix
-        environment["RELAY_AMQP_PORT"] = String(TestBroker.port)
-        environment["RELAY_AMQP_HOST"] = "127.0.0.1"
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Both pipes are read to the end before waiting: a full pipe would otherwise block the child.
-        let stderrReader = Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderr = try awaitBlocking { await stderrReader.value }
-        return CLIResult(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
-
-/// Runs an async operation from synchronous code (the CLI helper reads pipes synchronously).
-private func awaitBlocking<T: Sendable>(_ operation: @escaping @Sendable () async -> T) throws -> T {
-    let result = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        result.value = await operation()
-        done.signal()
-    }
-    done.wait()
-    return result.value!
-}
-
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    // Written once by the task before the semaphore is signalled, read after the wait.
-    var value: T?
-}
-
-struct CLIBinaryMissing: Error, CustomStringConvertible {
-    var path: String
-    var description: String {
-        "the identity-relay binary is not at \(path): build it first (`swift build`, or `swift build --build-tests`), "
-            + "or point RELAY_CLI_BINARY at it"
+        let result = try BuiltExecutable.run(
+            arguments,
+            environment: [
+                "RELAY_CONFIG": "", "RELAY_AMQP_NAME_PREFIX": prefix ?? self.prefix,
+                "RELAY_AMQP_PORT": String(TestBroker.port), "RELAY_AMQP_HOST": "127.0.0.1",
+            ],
+            inherit: true)
+        return CLIResult(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 }
 
