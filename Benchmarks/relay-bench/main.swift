@@ -25,17 +25,33 @@ struct Options {
     var window = 1_000
     var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
     var repositoryRoot = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
+    /// `throughput` (the default) or `enrichment`.
+    var mode = "throughput"
+    var rate = 2_000
+    var crmLatencyMs = 100
+    var concurrency = 64
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
+            if flag == "--mode" {
+                guard let value = iterator.next(), ["throughput", "enrichment"].contains(value) else {
+                    fail("--mode is throughput or enrichment")
+                }
+                mode = value
+                continue
+            }
             guard let value = iterator.next().flatMap(Int.init) else { fail("\(flag) needs a whole number") }
             switch flag {
+            case "--rate": rate = value
+            case "--crm-latency-ms": crmLatencyMs = value
+            case "--concurrency": concurrency = value
             case "--messages": messages = value
             case "--runs": runs = value
             case "--prefetch": prefetch = value
             case "--window": window = value
-            default: fail("unknown option \(flag); known: --messages --runs --prefetch --window")
+            default:
+                fail("unknown option \(flag); known: --mode --messages --runs --prefetch --window --rate --crm-latency-ms --concurrency")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -166,6 +182,37 @@ func median(_ values: [Double]) -> Double {
 }
 
 func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
+
+if options.mode == "enrichment" {
+    print(
+        "relay-bench enrichment: \(options.messages) call starts at \(options.rate)/s per run, \(options.runs) runs, "
+            + "CRM latency \(options.crmLatencyMs) ms, delivery concurrency \(options.concurrency)")
+    var figures: [EnrichmentBenchmark.Figures] = []
+    do {
+        for run in 1...options.runs {
+            let result = try await EnrichmentBenchmark(
+                events: options.messages, rate: options.rate, crmLatency: .milliseconds(options.crmLatencyMs),
+                concurrency: options.concurrency, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
+            ).run()
+            figures.append(result)
+            print(
+                "run \(run): published at \(String(format: "%.0f", result.achievedRate))/s; phase-1 latency p50 "
+                    + "\(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)); "
+                    + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight)")
+        }
+    } catch {
+        fail("\(error)")
+    }
+    let p50 = median(figures.map { $0.phaseOneP50.totalSeconds * 1000 })
+    let p99 = median(figures.map { $0.phaseOneP99.totalSeconds * 1000 })
+    print(
+        "median: phase-1 p50 \(String(format: "%.1f", p50)) ms, p99 \(String(format: "%.1f", p99)) ms; enrichments "
+            + "\(format(median(figures.map(\.enrichmentsPerSecond)))); CRM in flight at most "
+            + "\(figures.map(\.maxCRMInFlight).max() ?? 0)")
+    exit(0)
+}
+
+func milliseconds(_ duration: Duration) -> String { String(format: "%.1f ms", duration.totalSeconds * 1000) }
 
 print("relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)")
 var baselines: [Double] = []

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import RelayAMQP
+import RelayCore
+import RelayService
+import RelaySimulator
+import ServiceLifecycle
+
+/// Phase 1 and phase 2 under load: events published at a steady `rate` for callers the CRM knows,
+/// against a CRM answering in `crmLatency`. Reports phase-1 latency (publish → phase-1 PUT received)
+/// p50/p99, enrichments per second, and the most CRM requests in flight at once.
+struct EnrichmentBenchmark {
+    var events: Int
+    var rate: Int
+    var crmLatency: Duration
+    var concurrency: Int
+    var port: Int
+    var repositoryRoot: String
+    var logger: Logger
+
+    struct Figures {
+        var phaseOneP50: Duration
+        var phaseOneP99: Duration
+        var enrichmentsPerSecond: Double
+        var maxCRMInFlight: Int
+        var achievedRate: Double
+    }
+
+    func run() async throws -> Figures {
+        let prefix = "bench-\(UUID().uuidString.prefix(8))."
+        let latency = crmLatency
+        // Every caller is known to the CRM, which answers each search after `latency`.
+        let slow = try await SimulatedPlatform.start(logger: logger) { _, request in
+            guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
+            let phone = URLComponents(string: "http://x" + request.path)?.queryItems?.first { $0.name == "phone" }?.value ?? ""
+            let body = #"{"totalSize":1,"records":[{"Id":"003B\#(phone.suffix(7))","Name":"Bench Customer","LoyaltyTier":"Gold"}]}"#
+            return ScriptedResponse(
+                status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8),
+                delay: latency)
+        }
+        var configuration = RelayConfiguration()
+        configuration.amqp.port = port
+        configuration.amqp.namePrefix = prefix
+        configuration.amqp.topologyFile = repositoryRoot + "/topology/definitions.json"
+        configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
+        configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        configuration.delivery.concurrency = concurrency
+        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
+        configuration.store.path = storePath
+        defer { try? FileManager.default.removeItem(atPath: storePath) }
+        let app = try RelayApp(
+            configuration: configuration,
+            endpoints: .init(
+                platformBaseURL: slow.baseURL, postCallWebhookURL: slow.postCallWebhookURL,
+                crmLookupURLTemplate: slow.crmLookupURLTemplate), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let running = Task { try await group.run() }
+        try await app.amqp.waitUntilConnected(timeout: .seconds(15))
+        let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(15))
+
+        // Publish at a steady rate, remembering when each event went out.
+        let published = Locked<[String: ContinuousClock.Instant]>([:])
+        let started = ContinuousClock.now
+        let interval = Duration.seconds(1.0 / Double(rate))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for index in 0..<events {
+                let due = started + interval * index
+                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                let eventId = "enrich-\(index)"
+                let body = #"{"eventId":"\#(eventId)","type":"callStarted","callId":"enrich-call-\#(index)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(String(format: "+1555%07d", index))","toNumber":"+15550190000","direction":"inbound"}"#
+                tasks.addTask {
+                    published.withLock { $0[eventId] = .now }
+                    try await publisher.publish(
+                        OutboundMessage(exchange: prefix + "platform.events", routingKey: "callStarted", body: Array(body.utf8)))
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let publishedIn = ContinuousClock.now - started
+        _ = try await slow.waitForCustomerUpdates(count: events * 2, timeout: .seconds(600))
+        let finished = ContinuousClock.now
+
+        let sentAt = published.withLock { $0 }
+        let requests = slow.server.requests
+        var phaseOne: [Duration] = []
+        var phaseTwoTimes: [ContinuousClock.Instant] = []
+        for request in requests where request.method == "PUT" {
+            guard let key = request.header("idempotency-key") else { continue }
+            if key.hasPrefix("customer-update:"), let sent = sentAt[String(key.dropFirst("customer-update:".count))] {
+                phaseOne.append(request.receivedAt - sent)
+            } else if key.hasPrefix("enrichment:") {
+                phaseTwoTimes.append(request.receivedAt)
+            }
+        }
+        phaseOne.sort()
+        let searches = requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }.map(\.receivedAt).sorted()
+        // In flight at a search's arrival: the searches that arrived within the latency before it.
+        var maxInFlight = 0
+        var windowStart = 0
+        for (index, arrival) in searches.enumerated() {
+            while arrival - searches[windowStart] >= latency { windowStart += 1 }
+            maxInFlight = max(maxInFlight, index - windowStart + 1)
+        }
+        let firstEnrichment = phaseTwoTimes.min() ?? started
+        let enrichmentSpan = (phaseTwoTimes.max() ?? finished) - firstEnrichment
+
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        let topology = try Topology.load(contentsOf: configuration.amqp.topologyFile).prefixed(prefix)
+        for queue in topology.queues { try? await publisher.deleteQueue(queue.name) }
+        for exchange in topology.exchanges { try? await publisher.deleteExchange(exchange.name) }
+        await publisher.shutdown()
+        await slow.stop()
+        return Figures(
+            phaseOneP50: phaseOne[phaseOne.count / 2], phaseOneP99: phaseOne[min(phaseOne.count - 1, phaseOne.count * 99 / 100)],
+            enrichmentsPerSecond: Double(phaseTwoTimes.count) / max(enrichmentSpan.totalSeconds, 0.001),
+            maxCRMInFlight: maxInFlight, achievedRate: Double(events) / publishedIn.totalSeconds)
+    }
+}
+
+/// A mutex-guarded value the benchmark's tasks share.
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
