@@ -43,6 +43,7 @@ struct EnrichmentBenchmark {
         configuration.amqp.namePrefix = prefix
         configuration.amqp.topologyFile = repositoryRoot + "/topology/definitions.json"
         configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
+        configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
         configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         configuration.delivery.concurrency = concurrency
         let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path

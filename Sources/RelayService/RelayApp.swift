@@ -1,7 +1,7 @@
 public import Logging
 import Foundation
 public import RelayAMQP
-import RelayCore
+public import RelayCore
 public import RelayHTTP
 public import RelayStore
 public import ServiceLifecycle
@@ -20,6 +20,10 @@ public final class RelayApp: Service {
     public let timers: TimerService
     /// Phase 2, when a CRM lookup is configured.
     public let enricher: Enricher?
+    /// Seals personal data before it is stored.
+    public let cipher: FieldCipher
+    /// Keys identifiers (phone, email, messaging ids) for lookups without holding them in clear.
+    public let identifiers: IdentifierHasher
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
@@ -59,8 +63,16 @@ public final class RelayApp: Service {
                 key: "identity.phoneHashKey",
                 "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE")
         }
-        guard let hasher = PhoneHasher(key: Array(key.utf8)) else {
+        guard let hasher = PhoneHasher(key: Array(key.utf8)), let identifiers = IdentifierHasher(key: Array(key.utf8)) else {
             throw ConfigurationError(key: "identity.phoneHashKey", "is too short")
+        }
+        guard let encryptionKey = configuration.privacy.encryptionKey else {
+            throw ConfigurationError(
+                key: "privacy.encryptionKey",
+                "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE (base64 of 32 bytes)")
+        }
+        guard let cipher = FieldCipher(base64Key: encryptionKey) else {
+            throw ConfigurationError(key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes")
         }
         var signer: WebhookSigner?
         if let secret = configuration.webhook.signingSecret {
@@ -111,6 +123,8 @@ public final class RelayApp: Service {
             hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)
         let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: linking)
         self.configuration = configuration
+        self.cipher = cipher
+        self.identifiers = identifiers
         self.names = names
         self.amqp = amqp
         self.http = http

@@ -156,6 +156,13 @@ extension RelayConfiguration {
         if let secret = webhook.signingSecret, !secret.hasPrefix("whsec_") {
             throw ConfigurationError(key: "webhook.signingSecret", "must start with whsec_ (Standard Webhooks)")
         }
+        if let key = privacy.encryptionKey, FieldCipher(base64Key: key) == nil {
+            throw ConfigurationError(
+                key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes (e.g. the output of `openssl rand -base64 32`)")
+        }
+        if let token = admin.token, token.utf8.count < 16 {
+            throw ConfigurationError(key: "admin.token", "must be at least 16 characters")
+        }
     }
 
     /// Nested YAML mappings become dotted keys; every leaf must be a scalar.
@@ -262,6 +269,16 @@ extension RelayConfiguration {
         .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
         .int("input.maxIdLength", \.input.maxIdLength, 8...4096),
         .choice("log.level", \.log.level, ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .bool("admin.enabled", \.admin.enabled),
+        .string("admin.host", \.admin.host),
+        .int("admin.port", \.admin.port, 0...65535),
+        .optionalString("admin.token", \.admin.token, secret: true),
+        .milliseconds("admin.lookupBudgetMs", \.admin.lookupBudget, 10...10_000),
+        .int("admin.maxBodyBytes", \.admin.maxBodyBytes, 256...16_777_216),
+        .optionalString("privacy.encryptionKey", \.privacy.encryptionKey, secret: true),
+        .days("privacy.retentionDays", \.privacy.retention, 1...3650),
+        .seconds("privacy.purgeIntervalSeconds", \.privacy.purgeInterval, 1...86_400),
+        .days("contacts.temporaryTtlDays", \.contacts.temporaryTimeToLive, 1...3650),
     ]
 }
 
@@ -312,6 +329,12 @@ extension ConfigKeyDefinition {
             let (seconds, attoseconds) = duration.components
             return seconds * 1000 + attoseconds / 1_000_000_000_000_000
         }
+    }
+
+    static func days(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+    ) -> Self {
+        duration(name, path, range, unit: "days", make: { .seconds($0 * 86_400) }) { $0.components.seconds / 86_400 }
     }
 
     static func seconds(

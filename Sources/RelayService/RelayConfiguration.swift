@@ -136,6 +136,36 @@ public struct RelayConfiguration: Sendable {
         public var level = "info"
     }
 
+    /// The operators' HTTP API: health, metrics, dead letters, contacts and the synchronous CTI lookup.
+    public struct Admin: Sendable {
+        public var enabled = true
+        /// Loopback by default: the API is for operators and the CTI connector on this host.
+        public var host = "127.0.0.1"
+        /// 0: any free port (tests).
+        public var port = 8090
+        /// Secret: the bearer token every endpoint but the health checks requires.
+        public var token: String?
+        /// The CTI lookup answers within this budget with whatever is known by then.
+        public var lookupBudget = Duration.milliseconds(300)
+        public var maxBodyBytes = 64 * 1024
+    }
+
+    /// Personal data at rest: encryption, retention.
+    public struct Privacy: Sendable {
+        /// Secret: base64 of 32 bytes, the AES-256-GCM key of numbers, emails and names at rest.
+        public var encryptionKey: String?
+        /// Interactions, journeys and dead letters older than this are purged.
+        public var retention = Duration.seconds(30 * 24 * 3600)
+        /// How often the retention purge and the contact expiry run.
+        public var purgeInterval = Duration.seconds(3600)
+    }
+
+    /// The single customer view: contacts, merges, journeys.
+    public struct Contacts: Sendable {
+        /// A temporary (ephemeral or identified) contact expires this long after its last interaction.
+        public var temporaryTimeToLive = Duration.seconds(60 * 24 * 3600)
+    }
+
     public var amqp = AMQP()
     public var platform = Platform()
     public var crm = CRM()
@@ -147,6 +177,9 @@ public struct RelayConfiguration: Sendable {
     public var webhook = Webhook()
     public var input = Input()
     public var log = Log()
+    public var admin = Admin()
+    public var privacy = Privacy()
+    public var contacts = Contacts()
 
     public init() {}
 }

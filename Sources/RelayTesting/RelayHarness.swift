@@ -38,6 +38,7 @@ public final class RelayHarness: Sendable {
         configuration.amqp.namePrefix = prefix
         configuration.amqp.topologyFile = TestBroker.repositoryRoot + "/topology/definitions.json"
         configuration.identity.phoneHashKey = "integration-test-key-0123456789abcdef"
+        configuration.privacy.encryptionKey = RelayHarness.testEncryptionKey
         configuration.webhook.signingSecret = testWebhookSecret
         configuration.store.path = previous?.app.configuration.store.path
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("relay-test-\(prefix)sqlite").path
@@ -139,6 +140,11 @@ public final class RelayHarness: Sendable {
 
 /// The signing secret of the harness's relay, for tests that verify webhooks.
 public let testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+extension RelayHarness {
+    /// The tests' AES key of personal data at rest (base64 of 32 bytes).
+    public static let testEncryptionKey = "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hIT0="
+}
 
 /// A `callEnded` body per the contract.
 public func callEndedBody(eventId: String, callId: String, at time: String = "2026-11-24T10:05:00Z") -> [UInt8] {

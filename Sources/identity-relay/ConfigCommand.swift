@@ -36,6 +36,13 @@ struct ConfigCommand: AsyncParsableCommand {
                             key: "identity.phoneHashKey",
                             "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE")))
             }
+            if configuration.privacy.encryptionKey == nil {
+                throw reportConfigurationFailure(
+                    .init(
+                        error: ConfigurationError(
+                            key: "privacy.encryptionKey",
+                            "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE")))
+            }
             print("configuration OK")
         }
     }

@@ -44,6 +44,10 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.identity.phoneHashKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
             notes.append("no identity.phoneHashKey set: this demo uses a random one, so its PHONE: ids are one-off")
         }
+        if configuration.privacy.encryptionKey == nil {
+            configuration.privacy.encryptionKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            notes.append("no privacy.encryptionKey set: this demo uses a random one")
+        }
         // The demo always talks to the simulator, on a free port, whatever the configuration names.
         configuration.platform.baseURL = ""
         configuration.crm.postCallWebhookURL = ""

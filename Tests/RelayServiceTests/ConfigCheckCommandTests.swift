@@ -7,12 +7,16 @@ import Testing
 @Suite("identity-relay config check, run as a process")
 struct ConfigCheckCommandTests {
     static let hashKey = "cfgcheck-hash-key-0123456789abcdef012345"
+    static let encryptionKey = "Y2ZnY2hlY2stZW5jcnlwdGlvbi1rZXktMzJieXRlcyE="
+    static let requiredSecrets = [
+        "RELAY_IDENTITY_PHONE_HASH_KEY": hashKey, "RELAY_PRIVACY_ENCRYPTION_KEY": encryptionKey,
+    ]
 
     @Test("a valid configuration prints every key, secrets redacted, and exits 0")
     func valid() throws {
         #expect(Self.hashKey.utf8.count == 40)
         let result = try BuiltExecutable.run(
-            ["config", "check"], environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey])
+            ["config", "check"], environment: Self.requiredSecrets)
         #expect(result.reason == .exit)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("configuration OK"))
@@ -29,13 +33,15 @@ struct ConfigCheckCommandTests {
 
         #expect(!result.stdout.contains(Self.hashKey))
         #expect(!result.stderr.contains(Self.hashKey))
+        #expect(lines.first { $0.hasPrefix("privacy.encryptionKey ") }?.contains("<redacted>") == true)
+        #expect(!(result.stdout + result.stderr).contains(Self.encryptionKey))
     }
 
     @Test("a bad port exits 78 naming amqp.port")
     func badPort() throws {
         let result = try BuiltExecutable.run(
             ["config", "check"],
-            environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey, "RELAY_AMQP_PORT": "notaport"])
+            environment: Self.requiredSecrets.merging(["RELAY_AMQP_PORT": "notaport"]) { $1 })
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("amqp.port"))
@@ -51,13 +57,23 @@ struct ConfigCheckCommandTests {
         #expect(!result.stdout.contains("configuration OK"))
     }
 
+    @Test("a missing encryption key exits 78 naming privacy.encryptionKey")
+    func missingEncryptionKey() throws {
+        let result = try BuiltExecutable.run(
+            ["config", "check"], environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey])
+        #expect(result.reason == .exit)
+        #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
+        #expect(result.stderr.contains("privacy.encryptionKey"))
+        #expect(result.stderr.contains("RELAY_PRIVACY_ENCRYPTION_KEY"))
+    }
+
     @Test("a secret in a --config file exits 78 naming the key, without echoing the secret")
     func secretInConfigFile() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = try directory.write("amqp:\n  password: hunter2-in-yaml\n")
         let result = try BuiltExecutable.run(
-            ["config", "check", "--config", path], environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey])
+            ["config", "check", "--config", path], environment: Self.requiredSecrets)
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("amqp.password"))

@@ -141,6 +141,16 @@ let sampleValues: [String: String] = [
     "input.maxBodyBytes": "1024",
     "input.maxIdLength": "64",
     "log.level": "debug",
+    "admin.enabled": "false",
+    "admin.host": "0.0.0.0",
+    "admin.port": "9191",
+    "admin.token": "admin-token-for-the-tests",
+    "admin.lookupBudgetMs": "150",
+    "admin.maxBodyBytes": "4096",
+    "privacy.encryptionKey": "c2FtcGxlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=",
+    "privacy.retentionDays": "7",
+    "privacy.purgeIntervalSeconds": "60",
+    "contacts.temporaryTtlDays": "90",
 ]
 
 @Suite("The committed Config/relay.yaml")
@@ -362,7 +372,7 @@ struct SecretTests {
         #expect(
             Set(Self.secretKeys) == [
                 "amqp.password", "identity.phoneHashKey", "webhook.signingSecret", "crm.lookup.authorization",
-                "erp.lookup.authorization",
+                "erp.lookup.authorization", "privacy.encryptionKey", "admin.token",
             ])
     }
 
@@ -486,6 +496,18 @@ struct BadValueTests {
             label: "unreadable phone hash key file", yaml: nil,
             environment: ["RELAY_IDENTITY_PHONE_HASH_KEY_FILE": "/nonexistent/relay-\(UUID().uuidString)"],
             key: "identity.phoneHashKey"),
+        .init(
+            label: "encryption key of 16 bytes", yaml: nil,
+            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "c2l4dGVlbi1ieXRlcy1rZXk="], key: "privacy.encryptionKey",
+            mustNotContain: "c2l4dGVlbi1ieXRlcy1rZXk="),
+        .init(
+            label: "encryption key not base64", yaml: nil,
+            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "not base64 at all, clearly!"], key: "privacy.encryptionKey",
+            mustNotContain: "not base64 at all"),
+        .init(
+            label: "short admin token", yaml: nil, environment: ["RELAY_ADMIN_TOKEN": "tiny-token1"], key: "admin.token",
+            mustNotContain: "tiny-token1"),
+        .init(label: "retention of zero days", yaml: "privacy:\n  retentionDays: 0\n", key: "privacy.retentionDays"),
         .init(label: "list value", yaml: "amqp:\n  host:\n    - a.example\n    - b.example\n", key: "amqp.host"),
         .init(label: "flow list value", yaml: "log:\n  level: [info, debug]\n", key: "log.level"),
         .init(label: "bool not a bool", yaml: nil, environment: ["RELAY_AMQP_TLS_ENABLED": "maybe"], key: "amqp.tls.enabled"),
@@ -571,6 +593,8 @@ struct EnvironmentNameTests {
             ("platform.requestTimeoutMs", "RELAY_PLATFORM_REQUEST_TIMEOUT_MS"),
             ("delivery.maxRetryAfterMs", "RELAY_DELIVERY_MAX_RETRY_AFTER_MS"),
             ("webhook.signingSecret", "RELAY_WEBHOOK_SIGNING_SECRET"),
+            ("privacy.encryptionKey", "RELAY_PRIVACY_ENCRYPTION_KEY"),
+            ("contacts.temporaryTtlDays", "RELAY_CONTACTS_TEMPORARY_TTL_DAYS"),
         ])
     func name(key: String, expected: String) {
         #expect(RelayConfiguration.environmentName(for: key) == expected)

@@ -76,6 +76,7 @@ final class RelayProcess {
         environment["RELAY_CRM_POST_CALL_WEBHOOK_URL"] = simulator.postCallWebhookURL
         environment["RELAY_WEBHOOK_SIGNING_SECRET"] = secret
         environment["RELAY_IDENTITY_PHONE_HASH_KEY"] = "fault-test-key-0123456789abcdef0123456789"
+        environment["RELAY_PRIVACY_ENCRYPTION_KEY"] = "ZmF1bHQtdGVzdC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
         environment["RELAY_DELIVERY_BASE_DELAY_MS"] = "50"
         environment["RELAY_DELIVERY_MAX_DELAY_MS"] = "1000"
         environment["RELAY_LOG_LEVEL"] = "error"
