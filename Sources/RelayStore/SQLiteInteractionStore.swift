@@ -60,15 +60,22 @@ public final class SQLiteInteractionStore: InteractionStore {
         callId: String, eventId: String, now: Date,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
+        try await apply(callId: callId, eventId: eventId, now: now, contact: nil, transition)
+    }
+
+    public func apply(
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult {
         try await database {
             try await groupCommit.write { db in
-                try Self.apply(callId: callId, eventId: eventId, now: now, transition, db)
+                try Self.apply(callId: callId, eventId: eventId, now: now, contact: contact, transition, db)
             }
         }
     }
 
     private static func apply(
-        callId: String, eventId: String, now: Date,
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
         _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]), _ db: Database
     ) throws -> ApplyResult {
         if try isProcessed(eventId, db) {
@@ -80,6 +87,8 @@ public final class SQLiteInteractionStore: InteractionStore {
             throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
         }
         try save(next, now: now, db)
+        // The contact link commits with the state, so a redelivery (caught above) never links twice.
+        if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now) }
         try db.execute(
             sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
             arguments: [eventId, callId, ColumnTime.value(now)])

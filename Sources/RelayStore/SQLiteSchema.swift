@@ -70,6 +70,69 @@ enum SQLiteSchema {
                     CREATE INDEX identity_override_expires_at ON identity_override(expires_at);
                     """)
         }
+        migrator.registerMigration("v3") { db in
+            // The identity graph of the single customer view. Personal data (names, attributes, notes,
+            // identifier values, merge snapshots) is sealed with `FieldCipher` under a context per column;
+            // identifiers are found by their keyed hash (`IdentifierHasher`), never by value.
+            try db.execute(
+                sql: """
+                    CREATE TABLE contact (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        type TEXT NOT NULL,
+                        merged_into TEXT,
+                        aliases TEXT NOT NULL DEFAULT '[]',
+                        name BLOB,
+                        name_key TEXT,
+                        attributes BLOB,
+                        notes BLOB,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        last_interaction_at REAL,
+                        expires_at REAL,
+                        expired_at REAL
+                    ) STRICT;
+                    CREATE INDEX contact_expires_at ON contact(expires_at) WHERE expires_at IS NOT NULL;
+                    CREATE INDEX contact_name_key ON contact(name_key) WHERE name_key IS NOT NULL;
+
+                    -- One identifier belongs to one contact: the key is the primary key.
+                    CREATE TABLE contact_identifier (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        contact_id TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        position INTEGER NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+                    CREATE INDEX contact_identifier_contact_id ON contact_identifier(contact_id);
+
+                    -- Which contact an interaction landed on: the contact that owned the identifier then, never
+                    -- rewritten by a merge, so an unmerge gives each contact back the interactions it had.
+                    CREATE TABLE contact_interaction (
+                        call_id TEXT PRIMARY KEY NOT NULL,
+                        contact_id TEXT NOT NULL,
+                        linked_by TEXT NOT NULL,
+                        suggestions TEXT,
+                        linked_at REAL NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+                    CREATE INDEX contact_interaction_contact_id ON contact_interaction(contact_id);
+
+                    -- A wrap-up's notes, sealed; by call id, since a wrap-up may come before its start.
+                    CREATE TABLE interaction_note (
+                        call_id TEXT PRIMARY KEY NOT NULL,
+                        notes BLOB NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+
+                    CREATE TABLE contact_merge (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        target_id TEXT NOT NULL,
+                        absorbed_id TEXT NOT NULL,
+                        merged_at REAL NOT NULL,
+                        undone_at REAL,
+                        snapshot BLOB NOT NULL
+                    ) STRICT;
+                    CREATE INDEX contact_merge_target_id ON contact_merge(target_id);
+                    CREATE INDEX contact_merge_absorbed_id ON contact_merge(absorbed_id);
+                    """)
+        }
         return migrator
     }
 }

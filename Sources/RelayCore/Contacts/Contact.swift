@@ -91,8 +91,8 @@ public struct ContactIdentifier: Sendable, Hashable, Codable, CustomStringConver
     public func key(_ hasher: IdentifierHasher) -> String {
         switch kind {
         case .phone:
-            if let number = PhoneNumber(normalizing: value) { return hasher.keyedHash(number) }
-            return hasher.keyedHash(kind: "phone", value)
+            // Values of this kind were normalised to E.164 when the identifier was made.
+            return hasher.keyedHash(PhoneNumber(alreadyNormalized: value))
         default:
             return hasher.keyedHash(kind: kind.name, value)
         }

@@ -1,0 +1,390 @@
+public import Foundation
+public import RelayCore
+import GRDB
+
+/// A contact as stored: ids, types and times in clear; name, attributes, notes and identifier values
+/// sealed by the caller (`FieldCipher`), which alone holds the key.
+public struct StoredContact: Sendable, Hashable {
+    public var id: String
+    public var type: ContactType
+    public var mergedInto: String?
+    public var aliases: [String]
+    public var name: [UInt8]?
+    public var nameKey: String?
+    public var attributes: [UInt8]?
+    public var notes: [UInt8]?
+    public var identifiers: [StoredIdentifier]
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var lastInteractionAt: Date?
+    public var expiresAt: Date?
+    public var expiredAt: Date?
+
+    public init(
+        id: String, type: ContactType, mergedInto: String?, aliases: [String], name: [UInt8]?, nameKey: String?,
+        attributes: [UInt8]?, notes: [UInt8]?, identifiers: [StoredIdentifier], createdAt: Date, updatedAt: Date,
+        lastInteractionAt: Date?, expiresAt: Date?, expiredAt: Date?
+    ) {
+        self.id = id
+        self.type = type
+        self.mergedInto = mergedInto
+        self.aliases = aliases
+        self.name = name
+        self.nameKey = nameKey
+        self.attributes = attributes
+        self.notes = notes
+        self.identifiers = identifiers
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastInteractionAt = lastInteractionAt
+        self.expiresAt = expiresAt
+        self.expiredAt = expiredAt
+    }
+}
+
+public struct StoredIdentifier: Sendable, Hashable {
+    /// The keyed hash: how the identifier is found.
+    public var key: String
+    public var kind: String
+    public var value: [UInt8]
+
+    public init(key: String, kind: String, value: [UInt8]) {
+        self.key = key
+        self.kind = kind
+        self.value = value
+    }
+}
+
+public struct StoredMerge: Sendable, Hashable {
+    public var id: String
+    public var targetId: String
+    public var absorbedId: String
+    public var mergedAt: Date
+    public var undoneAt: Date?
+    /// The sealed `MergeRecord`, snapshots and all.
+    public var snapshot: [UInt8]
+
+    public init(id: String, targetId: String, absorbedId: String, mergedAt: Date, undoneAt: Date?, snapshot: [UInt8]) {
+        self.id = id
+        self.targetId = targetId
+        self.absorbedId = absorbedId
+        self.mergedAt = mergedAt
+        self.undoneAt = undoneAt
+        self.snapshot = snapshot
+    }
+}
+
+/// One interaction of a journey, as stored: the notes still sealed.
+public struct StoredJourneyEntry: Sendable, Hashable {
+    public var callId: String
+    /// The contact (or alias) the interaction landed on.
+    public var contactId: String
+    public var linkedBy: String
+    public var status: Interaction.Status
+    public var channel: Channel?
+    public var direction: CallDirection?
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var firstSeenAt: Date
+    public var queueId: String?
+    public var agentId: String?
+    public var wrapUpCode: String?
+    public var notes: [UInt8]?
+}
+
+/// What an interaction's event brings to the identity graph, prepared (hashed and sealed) before the
+/// transaction, so the transaction does only lookups and writes.
+public struct ContactCapture: Sendable {
+    /// For start events: who the customer may be.
+    public var sighting: ContactSighting?
+    /// The sighting's identifiers' keys and sealed values, in its order.
+    public var keys: [String]
+    public var sealedValues: [[UInt8]]
+    public var nameKey: String?
+    public var sealedName: [UInt8]?
+    /// The id a new contact gets if nothing links.
+    public var newContactId: String
+    public var timeToLive: Duration
+    /// A wrap-up's notes, sealed.
+    public var sealedNotes: [UInt8]?
+
+    public init(
+        sighting: ContactSighting?, keys: [String], sealedValues: [[UInt8]], nameKey: String?, sealedName: [UInt8]?,
+        newContactId: String, timeToLive: Duration, sealedNotes: [UInt8]?
+    ) {
+        self.sighting = sighting
+        self.keys = keys
+        self.sealedValues = sealedValues
+        self.nameKey = nameKey
+        self.sealedName = sealedName
+        self.newContactId = newContactId
+        self.timeToLive = timeToLive
+        self.sealedNotes = sealedNotes
+    }
+}
+
+/// The contact tables inside one transaction of the store: read what an operation touches, write back
+/// what it changed. Only valid inside `SQLiteInteractionStore.readContacts` / `writeContacts`.
+public struct ContactRows {
+    let db: Database
+
+    public func contact(_ id: String) throws -> StoredContact? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM contact WHERE id = ?", arguments: [id]) else { return nil }
+        return try Self.contact(row, identifiers: identifiers(of: id))
+    }
+
+    /// The contact that owns the identifier with this key, not resolved through merges.
+    public func owner(key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT contact_id FROM contact_identifier WHERE key = ?", arguments: [key])
+    }
+
+    /// Follows `merged_into` to the canonical contact.
+    public func canonicalId(_ id: String) throws -> String {
+        var current = id
+        var seen: Set<String> = [id]
+        while let next = try String.fetchOne(db, sql: "SELECT merged_into FROM contact WHERE id = ?", arguments: [current]),
+            seen.insert(next).inserted
+        {
+            current = next
+        }
+        return current
+    }
+
+    /// The canonical contacts with this name key, oldest first.
+    public func contactIds(nameKey: String, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM contact WHERE name_key = ? AND merged_into IS NULL AND expired_at IS NULL
+                ORDER BY created_at, id LIMIT ?
+                """,
+            arguments: [nameKey, limit])
+    }
+
+    public func merge(_ id: String) throws -> StoredMerge? {
+        try Row.fetchOne(db, sql: "SELECT * FROM contact_merge WHERE id = ?", arguments: [id]).map(Self.merge)
+    }
+
+    /// Merges still in effect where `contactId` is the target or the absorbed one.
+    public func liveMerges(involving contactId: String) throws -> [StoredMerge] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM contact_merge WHERE undone_at IS NULL AND (target_id = ? OR absorbed_id = ?)
+                ORDER BY merged_at, id
+                """,
+            arguments: [contactId, contactId]
+        ).map(Self.merge)
+    }
+
+    /// Writes the contact and replaces its identifiers.
+    public func save(_ contact: StoredContact) throws {
+        let aliases = String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO contact (
+                    id, type, merged_into, aliases, name, name_key, attributes, notes, created_at, updated_at,
+                    last_interaction_at, expires_at, expired_at
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    type = excluded.type, merged_into = excluded.merged_into, aliases = excluded.aliases,
+                    name = excluded.name, name_key = excluded.name_key, attributes = excluded.attributes,
+                    notes = excluded.notes, created_at = excluded.created_at, updated_at = excluded.updated_at,
+                    last_interaction_at = excluded.last_interaction_at, expires_at = excluded.expires_at,
+                    expired_at = excluded.expired_at
+                """,
+            arguments: [
+                contact.id, contact.type.rawValue, contact.mergedInto, aliases, contact.name.map { Data($0) },
+                contact.nameKey, contact.attributes.map { Data($0) }, contact.notes.map { Data($0) },
+                ColumnTime.value(contact.createdAt), ColumnTime.value(contact.updatedAt),
+                ColumnTime.value(contact.lastInteractionAt), ColumnTime.value(contact.expiresAt),
+                ColumnTime.value(contact.expiredAt),
+            ])
+        try db.execute(sql: "DELETE FROM contact_identifier WHERE contact_id = ?", arguments: [contact.id])
+        for (position, identifier) in contact.identifiers.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO contact_identifier (key, contact_id, kind, value, position) VALUES (?, ?, ?, ?, ?)",
+                arguments: [identifier.key, contact.id, identifier.kind, Data(identifier.value), position])
+        }
+    }
+
+    public func save(_ merge: StoredMerge) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO contact_merge (id, target_id, absorbed_id, merged_at, undone_at, snapshot)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET undone_at = excluded.undone_at
+                """,
+            arguments: [
+                merge.id, merge.targetId, merge.absorbedId, ColumnTime.value(merge.mergedAt),
+                ColumnTime.value(merge.undoneAt), Data(merge.snapshot),
+            ])
+    }
+
+    /// Every interaction linked to any of these contacts, newest first.
+    public func journey(contactIds: [String], limit: Int) throws -> [StoredJourneyEntry] {
+        guard !contactIds.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: contactIds.count).joined(separator: ", ")
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT ci.call_id, ci.contact_id, ci.linked_by, i.status, i.channel, i.direction, i.started_at,
+                    i.ended_at, i.first_seen_at, i.queue_id, i.agent_id, i.wrap_up_code, n.notes
+                FROM contact_interaction ci
+                JOIN interaction i ON i.call_id = ci.call_id
+                LEFT JOIN interaction_note n ON n.call_id = ci.call_id
+                WHERE ci.contact_id IN (\(placeholders))
+                ORDER BY COALESCE(i.started_at, i.first_seen_at) DESC, ci.call_id DESC
+                LIMIT ?
+                """,
+            arguments: StatementArguments(contactIds) + [limit])
+        return rows.map { row in
+            let notes: Data? = row["notes"]
+            let started: Double? = row["started_at"]
+            let ended: Double? = row["ended_at"]
+            return StoredJourneyEntry(
+                callId: row["call_id"], contactId: row["contact_id"], linkedBy: row["linked_by"],
+                status: Interaction.Status(rawValue: row["status"]) ?? .active,
+                channel: (row["channel"] as String?).flatMap(Channel.init(rawValue:)),
+                direction: (row["direction"] as String?).flatMap(CallDirection.init(rawValue:)),
+                startedAt: started.map(ColumnTime.date), endedAt: ended.map(ColumnTime.date),
+                firstSeenAt: ColumnTime.date(row["first_seen_at"]), queueId: row["queue_id"], agentId: row["agent_id"],
+                wrapUpCode: row["wrap_up_code"], notes: notes.map { [UInt8]($0) })
+        }
+    }
+
+    /// Which contact an interaction landed on, and the contacts of the same name it only suggested.
+    public func link(callId: String) throws -> (contactId: String, linkedBy: String, suggestions: [String])? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT contact_id, linked_by, suggestions FROM contact_interaction WHERE call_id = ?",
+                arguments: [callId])
+        else { return nil }
+        let suggestions: String? = row["suggestions"]
+        return (row["contact_id"], row["linked_by"], suggestions.map { $0.split(separator: ",").map(String.init) } ?? [])
+    }
+
+    /// Contacts whose expiry is due at `now`, soonest first.
+    public func dueForExpiry(now: Date, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM contact WHERE expires_at IS NOT NULL AND expires_at <= ? AND expired_at IS NULL
+                ORDER BY expires_at, id LIMIT ?
+                """,
+            arguments: [ColumnTime.value(now), limit])
+    }
+
+    public var contactCount: Int {
+        get throws { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM contact") ?? 0 }
+    }
+
+    // MARK: The hot path
+
+    /// Links the interaction of a start event to a contact, in the transaction that commits the event:
+    /// the per-channel rule decides (`ContactLinking`); when nothing links, a new temporary contact owns
+    /// the sighting's identifiers. A second start of the same interaction changes nothing.
+    func capture(_ capture: ContactCapture, callId: String, now: Date) throws {
+        if let notes = capture.sealedNotes {
+            try db.execute(
+                sql: "INSERT INTO interaction_note (call_id, notes) VALUES (?, ?) ON CONFLICT (call_id) DO NOTHING",
+                arguments: [callId, Data(notes)])
+        }
+        guard let sighting = capture.sighting,
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM contact_interaction WHERE call_id = ?)", arguments: [callId])
+                == false
+        else { return }
+        let owners = try capture.keys.map { try owner(key: $0) }
+        let sameName = try capture.nameKey.map { try contactIds(nameKey: $0, limit: 5) } ?? []
+        let contactId: String
+        let linkedBy: String
+        var suggestions: [String] = []
+        switch ContactLinking.decide(sighting, owners: owners, sameName: sameName) {
+        case .link(let owner, let kind):
+            contactId = owner
+            linkedBy = kind.name
+            try renew(owner, now: now, timeToLive: capture.timeToLive)
+        case .create(let type, let suggested):
+            contactId = capture.newContactId
+            linkedBy = "new"
+            suggestions = suggested
+            var contact = Contact(id: contactId, type: type, createdAt: now)
+            contact.lastInteractionAt = now
+            let identifiers = zip(sighting.identifiers, zip(capture.keys, capture.sealedValues)).map { identifier, sealed in
+                StoredIdentifier(key: sealed.0, kind: identifier.kind.name, value: sealed.1)
+            }
+            try save(
+                StoredContact(
+                    id: contactId, type: type, mergedInto: nil, aliases: [], name: capture.sealedName,
+                    nameKey: capture.nameKey, attributes: nil, notes: nil, identifiers: identifiers, createdAt: now,
+                    updatedAt: now, lastInteractionAt: now, expiresAt: contact.expiry(timeToLive: capture.timeToLive),
+                    expiredAt: nil))
+        }
+        try db.execute(
+            sql: "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [
+                callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ","),
+                ColumnTime.value(now),
+            ])
+    }
+
+    /// An interaction renews its contact: the expiry rule is `Contact.expiry`, fed from the row.
+    private func renew(_ id: String, now: Date, timeToLive: Duration) throws {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = ?",
+                arguments: [id])
+        else { return }
+        var contact = Contact(id: id, type: ContactType(rawValue: row["type"]) ?? .curated, createdAt: ColumnTime.date(row["created_at"]))
+        contact.mergedInto = row["merged_into"]
+        contact.aliases = (row["aliases"] as String) == "[]" ? [] : ["_"]
+        contact.expiredAt = (row["expired_at"] as Double?).map(ColumnTime.date)
+        contact.lastInteractionAt = now
+        try db.execute(
+            sql: "UPDATE contact SET last_interaction_at = ?, expires_at = ? WHERE id = ?",
+            arguments: [ColumnTime.value(now), ColumnTime.value(contact.expiry(timeToLive: timeToLive)), id])
+    }
+
+    // MARK: Rows
+
+    private func identifiers(of id: String) throws -> [StoredIdentifier] {
+        try Row.fetchAll(
+            db, sql: "SELECT key, kind, value FROM contact_identifier WHERE contact_id = ? ORDER BY position", arguments: [id]
+        ).map { row in
+            let value: Data = row["value"]
+            return StoredIdentifier(key: row["key"], kind: row["kind"], value: [UInt8](value))
+        }
+    }
+
+    private static func contact(_ row: Row, identifiers: [StoredIdentifier]) throws -> StoredContact {
+        let aliases: String = row["aliases"]
+        func blob(_ column: String) -> [UInt8]? { (row[column] as Data?).map { [UInt8]($0) } }
+        func time(_ column: String) -> Date? { (row[column] as Double?).map(ColumnTime.date) }
+        return StoredContact(
+            id: row["id"], type: ContactType(rawValue: row["type"]) ?? .curated, mergedInto: row["merged_into"],
+            aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)), name: blob("name"),
+            nameKey: row["name_key"], attributes: blob("attributes"), notes: blob("notes"), identifiers: identifiers,
+            createdAt: ColumnTime.date(row["created_at"]), updatedAt: ColumnTime.date(row["updated_at"]),
+            lastInteractionAt: time("last_interaction_at"), expiresAt: time("expires_at"), expiredAt: time("expired_at"))
+    }
+
+    private static func merge(_ row: Row) -> StoredMerge {
+        let snapshot: Data = row["snapshot"]
+        return StoredMerge(
+            id: row["id"], targetId: row["target_id"], absorbedId: row["absorbed_id"],
+            mergedAt: ColumnTime.date(row["merged_at"]), undoneAt: (row["undone_at"] as Double?).map(ColumnTime.date),
+            snapshot: [UInt8](snapshot))
+    }
+}
+
+extension SQLiteInteractionStore {
+    /// Reads the contact tables in one consistent snapshot.
+    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+        try await writer.read { db in try body(ContactRows(db: db)) }
+    }
+
+    /// Reads and writes the contact tables in one transaction: an operation that throws changes nothing.
+    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+        try await writer.write { db in try body(ContactRows(db: db)) }
+    }
+}
