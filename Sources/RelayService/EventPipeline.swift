@@ -22,6 +22,8 @@ public final class EventPipeline: Service {
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
     let logger: Logger
+    /// Lands every interaction on a contact, in the transaction that commits its event.
+    let contacts: ContactDirectory?
     private let acknowledged = Atomic<Int>(0)
 
     /// Deliveries this pipeline has acked since it started: each one finished for good.
@@ -29,8 +31,9 @@ public final class EventPipeline: Service {
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, logger: Logger
+        correlator: CallCorrelator, prefetch: Int, logger: Logger, contacts: ContactDirectory? = nil
     ) {
+        self.contacts = contacts
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -82,7 +85,9 @@ public final class EventPipeline: Service {
             {
                 override = ExternalID(parsing: stored)
             }
-            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { [override] state in
+            let capture = contacts?.capture(for: event)
+            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
+                [override] state in
                 let transition = correlator.handle(event, state: state, now: now, override: override)
                 return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
             }

@@ -24,6 +24,9 @@ public final class RelayApp: Service {
     public let cipher: FieldCipher
     /// Keys identifiers (phone, email, messaging ids) for lookups without holding them in clear.
     public let identifiers: IdentifierHasher
+    /// The single customer view: contacts, merges, journeys (same database as `store`).
+    public let contacts: ContactDirectory
+    public let contactExpiry: ContactExpiryService
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
@@ -122,6 +125,12 @@ public final class RelayApp: Service {
         let linking = PhaseOneLinking(
             hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)
         let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: linking)
+        let contacts = ContactDirectory(
+            store: store, cipher: cipher, hasher: identifiers, timeToLive: configuration.contacts.temporaryTimeToLive,
+            defaultRegion: configuration.identity.defaultRegion)
+        self.contacts = contacts
+        self.contactExpiry = ContactExpiryService(
+            directory: contacts, interval: configuration.privacy.purgeInterval, logger: logger)
         self.configuration = configuration
         self.cipher = cipher
         self.identifiers = identifiers
@@ -131,7 +140,7 @@ public final class RelayApp: Service {
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger, contacts: contacts)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -178,6 +187,7 @@ public final class RelayApp: Service {
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.deliveries.run() }
                 group.addTask { try await self.timers.run() }
+                group.addTask { try await self.contactExpiry.run() }
             }
         } catch {
             await amqp.shutdown()

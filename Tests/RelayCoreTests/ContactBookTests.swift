@@ -21,6 +21,7 @@ struct ContactBookTests {
         #expect(phone("+1 (555) 010-0001") == phone("+15550100001"))
         #expect(ContactIdentifier(kind: .phone, raw: "not a number") == nil)
         #expect(ContactIdentifier(kind: .email, raw: "nobody") == nil)
+        #expect(email("Alice@Example.COM") == email("alice@example.com"))
         #expect(ContactIdentifier(kind: .external, raw: "CRM:123")?.value == "CRM:123")
         #expect(ContactIdentifier(kind: .external, raw: "123") == nil)
         #expect(phone("+15550100001").key(hasher) == hasher.keyedHash(PhoneNumber(normalizing: "+15550100001")!))

@@ -65,7 +65,9 @@ public struct ContactIdentifier: Sendable, Hashable, Codable, CustomStringConver
             value = number.e164
         case .email:
             guard let email = EmailAddress(normalizing: raw) else { return nil }
-            value = email.normalized
+            // Local parts are case-sensitive on paper only: every mailbox provider a customer uses
+            // ignores case, and one person writing `Alice@` and `alice@` must be one contact.
+            value = email.normalized.lowercased()
         case .external:
             guard let id = ExternalID(parsing: String(raw.trimmingWhitespace())), id.source != .phone else { return nil }
             value = id.description
