@@ -279,6 +279,65 @@ public struct ContactRows {
         get throws { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM contact") ?? 0 }
     }
 
+    /// What `forget` removed, table by table.
+    public struct Erasure: Sendable, Hashable, Codable {
+        public var contacts = 0
+        public var identifiers = 0
+        public var merges = 0
+        public var interactions = 0
+        public var interactionNotes = 0
+        public var outboxEntries = 0
+        public var overrides = 0
+    }
+
+    /// Erases everything held about these contacts and phone keys: the contacts, their identifiers and
+    /// merges, every interaction linked to them or to the `PHONE:` id of a key (with its notes, journey
+    /// link and outbox entries), and the recent overrides of the keys.
+    public func erase(contactIds: [String], phoneKeys: [String]) throws -> Erasure {
+        var erasure = Erasure()
+        func list(_ values: [String]) -> String { Array(repeating: "?", count: values.count).joined(separator: ", ") }
+        var callIds: Set<String> = []
+        if !contactIds.isEmpty {
+            callIds.formUnion(
+                try String.fetchAll(
+                    db, sql: "SELECT call_id FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))",
+                    arguments: StatementArguments(contactIds)))
+        }
+        let phoneIds = phoneKeys.map { "PHONE:\($0)" }
+        if !phoneIds.isEmpty {
+            callIds.formUnion(
+                try String.fetchAll(
+                    db, sql: "SELECT call_id FROM interaction WHERE external_id IN (\(list(phoneIds)))",
+                    arguments: StatementArguments(phoneIds)))
+        }
+        for callId in callIds {
+            try db.execute(sql: "DELETE FROM interaction WHERE call_id = ?", arguments: [callId])
+            erasure.interactions += db.changesCount
+            try db.execute(sql: "DELETE FROM interaction_note WHERE call_id = ?", arguments: [callId])
+            erasure.interactionNotes += db.changesCount
+            try db.execute(sql: "DELETE FROM contact_interaction WHERE call_id = ?", arguments: [callId])
+            try db.execute(sql: "DELETE FROM outbox WHERE call_id = ?", arguments: [callId])
+            erasure.outboxEntries += db.changesCount
+        }
+        if !contactIds.isEmpty {
+            let ids = StatementArguments(contactIds)
+            try db.execute(sql: "DELETE FROM contact_identifier WHERE contact_id IN (\(list(contactIds)))", arguments: ids)
+            erasure.identifiers = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM contact_merge WHERE target_id IN (\(list(contactIds))) OR absorbed_id IN (\(list(contactIds)))",
+                arguments: ids + ids)
+            erasure.merges = db.changesCount
+            try db.execute(sql: "DELETE FROM contact WHERE id IN (\(list(contactIds)))", arguments: ids)
+            erasure.contacts = db.changesCount
+        }
+        if !phoneKeys.isEmpty {
+            try db.execute(
+                sql: "DELETE FROM identity_override WHERE phone_key IN (\(list(phoneKeys)))", arguments: StatementArguments(phoneKeys))
+            erasure.overrides = db.changesCount
+        }
+        return erasure
+    }
+
     // MARK: The hot path
 
     /// Links the interaction of a start event to a contact, in the transaction that commits the event:

@@ -10,7 +10,7 @@ import RelayService
 struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contacts",
-        abstract: "Show, search, create, import, promote, merge and unmerge contacts.",
+        abstract: "Show, search, create, import, promote, merge, unmerge and forget contacts.",
         discussion: """
             Works on the store the configuration names (store.path), next to a running relay; needs the same \
             keys as `run` (RELAY_PRIVACY_ENCRYPTION_KEY, RELAY_IDENTITY_PHONE_HASH_KEY, or their _FILE forms). \
@@ -18,7 +18,9 @@ struct ContactsCommand: AsyncParsableCommand {
             Exit status: 0 success, 1 when the operation was refused (nothing changed) or the contact was not \
             found, 64 for usage errors, 78 for configuration errors.
             """,
-        subcommands: [Show.self, Search.self, Create.self, Import.self, Promote.self, Merge.self, Unmerge.self])
+        subcommands: [
+            Show.self, Search.self, Create.self, Import.self, Promote.self, Merge.self, Unmerge.self, Forget.self,
+        ])
 
     static func directory(_ options: GlobalOptions) throws -> ContactDirectory {
         let (configuration, _) = try options.load()
@@ -251,6 +253,55 @@ struct ContactsCommand: AsyncParsableCommand {
             let directory = try ContactsCommand.directory(options)
             let views = try await ContactsCommand.attempt { try await directory.unmerge(mergeId) }
             print("unmerged \(mergeId): \(views.map(\.id).joined(separator: " and ")) stand apart again")
+        }
+    }
+}
+
+extension ContactsCommand {
+    struct Forget: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase everything held about a person and report what was removed.",
+            discussion: """
+                Removes the contact with this identifier, its aliases, identifiers and merges, every \
+                interaction linked to it (with notes, journey links and outbox entries), and the recent \
+                overrides of its numbers. Cannot be undone.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "A phone number.") var phone: String?
+        @Option(help: "An email address.") var email: String?
+        @Option(name: .customLong("external-id"), help: "An external id (CRM:…, ERP:…).") var externalId: String?
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func validate() throws {
+            guard [phone, email, externalId].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --phone, --email, --external-id")
+            }
+            _ = try identifier()
+        }
+
+        func identifier() throws -> ContactIdentifier {
+            for (kind, value, flag) in [
+                (ContactIdentifier.Kind.phone, phone, "--phone"), (.email, email, "--email"), (.external, externalId, "--external-id"),
+            ] {
+                guard let value else { continue }
+                guard let identifier = ContactIdentifier(kind: kind, raw: value) else {
+                    throw ValidationError("\(flag) is not a valid \(kind.name)")
+                }
+                return identifier
+            }
+            throw ValidationError("give exactly one of --phone, --email, --external-id")
+        }
+
+        func run() async throws {
+            let identifier = try identifier()
+            let directory = try ContactsCommand.directory(options)
+            let erased = try await ContactsCommand.attempt { try await directory.forget(identifier) }
+            if json { try ContactsCommand.printJSON(erased); return }
+            print(
+                "forgot \(identifier): \(erased.contacts) contacts, \(erased.identifiers) identifiers, \(erased.merges) merges, "
+                    + "\(erased.interactions) interactions, \(erased.interactionNotes) notes, \(erased.outboxEntries) outbox entries, "
+                    + "\(erased.overrides) overrides")
         }
     }
 }

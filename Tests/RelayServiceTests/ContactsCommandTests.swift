@@ -96,5 +96,11 @@ struct ContactsCommandTests {
         let journey = try BuiltExecutable.run(["journey", "+15550100004", "--json"], environment: environment)
         #expect(journey.status == 0, "\(journey)")
         #expect(journey.stdout.contains("\"interactions\" : ["))
+
+        let forgot = try BuiltExecutable.run(["contacts", "forget", "--email", "fay@example.com"], environment: environment)
+        #expect(forgot.status == 0, "\(forgot)")
+        #expect(forgot.stdout.contains(": 1 contacts, 1 identifiers"))
+        let gone = try BuiltExecutable.run(["contacts", "show", "fay@example.com"], environment: environment)
+        #expect(gone.status == 1)
     }
 }

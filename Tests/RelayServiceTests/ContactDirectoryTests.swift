@@ -1,0 +1,110 @@
+import Foundation
+import RelayCore
+import RelayService
+import RelayStore
+import Synchronization
+import Testing
+
+/// The directory on a real SQLite file with an injected clock: expiry and renewal, idempotent links,
+/// and forgetting a person.
+@Suite("Contact directory on SQLite")
+struct ContactDirectoryTests {
+    final class Clock: Sendable {
+        let now = Mutex(Date(timeIntervalSince1970: 1_795_514_400))
+        func advance(days: Double) { now.withLock { $0 = $0.addingTimeInterval(days * 86_400) } }
+        var date: Date { now.withLock { $0 } }
+    }
+
+    let clock = Clock()
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("contacts-\(UUID().uuidString).sqlite").path
+    let hasher = IdentifierHasher(key: Array("directory-test-key-0123456789abcdef".utf8))!
+
+    func makeDirectory() throws -> (SQLiteInteractionStore, ContactDirectory) {
+        let store = try SQLiteInteractionStore(path: path)
+        let clock = self.clock
+        let directory = ContactDirectory(
+            store: store, cipher: FieldCipher(base64Key: "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hIT0=")!, hasher: hasher,
+            timeToLive: .seconds(60 * 86_400), clock: { clock.date })
+        return (store, directory)
+    }
+
+    func cleanUp() {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    /// Commits a start event with its contact capture, as the pipeline does, at the injected time.
+    func start(_ store: SQLiteInteractionStore, _ directory: ContactDirectory, eventId: String, callId: String, from number: String) async throws {
+        let event = PlatformEvent(
+            eventId: eventId, callId: callId, occurredAt: clock.date,
+            payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound)))
+        let linking = PhaseOneLinking(hasher: hasher.phone)
+        let now = clock.date
+        _ = try await store.apply(callId: callId, eventId: eventId, now: now, contact: directory.capture(for: event)) { state in
+            (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
+        }
+    }
+
+    @Test("a temporary contact expires 60 days after its last interaction, renewed by each; expiry removes its PII")
+    func expiry() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let caller = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100001")!)
+        try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100001")
+        // The same event again (a redelivery) links nothing twice.
+        try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100001")
+        let first = try await directory.show(caller)
+        #expect(first.type == .identified && first.expiresAt == clock.date.addingTimeInterval(60 * 86_400))
+
+        clock.advance(days: 30)
+        try await start(store, directory, eventId: "e2", callId: "c2", from: "+15550100001")
+        #expect(try await directory.show(caller).id == first.id)
+        clock.advance(days: 31)  // 61 days after the first call, 31 after the second
+        #expect(try await directory.expireDue() == 0)
+        #expect(try await directory.journey(caller).interactions.map(\.callId) == ["c2", "c1"])
+
+        clock.advance(days: 29)
+        #expect(try await directory.expireDue() == 1)
+        let expired = try await directory.show(.id(first.id))
+        #expect(expired.expiredAt != nil && expired.identifiers.isEmpty && expired.name == nil)
+        await #expect(throws: ContactError.self) { try await directory.show(caller) }
+        // The number is free again: the next call makes a new contact.
+        try await start(store, directory, eventId: "e3", callId: "c3", from: "+15550100001")
+        #expect(try await directory.show(caller).id != first.id)
+    }
+
+    @Test("curated and promoted contacts never expire")
+    func curatedNeverExpires() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let curated = try await directory.create(ContactDraft(name: "Kim", phones: ["+15550100002"]))
+        try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100003")
+        let promoted = try await directory.promote(.identifier(ContactIdentifier(kind: .phone, raw: "+15550100003")!))
+        #expect(promoted.type == .curated && promoted.expiresAt == nil)
+        clock.advance(days: 3650)
+        #expect(try await directory.expireDue() == 0)
+        #expect(try await directory.show(.id(curated.id)).identifiers.count == 1)
+    }
+
+    @Test("forget erases the contact, its aliases, interactions and overrides, and reports the counts")
+    func forget() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let curated = try await directory.create(ContactDraft(name: "Lee", emails: ["lee@example.com"], externalIds: ["CRM:5"]))
+        try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100005")
+        try await start(store, directory, eventId: "e2", callId: "c2", from: "+15550100005")
+        try await start(store, directory, eventId: "e3", callId: "other", from: "+15550100006")
+        let phone = ContactIdentifier(kind: .phone, raw: "+15550100005")!
+        _ = try await directory.merge(.identifier(phone), into: .id(curated.id))
+        try await store.setOverride(
+            phoneKey: phone.key(hasher), externalId: "CRM:5", callId: "c1", now: clock.date, expiresAt: clock.date.addingTimeInterval(86_400))
+
+        let erased = try await directory.forget(ContactIdentifier(kind: .external, raw: "CRM:5")!)
+        #expect(erased.contacts == 2 && erased.identifiers == 3 && erased.merges == 1)
+        #expect(erased.interactions == 2 && erased.overrides == 1)
+        #expect(try await store.interaction(callId: "c1") == nil)
+        #expect(try await store.interaction(callId: "other") != nil)
+        #expect(try await store.override(phoneKey: phone.key(hasher), now: clock.date) == nil)
+        await #expect(throws: ContactError.self) { try await directory.show(.id(curated.id)) }
+        #expect(try await directory.journey(.identifier(ContactIdentifier(kind: .phone, raw: "+15550100006")!)).interactions.count == 1)
+    }
+}
