@@ -230,7 +230,8 @@ if options.mode == "contacts" {
                     + "(baseline: one interaction by id p50 \(ms(figures.pointReadP50)) p99 \(ms(figures.pointReadP99)))")
             print(
                 "       start events committed: with contact link \(format(figures.appliesPerSecondWith)), without "
-                    + "\(format(figures.appliesPerSecondWithout)), ratio \(String(format: "%.2f", figures.appliesPerSecondWith / figures.appliesPerSecondWithout))")
+                    + "\(format(figures.appliesPerSecondWithout)), ratio \(String(format: "%.2f", figures.appliesPerSecondWith / figures.appliesPerSecondWithout)); "
+                    + "capture (parse, hash, seal) \(String(format: "%.1f", figures.capturePerEvent.totalSeconds * 1e6)) µs per event")
         }
     } catch {
         fail("\(error)")

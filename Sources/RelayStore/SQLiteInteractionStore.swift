@@ -87,8 +87,9 @@ public final class SQLiteInteractionStore: InteractionStore {
             throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
         }
         try save(next, now: now, db)
-        // The contact link commits with the state, so a redelivery (caught above) never links twice.
-        if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now) }
+        // The contact link commits with the state, so a redelivery (caught above) never links twice; a
+        // second start under another event id finds the first one's start in `current` and links nothing.
+        if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil) }
         try db.execute(
             sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
             arguments: [eventId, callId, ColumnTime.value(now)])

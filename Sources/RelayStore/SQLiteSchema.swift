@@ -73,7 +73,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v3") { db in
             // The identity graph of the single customer view. Personal data (names, attributes, notes,
             // identifier values, merge snapshots) is sealed with `FieldCipher` under a context per column;
-            // identifiers are found by their keyed hash (`IdentifierHasher`), never by value.
+            // identifiers are found by their keyed hash (`IdentifierHasher`), never by value. WITHOUT ROWID
+            // and time-ordered contact ids keep the insert on every new interaction's path to one B-tree
+            // append per table.
             try db.execute(
                 sql: """
                     CREATE TABLE contact (
@@ -90,7 +92,7 @@ enum SQLiteSchema {
                         last_interaction_at REAL,
                         expires_at REAL,
                         expired_at REAL
-                    ) STRICT;
+                    ) STRICT, WITHOUT ROWID;
                     CREATE INDEX contact_expires_at ON contact(expires_at) WHERE expires_at IS NOT NULL;
                     CREATE INDEX contact_name_key ON contact(name_key) WHERE name_key IS NOT NULL;
 

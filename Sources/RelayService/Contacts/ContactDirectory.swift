@@ -362,11 +362,20 @@ public final class ContactDirectory: Sendable {
         return record
     }
 
-    static func newContactId() -> String { "ct-" + randomHex(16) }
+    /// Time-ordered (milliseconds, then random), so new contacts append to the table's B-tree rather than
+    /// landing on a random page each: the store writes one per new caller.
+    static func newContactId() -> String {
+        let milliseconds = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 16)
+        return "ct-" + String(repeating: "0", count: max(0, 11 - milliseconds.count)) + milliseconds + randomHex(7)
+    }
 
     static func randomHex(_ count: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in "0123456789abcdef".randomElement(using: &generator)! })
+        var text = ""
+        while text.count < count {
+            let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+            text += String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        return String(text.prefix(count))
     }
 }
 
