@@ -17,11 +17,17 @@ struct ContactsEndToEndTests {
     }
 
     /// Publishes the bodies, each under its own type's routing key, and waits until all are acked.
-    static func publish(_ relay: RelayHarness, _ bodies: [[UInt8]], expectAcked total: Int) async throws {
-        for body in bodies {
+    /// With `oneByOne`, each is acked before the next goes out, as a day's interactions, minutes apart,
+    /// would be (the relay processes a burst concurrently, in no set order).
+    static func publish(_ relay: RelayHarness, _ bodies: [[UInt8]], expectAcked total: Int, oneByOne: Bool = false) async throws {
+        let already = relay.app.pipeline.acknowledgedCount
+        for (index, body) in bodies.enumerated() {
             let type = try #require(
                 (try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["type"] as? String)
             try await relay.publish([body], routingKey: type)
+            if oneByOne {
+                try await eventually(timeout: .seconds(30)) { relay.app.pipeline.acknowledgedCount >= already + index + 1 }
+            }
         }
         try await eventually(timeout: .seconds(30)) { relay.app.pipeline.acknowledgedCount >= total }
     }
@@ -50,7 +56,7 @@ struct ContactsEndToEndTests {
             // Somebody anonymous.
             Self.event("chatStarted", "z1", "chat-z1", at: "2026-11-24T15:00:00Z", ""),
         ]
-        try await Self.publish(relay, day, expectAcked: day.count)
+        try await Self.publish(relay, day, expectAcked: day.count, oneByOne: true)
         // A redelivered start changes nothing.
         try await Self.publish(relay, [day[0]], expectAcked: day.count + 1)
 
@@ -93,6 +99,22 @@ struct ContactsEndToEndTests {
         try await directory.unmerge(mergeId)
         #expect(try await directory.journey(.id(aliceByPhone.contactId)).interactions.map(\.callId) == ["call-a1"])
         #expect(try await directory.journey(.id(aliceByEmail.contactId)).interactions.map(\.callId) == ["chat-a3", "mail-a2"])
+
+        // The operator's view of the same store, next to the running relay.
+        let environment = [
+            "RELAY_STORE_PATH": relay.app.configuration.store.path,
+            "RELAY_PRIVACY_ENCRYPTION_KEY": RelayHarness.testEncryptionKey,
+            "RELAY_IDENTITY_PHONE_HASH_KEY": relay.hashKey,
+        ]
+        let timeline = try BuiltExecutable.run(["journey", "alice@example.com"], environment: environment)
+        #expect(timeline.status == 0, "\(timeline)")
+        let lines = timeline.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "\(aliceByEmail.contactId) (identified) Alice Liddell: 2 interactions")
+        #expect(lines.count == 4 && lines[1].hasPrefix("TIME") && lines[2].contains("chat") && lines[3].contains("email"))
+        #expect(lines[3].contains("q-mail") && lines[3].contains("mail-a2"))
+        let voiceTimeline = try BuiltExecutable.run(["journey", "+15550101001"], environment: environment)
+        #expect(voiceTimeline.stdout.contains("4m00s") && voiceTimeline.stdout.contains("BILLING"))
+        #expect(voiceTimeline.stdout.contains("call-a1 notes: asked about invoice 42"))
 
         // Nothing personal is in clear in the database file or its log.
         let path = relay.app.configuration.store.path

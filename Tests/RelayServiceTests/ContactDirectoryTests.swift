@@ -85,6 +85,30 @@ struct ContactDirectoryTests {
         #expect(try await directory.show(.id(curated.id)).identifiers.count == 1)
     }
 
+    @Test("an agent's edit promotes implicitly; an identifier owned elsewhere names the owner and changes nothing")
+    func editPromotes() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let owner = try await directory.create(ContactDraft(name: "Owner", emails: ["owner@example.com"]))
+        try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100008")
+        let caller = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100008")!)
+        let before = try await directory.show(caller)
+        #expect(before.type == .identified)
+
+        let refused = try await #require(throws: ContactError.self) {
+            try await directory.edit(caller, ContactDraft(name: "Someone", emails: ["owner@example.com"]), author: "agent-3")
+        }
+        #expect(refused.code == .identifierOwned && refused.ownerId == owner.id)
+        #expect(try await directory.show(caller) == before)
+
+        let edited = try await directory.edit(
+            caller, ContactDraft(name: "Sam Caller", emails: ["sam@example.com"], note: "prefers mornings"), author: "agent-3")
+        #expect(edited.type == .curated && edited.expiresAt == nil && edited.name == "Sam Caller")
+        #expect(edited.identifiers.map(\.kind.name) == ["phone", "email"])
+        #expect(edited.notes.map(\.author) == ["agent-3"])
+        #expect(try await directory.search(name: "sam  CALLER").map(\.id) == [edited.id])
+    }
+
     @Test("forget erases the contact, its aliases, interactions and overrides, and reports the counts")
     func forget() async throws {
         defer { cleanUp() }
