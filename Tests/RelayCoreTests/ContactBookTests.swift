@@ -133,6 +133,10 @@ struct ContactBookTests {
             try book.addIdentifiers([phone("+15550100002")], to: "other", now: t0)
         }
         #expect(owned.ownerId == "crm")
+        // Adding to the canonical contact an identifier its alias owns is no change, not a conflict.
+        try book.addIdentifiers([phone("+15550100002")], to: "crm", now: t0)
+        #expect(try book.contact("crm").identifiers == [email("grace@example.com")])
+        #expect(book.owners[phone("+15550100002").key(hasher)] == "caller")
     }
 
     @Test("aliases resolve after chains of merges")

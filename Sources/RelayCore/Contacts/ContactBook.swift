@@ -94,7 +94,8 @@ public struct ContactBook: Sendable {
     /// Adds identifiers to a contact (an agent's or the API's edit: the contact becomes curated).
     public mutating func addIdentifiers(_ identifiers: [ContactIdentifier], to id: String, now: Date) throws(ContactError) {
         var contact = try editable(id)
-        let new = identifiers.filter { !contact.identifiers.contains($0) }
+        // Identifiers this contact or one of its aliases owns already are there: nothing to add.
+        let new = identifiers.filter { owner(of: $0)?.id != contact.id }
         try checkFree(new, for: contact.id)
         contact.identifiers += new
         promote(&contact, now: now)
@@ -264,6 +265,7 @@ public struct ContactBook: Sendable {
             }
             if let ownerId = owners[key], ownerId != id {
                 let canonical = (try? resolve(ownerId).id) ?? ownerId
+                if contacts[id] != nil, canonical == (try? resolve(id).id) { continue }
                 throw ContactError(
                     .identifierOwned, "\(identifier) already belongs to contact \(canonical)", ownerId: canonical)
             }
