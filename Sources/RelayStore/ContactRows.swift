@@ -129,20 +129,22 @@ public struct ContactRows {
     let db: Database
 
     public func contact(_ id: String) throws -> StoredContact? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM contact WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id]) else { return nil }
         return try Self.contact(row, identifiers: identifiers(of: id))
     }
 
     /// The contact that owns the identifier with this key, not resolved through merges.
     public func owner(key: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT contact_id FROM contact_identifier WHERE key = ?", arguments: [key])
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT contact_id FROM contact_identifier WHERE key = ?"), arguments: [key])
     }
 
     /// Follows `merged_into` to the canonical contact.
     public func canonicalId(_ id: String) throws -> String {
         var current = id
         var seen: Set<String> = [id]
-        while let next = try String.fetchOne(db, sql: "SELECT merged_into FROM contact WHERE id = ?", arguments: [current]),
+        while let next = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT merged_into FROM contact WHERE id = ?"), arguments: [current]),
             seen.insert(next).inserted
         {
             current = next
@@ -168,19 +170,19 @@ public struct ContactRows {
     /// Merges still in effect where `contactId` is the target or the absorbed one.
     public func liveMerges(involving contactId: String) throws -> [StoredMerge] {
         try Row.fetchAll(
-            db,
-            sql: """
-                SELECT * FROM contact_merge WHERE undone_at IS NULL AND (target_id = ? OR absorbed_id = ?)
-                ORDER BY merged_at, id
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT * FROM contact_merge WHERE undone_at IS NULL AND (target_id = ? OR absorbed_id = ?)
+                    ORDER BY merged_at, id
+                    """),
             arguments: [contactId, contactId]
         ).map(Self.merge)
     }
 
     /// Writes the contact and replaces its identifiers.
     public func save(_ contact: StoredContact) throws {
-        let aliases = String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
-        try db.execute(
+        let aliases = contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
+        try db.cachedStatement(
             sql: """
                 INSERT INTO contact (
                     id, type, merged_into, aliases, name, name_key, attributes, notes, created_at, updated_at,
@@ -192,7 +194,8 @@ public struct ContactRows {
                     notes = excluded.notes, created_at = excluded.created_at, updated_at = excluded.updated_at,
                     last_interaction_at = excluded.last_interaction_at, expires_at = excluded.expires_at,
                     expired_at = excluded.expired_at
-                """,
+                """
+        ).execute(
             arguments: [
                 contact.id, contact.type.rawValue, contact.mergedInto, aliases, contact.name.map { Data($0) },
                 contact.nameKey, contact.attributes.map { Data($0) }, contact.notes.map { Data($0) },
@@ -200,11 +203,11 @@ public struct ContactRows {
                 ColumnTime.value(contact.lastInteractionAt), ColumnTime.value(contact.expiresAt),
                 ColumnTime.value(contact.expiredAt),
             ])
-        try db.execute(sql: "DELETE FROM contact_identifier WHERE contact_id = ?", arguments: [contact.id])
+        try db.cachedStatement(sql: "DELETE FROM contact_identifier WHERE contact_id = ?").execute(arguments: [contact.id])
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO contact_identifier (key, contact_id, kind, value, position) VALUES (?, ?, ?, ?, ?)")
         for (position, identifier) in contact.identifiers.enumerated() {
-            try db.execute(
-                sql: "INSERT INTO contact_identifier (key, contact_id, kind, value, position) VALUES (?, ?, ?, ?, ?)",
-                arguments: [identifier.key, contact.id, identifier.kind, Data(identifier.value), position])
+            try insert.execute(arguments: [identifier.key, contact.id, identifier.kind, Data(identifier.value), position])
         }
     }
 
@@ -427,7 +430,8 @@ public struct ContactRows {
 
     private func identifiers(of id: String) throws -> [StoredIdentifier] {
         try Row.fetchAll(
-            db, sql: "SELECT key, kind, value FROM contact_identifier WHERE contact_id = ? ORDER BY position", arguments: [id]
+            db.cachedStatement(sql: "SELECT key, kind, value FROM contact_identifier WHERE contact_id = ? ORDER BY position"),
+            arguments: [id]
         ).map { row in
             let value: Data = row["value"]
             return StoredIdentifier(key: row["key"], kind: row["kind"], value: [UInt8](value))
