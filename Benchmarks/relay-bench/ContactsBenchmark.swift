@@ -42,9 +42,8 @@ struct ContactsBenchmark {
             StoredContact(
                 id: "raw-\(index)", type: .curated, mergedInto: nil, aliases: [], name: cipher.seal("Raw \(index)"),
                 nameKey: hasher.keyedHash(kind: "name", "raw \(index)"), attributes: nil, notes: nil,
-                identifiers: [
-                    StoredIdentifier(key: hasher.keyedHash(kind: "raw", "\(index)"), kind: "email", value: cipher.seal("r\(index)@example.com"))
-                ],
+                identifiers: cipher.seal(#"[{"kind":"email","value":"r\#(index)@example.com"}]"#),
+                identifierKeys: [hasher.keyedHash(kind: "raw", "\(index)")],
                 createdAt: now, updatedAt: now, lastInteractionAt: nil, expiresAt: nil, expiredAt: nil)
         }
         let rawStarted = ContinuousClock.now

@@ -13,7 +13,10 @@ public struct StoredContact: Sendable, Hashable {
     public var nameKey: String?
     public var attributes: [UInt8]?
     public var notes: [UInt8]?
-    public var identifiers: [StoredIdentifier]
+    /// The sealed list of the contact's own identifiers (kind and value).
+    public var identifiers: [UInt8]?
+    /// Their keyed hashes, in clear: how they are found, and released when the contact lets them go.
+    public var identifierKeys: [String]
     public var createdAt: Date
     public var updatedAt: Date
     public var lastInteractionAt: Date?
@@ -22,7 +25,8 @@ public struct StoredContact: Sendable, Hashable {
 
     public init(
         id: String, type: ContactType, mergedInto: String?, aliases: [String], name: [UInt8]?, nameKey: String?,
-        attributes: [UInt8]?, notes: [UInt8]?, identifiers: [StoredIdentifier], createdAt: Date, updatedAt: Date,
+        attributes: [UInt8]?, notes: [UInt8]?, identifiers: [UInt8]?, identifierKeys: [String], createdAt: Date,
+        updatedAt: Date,
         lastInteractionAt: Date?, expiresAt: Date?, expiredAt: Date?
     ) {
         self.id = id
@@ -34,24 +38,12 @@ public struct StoredContact: Sendable, Hashable {
         self.attributes = attributes
         self.notes = notes
         self.identifiers = identifiers
+        self.identifierKeys = identifierKeys
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.lastInteractionAt = lastInteractionAt
         self.expiresAt = expiresAt
         self.expiredAt = expiredAt
-    }
-}
-
-public struct StoredIdentifier: Sendable, Hashable {
-    /// The keyed hash: how the identifier is found.
-    public var key: String
-    public var kind: String
-    public var value: [UInt8]
-
-    public init(key: String, kind: String, value: [UInt8]) {
-        self.key = key
-        self.kind = kind
-        self.value = value
     }
 }
 
@@ -97,9 +89,9 @@ public struct StoredJourneyEntry: Sendable, Hashable {
 public struct ContactCapture: Sendable {
     /// For start events: who the customer may be.
     public var sighting: ContactSighting?
-    /// The sighting's identifiers' keys and sealed values, in its order.
+    /// The sighting's identifiers' keys, in its order, and the identifiers sealed as a new contact keeps them.
     public var keys: [String]
-    public var sealedValues: [[UInt8]]
+    public var sealedIdentifiers: [UInt8]?
     public var nameKey: String?
     public var sealedName: [UInt8]?
     /// The id a new contact gets if nothing links.
@@ -109,12 +101,12 @@ public struct ContactCapture: Sendable {
     public var sealedNotes: [UInt8]?
 
     public init(
-        sighting: ContactSighting?, keys: [String], sealedValues: [[UInt8]], nameKey: String?, sealedName: [UInt8]?,
+        sighting: ContactSighting?, keys: [String], sealedIdentifiers: [UInt8]?, nameKey: String?, sealedName: [UInt8]?,
         newContactId: String, timeToLive: Duration, sealedNotes: [UInt8]?
     ) {
         self.sighting = sighting
         self.keys = keys
-        self.sealedValues = sealedValues
+        self.sealedIdentifiers = sealedIdentifiers
         self.nameKey = nameKey
         self.sealedName = sealedName
         self.newContactId = newContactId
@@ -130,7 +122,7 @@ public struct ContactRows {
 
     public func contact(_ id: String) throws -> StoredContact? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id]) else { return nil }
-        return try Self.contact(row, identifiers: identifiers(of: id))
+        return try Self.contact(row)
     }
 
     /// The contact that owns the identifier with this key, not resolved through merges.
@@ -179,35 +171,47 @@ public struct ContactRows {
         ).map(Self.merge)
     }
 
-    /// Writes the contact and replaces its identifiers.
+    /// Writes the contact and makes the lookup table match its identifiers: keys it no longer has are
+    /// released, new ones taken (from whoever held them: the rules checked that before).
     public func save(_ contact: StoredContact) throws {
+        let previousKeys = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT identifier_keys FROM contact WHERE id = ?"), arguments: [contact.id]
+        ).map(Self.keys) ?? []
         let aliases = contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
         try db.cachedStatement(
             sql: """
                 INSERT INTO contact (
-                    id, type, merged_into, aliases, name, name_key, attributes, notes, created_at, updated_at,
-                    last_interaction_at, expires_at, expired_at
-                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    id, type, merged_into, aliases, name, name_key, attributes, notes, identifiers, identifier_keys,
+                    created_at, updated_at, last_interaction_at, expires_at, expired_at
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     type = excluded.type, merged_into = excluded.merged_into, aliases = excluded.aliases,
                     name = excluded.name, name_key = excluded.name_key, attributes = excluded.attributes,
-                    notes = excluded.notes, created_at = excluded.created_at, updated_at = excluded.updated_at,
-                    last_interaction_at = excluded.last_interaction_at, expires_at = excluded.expires_at,
-                    expired_at = excluded.expired_at
+                    notes = excluded.notes, identifiers = excluded.identifiers,
+                    identifier_keys = excluded.identifier_keys, created_at = excluded.created_at,
+                    updated_at = excluded.updated_at, last_interaction_at = excluded.last_interaction_at,
+                    expires_at = excluded.expires_at, expired_at = excluded.expired_at
                 """
         ).execute(
             arguments: [
                 contact.id, contact.type.rawValue, contact.mergedInto, aliases, contact.name.map { Data($0) },
                 contact.nameKey, contact.attributes.map { Data($0) }, contact.notes.map { Data($0) },
+                contact.identifiers.map { Data($0) }, contact.identifierKeys.joined(separator: " "),
                 ColumnTime.value(contact.createdAt), ColumnTime.value(contact.updatedAt),
                 ColumnTime.value(contact.lastInteractionAt), ColumnTime.value(contact.expiresAt),
                 ColumnTime.value(contact.expiredAt),
             ])
-        try db.cachedStatement(sql: "DELETE FROM contact_identifier WHERE contact_id = ?").execute(arguments: [contact.id])
-        let insert = try db.cachedStatement(
-            sql: "INSERT INTO contact_identifier (key, contact_id, kind, value, position) VALUES (?, ?, ?, ?, ?)")
-        for (position, identifier) in contact.identifiers.enumerated() {
-            try insert.execute(arguments: [identifier.key, contact.id, identifier.kind, Data(identifier.value), position])
+        let release = try db.cachedStatement(sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?")
+        for key in previousKeys where !contact.identifierKeys.contains(key) {
+            try release.execute(arguments: [key, contact.id])
+        }
+        let take = try db.cachedStatement(
+            sql: """
+                INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)
+                ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id
+                """)
+        for key in contact.identifierKeys where !previousKeys.contains(key) {
+            try take.execute(arguments: [key, contact.id])
         }
     }
 
@@ -259,6 +263,7 @@ public struct ContactRows {
     }
 
     /// Which contact an interaction landed on, and the contacts of the same name it only suggested.
+    /// For diagnostics and tests: it scans the links (they are keyed by contact, for journeys).
     public func link(callId: String) throws -> (contactId: String, linkedBy: String, suggestions: [String])? {
         guard
             let row = try Row.fetchOne(
@@ -320,14 +325,20 @@ public struct ContactRows {
             erasure.interactions += db.changesCount
             try db.execute(sql: "DELETE FROM interaction_note WHERE call_id = ?", arguments: [callId])
             erasure.interactionNotes += db.changesCount
-            try db.execute(sql: "DELETE FROM contact_interaction WHERE call_id = ?", arguments: [callId])
             try db.execute(sql: "DELETE FROM outbox WHERE call_id = ?", arguments: [callId])
             erasure.outboxEntries += db.changesCount
         }
         if !contactIds.isEmpty {
             let ids = StatementArguments(contactIds)
-            try db.execute(sql: "DELETE FROM contact_identifier WHERE contact_id IN (\(list(contactIds)))", arguments: ids)
-            erasure.identifiers = db.changesCount
+            try db.execute(sql: "DELETE FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))", arguments: ids)
+            for id in contactIds {
+                let keys = try String.fetchOne(db, sql: "SELECT identifier_keys FROM contact WHERE id = ?", arguments: [id])
+                    .map(Self.keys) ?? []
+                for key in keys {
+                    try db.execute(sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?", arguments: [key, id])
+                    erasure.identifiers += db.changesCount
+                }
+            }
             try db.execute(
                 sql: "DELETE FROM contact_merge WHERE target_id IN (\(list(contactIds))) OR absorbed_id IN (\(list(contactIds)))",
                 arguments: ids + ids)
@@ -389,19 +400,18 @@ public struct ContactRows {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO contact (
-                        id, type, name, name_key, created_at, updated_at, last_interaction_at, expires_at
-                    ) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        id, type, name, name_key, identifiers, identifier_keys, created_at, updated_at,
+                        last_interaction_at, expires_at
+                    ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
-                contactId, type.rawValue, capture.sealedName.map { Data($0) }, capture.nameKey, ColumnTime.value(now),
+                contactId, type.rawValue, capture.sealedName.map { Data($0) }, capture.nameKey,
+                capture.sealedIdentifiers.map { Data($0) }, capture.keys.joined(separator: " "), ColumnTime.value(now),
                 ColumnTime.value(now), ColumnTime.value(now), ColumnTime.value(contact.expiry(timeToLive: capture.timeToLive)),
             ])
-            let insertIdentifier = try db.cachedStatement(
-                sql: "INSERT INTO contact_identifier (key, contact_id, kind, value, position) VALUES (?, ?, ?, ?, ?)")
-            for (position, identifier) in sighting.identifiers.enumerated() {
-                try insertIdentifier.execute(arguments: [
-                    capture.keys[position], contactId, identifier.kind.name, Data(capture.sealedValues[position]), position,
-                ])
+            let insertIdentifier = try db.cachedStatement(sql: "INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)")
+            for key in capture.keys {
+                try insertIdentifier.execute(arguments: [key, contactId])
             }
         }
         try db.cachedStatement(
@@ -430,24 +440,19 @@ public struct ContactRows {
 
     // MARK: Rows
 
-    private func identifiers(of id: String) throws -> [StoredIdentifier] {
-        try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT key, kind, value FROM contact_identifier WHERE contact_id = ? ORDER BY position"),
-            arguments: [id]
-        ).map { row in
-            let value: Data = row["value"]
-            return StoredIdentifier(key: row["key"], kind: row["kind"], value: [UInt8](value))
-        }
+    static func keys(_ text: String) -> [String] {
+        text.split(separator: " ").map(String.init)
     }
 
-    private static func contact(_ row: Row, identifiers: [StoredIdentifier]) throws -> StoredContact {
+    private static func contact(_ row: Row) throws -> StoredContact {
         let aliases: String = row["aliases"]
         func blob(_ column: String) -> [UInt8]? { (row[column] as Data?).map { [UInt8]($0) } }
         func time(_ column: String) -> Date? { (row[column] as Double?).map(ColumnTime.date) }
         return StoredContact(
             id: row["id"], type: ContactType(rawValue: row["type"]) ?? .curated, mergedInto: row["merged_into"],
             aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)), name: blob("name"),
-            nameKey: row["name_key"], attributes: blob("attributes"), notes: blob("notes"), identifiers: identifiers,
+            nameKey: row["name_key"], attributes: blob("attributes"), notes: blob("notes"), identifiers: blob("identifiers"),
+            identifierKeys: keys(row["identifier_keys"]),
             createdAt: ColumnTime.date(row["created_at"]), updatedAt: ColumnTime.date(row["updated_at"]),
             lastInteractionAt: time("last_interaction_at"), expiresAt: time("expires_at"), expiredAt: time("expired_at"))
     }

@@ -15,7 +15,7 @@ public final class ContactDirectory: Sendable {
         static let name = "contact.name"
         static let attributes = "contact.attributes"
         static let notes = "contact.notes"
-        static let identifier = "contact_identifier.value"
+        static let identifiers = "contact.identifiers"
         static let mergeSnapshot = "contact_merge.snapshot"
         static let interactionNotes = "interaction_note.notes"
     }
@@ -53,7 +53,7 @@ public final class ContactDirectory: Sendable {
         let identifiers = sighting?.identifiers ?? []
         return ContactCapture(
             sighting: sighting, keys: identifiers.map { $0.key(hasher) },
-            sealedValues: identifiers.map { cipher.seal($0.value, context: SealContext.identifier) },
+            sealedIdentifiers: identifiers.isEmpty ? nil : sealIdentifiers(identifiers),
             nameKey: sighting?.name.map { ContactSighting.nameKey($0, hasher: hasher) },
             sealedName: sighting?.name.map { cipher.seal($0, context: SealContext.name) },
             newContactId: Self.newContactId(), timeToLive: timeToLive, sealedNotes: notes)
@@ -312,11 +312,8 @@ public final class ContactDirectory: Sendable {
             attributes: contact.attributes.isEmpty
                 ? nil : cipher.seal(try! encoder.encode(contact.attributes), context: SealContext.attributes),
             notes: contact.notes.isEmpty ? nil : cipher.seal(try! encoder.encode(contact.notes), context: SealContext.notes),
-            identifiers: contact.identifiers.map { identifier in
-                StoredIdentifier(
-                    key: identifier.key(hasher), kind: identifier.kind.name,
-                    value: cipher.seal(identifier.value, context: SealContext.identifier))
-            },
+            identifiers: contact.identifiers.isEmpty ? nil : sealIdentifiers(contact.identifiers),
+            identifierKeys: contact.identifiers.map { $0.key(hasher) },
             createdAt: contact.createdAt, updatedAt: contact.updatedAt, lastInteractionAt: contact.lastInteractionAt,
             expiresAt: contact.expiresAt, expiredAt: contact.expiredAt)
     }
@@ -331,13 +328,9 @@ public final class ContactDirectory: Sendable {
             notes: try stored.notes.map {
                 try decoder.decode([ContactNote].self, from: Data(try cipher.open($0, context: SealContext.notes)))
             } ?? [],
-            identifiers: try stored.identifiers.map { identifier in
-                guard let kind = ContactIdentifier.Kind(name: identifier.kind) else {
-                    throw ContactError(.invalidIdentifier, "contact \(stored.id) has an identifier of unknown kind \(identifier.kind)")
-                }
-                return ContactIdentifier(
-                    kind: kind, normalized: try cipher.openString(identifier.value, context: SealContext.identifier))
-            },
+            identifiers: try stored.identifiers.map {
+                try decoder.decode([ContactIdentifier].self, from: Data(try cipher.open($0, context: SealContext.identifiers)))
+            } ?? [],
             createdAt: stored.createdAt)
         contact.mergedInto = stored.mergedInto
         contact.aliases = stored.aliases
@@ -346,6 +339,10 @@ public final class ContactDirectory: Sendable {
         contact.expiresAt = stored.expiresAt
         contact.expiredAt = stored.expiredAt
         return contact
+    }
+
+    func sealIdentifiers(_ identifiers: [ContactIdentifier]) -> [UInt8] {
+        cipher.seal(try! JSONEncoder().encode(identifiers), context: SealContext.identifiers)
     }
 
     func seal(_ record: MergeRecord) -> StoredMerge {
