@@ -72,6 +72,24 @@ struct ContactDirectoryTests {
         #expect(try await directory.show(caller).id != first.id)
     }
 
+    @Test("identifiers with quotes, backslashes and control characters come back as they went in")
+    func awkwardIdentifiers() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let awkward = "open-\"id\\with\u{1}odd\nbits"
+        let event = PlatformEvent(
+            eventId: "m1", callId: "m1", occurredAt: clock.date,
+            payload: .messageReceived(MessageReceived(platform: .open, messagingId: awkward, name: "Odd \"Q\" Name")))
+        let now = clock.date
+        let linking = PhaseOneLinking(hasher: hasher.phone)
+        _ = try await store.apply(callId: "m1", eventId: "m1", now: now, contact: directory.capture(for: event)) { state in
+            (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
+        }
+        let identifier = try #require(ContactIdentifier(kind: .messaging(.open), raw: awkward))
+        let contact = try await directory.show(.identifier(identifier))
+        #expect(contact.identifiers == [identifier] && contact.name == "Odd \"Q\" Name")
+    }
+
     @Test("curated and promoted contacts never expire")
     func curatedNeverExpires() async throws {
         defer { cleanUp() }

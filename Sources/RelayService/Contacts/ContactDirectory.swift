@@ -341,8 +341,30 @@ public final class ContactDirectory: Sendable {
         return contact
     }
 
+    /// The JSON `[ContactIdentifier]` decodes from, written by hand: this runs for every new caller, and
+    /// Foundation's encoder cost more than the hashing and the sealing together.
     func sealIdentifiers(_ identifiers: [ContactIdentifier]) -> [UInt8] {
-        cipher.seal(try! JSONEncoder().encode(identifiers), context: SealContext.identifiers)
+        var json = "["
+        for (index, identifier) in identifiers.enumerated() {
+            if index > 0 { json += "," }
+            json += #"{"kind":"\#(Self.jsonEscaped(identifier.kind.name))","value":"\#(Self.jsonEscaped(identifier.value))"}"#
+        }
+        json += "]"
+        return cipher.seal(json, context: SealContext.identifiers)
+    }
+
+    static func jsonEscaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
     func seal(_ record: MergeRecord) -> StoredMerge {
