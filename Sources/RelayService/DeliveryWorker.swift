@@ -39,14 +39,16 @@ public final class DeliveryWorker: Service {
     let enricher: Enricher?
     /// Where validated context updates leave their recent override, and for how long.
     let overrides: (store: any InteractionStore, timeToLive: Duration)?
+    let metrics: RelayMetrics
     let logger: Logger
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
         enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
-        logger: Logger
+        metrics: RelayMetrics = .disabled, logger: Logger
     ) {
+        self.metrics = metrics
         self.enricher = enricher
         self.overrides = overrides
         self.amqp = amqp
@@ -77,6 +79,9 @@ public final class DeliveryWorker: Service {
     }
 
     func process(_ delivery: Delivery) async {
+        let inFlight = metrics.inFlight(stage: "deliveries")
+        inFlight.increment()
+        defer { inFlight.decrement() }
         let job: DeliveryJob
         do {
             job = try DeliveryJob.decode(delivery.body)
@@ -99,10 +104,21 @@ public final class DeliveryWorker: Service {
         var generator = SystemRandomNumberGenerator()
         while true {
             let attempt = current.attempts + 1
+            let started = ContinuousClock.now
             let result = await send(current)
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            let elapsed = ContinuousClock.now - started
             let now = Date()
-            switch policy.decide(after: result, attempt: attempt, now: now, using: &generator) {
+            let decision = policy.decide(after: result, attempt: attempt, now: now, using: &generator)
+            let outcome: String
+            switch decision {
+            case .delivered: outcome = "delivered"
+            case .giveUp: outcome = "deadLettered"
+            case .retry(let delay): outcome = delay <= inProcessRetryLimit || delayQueues.queues.isEmpty ? "retried" : "parked"
+            }
+            metrics.delivery(
+                kind: current.kind.rawValue, outcome: outcome, statusClass: RelayMetrics.statusClass(result), duration: elapsed)
+            switch decision {
             case .delivered:
                 logger.info("delivered", metadata: metadata(current, attempt: attempt, result: result))
                 amqp.ack(delivery)
@@ -140,6 +156,7 @@ public final class DeliveryWorker: Service {
         var current = job
         while true {
             let attempt = current.attempts + 1
+            let started = ContinuousClock.now
             let outcome: Enricher.Outcome
             switch (enricher, job.enrichment, job.contextChange) {
             case (let enricher?, let request?, _):
@@ -153,6 +170,7 @@ public final class DeliveryWorker: Service {
                 outcome = .failed(error: "no CRM lookup is configured", status: nil)
             }
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            metrics.enrichment(outcome: outcome.metricLabel, duration: ContinuousClock.now - started)
             let now = Date()
             switch outcome {
             case .update(let update):
@@ -264,6 +282,7 @@ public final class DeliveryWorker: Service {
     private func finish(_ delivery: Delivery, deadLetter record: DeadLetterRecord) async {
         do {
             try await deadLetters.publish(record, causedBy: delivery)
+            metrics.deadLettered(reason: record.reason.rawValue)
             logger.warning(
                 "dead-lettered",
                 metadata: [

@@ -36,12 +36,17 @@ public struct OutboxPublisher: Sendable {
     let amqp: AMQPClient
     let store: any InteractionStore
     let names: RelayNames
+    let metrics: RelayMetrics
     let logger: Logger
 
-    public init(amqp: AMQPClient, store: any InteractionStore, names: RelayNames, logger: Logger) {
+    public init(
+        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, metrics: RelayMetrics = .disabled,
+        logger: Logger
+    ) {
         self.amqp = amqp
         self.store = store
         self.names = names
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -63,6 +68,7 @@ public struct OutboxPublisher: Sendable {
         }
         for entry in pending where entry.kind == OutboxKind.deadLetter {
             if let record = try? DeadLetterRecord.decode(entry.payload) {
+                metrics.deadLettered(reason: record.reason.rawValue)
                 logger.warning(
                     "dead-lettered",
                     metadata: [

@@ -24,6 +24,9 @@ public final class RelayApp: Service {
     public let cipher: FieldCipher
     /// Keys identifiers (phone, email, messaging ids) for lookups without holding them in clear.
     public let identifiers: IdentifierHasher
+    public let metrics: RelayMetrics
+    /// The CTI lookup: what the admin API's `/api/v1/genesys/lookup` answers.
+    public let lookup: CustomerLookup
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
@@ -47,16 +50,19 @@ public final class RelayApp: Service {
         }
     }
 
-    public convenience init(configuration: RelayConfiguration, endpoints: Endpoints, logger: Logger) throws(ConfigurationError) {
+    public convenience init(
+        configuration: RelayConfiguration, endpoints: Endpoints, metrics: RelayMetrics = .disabled, logger: Logger
+    ) throws(ConfigurationError) {
         try self.init(
             configuration: configuration, amqpConfiguration: configuration.amqp.connection, endpoints: endpoints,
-            logger: logger)
+            metrics: metrics, logger: logger)
     }
 
     /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
     ///   file offers (tests shorten the reconnection backoff).
     public init(
-        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints, logger: Logger
+        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints,
+        metrics: RelayMetrics = .disabled, logger: Logger
     ) throws(ConfigurationError) {
         guard let key = configuration.identity.phoneHashKey else {
             throw ConfigurationError(
@@ -125,13 +131,14 @@ public final class RelayApp: Service {
         self.configuration = configuration
         self.cipher = cipher
         self.identifiers = identifiers
+        self.metrics = metrics
         self.names = names
         self.amqp = amqp
         self.http = http
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, metrics: metrics, logger: logger)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -141,11 +148,14 @@ public final class RelayApp: Service {
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
             concurrency: configuration.delivery.concurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), logger: logger)
+            overrides: (store, configuration.identity.overrideTimeToLive), metrics: metrics, logger: logger)
         self.enricher = enricher
+        self.lookup = CustomerLookup(
+            linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget, metrics: metrics,
+            logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator,
-            outbox: OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger),
+            outbox: OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger),
             scanInterval: configuration.correlation.timerScanInterval,
             processedEventRetention: configuration.correlation.processedEventRetention, logger: logger)
     }
@@ -184,5 +194,22 @@ public final class RelayApp: Service {
             throw error
         }
         await amqp.shutdown()
+    }
+
+    /// What readiness means: the broker connected, the consumer running, the store taking writes.
+    public func readiness() async -> Readiness {
+        var storeError: String?
+        do { try await store.checkWritable() } catch { storeError = "\(error)" }
+        return Readiness(
+            brokerConnected: amqp.isConnected, consuming: pipeline.isConsuming, storeWritable: storeError == nil,
+            storeError: storeError)
+    }
+
+    public struct Readiness: Sendable, Hashable {
+        public var brokerConnected: Bool
+        public var consuming: Bool
+        public var storeWritable: Bool
+        public var storeError: String?
+        public var isReady: Bool { brokerConnected && consuming && storeWritable }
     }
 }

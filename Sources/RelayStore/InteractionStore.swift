@@ -88,4 +88,8 @@ public protocol InteractionStore: Sendable {
 
     /// Forgets overrides that expired before `now`; returns how many.
     func pruneExpiredOverrides(now: Date) async throws -> Int
+
+    /// Throws unless the store can take a write now (for readiness checks): it takes the write lock
+    /// and commits an empty transaction, which a read-only or vanished database file refuses.
+    func checkWritable() async throws
 }

@@ -149,6 +149,14 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func checkWritable() async throws {
+        try await database {
+            try await writer.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) { .commit }
+            }
+        }
+    }
+
     public func pruneProcessedEvents(before cutoff: Date) async throws -> Int {
         try await database {
             try await writer.write { db in
