@@ -35,6 +35,7 @@ public final class DeliveryWorker: Service {
     let requestTimeout: Duration
     let inProcessRetryLimit: Duration
     let concurrency: UInt16
+    let enrichmentConcurrency: UInt16
     let deadLetters: DeadLetterPublisher
     let enricher: Enricher?
     /// Where validated context updates leave their recent override, and for how long.
@@ -45,7 +46,7 @@ public final class DeliveryWorker: Service {
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
-        enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
+        enrichmentConcurrency: Int = 64, enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
         metrics: RelayMetrics = .disabled, logger: Logger
     ) {
         self.metrics = metrics
@@ -60,12 +61,27 @@ public final class DeliveryWorker: Service {
         self.requestTimeout = requestTimeout
         self.inProcessRetryLimit = inProcessRetryLimit
         self.concurrency = UInt16(clamping: concurrency)
+        self.enrichmentConcurrency = UInt16(clamping: enrichmentConcurrency)
         self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
         self.logger = logger
     }
 
+    /// Two consumers, one worker: platform updates and webhooks on `relay.deliveries`, lookups on
+    /// `relay.enrichment`, each with its own prefetch, so a slow CRM never holds phase-1 updates back.
+    /// Either consumer handles any job: a parked lookup retry comes back through `relay.deliveries`.
     public func run() async throws {
-        await amqp.consumeUntilShutdown(queue: names.deliveriesQueue, prefetch: concurrency) { await self.process($0) }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await self.amqp.consumeUntilShutdown(queue: self.names.deliveriesQueue, prefetch: self.concurrency) {
+                    await self.process($0)
+                }
+            }
+            group.addTask {
+                await self.amqp.consumeUntilShutdown(
+                    queue: self.names.enrichmentQueue, prefetch: self.enrichmentConcurrency
+                ) { await self.process($0) }
+            }
+        }
     }
 
     func url(for job: DeliveryJob) -> String {

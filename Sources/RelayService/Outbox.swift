@@ -8,6 +8,9 @@ public import RelayStore
 enum OutboxKind {
     /// A `DeliveryJob` for `relay.deliveries`.
     static let delivery = "delivery"
+    /// A `DeliveryJob` that looks something up (enrichment, context validation), for `relay.enrichment`:
+    /// slow CRM lookups must not queue in front of phase-1 customer updates.
+    static let lookup = "lookup"
     /// A `DeadLetterRecord` for the dead-letter exchange.
     static let deadLetter = "deadLetter"
 }
@@ -18,9 +21,9 @@ extension CallCorrelator.Effect {
         case .customerUpdate(let update):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
         case .enrich(let request):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
+            NewOutboxEntry(kind: OutboxKind.lookup, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
         case .changeContext(let change):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(contextChange: change, causeId: causeId).encoded())
+            NewOutboxEntry(kind: OutboxKind.lookup, payload: DeliveryJob(contextChange: change, causeId: causeId).encoded())
         case .postCallWebhook(let webhook):
             NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
         case .orphaned(let record):
@@ -102,6 +105,10 @@ public struct OutboxPublisher: Sendable {
         case OutboxKind.delivery:
             return OutboundMessage(
                 exchange: names.workExchange, routingKey: names.deliveryRoutingKey, body: entry.payload,
+                messageId: "outbox-\(entry.id)")
+        case OutboxKind.lookup:
+            return OutboundMessage(
+                exchange: names.workExchange, routingKey: names.enrichmentRoutingKey, body: entry.payload,
                 messageId: "outbox-\(entry.id)")
         case OutboxKind.deadLetter:
             let record = try DeadLetterRecord.decode(entry.payload)

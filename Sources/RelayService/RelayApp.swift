@@ -106,7 +106,11 @@ public final class RelayApp: Service {
         }
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
-        let http = CurlHTTPClient(logger: logger)
+        // Enough connections per host for every request the consumers can have in flight, plus the CTI
+        // lookups: when the CRM and the platform share a host, a lookup backlog must not hold updates back.
+        let inFlight = configuration.delivery.concurrency + configuration.delivery.enrichmentConcurrency + 64
+        let http = CurlHTTPClient(
+            configuration: .init(maxConnectionsPerHost: inFlight, maxCachedConnections: 2 * inFlight), logger: logger)
         var enricher: Enricher?
         if !endpoints.crmLookupURLTemplate.isEmpty {
             let crm = try Self.lookup(
@@ -147,7 +151,8 @@ public final class RelayApp: Service {
                 webhookSigner: signer),
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
-            concurrency: configuration.delivery.concurrency, enricher: enricher,
+            concurrency: configuration.delivery.concurrency,
+            enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
             overrides: (store, configuration.identity.overrideTimeToLive), metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(

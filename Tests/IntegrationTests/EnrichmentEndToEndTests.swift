@@ -145,4 +145,28 @@ struct EnrichmentEndToEndTests {
         #expect(received.filter { $0.externalId == "CRM:003A000001" }.count == 10)
         #expect(enricher.breakerState("crm") == .closed(consecutiveFailures: 0))
     }
+
+    @Test("a hung CRM never holds phase-1 updates back: lookups wait on their own queue")
+    func hungCRMDoesNotDelayPhaseOne() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") ? .ok("{}", delay: .seconds(20)) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.delivery.concurrency = 4
+                $0.delivery.enrichmentConcurrency = 2
+                $0.crm.lookup.timeout = .seconds(30)
+            })
+        defer { Task { await relay.stop() } }
+        let calls = 24
+        try await relay.publish(
+            (1...calls).map { callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))") })
+        // Every phase-1 link arrives while the two lookup slots sit on requests that take 20 s.
+        let started = ContinuousClock.now
+        let updates = try await relay.platform.waitForCustomerUpdates(count: calls, timeout: .seconds(8))
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(Set(updates.compactMap(\.idempotencyKey)) == Set((1...calls).map { "customer-update:h\($0)" }))
+        #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
+    }
 }
