@@ -320,11 +320,10 @@ struct AdminRoutes: Sendable {
             return .failure(.init(Self.json(.contentTooLarge, ["error": "the body is larger than \(settings.maxBodyBytes) bytes"])))
         }
         let data = Data(buffer.readableBytesView)
-        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-            return .failure(.init(Self.badRequest("the body must be a JSON object", field: nil)))
-        }
         do {
             return .success(try JSONDecoder().decode(Body.self, from: data))
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
+            return .failure(.init(Self.badRequest("the body must be a JSON object", field: nil)))
         } catch let DecodingError.keyNotFound(key, context) {
             return .failure(.init(Self.badRequest("is required", field: Self.path(context.codingPath + [key]))))
         } catch let DecodingError.valueNotFound(type, context) {
