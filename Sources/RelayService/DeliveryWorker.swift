@@ -201,6 +201,12 @@ public final class DeliveryWorker: Service {
                             phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
+                    // The interaction follows its customer: the post-call webhook and reconciliation see the
+                    // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
+                    let isSwitch = job.contextChange != nil
+                    _ = try await overrides?.store.relink(
+                        callId: job.callId, to: update.externalId.description, now: now,
+                        replacing: { isSwitch || ($0?.hasPrefix("PHONE:") ?? true) })
                     logger.info(
                         job.kind == .contextChange ? "context updated" : "enriched",
                         metadata: [

@@ -106,6 +106,38 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func relink(
+        callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool
+    ) async throws -> Bool {
+        try await database {
+            try await writer.write { db in
+                guard var interaction = try Self.state(callId: callId, db), interaction.externalId != externalId,
+                    replacing(interaction.externalId)
+                else { return false }
+                interaction.externalId = externalId
+                try Self.save(interaction, now: now, db)
+                return true
+            }
+        }
+    }
+
+    public func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction] {
+        try await database {
+            try await writer.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT call_id, state FROM interaction
+                        WHERE external_id LIKE 'PHONE:%' AND first_seen_at >= ?
+                        ORDER BY first_seen_at, call_id
+                        LIMIT ?
+                        """,
+                    arguments: [ColumnTime.value(since), max(0, limit)])
+                return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
+            }
+        }
+    }
+
     public func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction] {
         try await database {
             try await writer.read { db in

@@ -3,6 +3,7 @@ import RelayAMQP
 import RelayCore
 import RelayService
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Synchronization
 import Testing
@@ -168,5 +169,20 @@ struct EnrichmentEndToEndTests {
         #expect(ContinuousClock.now - started < .seconds(8))
         #expect(Set(updates.compactMap(\.idempotencyKey)) == Set((1...calls).map { "customer-update:h\($0)" }))
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
+    }
+
+    @Test("phase 2's CRM link is the interaction's: the post-call webhook carries CRM:{id}, not the PHONE: id")
+    func webhookCarriesTheEnrichedLink() async throws {
+        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.correlation.wrapUpGrace = .seconds(30) })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100061", Self.contact)
+        try await relay.publish([callStartedBody(eventId: "w1", callId: "call-w1", from: "+15550100061")])
+        _ = try await updates(relay, count: 2)
+        try await eventually { try await relay.app.store.interaction(callId: "call-w1")?.externalId == "CRM:003A000001" }
+        try await relay.publish([callEndedBody(eventId: "w2", callId: "call-w1")], routingKey: "callEnded")
+        try await relay.publish([wrapUpBody(eventId: "w3", callId: "call-w1")], routingKey: "wrapUp")
+        let webhooks = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(webhooks[0].body)) as? [String: Any])
+        #expect(body["externalId"] as? String == "CRM:003A000001", "\(webhooks[0].bodyText)")
     }
 }
