@@ -120,6 +120,14 @@ public final class DeliveryWorker: Service {
         var generator = SystemRandomNumberGenerator()
         while true {
             let attempt = current.attempts + 1
+            if attempt > 1, await isSuperseded(current) {
+                logger.info(
+                    "phase-1 update superseded by a later link; not sent again",
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(current.callId))", LogKeys.eventId: "\(current.causeId)"])
+                metrics.delivery(kind: current.kind.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                amqp.ack(delivery)
+                return
+            }
             let started = ContinuousClock.now
             let result = await send(current)
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
@@ -258,6 +266,18 @@ public final class DeliveryWorker: Service {
                 return
             }
         }
+    }
+
+    /// A retried phase-1 update whose interaction has since been linked to a CRM or ERP id (phase 2, a
+    /// validated switch): sending it now would put the platform back on the older `PHONE:` link.
+    func isSuperseded(_ job: DeliveryJob) async -> Bool {
+        guard job.kind == .customerUpdate, job.idempotencyKey.hasPrefix(CustomerUpdate.phaseOneKeyPrefix),
+            let store = overrides?.store,
+            let sent = (try? JSONSerialization.jsonObject(with: Data(job.body.utf8)) as? [String: Any])?["externalId"] as? String,
+            sent.hasPrefix("PHONE:"),
+            let current = try? await store.interaction(callId: job.callId)?.externalId
+        else { return false }
+        return current != sent && !current.hasPrefix("PHONE:")
     }
 
     private func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {

@@ -185,4 +185,28 @@ struct EnrichmentEndToEndTests {
         let body = try #require(try JSONSerialization.jsonObject(with: Data(webhooks[0].body)) as? [String: Any])
         #expect(body["externalId"] as? String == "CRM:003A000001", "\(webhooks[0].bodyText)")
     }
+
+    @Test("a phase-1 update still retrying when phase 2 lands is not sent again over the CRM link")
+    func staleRetryIsNotSent() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                // The phase-1 PUT fails once and asks for a second; phase 2 answers in the meantime.
+                request.method == "PUT" && request.header("idempotency-key") == "customer-update:r1" && attempt == 1
+                    ? .status(503, headers: [(name: "Retry-After", value: "1")]) : nil
+            }, enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
+        try await relay.publish([callStartedBody(eventId: "r1", callId: "call-r1", from: "+15550100071")])
+        let received = try await updates(relay, count: 1)
+        #expect(received[0].externalId == "CRM:003A000001")
+        // Past the Retry-After: the phase-1 retry was due, and was dropped as superseded.
+        try await eventually {
+            relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:r1" }
+                && relay.app.pipeline.acknowledgedCount == 1
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(relay.platform.customerUpdates.map(\.externalId) == ["CRM:003A000001"])
+        #expect(relay.platform.server.requests.count { $0.header("idempotency-key") == "customer-update:r1" } == 1)
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
 }
