@@ -40,13 +40,16 @@ public final class DeliveryWorker: Service {
     /// Where validated context updates leave their recent override, and for how long.
     let overrides: (store: any InteractionStore, timeToLive: Duration)?
     let logger: Logger
+    /// Opens the personal data of the jobs it sends, and seals it again in every job it queues.
+    let cipher: FieldCipher?
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
         enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
-        logger: Logger
+        cipher: FieldCipher? = nil, logger: Logger
     ) {
+        self.cipher = cipher
         self.enricher = enricher
         self.overrides = overrides
         self.amqp = amqp
@@ -79,7 +82,9 @@ public final class DeliveryWorker: Service {
     func process(_ delivery: Delivery) async {
         let job: DeliveryJob
         do {
-            job = try DeliveryJob.decode(delivery.body)
+            var decoded = try DeliveryJob.decode(delivery.body)
+            if let cipher { decoded = try decoded.opened(with: cipher) }
+            job = decoded
         } catch {
             // Only the relay writes this queue: a job it cannot read is a bug or a foreign message.
             let now = Date()
@@ -113,7 +118,7 @@ public final class DeliveryWorker: Service {
                     id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(current.idempotencyKey.utf8)),
                     reason: .deliveryFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: current.method, url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
@@ -160,7 +165,7 @@ public final class DeliveryWorker: Service {
                     try await amqp.publish(
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
-                            body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
+                            body: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded(),
                             headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
@@ -211,13 +216,18 @@ public final class DeliveryWorker: Service {
                     reason: .enrichmentFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
                     lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: "GET", url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
                 return
             }
         }
+    }
+
+    /// The job as it may be written to the broker.
+    private func sealed(_ job: DeliveryJob) -> DeliveryJob {
+        cipher.map(job.sealed) ?? job
     }
 
     private func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {
@@ -248,7 +258,7 @@ public final class DeliveryWorker: Service {
         do {
             try await amqp.publish(
                 OutboundMessage(
-                    exchange: "", routingKey: queue.name, body: job.encoded(),
+                    exchange: "", routingKey: queue.name, body: sealed(job).encoded(),
                     headers: DeadLetter.carriedHeaders(from: delivery.headers),
                     messageId: "\(job.idempotencyKey)#\(job.attempts)"))
             logger.info(

@@ -22,6 +22,8 @@ public final class EventPipeline: Service {
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
     let logger: Logger
+    /// Seals the personal data of the delivery jobs this pipeline commits.
+    let cipher: FieldCipher?
     private let acknowledged = Atomic<Int>(0)
 
     /// Deliveries this pipeline has acked since it started: each one finished for good.
@@ -29,8 +31,9 @@ public final class EventPipeline: Service {
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, logger: Logger
+        correlator: CallCorrelator, prefetch: Int, cipher: FieldCipher? = nil, logger: Logger
     ) {
+        self.cipher = cipher
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -62,6 +65,7 @@ public final class EventPipeline: Service {
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
         let correlator = self.correlator
+        let cipher = self.cipher
         let now = Date()
         do {
             if case .contextUpdate(let update) = event.payload,
@@ -84,7 +88,7 @@ public final class EventPipeline: Service {
             }
             let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { [override] state in
                 let transition = correlator.handle(event, state: state, now: now, override: override)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
             }
             switch result {
             case .committed(let entries):

@@ -131,7 +131,7 @@ public final class RelayApp: Service {
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, logger: logger)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -141,13 +141,13 @@ public final class RelayApp: Service {
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
             concurrency: configuration.delivery.concurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), logger: logger)
+            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, logger: logger)
         self.enricher = enricher
         self.timers = TimerService(
             store: store, correlator: correlator,
             outbox: OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger),
             scanInterval: configuration.correlation.timerScanInterval,
-            processedEventRetention: configuration.correlation.processedEventRetention, logger: logger)
+            processedEventRetention: configuration.correlation.processedEventRetention, cipher: cipher, logger: logger)
     }
 
     private static func lookup(
