@@ -18,6 +18,8 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
     public let deliveries: DeliveryWorker
     public let timers: TimerService
+    /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
+    public let retentionPurge: RetentionPurge
     /// Phase 2, when a CRM lookup is configured.
     public let enricher: Enricher?
     /// Seals personal data before it is stored.
@@ -143,6 +145,9 @@ public final class RelayApp: Service {
             concurrency: configuration.delivery.concurrency, enricher: enricher,
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, logger: logger)
         self.enricher = enricher
+        self.retentionPurge = RetentionPurge(
+            store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
+            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator,
             outbox: OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger),
@@ -178,6 +183,7 @@ public final class RelayApp: Service {
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.deliveries.run() }
                 group.addTask { try await self.timers.run() }
+                group.addTask { try await self.retentionPurge.run() }
             }
         } catch {
             await amqp.shutdown()

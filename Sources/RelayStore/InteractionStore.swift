@@ -88,4 +88,22 @@ public protocol InteractionStore: Sendable {
 
     /// Forgets overrides that expired before `now`; returns how many.
     func pruneExpiredOverrides(now: Date) async throws -> Int
+
+    /// Removes interactions that finished (completed or orphaned) and last changed before `cutoff`, with
+    /// their processed event ids and their published outbox entries, in one transaction. Unfinished
+    /// interactions and unpublished entries always stay: they are work still to do.
+    func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge
+}
+
+/// What `purgeFinishedInteractions` removed.
+public struct FinishedInteractionsPurge: Sendable, Hashable {
+    public var interactions: Int
+    public var processedEvents: Int
+    public var outboxEntries: Int
+
+    public init(interactions: Int, processedEvents: Int, outboxEntries: Int) {
+        self.interactions = interactions
+        self.processedEvents = processedEvents
+        self.outboxEntries = outboxEntries
+    }
 }
