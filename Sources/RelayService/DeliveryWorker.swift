@@ -127,7 +127,10 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = Self.summary(of: result)
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                // Shutting down: the retry waits in a delay queue (or, without one, goes back unacked)
+                // rather than keep the process up.
+                let stopping = Task.isShuttingDownGracefully
+                if !stopping && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     logger.debug("retrying", metadata: metadata(current, attempt: attempt, result: result))
                     do { try await Task.sleep(for: delay) } catch { return }  // stopping: left unacked
                     continue
@@ -201,7 +204,7 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = error
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     do { try await Task.sleep(for: delay) } catch { return }
                     continue
                 }
