@@ -146,4 +146,34 @@ struct GracefulShutdownTests {
         #expect(try await setup.count("relay.dead-letters") == 0)
         #expect(try await setup.count("relay.deliveries") == 0)
     }
+    @Test("a graceful shutdown parks a delivery stuck on a slow platform instead of retrying it; the next run delivers it")
+    func stuckDeliveryReturnedOnShutdown() async throws {
+        let hang = Hang()
+        let setup = try await Setup.make(behaviour: { _, request in
+            request.method == "PUT" && hang.on.load(ordering: .relaxed) ? ScriptedResponse(status: 503, delay: .seconds(10)) : nil
+        })
+        defer { Task { await setup.tearDown() } }
+        var relay = try await setup.startRelay(["RELAY_PLATFORM_REQUEST_TIMEOUT_MS": "1500"])
+        defer { relay.killIfRunning() }
+        let calls = 3
+        try await setup.publish(calls: 0..<calls, withEnds: false)
+        try await eventually(timeout: .seconds(30), "the platform to hold the updates") {
+            setup.platform.server.requests.count { $0.method == "PUT" } >= calls
+        }
+
+        relay.signal(SIGTERM)
+        // Ten attempts of 1.5 s each would keep it up for 15 s and end in dead letters.
+        #expect(try await relay.waitForExit(timeout: .seconds(8)) == 0, "\(relay.output)")
+        #expect(relay.output.contains("delivery parked for a retry"))
+
+        hang.on.store(false, ordering: .relaxed)
+        relay = try await setup.startRelay()
+        let expectedUpdates = Set((0..<calls).map { "customer-update:shutdown-call-\($0)-s" })
+        try await eventually(timeout: .seconds(60), "every update after the restart") {
+            expectedUpdates.isSubset(of: Set(setup.platform.customerUpdates.compactMap(\.idempotencyKey)))
+        }
+        relay.signal(SIGTERM)
+        #expect(try await relay.waitForExit(timeout: .seconds(60)) == 0)
+        #expect(try await setup.count("relay.dead-letters") == 0)
+    }
 }

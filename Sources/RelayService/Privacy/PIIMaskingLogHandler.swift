@@ -111,8 +111,11 @@ public enum PIIScanner {
     /// `text` with every email address, phone-number-like digit run and prefixed external id masked to its
     /// last four characters; `text` itself (no copy) when there is nothing to mask.
     public static func mask(_ text: String) -> String {
+        var text = text
+        // Scanned in place (native strings are contiguous UTF-8): a line with nothing to mask costs no copy.
+        let spans = text.withUTF8 { findSpans($0) }
+        guard !spans.isEmpty else { return text }
         var utf8 = Array(text.utf8)
-        guard let spans = findSpans(utf8), !spans.isEmpty else { return text }
         // Replace from the end, so earlier offsets stay valid.
         for span in spans.reversed() {
             let original = String(decoding: utf8[span], as: UTF8.self)
@@ -121,9 +124,8 @@ public enum PIIScanner {
         return String(decoding: utf8, as: UTF8.self)
     }
 
-    /// The byte ranges to mask, in order and not overlapping; nil when a quick look finds nothing that
-    /// could be personal data.
-    static func findSpans(_ bytes: [UInt8]) -> [Range<Int>]? {
+    /// The byte ranges to mask, in order and not overlapping.
+    static func findSpans(_ bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
         var spans: [Range<Int>] = []
         var index = 0
         let count = bytes.count
@@ -172,7 +174,7 @@ public enum PIIScanner {
         return spans
     }
 
-    private static func phoneSpan(_ bytes: [UInt8], at start: Int) -> Range<Int>? {
+    private static func phoneSpan(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Range<Int>? {
         var index = start
         var digits = 0
         var lastDigitEnd = start
@@ -216,7 +218,7 @@ public enum PIIScanner {
         return start..<lastDigitEnd
     }
 
-    private static func emailSpan(_ bytes: [UInt8], at at: Int) -> Range<Int>? {
+    private static func emailSpan(_ bytes: UnsafeBufferPointer<UInt8>, at at: Int) -> Range<Int>? {
         var start = at
         while start > 0, isEmailLocalByte(bytes[start - 1]) { start -= 1 }
         var end = at + 1
@@ -231,7 +233,7 @@ public enum PIIScanner {
         return start..<end
     }
 
-    private static func hasPrefix(_ bytes: [UInt8], _ prefix: [UInt8], at index: Int) -> Bool {
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: [UInt8], at index: Int) -> Bool {
         guard index + prefix.count <= bytes.count else { return false }
         for offset in 0..<prefix.count where bytes[index + offset] != prefix[offset] { return false }
         return true
