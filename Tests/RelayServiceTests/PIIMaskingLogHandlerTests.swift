@@ -79,6 +79,17 @@ struct PIIMaskingLogHandlerTests {
         #expect(line.contains("error=no contact for ********0099"))
     }
 
+    @Test("what a metadata provider adds is masked too")
+    func provider() {
+        let store = RecordingLogHandler.Store()
+        var handler = PIIMaskingLogHandler(wrapping: RecordingLogHandler.logger(label: "test", store: store).handler)
+        handler.metadataProvider = Logger.MetadataProvider { ["caller": "+15550100077"] }
+        let logger = Logger(label: "test") { _ in handler }
+        logger.info("x")
+        #expect(store.all.joined().contains("caller=********0077"))
+        #expect(!store.all.joined().contains("+15550100077"))
+    }
+
     @Test("values already masked at the call site are left as they are")
     func alreadyMasked() {
         let (logger, store) = maskedLogger()

@@ -15,22 +15,21 @@ import RelayCore
 public struct PIIMaskingLogHandler: LogHandler {
     public var upstream: any LogHandler
     public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
 
     public init(wrapping upstream: any LogHandler) {
         self.upstream = upstream
-        // The upstream's own metadata is kept here instead, so it is masked on every line too.
+        // The upstream's own metadata and provider are taken over, so what they add is masked too.
         self.metadata = upstream.metadata
+        self.metadataProvider = upstream.metadataProvider
         self.upstream.metadata = [:]
+        // Handlers without provider support complain when it is set at all.
+        if upstream.metadataProvider != nil { self.upstream.metadataProvider = nil }
     }
 
     public var logLevel: Logger.Level {
         get { upstream.logLevel }
         set { upstream.logLevel = newValue }
-    }
-
-    public var metadataProvider: Logger.MetadataProvider? {
-        get { upstream.metadataProvider }
-        set { upstream.metadataProvider = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -40,7 +39,8 @@ public struct PIIMaskingLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var event = event
-        var merged = metadata
+        var merged = metadataProvider?.get() ?? [:]
+        merged.merge(metadata) { $1 }
         if let own = event.metadata { merged.merge(own) { $1 } }
         if let error = event.error {
             // An error's description can quote what failed to parse: it goes through the same scan.
