@@ -35,8 +35,8 @@ enum ShutdownSignals {
                     }
                 }
             }
+            defer { tasks.cancelAll() }  // the signal listener ends with the services, however they end
             try await group.run()
-            tasks.cancelAll()
         }
     }
 
