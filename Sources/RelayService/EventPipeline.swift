@@ -120,11 +120,12 @@ public final class EventPipeline: Service {
     private func deadLetterMalformed(_ delivery: Delivery, error: MalformedEventError) async {
         let known = decoder.bestEffortEnvelope(delivery.body)
         let now = Date()
-        let record = DeadLetterRecord(
+        let readable = DeadLetterRecord(
             id: DeadLetterRecord.stableID(reason: .malformed, source: delivery.body), reason: .malformed,
             callId: known.callId, eventType: known.type, eventId: nil, attempts: 1, firstFailureAt: now,
             lastFailureAt: now, lastError: error.message, originalPayload: delivery.body,
             origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
+        let record = cipher.map(readable.sealingPayload) ?? readable
         var metadata: Logger.Metadata = [
             LogKeys.reason: "\(error.code)", LogKeys.deadLetterId: "\(record.id)",
             LogKeys.deadLetterReason: "\(record.reason.rawValue)",
