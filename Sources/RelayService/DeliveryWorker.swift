@@ -129,8 +129,7 @@ public final class DeliveryWorker: Service {
                 current.lastError = Self.summary(of: result)
                 // Shutting down: the retry waits in a delay queue (or, without one, goes back unacked)
                 // rather than keep the process up.
-                let stopping = Task.isShuttingDownGracefully
-                if !stopping && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     logger.debug("retrying", metadata: metadata(current, attempt: attempt, result: result))
                     do { try await Task.sleep(for: delay) } catch { return }  // stopping: left unacked
                     continue
