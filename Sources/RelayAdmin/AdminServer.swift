@@ -48,7 +48,10 @@ public final class AdminServer: Service {
         self.app = app
         self.settings = settings
         self.registry = registry
-        self.deadLetters = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: app.names, logger: logger)
+        var deadLetters = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: app.names, logger: logger)
+        // Sealed payloads open for the operator, and replay republishes the original event.
+        deadLetters.cipher = app.cipher
+        self.deadLetters = deadLetters
         self.logger = logger
     }
 

@@ -42,14 +42,17 @@ public final class DeliveryWorker: Service {
     let overrides: (store: any InteractionStore, timeToLive: Duration)?
     let metrics: RelayMetrics
     let logger: Logger
+    /// Opens the personal data of the jobs it sends, and seals it again in every job it queues.
+    let cipher: FieldCipher?
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
         enrichmentConcurrency: Int = 64, enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
-        metrics: RelayMetrics = .disabled, logger: Logger
+        cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled, logger: Logger
     ) {
         self.metrics = metrics
+        self.cipher = cipher
         self.enricher = enricher
         self.overrides = overrides
         self.amqp = amqp
@@ -100,7 +103,9 @@ public final class DeliveryWorker: Service {
         defer { inFlight.decrement() }
         let job: DeliveryJob
         do {
-            job = try DeliveryJob.decode(delivery.body)
+            var decoded = try DeliveryJob.decode(delivery.body)
+            if let cipher { decoded = try decoded.opened(with: cipher) }
+            job = decoded
         } catch {
             // Only the relay writes this queue: a job it cannot read is a bug or a foreign message.
             let now = Date()
@@ -153,7 +158,7 @@ public final class DeliveryWorker: Service {
                     id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(current.idempotencyKey.utf8)),
                     reason: .deliveryFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: current.method, url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
@@ -162,7 +167,9 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = Self.summary(of: result)
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                // Shutting down: the retry waits in a delay queue (or, without one, goes back unacked)
+                // rather than keep the process up.
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     logger.debug("retrying", metadata: metadata(current, attempt: attempt, result: result))
                     do { try await Task.sleep(for: delay) } catch { return }  // stopping: left unacked
                     continue
@@ -202,7 +209,7 @@ public final class DeliveryWorker: Service {
                     try await amqp.publish(
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
-                            body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
+                            body: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded(),
                             headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
@@ -244,7 +251,7 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = error
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     do { try await Task.sleep(for: delay) } catch { return }
                     continue
                 }
@@ -259,7 +266,7 @@ public final class DeliveryWorker: Service {
                     reason: .enrichmentFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
                     lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: "GET", url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
@@ -278,6 +285,11 @@ public final class DeliveryWorker: Service {
             let current = try? await store.interaction(callId: job.callId)?.externalId
         else { return false }
         return current != sent && !current.hasPrefix("PHONE:")
+    }
+
+    /// The job as it may be written to the broker.
+    private func sealed(_ job: DeliveryJob) -> DeliveryJob {
+        cipher.map(job.sealed) ?? job
     }
 
     private func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {
@@ -308,7 +320,7 @@ public final class DeliveryWorker: Service {
         do {
             try await amqp.publish(
                 OutboundMessage(
-                    exchange: "", routingKey: queue.name, body: job.encoded(),
+                    exchange: "", routingKey: queue.name, body: sealed(job).encoded(),
                     headers: DeadLetter.carriedHeaders(from: delivery.headers),
                     messageId: "\(job.idempotencyKey)#\(job.attempts)"))
             logger.info(

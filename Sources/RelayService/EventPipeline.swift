@@ -23,6 +23,8 @@ public final class EventPipeline: Service {
     let prefetch: UInt16
     let metrics: RelayMetrics
     let logger: Logger
+    /// Seals the personal data of the delivery jobs this pipeline commits.
+    let cipher: FieldCipher?
     private let acknowledged = Atomic<Int>(0)
     private let consuming = Atomic<Bool>(false)
 
@@ -34,8 +36,10 @@ public final class EventPipeline: Service {
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, metrics: RelayMetrics = .disabled, logger: Logger
+        correlator: CallCorrelator, prefetch: Int, cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled,
+        logger: Logger
     ) {
+        self.cipher = cipher
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -75,6 +79,7 @@ public final class EventPipeline: Service {
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
         let correlator = self.correlator
+        let cipher = self.cipher
         let now = Date()
         do {
             if case .contextUpdate(let update) = event.payload,
@@ -97,7 +102,7 @@ public final class EventPipeline: Service {
             }
             let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { [override] state in
                 let transition = correlator.handle(event, state: state, now: now, override: override)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
             }
             switch result {
             case .committed(let entries):
@@ -139,12 +144,13 @@ public final class EventPipeline: Service {
     public func submit(_ event: PlatformEvent) async throws -> Submission {
         metrics.eventConsumed(type: event.type.rawValue)
         let correlator = self.correlator
+        let cipher = self.cipher
         let now = Date()
         let outcome = Mutex<CallCorrelator.Outcome?>(nil)
         let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { state in
             let transition = correlator.handle(event, state: state, now: now)
             outcome.withLock { $0 = transition.outcome }
-            return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
+            return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
         }
         switch result {
         case .committed(let entries):
@@ -167,11 +173,12 @@ public final class EventPipeline: Service {
     private func deadLetterMalformed(_ delivery: Delivery, error: MalformedEventError) async {
         let known = decoder.bestEffortEnvelope(delivery.body)
         let now = Date()
-        let record = DeadLetterRecord(
+        let readable = DeadLetterRecord(
             id: DeadLetterRecord.stableID(reason: .malformed, source: delivery.body), reason: .malformed,
             callId: known.callId, eventType: known.type, eventId: nil, attempts: 1, firstFailureAt: now,
             lastFailureAt: now, lastError: error.message, originalPayload: delivery.body,
             origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
+        let record = cipher.map(readable.sealingPayload) ?? readable
         var metadata: Logger.Metadata = [
             LogKeys.reason: "\(error.code)", LogKeys.deadLetterId: "\(record.id)",
             LogKeys.deadLetterReason: "\(record.reason.rawValue)",

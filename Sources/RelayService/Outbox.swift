@@ -16,18 +16,23 @@ enum OutboxKind {
 }
 
 extension CallCorrelator.Effect {
-    func outboxEntry(causeId: String) -> NewOutboxEntry {
+    /// - Parameter cipher: seals the jobs' personal data before they reach the store (nil: left open, for
+    ///   tests of a pipeline without privacy).
+    func outboxEntry(causeId: String, sealingWith cipher: FieldCipher?) -> NewOutboxEntry {
+        func delivery(_ job: DeliveryJob, kind: String = OutboxKind.delivery) -> NewOutboxEntry {
+            NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded())
+        }
         switch self {
         case .customerUpdate(let update):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
+            return delivery(DeliveryJob(customerUpdate: update, causeId: causeId))
         case .enrich(let request):
-            NewOutboxEntry(kind: OutboxKind.lookup, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
+            return delivery(DeliveryJob(enrichment: request, causeId: causeId), kind: OutboxKind.lookup)
         case .changeContext(let change):
-            NewOutboxEntry(kind: OutboxKind.lookup, payload: DeliveryJob(contextChange: change, causeId: causeId).encoded())
+            return delivery(DeliveryJob(contextChange: change, causeId: causeId), kind: OutboxKind.lookup)
         case .postCallWebhook(let webhook):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
+            return delivery(DeliveryJob(webhook: webhook, causeId: causeId))
         case .orphaned(let record):
-            NewOutboxEntry(kind: OutboxKind.deadLetter, payload: record.encoded())
+            return NewOutboxEntry(kind: OutboxKind.deadLetter, payload: record.encoded())
         }
     }
 }

@@ -18,6 +18,8 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
     public let deliveries: DeliveryWorker
     public let timers: TimerService
+    /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
+    public let retentionPurge: RetentionPurge
     /// Phase 2, when a CRM lookup is configured.
     public let enricher: Enricher?
     /// Seals personal data before it is stored.
@@ -142,7 +144,7 @@ public final class RelayApp: Service {
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, metrics: metrics, logger: logger)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -153,16 +155,19 @@ public final class RelayApp: Service {
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
             concurrency: configuration.delivery.concurrency,
             enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), metrics: metrics, logger: logger)
+            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
             linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget, metrics: metrics,
             logger: logger)
+        self.retentionPurge = RetentionPurge(
+            store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
+            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator,
             outbox: OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger),
             scanInterval: configuration.correlation.timerScanInterval,
-            processedEventRetention: configuration.correlation.processedEventRetention, logger: logger)
+            processedEventRetention: configuration.correlation.processedEventRetention, cipher: cipher, logger: logger)
     }
 
     private static func lookup(
@@ -193,6 +198,7 @@ public final class RelayApp: Service {
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.deliveries.run() }
                 group.addTask { try await self.timers.run() }
+                group.addTask { try await self.retentionPurge.run() }
             }
         } catch {
             await amqp.shutdown()

@@ -102,4 +102,22 @@ public protocol InteractionStore: Sendable {
     /// Throws unless the store can take a write now (for readiness checks): it takes the write lock
     /// and commits an empty transaction, which a read-only or vanished database file refuses.
     func checkWritable() async throws
+
+    /// Removes interactions that finished (completed or orphaned) and last changed before `cutoff`, with
+    /// their processed event ids and their published outbox entries, in one transaction. Unfinished
+    /// interactions and unpublished entries always stay: they are work still to do.
+    func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge
+}
+
+/// What `purgeFinishedInteractions` removed.
+public struct FinishedInteractionsPurge: Sendable, Hashable {
+    public var interactions: Int
+    public var processedEvents: Int
+    public var outboxEntries: Int
+
+    public init(interactions: Int, processedEvents: Int, outboxEntries: Int) {
+        self.interactions = interactions
+        self.processedEvents = processedEvents
+        self.outboxEntries = outboxEntries
+    }
 }

@@ -246,6 +246,38 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge {
+        try await database {
+            try await writer.write { db in
+                // `updated_at`, not the start: an interaction is as old as its last change, and a finished
+                // one changes no more.
+                try db.execute(
+                    sql: """
+                        CREATE TEMP TABLE IF NOT EXISTS purged_call (call_id TEXT PRIMARY KEY NOT NULL);
+                        DELETE FROM purged_call;
+                        INSERT INTO purged_call (call_id)
+                            SELECT call_id FROM interaction
+                            WHERE status IN ('completed', 'orphaned') AND updated_at < ?;
+                        """,
+                    arguments: [ColumnTime.value(cutoff)])
+                try db.execute(
+                    sql: "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)")
+                let processedEvents = db.changesCount
+                try db.execute(
+                    sql: """
+                        DELETE FROM outbox
+                        WHERE published_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
+                        """)
+                let outboxEntries = db.changesCount
+                try db.execute(sql: "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
+                let interactions = db.changesCount
+                try db.execute(sql: "DELETE FROM purged_call")
+                return FinishedInteractionsPurge(
+                    interactions: interactions, processedEvents: processedEvents, outboxEntries: outboxEntries)
+            }
+        }
+    }
+
     // MARK: Rows
 
     private static func isProcessed(_ eventId: String, _ db: Database) throws -> Bool {

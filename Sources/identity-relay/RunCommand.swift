@@ -12,6 +12,10 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Consume platform events and relay customer updates until SIGTERM or SIGINT.",
         discussion: """
+            The first SIGTERM or SIGINT stops consuming, lets in-flight work finish or go back to the broker, \
+            and exits 0; a second one during that exits at once with 128 + the signal number (143, 130). \
+            Nothing is lost either way: unfinished events are redelivered to the next run.
+
             With no platform.baseUrl configured, customer updates go to a built-in simulated platform on \
             loopback (platform.simulatorPort), so the relay runs end to end on one machine.
             """)
@@ -46,9 +50,10 @@ struct RunCommand: AsyncParsableCommand {
                 AdminServer(
                     app: app, settings: .init(configuration.admin), registry: registry, logger: Logger(label: "admin")))
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        // ShutdownSignals handles SIGTERM and SIGINT (a second one forces exit): not the group's own.
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        try await ShutdownSignals.run(group, logger: logger)
+        logger.notice("stopped")
         await resolved.simulator?.stop()
     }
 }

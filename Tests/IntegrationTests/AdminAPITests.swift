@@ -278,7 +278,8 @@ struct AdminAPITests {
         let dryRun = try await call(
             relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"],"dryRun":true}"#)
         #expect(try object(dryRun)["succeeded"] as? Int == 0)
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 2)
+        // Ready again once the scan handed them back.
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 2 }
 
         let purge = try await call(relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"]}"#)
         #expect(purge.status == 200)
