@@ -191,7 +191,7 @@ func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
 if options.mode == "enrichment" {
     print(
         "relay-bench enrichment: \(options.messages) call starts at \(options.rate)/s per run, \(options.runs) runs, "
-            + "CRM latency \(options.crmLatencyMs) ms, delivery concurrency \(options.concurrency)")
+            + "CRM latency \(options.crmLatencyMs) ms, delivery and enrichment concurrency \(options.concurrency) each")
     var figures: [EnrichmentBenchmark.Figures] = []
     do {
         for run in 1...options.runs {

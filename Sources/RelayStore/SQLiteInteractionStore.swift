@@ -109,8 +109,10 @@ public final class SQLiteInteractionStore: InteractionStore {
     public func relink(
         callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool
     ) async throws -> Bool {
+        // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
+        // each would cost an fsync each, in the way of the pipeline's commits.
         try await database {
-            try await writer.write { db in
+            try await groupCommit.write { db in
                 guard var interaction = try Self.state(callId: callId, db), interaction.externalId != externalId,
                     replacing(interaction.externalId)
                 else { return false }
