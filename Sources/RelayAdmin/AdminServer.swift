@@ -87,9 +87,16 @@ public final class AdminServer: Service {
             try await application.runService()
         } catch {
             bound.fail(error)
-            throw error
+            // Most often the port is taken: say which setting to change.
+            throw AdminServerError(
+                description: "the admin API cannot listen on \(settings.host):\(settings.port) (admin.host, admin.port): "
+                    + "\(error); choose a free port, 0 for any, or set admin.enabled to false")
         }
     }
+}
+
+public struct AdminServerError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// The bound port, handed from the server's start-up callback to whoever waits for it.
