@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps and a shim of typed wrappers.
@@ -100,8 +102,25 @@ let package = Package(
             dependencies: [
                 "RelayCore", "RelayAMQP", "RelayHTTP", "RelayStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The operators' HTTP API: health, readiness, Prometheus metrics, dead letters, the CTI lookup.
+        .target(
+            name: "RelayAdmin",
+            dependencies: [
+                "RelayService", "RelayCore", "RelayAMQP", "RelayStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -109,8 +128,9 @@ let package = Package(
         .executableTarget(
             name: "identity-relay",
             dependencies: [
-                "RelayService", "RelaySimulator", "RelayAMQP", "RelayCore",
+                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,8 +140,10 @@ let package = Package(
         .executableTarget(
             name: "relay-bench",
             dependencies: [
-                "RelayService", "RelaySimulator", "RelayAMQP", "RelayCore",
+                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/relay-bench",
             swiftSettings: strictSettings
@@ -142,8 +164,9 @@ let package = Package(
         .target(
             name: "RelayTesting",
             dependencies: [
-                "RelayAMQP", "RelayService", "RelaySimulator",
+                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -178,8 +201,10 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RelayService", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore", "RelayStore",
+                "RelayService", "RelayAdmin", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore",
+                "RelayStore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),

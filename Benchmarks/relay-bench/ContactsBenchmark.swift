@@ -144,8 +144,3 @@ struct ContactsBenchmark {
             appliesPerSecondWithout: without, appliesPerSecondWith: with, capturePerEvent: captureCost)
     }
 }
-
-struct BenchmarkFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}

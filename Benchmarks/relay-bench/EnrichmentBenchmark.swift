@@ -46,6 +46,7 @@ struct EnrichmentBenchmark {
         configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
         configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         configuration.delivery.concurrency = concurrency
+        configuration.delivery.enrichmentConcurrency = concurrency
         let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
         configuration.store.path = storePath
         defer { try? FileManager.default.removeItem(atPath: storePath) }

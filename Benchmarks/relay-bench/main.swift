@@ -25,8 +25,9 @@ struct Options {
     var window = 1_000
     var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
     var repositoryRoot = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
-    /// `throughput` (the default), `enrichment` or `contacts`.
+    /// `throughput` (the default), `enrichment`, `lookup` or `contacts`.
     var mode = "throughput"
+    var callers = 1_000
     var rate = 2_000
     var crmLatencyMs = 100
     var concurrency = 64
@@ -35,8 +36,8 @@ struct Options {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
             if flag == "--mode" {
-                guard let value = iterator.next(), ["throughput", "enrichment", "contacts"].contains(value) else {
-                    fail("--mode is throughput, enrichment or contacts")
+                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts"].contains(value) else {
+                    fail("--mode is throughput, enrichment, lookup or contacts")
                 }
                 mode = value
                 continue
@@ -50,8 +51,11 @@ struct Options {
             case "--runs": runs = value
             case "--prefetch": prefetch = value
             case "--window": window = value
+            case "--callers": callers = value
             default:
-                fail("unknown option \(flag); known: --mode --messages --runs --prefetch --window --rate --crm-latency-ms --concurrency")
+                fail(
+                    "unknown option \(flag); known: --mode --messages --runs --prefetch --window --rate --crm-latency-ms "
+                        + "--concurrency --callers")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -187,7 +191,7 @@ func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
 if options.mode == "enrichment" {
     print(
         "relay-bench enrichment: \(options.messages) call starts at \(options.rate)/s per run, \(options.runs) runs, "
-            + "CRM latency \(options.crmLatencyMs) ms, delivery concurrency \(options.concurrency)")
+            + "CRM latency \(options.crmLatencyMs) ms, delivery and enrichment concurrency \(options.concurrency) each")
     var figures: [EnrichmentBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
@@ -210,6 +214,38 @@ if options.mode == "enrichment" {
         "median: phase-1 p50 \(String(format: "%.1f", p50)) ms, p99 \(String(format: "%.1f", p99)) ms; enrichments "
             + "\(format(median(figures.map(\.enrichmentsPerSecond)))); CRM in flight at most "
             + "\(figures.map(\.maxCRMInFlight).max() ?? 0)")
+    exit(0)
+}
+
+if options.mode == "lookup" {
+    print(
+        "relay-bench lookup: \(options.messages) requests per run from \(options.concurrency) concurrent clients, "
+            + "\(options.callers) callers known locally, \(options.runs) runs; baseline GET /healthz on the same server")
+    var lookups: [LookupBenchmark.Figures] = []
+    var healths: [LookupBenchmark.Figures] = []
+    do {
+        for run in 1...options.runs {
+            let (lookup, health) = try await LookupBenchmark(
+                requests: options.messages, concurrency: options.concurrency, callers: options.callers, port: options.port,
+                repositoryRoot: options.repositoryRoot, logger: logger
+            ).run()
+            lookups.append(lookup)
+            healths.append(health)
+            print(
+                "run \(run): lookup p50 \(milliseconds(lookup.p50)) p99 \(milliseconds(lookup.p99)) \(format(lookup.perSecond))   "
+                    + "healthz p50 \(milliseconds(health.p50)) p99 \(milliseconds(health.p99)) \(format(health.perSecond))   "
+                    + "rate ratio \(String(format: "%.3f", lookup.perSecond / health.perSecond))")
+        }
+    } catch {
+        fail("\(error)")
+    }
+    func ms(_ figures: [LookupBenchmark.Figures], _ value: (LookupBenchmark.Figures) -> Duration) -> String {
+        String(format: "%.2f ms", median(figures.map { value($0).totalSeconds * 1000 }))
+    }
+    print(
+        "median: lookup p50 \(ms(lookups, \.p50)) p99 \(ms(lookups, \.p99)) \(format(median(lookups.map(\.perSecond))))   "
+            + "healthz p50 \(ms(healths, \.p50)) p99 \(ms(healths, \.p99)) \(format(median(healths.map(\.perSecond))))   "
+            + "rate ratio \(String(format: "%.3f", median(zip(lookups, healths).map { $0.perSecond / $1.perSecond })))")
     exit(0)
 }
 

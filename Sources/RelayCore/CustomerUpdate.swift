@@ -22,6 +22,9 @@ public struct CustomerUpdate: Sendable, Hashable {
         self.profile = profile
     }
 
+    /// The idempotency keys of phase-1 links start with this, then the start event's id.
+    public static let phaseOneKeyPrefix = "customer-update:"
+
     public func path() -> String {
         "/api/v2/customers/" + PercentEncoding.encodePathSegment(customerId)
     }

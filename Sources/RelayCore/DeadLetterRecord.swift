@@ -36,6 +36,9 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
 
     public enum PayloadEncoding: String, Sendable, Hashable, Codable {
         case utf8, base64
+        /// Base64 of the payload sealed with the relay's key (`sealingPayload(with:)`): a raw event
+        /// may hold personal data.
+        case sealed
     }
 
     public var id: String
@@ -77,11 +80,12 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
         self.target = target
     }
 
-    /// The original bytes, whatever encoding the record carries them in.
+    /// The original bytes, whatever encoding the record carries them in; still sealed for `.sealed`
+    /// (`openedPayload(with:)` opens them).
     public var originalPayload: [UInt8] {
         switch payloadEncoding {
         case .utf8: Array(payload.utf8)
-        case .base64: Data(base64Encoded: payload).map(Array.init) ?? []
+        case .base64, .sealed: Data(base64Encoded: payload).map(Array.init) ?? []
         }
     }
 

@@ -34,6 +34,9 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
     public var attempts: Int
     public var firstFailureAt: Date?
     public var lastError: String?
+    /// The personal data of the job (`body`, `enrichment.phone`), sealed for the outbox and the broker;
+    /// nil in a job that is open in memory, or one written before sealing existed (see `sealed(with:)`).
+    public var sealedPersonalData: String?
 
     public init(customerUpdate update: CustomerUpdate, causeId: String) {
         kind = .customerUpdate

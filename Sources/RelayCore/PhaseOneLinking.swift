@@ -49,7 +49,7 @@ public struct PhaseOneLinking: Sendable {
         let customerID = start.customerId.flatMap { $0.isEmpty ? nil : $0 } ?? phoneID.description
         let update = CustomerUpdate(
             customerId: customerID, externalId: externalID, callId: event.callId,
-            idempotencyKey: "customer-update:\(event.eventId)")
+            idempotencyKey: CustomerUpdate.phaseOneKeyPrefix + event.eventId)
         guard enrichment else { return .effects([.customerUpdate(update)]) }
         let request = EnrichmentRequest(
             callId: event.callId, eventId: event.eventId, customerId: customerID,

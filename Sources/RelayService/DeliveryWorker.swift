@@ -35,18 +35,24 @@ public final class DeliveryWorker: Service {
     let requestTimeout: Duration
     let inProcessRetryLimit: Duration
     let concurrency: UInt16
+    let enrichmentConcurrency: UInt16
     let deadLetters: DeadLetterPublisher
     let enricher: Enricher?
     /// Where validated context updates leave their recent override, and for how long.
     let overrides: (store: any InteractionStore, timeToLive: Duration)?
+    let metrics: RelayMetrics
     let logger: Logger
+    /// Opens the personal data of the jobs it sends, and seals it again in every job it queues.
+    let cipher: FieldCipher?
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
-        enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
-        logger: Logger
+        enrichmentConcurrency: Int = 64, enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
+        cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled, logger: Logger
     ) {
+        self.metrics = metrics
+        self.cipher = cipher
         self.enricher = enricher
         self.overrides = overrides
         self.amqp = amqp
@@ -58,12 +64,27 @@ public final class DeliveryWorker: Service {
         self.requestTimeout = requestTimeout
         self.inProcessRetryLimit = inProcessRetryLimit
         self.concurrency = UInt16(clamping: concurrency)
+        self.enrichmentConcurrency = UInt16(clamping: enrichmentConcurrency)
         self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
         self.logger = logger
     }
 
+    /// Two consumers, one worker: platform updates and webhooks on `relay.deliveries`, lookups on
+    /// `relay.enrichment`, each with its own prefetch, so a slow CRM never holds phase-1 updates back.
+    /// Either consumer handles any job: a parked lookup retry comes back through `relay.deliveries`.
     public func run() async throws {
-        await amqp.consumeUntilShutdown(queue: names.deliveriesQueue, prefetch: concurrency) { await self.process($0) }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await self.amqp.consumeUntilShutdown(queue: self.names.deliveriesQueue, prefetch: self.concurrency) {
+                    await self.process($0)
+                }
+            }
+            group.addTask {
+                await self.amqp.consumeUntilShutdown(
+                    queue: self.names.enrichmentQueue, prefetch: self.enrichmentConcurrency
+                ) { await self.process($0) }
+            }
+        }
     }
 
     func url(for job: DeliveryJob) -> String {
@@ -77,9 +98,14 @@ public final class DeliveryWorker: Service {
     }
 
     func process(_ delivery: Delivery) async {
+        let inFlight = metrics.inFlight(stage: "deliveries")
+        inFlight.increment()
+        defer { inFlight.decrement() }
         let job: DeliveryJob
         do {
-            job = try DeliveryJob.decode(delivery.body)
+            var decoded = try DeliveryJob.decode(delivery.body)
+            if let cipher { decoded = try decoded.opened(with: cipher) }
+            job = decoded
         } catch {
             // Only the relay writes this queue: a job it cannot read is a bug or a foreign message.
             let now = Date()
@@ -99,10 +125,29 @@ public final class DeliveryWorker: Service {
         var generator = SystemRandomNumberGenerator()
         while true {
             let attempt = current.attempts + 1
+            if attempt > 1, await isSuperseded(current) {
+                logger.info(
+                    "phase-1 update superseded by a later link; not sent again",
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(current.callId))", LogKeys.eventId: "\(current.causeId)"])
+                metrics.delivery(kind: current.kind.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                amqp.ack(delivery)
+                return
+            }
+            let started = ContinuousClock.now
             let result = await send(current)
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            let elapsed = ContinuousClock.now - started
             let now = Date()
-            switch policy.decide(after: result, attempt: attempt, now: now, using: &generator) {
+            let decision = policy.decide(after: result, attempt: attempt, now: now, using: &generator)
+            let outcome: String
+            switch decision {
+            case .delivered: outcome = "delivered"
+            case .giveUp: outcome = "deadLettered"
+            case .retry(let delay): outcome = delay <= inProcessRetryLimit || delayQueues.queues.isEmpty ? "retried" : "parked"
+            }
+            metrics.delivery(
+                kind: current.kind.rawValue, outcome: outcome, statusClass: RelayMetrics.statusClass(result), duration: elapsed)
+            switch decision {
             case .delivered:
                 logger.info("delivered", metadata: metadata(current, attempt: attempt, result: result))
                 amqp.ack(delivery)
@@ -113,7 +158,7 @@ public final class DeliveryWorker: Service {
                     id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(current.idempotencyKey.utf8)),
                     reason: .deliveryFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: current.method, url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
@@ -122,7 +167,9 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = Self.summary(of: result)
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                // Shutting down: the retry waits in a delay queue (or, without one, goes back unacked)
+                // rather than keep the process up.
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     logger.debug("retrying", metadata: metadata(current, attempt: attempt, result: result))
                     do { try await Task.sleep(for: delay) } catch { return }  // stopping: left unacked
                     continue
@@ -140,6 +187,7 @@ public final class DeliveryWorker: Service {
         var current = job
         while true {
             let attempt = current.attempts + 1
+            let started = ContinuousClock.now
             let outcome: Enricher.Outcome
             switch (enricher, job.enrichment, job.contextChange) {
             case (let enricher?, let request?, _):
@@ -153,6 +201,7 @@ public final class DeliveryWorker: Service {
                 outcome = .failed(error: "no CRM lookup is configured", status: nil)
             }
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
+            metrics.enrichment(outcome: outcome.metricLabel, duration: ContinuousClock.now - started)
             let now = Date()
             switch outcome {
             case .update(let update):
@@ -160,13 +209,19 @@ public final class DeliveryWorker: Service {
                     try await amqp.publish(
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
-                            body: DeliveryJob(customerUpdate: update, causeId: job.causeId).encoded(),
+                            body: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded(),
                             headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
                             phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
+                    // The interaction follows its customer: the post-call webhook and reconciliation see the
+                    // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
+                    let isSwitch = job.contextChange != nil
+                    _ = try await overrides?.store.relink(
+                        callId: job.callId, to: update.externalId.description, now: now,
+                        replacing: { isSwitch || ($0?.hasPrefix("PHONE:") ?? true) })
                     logger.info(
                         job.kind == .contextChange ? "context updated" : "enriched",
                         metadata: [
@@ -196,7 +251,7 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 current.firstFailureAt = current.firstFailureAt ?? now
                 current.lastError = error
-                if delay <= inProcessRetryLimit || delayQueues.queues.isEmpty {
+                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
                     do { try await Task.sleep(for: delay) } catch { return }
                     continue
                 }
@@ -211,13 +266,30 @@ public final class DeliveryWorker: Service {
                     reason: .enrichmentFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
                     lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
-                    originalPayload: current.encoded(),
+                    originalPayload: sealed(current).encoded(),
                     origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
                     target: .init(method: "GET", url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
                 return
             }
         }
+    }
+
+    /// A retried phase-1 update whose interaction has since been linked to a CRM or ERP id (phase 2, a
+    /// validated switch): sending it now would put the platform back on the older `PHONE:` link.
+    func isSuperseded(_ job: DeliveryJob) async -> Bool {
+        guard job.kind == .customerUpdate, job.idempotencyKey.hasPrefix(CustomerUpdate.phaseOneKeyPrefix),
+            let store = overrides?.store,
+            let sent = (try? JSONSerialization.jsonObject(with: Data(job.body.utf8)) as? [String: Any])?["externalId"] as? String,
+            sent.hasPrefix("PHONE:"),
+            let current = try? await store.interaction(callId: job.callId)?.externalId
+        else { return false }
+        return current != sent && !current.hasPrefix("PHONE:")
+    }
+
+    /// The job as it may be written to the broker.
+    private func sealed(_ job: DeliveryJob) -> DeliveryJob {
+        cipher.map(job.sealed) ?? job
     }
 
     private func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {
@@ -248,7 +320,7 @@ public final class DeliveryWorker: Service {
         do {
             try await amqp.publish(
                 OutboundMessage(
-                    exchange: "", routingKey: queue.name, body: job.encoded(),
+                    exchange: "", routingKey: queue.name, body: sealed(job).encoded(),
                     headers: DeadLetter.carriedHeaders(from: delivery.headers),
                     messageId: "\(job.idempotencyKey)#\(job.attempts)"))
             logger.info(
@@ -264,6 +336,7 @@ public final class DeliveryWorker: Service {
     private func finish(_ delivery: Delivery, deadLetter record: DeadLetterRecord) async {
         do {
             try await deadLetters.publish(record, causedBy: delivery)
+            metrics.deadLettered(reason: record.reason.rawValue)
             logger.warning(
                 "dead-lettered",
                 metadata: [

@@ -44,6 +44,8 @@ public final class Enricher: Sendable {
     }
 
     let crm: UpstreamLookup
+    /// Upstream names with a breaker: `crm`, and `erp` when an ERP lookup is configured.
+    public var upstreams: [String] { [crm.name] + (erp.map { [$0.name] } ?? []) }
     /// The CRM's contact-by-id lookup (`{contactId}`): for overrides and context updates.
     let crmContact: UpstreamLookup?
     let erp: UpstreamLookup?
@@ -232,5 +234,17 @@ public final class Enricher: Sendable {
     struct OutcomeFailure: Error {
         let outcome: Outcome
         init(_ outcome: Outcome) { self.outcome = outcome }
+    }
+}
+
+extension Enricher.Outcome {
+    /// A bounded label for metrics.
+    var metricLabel: String {
+        switch self {
+        case .update: "update"
+        case .noUpdate: "noUpdate"
+        case .retry: "retry"
+        case .failed: "failed"
+        }
     }
 }

@@ -21,50 +21,68 @@ public final class EventPipeline: Service {
     let outbox: OutboxPublisher
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
+    let metrics: RelayMetrics
     let logger: Logger
+    /// Seals the personal data of the delivery jobs this pipeline commits.
+    let cipher: FieldCipher?
     /// Lands every interaction on a contact, in the transaction that commits its event.
     let contacts: ContactDirectory?
     private let acknowledged = Atomic<Int>(0)
+    private let consuming = Atomic<Bool>(false)
+
+    /// Whether the consumer loop is running (for readiness): false before start and after shutdown.
+    public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
 
     /// Deliveries this pipeline has acked since it started: each one finished for good.
     public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, logger: Logger, contacts: ContactDirectory? = nil
+        correlator: CallCorrelator, prefetch: Int, cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled,
+        logger: Logger, contacts: ContactDirectory? = nil
     ) {
+        self.cipher = cipher
         self.contacts = contacts
         self.amqp = amqp
         self.store = store
         self.names = names
         self.decoder = decoder
         self.correlator = correlator
-        self.outbox = OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger)
+        self.outbox = OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)
         self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
         self.prefetch = UInt16(clamping: prefetch)
+        self.metrics = metrics
         self.logger = logger
     }
 
     /// Consumes until graceful shutdown, then stops consuming and finishes what is in flight.
     public func run() async throws {
         logger.info("relay consuming", metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"])
+        consuming.store(true, ordering: .relaxed)
+        defer { consuming.store(false, ordering: .relaxed) }
         await amqp.consumeUntilShutdown(queue: names.eventsQueue, prefetch: prefetch) { await self.process($0) }
         logger.info("relay stopped consuming; in-flight events finished")
     }
 
     func process(_ delivery: Delivery) async {
+        let inFlight = metrics.inFlight(stage: "events")
+        inFlight.increment()
+        defer { inFlight.decrement() }
         let event: PlatformEvent
         do {
             event = try decoder.decode(delivery.body)
         } catch {
+            metrics.eventConsumed(type: "undecodable")
             await deadLetterMalformed(delivery, error: error)
             return
         }
+        metrics.eventConsumed(type: event.type.rawValue)
         let metadata: Logger.Metadata = [
             LogKeys.callIdMasked: "\(Masking.mask(event.callId))", LogKeys.eventId: "\(event.eventId)",
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
         let correlator = self.correlator
+        let cipher = self.cipher
         let now = Date()
         do {
             if case .contextUpdate(let update) = event.payload,
@@ -89,27 +107,66 @@ public final class EventPipeline: Service {
             let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
                 [override] state in
                 let transition = correlator.handle(event, state: state, now: now, override: override)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId) })
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
             }
             switch result {
             case .committed(let entries):
                 try await outbox.publish(entries)
+                metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
                 logger.debug("event applied", metadata: metadata.merging(["effects": "\(entries.count)"]) { $1 })
             case .alreadyProcessed(let entries):
                 // A redelivery after a crash, or a duplicate: publish what was abandoned. Entries still
                 // young belong to the path that committed them (or, after a crash, to the sweep):
                 // publishing them here too would send them twice in normal operation.
                 try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
+                metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
                 logger.debug("duplicate event; nothing changed", metadata: metadata)
             }
             acknowledge(delivery)
         } catch {
+            metrics.eventProcessed(type: event.type.rawValue, outcome: "failed")
             logger.error(
                 "event not finished; the broker will deliver it again",
                 metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 })
             // Requeue after a pause rather than hold it: a lasting fault ends in the queue's delivery limit.
             try? await Task.sleep(for: .seconds(1))
             amqp.nack(delivery, requeue: true)
+        }
+    }
+
+    /// What became of an event handed to `submit`.
+    public enum Submission: Sendable, Hashable {
+        /// Committed; its effects are confirmed by the broker.
+        case accepted
+        /// Processed before under this event id: nothing changed.
+        case duplicate
+        /// The correlator refused it (e.g. a context update for a call that has not started).
+        case rejected(reason: String)
+    }
+
+    /// An event that comes from the admin API rather than the broker (an agent's update-context): the
+    /// same correlation, commit and outbox as a consumed event, answered to the caller instead of acked.
+    public func submit(_ event: PlatformEvent) async throws -> Submission {
+        metrics.eventConsumed(type: event.type.rawValue)
+        let correlator = self.correlator
+        let cipher = self.cipher
+        let now = Date()
+        let outcome = Mutex<CallCorrelator.Outcome?>(nil)
+        let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { state in
+            let transition = correlator.handle(event, state: state, now: now)
+            outcome.withLock { $0 = transition.outcome }
+            return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
+        }
+        switch result {
+        case .committed(let entries):
+            try await outbox.publish(entries)
+            metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
+            if case .rejected(let reason) = outcome.withLock({ $0 }) { return .rejected(reason: reason) }
+            return .accepted
+        case .alreadyProcessed(let entries):
+            try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
+            metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
+            return .duplicate
         }
     }
 
@@ -121,11 +178,12 @@ public final class EventPipeline: Service {
     private func deadLetterMalformed(_ delivery: Delivery, error: MalformedEventError) async {
         let known = decoder.bestEffortEnvelope(delivery.body)
         let now = Date()
-        let record = DeadLetterRecord(
+        let readable = DeadLetterRecord(
             id: DeadLetterRecord.stableID(reason: .malformed, source: delivery.body), reason: .malformed,
             callId: known.callId, eventType: known.type, eventId: nil, attempts: 1, firstFailureAt: now,
             lastFailureAt: now, lastError: error.message, originalPayload: delivery.body,
             origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
+        let record = cipher.map(readable.sealingPayload) ?? readable
         var metadata: Logger.Metadata = [
             LogKeys.reason: "\(error.code)", LogKeys.deadLetterId: "\(record.id)",
             LogKeys.deadLetterReason: "\(record.reason.rawValue)",
@@ -133,6 +191,8 @@ public final class EventPipeline: Service {
         if let callId = known.callId { metadata[LogKeys.callIdMasked] = "\(Masking.mask(callId))" }
         do {
             try await deadLetters.publish(record, causedBy: delivery)
+            metrics.eventProcessed(type: "undecodable", outcome: "deadLettered")
+            metrics.deadLettered(reason: record.reason.rawValue)
             // The error text is the decoder's: it names fields, never their values.
             logger.warning("dead-lettered", metadata: metadata.merging([LogKeys.error: "\(record.lastError)"]) { $1 })
             acknowledge(delivery)

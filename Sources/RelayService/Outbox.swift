@@ -8,23 +8,31 @@ public import RelayStore
 enum OutboxKind {
     /// A `DeliveryJob` for `relay.deliveries`.
     static let delivery = "delivery"
+    /// A `DeliveryJob` that looks something up (enrichment, context validation), for `relay.enrichment`:
+    /// slow CRM lookups must not queue in front of phase-1 customer updates.
+    static let lookup = "lookup"
     /// A `DeadLetterRecord` for the dead-letter exchange.
     static let deadLetter = "deadLetter"
 }
 
 extension CallCorrelator.Effect {
-    func outboxEntry(causeId: String) -> NewOutboxEntry {
+    /// - Parameter cipher: seals the jobs' personal data before they reach the store (nil: left open, for
+    ///   tests of a pipeline without privacy).
+    func outboxEntry(causeId: String, sealingWith cipher: FieldCipher?) -> NewOutboxEntry {
+        func delivery(_ job: DeliveryJob, kind: String = OutboxKind.delivery) -> NewOutboxEntry {
+            NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded())
+        }
         switch self {
         case .customerUpdate(let update):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(customerUpdate: update, causeId: causeId).encoded())
+            return delivery(DeliveryJob(customerUpdate: update, causeId: causeId))
         case .enrich(let request):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(enrichment: request, causeId: causeId).encoded())
+            return delivery(DeliveryJob(enrichment: request, causeId: causeId), kind: OutboxKind.lookup)
         case .changeContext(let change):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(contextChange: change, causeId: causeId).encoded())
+            return delivery(DeliveryJob(contextChange: change, causeId: causeId), kind: OutboxKind.lookup)
         case .postCallWebhook(let webhook):
-            NewOutboxEntry(kind: OutboxKind.delivery, payload: DeliveryJob(webhook: webhook, causeId: causeId).encoded())
+            return delivery(DeliveryJob(webhook: webhook, causeId: causeId))
         case .orphaned(let record):
-            NewOutboxEntry(kind: OutboxKind.deadLetter, payload: record.encoded())
+            return NewOutboxEntry(kind: OutboxKind.deadLetter, payload: record.encoded())
         }
     }
 }
@@ -36,12 +44,17 @@ public struct OutboxPublisher: Sendable {
     let amqp: AMQPClient
     let store: any InteractionStore
     let names: RelayNames
+    let metrics: RelayMetrics
     let logger: Logger
 
-    public init(amqp: AMQPClient, store: any InteractionStore, names: RelayNames, logger: Logger) {
+    public init(
+        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, metrics: RelayMetrics = .disabled,
+        logger: Logger
+    ) {
         self.amqp = amqp
         self.store = store
         self.names = names
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -63,6 +76,7 @@ public struct OutboxPublisher: Sendable {
         }
         for entry in pending where entry.kind == OutboxKind.deadLetter {
             if let record = try? DeadLetterRecord.decode(entry.payload) {
+                metrics.deadLettered(reason: record.reason.rawValue)
                 logger.warning(
                     "dead-lettered",
                     metadata: [
@@ -96,6 +110,10 @@ public struct OutboxPublisher: Sendable {
         case OutboxKind.delivery:
             return OutboundMessage(
                 exchange: names.workExchange, routingKey: names.deliveryRoutingKey, body: entry.payload,
+                messageId: "outbox-\(entry.id)")
+        case OutboxKind.lookup:
+            return OutboundMessage(
+                exchange: names.workExchange, routingKey: names.enrichmentRoutingKey, body: entry.payload,
                 messageId: "outbox-\(entry.id)")
         case OutboxKind.deadLetter:
             let record = try DeadLetterRecord.decode(entry.payload)

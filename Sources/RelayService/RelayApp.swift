@@ -18,12 +18,17 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
     public let deliveries: DeliveryWorker
     public let timers: TimerService
+    /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
+    public let retentionPurge: RetentionPurge
     /// Phase 2, when a CRM lookup is configured.
     public let enricher: Enricher?
     /// Seals personal data before it is stored.
     public let cipher: FieldCipher
     /// Keys identifiers (phone, email, messaging ids) for lookups without holding them in clear.
     public let identifiers: IdentifierHasher
+    public let metrics: RelayMetrics
+    /// The CTI lookup: what the admin API's `/api/v1/genesys/lookup` answers.
+    public let lookup: CustomerLookup
     /// The single customer view: contacts, merges, journeys (same database as `store`).
     public let contacts: ContactDirectory
     public let contactExpiry: ContactExpiryService
@@ -50,16 +55,19 @@ public final class RelayApp: Service {
         }
     }
 
-    public convenience init(configuration: RelayConfiguration, endpoints: Endpoints, logger: Logger) throws(ConfigurationError) {
+    public convenience init(
+        configuration: RelayConfiguration, endpoints: Endpoints, metrics: RelayMetrics = .disabled, logger: Logger
+    ) throws(ConfigurationError) {
         try self.init(
             configuration: configuration, amqpConfiguration: configuration.amqp.connection, endpoints: endpoints,
-            logger: logger)
+            metrics: metrics, logger: logger)
     }
 
     /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
     ///   file offers (tests shorten the reconnection backoff).
     public init(
-        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints, logger: Logger
+        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints,
+        metrics: RelayMetrics = .disabled, logger: Logger
     ) throws(ConfigurationError) {
         guard let key = configuration.identity.phoneHashKey else {
             throw ConfigurationError(
@@ -103,7 +111,11 @@ public final class RelayApp: Service {
         }
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
-        let http = CurlHTTPClient(logger: logger)
+        // Enough connections per host for every request the consumers can have in flight, plus the CTI
+        // lookups: when the CRM and the platform share a host, a lookup backlog must not hold updates back.
+        let inFlight = configuration.delivery.concurrency + configuration.delivery.enrichmentConcurrency + 64
+        let http = CurlHTTPClient(
+            configuration: .init(maxConnectionsPerHost: inFlight, maxCachedConnections: 2 * inFlight), logger: logger)
         var enricher: Enricher?
         if !endpoints.crmLookupURLTemplate.isEmpty {
             let crm = try Self.lookup(
@@ -134,13 +146,15 @@ public final class RelayApp: Service {
         self.configuration = configuration
         self.cipher = cipher
         self.identifiers = identifiers
+        self.metrics = metrics
         self.names = names
         self.amqp = amqp
         self.http = http
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, logger: logger, contacts: contacts)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger,
+            contacts: contacts)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -149,14 +163,21 @@ public final class RelayApp: Service {
                 webhookSigner: signer),
             policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
-            concurrency: configuration.delivery.concurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), logger: logger)
+            concurrency: configuration.delivery.concurrency,
+            enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
+            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
+        self.lookup = CustomerLookup(
+            linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget, metrics: metrics,
+            logger: logger)
+        self.retentionPurge = RetentionPurge(
+            store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
+            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator,
-            outbox: OutboxPublisher(amqp: amqp, store: store, names: names, logger: logger),
+            outbox: OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger),
             scanInterval: configuration.correlation.timerScanInterval,
-            processedEventRetention: configuration.correlation.processedEventRetention, logger: logger)
+            processedEventRetention: configuration.correlation.processedEventRetention, cipher: cipher, logger: logger)
     }
 
     private static func lookup(
@@ -187,6 +208,7 @@ public final class RelayApp: Service {
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.deliveries.run() }
                 group.addTask { try await self.timers.run() }
+                group.addTask { try await self.retentionPurge.run() }
                 group.addTask { try await self.contactExpiry.run() }
             }
         } catch {
@@ -194,5 +216,22 @@ public final class RelayApp: Service {
             throw error
         }
         await amqp.shutdown()
+    }
+
+    /// What readiness means: the broker connected, the consumer running, the store taking writes.
+    public func readiness() async -> Readiness {
+        var storeError: String?
+        do { try await store.checkWritable() } catch { storeError = "\(error)" }
+        return Readiness(
+            brokerConnected: amqp.isConnected, consuming: pipeline.isConsuming, storeWritable: storeError == nil,
+            storeError: storeError)
+    }
+
+    public struct Readiness: Sendable, Hashable {
+        public var brokerConnected: Bool
+        public var consuming: Bool
+        public var storeWritable: Bool
+        public var storeError: String?
+        public var isReady: Bool { brokerConnected && consuming && storeWritable }
     }
 }

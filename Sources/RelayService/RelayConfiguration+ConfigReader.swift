@@ -265,6 +265,7 @@ extension RelayConfiguration {
         .milliseconds("delivery.maxRetryAfterMs", \.delivery.maxRetryAfter, 0...86_400_000),
         .milliseconds("delivery.inProcessRetryLimitMs", \.delivery.inProcessRetryLimit, 0...60_000),
         .int("delivery.concurrency", \.delivery.concurrency, 1...1024),
+        .int("delivery.enrichmentConcurrency", \.delivery.enrichmentConcurrency, 1...1024),
         .optionalString("webhook.signingSecret", \.webhook.signingSecret, secret: true),
         .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
         .int("input.maxIdLength", \.input.maxIdLength, 8...4096),

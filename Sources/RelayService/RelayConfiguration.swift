@@ -110,6 +110,8 @@ public struct RelayConfiguration: Sendable {
         public var inProcessRetryLimit = Duration.seconds(2)
         /// Outbound requests in flight at once (the delivery consumer's prefetch).
         public var concurrency = 64
+        /// CRM/ERP lookups in flight at once (the enrichment consumer's prefetch), apart from `concurrency`.
+        public var enrichmentConcurrency = 64
 
         public var retryPolicy: RetryPolicy {
             RetryPolicy(

@@ -9,6 +9,9 @@ public struct RelayNames: Sendable, Hashable {
     public var deliveriesQueue: String
     /// Routing key of `relay.work` that leads to `relay.deliveries`.
     public var deliveryRoutingKey: String
+    /// CRM and ERP lookups (enrichment, context validation), apart from the platform updates.
+    public var enrichmentQueue: String
+    public var enrichmentRoutingKey: String
     public var deadLetterExchange: String
     public var deadLettersQueue: String
 
@@ -18,6 +21,8 @@ public struct RelayNames: Sendable, Hashable {
         workExchange = prefix + "relay.work"
         deliveriesQueue = prefix + "relay.deliveries"
         deliveryRoutingKey = "delivery"
+        enrichmentQueue = prefix + "relay.enrichment"
+        enrichmentRoutingKey = "enrichment"
         deadLetterExchange = prefix + "relay.dead"
         deadLettersQueue = prefix + "relay.dead-letters"
     }

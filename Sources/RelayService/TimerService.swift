@@ -14,11 +14,14 @@ public final class TimerService: Service {
     let scanInterval: Duration
     let processedEventRetention: Duration
     let logger: Logger
+    /// Seals the personal data of the delivery jobs a timer commits.
+    let cipher: FieldCipher?
 
     public init(
         store: any InteractionStore, correlator: CallCorrelator, outbox: OutboxPublisher, scanInterval: Duration,
-        processedEventRetention: Duration, logger: Logger
+        processedEventRetention: Duration, cipher: FieldCipher? = nil, logger: Logger
     ) {
+        self.cipher = cipher
         self.store = store
         self.correlator = correlator
         self.outbox = outbox
@@ -49,13 +52,14 @@ public final class TimerService: Service {
     public func fireDueTimers(now: Date, batch: Int = 256) async throws -> Int {
         let due = try await store.interactionsWithDueTimers(now: now, limit: batch)
         let correlator = self.correlator
+        let cipher = self.cipher
         for interaction in due {
             guard let dueAt = interaction.nextDueAt else { continue }
             // One id per firing, so a firing is applied once even if two scans race.
             let causeId = "timer:\(interaction.callId):\(Int64(dueAt.timeIntervalSince1970 * 1000))"
             let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
                 let transition = correlator.fireTimers(state ?? interaction, now: now)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId) })
+                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) })
             }
             switch result {
             case .committed(let entries), .alreadyProcessed(let entries):

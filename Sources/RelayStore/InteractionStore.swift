@@ -95,6 +95,38 @@ public protocol InteractionStore: Sendable {
 
     /// Forgets overrides that expired before `now`; returns how many.
     func pruneExpiredOverrides(now: Date) async throws -> Int
+
+    /// Interactions first seen at or after `since` whose link is still a `PHONE:` id, oldest first:
+    /// what reconciliation asks the CRM about again.
+    func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction]
+
+    /// Records that the interaction is now linked to `externalId` (phase 2, a validated switch, or
+    /// reconciliation), if `replacing` accepts its current link; returns whether it changed. An unknown
+    /// call changes nothing: this never creates an interaction.
+    func relink(callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool)
+        async throws -> Bool
+
+    /// Throws unless the store can take a write now (for readiness checks): it takes the write lock
+    /// and commits an empty transaction, which a read-only or vanished database file refuses.
+    func checkWritable() async throws
+
+    /// Removes interactions that finished (completed or orphaned) and last changed before `cutoff`, with
+    /// their processed event ids and their published outbox entries, in one transaction. Unfinished
+    /// interactions and unpublished entries always stay: they are work still to do.
+    func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge
+}
+
+/// What `purgeFinishedInteractions` removed.
+public struct FinishedInteractionsPurge: Sendable, Hashable {
+    public var interactions: Int
+    public var processedEvents: Int
+    public var outboxEntries: Int
+
+    public init(interactions: Int, processedEvents: Int, outboxEntries: Int) {
+        self.interactions = interactions
+        self.processedEvents = processedEvents
+        self.outboxEntries = outboxEntries
+    }
 }
 
 extension InteractionStore {

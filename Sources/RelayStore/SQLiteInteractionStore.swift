@@ -116,6 +116,40 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func relink(
+        callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool
+    ) async throws -> Bool {
+        // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
+        // each would cost an fsync each, in the way of the pipeline's commits.
+        try await database {
+            try await groupCommit.write { db in
+                guard var interaction = try Self.state(callId: callId, db), interaction.externalId != externalId,
+                    replacing(interaction.externalId)
+                else { return false }
+                interaction.externalId = externalId
+                try Self.save(interaction, now: now, db)
+                return true
+            }
+        }
+    }
+
+    public func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction] {
+        try await database {
+            try await writer.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT call_id, state FROM interaction
+                        WHERE external_id LIKE 'PHONE:%' AND first_seen_at >= ?
+                        ORDER BY first_seen_at, call_id
+                        LIMIT ?
+                        """,
+                    arguments: [ColumnTime.value(since), max(0, limit)])
+                return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
+            }
+        }
+    }
+
     public func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction] {
         try await database {
             try await writer.read { db in
@@ -155,6 +189,14 @@ public final class SQLiteInteractionStore: InteractionStore {
                 for id in ids {
                     try statement.execute(arguments: [ColumnTime.value(at), id])
                 }
+            }
+        }
+    }
+
+    public func checkWritable() async throws {
+        try await database {
+            try await writer.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) { .commit }
             }
         }
     }
@@ -212,6 +254,45 @@ public final class SQLiteInteractionStore: InteractionStore {
             try await groupCommit.write { db in
                 try db.execute(sql: "DELETE FROM identity_override WHERE expires_at <= ?", arguments: [ColumnTime.value(now)])
                 return db.changesCount
+            }
+        }
+    }
+
+    public func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge {
+        try await database {
+            try await writer.write { db in
+                // `updated_at`, not the start: an interaction is as old as its last change, and a finished
+                // one changes no more.
+                try db.execute(
+                    sql: """
+                        CREATE TEMP TABLE IF NOT EXISTS purged_call (call_id TEXT PRIMARY KEY NOT NULL);
+                        DELETE FROM purged_call;
+                        INSERT INTO purged_call (call_id)
+                            SELECT call_id FROM interaction
+                            WHERE status IN ('completed', 'orphaned') AND updated_at < ?;
+                        """,
+                    arguments: [ColumnTime.value(cutoff)])
+                try db.execute(
+                    sql: "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)")
+                let processedEvents = db.changesCount
+                try db.execute(
+                    sql: """
+                        DELETE FROM outbox
+                        WHERE published_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
+                        """)
+                let outboxEntries = db.changesCount
+                // What the contacts keep of an interaction (its sealed wrap-up notes, its journey link) goes
+                // with it; the link table is keyed by contact, so this one statement scans it.
+                try db.execute(
+                    sql: """
+                        DELETE FROM interaction_note WHERE call_id IN (SELECT call_id FROM purged_call);
+                        DELETE FROM contact_interaction WHERE call_id IN (SELECT call_id FROM purged_call);
+                        """)
+                try db.execute(sql: "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
+                let interactions = db.changesCount
+                try db.execute(sql: "DELETE FROM purged_call")
+                return FinishedInteractionsPurge(
+                    interactions: interactions, processedEvents: processedEvents, outboxEntries: outboxEntries)
             }
         }
     }

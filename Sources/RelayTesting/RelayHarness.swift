@@ -1,4 +1,6 @@
 public import Logging
+public import Prometheus
+public import RelayAdmin
 public import RelayAMQP
 public import RelayCore
 public import RelayService
@@ -14,6 +16,10 @@ public final class RelayHarness: Sendable {
     public let publisher: AMQPClient
     public let topology: Topology
     public let hashKey: String
+    /// Where the relay's metrics go; the admin API exports it.
+    public let registry: PrometheusCollectorRegistry
+    /// The admin API, when started with `admin: true`.
+    public let admin: AdminServer?
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
 
@@ -26,6 +32,7 @@ public final class RelayHarness: Sendable {
     public static func start(
         platformBehaviour: SimulatedPlatform.Behaviour? = nil,
         enrichment: Bool = false,
+        admin: Bool = false,
         adjust: (inout RelayConfiguration) -> Void = { _ in },
         reuse previous: RelayHarness? = nil,
         logger: Logger = Logger(label: "test.relay")
@@ -47,12 +54,15 @@ public final class RelayHarness: Sendable {
         configuration.delivery.maxDelay = .milliseconds(200)
         configuration.delivery.maxAttempts = 4
         configuration.platform.requestTimeout = .seconds(2)
+        configuration.admin.port = 0
+        configuration.admin.token = RelayHarness.testAdminToken
         adjust(&configuration)
         var amqpConfiguration = configuration.amqp.connection
         amqpConfiguration.reconnectBaseDelay = .milliseconds(50)
         amqpConfiguration.reconnectMaxDelay = .milliseconds(500)
 
         let platform = try await SimulatedPlatform.start(logger: logger, behaviour: platformBehaviour)
+        let registry = PrometheusCollectorRegistry()
         let app = try RelayApp(
             configuration: configuration, amqpConfiguration: amqpConfiguration,
             endpoints: .init(
@@ -60,8 +70,11 @@ public final class RelayHarness: Sendable {
                 crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
                 crmContactURLTemplate: enrichment ? platform.crmContactURLTemplate : "",
                 erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : ""),
-            logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
+        let adminServer = admin
+            ? AdminServer(app: app, settings: .init(configuration.admin), registry: registry, logger: logger) : nil
+        let group = ServiceGroup(
+            configuration: .init(services: [app] + (adminServer.map { [$0] } ?? []), logger: logger))
         let runTask = Task { try await group.run() }
         do {
             try await app.amqp.waitUntilConnected(timeout: .seconds(15))
@@ -73,13 +86,15 @@ public final class RelayHarness: Sendable {
         let publisher = try await TestBroker.connectedClient(topology: nil)
         return RelayHarness(
             app: app, platform: platform, publisher: publisher, topology: topology, hashKey: configuration.identity.phoneHashKey!,
-            group: group, runTask: runTask)
+            registry: registry, admin: adminServer, group: group, runTask: runTask)
     }
 
     private init(
         app: RelayApp, platform: SimulatedPlatform, publisher: AMQPClient, topology: Topology, hashKey: String,
-        group: ServiceGroup, runTask: Task<Void, any Error>
+        registry: PrometheusCollectorRegistry, admin: AdminServer?, group: ServiceGroup, runTask: Task<Void, any Error>
     ) {
+        self.registry = registry
+        self.admin = admin
         self.app = app
         self.platform = platform
         self.publisher = publisher
@@ -142,6 +157,15 @@ public final class RelayHarness: Sendable {
 public let testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 extension RelayHarness {
+    /// The bearer token of the harness's admin API.
+    public static let testAdminToken = "admin-test-token-0123456789"
+
+    /// "http://127.0.0.1:PORT" of the admin API (started with `admin: true`).
+    public func adminBaseURL() async throws -> String {
+        guard let admin else { fatalError("the harness was started without admin: true") }
+        return "http://127.0.0.1:\(try await admin.boundPort())"
+    }
+
     /// The tests' AES key of personal data at rest (base64 of 32 bytes).
     public static let testEncryptionKey = "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hIT0="
 }

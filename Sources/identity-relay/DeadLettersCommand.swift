@@ -80,9 +80,12 @@ extension DeadLettersCommand {
         let (configuration, _) = try options.load()
         // The tool reports what matters itself; the AMQP client's info lines would only be noise.
         bootstrapLogging(level: "error")
-        return DeadLetterQueue(
+        var queue = DeadLetterQueue(
             configuration: configuration.amqp.connection, names: RelayNames(prefix: configuration.amqp.namePrefix),
             logger: Logger(label: "identity-relay.dead-letters"))
+        // With the relay's key, sealed payloads open for show, export and replay; without it they stay sealed.
+        queue.cipher = configuration.privacy.encryptionKey.flatMap(FieldCipher.init(base64Key:))
+        return queue
     }
 
     static func progressReporter() -> DeadLetterProgressReporter {

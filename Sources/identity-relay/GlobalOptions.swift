@@ -47,7 +47,8 @@ func bootstrapLogging(level: String) {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = logLevel
-        return handler
+        // Every command's log lines pass the privacy mask, whatever a call site forgot to mask.
+        return PIIMaskingLogHandler(wrapping: handler)
     }
 }
 

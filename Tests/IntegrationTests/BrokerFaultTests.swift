@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import RelayAMQP
+import RelayHTTP
 import RelayService
 import RelaySimulator
 import RelayTesting
@@ -45,5 +47,32 @@ struct BrokerFaultTests {
             #expect(updates.contains { $0.idempotencyKey == "customer-update:inflight-\(index)" })
         }
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
+    @Test("readiness goes false while the broker is down and true again once the relay has reconnected")
+    func readinessFollowsTheBroker() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
+        defer { http.shutdown() }
+        let readyz = HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/readyz", timeout: .seconds(5))
+        func ready() async throws -> (status: Int, brokerConnected: Bool?) {
+            let response = try await http.execute(readyz)
+            let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+            return (response.status, object?["brokerConnected"] as? Bool)
+        }
+        try await eventually { try await ready().status == 200 }
+
+        try TestBroker.control("stop")
+        do {
+            try await eventually(timeout: .seconds(10)) { try await ready() == (503, false) }
+            // Health is the process, not its dependencies: still up.
+            #expect(try await http.execute(HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/healthz")).status == 200)
+        } catch {
+            try? TestBroker.control("start")
+            throw error
+        }
+        try TestBroker.control("start")
+        try await eventually(timeout: .seconds(60)) { try await ready() == (200, true) }
     }
 }

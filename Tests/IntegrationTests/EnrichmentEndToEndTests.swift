@@ -3,6 +3,7 @@ import RelayAMQP
 import RelayCore
 import RelayService
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Synchronization
 import Testing
@@ -144,5 +145,68 @@ struct EnrichmentEndToEndTests {
         let received = try await updates(relay, count: 20)
         #expect(received.filter { $0.externalId == "CRM:003A000001" }.count == 10)
         #expect(enricher.breakerState("crm") == .closed(consecutiveFailures: 0))
+    }
+
+    @Test("a hung CRM never holds phase-1 updates back: lookups wait on their own queue")
+    func hungCRMDoesNotDelayPhaseOne() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") ? .ok("{}", delay: .seconds(20)) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.delivery.concurrency = 4
+                $0.delivery.enrichmentConcurrency = 2
+                $0.crm.lookup.timeout = .seconds(30)
+            })
+        defer { Task { await relay.stop() } }
+        let calls = 24
+        try await relay.publish(
+            (1...calls).map { callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))") })
+        // Every phase-1 link arrives while the two lookup slots sit on requests that take 20 s.
+        let started = ContinuousClock.now
+        let updates = try await relay.platform.waitForCustomerUpdates(count: calls, timeout: .seconds(8))
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(Set(updates.compactMap(\.idempotencyKey)) == Set((1...calls).map { "customer-update:h\($0)" }))
+        #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
+    }
+
+    @Test("phase 2's CRM link is the interaction's: the post-call webhook carries CRM:{id}, not the PHONE: id")
+    func webhookCarriesTheEnrichedLink() async throws {
+        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.correlation.wrapUpGrace = .seconds(30) })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100061", Self.contact)
+        try await relay.publish([callStartedBody(eventId: "w1", callId: "call-w1", from: "+15550100061")])
+        _ = try await updates(relay, count: 2)
+        try await eventually { try await relay.app.store.interaction(callId: "call-w1")?.externalId == "CRM:003A000001" }
+        try await relay.publish([callEndedBody(eventId: "w2", callId: "call-w1")], routingKey: "callEnded")
+        try await relay.publish([wrapUpBody(eventId: "w3", callId: "call-w1")], routingKey: "wrapUp")
+        let webhooks = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(webhooks[0].body)) as? [String: Any])
+        #expect(body["externalId"] as? String == "CRM:003A000001", "\(webhooks[0].bodyText)")
+    }
+
+    @Test("a phase-1 update still retrying when phase 2 lands is not sent again over the CRM link")
+    func staleRetryIsNotSent() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                // The phase-1 PUT fails once and asks for a second; phase 2 answers in the meantime.
+                request.method == "PUT" && request.header("idempotency-key") == "customer-update:r1" && attempt == 1
+                    ? .status(503, headers: [(name: "Retry-After", value: "1")]) : nil
+            }, enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
+        try await relay.publish([callStartedBody(eventId: "r1", callId: "call-r1", from: "+15550100071")])
+        let received = try await updates(relay, count: 1)
+        #expect(received[0].externalId == "CRM:003A000001")
+        // Past the Retry-After: the phase-1 retry was due, and was dropped as superseded.
+        try await eventually {
+            relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:r1" }
+                && relay.app.pipeline.acknowledgedCount == 1
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(relay.platform.customerUpdates.map(\.externalId) == ["CRM:003A000001"])
+        #expect(relay.platform.server.requests.count { $0.header("idempotency-key") == "customer-update:r1" } == 1)
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 }

@@ -141,6 +141,7 @@ let sampleValues: [String: String] = [
     "input.maxBodyBytes": "1024",
     "input.maxIdLength": "64",
     "log.level": "debug",
+    "delivery.enrichmentConcurrency": "32",
     "admin.enabled": "false",
     "admin.host": "0.0.0.0",
     "admin.port": "9191",

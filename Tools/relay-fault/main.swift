@@ -77,6 +77,8 @@ final class RelayProcess {
         environment["RELAY_WEBHOOK_SIGNING_SECRET"] = secret
         environment["RELAY_IDENTITY_PHONE_HASH_KEY"] = "fault-test-key-0123456789abcdef0123456789"
         environment["RELAY_PRIVACY_ENCRYPTION_KEY"] = "ZmF1bHQtdGVzdC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
+        // Several relays may run on this machine; the admin API takes any free port.
+        environment["RELAY_ADMIN_PORT"] = "0"
         environment["RELAY_DELIVERY_BASE_DELAY_MS"] = "50"
         environment["RELAY_DELIVERY_MAX_DELAY_MS"] = "1000"
         environment["RELAY_LOG_LEVEL"] = "error"

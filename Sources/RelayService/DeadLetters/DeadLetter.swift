@@ -50,8 +50,10 @@ public struct DeadLetter: Sendable, Hashable {
     public var firstFailureAt: Date?
     public var lastFailureAt: Date?
     public var lastError: String
-    /// The original message's bytes: what replay publishes.
+    /// The original message's bytes: what replay publishes. Still sealed when `payloadIsSealed`.
     public var payload: [UInt8]
+    /// The record's payload is sealed and was not opened (no key, or not this relay's key).
+    public var payloadIsSealed = false
     /// Where replay puts the payload; nil when there is nowhere (orphans, unreadable messages).
     public var origin: DeadLetterRecord.Origin?
     public var target: DeadLetterRecord.Target?
@@ -67,7 +69,9 @@ public struct DeadLetter: Sendable, Hashable {
     var recordJSON: [UInt8]?
 
     /// Reads one message of the dead-letter queue. Never fails: what is not a record is still shown.
-    public init(message delivery: Delivery, names: RelayNames) {
+    ///
+    /// - Parameter cipher: opens sealed payloads; without it (or with another key) they stay sealed.
+    public init(message delivery: Delivery, names: RelayNames, cipher: FieldCipher? = nil) {
         let headers = delivery.headers
         self.headers = headers
         self.routingKey = delivery.routingKey
@@ -85,7 +89,13 @@ public struct DeadLetter: Sendable, Hashable {
             firstFailureAt = record.firstFailureAt
             lastFailureAt = record.lastFailureAt
             lastError = record.lastError
-            payload = record.originalPayload
+            if record.payloadEncoding == .sealed {
+                let opened = cipher.flatMap { try? record.openedPayload(with: $0) }
+                payload = opened ?? record.originalPayload
+                payloadIsSealed = opened == nil
+            } else {
+                payload = record.originalPayload
+            }
             origin = record.origin
             target = record.target
             self.record = record
@@ -127,10 +137,13 @@ public struct DeadLetter: Sendable, Hashable {
     }
 
     /// Whether replay has somewhere to put the payload.
-    public var isReplayable: Bool { origin != nil }
+    public var isReplayable: Bool { origin != nil && !payloadIsSealed }
 
     /// Why replay cannot put this one back, or nil when it can.
     public var notReplayableReason: String? {
+        if payloadIsSealed {
+            return "its payload is sealed and does not open: set privacy.encryptionKey to the relay's key"
+        }
         guard origin == nil else { return nil }
         switch kind {
         case .record: return "the \(reason) record has no origin: there is no original message to put back"

@@ -51,7 +51,8 @@ extension DeadLetter {
 
     /// Payload as the record carries it: UTF-8 text when it is, else base64.
     var payloadForJSON: (text: String, encoding: DeadLetterRecord.PayloadEncoding) {
-        if let record { return (record.payload, record.payloadEncoding) }
+        // An opened payload is shown as what it is; one still sealed, as the record carries it.
+        if let record, record.payloadEncoding != .sealed || payloadIsSealed { return (record.payload, record.payloadEncoding) }
         if let text = String(validating: payload, as: UTF8.self) { return (text, .utf8) }
         return (Data(payload).base64EncodedString(), .base64)
     }

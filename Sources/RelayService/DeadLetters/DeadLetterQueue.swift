@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import RelayAMQP
-import RelayCore
+public import RelayCore
 import Synchronization
 
 /// Reads, replays and purges `relay.dead-letters` without losing a message.
@@ -26,6 +26,9 @@ public struct DeadLetterQueue: Sendable {
     public var scanIdleTimeout: Duration = .seconds(2)
     /// A replay whose confirm has not come after this long fails (and its record is kept).
     public var confirmTimeout: Duration = .seconds(30)
+    /// Opens sealed payloads (`malformed` records) for show, export and replay; nil leaves them sealed,
+    /// and replay then refuses them.
+    public var cipher: FieldCipher?
     let logger: Logger
 
     /// The most messages one scan holds unacknowledged: the largest prefetch AMQP can express. (A
@@ -261,9 +264,11 @@ public struct DeadLetterQueue: Sendable {
         let queue: String
         let names: RelayNames
         let idleTimeout: Duration
+        let cipher: FieldCipher?
         private let state = Mutex<(deliveries: [Delivery], truncated: Bool)>(([], false))
 
-        private init(client: AMQPClient, queue: String, names: RelayNames, idleTimeout: Duration) {
+        private init(client: AMQPClient, queue: String, names: RelayNames, idleTimeout: Duration, cipher: FieldCipher?) {
+            self.cipher = cipher
             self.client = client
             self.queue = queue
             self.names = names
@@ -273,7 +278,7 @@ public struct DeadLetterQueue: Sendable {
         static func open(_ owner: DeadLetterQueue) async throws(DeadLetterQueueError) -> Scan {
             Scan(
                 client: try await owner.connect(), queue: owner.names.deadLettersQueue, names: owner.names,
-                idleTimeout: owner.scanIdleTimeout)
+                idleTimeout: owner.scanIdleTimeout, cipher: owner.cipher)
         }
 
         var truncated: Bool { state.withLock { $0.truncated } }
@@ -322,7 +327,7 @@ public struct DeadLetterQueue: Sendable {
             // the older copies' tags mean nothing now.
             let generation = deliveries.map(\.connectionGeneration).max() ?? 0
             return deliveries.filter { $0.connectionGeneration == generation }.map {
-                Held(delivery: $0, letter: DeadLetter(message: $0, names: names))
+                Held(delivery: $0, letter: DeadLetter(message: $0, names: names, cipher: cipher))
             }
         }
 

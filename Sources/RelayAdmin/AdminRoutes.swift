@@ -1,0 +1,372 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import RelayCore
+import RelayService
+import RelayStore
+
+/// The routes of the admin API. Every error is JSON, `{"error": …}`, with `field` naming the field
+/// at fault when there is one.
+struct AdminRoutes: Sendable {
+    let app: RelayApp
+    let settings: AdminServer.Settings
+    let registry: PrometheusCollectorRegistry
+    let deadLetters: DeadLetterQueue
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("healthz") { _, _ in Self.json(.ok, ["status": "up"]) }
+        router.get("readyz") { _, _ in await readiness() }
+
+        let protected = router.group().add(middleware: BearerTokenMiddleware(token: settings.token))
+        protected.get("metrics") { _, _ in metrics() }
+        protected.post("api/v1/genesys/lookup") { request, _ in try await lookup(request) }
+        protected.post("api/v1/genesys/update-context") { request, _ in try await updateContext(request) }
+        protected.get("api/v1/dead-letters") { request, _ in try await listDeadLetters(request) }
+        protected.get("api/v1/dead-letters/export") { request, _ in try await exportDeadLetters(request) }
+        protected.get("api/v1/dead-letters/{id}") { _, context in
+            try await showDeadLetter(id: context.parameters.require("id"))
+        }
+        protected.post("api/v1/dead-letters/replay") { request, _ in try await bulk(.replay, request) }
+        protected.post("api/v1/dead-letters/purge") { request, _ in try await bulk(.purge, request) }
+    }
+
+    // MARK: Health
+
+    private func readiness() async -> Response {
+        let readiness = await app.readiness()
+        var body: [String: Any] = [
+            "ready": readiness.isReady, "brokerConnected": readiness.brokerConnected, "consuming": readiness.consuming,
+            "storeWritable": readiness.storeWritable,
+        ]
+        if let storeError = readiness.storeError { body["storeError"] = storeError }
+        return Self.json(readiness.isReady ? .ok : .serviceUnavailable, body)
+    }
+
+    private func metrics() -> Response {
+        // Breaker states are read when scraped: they change with time (open → half-open), not only on calls.
+        if let enricher = app.enricher {
+            for upstream in enricher.upstreams {
+                let value: Int
+                switch enricher.breakerState(upstream) {
+                case .open: value = 2
+                case .halfOpen: value = 1
+                case .closed, nil: value = 0
+                }
+                app.metrics.breakerState(upstream: upstream, value: value)
+            }
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+
+    // MARK: CTI
+
+    private func lookup(_ request: Request) async throws -> Response {
+        struct Body: Decodable {
+            var fromNumber: String
+            var toNumber: String
+            var callId: String
+            var type: String
+        }
+        let body: Body
+        switch try await read(Body.self, request) {
+        case .success(let parsed): body = parsed
+        case .failure(let error): return error.response
+        }
+        if let problem = checkIdentifier(body.callId, field: "callId") { return problem }
+        guard let direction = CallDirection(rawValue: body.type) else {
+            return Self.badRequest("must be inbound or outbound", field: "type")
+        }
+        let answer = await app.lookup.answer(
+            .init(fromNumber: body.fromNumber, toNumber: body.toNumber, callId: body.callId, direction: direction))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", HTTPField.Name("X-Relay-Answer-Source")!: answer.source.rawValue],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body())))
+    }
+
+    /// The agent's identity switch, through the same correlation and validation as a `contextUpdate`
+    /// event: it is accepted here (202) and applies only once the CRM or ERP has confirmed the new id.
+    private func updateContext(_ request: Request) async throws -> Response {
+        struct Body: Decodable {
+            var callId: String
+            var newExternalId: String
+            var reason: String
+            var agentId: String?
+        }
+        let body: Body
+        switch try await read(Body.self, request) {
+        case .success(let parsed): body = parsed
+        case .failure(let error): return error.response
+        }
+        if let problem = checkIdentifier(body.callId, field: "callId") { return problem }
+        if body.reason.isEmpty { return Self.badRequest("must not be empty", field: "reason") }
+        let callId = body.callId
+        guard let externalId = ExternalID(parsing: body.newExternalId), externalId.source != .phone else {
+            return Self.json(
+                .unprocessableContent,
+                ["error": "must be a CRM: or ERP: external id", "field": "newExternalId"])
+        }
+        guard try await app.store.interaction(callId: callId) != nil else {
+            return Self.json(.notFound, ["error": "no interaction with this callId", "field": "callId"])
+        }
+        // A retried request with the same Idempotency-Key is the same event: it changes nothing twice.
+        let eventId = request.headers[HTTPField.Name("Idempotency-Key")!].map { "admin:\($0)" }
+            ?? "admin:\(UUID().uuidString.lowercased())"
+        let event = PlatformEvent(
+            eventId: eventId, callId: callId, occurredAt: Date(),
+            payload: .contextUpdate(ContextUpdate(newExternalId: externalId.description, reason: body.reason, agentId: body.agentId)))
+        switch try await app.pipeline.submit(event) {
+        case .accepted:
+            logger.info(
+                "context update accepted by the admin API",
+                metadata: ["call.id.masked": "\(Masking.mask(callId))", "external.id.masked": "\(externalId.masked)"])
+            return Self.json(
+                .accepted,
+                ["status": "accepted", "eventId": eventId, "note": "applies once its system of record confirms the id"])
+        case .duplicate:
+            return Self.json(.ok, ["status": "duplicate", "eventId": eventId])
+        case .rejected(let reason):
+            return Self.json(.conflict, ["error": reason, "field": "callId"])
+        }
+    }
+
+    // MARK: Dead letters
+
+    private func listDeadLetters(_ request: Request) async throws -> Response {
+        let filter: DeadLetterFilter
+        switch Self.filter(from: request) {
+        case .success(let parsed): filter = parsed
+        case .failure(let error): return error.response
+        }
+        do {
+            let listing = try await deadLetters.list(filter)
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "application/json", HTTPField.Name("X-Relay-Scanned")!: "\(listing.scanned)",
+                    HTTPField.Name("X-Relay-Truncated")!: "\(listing.truncated)",
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: DeadLetter.listJSON(listing.letters, now: Date()))))
+        } catch {
+            return Self.json(.serviceUnavailable, ["error": error.message])
+        }
+    }
+
+    private func showDeadLetter(id: String) async throws -> Response {
+        do {
+            let listing = try await deadLetters.list(DeadLetterFilter(ids: [id]))
+            guard let letter = listing.letters.first else {
+                return Self.json(.notFound, ["error": "no dead letter with this id", "field": "id"])
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: letter.exportJSON())))
+        } catch {
+            return Self.json(.serviceUnavailable, ["error": error.message])
+        }
+    }
+
+    private func exportDeadLetters(_ request: Request) async throws -> Response {
+        let filter: DeadLetterFilter
+        switch Self.filter(from: request) {
+        case .success(let parsed): filter = parsed
+        case .failure(let error): return error.response
+        }
+        do {
+            let listing = try await deadLetters.list(filter)
+            var body: [UInt8] = []
+            for letter in listing.letters {
+                body += letter.exportJSON()
+                body.append(UInt8(ascii: "\n"))
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/x-ndjson"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        } catch {
+            return Self.json(.serviceUnavailable, ["error": error.message])
+        }
+    }
+
+    /// Replay or purge: the body selects, as the CLI's options do. An empty selection is refused, so
+    /// a bare request can never touch every dead letter; `"all": true` says so on purpose.
+    private func bulk(_ operation: DeadLetterOperation, _ request: Request) async throws -> Response {
+        struct Body: Decodable {
+            var ids: [String]?
+            var all: Bool?
+            var dryRun: Bool?
+            var rate: Double?
+            var reasons: [String]?
+            var callId: String?
+            var since: String?
+            var until: String?
+            var limit: Int?
+        }
+        let body: Body
+        switch try await read(Body.self, request) {
+        case .success(let parsed): body = parsed
+        case .failure(let error): return error.response
+        }
+        let ids = body.ids ?? []
+        let all = body.all ?? false
+        let dryRun = body.dryRun ?? false
+        let rate = body.rate
+        let reasons = body.reasons ?? []
+        let callId = body.callId
+        let limit = body.limit
+        var since: Date?
+        var until: Date?
+        for (name, text) in [("since", body.since), ("until", body.until)] {
+            guard let text else { continue }
+            guard let time = DeadLetterFilter.parseTime(text, now: Date()) else {
+                return Self.badRequest("is not a time (RFC 3339, or a duration such as 2h ago)", field: name)
+            }
+            if name == "since" { since = time } else { until = time }
+        }
+        if let unknown = reasons.first(where: { !DeadLetter.knownReasons.contains($0) }) {
+            return Self.badRequest("unknown reason \(unknown)", field: "reasons")
+        }
+        if let rate, rate <= 0 { return Self.badRequest("must be positive", field: "rate") }
+        if let limit, limit <= 0 { return Self.badRequest("must be positive", field: "limit") }
+        let filter = DeadLetterFilter(
+            reasons: Set(reasons), since: since, until: until, callId: callId, ids: Set(ids), limit: limit)
+        if filter.selectsEverything && !all {
+            return Self.badRequest("select dead letters (ids, reasons, callId, since, until, limit) or set all: true", field: "ids")
+        }
+        do {
+            let report: DeadLetterReport
+            switch operation {
+            case .replay: report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate)
+            case .purge: report = try await deadLetters.purge(filter, dryRun: dryRun)
+            default: return Self.json(.notFound, ["error": "no such operation"])
+            }
+            logger.notice(
+                "dead letters \(operation.rawValue) through the admin API",
+                metadata: ["dead_letter.succeeded": "\(report.succeeded)", "dead_letter.failed": "\(report.failed)"])
+            return Self.json(report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok, Self.reportObject(report))
+        } catch {
+            return Self.json(.serviceUnavailable, ["error": error.message])
+        }
+    }
+
+    static func reportObject(_ report: DeadLetterReport) -> [String: Any] {
+        [
+            "operation": report.operation.rawValue, "dryRun": report.dryRun, "scanned": report.scanned,
+            "succeeded": report.succeeded, "failed": report.failed, "notFound": report.notFound,
+            "summary": report.summary,
+            "outcomes": report.outcomes.map { outcome -> [String: Any] in
+                var object: [String: Any] = ["id": outcome.letter.id, "reason": outcome.letter.reason, "line": outcome.line]
+                switch outcome.result {
+                case .replayed: object["result"] = "replayed"
+                case .purged: object["result"] = "purged"
+                case .failed(let message):
+                    object["result"] = "failed"
+                    object["error"] = message
+                case .wouldReplay: object["result"] = "wouldReplay"
+                case .wouldPurge: object["result"] = "wouldPurge"
+                }
+                return object
+            },
+        ]
+    }
+
+    static func filter(from request: Request) -> Result<DeadLetterFilter, ResponseError> {
+        let query = request.uri.queryParameters
+        let now = Date()
+        var filter = DeadLetterFilter()
+        for reason in query.getAll("reason") {
+            guard DeadLetter.knownReasons.contains(String(reason)) else {
+                return .failure(.init(badRequest("unknown reason \(reason)", field: "reason")))
+            }
+            filter.reasons.insert(String(reason))
+        }
+        for (name, keyPath) in [("since", \DeadLetterFilter.since), ("until", \DeadLetterFilter.until)] {
+            if let text = query.get(name) {
+                guard let time = DeadLetterFilter.parseTime(text, now: now) else {
+                    return .failure(.init(badRequest("not a time (RFC 3339, or a duration such as 2h ago)", field: name)))
+                }
+                filter[keyPath: keyPath] = time
+            }
+        }
+        filter.callId = query.get("callId")
+        if let text = query.get("limit") {
+            guard let limit = Int(text), limit > 0 else {
+                return .failure(.init(badRequest("must be a positive whole number", field: "limit")))
+            }
+            filter.limit = limit
+        }
+        return .success(filter)
+    }
+
+    // MARK: Bodies and responses
+
+    struct ResponseError: Error {
+        let response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
+    /// The body decoded, or the response that says why not: 413 when too large, 400 naming the field
+    /// that is missing or of the wrong type.
+    private func read<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws -> Result<Body, ResponseError> {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return .failure(.init(Self.json(.contentTooLarge, ["error": "the body is larger than \(settings.maxBodyBytes) bytes"])))
+        }
+        let data = Data(buffer.readableBytesView)
+        do {
+            return .success(try JSONDecoder().decode(Body.self, from: data))
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
+            return .failure(.init(Self.badRequest("the body must be a JSON object", field: nil)))
+        } catch let DecodingError.keyNotFound(key, context) {
+            return .failure(.init(Self.badRequest("is required", field: Self.path(context.codingPath + [key]))))
+        } catch let DecodingError.valueNotFound(type, context) {
+            return .failure(.init(Self.badRequest("must be a \(Self.describe(type)), not null", field: Self.path(context.codingPath))))
+        } catch let DecodingError.typeMismatch(type, context) {
+            return .failure(.init(Self.badRequest("must be a \(Self.describe(type))", field: Self.path(context.codingPath))))
+        } catch {
+            return .failure(.init(Self.badRequest("the body is not valid JSON", field: nil)))
+        }
+    }
+
+    private func checkIdentifier(_ value: String, field: String) -> Response? {
+        if value.isEmpty { return Self.badRequest("must not be empty", field: field) }
+        let limit = app.configuration.input.maxIdLength
+        if value.count > limit { return Self.badRequest("is longer than \(limit) characters", field: field) }
+        return nil
+    }
+
+    static func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Bool.Type: "boolean"
+        case is Int.Type, is Double.Type: "number"
+        case is [String].Type: "array of strings"
+        default: "\(type)"
+        }
+    }
+
+    static func badRequest(_ message: String, field: String?) -> Response {
+        var body: [String: Any] = ["error": message]
+        if let field { body["field"] = field }
+        return json(.badRequest, body)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data(#"{"error":"unencodable response"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

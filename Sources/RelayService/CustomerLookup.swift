@@ -1,0 +1,250 @@
+import Foundation
+public import Logging
+public import RelayCore
+public import RelayStore
+import Synchronization
+
+/// The synchronous CTI lookup (`POST /api/v1/genesys/lookup`): who is on this call, answered within a
+/// budget whatever the CRM is doing.
+///
+/// In order: a live recent override for the caller (the store), a recent answer for the same caller
+/// (memory), then the CRM, raced against what is left of the budget. When the CRM has not answered
+/// by then, the phase-1 `PHONE:` id goes back and the CRM's answer, when it comes, is remembered for the
+/// next lookup: the platform's CTI timeout is 300–500 ms and a late answer is worth nothing to it.
+/// Concurrent lookups for one caller share one CRM request.
+public final class CustomerLookup: Sendable {
+    public struct Request: Sendable, Hashable {
+        public var fromNumber: String
+        public var toNumber: String
+        public var callId: String
+        public var direction: CallDirection
+
+        public init(fromNumber: String, toNumber: String, callId: String, direction: CallDirection) {
+            self.fromNumber = fromNumber
+            self.toNumber = toNumber
+            self.callId = callId
+            self.direction = direction
+        }
+
+        /// The customer's number: the caller on inbound calls, the dialled number on outbound ones.
+        public var customerNumber: String { direction == .inbound ? fromNumber : toNumber }
+    }
+
+    public enum Source: String, Sendable, Hashable {
+        /// An agent's validated switch for this caller, still live.
+        case override
+        /// What the CRM said for this caller a little earlier.
+        case cache
+        /// The CRM answered within the budget.
+        case crm
+        /// The phase-1 id: no CRM configured, no match, or no answer within the budget.
+        case phone
+        /// No usable number (withheld, or not a phone number): nothing to link.
+        case none
+    }
+
+    public struct Answer: Sendable, Hashable {
+        public var externalId: String?
+        public var profile: CRMContact?
+        public var source: Source
+
+        public init(externalId: String?, profile: CRMContact? = nil, source: Source) {
+            self.externalId = externalId
+            self.profile = profile
+            self.source = source
+        }
+
+        /// The platform's CTI response schema: `{externalId, name, email, data}`.
+        public func body() -> [UInt8] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return Array(try! encoder.encode(Body(self)))
+        }
+
+        private struct Body: Encodable {
+            struct Data: Encodable {
+                var crmCaseId: String?
+                var erpAccountStatus: String?
+                var loyaltyTier: String?
+                var previousInteractionCount: Int?
+            }
+            var externalId: String?
+            var name: String?
+            var email: String?
+            var data: Data
+
+            init(_ answer: Answer) {
+                externalId = answer.externalId
+                name = answer.profile?.name
+                email = answer.profile?.email
+                data = Data(
+                    crmCaseId: answer.profile?.caseId, erpAccountStatus: answer.profile?.erpAccountStatus,
+                    loyaltyTier: answer.profile?.loyaltyTier,
+                    previousInteractionCount: answer.profile?.previousInteractionCount)
+            }
+
+            // `externalId`, `name` and `email` are always present (null when unknown): the CTI schema has them.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(externalId, forKey: .externalId)
+                try container.encode(name, forKey: .name)
+                try container.encode(email, forKey: .email)
+                try container.encode(data, forKey: .data)
+            }
+
+            enum CodingKeys: String, CodingKey { case externalId, name, email, data }
+        }
+    }
+
+    /// A remembered CRM answer (or a remembered "no match"), in memory only: personal data never
+    /// reaches the disk through this cache.
+    struct CachedAnswer {
+        var externalId: String
+        var profile: CRMContact?
+        var expiresAt: ContinuousClock.Instant
+    }
+
+    let linking: PhaseOneLinking
+    let store: any InteractionStore
+    let enricher: Enricher?
+    let budget: Duration
+    let cacheTimeToLive: Duration
+    let cacheCapacity: Int
+    let metrics: RelayMetrics
+    let logger: Logger
+    private let cache = Mutex<[String: CachedAnswer]>([:])
+    private let inFlight = Mutex<[String: Task<CachedAnswer?, Never>]>([:])
+
+    public init(
+        linking: PhaseOneLinking, store: any InteractionStore, enricher: Enricher?, budget: Duration,
+        cacheTimeToLive: Duration = .seconds(600), cacheCapacity: Int = 100_000, metrics: RelayMetrics,
+        logger: Logger
+    ) {
+        self.linking = linking
+        self.store = store
+        self.enricher = enricher
+        self.budget = budget
+        self.cacheTimeToLive = cacheTimeToLive
+        self.cacheCapacity = cacheCapacity
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func answer(_ request: Request) async -> Answer {
+        let started = ContinuousClock.now
+        let answer = await resolve(request, deadline: started + budget)
+        metrics.lookup(source: answer.source.rawValue, duration: ContinuousClock.now - started)
+        return answer
+    }
+
+    private func resolve(_ request: Request, deadline: ContinuousClock.Instant) async -> Answer {
+        guard let number = PhoneNumber(normalizing: request.customerNumber, defaultRegion: linking.defaultRegion) else {
+            return Answer(externalId: nil, source: .none)
+        }
+        let phoneKey = linking.hasher.keyedHash(number)
+        let phoneId = ExternalID.phone(keyedHash: phoneKey).description
+        let now = ContinuousClock.now
+        let cached = cache.withLock { cache -> CachedAnswer? in
+            guard let entry = cache[phoneKey] else { return nil }
+            guard entry.expiresAt > now else {
+                cache[phoneKey] = nil
+                return nil
+            }
+            return entry
+        }
+        do {
+            if let overridden = try await store.override(phoneKey: phoneKey, now: Date()) {
+                // The profile is the cached one only if it is the overriding contact's.
+                return Answer(
+                    externalId: overridden, profile: cached?.externalId == overridden ? cached?.profile : nil,
+                    source: .override)
+            }
+        } catch {
+            // The store is the relay's own: when it fails, the lookup still answers.
+            logger.warning("lookup could not read overrides", metadata: [LogKeys.error: "\(error)"])
+        }
+        if let cached {
+            return Answer(externalId: cached.externalId, profile: cached.profile, source: .cache)
+        }
+        guard let enricher else { return Answer(externalId: phoneId, source: .phone) }
+
+        let crmAnswer = sharedCRMRequest(
+            phoneKey: phoneKey, phone: number.e164, phoneId: phoneId, callId: request.callId, enricher: enricher)
+        let answered = await Self.value(of: crmAnswer, before: deadline)
+        switch answered {
+        case .some(.some(let entry)):
+            return Answer(externalId: entry.externalId, profile: entry.profile, source: entry.profile == nil ? .phone : .crm)
+        default:
+            return Answer(externalId: phoneId, source: .phone)
+        }
+    }
+
+    /// The task's value if it comes before `deadline`, else nil. The task runs on either way: a task
+    /// group would wait for it, and a late CRM answer is still worth caching.
+    static func value(of task: Task<CachedAnswer?, Never>, before deadline: ContinuousClock.Instant) async
+        -> CachedAnswer??
+    {
+        await withCheckedContinuation { (continuation: CheckedContinuation<CachedAnswer??, Never>) in
+            let resumed = Mutex(false)
+            let resumeOnce: @Sendable (CachedAnswer??) -> Bool = { value in
+                let first = resumed.withLock { resumed in
+                    defer { resumed = true }
+                    return !resumed
+                }
+                if first { continuation.resume(returning: value) }
+                return first
+            }
+            let timer = Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                _ = resumeOnce(.none)
+            }
+            Task {
+                if resumeOnce(.some(await task.value)) { timer.cancel() }
+            }
+        }
+    }
+
+    /// One CRM request per caller at a time; its answer fills the cache even when no lookup waits for it.
+    private func sharedCRMRequest(
+        phoneKey: String, phone: String, phoneId: String, callId: String, enricher: Enricher
+    ) -> Task<CachedAnswer?, Never> {
+        inFlight.withLock { requests in
+            if let running = requests[phoneKey] { return running }
+            let task = Task {
+                let outcome = await enricher.enrich(
+                    EnrichmentRequest(callId: callId, eventId: "lookup:\(callId)", customerId: phoneId, phone: phone),
+                    attempt: 1)
+                let entry: CachedAnswer?
+                switch outcome {
+                case .update(let update):
+                    entry = CachedAnswer(
+                        externalId: update.externalId.description, profile: update.profile,
+                        expiresAt: .now + cacheTimeToLive)
+                case .noUpdate:
+                    // No match (or several): the phase-1 id is the answer, and asking again soon would
+                    // only load the CRM.
+                    entry = CachedAnswer(externalId: phoneId, profile: nil, expiresAt: .now + cacheTimeToLive)
+                case .retry, .failed:
+                    entry = nil  // the CRM is failing: ask again next time
+                }
+                if let entry { remember(entry, phoneKey: phoneKey) }
+                _ = inFlight.withLock { $0.removeValue(forKey: phoneKey) }
+                return entry
+            }
+            requests[phoneKey] = task
+            return task
+        }
+    }
+
+    private func remember(_ entry: CachedAnswer, phoneKey: String) {
+        cache.withLock { cache in
+            if cache.count >= cacheCapacity {
+                let now = ContinuousClock.now
+                cache = cache.filter { $0.value.expiresAt > now }
+                // Still full of live entries: start afresh rather than grow without bound.
+                if cache.count >= cacheCapacity { cache.removeAll(keepingCapacity: true) }
+            }
+            cache[phoneKey] = entry
+        }
+    }
+}

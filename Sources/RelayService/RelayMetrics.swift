@@ -1,0 +1,107 @@
+public import CoreMetrics
+import Foundation
+public import RelayCore
+import Metrics
+
+/// Every metric the relay records, in one place, so names and label sets stay consistent (a
+/// Prometheus registry refuses one name with two label sets).
+///
+/// The factory is injected rather than bootstrapped globally: each relay (and each test's relay) has
+/// its own registry, and the admin API exports that one.
+public struct RelayMetrics: Sendable {
+    public enum Name {
+        public static let eventsConsumed = "relay_events_consumed_total"
+        public static let eventsProcessed = "relay_events_processed_total"
+        public static let deadLetters = "relay_dead_letters_total"
+        public static let deliveries = "relay_deliveries_total"
+        public static let retries = "relay_delivery_retries_total"
+        public static let breakerState = "relay_breaker_state"
+        public static let enrichmentDuration = "relay_enrichment_duration_seconds"
+        public static let deliveryDuration = "relay_delivery_duration_seconds"
+        public static let inFlight = "relay_messages_in_flight"
+        public static let lookups = "relay_lookups_total"
+        public static let lookupDuration = "relay_lookup_duration_seconds"
+    }
+
+    let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    /// Records nothing: for tools and tests that do not look at metrics.
+    public static let disabled = RelayMetrics(factory: NOOPMetricsHandler.instance)
+
+    /// An event taken off `relay.events`; `type` is the event type, or `undecodable`.
+    public func eventConsumed(type: String) {
+        Counter(label: Name.eventsConsumed, dimensions: [("type", type)], factory: factory).increment()
+    }
+
+    /// `outcome`: applied, duplicate, deadLettered or failed (left for redelivery).
+    public func eventProcessed(type: String, outcome: String) {
+        Counter(label: Name.eventsProcessed, dimensions: [("type", type), ("outcome", outcome)], factory: factory)
+            .increment()
+    }
+
+    public func deadLettered(reason: String) {
+        Counter(label: Name.deadLetters, dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// One finished attempt of an outbound request. `outcome`: delivered, retried, parked, deadLettered;
+    /// `statusClass`: 2xx…5xx, or transport.
+    public func delivery(kind: String, outcome: String, statusClass: String, duration: Duration) {
+        Counter(
+            label: Name.deliveries, dimensions: [("kind", kind), ("outcome", outcome), ("status_class", statusClass)],
+            factory: factory
+        ).increment()
+        Timer(label: Name.deliveryDuration, dimensions: [("kind", kind)], factory: factory).recordNanoseconds(duration.nanoseconds)
+        if outcome == "retried" || outcome == "parked" {
+            Counter(label: Name.retries, dimensions: [("kind", kind)], factory: factory).increment()
+        }
+    }
+
+    /// One enrichment or context-update lookup (CRM, then ERP), whatever its outcome.
+    public func enrichment(outcome: String, duration: Duration) {
+        Timer(label: Name.enrichmentDuration, dimensions: [("outcome", outcome)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// 0 closed, 1 half-open, 2 open.
+    public func breakerState(upstream: String, value: Int) {
+        Gauge(label: Name.breakerState, dimensions: [("upstream", upstream)], factory: factory).record(value)
+    }
+
+    /// `stage`: events or deliveries.
+    public func inFlight(stage: String) -> InFlight {
+        InFlight(meter: Meter(label: Name.inFlight, dimensions: [("stage", stage)], factory: factory))
+    }
+
+    /// Counts one message in while it is processed.
+    public struct InFlight: Sendable {
+        let meter: Meter
+        public func increment() { meter.increment() }
+        public func decrement() { meter.decrement() }
+    }
+
+    /// One CTI lookup. `source`: override, cache, crm, phone (the phase-1 id), none.
+    public func lookup(source: String, duration: Duration) {
+        Counter(label: Name.lookups, dimensions: [("source", source)], factory: factory).increment()
+        Timer(label: Name.lookupDuration, dimensions: [("source", source)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// The status class a Prometheus label carries: bounded, unlike the status itself.
+    public static func statusClass(_ result: DeliveryAttemptResult) -> String {
+        switch result {
+        case .response(let status, _, _): "\(status / 100)xx"
+        case .transportFailure: "transport"
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,311 @@
+import Foundation
+import Logging
+import RelayAMQP
+import RelayCore
+import RelayHTTP
+import RelayService
+import RelaySimulator
+import RelayStore
+import RelayTesting
+import Synchronization
+import Testing
+
+/// The admin API over a real socket, in front of a whole relay on the real broker.
+@Suite("Admin API")
+struct AdminAPITests {
+    let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
+
+    func call(
+        _ relay: RelayHarness, _ method: String, _ path: String, body: String? = nil,
+        token: String? = RelayHarness.testAdminToken, headers: [(name: String, value: String)] = []
+    ) async throws -> HTTPResponse {
+        var allHeaders = headers
+        if let token { allHeaders.append((name: "Authorization", value: "Bearer \(token)")) }
+        if body != nil { allHeaders.append((name: "Content-Type", value: "application/json")) }
+        return try await http.execute(
+            HTTPRequest(
+                method: method, url: try await relay.adminBaseURL() + path, headers: allHeaders,
+                body: Array((body ?? "").utf8), timeout: .seconds(10)))
+    }
+
+    func object(_ response: HTTPResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.bodyText)")
+    }
+
+    @Test("health needs no token; everything else answers 401 with no detail to a missing or wrong token")
+    func authentication() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        #expect(try await call(relay, "GET", "/healthz", token: nil).status == 200)
+        let lookup = #"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"c1","type":"inbound"}"#
+        for (method, path, body) in [
+            ("GET", "/metrics", nil), ("POST", "/api/v1/genesys/lookup", lookup), ("GET", "/api/v1/dead-letters", nil),
+            ("POST", "/api/v1/genesys/update-context", "{}"),
+        ] {
+            for token in [nil, "wrong-token-0123456789", RelayHarness.testAdminToken + "x"] as [String?] {
+                let response = try await call(relay, method, path, body: body, token: token)
+                #expect(response.status == 401, "\(method) \(path) with \(token ?? "no token")")
+                #expect(response.bodyText == #"{"error":"unauthorized"}"#)
+            }
+        }
+        #expect(try await call(relay, "GET", "/metrics").status == 200)
+    }
+
+    @Test("without a configured token the API is closed, not open")
+    func noTokenConfigured() async throws {
+        let relay = try await RelayHarness.start(admin: true, adjust: { $0.admin.token = nil })
+        defer { Task { await relay.stop() } }
+        #expect(try await call(relay, "GET", "/metrics").status == 401)
+        #expect(try await call(relay, "GET", "/readyz", token: nil).status == 200)
+    }
+
+    @Test("readiness reports broker, consumer and store")
+    func readiness() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        try await eventually { try await call(relay, "GET", "/readyz", token: nil).status == 200 }
+        let ready = try object(try await call(relay, "GET", "/readyz", token: nil))
+        #expect(ready["ready"] as? Bool == true)
+        #expect(ready["brokerConnected"] as? Bool == true)
+        #expect(ready["consuming"] as? Bool == true)
+        #expect(ready["storeWritable"] as? Bool == true)
+    }
+
+    @Test("metrics after traffic: Prometheus's own parser reads them, with the counts the traffic made")
+    func metricsParse() async throws {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                request.path.hasSuffix("retry-once") && attempt == 1 ? .status(503) : nil
+            }, admin: true)
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            callStartedBody(eventId: "m1", callId: "metrics-1", from: "+15550100301"),
+            callStartedBody(eventId: "m2", callId: "metrics-2", from: "+15550100302", customerId: "retry-once"),
+            callStartedBody(eventId: "m1", callId: "metrics-1", from: "+15550100301"),  // a duplicate
+            Array("not json".utf8),
+        ])
+        _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        _ = try await relay.deadLetters(atLeast: 1)
+        try await eventually {
+            let text = try await call(relay, "GET", "/metrics").bodyText
+            return text.contains("relay_deliveries_total") && text.contains("outcome=\"duplicate\"")
+        }
+        let response = try await call(relay, "GET", "/metrics")
+        #expect(response.header("content-type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        let samples = try PrometheusText.parse(response.bodyText)
+
+        #expect(samples.value("relay_events_consumed_total", ["type": "callStarted"]) == 3)
+        #expect(samples.value("relay_events_consumed_total", ["type": "undecodable"]) == 1)
+        #expect(samples.value("relay_events_processed_total", ["type": "callStarted", "outcome": "applied"]) == 2)
+        #expect(samples.value("relay_events_processed_total", ["type": "callStarted", "outcome": "duplicate"]) == 1)
+        #expect(samples.value("relay_dead_letters_total", ["reason": "malformed"]) == 1)
+        #expect(
+            samples.value(
+                "relay_deliveries_total", ["kind": "customerUpdate", "outcome": "delivered", "status_class": "2xx"]) == 2)
+        #expect(
+            samples.value(
+                "relay_deliveries_total", ["kind": "customerUpdate", "outcome": "retried", "status_class": "5xx"]) == 1)
+        #expect(samples.value("relay_delivery_retries_total", ["kind": "customerUpdate"]) == 1)
+        #expect(samples.value("relay_delivery_duration_seconds_count", ["kind": "customerUpdate"]) == 3)
+        #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
+    }
+
+    @Test("the lookup answers within its budget while the CRM hangs; a CRM answer is remembered for the next lookup")
+    func lookupWithinBudget() async throws {
+        let hang = Mutex(true)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix("/crm/contacts?") && hang.withLock({ $0 }) ? .ok("[]", delay: .seconds(30)) : nil
+            }, enrichment: true, admin: true,
+            adjust: {
+                $0.admin.lookupBudget = .milliseconds(300)
+                // Far beyond the budget: an answer well before this did not wait for the CRM.
+                $0.crm.lookup.timeout = .seconds(10)
+            })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(
+            phone: "+15550100401", .init(contactId: "500245678", name: "John Doe", email: "john.doe@example.com"))
+        let body = #"{"fromNumber":"+15550100401","toNumber":"+15550190000","callId":"lookup-1","type":"inbound"}"#
+
+        let started = ContinuousClock.now
+        let hung = try await call(relay, "POST", "/api/v1/genesys/lookup", body: body)
+        let elapsed = ContinuousClock.now - started
+        #expect(hung.status == 200)
+        // The bound leaves room for a loaded test machine; the CRM would have taken 10 s.
+        #expect(elapsed < .seconds(3), "answered after \(elapsed)")
+        #expect(elapsed >= .milliseconds(250), "answered after \(elapsed): the budget was not waited for")
+        let fallback = try object(hung)
+        #expect(fallback["externalId"] as? String == relay.expectedPhoneID("+15550100401"))
+        #expect(hung.header("x-relay-answer-source") == "phone")
+        #expect(fallback.keys.contains("name") && fallback["name"] is NSNull)
+
+        // The CRM answers quickly from now on: a new caller gets the CRM's answer within the budget.
+        hang.withLock { $0 = false }
+        relay.platform.addCRMContact(phone: "+15550100402", .init(contactId: "500000002", name: "Ann Lee"))
+        let fresh = try await call(
+            relay, "POST", "/api/v1/genesys/lookup",
+            body: #"{"fromNumber":"+15550100402","toNumber":"+15550190000","callId":"lookup-2","type":"inbound"}"#)
+        #expect(fresh.header("x-relay-answer-source") == "crm")
+        #expect(try object(fresh)["externalId"] as? String == "CRM:500000002")
+        #expect(try object(fresh)["name"] as? String == "Ann Lee")
+
+        // Asked again, the same caller is answered from memory: the CRM sees no second search.
+        let searches = relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") }
+        let again = try await call(
+            relay, "POST", "/api/v1/genesys/lookup",
+            body: #"{"fromNumber":"+15550100402","toNumber":"+15550190000","callId":"lookup-3","type":"inbound"}"#)
+        #expect(again.header("x-relay-answer-source") == "cache")
+        #expect(try object(again)["externalId"] as? String == "CRM:500000002")
+        #expect(relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") } == searches)
+
+        // Outbound: the customer is the dialled number.
+        let outbound = try await call(
+            relay, "POST", "/api/v1/genesys/lookup",
+            body: #"{"fromNumber":"+15550190000","toNumber":"+15550100402","callId":"lookup-4","type":"outbound","userId":"u1"}"#)
+        #expect(try object(outbound)["externalId"] as? String == "CRM:500000002")
+    }
+
+    @Test("malformed lookup bodies get a 400 naming the field; oversized bodies a 413")
+    func lookupBadInput() async throws {
+        let relay = try await RelayHarness.start(admin: true, adjust: { $0.admin.maxBodyBytes = 1024 })
+        defer { Task { await relay.stop() } }
+        let cases: [(body: String, field: String?)] = [
+            (#"{"toNumber":"+15550190000","callId":"c","type":"inbound"}"#, "fromNumber"),
+            (#"{"fromNumber":15550100001,"toNumber":"+15550190000","callId":"c","type":"inbound"}"#, "fromNumber"),
+            (#"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"","type":"inbound"}"#, "callId"),
+            (#"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"c","type":"sideways"}"#, "type"),
+            (#"{"fromNumber":"+15550100001","toNumber":null,"callId":"c","type":"inbound"}"#, "toNumber"),
+            (#"["not","an","object"]"#, nil),
+            ("{not json", nil),
+        ]
+        for (body, field) in cases {
+            let response = try await call(relay, "POST", "/api/v1/genesys/lookup", body: body)
+            #expect(response.status == 400, "\(body)")
+            let error = try object(response)
+            #expect(error["field"] as? String == field, "\(body): \(response.bodyText)")
+            #expect((error["error"] as? String)?.isEmpty == false)
+        }
+        let huge = #"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"c","type":"inbound","pad":""#
+            + String(repeating: "x", count: 4096) + #""}"#
+        #expect(try await call(relay, "POST", "/api/v1/genesys/lookup", body: huge).status == 413)
+        // A withheld number is not an error: there is nobody to link.
+        let withheld = try await call(
+            relay, "POST", "/api/v1/genesys/lookup",
+            body: #"{"fromNumber":"anonymous","toNumber":"+15550190000","callId":"c","type":"inbound"}"#)
+        #expect(withheld.status == 200)
+        #expect(try object(withheld)["externalId"] is NSNull)
+    }
+
+    @Test("update-context: validated like a contextUpdate event, then the override answers the next lookup")
+    func updateContext() async throws {
+        let relay = try await RelayHarness.start(enrichment: true, admin: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100999", .init(contactId: "500999999", name: "Acme Corp"))
+        let caller = "+15550100501"
+        try await relay.publish([callStartedBody(eventId: "u1", callId: "ctx-call-1", from: caller)])
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        // An end without a start: the interaction exists but has no customer to switch yet.
+        try await relay.publish([callEndedBody(eventId: "u2", callId: "ctx-call-2")], routingKey: "callEnded")
+        try await eventually { try await relay.app.store.interaction(callId: "ctx-call-2") != nil }
+
+        func update(_ body: String, key: String? = nil) async throws -> HTTPResponse {
+            try await call(
+                relay, "POST", "/api/v1/genesys/update-context", body: body,
+                headers: key.map { [(name: "Idempotency-Key", value: $0)] } ?? [])
+        }
+        let missing = try await update(#"{"callId":"ctx-call-1","reason":"Agent Verified Account Switch"}"#)
+        #expect(missing.status == 400)
+        #expect(try object(missing)["field"] as? String == "newExternalId")
+        let phone = try await update(#"{"callId":"ctx-call-1","newExternalId":"PHONE:abc","reason":"r"}"#)
+        #expect(phone.status == 422)
+        #expect(try object(phone)["field"] as? String == "newExternalId")
+        let unknown = try await update(#"{"callId":"no-such-call","newExternalId":"CRM:500999999","reason":"r"}"#)
+        #expect(unknown.status == 404)
+        let notStarted = try await update(#"{"callId":"ctx-call-2","newExternalId":"CRM:500999999","reason":"r"}"#)
+        #expect(notStarted.status == 409)
+        let notInCRM = try await update(#"{"callId":"ctx-call-1","newExternalId":"CRM:404404404","reason":"r"}"#, key: "k-bad")
+        #expect(notInCRM.status == 202)
+
+        let accepted = try await update(
+            #"{"callId":"ctx-call-1","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch","agentId":"agent-7"}"#,
+            key: "k-good")
+        #expect(accepted.status == 202)
+        #expect(try object(accepted)["eventId"] as? String == "admin:k-good")
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        let switched = try #require(updates.first { $0.idempotencyKey == "context-update:admin:k-good" })
+        #expect(switched.externalId == "CRM:500999999")
+        #expect(switched.customerId == relay.expectedPhoneID(caller))
+        #expect(!relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:admin:k-bad" })
+
+        // The same request again (a client retry) changes nothing.
+        #expect(try await update(
+            #"{"callId":"ctx-call-1","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch"}"#,
+            key: "k-good").status == 200)
+
+        // The next lookup for this caller answers with the override, without asking the CRM.
+        try await eventually {
+            let answer = try await call(
+                relay, "POST", "/api/v1/genesys/lookup",
+                body: #"{"fromNumber":"\#(caller)","toNumber":"+15550190000","callId":"ctx-call-3","type":"inbound"}"#)
+            let externalId = try object(answer)["externalId"] as? String
+            return answer.header("x-relay-answer-source") == "override" && externalId == "CRM:500999999"
+        }
+    }
+
+    @Test("dead letters over the API: list, show, export, replay and purge")
+    func deadLetters() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            Array(#"{"eventId":"d1","type":"callStarted","callId":"dl-call-1"}"#.utf8),
+            Array(#"{"eventId":"d2","type":"callStarted","callId":"dl-call-2"}"#.utf8),
+        ])
+        _ = try await relay.deadLetters(atLeast: 2)
+
+        let list = try await call(relay, "GET", "/api/v1/dead-letters?reason=malformed")
+        #expect(list.status == 200)
+        let letters = try #require(try JSONSerialization.jsonObject(with: Data(list.body)) as? [[String: Any]])
+        #expect(letters.count == 2)
+        let ids = letters.compactMap { $0["id"] as? String }
+        #expect(ids.count == 2)
+        #expect(!list.bodyText.contains("dl-call-1"), "list shows call ids masked")
+        #expect(try await call(relay, "GET", "/api/v1/dead-letters?reason=nonsense").status == 400)
+        #expect(try await call(relay, "GET", "/api/v1/dead-letters?since=yesterday-ish").status == 400)
+
+        let show = try await call(relay, "GET", "/api/v1/dead-letters/\(ids[0])")
+        #expect(show.status == 200)
+        #expect(try object(show)["reason"] as? String == "malformed")
+        #expect(try await call(relay, "GET", "/api/v1/dead-letters/dl_nonexistent").status == 404)
+
+        let export = try await call(relay, "GET", "/api/v1/dead-letters/export")
+        #expect(export.bodyText.split(separator: "\n").count == 2)
+
+        #expect(try await call(relay, "POST", "/api/v1/dead-letters/purge", body: "{}").status == 400)
+        let dryRun = try await call(
+            relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"],"dryRun":true}"#)
+        #expect(try object(dryRun)["succeeded"] as? Int == 0)
+        // Ready again once the scan handed them back.
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 2 }
+
+        let purge = try await call(relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"]}"#)
+        #expect(purge.status == 200)
+        #expect(try object(purge)["succeeded"] as? Int == 1)
+        try await eventually { try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 1 }
+
+        // Replayed, the malformed event fails again: the record comes back with its replay count.
+        let replay = try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"all":true}"#)
+        #expect(replay.status == 200)
+        #expect(try object(replay)["succeeded"] as? Int == 1)
+        try await eventually {
+            let again = try await call(relay, "GET", "/api/v1/dead-letters/\(ids[1])")
+            guard again.status == 200 else { return false }
+            return try object(again)["replayCount"] as? Int == 1
+        }
+        #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"rate":-1,"all":true}"#).status == 400)
+        #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"all":"yes"}"#).status == 400)
+    }
+}
+
+extension HTTPResponse {
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
