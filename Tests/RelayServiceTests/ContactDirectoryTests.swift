@@ -127,6 +127,36 @@ struct ContactDirectoryTests {
         #expect(try await directory.search(name: "sam  CALLER").map(\.id) == [edited.id])
     }
 
+    @Test("the retention purge takes a finished interaction's journey link and notes with it; the contact stays")
+    func retention() async throws {
+        defer { cleanUp() }
+        let (store, directory) = try makeDirectory()
+        let linking = PhaseOneLinking(hasher: hasher.phone)
+        let events = [
+            PlatformEvent(
+                eventId: "s", callId: "c1", occurredAt: clock.date,
+                payload: .callStarted(CallStarted(fromNumber: "+15550100009", toNumber: "+15550190000", direction: .inbound))),
+            PlatformEvent(eventId: "e", callId: "c1", occurredAt: clock.date, payload: .callEnded(CallEnded())),
+            PlatformEvent(eventId: "w", callId: "c1", occurredAt: clock.date, payload: .wrapUp(WrapUp(wrapUpCode: "OK", notes: "call back"))),
+        ]
+        for event in events {
+            let now = clock.date
+            _ = try await store.apply(callId: "c1", eventId: event.eventId, now: now, contact: directory.capture(for: event)) { state in
+                (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
+            }
+        }
+        let caller = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100009")!)
+        #expect(try await directory.journey(caller).interactions.first?.notes == "call back")
+        let purged = try await store.purgeFinishedInteractions(before: clock.date.addingTimeInterval(1))
+        #expect(purged.interactions == 1)
+        #expect(try await directory.link(callId: "c1") == nil)
+        #expect(try await directory.journey(caller).interactions.isEmpty)
+        // The sealed notes went too: the same call id started again carries none.
+        try await start(store, directory, eventId: "s2", callId: "c1", from: "+15550100009")
+        let again = try await directory.journey(caller).interactions
+        #expect(again.map(\.callId) == ["c1"] && again.first?.notes == nil)
+    }
+
     @Test("forget erases the contact, its aliases, interactions and overrides, and reports the counts")
     func forget() async throws {
         defer { cleanUp() }
