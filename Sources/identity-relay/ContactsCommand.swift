@@ -10,7 +10,7 @@ import RelayService
 struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contacts",
-        abstract: "Show, search, create, import, promote, merge, unmerge and forget contacts.",
+        abstract: "Show, search, create, edit, import, promote, merge, unmerge and forget contacts.",
         discussion: """
             Works on the store the configuration names (store.path), next to a running relay; needs the same \
             keys as `run` (RELAY_PRIVACY_ENCRYPTION_KEY, RELAY_IDENTITY_PHONE_HASH_KEY, or their _FILE forms). \
@@ -19,7 +19,7 @@ struct ContactsCommand: AsyncParsableCommand {
             found, 64 for usage errors, 78 for configuration errors.
             """,
         subcommands: [
-            Show.self, Search.self, Create.self, Import.self, Promote.self, Merge.self, Unmerge.self, Forget.self,
+            Show.self, Search.self, Create.self, Edit.self, Import.self, Promote.self, Merge.self, Unmerge.self, Forget.self,
         ])
 
     static func directory(_ options: GlobalOptions) throws -> ContactDirectory {
@@ -258,6 +258,43 @@ struct ContactsCommand: AsyncParsableCommand {
 }
 
 extension ContactsCommand {
+    struct Edit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Edit a contact as an agent would: set the name, add identifiers, attributes or a note.",
+            discussion: "An edit by a person curates the contact: a temporary contact stops expiring.")
+
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The contact.") var contact: String
+        @Option(help: "Full name.") var name: String?
+        @Option(help: "Phone number to add (repeatable).") var phone: [String] = []
+        @Option(help: "Email address to add (repeatable).") var email: [String] = []
+        @Option(name: .customLong("external-id"), help: "CRM:… or ERP:… to add (repeatable).") var externalId: [String] = []
+        @Option(name: .customLong("attribute"), help: "key=value (repeatable).") var attributes: [String] = []
+        @Option(help: "A note.") var note: String?
+        @Option(help: "Who edits (an agent id); recorded with the note.") var author: String?
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func validate() throws {
+            for attribute in attributes where !attribute.contains("=") {
+                throw ValidationError("--attribute takes key=value")
+            }
+        }
+
+        func run() async throws {
+            let reference = try ContactsCommand.reference(contact)
+            let directory = try ContactsCommand.directory(options)
+            var pairs: [String: String] = [:]
+            for attribute in attributes {
+                let parts = attribute.split(separator: "=", maxSplits: 1)
+                pairs[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            let draft = ContactDraft(
+                name: name, phones: phone, emails: email, externalIds: externalId, attributes: pairs, note: note)
+            let view = try await ContactsCommand.attempt { try await directory.edit(reference, draft, author: author) }
+            if json { try ContactsCommand.printJSON(view) } else { print("\(view.id) is \(view.type.rawValue)") }
+        }
+    }
+
     struct Forget: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Erase everything held about a person and report what was removed.",

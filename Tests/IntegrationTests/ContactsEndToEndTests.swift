@@ -116,6 +116,13 @@ struct ContactsEndToEndTests {
         #expect(voiceTimeline.stdout.contains("4m00s") && voiceTimeline.stdout.contains("BILLING"))
         #expect(voiceTimeline.stdout.contains("call-a1 notes: asked about invoice 42"))
 
+        // An agent names the anonymous chatter from the terminal: the contact is curated from then on.
+        let anonymousId = anonymous.id
+        let edited = try BuiltExecutable.run(
+            ["contacts", "edit", anonymousId, "--name", "Zed Anon", "--author", "agent-9"], environment: environment)
+        #expect(edited.status == 0 && edited.stdout.contains("\(anonymousId) is curated"), "\(edited)")
+        #expect(try await directory.show(.id(anonymousId)).expiresAt == nil)
+
         // Nothing personal is in clear in the database file or its log.
         let path = relay.app.configuration.store.path
         var bytes = Data()
@@ -125,7 +132,7 @@ struct ContactsEndToEndTests {
         #expect(!bytes.isEmpty)
         for planted in [
             "+15550101001", "5550101001", "alice@example.com", "Alice@Example.com", "Alice Liddell", "wa-bob-77",
-            "Bob Builder", "Carol Curated", "+15550101003", "CRM:C-3", "invoice 42",
+            "Bob Builder", "Carol Curated", "+15550101003", "CRM:C-3", "invoice 42", "Zed Anon",
         ] {
             #expect(bytes.range(of: Data(planted.utf8)) == nil, "\(planted) is in clear in the database")
         }
