@@ -285,10 +285,6 @@ public struct ContactRows {
             arguments: [ColumnTime.value(now), limit])
     }
 
-    public var contactCount: Int {
-        get throws { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM contact") ?? 0 }
-    }
-
     /// What `forget` removed, table by table.
     public struct Erasure: Sendable, Hashable, Codable {
         public var contacts = 0
