@@ -34,6 +34,11 @@ public struct PhoneNumber: Sendable, Hashable, CustomStringConvertible {
         self.e164 = formatted
     }
 
+    /// A number normalised before (a stored identifier): skips the parser on the hot path.
+    init(alreadyNormalized e164: String) {
+        self.e164 = e164
+    }
+
     public var description: String { Masking.mask(e164) }
 }
 

@@ -25,6 +25,8 @@ public final class EventPipeline: Service {
     let logger: Logger
     /// Seals the personal data of the delivery jobs this pipeline commits.
     let cipher: FieldCipher?
+    /// Lands every interaction on a contact, in the transaction that commits its event.
+    let contacts: ContactDirectory?
     private let acknowledged = Atomic<Int>(0)
     private let consuming = Atomic<Bool>(false)
 
@@ -37,9 +39,10 @@ public final class EventPipeline: Service {
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
         correlator: CallCorrelator, prefetch: Int, cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled,
-        logger: Logger
+        logger: Logger, contacts: ContactDirectory? = nil
     ) {
         self.cipher = cipher
+        self.contacts = contacts
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -100,7 +103,9 @@ public final class EventPipeline: Service {
             {
                 override = ExternalID(parsing: stored)
             }
-            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { [override] state in
+            let capture = contacts?.capture(for: event)
+            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
+                [override] state in
                 let transition = correlator.handle(event, state: state, now: now, override: override)
                 return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
             }

@@ -29,6 +29,9 @@ public final class RelayApp: Service {
     public let metrics: RelayMetrics
     /// The CTI lookup: what the admin API's `/api/v1/genesys/lookup` answers.
     public let lookup: CustomerLookup
+    /// The single customer view: contacts, merges, journeys (same database as `store`).
+    public let contacts: ContactDirectory
+    public let contactExpiry: ContactExpiryService
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
@@ -134,6 +137,12 @@ public final class RelayApp: Service {
         let linking = PhaseOneLinking(
             hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)
         let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: linking)
+        let contacts = ContactDirectory(
+            store: store, cipher: cipher, hasher: identifiers, timeToLive: configuration.contacts.temporaryTimeToLive,
+            defaultRegion: configuration.identity.defaultRegion)
+        self.contacts = contacts
+        self.contactExpiry = ContactExpiryService(
+            directory: contacts, interval: configuration.privacy.purgeInterval, logger: logger)
         self.configuration = configuration
         self.cipher = cipher
         self.identifiers = identifiers
@@ -144,7 +153,8 @@ public final class RelayApp: Service {
         self.store = store
         self.pipeline = EventPipeline(
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger)
+            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger,
+            contacts: contacts)
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -199,6 +209,7 @@ public final class RelayApp: Service {
                 group.addTask { try await self.deliveries.run() }
                 group.addTask { try await self.timers.run() }
                 group.addTask { try await self.retentionPurge.run() }
+                group.addTask { try await self.contactExpiry.run() }
             }
         } catch {
             await amqp.shutdown()

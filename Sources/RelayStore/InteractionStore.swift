@@ -64,6 +64,13 @@ public protocol InteractionStore: Sendable {
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult
 
+    /// `apply`, and in the same transaction the contact link of the event (`ContactCapture`): the
+    /// interaction lands on a contact exactly once, however often the event is delivered.
+    func apply(
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult
+
     func interaction(callId: String) async throws -> Interaction?
 
     /// Interactions with a timer due at `now` or before, soonest first.
@@ -119,5 +126,15 @@ public struct FinishedInteractionsPurge: Sendable, Hashable {
         self.interactions = interactions
         self.processedEvents = processedEvents
         self.outboxEntries = outboxEntries
+    }
+}
+
+extension InteractionStore {
+    /// Stores without a contact graph commit the interaction only.
+    public func apply(
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult {
+        try await apply(callId: callId, eventId: eventId, now: now, transition)
     }
 }

@@ -60,15 +60,22 @@ public final class SQLiteInteractionStore: InteractionStore {
         callId: String, eventId: String, now: Date,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
+        try await apply(callId: callId, eventId: eventId, now: now, contact: nil, transition)
+    }
+
+    public func apply(
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
+    ) async throws -> ApplyResult {
         try await database {
             try await groupCommit.write { db in
-                try Self.apply(callId: callId, eventId: eventId, now: now, transition, db)
+                try Self.apply(callId: callId, eventId: eventId, now: now, contact: contact, transition, db)
             }
         }
     }
 
     private static func apply(
-        callId: String, eventId: String, now: Date,
+        callId: String, eventId: String, now: Date, contact: ContactCapture?,
         _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]), _ db: Database
     ) throws -> ApplyResult {
         if try isProcessed(eventId, db) {
@@ -80,6 +87,9 @@ public final class SQLiteInteractionStore: InteractionStore {
             throw StoreError(.callIdMismatch, "a transition applied to call \(callId) returned call \(next.callId)")
         }
         try save(next, now: now, db)
+        // The contact link commits with the state, so a redelivery (caught above) never links twice; a
+        // second start under another event id finds the first one's start in `current` and links nothing.
+        if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil) }
         try db.execute(
             sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
             arguments: [eventId, callId, ColumnTime.value(now)])
@@ -271,6 +281,13 @@ public final class SQLiteInteractionStore: InteractionStore {
                         WHERE published_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
                         """)
                 let outboxEntries = db.changesCount
+                // What the contacts keep of an interaction (its sealed wrap-up notes, its journey link) goes
+                // with it; the link table is keyed by contact, so this one statement scans it.
+                try db.execute(
+                    sql: """
+                        DELETE FROM interaction_note WHERE call_id IN (SELECT call_id FROM purged_call);
+                        DELETE FROM contact_interaction WHERE call_id IN (SELECT call_id FROM purged_call);
+                        """)
                 try db.execute(sql: "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
                 let interactions = db.changesCount
                 try db.execute(sql: "DELETE FROM purged_call")

@@ -70,6 +70,72 @@ enum SQLiteSchema {
                     CREATE INDEX identity_override_expires_at ON identity_override(expires_at);
                     """)
         }
+        migrator.registerMigration("v3") { db in
+            // The identity graph of the single customer view. Personal data (names, attributes, notes,
+            // identifier values, merge snapshots) is sealed with `FieldCipher` under a context per column;
+            // identifiers are found by their keyed hash (`IdentifierHasher`), never by value. WITHOUT ROWID
+            // tables, no secondary index on the path of a new caller, and time-ordered contact ids keep the
+            // cost of every new interaction's contact to one B-tree insert per table.
+            try db.execute(
+                sql: """
+                    CREATE TABLE contact (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        type TEXT NOT NULL,
+                        merged_into TEXT,
+                        aliases TEXT NOT NULL DEFAULT '[]',
+                        name BLOB,
+                        name_key TEXT,
+                        attributes BLOB,
+                        notes BLOB,
+                        identifiers BLOB,
+                        identifier_keys TEXT NOT NULL DEFAULT '',
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        last_interaction_at REAL,
+                        expires_at REAL,
+                        expired_at REAL
+                    ) STRICT, WITHOUT ROWID;
+                    CREATE INDEX contact_expires_at ON contact(expires_at) WHERE expires_at IS NOT NULL;
+                    CREATE INDEX contact_name_key ON contact(name_key) WHERE name_key IS NOT NULL;
+
+                    -- One identifier belongs to one contact: the key is the primary key. The values live sealed
+                    -- in contact.identifiers; contact.identifier_keys lists a contact's keys, so no second index
+                    -- is written on every new caller.
+                    CREATE TABLE contact_identifier (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        contact_id TEXT NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+
+                    -- Which contact an interaction landed on: the contact that owned the identifier then, never
+                    -- rewritten by a merge, so an unmerge gives each contact back the interactions it had. Keyed
+                    -- by contact first: a journey is one range of this table.
+                    CREATE TABLE contact_interaction (
+                        contact_id TEXT NOT NULL,
+                        call_id TEXT NOT NULL,
+                        linked_by TEXT NOT NULL,
+                        suggestions TEXT,
+                        linked_at REAL NOT NULL,
+                        PRIMARY KEY (contact_id, call_id)
+                    ) STRICT, WITHOUT ROWID;
+
+                    -- A wrap-up's notes, sealed; by call id, since a wrap-up may come before its start.
+                    CREATE TABLE interaction_note (
+                        call_id TEXT PRIMARY KEY NOT NULL,
+                        notes BLOB NOT NULL
+                    ) STRICT, WITHOUT ROWID;
+
+                    CREATE TABLE contact_merge (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        target_id TEXT NOT NULL,
+                        absorbed_id TEXT NOT NULL,
+                        merged_at REAL NOT NULL,
+                        undone_at REAL,
+                        snapshot BLOB NOT NULL
+                    ) STRICT;
+                    CREATE INDEX contact_merge_target_id ON contact_merge(target_id);
+                    CREATE INDEX contact_merge_absorbed_id ON contact_merge(absorbed_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -5,6 +5,9 @@ struct IdentityRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identity-relay",
         abstract: "Links contact-center interactions to customers in CRM and ERP.",
-        subcommands: [RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self],
+        subcommands: [
+            RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self, ContactsCommand.self,
+            JourneyCommand.self,
+        ],
         defaultSubcommand: nil)
 }

@@ -1,0 +1,475 @@
+public import Foundation
+public import RelayCore
+import GRDB
+
+/// A contact as stored: ids, types and times in clear; name, attributes, notes and identifier values
+/// sealed by the caller (`FieldCipher`), which alone holds the key.
+public struct StoredContact: Sendable, Hashable {
+    public var id: String
+    public var type: ContactType
+    public var mergedInto: String?
+    public var aliases: [String]
+    public var name: [UInt8]?
+    public var nameKey: String?
+    public var attributes: [UInt8]?
+    public var notes: [UInt8]?
+    /// The sealed list of the contact's own identifiers (kind and value).
+    public var identifiers: [UInt8]?
+    /// Their keyed hashes, in clear: how they are found, and released when the contact lets them go.
+    public var identifierKeys: [String]
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var lastInteractionAt: Date?
+    public var expiresAt: Date?
+    public var expiredAt: Date?
+
+    public init(
+        id: String, type: ContactType, mergedInto: String?, aliases: [String], name: [UInt8]?, nameKey: String?,
+        attributes: [UInt8]?, notes: [UInt8]?, identifiers: [UInt8]?, identifierKeys: [String], createdAt: Date,
+        updatedAt: Date,
+        lastInteractionAt: Date?, expiresAt: Date?, expiredAt: Date?
+    ) {
+        self.id = id
+        self.type = type
+        self.mergedInto = mergedInto
+        self.aliases = aliases
+        self.name = name
+        self.nameKey = nameKey
+        self.attributes = attributes
+        self.notes = notes
+        self.identifiers = identifiers
+        self.identifierKeys = identifierKeys
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastInteractionAt = lastInteractionAt
+        self.expiresAt = expiresAt
+        self.expiredAt = expiredAt
+    }
+}
+
+public struct StoredMerge: Sendable, Hashable {
+    public var id: String
+    public var targetId: String
+    public var absorbedId: String
+    public var mergedAt: Date
+    public var undoneAt: Date?
+    /// The sealed `MergeRecord`, snapshots and all.
+    public var snapshot: [UInt8]
+
+    public init(id: String, targetId: String, absorbedId: String, mergedAt: Date, undoneAt: Date?, snapshot: [UInt8]) {
+        self.id = id
+        self.targetId = targetId
+        self.absorbedId = absorbedId
+        self.mergedAt = mergedAt
+        self.undoneAt = undoneAt
+        self.snapshot = snapshot
+    }
+}
+
+/// One interaction of a journey, as stored: the notes still sealed.
+public struct StoredJourneyEntry: Sendable, Hashable {
+    public var callId: String
+    /// The contact (or alias) the interaction landed on.
+    public var contactId: String
+    public var linkedBy: String
+    public var status: Interaction.Status
+    public var channel: Channel?
+    public var direction: CallDirection?
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var firstSeenAt: Date
+    public var queueId: String?
+    public var agentId: String?
+    public var wrapUpCode: String?
+    public var notes: [UInt8]?
+}
+
+/// What an interaction's event brings to the identity graph, prepared (hashed and sealed) before the
+/// transaction, so the transaction does only lookups and writes.
+public struct ContactCapture: Sendable {
+    /// For start events: who the customer may be.
+    public var sighting: ContactSighting?
+    /// The sighting's identifiers' keys, in its order, and the identifiers sealed as a new contact keeps them.
+    public var keys: [String]
+    public var sealedIdentifiers: [UInt8]?
+    public var nameKey: String?
+    public var sealedName: [UInt8]?
+    /// The id a new contact gets if nothing links.
+    public var newContactId: String
+    public var timeToLive: Duration
+    /// A wrap-up's notes, sealed.
+    public var sealedNotes: [UInt8]?
+
+    public init(
+        sighting: ContactSighting?, keys: [String], sealedIdentifiers: [UInt8]?, nameKey: String?, sealedName: [UInt8]?,
+        newContactId: String, timeToLive: Duration, sealedNotes: [UInt8]?
+    ) {
+        self.sighting = sighting
+        self.keys = keys
+        self.sealedIdentifiers = sealedIdentifiers
+        self.nameKey = nameKey
+        self.sealedName = sealedName
+        self.newContactId = newContactId
+        self.timeToLive = timeToLive
+        self.sealedNotes = sealedNotes
+    }
+}
+
+/// The contact tables inside one transaction of the store: read what an operation touches, write back
+/// what it changed. Only valid inside `SQLiteInteractionStore.readContacts` / `writeContacts`.
+public struct ContactRows {
+    let db: Database
+
+    public func contact(_ id: String) throws -> StoredContact? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id]) else { return nil }
+        return try Self.contact(row)
+    }
+
+    /// The contact that owns the identifier with this key, not resolved through merges.
+    public func owner(key: String) throws -> String? {
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT contact_id FROM contact_identifier WHERE key = ?"), arguments: [key])
+    }
+
+    /// Follows `merged_into` to the canonical contact.
+    public func canonicalId(_ id: String) throws -> String {
+        var current = id
+        var seen: Set<String> = [id]
+        while let next = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT merged_into FROM contact WHERE id = ?"), arguments: [current]),
+            seen.insert(next).inserted
+        {
+            current = next
+        }
+        return current
+    }
+
+    /// The canonical contacts with this name key, oldest first.
+    public func contactIds(nameKey: String, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM contact WHERE name_key = ? AND merged_into IS NULL AND expired_at IS NULL
+                ORDER BY created_at, id LIMIT ?
+                """,
+            arguments: [nameKey, limit])
+    }
+
+    public func merge(_ id: String) throws -> StoredMerge? {
+        try Row.fetchOne(db, sql: "SELECT * FROM contact_merge WHERE id = ?", arguments: [id]).map(Self.merge)
+    }
+
+    /// Merges still in effect where `contactId` is the target or the absorbed one.
+    public func liveMerges(involving contactId: String) throws -> [StoredMerge] {
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT * FROM contact_merge WHERE undone_at IS NULL AND (target_id = ? OR absorbed_id = ?)
+                    ORDER BY merged_at, id
+                    """),
+            arguments: [contactId, contactId]
+        ).map(Self.merge)
+    }
+
+    /// Writes the contact and makes the lookup table match its identifiers: keys it no longer has are
+    /// released, new ones taken (from whoever held them: the rules checked that before).
+    public func save(_ contact: StoredContact) throws {
+        let previousKeys = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT identifier_keys FROM contact WHERE id = ?"), arguments: [contact.id]
+        ).map(Self.keys) ?? []
+        let aliases = contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO contact (
+                    id, type, merged_into, aliases, name, name_key, attributes, notes, identifiers, identifier_keys,
+                    created_at, updated_at, last_interaction_at, expires_at, expired_at
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    type = excluded.type, merged_into = excluded.merged_into, aliases = excluded.aliases,
+                    name = excluded.name, name_key = excluded.name_key, attributes = excluded.attributes,
+                    notes = excluded.notes, identifiers = excluded.identifiers,
+                    identifier_keys = excluded.identifier_keys, created_at = excluded.created_at,
+                    updated_at = excluded.updated_at, last_interaction_at = excluded.last_interaction_at,
+                    expires_at = excluded.expires_at, expired_at = excluded.expired_at
+                """
+        ).execute(
+            arguments: [
+                contact.id, contact.type.rawValue, contact.mergedInto, aliases, contact.name.map { Data($0) },
+                contact.nameKey, contact.attributes.map { Data($0) }, contact.notes.map { Data($0) },
+                contact.identifiers.map { Data($0) }, contact.identifierKeys.joined(separator: " "),
+                ColumnTime.value(contact.createdAt), ColumnTime.value(contact.updatedAt),
+                ColumnTime.value(contact.lastInteractionAt), ColumnTime.value(contact.expiresAt),
+                ColumnTime.value(contact.expiredAt),
+            ])
+        let release = try db.cachedStatement(sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?")
+        for key in previousKeys where !contact.identifierKeys.contains(key) {
+            try release.execute(arguments: [key, contact.id])
+        }
+        let take = try db.cachedStatement(
+            sql: """
+                INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)
+                ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id
+                """)
+        for key in contact.identifierKeys where !previousKeys.contains(key) {
+            try take.execute(arguments: [key, contact.id])
+        }
+    }
+
+    public func save(_ merge: StoredMerge) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO contact_merge (id, target_id, absorbed_id, merged_at, undone_at, snapshot)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET undone_at = excluded.undone_at
+                """,
+            arguments: [
+                merge.id, merge.targetId, merge.absorbedId, ColumnTime.value(merge.mergedAt),
+                ColumnTime.value(merge.undoneAt), Data(merge.snapshot),
+            ])
+    }
+
+    /// Every interaction linked to any of these contacts, newest first.
+    public func journey(contactIds: [String], limit: Int) throws -> [StoredJourneyEntry] {
+        guard !contactIds.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: contactIds.count).joined(separator: ", ")
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT ci.call_id, ci.contact_id, ci.linked_by, i.status, i.channel, i.direction, i.started_at,
+                    i.ended_at, i.first_seen_at, i.queue_id, i.agent_id, i.wrap_up_code, n.notes
+                FROM contact_interaction ci
+                JOIN interaction i ON i.call_id = ci.call_id
+                LEFT JOIN interaction_note n ON n.call_id = ci.call_id
+                WHERE ci.contact_id IN (\(placeholders))
+                ORDER BY COALESCE(i.started_at, i.first_seen_at) DESC, ci.call_id DESC
+                LIMIT ?
+                """,
+            arguments: StatementArguments(contactIds) + [limit])
+        // By position, not name: a journey is a thousand rows, and a name lookup per column per row
+        // was most of the query's time.
+        return rows.map { row in
+            let notes: Data? = row[12]
+            let started: Double? = row[6]
+            let ended: Double? = row[7]
+            return StoredJourneyEntry(
+                callId: row[0], contactId: row[1], linkedBy: row[2],
+                status: Interaction.Status(rawValue: row[3]) ?? .active,
+                channel: (row[4] as String?).flatMap(Channel.init(rawValue:)),
+                direction: (row[5] as String?).flatMap(CallDirection.init(rawValue:)),
+                startedAt: started.map(ColumnTime.date), endedAt: ended.map(ColumnTime.date),
+                firstSeenAt: ColumnTime.date(row[8]), queueId: row[9], agentId: row[10], wrapUpCode: row[11],
+                notes: notes.map { [UInt8]($0) })
+        }
+    }
+
+    /// Which contact an interaction landed on, and the contacts of the same name it only suggested.
+    /// For diagnostics and tests: it scans the links (they are keyed by contact, for journeys).
+    public func link(callId: String) throws -> (contactId: String, linkedBy: String, suggestions: [String])? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT contact_id, linked_by, suggestions FROM contact_interaction WHERE call_id = ?",
+                arguments: [callId])
+        else { return nil }
+        let suggestions: String? = row["suggestions"]
+        return (row["contact_id"], row["linked_by"], suggestions.map { $0.split(separator: ",").map(String.init) } ?? [])
+    }
+
+    /// Contacts whose expiry is due at `now`, soonest first.
+    public func dueForExpiry(now: Date, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM contact WHERE expires_at IS NOT NULL AND expires_at <= ? AND expired_at IS NULL
+                ORDER BY expires_at, id LIMIT ?
+                """,
+            arguments: [ColumnTime.value(now), limit])
+    }
+
+    /// What `forget` removed, table by table.
+    public struct Erasure: Sendable, Hashable, Codable {
+        public var contacts = 0
+        public var identifiers = 0
+        public var merges = 0
+        public var interactions = 0
+        public var interactionNotes = 0
+        public var outboxEntries = 0
+        public var overrides = 0
+    }
+
+    /// Erases everything held about these contacts and phone keys: the contacts, their identifiers and
+    /// merges, every interaction linked to them or to the `PHONE:` id of a key (with its notes, journey
+    /// link and outbox entries), and the recent overrides of the keys.
+    public func erase(contactIds: [String], phoneKeys: [String]) throws -> Erasure {
+        var erasure = Erasure()
+        func list(_ values: [String]) -> String { Array(repeating: "?", count: values.count).joined(separator: ", ") }
+        var callIds: Set<String> = []
+        if !contactIds.isEmpty {
+            callIds.formUnion(
+                try String.fetchAll(
+                    db, sql: "SELECT call_id FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))",
+                    arguments: StatementArguments(contactIds)))
+        }
+        let phoneIds = phoneKeys.map { "PHONE:\($0)" }
+        if !phoneIds.isEmpty {
+            callIds.formUnion(
+                try String.fetchAll(
+                    db, sql: "SELECT call_id FROM interaction WHERE external_id IN (\(list(phoneIds)))",
+                    arguments: StatementArguments(phoneIds)))
+        }
+        for callId in callIds {
+            try db.execute(sql: "DELETE FROM interaction WHERE call_id = ?", arguments: [callId])
+            erasure.interactions += db.changesCount
+            try db.execute(sql: "DELETE FROM interaction_note WHERE call_id = ?", arguments: [callId])
+            erasure.interactionNotes += db.changesCount
+            try db.execute(sql: "DELETE FROM outbox WHERE call_id = ?", arguments: [callId])
+            erasure.outboxEntries += db.changesCount
+        }
+        if !contactIds.isEmpty {
+            let ids = StatementArguments(contactIds)
+            try db.execute(sql: "DELETE FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))", arguments: ids)
+            for id in contactIds {
+                let keys = try String.fetchOne(db, sql: "SELECT identifier_keys FROM contact WHERE id = ?", arguments: [id])
+                    .map(Self.keys) ?? []
+                for key in keys {
+                    try db.execute(sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?", arguments: [key, id])
+                    erasure.identifiers += db.changesCount
+                }
+            }
+            try db.execute(
+                sql: "DELETE FROM contact_merge WHERE target_id IN (\(list(contactIds))) OR absorbed_id IN (\(list(contactIds)))",
+                arguments: ids + ids)
+            erasure.merges = db.changesCount
+            try db.execute(sql: "DELETE FROM contact WHERE id IN (\(list(contactIds)))", arguments: ids)
+            erasure.contacts = db.changesCount
+        }
+        if !phoneKeys.isEmpty {
+            try db.execute(
+                sql: "DELETE FROM identity_override WHERE phone_key IN (\(list(phoneKeys)))", arguments: StatementArguments(phoneKeys))
+            erasure.overrides = db.changesCount
+        }
+        return erasure
+    }
+
+    // MARK: The hot path
+
+    /// Links the interaction of a start event to a contact, in the transaction that commits the event:
+    /// the per-channel rule decides (`ContactLinking`); when nothing links, a new temporary contact owns
+    /// the sighting's identifiers. A second start of the same interaction changes nothing.
+    ///
+    /// Every statement here is cached: this runs inside the single writer for each start event, and
+    /// compiling the SQL each time would double its cost.
+    /// - Parameter firstStart: whether the interaction had no start before this event; when it had, the
+    ///   first start linked it already.
+    func capture(_ capture: ContactCapture, callId: String, now: Date, firstStart: Bool) throws {
+        if let notes = capture.sealedNotes {
+            try db.cachedStatement(
+                sql: "INSERT INTO interaction_note (call_id, notes) VALUES (?, ?) ON CONFLICT (call_id) DO NOTHING"
+            ).execute(arguments: [callId, Data(notes)])
+        }
+        guard let sighting = capture.sighting, firstStart else { return }
+        let ownerStatement = try db.cachedStatement(sql: "SELECT contact_id FROM contact_identifier WHERE key = ?")
+        let owners = try capture.keys.map { try String.fetchOne(ownerStatement, arguments: [$0]) }
+        var sameName: [String] = []
+        if let nameKey = capture.nameKey, !owners.contains(where: { $0 != nil }) {
+            sameName = try String.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT id FROM contact WHERE name_key = ? AND merged_into IS NULL AND expired_at IS NULL
+                        ORDER BY created_at, id LIMIT 5
+                        """),
+                arguments: [nameKey])
+        }
+        let contactId: String
+        let linkedBy: String
+        var suggestions: [String] = []
+        switch ContactLinking.decide(sighting, owners: owners, sameName: sameName) {
+        case .link(let owner, let kind):
+            contactId = owner
+            linkedBy = kind.name
+            try renew(owner, now: now, timeToLive: capture.timeToLive)
+        case .create(let type, let suggested):
+            contactId = capture.newContactId
+            linkedBy = "new"
+            suggestions = suggested
+            var contact = Contact(id: contactId, type: type, createdAt: now)
+            contact.lastInteractionAt = now
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO contact (
+                        id, type, name, name_key, identifiers, identifier_keys, created_at, updated_at,
+                        last_interaction_at, expires_at
+                    ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                contactId, type.rawValue, capture.sealedName.map { Data($0) }, capture.nameKey,
+                capture.sealedIdentifiers.map { Data($0) }, capture.keys.joined(separator: " "), ColumnTime.value(now),
+                ColumnTime.value(now), ColumnTime.value(now), ColumnTime.value(contact.expiry(timeToLive: capture.timeToLive)),
+            ])
+            let insertIdentifier = try db.cachedStatement(sql: "INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)")
+            for key in capture.keys {
+                try insertIdentifier.execute(arguments: [key, contactId])
+            }
+        }
+        try db.cachedStatement(
+            sql: "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ","), ColumnTime.value(now),
+        ])
+    }
+
+    /// An interaction renews its contact: the expiry rule is `Contact.expiry`, fed from the row.
+    private func renew(_ id: String, now: Date, timeToLive: Duration) throws {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = ?"),
+                arguments: [id])
+        else { return }
+        var contact = Contact(id: id, type: ContactType(rawValue: row["type"]) ?? .curated, createdAt: ColumnTime.date(row["created_at"]))
+        contact.mergedInto = row["merged_into"]
+        // Only whether it has aliases matters to the rule, not which.
+        contact.aliases = (row["aliases"] as String) == "[]" ? [] : [""]
+        contact.expiredAt = (row["expired_at"] as Double?).map(ColumnTime.date)
+        contact.lastInteractionAt = now
+        try db.cachedStatement(sql: "UPDATE contact SET last_interaction_at = ?, expires_at = ? WHERE id = ?").execute(
+            arguments: [ColumnTime.value(now), ColumnTime.value(contact.expiry(timeToLive: timeToLive)), id])
+    }
+
+    // MARK: Rows
+
+    static func keys(_ text: String) -> [String] {
+        text.split(separator: " ").map(String.init)
+    }
+
+    private static func contact(_ row: Row) throws -> StoredContact {
+        let aliases: String = row["aliases"]
+        func blob(_ column: String) -> [UInt8]? { (row[column] as Data?).map { [UInt8]($0) } }
+        func time(_ column: String) -> Date? { (row[column] as Double?).map(ColumnTime.date) }
+        return StoredContact(
+            id: row["id"], type: ContactType(rawValue: row["type"]) ?? .curated, mergedInto: row["merged_into"],
+            aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)), name: blob("name"),
+            nameKey: row["name_key"], attributes: blob("attributes"), notes: blob("notes"), identifiers: blob("identifiers"),
+            identifierKeys: keys(row["identifier_keys"]),
+            createdAt: ColumnTime.date(row["created_at"]), updatedAt: ColumnTime.date(row["updated_at"]),
+            lastInteractionAt: time("last_interaction_at"), expiresAt: time("expires_at"), expiredAt: time("expired_at"))
+    }
+
+    private static func merge(_ row: Row) -> StoredMerge {
+        let snapshot: Data = row["snapshot"]
+        return StoredMerge(
+            id: row["id"], targetId: row["target_id"], absorbedId: row["absorbed_id"],
+            mergedAt: ColumnTime.date(row["merged_at"]), undoneAt: (row["undone_at"] as Double?).map(ColumnTime.date),
+            snapshot: [UInt8](snapshot))
+    }
+}
+
+extension SQLiteInteractionStore {
+    /// Reads the contact tables in one consistent snapshot.
+    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+        try await writer.read { db in try body(ContactRows(db: db)) }
+    }
+
+    /// Reads and writes the contact tables in one transaction: an operation that throws changes nothing.
+    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+        try await writer.write { db in try body(ContactRows(db: db)) }
+    }
+}
