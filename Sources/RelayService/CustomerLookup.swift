@@ -143,6 +143,14 @@ public final class CustomerLookup: Sendable {
         }
         let phoneKey = linking.hasher.keyedHash(number)
         let phoneId = ExternalID.phone(keyedHash: phoneKey).description
+        var overridden: String?
+        do {
+            overridden = try await store.override(phoneKey: phoneKey, now: Date())
+        } catch {
+            // The store is the relay's own: when it fails, the lookup still answers.
+            logger.warning("lookup could not read overrides", metadata: [LogKeys.error: "\(error)"])
+        }
+        // Read after the override, not before: a CRM answer that arrived meanwhile is used, not asked again.
         let now = ContinuousClock.now
         let cached = cache.withLock { cache -> CachedAnswer? in
             guard let entry = cache[phoneKey] else { return nil }
@@ -152,16 +160,10 @@ public final class CustomerLookup: Sendable {
             }
             return entry
         }
-        do {
-            if let overridden = try await store.override(phoneKey: phoneKey, now: Date()) {
-                // The profile is the cached one only if it is the overriding contact's.
-                return Answer(
-                    externalId: overridden, profile: cached?.externalId == overridden ? cached?.profile : nil,
-                    source: .override)
-            }
-        } catch {
-            // The store is the relay's own: when it fails, the lookup still answers.
-            logger.warning("lookup could not read overrides", metadata: [LogKeys.error: "\(error)"])
+        if let overridden {
+            // The profile is the cached one only if it is the overriding contact's.
+            return Answer(
+                externalId: overridden, profile: cached?.externalId == overridden ? cached?.profile : nil, source: .override)
         }
         if let cached {
             return Answer(externalId: cached.externalId, profile: cached.profile, source: .cache)
@@ -210,6 +212,11 @@ public final class CustomerLookup: Sendable {
     ) -> Task<CachedAnswer?, Never> {
         inFlight.withLock { requests in
             if let running = requests[phoneKey] { return running }
+            // A request that finished since the caller looked has filled the cache before it left.
+            let now = ContinuousClock.now
+            if let answered = cache.withLock({ $0[phoneKey] }), answered.expiresAt > now {
+                return Task { answered }
+            }
             let task = Task {
                 let outcome = await enricher.enrich(
                     EnrichmentRequest(callId: callId, eventId: "lookup:\(callId)", customerId: phoneId, phone: phone),

@@ -110,12 +110,22 @@ struct AdminAPITests {
         #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
     }
 
-    @Test("the lookup answers within its budget while the CRM hangs; a CRM answer is remembered for the next lookup")
+    func lookupBody(_ number: String, callId: String, type: String = "inbound") -> String {
+        type == "inbound"
+            ? #"{"fromNumber":"\#(number)","toNumber":"+15550190000","callId":"\#(callId)","type":"inbound"}"#
+            : #"{"fromNumber":"+15550190000","toNumber":"\#(number)","callId":"\#(callId)","type":"outbound","userId":"u1"}"#
+    }
+
+    @Test("the lookup answers within its budget while the CRM hangs, and remembers a late CRM answer")
     func lookupWithinBudget() async throws {
-        let hang = Mutex(true)
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
-                request.path.hasPrefix("/crm/contacts?") && hang.withLock({ $0 }) ? .ok("[]", delay: .seconds(30)) : nil
+                if request.path.hasSuffix("%2B15550100401") { return .ok("[]", delay: .seconds(30)) }  // hangs
+                if request.path.hasSuffix("%2B15550100403") {
+                    // Answers, but only after the budget: what it says is for the next lookup.
+                    return .ok(#"{"records":[{"Id":"500000003","Name":"Late Answer"}]}"#, delay: .milliseconds(800))
+                }
+                return nil
             }, enrichment: true, admin: true,
             adjust: {
                 $0.admin.lookupBudget = .milliseconds(300)
@@ -123,12 +133,9 @@ struct AdminAPITests {
                 $0.crm.lookup.timeout = .seconds(10)
             })
         defer { Task { await relay.stop() } }
-        relay.platform.addCRMContact(
-            phone: "+15550100401", .init(contactId: "500245678", name: "John Doe", email: "john.doe@example.com"))
-        let body = #"{"fromNumber":"+15550100401","toNumber":"+15550190000","callId":"lookup-1","type":"inbound"}"#
 
         let started = ContinuousClock.now
-        let hung = try await call(relay, "POST", "/api/v1/genesys/lookup", body: body)
+        let hung = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100401", callId: "l-1"))
         let elapsed = ContinuousClock.now - started
         #expect(hung.status == 200)
         // The bound leaves room for a loaded test machine; the CRM would have taken 10 s.
@@ -139,29 +146,40 @@ struct AdminAPITests {
         #expect(hung.header("x-relay-answer-source") == "phone")
         #expect(fallback.keys.contains("name") && fallback["name"] is NSNull)
 
-        // The CRM answers quickly from now on: a new caller gets the CRM's answer within the budget.
-        hang.withLock { $0 = false }
-        relay.platform.addCRMContact(phone: "+15550100402", .init(contactId: "500000002", name: "Ann Lee"))
-        let fresh = try await call(
-            relay, "POST", "/api/v1/genesys/lookup",
-            body: #"{"fromNumber":"+15550100402","toNumber":"+15550190000","callId":"lookup-2","type":"inbound"}"#)
-        #expect(fresh.header("x-relay-answer-source") == "crm")
-        #expect(try object(fresh)["externalId"] as? String == "CRM:500000002")
-        #expect(try object(fresh)["name"] as? String == "Ann Lee")
+        let late = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100403", callId: "l-2"))
+        #expect(late.header("x-relay-answer-source") == "phone")
+        try await eventually {
+            let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100403", callId: "l-3"))
+            let name = try object(again)["name"] as? String
+            return again.header("x-relay-answer-source") == "cache" && name == "Late Answer"
+        }
+        // One search for both lookups: the second joined the first, then the cache answered.
+        #expect(relay.platform.server.requests.count { $0.path.hasSuffix("%2B15550100403") } == 1)
+    }
 
-        // Asked again, the same caller is answered from memory: the CRM sees no second search.
+    @Test("a CRM answering within the budget is the answer; the same caller is then answered from memory")
+    func lookupFromCRMThenMemory() async throws {
+        let relay = try await RelayHarness.start(
+            enrichment: true, admin: true, adjust: { $0.admin.lookupBudget = .seconds(3) })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(
+            phone: "+15550100402", .init(contactId: "500000002", name: "Ann Lee", email: "ann.lee@example.com"))
+        let fresh = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-1"))
+        #expect(fresh.header("x-relay-answer-source") == "crm")
+        let answer = try object(fresh)
+        #expect(answer["externalId"] as? String == "CRM:500000002")
+        #expect(answer["name"] as? String == "Ann Lee")
+        #expect(answer["email"] as? String == "ann.lee@example.com")
+
         let searches = relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") }
-        let again = try await call(
-            relay, "POST", "/api/v1/genesys/lookup",
-            body: #"{"fromNumber":"+15550100402","toNumber":"+15550190000","callId":"lookup-3","type":"inbound"}"#)
+        let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-2"))
         #expect(again.header("x-relay-answer-source") == "cache")
         #expect(try object(again)["externalId"] as? String == "CRM:500000002")
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") } == searches)
 
         // Outbound: the customer is the dialled number.
         let outbound = try await call(
-            relay, "POST", "/api/v1/genesys/lookup",
-            body: #"{"fromNumber":"+15550190000","toNumber":"+15550100402","callId":"lookup-4","type":"outbound","userId":"u1"}"#)
+            relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-3", type: "outbound"))
         #expect(try object(outbound)["externalId"] as? String == "CRM:500000002")
     }
 
