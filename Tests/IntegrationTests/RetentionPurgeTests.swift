@@ -67,11 +67,12 @@ struct RetentionPurgeTests {
             now: { Date().addingTimeInterval(31 * Self.day) }, logger: RecordingLogHandler.logger(label: "test", store: logs))
         let running = Task { try await purge.run() }
         try await eventually { try await relay.app.store.interaction(callId: "retention-done-0001") == nil }
+        // The purge logs what it removed once its transaction is done: wait for the line, not only the effect.
+        try await eventually { logs.all.contains { $0.contains("retention purge") && $0.contains("purged.interactions=1") } }
         running.cancel()
         _ = try? await running.value
 
         #expect(try await relay.app.store.interaction(callId: "retention-open-0002")?.status == .active)
-        #expect(logs.all.contains { $0.contains("retention purge") && $0.contains("purged.interactions=1") })
         // Its event ids went with it: the same start event is a new interaction now, not a duplicate.
         try await relay.publish([callStartedBody(eventId: "s1", callId: "retention-done-0001")])
         try await eventually { try await relay.app.store.interaction(callId: "retention-done-0001")?.status == .active }
