@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "identity-relay",
             dependencies: [
-                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore",
+                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

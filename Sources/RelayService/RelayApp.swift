@@ -32,6 +32,15 @@ public final class RelayApp: Service {
     /// The single customer view: contacts, merges, journeys (same database as `store`).
     public let contacts: ContactDirectory
     public let contactExpiry: ContactExpiryService
+    /// Post-call reconciliation, when a CRM lookup is configured.
+    public var reconciler: Reconciler? {
+        enricher.map { enricher in
+            Reconciler(
+                store: store, enricher: enricher, amqp: amqp, names: names,
+                numberFor: { [self] in try await self.customerNumber(for: $0) }, cipher: cipher, logger: logger)
+        }
+    }
+    public let logger: Logger
 
     /// Where outbound requests go when the configuration names no real platform or CRM.
     public struct Endpoints: Sendable {
@@ -144,6 +153,7 @@ public final class RelayApp: Service {
         self.contactExpiry = ContactExpiryService(
             directory: contacts, interval: configuration.privacy.purgeInterval, logger: logger)
         self.configuration = configuration
+        self.logger = logger
         self.cipher = cipher
         self.identifiers = identifiers
         self.metrics = metrics
@@ -210,12 +220,27 @@ public final class RelayApp: Service {
                 group.addTask { try await self.timers.run() }
                 group.addTask { try await self.retentionPurge.run() }
                 group.addTask { try await self.contactExpiry.run() }
+                if let reconciler = self.reconciler {
+                    group.addTask {
+                        await ReconciliationSchedule(
+                            reconciler: reconciler, interval: self.configuration.reconciliation.interval,
+                            window: self.configuration.reconciliation.window, logger: self.logger
+                        ).run()
+                    }
+                }
             }
         } catch {
             await amqp.shutdown()
             throw error
         }
         await amqp.shutdown()
+    }
+
+    /// The caller's E.164 number, opened from where it is kept sealed: the phone identifier of the
+    /// contact the interaction landed on.
+    public func customerNumber(for interaction: Interaction) async throws -> String? {
+        guard let phoneKey = interaction.phoneKey else { return nil }
+        return try await contacts.phoneNumber(forKey: phoneKey)
     }
 
     /// What readiness means: the broker connected, the consumer running, the store taking writes.

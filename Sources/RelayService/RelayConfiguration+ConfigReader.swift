@@ -280,6 +280,8 @@ extension RelayConfiguration {
         .days("privacy.retentionDays", \.privacy.retention, 1...3650),
         .seconds("privacy.purgeIntervalSeconds", \.privacy.purgeInterval, 1...86_400),
         .days("contacts.temporaryTtlDays", \.contacts.temporaryTimeToLive, 1...3650),
+        .hours("reconciliation.intervalHours", \.reconciliation.interval, 0...720),
+        .hours("reconciliation.windowHours", \.reconciliation.window, 1...720),
     ]
 }
 
@@ -330,6 +332,12 @@ extension ConfigKeyDefinition {
             let (seconds, attoseconds) = duration.components
             return seconds * 1000 + attoseconds / 1_000_000_000_000_000
         }
+    }
+
+    static func hours(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+    ) -> Self {
+        duration(name, path, range, unit: "hours", make: { .seconds($0 * 3600) }) { $0.components.seconds / 3600 }
     }
 
     static func days(

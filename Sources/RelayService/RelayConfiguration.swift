@@ -162,6 +162,14 @@ public struct RelayConfiguration: Sendable {
         public var purgeInterval = Duration.seconds(3600)
     }
 
+    /// Post-call reconciliation: interactions still linked by `PHONE:` are asked about again.
+    public struct Reconciliation: Sendable {
+        /// How often `run` reconciles; zero: never (the `reconcile` command still works).
+        public var interval = Duration.seconds(24 * 3600)
+        /// How far back each scheduled run looks.
+        public var window = Duration.seconds(24 * 3600)
+    }
+
     /// The single customer view: contacts, merges, journeys.
     public struct Contacts: Sendable {
         /// A temporary (ephemeral or identified) contact expires this long after its last interaction.
@@ -182,6 +190,7 @@ public struct RelayConfiguration: Sendable {
     public var admin = Admin()
     public var privacy = Privacy()
     public var contacts = Contacts()
+    public var reconciliation = Reconciliation()
 
     public init() {}
 }

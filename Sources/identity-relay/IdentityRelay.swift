@@ -7,7 +7,7 @@ struct IdentityRelay: AsyncParsableCommand {
         abstract: "Links contact-center interactions to customers in CRM and ERP.",
         subcommands: [
             RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self, ContactsCommand.self,
-            JourneyCommand.self,
+            JourneyCommand.self, ReconcileCommand.self,
         ],
         defaultSubcommand: nil)
 }

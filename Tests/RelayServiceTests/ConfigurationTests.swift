@@ -142,6 +142,8 @@ let sampleValues: [String: String] = [
     "input.maxIdLength": "64",
     "log.level": "debug",
     "delivery.enrichmentConcurrency": "32",
+    "reconciliation.intervalHours": "6",
+    "reconciliation.windowHours": "48",
     "admin.enabled": "false",
     "admin.host": "0.0.0.0",
     "admin.port": "9191",

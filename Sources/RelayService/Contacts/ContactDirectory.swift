@@ -435,3 +435,16 @@ public struct ForgetReport: Sendable, Hashable, Codable {
     public var outboxEntries: Int
     public var overrides: Int
 }
+
+extension ContactDirectory {
+    /// The E.164 number whose keyed hash is `phoneKey`, opened from the contact that owns it; nil when no
+    /// contact holds it (never seen, expired, or forgotten). Reconciliation asks the CRM by it.
+    public func phoneNumber(forKey phoneKey: String) async throws -> String? {
+        try await store.readContacts { rows in
+            guard let owner = try rows.owner(key: phoneKey) else { return nil }
+            let book = try self.loadBook(rows, ids: [owner], keys: [phoneKey])
+            let identifiers = try book.allIdentifiers(book.resolve(owner).id)
+            return identifiers.first { $0.kind == .phone && $0.key(self.hasher) == phoneKey }?.value
+        }
+    }
+}

@@ -1,0 +1,167 @@
+public import Foundation
+public import Logging
+public import RelayAMQP
+public import RelayCore
+public import RelayStore
+import ServiceLifecycle
+
+/// Post-call reconciliation (the seeds' nightly job): interactions still linked by `PHONE:` are
+/// looked up in the CRM again; those that match now get a customer-update PUT with `CRM:{id}` and
+/// their link upgraded.
+///
+/// The PUT is queued on `relay.deliveries` (confirmed by the broker) before the link changes in the
+/// store: a crash in between repeats the PUT on the next run, under the same idempotency key, rather
+/// than leave the platform on the old link.
+public struct Reconciler: Sendable {
+    public struct Report: Sendable, Hashable {
+        public var examined = 0
+        public var upgraded = 0
+        public var stillUnmatched = 0
+        /// No number on record for the caller (erased, expired, or never known): nothing to ask.
+        public var noNumber = 0
+        public var failed = 0
+        /// One line per failure: call id masked, and why.
+        public var failures: [String] = []
+
+        public init() {}
+
+        public var summary: String {
+            "examined \(examined), upgraded \(upgraded), still unmatched \(stillUnmatched), no number \(noNumber), failed \(failed)"
+        }
+    }
+
+    public struct Progress: Sendable, Hashable {
+        public var done: Int
+        public var total: Int
+        public var upgraded: Int
+    }
+
+    let store: any InteractionStore
+    let enricher: Enricher
+    let amqp: AMQPClient
+    let names: RelayNames
+    /// The caller's E.164 number for an interaction, from wherever it is kept (sealed) on record.
+    let numberFor: @Sendable (Interaction) async throws -> String?
+    /// Seals the personal data of the updates it queues (the profile's name and email).
+    let cipher: FieldCipher?
+    let logger: Logger
+
+    public init(
+        store: any InteractionStore, enricher: Enricher, amqp: AMQPClient, names: RelayNames,
+        numberFor: @escaping @Sendable (Interaction) async throws -> String?, cipher: FieldCipher?, logger: Logger
+    ) {
+        self.cipher = cipher
+        self.store = store
+        self.enricher = enricher
+        self.amqp = amqp
+        self.names = names
+        self.numberFor = numberFor
+        self.logger = logger
+    }
+
+    /// - Parameters:
+    ///   - since: interactions first seen at or after this time.
+    ///   - dryRun: ask the CRM, change nothing: `upgraded` counts what would be upgraded.
+    public func run(
+        since: Date, limit: Int = 100_000, dryRun: Bool = false, progress: @Sendable (Progress) -> Void = { _ in }
+    ) async throws -> Report {
+        let candidates = try await store.phoneLinkedInteractions(since: since, limit: limit)
+        var report = Report()
+        for interaction in candidates {
+            report.examined += 1
+            await reconcile(interaction, dryRun: dryRun, into: &report)
+            progress(Progress(done: report.examined, total: candidates.count, upgraded: report.upgraded))
+        }
+        logger.notice(
+            "reconciliation finished",
+            metadata: [
+                "reconcile.examined": "\(report.examined)", "reconcile.upgraded": "\(report.upgraded)",
+                "reconcile.unmatched": "\(report.stillUnmatched)", "reconcile.no_number": "\(report.noNumber)",
+                "reconcile.failed": "\(report.failed)", "reconcile.dry_run": "\(dryRun)",
+            ])
+        return report
+    }
+
+    private func reconcile(_ interaction: Interaction, dryRun: Bool, into report: inout Report) async {
+        let masked = Masking.mask(interaction.callId)
+        let number: String?
+        do {
+            number = try await numberFor(interaction)
+        } catch {
+            report.failed += 1
+            report.failures.append("\(masked): the number on record cannot be read: \(error)")
+            return
+        }
+        guard let number, let customerId = interaction.customerId ?? interaction.externalId else {
+            report.noNumber += 1
+            return
+        }
+        let request = EnrichmentRequest(
+            callId: interaction.callId, eventId: "reconcile:\(interaction.callId)", customerId: customerId, phone: number)
+        switch await enricher.enrich(request, attempt: 1) {
+        case .noUpdate:
+            report.stillUnmatched += 1
+        case .retry(_, let error), .failed(let error, _):
+            report.failed += 1
+            report.failures.append("\(masked): \(error)")
+        case .update(let update):
+            if dryRun {
+                report.upgraded += 1
+                return
+            }
+            let job = DeliveryJob(
+                customerUpdate: CustomerUpdate(
+                    customerId: update.customerId, externalId: update.externalId, callId: interaction.callId,
+                    idempotencyKey: "reconcile:\(interaction.callId):\(update.externalId)", profile: update.profile),
+                causeId: "reconcile:\(interaction.callId)")
+            do {
+                try await amqp.publish(
+                    OutboundMessage(
+                        exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
+                        body: (cipher.map(job.sealed) ?? job).encoded(),
+                        messageId: job.idempotencyKey))
+                _ = try await store.relink(
+                    callId: interaction.callId, to: update.externalId.description, now: Date(),
+                    replacing: { $0?.hasPrefix("PHONE:") ?? true })
+                report.upgraded += 1
+                logger.info(
+                    "reconciled", metadata: ["call.id.masked": "\(masked)", "external.id.masked": "\(update.externalId.masked)"])
+            } catch {
+                report.failed += 1
+                report.failures.append("\(masked): could not queue the update: \(error)")
+            }
+        }
+    }
+}
+
+/// Reconciliation on a schedule inside `run`: every `interval`, over the last `window`.
+public struct ReconciliationSchedule: Sendable {
+    let reconciler: Reconciler
+    let interval: Duration
+    let window: Duration
+    let logger: Logger
+
+    public init(reconciler: Reconciler, interval: Duration, window: Duration, logger: Logger) {
+        self.reconciler = reconciler
+        self.interval = interval
+        self.window = window
+        self.logger = logger
+    }
+
+    public func run() async {
+        guard interval > .zero else { return }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // A day-long sleep must not hold shutdown up.
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            do {
+                _ = try await reconciler.run(since: Date().addingTimeInterval(-window.totalSeconds))
+            } catch {
+                logger.error("scheduled reconciliation failed; the next run tries again", metadata: [LogKeys.error: "\(error)"])
+            }
+        }
+    }
+}
