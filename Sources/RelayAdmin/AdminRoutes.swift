@@ -22,6 +22,10 @@ struct AdminRoutes: Sendable {
         router.get("readyz") { _, _ in await readiness() }
 
         let protected = router.group().add(middleware: BearerTokenMiddleware(token: settings.token))
+        ContactRoutes(
+            contacts: app.contacts, defaultRegion: app.configuration.identity.defaultRegion,
+            maxBodyBytes: settings.maxBodyBytes, logger: logger
+        ).register(on: protected)
         protected.get("metrics") { _, _ in metrics() }
         protected.post("api/v1/genesys/lookup") { request, _ in try await lookup(request) }
         protected.post("api/v1/genesys/update-context") { request, _ in try await updateContext(request) }
@@ -309,30 +313,8 @@ struct AdminRoutes: Sendable {
         init(_ response: Response) { self.response = response }
     }
 
-    /// The body decoded, or the response that says why not: 413 when too large, 400 naming the field
-    /// that is missing or of the wrong type.
     private func read<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws -> Result<Body, ResponseError> {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return .failure(.init(Self.json(.contentTooLarge, ["error": "the body is larger than \(settings.maxBodyBytes) bytes"])))
-        }
-        let data = Data(buffer.readableBytesView)
-        do {
-            return .success(try JSONDecoder().decode(Body.self, from: data))
-        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
-            return .failure(.init(Self.badRequest("the body must be a JSON object", field: nil)))
-        } catch let DecodingError.keyNotFound(key, context) {
-            return .failure(.init(Self.badRequest("is required", field: Self.path(context.codingPath + [key]))))
-        } catch let DecodingError.valueNotFound(type, context) {
-            return .failure(.init(Self.badRequest("must be a \(Self.describe(type)), not null", field: Self.path(context.codingPath))))
-        } catch let DecodingError.typeMismatch(type, context) {
-            return .failure(.init(Self.badRequest("must be a \(Self.describe(type))", field: Self.path(context.codingPath))))
-        } catch {
-            return .failure(.init(Self.badRequest("the body is not valid JSON", field: nil)))
-        }
+        try await AdminBody.read(type, request, maxBytes: settings.maxBodyBytes)
     }
 
     private func checkIdentifier(_ value: String, field: String) -> Response? {
@@ -340,6 +322,51 @@ struct AdminRoutes: Sendable {
         let limit = app.configuration.input.maxIdLength
         if value.count > limit { return Self.badRequest("is longer than \(limit) characters", field: field) }
         return nil
+    }
+
+    static func badRequest(_ message: String, field: String?) -> Response {
+        var body: [String: Any] = ["error": message]
+        if let field { body["field"] = field }
+        return json(.badRequest, body)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data(#"{"error":"unencodable response"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Request bodies of the admin API, decoded with errors that name the field.
+enum AdminBody {
+    /// The body decoded, or the response that says why not: 413 when too large, 400 naming the field
+    /// that is missing or of the wrong type.
+    static func read<Body: Decodable>(_ type: Body.Type, _ request: Request, maxBytes: Int) async throws
+        -> Result<Body, AdminRoutes.ResponseError>
+    {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return .failure(.init(AdminRoutes.json(.contentTooLarge, ["error": "the body is larger than \(maxBytes) bytes"])))
+        }
+        let data = Data(buffer.readableBytesView)
+        do {
+            return .success(try JSONDecoder().decode(Body.self, from: data))
+        } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
+            return .failure(.init(AdminRoutes.badRequest("the body must be a JSON object", field: nil)))
+        } catch let DecodingError.keyNotFound(key, context) {
+            return .failure(.init(AdminRoutes.badRequest("is required", field: path(context.codingPath + [key]))))
+        } catch let DecodingError.valueNotFound(type, context) {
+            return .failure(.init(AdminRoutes.badRequest("must be a \(describe(type)), not null", field: path(context.codingPath))))
+        } catch let DecodingError.typeMismatch(type, context) {
+            return .failure(.init(AdminRoutes.badRequest("must be a \(describe(type))", field: path(context.codingPath))))
+        } catch {
+            return .failure(.init(AdminRoutes.badRequest("the body is not valid JSON", field: nil)))
+        }
     }
 
     static func path(_ codingPath: [any CodingKey]) -> String {
@@ -356,17 +383,4 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    static func badRequest(_ message: String, field: String?) -> Response {
-        var body: [String: Any] = ["error": message]
-        if let field { body["field"] = field }
-        return json(.badRequest, body)
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"error":"unencodable response"}"#.utf8)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
 }

@@ -21,7 +21,9 @@ struct AdminAPITests {
     ) async throws -> HTTPResponse {
         var allHeaders = headers
         if let token { allHeaders.append((name: "Authorization", value: "Bearer \(token)")) }
-        if body != nil { allHeaders.append((name: "Content-Type", value: "application/json")) }
+        if body != nil, !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+            allHeaders.append((name: "Content-Type", value: "application/json"))
+        }
         return try await http.execute(
             HTTPRequest(
                 method: method, url: try await relay.adminBaseURL() + path, headers: allHeaders,
@@ -321,6 +323,88 @@ struct AdminAPITests {
         }
         #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"rate":-1,"all":true}"#).status == 400)
         #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"all":"yes"}"#).status == 400)
+    }
+}
+
+extension AdminAPITests {
+    func array(_ response: HTTPResponse) throws -> [[String: Any]] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [[String: Any]], "\(response.bodyText)")
+    }
+
+    @Test("contacts over the API: create, show, search, import, journey, merge, unmerge, forget, with clear refusals")
+    func contacts() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        let created = try await call(
+            relay, "POST", "/api/v1/contacts",
+            body: #"{"name":"Dana Curated","phones":["+1 555 010 2001"],"externalIds":["CRM:D-1"],"note":"VIP"}"#)
+        #expect(created.status == 201, "\(created.bodyText)")
+        let dana = try object(created)
+        let danaId = try #require(dana["id"] as? String)
+        #expect(dana["type"] as? String == "curated")
+
+        // Refusals: a malformed number (400), a number someone owns (409, naming the owner), no token.
+        let bad = try await call(relay, "POST", "/api/v1/contacts", body: #"{"name":"X","phones":["not a number"]}"#)
+        #expect(bad.status == 400)
+        let owned = try await call(relay, "POST", "/api/v1/contacts", body: #"{"phones":["+15550102001"]}"#)
+        #expect(owned.status == 409)
+        #expect(try object(owned)["code"] as? String == "identifierOwned")
+        #expect(try object(owned)["error"] as? String ?? "" != "")
+        #expect(try await call(relay, "GET", "/api/v1/contacts/\(danaId)", token: nil).status == 401)
+
+        // Named by id, by number (percent-encoded) or by external id; searched by email or name.
+        #expect(try await call(relay, "GET", "/api/v1/contacts/\(danaId)").status == 200)
+        let byNumber = try await call(relay, "GET", "/api/v1/contacts/%2B15550102001")
+        #expect(try object(byNumber)["id"] as? String == danaId)
+        #expect(try object(try await call(relay, "GET", "/api/v1/contacts/CRM:D-1"))["id"] as? String == danaId)
+        #expect(try await call(relay, "GET", "/api/v1/contacts/ct-nobody").status == 404)
+        #expect(try array(try await call(relay, "GET", "/api/v1/contacts?name=Dana%20Curated")).count == 1)
+        #expect(try await call(relay, "GET", "/api/v1/contacts").status == 400)
+
+        // Import: JSON lines, one bad row rejected with its line, the rest imported.
+        let imported = try await call(
+            relay, "POST", "/api/v1/contacts/import",
+            body: #"{"name":"Eve Import","phone":"+15550102002"}"# + "\n" + #"{"name":"Bad Row","email":"not-an-email"}"# + "\n",
+            headers: [(name: "Content-Type", value: "application/x-ndjson")])
+        #expect(imported.status == 207, "\(imported.bodyText)")
+        let report = try object(imported)
+        #expect(report["created"] as? Int == 1)
+        #expect((report["rejected"] as? [[String: Any]])?.first?["line"] as? Int == 2)
+        #expect(try await call(relay, "POST", "/api/v1/contacts/import", body: "x").status == 415)
+
+        // Traffic: Dana calls; an unknown caller lands on a new identified contact.
+        try await relay.publish([
+            callStartedBody(eventId: "k1", callId: "api-call-1", from: "+15550102001"),
+            callStartedBody(eventId: "k2", callId: "api-call-2", from: "+15550102009"),
+        ])
+        try await eventually { relay.app.pipeline.acknowledgedCount == 2 }
+        let journey = try object(try await call(relay, "GET", "/api/v1/contacts/\(danaId)/journey"))
+        #expect((journey["interactions"] as? [[String: Any]])?.map { $0["callId"] as? String } == ["api-call-1"])
+        let strangerId = try #require(try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102009"))["id"] as? String)
+
+        // Merge: curated + curated is refused; the stranger folds into Dana; unmerge restores both.
+        let eveId = try #require(try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102002"))["id"] as? String)
+        let refused = try await call(relay, "POST", "/api/v1/contacts/merge", body: #"{"absorbed":"\#(eveId)","into":"\#(danaId)"}"#)
+        #expect(refused.status == 409)
+        #expect(try object(refused)["code"] as? String == "bothCurated")
+        let merged = try await call(relay, "POST", "/api/v1/contacts/merge", body: #"{"absorbed":"\#(strangerId)","into":"\#(danaId)"}"#)
+        #expect(merged.status == 200, "\(merged.bodyText)")
+        let mergeId = try #require(try object(merged)["mergeId"] as? String)
+        let joined = try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102009/journey"))
+        #expect(Set((joined["interactions"] as? [[String: Any]] ?? []).compactMap { $0["callId"] as? String }) == ["api-call-1", "api-call-2"])
+        #expect(try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 200)
+        #expect(try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 404)
+        let apart = try object(try await call(relay, "GET", "/api/v1/contacts/\(strangerId)/journey"))
+        #expect((apart["interactions"] as? [[String: Any]])?.map { $0["callId"] as? String } == ["api-call-2"])
+
+        // Forget: everything about Dana goes, and the API says what.
+        #expect(try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550102001","email":"x@y.z"}"#).status == 400)
+        let forgotten = try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550102001"}"#)
+        #expect(forgotten.status == 200)
+        #expect(try object(forgotten)["contacts"] as? Int == 1)
+        #expect(try object(forgotten)["interactions"] as? Int == 1)
+        #expect(try await call(relay, "GET", "/api/v1/contacts/\(danaId)").status == 404)
+        #expect(try await relay.app.store.interaction(callId: "api-call-1") == nil)
     }
 }
 
