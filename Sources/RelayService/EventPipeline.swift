@@ -95,13 +95,16 @@ public final class EventPipeline: Service {
                         LogKeys.reason: "not a CRM: or ERP: external id",
                     ]) { $1 })
             }
-            // A live recent override for this caller wins in phase 1; it is read before the transaction,
-            // which keeps the correlator pure.
+            // Phase 1 takes, in order: a live recent override for this caller, the link already known
+            // locally (the CRM or ERP id of the contact holding this number), else the PHONE: id. Both are
+            // read before the transaction, which keeps the correlator pure.
             var override: ExternalID?
-            if let phoneKey = correlator.linking.phoneKey(for: event),
-                let stored = try await store.override(phoneKey: phoneKey, now: now)
-            {
-                override = ExternalID(parsing: stored)
+            if let phoneKey = correlator.linking.phoneKey(for: event) {
+                if let stored = try await store.override(phoneKey: phoneKey, now: now) {
+                    override = ExternalID(parsing: stored)
+                } else {
+                    override = try await contacts?.knownExternalId(forPhoneKey: phoneKey)
+                }
             }
             let capture = contacts?.capture(for: event)
             let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {

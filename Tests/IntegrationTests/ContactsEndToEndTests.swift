@@ -1,6 +1,8 @@
 import Foundation
 import RelayCore
 import RelayService
+import RelaySimulator
+import RelayStore
 import RelayTesting
 import Testing
 
@@ -130,11 +132,39 @@ struct ContactsEndToEndTests {
             if let data = FileManager.default.contents(atPath: path + suffix) { bytes += data }
         }
         #expect(!bytes.isEmpty)
+        // Not CRM:C-3: external ids are the pointers the relay keeps by design (Carol's call is linked to
+        // it in phase 1, and the interaction row says so); the contact's own copy of it is sealed.
         for planted in [
             "+15550101001", "5550101001", "alice@example.com", "Alice@Example.com", "Alice Liddell", "wa-bob-77",
-            "Bob Builder", "Carol Curated", "+15550101003", "CRM:C-3", "invoice 42", "Zed Anon",
+            "Bob Builder", "Carol Curated", "+15550101003", "invoice 42", "Zed Anon",
         ] {
             #expect(bytes.range(of: Data(planted.utf8)) == nil, "\(planted) is in clear in the database")
         }
+    }
+
+    @Test("phase 1 links a known contact's number to its CRM id at once; a live override still wins")
+    func knownLinkInPhaseOne() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550101501", .init(contactId: "500777777", name: "Known Customer"))
+        _ = try await relay.app.contacts.create(
+            ContactDraft(name: "Known Customer", phones: ["+15550101501"], externalIds: ["CRM:500777777"]))
+
+        try await relay.publish([callStartedBody(eventId: "kl1", callId: "known-1", from: "+15550101501")])
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        let phaseOne = try #require(updates.first { $0.idempotencyKey == "customer-update:kl1" })
+        #expect(phaseOne.externalId == "CRM:500777777")
+        // Phase 2 fetched the contact by id, not by searching the number.
+        #expect(updates.first { $0.idempotencyKey == "enrichment:kl1" }?.externalId == "CRM:500777777")
+        #expect(relay.platform.server.requests.contains { $0.path == "/crm/contacts/500777777" })
+        #expect(!relay.platform.server.requests.contains { $0.path.hasPrefix("/crm/contacts?phone=") })
+
+        // An agent's validated switch for this caller outranks what the contact says.
+        try await relay.app.store.setOverride(
+            phoneKey: String(relay.expectedPhoneID("+15550101501").dropFirst("PHONE:".count)), externalId: "CRM:500888888",
+            callId: "known-1", now: Date(), expiresAt: Date().addingTimeInterval(3600))
+        try await relay.publish([callStartedBody(eventId: "kl2", callId: "known-2", from: "+15550101501")])
+        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:kl2" } }
+        #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl2" }?.externalId == "CRM:500888888")
     }
 }

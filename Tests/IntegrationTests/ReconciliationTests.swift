@@ -98,6 +98,9 @@ struct ReconciliationTests {
         let running = Task { await schedule.run() }
         defer { running.cancel() }
         try await eventually { try await relay.app.store.interaction(callId: "rec-sched-1")?.externalId == "CRM:500245678" }
-        #expect(relay.platform.customerUpdates.contains { $0.idempotencyKey == "reconcile:rec-sched-1:CRM:500245678" })
+        // The PUT is queued before the relink and delivered by the worker: it may land a moment later.
+        try await eventually {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "reconcile:rec-sched-1:CRM:500245678" }
+        }
     }
 }

@@ -448,3 +448,17 @@ extension ContactDirectory {
         }
     }
 }
+
+extension ContactDirectory {
+    /// The CRM (else ERP) id of the contact holding this number, if it has one: the link phase 1 already
+    /// knows locally, without asking the CRM.
+    public func knownExternalId(forPhoneKey phoneKey: String) async throws -> ExternalID? {
+        try await store.readContacts { rows in
+            guard let owner = try rows.owner(key: phoneKey) else { return nil }
+            let book = try self.loadBook(rows, ids: [try rows.canonicalId(owner)])
+            let external = book.allIdentifiers(try book.resolve(owner).id).filter { $0.kind == .external }
+                .compactMap { ExternalID(parsing: $0.value) }
+            return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
+        }
+    }
+}
