@@ -206,6 +206,14 @@ public final class DeliveryWorker: Service {
             switch outcome {
             case .update(let update):
                 do {
+                    // The interaction follows its customer: the post-call webhook and reconciliation see the
+                    // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
+                    // Relinked before the update is queued, so a phase-1 retry racing it sees it superseded;
+                    // a crash in between redelivers this job, which queues the update then.
+                    let isSwitch = job.contextChange != nil
+                    _ = try await overrides?.store.relink(
+                        callId: job.callId, to: update.externalId.description, now: now,
+                        replacing: { isSwitch || ($0?.hasPrefix("PHONE:") ?? true) })
                     try await amqp.publish(
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
@@ -216,12 +224,6 @@ public final class DeliveryWorker: Service {
                             phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
-                    // The interaction follows its customer: the post-call webhook and reconciliation see the
-                    // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
-                    let isSwitch = job.contextChange != nil
-                    _ = try await overrides?.store.relink(
-                        callId: job.callId, to: update.externalId.description, now: now,
-                        replacing: { isSwitch || ($0?.hasPrefix("PHONE:") ?? true) })
                     logger.info(
                         job.kind == .contextChange ? "context updated" : "enriched",
                         metadata: [
@@ -230,7 +232,7 @@ public final class DeliveryWorker: Service {
                         ])
                     amqp.ack(delivery)
                 } catch {
-                        logger.error("could not queue the update; the job stays queued", metadata: [LogKeys.error: "\(error)"])
+                    logger.error("could not queue the update; the job stays queued", metadata: [LogKeys.error: "\(error)"])
                     amqp.nack(delivery, requeue: true)
                 }
                 return
