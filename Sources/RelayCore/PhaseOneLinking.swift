@@ -1,5 +1,6 @@
-/// Phase 1 of identity resolution for the start of a voice call: link at once, with no network call,
-/// to the keyed hash of the customer's number (DESIGN.md, "Identity"; seed guide, two-phase approach).
+/// Phase 1 of identity resolution for the start of an interaction: link at once, with no network call,
+/// to what is known locally or to the keyed hash of the customer's number (DESIGN.md, "Identity"; seed
+/// guide, two-phase approach), and ask for phase 2 by the channel's identifier.
 public struct PhaseOneLinking: Sendable {
     public let hasher: PhoneHasher
     /// Region for numbers written in national form (ISO 3166, e.g. "US").
@@ -25,38 +26,78 @@ public struct PhaseOneLinking: Sendable {
         case nothingToDo(reason: String)
     }
 
-    /// The keyed hash of the customer's number on a call start: the key of recent overrides.
+    /// The keyed hash of the customer's number (a call's customer, a web chat's phone): the key of
+    /// recent overrides.
     public func phoneKey(for event: PlatformEvent) -> String? {
-        guard case .callStarted(let start) = event.payload,
-            let number = PhoneNumber(normalizing: start.customerNumber, defaultRegion: defaultRegion)
-        else { return nil }
-        return hasher.keyedHash(number)
+        customerNumber(of: event).map(hasher.keyedHash)
     }
 
-    /// - Parameter override: a live recent override for this caller: it wins over the `PHONE:` id, and
-    ///   phase 2 then asks the CRM for that contact rather than searching by number.
+    func customerNumber(of event: PlatformEvent) -> PhoneNumber? {
+        let raw: String?
+        switch event.payload {
+        case .callStarted(let start): raw = start.customerNumber
+        case .chatStarted(let chat): raw = chat.phone
+        default: raw = nil
+        }
+        return raw.flatMap { PhoneNumber(normalizing: $0, defaultRegion: defaultRegion) }
+    }
+
+    /// Phase 1 per channel, at once and with no network call: the external id (the override or known
+    /// link if there is one, else the number's `PHONE:` id) for the platform's customer (the event's,
+    /// else the `PHONE:` one). Phase 2 searches the CRM by the channel's identifier: a call's number, an
+    /// email's address, a web chat's address and else its number; a messaging id is not a CRM key.
+    ///
+    /// - Parameter override: a live recent override, or the link already known locally for this
+    ///   customer: it wins over the `PHONE:` id, and phase 2 then asks the CRM for that contact.
     public func decide(_ event: PlatformEvent, override: ExternalID? = nil) -> Outcome {
-        guard case .callStarted(let start) = event.payload else {
-            return .nothingToDo(reason: "\(event.type.rawValue) events are not linked yet")
+        let number = customerNumber(of: event)
+        let customerIdOnEvent: String?
+        var email: EmailAddress?
+        switch event.payload {
+        case .callStarted(let start):
+            guard number != nil else {
+                return .nothingToDo(reason: "the customer's number is withheld or not a possible number")
+            }
+            customerIdOnEvent = start.customerId
+        case .chatStarted(let chat):
+            customerIdOnEvent = chat.customerId
+            email = chat.email.flatMap(EmailAddress.init(normalizing:))
+        case .emailReceived(let received):
+            customerIdOnEvent = received.customerId
+            email = EmailAddress(normalizing: received.fromAddress)
+        case .messageReceived(let message):
+            customerIdOnEvent = message.customerId
+        default:
+            return .nothingToDo(reason: "\(event.type.rawValue) events link nobody")
         }
-        guard let number = PhoneNumber(normalizing: start.customerNumber, defaultRegion: defaultRegion) else {
-            return .nothingToDo(reason: "the customer's number is withheld or not a possible number")
+        let phoneID = number.map(hasher.externalID(for:))
+        // The platform's customer is the event's, else the phone-linked one: an override changes who
+        // that customer is, not which customer record is updated.
+        guard let customerID = customerIdOnEvent.flatMap({ $0.isEmpty ? nil : $0 }) ?? phoneID?.description else {
+            return .nothingToDo(reason: "no customer id on the event and no number to derive one from")
         }
-        let phoneID = hasher.externalID(for: number)
-        let externalID = override ?? phoneID
-        // The platform's customer is the phone-linked one unless the event names it: an override changes
-        // who that customer is, not which customer record is updated.
-        let customerID = start.customerId.flatMap { $0.isEmpty ? nil : $0 } ?? phoneID.description
-        let update = CustomerUpdate(
-            customerId: customerID, externalId: externalID, callId: event.callId,
-            idempotencyKey: CustomerUpdate.phaseOneKeyPrefix + event.eventId)
-        guard enrichment else { return .effects([.customerUpdate(update)]) }
-        let request = EnrichmentRequest(
-            callId: event.callId, eventId: event.eventId, customerId: customerID,
-            phone: override == nil ? number.e164 : nil,
-            contactId: override?.source == .crm ? override?.value : nil)
-        if override != nil && request.contactId == nil { return .effects([.customerUpdate(update)]) }
-        return .effects([.customerUpdate(update), .enrich(request)])
+        var effects: [Effect] = []
+        if let externalID = override ?? phoneID {
+            effects.append(
+                .customerUpdate(
+                    CustomerUpdate(
+                        customerId: customerID, externalId: externalID, callId: event.callId,
+                        idempotencyKey: CustomerUpdate.phaseOneKeyPrefix + event.eventId)))
+        }
+        guard enrichment else { return effects.isEmpty ? .nothingToDo(reason: "nothing known to link to yet") : .effects(effects) }
+        var request = EnrichmentRequest(callId: event.callId, eventId: event.eventId, customerId: customerID, phone: nil)
+        if let override {
+            // A known contact is fetched by id; an ERP link has no CRM contact to fetch.
+            guard override.source == .crm else { return .effects(effects) }
+            request.contactId = override.value
+        } else if let email {
+            request.email = email.normalized
+        } else if let number {
+            request.phone = number.e164
+        } else {
+            return effects.isEmpty ? .nothingToDo(reason: "no identifier the CRM is searched by") : .effects(effects)
+        }
+        return .effects(effects + [.enrich(request)])
     }
 }
 
@@ -68,14 +109,19 @@ public struct EnrichmentRequest: Sendable, Hashable, Codable {
     public var customerId: String
     /// The E.164 number to search the CRM by, when the contact is not known yet.
     public var phone: String?
+    /// The normalised address to search the CRM by (email and web chat), when there is no number to.
+    public var email: String?
     /// The CRM contact to fetch directly (a recent override, or a context update to validate).
     public var contactId: String?
 
-    public init(callId: String, eventId: String, customerId: String, phone: String?, contactId: String? = nil) {
+    public init(
+        callId: String, eventId: String, customerId: String, phone: String?, email: String? = nil, contactId: String? = nil
+    ) {
         self.callId = callId
         self.eventId = eventId
         self.customerId = customerId
         self.phone = phone
+        self.email = email
         self.contactId = contactId
     }
 }

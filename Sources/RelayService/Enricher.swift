@@ -48,6 +48,8 @@ public final class Enricher: Sendable {
     public var upstreams: [String] { [crm.name] + (erp.map { [$0.name] } ?? []) }
     /// The CRM's contact-by-id lookup (`{contactId}`): for overrides and context updates.
     let crmContact: UpstreamLookup?
+    /// The CRM's search by email address (`{email}`): phase 2 of email and web-chat interactions.
+    let crmEmail: UpstreamLookup?
     let erp: UpstreamLookup?
     let severalMatches: SeveralMatchesPolicy
     let http: CurlHTTPClient
@@ -56,11 +58,12 @@ public final class Enricher: Sendable {
     private let breakers: Mutex<[String: CircuitBreaker]>
 
     public init(
-        crm: UpstreamLookup, crmContact: UpstreamLookup?, erp: UpstreamLookup?, severalMatches: SeveralMatchesPolicy,
-        http: CurlHTTPClient, policy: RetryPolicy, logger: Logger
+        crm: UpstreamLookup, crmContact: UpstreamLookup?, crmEmail: UpstreamLookup? = nil, erp: UpstreamLookup?,
+        severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient, policy: RetryPolicy, logger: Logger
     ) {
         self.crm = crm
         self.crmContact = crmContact
+        self.crmEmail = crmEmail
         self.erp = erp
         self.severalMatches = severalMatches
         self.http = http
@@ -90,10 +93,21 @@ public final class Enricher: Sendable {
             }
         } else {
             let contacts: [CRMContact]
-            switch await call(crm, values: ["phone": request.phone ?? ""], attempt: attempt) {
+            let search: UpstreamLookup
+            let values: [String: String]
+            if let phone = request.phone {
+                (search, values) = (crm, ["phone": phone])
+            } else if let email = request.email {
+                guard let crmEmail else { return .noUpdate(reason: "no CRM email lookup is configured") }
+                (search, values) = (crmEmail, ["email": email])
+            } else {
+                return .noUpdate(reason: "nothing to search the CRM by")
+            }
+            // Every search is the same CRM: one breaker for all of them.
+            switch await call(search, values: values, attempt: attempt, breaker: crm.name) {
             case .success(let body):
                 do {
-                    contacts = try crm.mapping.contacts(in: body ?? [])
+                    contacts = try search.mapping.contacts(in: body ?? [])
                 } catch {
                     return .failed(error: "CRM response: \(error.message)", status: nil)
                 }

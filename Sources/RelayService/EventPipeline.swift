@@ -99,12 +99,13 @@ public final class EventPipeline: Service {
             // locally (the CRM or ERP id of the contact holding this number), else the PHONE: id. Both are
             // read before the transaction, which keeps the correlator pure.
             var override: ExternalID?
-            if let phoneKey = correlator.linking.phoneKey(for: event) {
-                if let stored = try await store.override(phoneKey: phoneKey, now: now) {
-                    override = ExternalID(parsing: stored)
-                } else {
-                    override = try await contacts?.knownExternalId(forPhoneKey: phoneKey)
-                }
+            if let phoneKey = correlator.linking.phoneKey(for: event),
+                let stored = try await store.override(phoneKey: phoneKey, now: now)
+            {
+                override = ExternalID(parsing: stored)
+            }
+            if override == nil, event.type.isStart {
+                override = try await contacts?.knownExternalId(for: event)
             }
             let capture = contacts?.capture(for: event)
             let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {

@@ -51,11 +51,14 @@ public final class RelayApp: Service {
         public var crmLookupURLTemplate: String
         public var crmContactURLTemplate: String
         public var erpLookupURLTemplate: String
+        /// The CRM search by email (`{email}`); empty: none.
+        public var crmEmailLookupURLTemplate: String
 
         public init(
             platformBaseURL: String, postCallWebhookURL: String, crmLookupURLTemplate: String = "",
-            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = ""
+            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = "", crmEmailLookupURLTemplate: String = ""
         ) {
+            self.crmEmailLookupURLTemplate = crmEmailLookupURLTemplate
             self.platformBaseURL = platformBaseURL
             self.postCallWebhookURL = postCallWebhookURL
             self.crmLookupURLTemplate = crmLookupURLTemplate
@@ -139,9 +142,14 @@ public final class RelayApp: Service {
                 : Self.lookup(
                     "crm", contactLookup, template: endpoints.crmContactURLTemplate, placeholder: "contactId",
                     key: "crm.contactLookup.urlTemplate")
+            let crmEmail = try endpoints.crmEmailLookupURLTemplate.isEmpty
+                ? nil
+                : Self.lookup(
+                    "crm", configuration.crm.lookup, template: endpoints.crmEmailLookupURLTemplate, placeholder: "email",
+                    key: "crm.emailLookup.urlTemplate")
             enricher = Enricher(
-                crm: crm, crmContact: crmContact, erp: erp, severalMatches: configuration.crm.severalMatches, http: http,
-                policy: configuration.delivery.retryPolicy, logger: logger)
+                crm: crm, crmContact: crmContact, crmEmail: crmEmail, erp: erp, severalMatches: configuration.crm.severalMatches,
+                http: http, policy: configuration.delivery.retryPolicy, logger: logger)
         }
         let linking = PhaseOneLinking(
             hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)

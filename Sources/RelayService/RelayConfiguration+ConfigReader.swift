@@ -243,6 +243,7 @@ extension RelayConfiguration {
         .seconds("crm.breaker.openSeconds", \.crm.lookup.breakerOpen, 1...86_400),
         .string("crm.contactLookup.urlTemplate", \.crm.contactLookupURLTemplate, allowEmpty: true),
         .pointerText("crm.contactLookup.resultsPointer", \.crm.contactLookupResultsPointer),
+        .string("crm.emailLookup.urlTemplate", \.crm.emailLookupURLTemplate, allowEmpty: true),
         .choice("crm.lookup.severalMatches", \.crm.severalMatchesText, SeveralMatchesPolicy.allCases.map(\.rawValue)),
         .string("erp.lookup.urlTemplate", \.erp.lookup.urlTemplate, allowEmpty: true),
         .optionalString("erp.lookup.authorization", \.erp.lookup.authorization, secret: true),

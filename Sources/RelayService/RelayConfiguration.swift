@@ -61,6 +61,9 @@ public struct RelayConfiguration: Sendable {
         public var contactLookupURLTemplate = ""
         /// Where the contact sits in that response ("": the response is the contact).
         public var contactLookupResultsPointer = ""
+        /// The CRM search by email address (`{email}`), for email and web-chat interactions; empty: none
+        /// (the simulator's when the simulator is the CRM). Field pointers are the search's.
+        public var emailLookupURLTemplate = ""
 
         /// The policy as the configuration file spells it.
         public var severalMatchesText: String {

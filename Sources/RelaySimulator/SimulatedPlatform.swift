@@ -87,9 +87,10 @@ public final class SimulatedPlatform: Sendable {
     public var crmLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?phone={phone}" }
     public var erpLookupURLTemplate: String { server.baseURL + Self.erpAccountsPath + "{accountId}" }
     public var crmContactURLTemplate: String { server.baseURL + Self.crmSearchPath + "/{contactId}" }
+    public var crmEmailLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?email={email}" }
 
-    /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match), and
-    /// by its id.
+    /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match), by
+    /// its email (any case) and by its id.
     public func addCRMContact(phone: String, _ record: CRMRecord) {
         directory.withLock { $0[phone, default: []].append(record) }
     }
@@ -207,8 +208,13 @@ public final class SimulatedPlatform: Sendable {
         let json: [String: Any]
         if request.path.hasPrefix(crmSearchPath + "?") {
             let query = URLComponents(string: "http://simulator" + request.path)?.queryItems ?? []
-            let phone = query.first { $0.name == "phone" }?.value ?? ""
-            let records = directory.withLock { $0[phone] ?? [] }
+            let records: [CRMRecord]
+            if let email = query.first(where: { $0.name == "email" })?.value?.lowercased() {
+                records = directory.withLock { $0.values.joined().filter { $0.email?.lowercased() == email } }
+            } else {
+                let phone = query.first { $0.name == "phone" }?.value ?? ""
+                records = directory.withLock { $0[phone] ?? [] }
+            }
             json = ["totalSize": records.count, "records": records.map(\.json)]
         } else if request.path.hasPrefix(crmSearchPath + "/") {
             let contactId = String(request.path.dropFirst(crmSearchPath.count + 1)).removingPercentEncoding ?? ""

@@ -69,7 +69,8 @@ public final class RelayHarness: Sendable {
                 platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL,
                 crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
                 crmContactURLTemplate: enrichment ? platform.crmContactURLTemplate : "",
-                erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : ""),
+                erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : "",
+                crmEmailLookupURLTemplate: enrichment ? platform.crmEmailLookupURLTemplate : ""),
             metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
         let adminServer = admin
             ? AdminServer(app: app, settings: .init(configuration.admin), registry: registry, logger: logger) : nil

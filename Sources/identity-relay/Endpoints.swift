@@ -23,6 +23,7 @@ struct ResolvedEndpoints {
         var crmLookup = configuration.crm.lookup.urlTemplate
         var erpLookup = configuration.erp.lookup.urlTemplate
         var crmContact = configuration.crm.contactLookupURLTemplate
+        var crmEmail = configuration.crm.emailLookupURLTemplate
         if let simulator {
             if platformURL.isEmpty {
                 platformURL = simulator.baseURL
@@ -35,6 +36,7 @@ struct ResolvedEndpoints {
                 if crmLookup.isEmpty { crmLookup = simulator.crmLookupURLTemplate }
                 if erpLookup.isEmpty { erpLookup = simulator.erpLookupURLTemplate }
                 if crmContact.isEmpty { crmContact = simulator.crmContactURLTemplate }
+                if crmEmail.isEmpty { crmEmail = simulator.crmEmailLookupURLTemplate }
                 if configuration.webhook.signingSecret == nil {
                     // The simulator checks nothing; a throwaway secret still exercises the signing path.
                     let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
@@ -46,7 +48,7 @@ struct ResolvedEndpoints {
         return ResolvedEndpoints(
             endpoints: .init(
                 platformBaseURL: platformURL, postCallWebhookURL: webhookURL, crmLookupURLTemplate: crmLookup,
-                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup),
+                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup, crmEmailLookupURLTemplate: crmEmail),
             simulator: simulator,
             notes: notes)
     }

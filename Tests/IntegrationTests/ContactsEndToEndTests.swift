@@ -166,5 +166,15 @@ struct ContactsEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "kl2", callId: "known-2", from: "+15550101501")])
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:kl2" } }
         #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl2" }?.externalId == "CRM:500888888")
+
+        // By the channel's identifier: an email from a known address is linked at once too.
+        _ = try await relay.app.contacts.create(
+            ContactDraft(name: "Known Writer", emails: ["known.writer@example.com"], externalIds: ["ERP:A-77"]))
+        let email = #"{"eventId":"kl3","type":"emailReceived","callId":"known-mail-3","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Known.Writer@example.com","customerId":"cust-kw"}"#
+        try await relay.publish([Array(email.utf8)], routingKey: "emailReceived")
+        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:kl3" } }
+        let mailUpdate = relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl3" }
+        #expect(mailUpdate?.externalId == "ERP:A-77")
+        #expect(mailUpdate?.customerId == "cust-kw")
     }
 }

@@ -210,4 +210,33 @@ struct EnrichmentEndToEndTests {
         #expect(relay.platform.server.requests.count { $0.header("idempotency-key") == "customer-update:r1" } == 1)
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
+
+    @Test("email and web chat: phase 2 asks the CRM by the address; a chat's number links it at once")
+    func byAddress() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(
+            phone: "+15550100091", .init(contactId: "003E000001", name: "Erin Mail", email: "erin.mail@example.com"))
+        let email = #"{"eventId":"em1","type":"emailReceived","callId":"mail-1","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Erin.Mail@EXAMPLE.com","customerId":"cust-erin"}"#
+        let chat = #"{"eventId":"ch1","type":"chatStarted","callId":"chat-1","occurredAt":"2026-11-24T10:00:00Z","email":"erin.mail@example.com","phone":"+1 555 010 0092"}"#
+        try await relay.publish([Array(email.utf8)], routingKey: "emailReceived")
+        try await relay.publish([Array(chat.utf8)], routingKey: "chatStarted")
+
+        try await eventually {
+            Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey))
+                .isSuperset(of: ["enrichment:em1", "customer-update:ch1", "enrichment:ch1"])
+        }
+        let updates = relay.platform.customerUpdates
+        let mail = try #require(updates.first { $0.idempotencyKey == "enrichment:em1" })
+        #expect(mail.customerId == "cust-erin")
+        #expect(mail.externalId == "CRM:003E000001")
+        #expect(mail.body.contains("Erin Mail"))
+        // An email has no phase-1 id of its own: nothing went out before the CRM answered.
+        #expect(!updates.contains { $0.idempotencyKey == "customer-update:em1" })
+        // The chat: its number's PHONE: id at once, then the CRM's contact found by the address.
+        #expect(updates.first { $0.idempotencyKey == "customer-update:ch1" }?.externalId == relay.expectedPhoneID("+15550100092"))
+        #expect(updates.first { $0.idempotencyKey == "enrichment:ch1" }?.externalId == "CRM:003E000001")
+        #expect(relay.platform.server.requests.contains { $0.path == "/crm/contacts?email=erin.mail%40example.com" })
+        #expect(try await relay.app.store.interaction(callId: "mail-1")?.externalId == "CRM:003E000001")
+    }
 }

@@ -142,6 +142,7 @@ let sampleValues: [String: String] = [
     "input.maxIdLength": "64",
     "log.level": "debug",
     "delivery.enrichmentConcurrency": "32",
+    "crm.emailLookup.urlTemplate": "https://crm.example.com/contacts?email={email}",
     "reconciliation.intervalHours": "6",
     "reconciliation.windowHours": "48",
     "admin.enabled": "false",

@@ -2,9 +2,9 @@ public import Foundation
 
 /// A delivery job crosses durable storage twice: the store's outbox, then the broker's queues (the
 /// deliveries queue, the delay queues and, inside a dead-letter record, the dead-letter queue). Both hold
-/// it as bytes for as long as it waits, so its personal data — the caller's number an enrichment searches
-/// by, a customer update's name and email, a webhook's body — is sealed before it is encoded and opened
-/// only by the worker that sends it.
+/// it as bytes for as long as it waits, so its personal data — the number or address an enrichment
+/// searches by, a customer update's name and email, a webhook's body — is sealed before it is encoded
+/// and opened only by the worker that sends it.
 ///
 /// What stays readable is what routing, retries, replay and an on-call engineer need: kind, call id,
 /// cause, idempotency key, path (a pointer, never a number), attempts, the last error.
@@ -12,6 +12,7 @@ extension DeliveryJob {
     struct PersonalData: Codable {
         var body: String
         var phone: String?
+        var email: String?
     }
 
     /// The seal is bound to the job's idempotency key: sealed data copied into another job does not open.
@@ -20,11 +21,12 @@ extension DeliveryJob {
     /// The job with its personal data sealed; the job itself when it is already sealed or holds none.
     public func sealed(with cipher: FieldCipher) -> DeliveryJob {
         guard sealedPersonalData == nil else { return self }
-        let personal = PersonalData(body: body, phone: enrichment?.phone)
-        guard !personal.body.isEmpty || personal.phone != nil else { return self }
+        let personal = PersonalData(body: body, phone: enrichment?.phone, email: enrichment?.email)
+        guard !personal.body.isEmpty || personal.phone != nil || personal.email != nil else { return self }
         var job = self
         job.body = ""
         job.enrichment?.phone = nil
+        job.enrichment?.email = nil
         let plaintext = try! JSONEncoder().encode(personal)  // two strings: cannot fail
         job.sealedPersonalData = Data(cipher.seal(plaintext, context: sealingContext)).base64EncodedString()
         return job
@@ -42,6 +44,7 @@ extension DeliveryJob {
         var job = self
         job.body = personal.body
         job.enrichment?.phone = personal.phone
+        job.enrichment?.email = personal.email
         job.sealedPersonalData = nil
         return job
     }
