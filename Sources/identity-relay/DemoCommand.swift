@@ -153,7 +153,10 @@ struct DemoCommand: AsyncParsableCommand {
         let deadline = ContinuousClock.now + timeout
         for await delivery in reader.consume(queue: app.names.deadLettersQueue, prefetch: 100) {
             reader.nack(delivery, requeue: true)
-            if let record = try? DeadLetterRecord.decode(delivery.body), record.originalPayload == eventBody {
+            // The record holds the event sealed, as every malformed payload is: open it to compare.
+            if let record = try? DeadLetterRecord.decode(delivery.body),
+                (try? record.openedPayload(with: app.cipher)) == eventBody
+            {
                 await reader.stopConsuming()
                 return record
             }
