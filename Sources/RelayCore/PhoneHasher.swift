@@ -17,14 +17,25 @@ public struct PhoneHasher: Sendable {
     }
 
     public func keyedHash(_ number: PhoneNumber) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(number.e164.utf8), using: key)
-        return mac.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.lowercase(HMAC<SHA256>.authenticationCode(for: Array(number.e164.utf8), using: key))
     }
 
     public func externalID(for number: PhoneNumber) -> ExternalID {
         .phone(keyedHash: keyedHash(number))
+    }
+}
+
+/// Lower-case hex in one allocation: keyed hashes are made several times per event on the hot path.
+enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        var ascii: [UInt8] = []
+        ascii.reserveCapacity(64)
+        for byte in bytes {
+            ascii.append(digits[Int(byte >> 4)])
+            ascii.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: ascii, as: UTF8.self)
     }
 }

@@ -24,15 +24,32 @@ public struct PhoneNumber: Sendable, Hashable, CustomStringConvertible {
         // Nothing legitimate is longer; the bound keeps junk away from the parser.
         guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
         let input = String(text)
-        let formatted: String? = Self.library.withLock { _ in
-            var buffer = [CChar](repeating: 0, count: 32)
-            let length = relay_phone_to_e164(input, defaultRegion, &buffer, Int32(buffer.count))
-            guard length > 0 else { return nil }
-            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let key = input + "\u{0}" + defaultRegion
+        let formatted: String?
+        if let known = Self.recent.withLock({ $0[key] }) {
+            formatted = known
+        } else {
+            formatted = Self.library.withLock { _ in
+                var buffer = [CChar](repeating: 0, count: 32)
+                let length = relay_phone_to_e164(input, defaultRegion, &buffer, Int32(buffer.count))
+                guard length > 0 else { return nil }
+                return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            }
+            Self.recent.withLock { recent in
+                // Bounded: a flood of distinct numbers starts it afresh rather than growing it.
+                if recent.count >= Self.recentCapacity { recent.removeAll(keepingCapacity: true) }
+                recent[key] = .some(formatted)
+            }
         }
         guard let formatted else { return nil }
         self.e164 = formatted
     }
+
+    /// Numbers parsed lately (input and region → E.164, or nil when not a number). One event's number is
+    /// parsed by phase 1, the override lookup, the contact capture and the known-link lookup: the
+    /// parser's regular expressions are the costly part, and it runs one call at a time.
+    private static let recent = Mutex<[String: String?]>([:])
+    private static let recentCapacity = 4_096
 
     /// A number normalised before (a stored identifier): skips the parser on the hot path.
     init(alreadyNormalized e164: String) {

@@ -91,10 +91,6 @@ public struct IdentifierHasher: Sendable {
     ///   - kind: what the value is (`email`, `messaging:whatsapp`, `cookie`, `external`…), never `phone`.
     ///   - normalized: the value after its kind's normalisation (lowercased email, trimmed ids).
     public func keyedHash(kind: String, _ normalized: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(kind)\u{0}\(normalized)".utf8), using: key)
-        return mac.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.lowercase(HMAC<SHA256>.authenticationCode(for: Array("\(kind)\u{0}\(normalized)".utf8), using: key))
     }
 }
