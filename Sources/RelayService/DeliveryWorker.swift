@@ -210,10 +210,9 @@ public final class DeliveryWorker: Service {
                     // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
                     // Relinked before the update is queued, so a phase-1 retry racing it sees it superseded;
                     // a crash in between redelivers this job, which queues the update then.
-                    let isSwitch = job.contextChange != nil
                     _ = try await overrides?.store.relink(
                         callId: job.callId, to: update.externalId.description, now: now,
-                        replacing: { isSwitch || ($0?.hasPrefix("PHONE:") ?? true) })
+                        replacing: job.contextChange != nil ? .anyLink : .phoneLinkOnly)
                     try await amqp.publish(
                         OutboundMessage(
                             exchange: names.workExchange, routingKey: names.deliveryRoutingKey,

@@ -122,7 +122,7 @@ public struct Reconciler: Sendable {
                         messageId: job.idempotencyKey))
                 _ = try await store.relink(
                     callId: interaction.callId, to: update.externalId.description, now: Date(),
-                    replacing: { $0?.hasPrefix("PHONE:") ?? true })
+                    replacing: .phoneLinkOnly)
                 report.upgraded += 1
                 logger.info(
                     "reconciled", metadata: ["call.id.masked": "\(masked)", "external.id.masked": "\(update.externalId.masked)"])

@@ -101,10 +101,9 @@ public protocol InteractionStore: Sendable {
     func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction]
 
     /// Records that the interaction is now linked to `externalId` (phase 2, a validated switch, or
-    /// reconciliation), if `replacing` accepts its current link; returns whether it changed. An unknown
-    /// call changes nothing: this never creates an interaction.
-    func relink(callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool)
-        async throws -> Bool
+    /// reconciliation), if its current link is one `rule` replaces; returns whether it changed. An
+    /// unknown call changes nothing: this never creates an interaction.
+    func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> Bool
 
     /// Throws unless the store can take a write now (for readiness checks): it takes the write lock
     /// and commits an empty transaction, which a read-only or vanished database file refuses.
@@ -114,6 +113,14 @@ public protocol InteractionStore: Sendable {
     /// their processed event ids and their published outbox entries, in one transaction. Unfinished
     /// interactions and unpublished entries always stay: they are work still to do.
     func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge
+}
+
+/// Which links a relink may replace.
+public enum RelinkRule: Sendable, Hashable {
+    /// Only the phase-1 `PHONE:` id, or no link: a CRM answer never overwrites an agent's switch.
+    case phoneLinkOnly
+    /// Any link: a validated switch wins over whatever was there.
+    case anyLink
 }
 
 /// What `purgeFinishedInteractions` removed.

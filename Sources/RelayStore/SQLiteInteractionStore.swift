@@ -116,19 +116,25 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func relink(
-        callId: String, to externalId: String, now: Date, replacing: @escaping @Sendable (String?) -> Bool
-    ) async throws -> Bool {
+    public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> Bool {
         // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
-        // each would cost an fsync each, in the way of the pipeline's commits.
+        // each would cost an fsync each, in the way of the pipeline's commits. One UPDATE with json_set,
+        // not a decode and encode of the whole state: the writer is the pipeline's bottleneck.
         try await database {
             try await groupCommit.write { db in
-                guard var interaction = try Self.state(callId: callId, db), interaction.externalId != externalId,
-                    replacing(interaction.externalId)
-                else { return false }
-                interaction.externalId = externalId
-                try Self.save(interaction, now: now, db)
-                return true
+                try db.execute(
+                    sql: """
+                        UPDATE interaction
+                        SET external_id = :externalId, updated_at = :now,
+                            state = CAST(json_set(CAST(state AS TEXT), '$.externalId', :externalId) AS BLOB)
+                        WHERE call_id = :callId AND external_id IS NOT :externalId
+                            AND (:anyLink OR external_id IS NULL OR external_id LIKE 'PHONE:%')
+                        """,
+                    arguments: [
+                        "externalId": externalId, "now": ColumnTime.value(now), "callId": callId,
+                        "anyLink": rule == .anyLink,
+                    ])
+                return db.changesCount > 0
             }
         }
     }

@@ -6,6 +6,29 @@ import Testing
 @testable import RelayStore
 
 @Suite struct SQLiteInteractionStoreTests {
+    @Test func relinkReplacesOnlyWhatItsRuleAllowsAndKeepsTheRestOfTheState() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let now = Date(timeIntervalSince1970: 1_760_000_000)
+        var state = sampleInteraction(callId: "call-1")
+        state.externalId = "PHONE:6f1c2a"
+        let initial = state
+        _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in (initial, []) }
+
+        #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly))
+        var expected = state
+        expected.externalId = "CRM:1"
+        #expect(try await store.interaction(callId: "call-1") == expected)
+        #expect(try await store.phoneLinkedInteractions(since: .distantPast, limit: 10).isEmpty)
+        // A CRM answer never overwrites a CRM link; a validated switch does.
+        #expect(try await !store.relink(callId: "call-1", to: "CRM:2", now: now + 2, replacing: .phoneLinkOnly))
+        #expect(try await !store.relink(callId: "call-1", to: "CRM:1", now: now + 2, replacing: .anyLink))
+        #expect(try await store.relink(callId: "call-1", to: "ERP:7", now: now + 3, replacing: .anyLink))
+        expected.externalId = "ERP:7"
+        #expect(try await store.interaction(callId: "call-1") == expected)
+        #expect(try await !store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink))
+        #expect(try await store.interaction(callId: "no-such-call") == nil)
+    }
+
     // MARK: Apply
 
     @Test func applyOnANewCallCommitsStateAndOutbox() async throws {
