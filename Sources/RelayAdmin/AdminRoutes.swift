@@ -246,7 +246,6 @@ struct AdminRoutes: Sendable {
             switch operation {
             case .replay: report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate)
             case .purge: report = try await deadLetters.purge(filter, dryRun: dryRun)
-            default: return Self.json(.notFound, ["error": "no such operation"])
             }
             logger.notice(
                 "dead letters \(operation.rawValue) through the admin API",
