@@ -186,8 +186,8 @@ public final class RelayApp: Service {
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
-            linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget, metrics: metrics,
-            logger: logger)
+            linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget,
+            cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
             retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)

@@ -276,6 +276,7 @@ extension RelayConfiguration {
         .int("admin.port", \.admin.port, 0...65535),
         .optionalString("admin.token", \.admin.token, secret: true),
         .milliseconds("admin.lookupBudgetMs", \.admin.lookupBudget, 10...10_000),
+        .seconds("admin.lookupCacheSeconds", \.admin.lookupCacheTimeToLive, 0...86_400),
         .int("admin.maxBodyBytes", \.admin.maxBodyBytes, 256...16_777_216),
         .optionalString("privacy.encryptionKey", \.privacy.encryptionKey, secret: true),
         .days("privacy.retentionDays", \.privacy.retention, 1...3650),

@@ -152,6 +152,8 @@ public struct RelayConfiguration: Sendable {
         public var token: String?
         /// The CTI lookup answers within this budget with whatever is known by then.
         public var lookupBudget = Duration.milliseconds(300)
+        /// How long a CRM answer is reused for the same caller's next lookups (memory only); zero: never.
+        public var lookupCacheTimeToLive = Duration.seconds(600)
         public var maxBodyBytes = 64 * 1024
     }
 

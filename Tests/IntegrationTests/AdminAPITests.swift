@@ -185,6 +185,23 @@ struct AdminAPITests {
         #expect(try object(outbound)["externalId"] as? String == "CRM:500000002")
     }
 
+    @Test("with admin.lookupCacheSeconds 0, every lookup asks the CRM again")
+    func lookupWithoutCache() async throws {
+        let relay = try await RelayHarness.start(
+            enrichment: true, admin: true,
+            adjust: {
+                $0.admin.lookupBudget = .seconds(3)
+                $0.admin.lookupCacheTimeToLive = .zero
+            })
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100404", .init(contactId: "500000004", name: "No Cache"))
+        for callId in ["n-1", "n-2"] {
+            let answer = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100404", callId: callId))
+            #expect(answer.header("x-relay-answer-source") == "crm")
+        }
+        #expect(relay.platform.server.requests.count { $0.path.hasSuffix("%2B15550100404") } == 2)
+    }
+
     @Test("malformed lookup bodies get a 400 naming the field; oversized bodies a 413")
     func lookupBadInput() async throws {
         let relay = try await RelayHarness.start(admin: true, adjust: { $0.admin.maxBodyBytes = 1024 })

@@ -150,6 +150,7 @@ let sampleValues: [String: String] = [
     "admin.port": "9191",
     "admin.token": "admin-token-for-the-tests",
     "admin.lookupBudgetMs": "150",
+    "admin.lookupCacheSeconds": "30",
     "admin.maxBodyBytes": "4096",
     "privacy.encryptionKey": "c2FtcGxlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=",
     "privacy.retentionDays": "7",
