@@ -86,16 +86,25 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         }
     }
 
-    public func encoded() -> [UInt8] {
+    // Shared, configured once: jobs are encoded and decoded several times per event.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .millisecondsSince1970
-        return Array(try! encoder.encode(self))
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
+    public func encoded() -> [UInt8] {
+        Array(try! Self.encoder.encode(self))
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> DeliveryJob {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return try decoder.decode(DeliveryJob.self, from: Data(bytes))
+        try decoder.decode(DeliveryJob.self, from: Data(bytes))
     }
 }

@@ -17,21 +17,31 @@ enum ColumnTime {
 /// the shortest digits that read back to the same `Double`, so the state round-trips exactly, where
 /// milliseconds or seconds since 1970 would round. Keys are sorted so the same state gives the same bytes.
 enum InteractionStateCoding {
-    static func encode(_ interaction: Interaction) throws -> Data {
+    // One configured coder each, shared: every event encodes and decodes a state, and Foundation's
+    // coders are safe to share once configured.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(date.timeIntervalSinceReferenceDate)
         }
-        return try encoder.encode(interaction)
-    }
+        return encoder
+    }()
 
-    static func decode(_ data: Data, callId: String) throws(StoreError) -> Interaction {
+    private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             Date(timeIntervalSinceReferenceDate: try decoder.singleValueContainer().decode(Double.self))
         }
+        return decoder
+    }()
+
+    static func encode(_ interaction: Interaction) throws -> Data {
+        try encoder.encode(interaction)
+    }
+
+    static func decode(_ data: Data, callId: String) throws(StoreError) -> Interaction {
         do {
             return try decoder.decode(Interaction.self, from: data)
         } catch {
