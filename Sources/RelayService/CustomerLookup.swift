@@ -7,8 +7,9 @@ import Synchronization
 /// The synchronous CTI lookup (`POST /api/v1/genesys/lookup`): who is on this call, answered within a
 /// budget whatever the CRM is doing.
 ///
-/// In order: a live recent override for the caller (the store), a recent answer for the same caller
-/// (memory), then the CRM, raced against what is left of the budget. When the CRM has not answered
+/// In order: a live recent override for the caller (the store), the CRM or ERP id of the contact that
+/// holds the number (the store), a recent answer for the same caller (memory), then the CRM, raced
+/// against what is left of the budget. When the CRM has not answered
 /// by then, the phase-1 `PHONE:` id goes back and the CRM's answer, when it comes, is remembered for the
 /// next lookup: the platform's CTI timeout is 300–500 ms and a late answer is worth nothing to it.
 /// Concurrent lookups for one caller share one CRM request.
@@ -33,6 +34,8 @@ public final class CustomerLookup: Sendable {
     public enum Source: String, Sendable, Hashable {
         /// An agent's validated switch for this caller, still live.
         case override
+        /// The CRM or ERP id of the contact that holds this number (the single customer view).
+        case contact
         /// What the CRM said for this caller a little earlier.
         case cache
         /// The CRM answered within the budget.
@@ -106,6 +109,8 @@ public final class CustomerLookup: Sendable {
 
     let linking: PhaseOneLinking
     let store: any InteractionStore
+    /// The link known locally for a phone key (the contact holding the number), if any.
+    let knownLink: (@Sendable (String) async throws -> ExternalID?)?
     let enricher: Enricher?
     let budget: Duration
     let cacheTimeToLive: Duration
@@ -116,12 +121,14 @@ public final class CustomerLookup: Sendable {
     private let inFlight = Mutex<[String: Task<CachedAnswer?, Never>]>([:])
 
     public init(
-        linking: PhaseOneLinking, store: any InteractionStore, enricher: Enricher?, budget: Duration,
+        linking: PhaseOneLinking, store: any InteractionStore,
+        knownLink: (@Sendable (String) async throws -> ExternalID?)? = nil, enricher: Enricher?, budget: Duration,
         cacheTimeToLive: Duration = .seconds(600), cacheCapacity: Int = 100_000, metrics: RelayMetrics,
         logger: Logger
     ) {
         self.linking = linking
         self.store = store
+        self.knownLink = knownLink
         self.enricher = enricher
         self.budget = budget
         self.cacheTimeToLive = cacheTimeToLive
@@ -143,12 +150,17 @@ public final class CustomerLookup: Sendable {
         }
         let phoneKey = linking.hasher.keyedHash(number)
         let phoneId = ExternalID.phone(keyedHash: phoneKey).description
-        var overridden: String?
+        // Phase 1's order: a live override, then the link the contacts already hold for this number.
+        var overridden: (externalId: String, source: Source)?
         do {
-            overridden = try await store.override(phoneKey: phoneKey, now: Date())
+            if let stored = try await store.override(phoneKey: phoneKey, now: Date()) {
+                overridden = (stored, .override)
+            } else if let known = try await knownLink?(phoneKey) {
+                overridden = (known.description, .contact)
+            }
         } catch {
             // The store is the relay's own: when it fails, the lookup still answers.
-            logger.warning("lookup could not read overrides", metadata: [LogKeys.error: "\(error)"])
+            logger.warning("lookup could not read overrides or contacts", metadata: [LogKeys.error: "\(error)"])
         }
         // Read after the override, not before: a CRM answer that arrived meanwhile is used, not asked again.
         let now = ContinuousClock.now
@@ -161,9 +173,10 @@ public final class CustomerLookup: Sendable {
             return entry
         }
         if let overridden {
-            // The profile is the cached one only if it is the overriding contact's.
+            // The profile is the cached one only if it is that contact's.
             return Answer(
-                externalId: overridden, profile: cached?.externalId == overridden ? cached?.profile : nil, source: .override)
+                externalId: overridden.externalId,
+                profile: cached?.externalId == overridden.externalId ? cached?.profile : nil, source: overridden.source)
         }
         if let cached {
             return Answer(externalId: cached.externalId, profile: cached.profile, source: .cache)

@@ -186,7 +186,8 @@ public final class RelayApp: Service {
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
-            linking: linking, store: store, enricher: enricher, budget: configuration.admin.lookupBudget,
+            linking: linking, store: store, knownLink: { try await contacts.knownExternalId(forPhoneKey: $0) },
+            enricher: enricher, budget: configuration.admin.lookupBudget,
             cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),

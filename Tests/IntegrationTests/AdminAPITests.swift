@@ -185,6 +185,18 @@ struct AdminAPITests {
         #expect(try object(outbound)["externalId"] as? String == "CRM:500000002")
     }
 
+    @Test("a number a contact holds is answered with the contact's CRM id, without asking the CRM")
+    func lookupFromContact() async throws {
+        let relay = try await RelayHarness.start(enrichment: true, admin: true)
+        defer { Task { await relay.stop() } }
+        _ = try await relay.app.contacts.create(
+            ContactDraft(name: "Held Number", phones: ["+15550100405"], externalIds: ["CRM:500000005"]))
+        let answer = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-1"))
+        #expect(answer.header("x-relay-answer-source") == "contact")
+        #expect(try object(answer)["externalId"] as? String == "CRM:500000005")
+        #expect(!relay.platform.server.requests.contains { $0.path.hasPrefix("/crm/contacts") })
+    }
+
     @Test("with admin.lookupCacheSeconds 0, every lookup asks the CRM again")
     func lookupWithoutCache() async throws {
         let relay = try await RelayHarness.start(
