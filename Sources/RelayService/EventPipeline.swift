@@ -81,9 +81,6 @@ public final class EventPipeline: Service {
             LogKeys.callIdMasked: "\(Masking.mask(event.callId))", LogKeys.eventId: "\(event.eventId)",
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
-        let correlator = self.correlator
-        let cipher = self.cipher
-        let now = Date()
         do {
             if case .contextUpdate(let update) = event.payload,
                 ExternalID(parsing: update.newExternalId).map({ $0.source == .phone }) ?? true
@@ -95,36 +92,11 @@ public final class EventPipeline: Service {
                         LogKeys.reason: "not a CRM: or ERP: external id",
                     ]) { $1 })
             }
-            // Phase 1 takes, in order: a live recent override for this caller, the link already known
-            // locally (the CRM or ERP id of the contact holding this number), else the PHONE: id. Both are
-            // read before the transaction, which keeps the correlator pure.
-            var override: ExternalID?
-            if let phoneKey = correlator.linking.phoneKey(for: event),
-                let stored = try await store.override(phoneKey: phoneKey, now: now)
-            {
-                override = ExternalID(parsing: stored)
-            }
-            if override == nil, event.type.isStart {
-                override = try await contacts?.knownExternalId(for: event)
-            }
-            let capture = contacts?.capture(for: event)
-            let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
-                [override] state in
-                let transition = correlator.handle(event, state: state, now: now, override: override)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
-            }
-            switch result {
-            case .committed(let entries):
-                try await outbox.publish(entries)
-                metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
-                logger.debug("event applied", metadata: metadata.merging(["effects": "\(entries.count)"]) { $1 })
-            case .alreadyProcessed(let entries):
-                // A redelivery after a crash, or a duplicate: publish what was abandoned. Entries still
-                // young belong to the path that committed them (or, after a crash, to the sweep):
-                // publishing them here too would send them twice in normal operation.
-                try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
-                metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
+            let committed = try await commit(event)
+            if committed.isDuplicate {
                 logger.debug("duplicate event; nothing changed", metadata: metadata)
+            } else {
+                logger.debug("event applied", metadata: metadata.merging(["effects": "\(committed.effects)"]) { $1 })
             }
             acknowledge(delivery)
         } catch {
@@ -152,12 +124,45 @@ public final class EventPipeline: Service {
     /// same correlation, commit and outbox as a consumed event, answered to the caller instead of acked.
     public func submit(_ event: PlatformEvent) async throws -> Submission {
         metrics.eventConsumed(type: event.type.rawValue)
+        let committed = try await commit(event)
+        if committed.isDuplicate { return .duplicate }
+        if case .rejected(let reason) = committed.outcome { return .rejected(reason: reason) }
+        return .accepted
+    }
+
+    /// What `commit` did.
+    private struct Committed {
+        /// Processed before under this event id: nothing changed.
+        var isDuplicate: Bool
+        /// Effects the event caused (none for a duplicate).
+        var effects: Int
+        /// The correlator's verdict; nil for a duplicate.
+        var outcome: CallCorrelator.Outcome?
+    }
+
+    /// The one path of every event, consumed or submitted: phase-1 context, correlation and commit, then
+    /// the effects published and confirmed. Throws when any of it did not finish.
+    private func commit(_ event: PlatformEvent) async throws -> Committed {
         let correlator = self.correlator
         let cipher = self.cipher
         let now = Date()
+        // Phase 1 takes, in order: a live recent override for this caller, the link already known
+        // locally (the CRM or ERP id of the contact holding this number), else the PHONE: id. Both are
+        // read before the transaction, which keeps the correlator pure.
+        var override: ExternalID?
+        if let phoneKey = correlator.linking.phoneKey(for: event),
+            let stored = try await store.override(phoneKey: phoneKey, now: now)
+        {
+            override = ExternalID(parsing: stored)
+        }
+        if override == nil, event.type.isStart {
+            override = try await contacts?.knownExternalId(for: event)
+        }
+        let capture = contacts?.capture(for: event)
         let outcome = Mutex<CallCorrelator.Outcome?>(nil)
-        let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now) { state in
-            let transition = correlator.handle(event, state: state, now: now)
+        let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
+            [override] state in
+            let transition = correlator.handle(event, state: state, now: now, override: override)
             outcome.withLock { $0 = transition.outcome }
             return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
         }
@@ -165,12 +170,14 @@ public final class EventPipeline: Service {
         case .committed(let entries):
             try await outbox.publish(entries)
             metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
-            if case .rejected(let reason) = outcome.withLock({ $0 }) { return .rejected(reason: reason) }
-            return .accepted
+            return Committed(isDuplicate: false, effects: entries.count, outcome: outcome.withLock { $0 })
         case .alreadyProcessed(let entries):
+            // A redelivery after a crash, or a duplicate: publish what was abandoned. Entries still
+            // young belong to the path that committed them (or, after a crash, to the sweep):
+            // publishing them here too would send them twice in normal operation.
             try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
             metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
-            return .duplicate
+            return Committed(isDuplicate: true, effects: 0, outcome: nil)
         }
     }
 
