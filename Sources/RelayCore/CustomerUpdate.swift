@@ -39,25 +39,33 @@ public struct CustomerUpdate: Sendable, Hashable {
     }
 
     private struct Body: Encodable {
-        struct Data: Encodable {
-            var crmCaseId: String?
-            var erpAccountStatus: String?
-            var loyaltyTier: String?
-            var previousInteractionCount: Int?
-        }
         var externalId: String
         var name: String?
         var email: String?
-        var data: Data
+        var data: CustomerData
 
         init(externalId: String, profile: CRMContact) {
             self.externalId = externalId
             name = profile.name
             email = profile.email
-            data = Data(
-                crmCaseId: profile.caseId, erpAccountStatus: profile.erpAccountStatus, loyaltyTier: profile.loyaltyTier,
-                previousInteractionCount: profile.previousInteractionCount)
+            data = CustomerData(profile)
         }
+    }
+}
+
+/// The platform customer's `data` object (DESIGN.md, "Outputs"), as the customer update and the CTI
+/// lookup both send it: what the CRM and ERP said, fields they did not give left out.
+public struct CustomerData: Encodable, Sendable, Hashable {
+    public var crmCaseId: String?
+    public var erpAccountStatus: String?
+    public var loyaltyTier: String?
+    public var previousInteractionCount: Int?
+
+    public init(_ profile: CRMContact?) {
+        crmCaseId = profile?.caseId
+        erpAccountStatus = profile?.erpAccountStatus
+        loyaltyTier = profile?.loyaltyTier
+        previousInteractionCount = profile?.previousInteractionCount
     }
 }
 

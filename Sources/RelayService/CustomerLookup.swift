@@ -65,25 +65,16 @@ public final class CustomerLookup: Sendable {
         }
 
         private struct Body: Encodable {
-            struct Data: Encodable {
-                var crmCaseId: String?
-                var erpAccountStatus: String?
-                var loyaltyTier: String?
-                var previousInteractionCount: Int?
-            }
             var externalId: String?
             var name: String?
             var email: String?
-            var data: Data
+            var data: CustomerData
 
             init(_ answer: Answer) {
                 externalId = answer.externalId
                 name = answer.profile?.name
                 email = answer.profile?.email
-                data = Data(
-                    crmCaseId: answer.profile?.caseId, erpAccountStatus: answer.profile?.erpAccountStatus,
-                    loyaltyTier: answer.profile?.loyaltyTier,
-                    previousInteractionCount: answer.profile?.previousInteractionCount)
+                data = CustomerData(answer.profile)
             }
 
             // `externalId`, `name` and `email` are always present (null when unknown): the CTI schema has them.
