@@ -44,14 +44,6 @@ public struct PlatformEvent: Sendable, Hashable {
 
 public enum EventType: String, Sendable, Hashable, CaseIterable, Codable {
     case callStarted, callEnded, wrapUp, contextUpdate, chatStarted, emailReceived, messageReceived
-
-    /// The event that opens an interaction, on any channel.
-    public var isStart: Bool {
-        switch self {
-        case .callStarted, .chatStarted, .emailReceived, .messageReceived: true
-        case .callEnded, .wrapUp, .contextUpdate: false
-        }
-    }
 }
 
 public enum CallDirection: String, Sendable, Hashable, Codable, CaseIterable {

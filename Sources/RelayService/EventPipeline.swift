@@ -155,10 +155,10 @@ public final class EventPipeline: Service {
         {
             override = ExternalID(parsing: stored)
         }
-        if override == nil, event.type.isStart {
-            override = try await contacts?.knownExternalId(for: event)
-        }
         let capture = contacts?.capture(for: event)
+        if override == nil, let keys = capture?.keys, !keys.isEmpty {
+            override = try await contacts?.knownExternalId(forKeys: keys)
+        }
         let outcome = Mutex<CallCorrelator.Outcome?>(nil)
         let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
             [override] state in

@@ -186,7 +186,7 @@ public final class RelayApp: Service {
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
-            linking: linking, store: store, knownLink: { try await contacts.knownExternalId(forPhoneKey: $0) },
+            linking: linking, store: store, knownLink: { try await contacts.knownExternalId(forKeys: [$0]) },
             enricher: enricher, budget: configuration.admin.lookupBudget,
             cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(

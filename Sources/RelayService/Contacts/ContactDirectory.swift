@@ -441,55 +441,29 @@ extension ContactDirectory {
     /// contact holds it (never seen, expired, or forgotten). Reconciliation asks the CRM by it.
     public func phoneNumber(forKey phoneKey: String) async throws -> String? {
         try await store.readContacts { rows in
-            guard let owner = try rows.owner(key: phoneKey) else { return nil }
-            let book = try self.loadBook(rows, ids: [owner], keys: [phoneKey])
-            let identifiers = try book.allIdentifiers(book.resolve(owner).id)
-            return identifiers.first { $0.kind == .phone && $0.key(self.hasher) == phoneKey }?.value
+            try self.identifiersOfOwner(of: phoneKey, rows)?
+                .first { $0.kind == .phone && $0.key(self.hasher) == phoneKey }?.value
         }
     }
-}
 
-extension ContactDirectory {
-    /// The CRM (else ERP) id of the contact holding this number, if it has one: the link phase 1 already
-    /// knows locally, without asking the CRM.
-    public func knownExternalId(forPhoneKey phoneKey: String) async throws -> ExternalID? {
-        try await knownExternalId(forKeys: [phoneKey])
-    }
-
-    /// The link phase 1 knows locally for an interaction's customer, by the channel's identifiers in
-    /// its order (a call's number; an email's address; a web chat's address, then number; a messaging
-    /// id): the CRM (else ERP) id of the first contact holding one. A name is never a key.
-    public func knownExternalId(for event: PlatformEvent) async throws -> ExternalID? {
-        var identifiers: [ContactIdentifier?] = []
-        switch event.payload {
-        case .callStarted(let start):
-            identifiers = [ContactIdentifier(kind: .phone, raw: start.customerNumber, defaultRegion: defaultRegion)]
-        case .chatStarted(let chat):
-            identifiers = [
-                chat.email.flatMap { ContactIdentifier(kind: .email, raw: $0) },
-                chat.phone.flatMap { ContactIdentifier(kind: .phone, raw: $0, defaultRegion: defaultRegion) },
-            ]
-        case .emailReceived(let email):
-            identifiers = [ContactIdentifier(kind: .email, raw: email.fromAddress)]
-        case .messageReceived(let message):
-            identifiers = [ContactIdentifier(kind: .messaging(message.platform), raw: message.messagingId)]
-        default:
-            return nil
-        }
-        let keys = identifiers.compactMap { $0?.key(hasher) }
-        return keys.isEmpty ? nil : try await knownExternalId(forKeys: keys)
-    }
-
-    private func knownExternalId(forKeys keys: [String]) async throws -> ExternalID? {
+    /// The link phase 1 knows locally for an interaction's customer: the CRM (else ERP) id of the first
+    /// contact holding one of `keys`, the keys of the channel's identifiers in its order (a capture's
+    /// `keys`). A name is never a key.
+    public func knownExternalId(forKeys keys: [String]) async throws -> ExternalID? {
         try await store.readContacts { rows in
             for key in keys {
-                guard let owner = try rows.owner(key: key) else { continue }
-                let book = try self.loadBook(rows, ids: [try rows.canonicalId(owner)])
-                let external = book.allIdentifiers(try book.resolve(owner).id).filter { $0.kind == .external }
-                    .compactMap { ExternalID(parsing: $0.value) }
+                guard let identifiers = try self.identifiersOfOwner(of: key, rows) else { continue }
+                let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
                 return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
             }
             return nil
         }
+    }
+
+    /// The identifiers of the contact that owns `key`, with its aliases', opened; nil when nobody owns it.
+    private func identifiersOfOwner(of key: String, _ rows: ContactRows) throws -> [ContactIdentifier]? {
+        guard let owner = try rows.owner(key: key) else { return nil }
+        let book = try loadBook(rows, ids: [owner])
+        return book.allIdentifiers(try book.resolve(owner).id)
     }
 }
