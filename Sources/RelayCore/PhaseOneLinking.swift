@@ -26,10 +26,23 @@ public struct PhaseOneLinking: Sendable {
         case nothingToDo(reason: String)
     }
 
-    /// The keyed hash of the customer's number (a call's customer, a web chat's phone): the key of
-    /// recent overrides.
+    /// The customer's number on an event (a call's customer, a web chat's phone) and its keyed hash,
+    /// worked out once per event: the pipeline reads overrides by the key, the correlator links with it,
+    /// and the parse and HMAC are the costliest steps of phase 1.
+    public struct Caller: Sendable, Hashable {
+        public var number: PhoneNumber?
+        /// The keyed hash of `number`: the key of recent overrides, the value of the `PHONE:` id.
+        public var phoneKey: String?
+    }
+
+    public func caller(of event: PlatformEvent) -> Caller {
+        let number = customerNumber(of: event)
+        return Caller(number: number, phoneKey: number.map(hasher.keyedHash))
+    }
+
+    /// The keyed hash of the customer's number: the key of recent overrides.
     public func phoneKey(for event: PlatformEvent) -> String? {
-        customerNumber(of: event).map(hasher.keyedHash)
+        caller(of: event).phoneKey
     }
 
     func customerNumber(of event: PlatformEvent) -> PhoneNumber? {
@@ -49,8 +62,10 @@ public struct PhaseOneLinking: Sendable {
     ///
     /// - Parameter override: a live recent override, or the link already known locally for this
     ///   customer: it wins over the `PHONE:` id, and phase 2 then asks the CRM for that contact.
-    public func decide(_ event: PlatformEvent, override: ExternalID? = nil) -> Outcome {
-        let number = customerNumber(of: event)
+    /// - Parameter caller: `caller(of: event)`, when the caller worked it out already.
+    public func decide(_ event: PlatformEvent, override: ExternalID? = nil, caller: Caller? = nil) -> Outcome {
+        let caller = caller ?? self.caller(of: event)
+        let number = caller.number
         let customerIdOnEvent: String?
         var email: EmailAddress?
         switch event.payload {
@@ -70,7 +85,7 @@ public struct PhaseOneLinking: Sendable {
         default:
             return .nothingToDo(reason: "\(event.type.rawValue) events link nobody")
         }
-        let phoneID = number.map(hasher.externalID(for:))
+        let phoneID = caller.phoneKey.map(ExternalID.phone(keyedHash:))
         // The platform's customer is the event's, else the phone-linked one: an override changes who
         // that customer is, not which customer record is updated.
         guard let customerID = customerIdOnEvent.flatMap({ $0.isEmpty ? nil : $0 }) ?? phoneID?.description else {

@@ -83,4 +83,27 @@ struct PhaseOneChannelTests {
         #expect(linking.phoneKey(for: event(.chatStarted(ChatStarted(phone: "+1 555 010 0001")))) == call)
         #expect(linking.phoneKey(for: event(.emailReceived(EmailReceived(fromAddress: "a@b.co")))) == nil)
     }
+
+    @Test("a caller worked out once by the pipeline links exactly as one worked out by the correlator")
+    func precomputedCaller() {
+        let correlator = CallCorrelator(linking: linking)
+        let payloads: [PlatformEvent.Payload] = [
+            .callStarted(CallStarted(fromNumber: "(555) 010-0001", toNumber: "+15550190000", direction: .inbound)),
+            .callStarted(CallStarted(fromNumber: "anonymous", toNumber: "+15550190000", direction: .inbound)),
+            .chatStarted(ChatStarted(email: "Ann@Example.COM", phone: "+1 555 010 0001")),
+            .emailReceived(EmailReceived(fromAddress: "ann@example.com")),
+        ]
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        for payload in payloads {
+            let start = event(payload)
+            let caller = linking.caller(of: start)
+            #expect(caller.phoneKey == linking.phoneKey(for: start))
+            #expect(caller.phoneKey.map { "PHONE:\($0)" } == caller.number.map { linking.hasher.externalID(for: $0).description })
+            let computedInside = correlator.handle(start, state: nil, now: now)
+            let handedIn = correlator.handle(start, state: nil, now: now, caller: caller)
+            #expect(handedIn == computedInside)
+        }
+        let withheld = linking.caller(of: event(payloads[1]))
+        #expect(withheld.number == nil && withheld.phoneKey == nil)
+    }
 }

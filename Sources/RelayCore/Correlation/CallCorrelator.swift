@@ -61,9 +61,14 @@ public struct CallCorrelator: Sendable {
         self.linking = linking
     }
 
-    /// - Parameter override: the caller's live recent override, looked up by the caller (the store);
-    ///   it wins over the `PHONE:` id in phase 1.
-    public func handle(_ event: PlatformEvent, state: Interaction?, now: Date, override: ExternalID? = nil) -> Transition {
+    /// - Parameters:
+    ///   - override: the caller's live recent override, looked up by the caller (the store);
+    ///     it wins over the `PHONE:` id in phase 1.
+    ///   - caller: `linking.caller(of: event)`, when the caller worked it out already.
+    public func handle(
+        _ event: PlatformEvent, state: Interaction?, now: Date, override: ExternalID? = nil,
+        caller: PhaseOneLinking.Caller? = nil
+    ) -> Transition {
         var interaction = state ?? Interaction(callId: event.callId, firstSeenAt: now)
         guard !interaction.seenEventIds.contains(event.eventId) else {
             return Transition(interaction: interaction, effects: [], outcome: .duplicate)
@@ -75,8 +80,9 @@ public struct CallCorrelator: Sendable {
         case .callStarted, .chatStarted, .emailReceived, .messageReceived:
             guard interaction.startEventId == nil else { return supersede(interaction, event) }
             recordStart(event, into: &interaction)
-            interaction.phoneKey = linking.phoneKey(for: event)
-            if case .effects(let linkingEffects) = linking.decide(event, override: override) {
+            let caller = caller ?? linking.caller(of: event)
+            interaction.phoneKey = caller.phoneKey
+            if case .effects(let linkingEffects) = linking.decide(event, override: override, caller: caller) {
                 for effect in linkingEffects {
                     switch effect {
                     case .customerUpdate(let update):
