@@ -147,22 +147,22 @@ public final class EventPipeline: Service {
         let cipher = self.cipher
         let now = Date()
         // Phase 1 takes, in order: a live recent override for this caller, the link already known
-        // locally (the CRM or ERP id of the contact holding this number), else the PHONE: id. Both are
-        // read before the transaction, which keeps the correlator pure.
-        var override: ExternalID?
-        if let phoneKey = correlator.linking.phoneKey(for: event),
-            let stored = try await store.override(phoneKey: phoneKey, now: now)
-        {
-            override = ExternalID(parsing: stored)
-        }
+        // locally (the CRM or ERP id of the contact holding the channel's identifier), else the PHONE:
+        // id. Both are read before the transaction, which keeps the correlator pure.
+        let caller = correlator.linking.caller(of: event)
         let capture = contacts?.capture(for: event)
-        if override == nil, let keys = capture?.keys, !keys.isEmpty {
-            override = try await contacts?.knownExternalId(forKeys: keys)
+        let override: ExternalID?
+        if let contacts {
+            override = try await contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now)
+        } else if let phoneKey = caller.phoneKey {
+            override = try await store.override(phoneKey: phoneKey, now: now).flatMap(ExternalID.init(parsing:))
+        } else {
+            override = nil
         }
         let outcome = Mutex<CallCorrelator.Outcome?>(nil)
         let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
-            [override] state in
-            let transition = correlator.handle(event, state: state, now: now, override: override)
+            state in
+            let transition = correlator.handle(event, state: state, now: now, override: override, caller: caller)
             outcome.withLock { $0 = transition.outcome }
             return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
         }

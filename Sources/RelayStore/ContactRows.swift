@@ -120,6 +120,12 @@ public struct ContactCapture: Sendable {
 public struct ContactRows {
     let db: Database
 
+    /// The live recent override for a caller's number key: read with the contacts, so phase 1 gets
+    /// both of its local answers in one read.
+    public func liveOverride(phoneKey: String, now: Date) throws -> String? {
+        try SQLiteInteractionStore.liveOverride(phoneKey: phoneKey, now: now, db)
+    }
+
     public func contact(_ id: String) throws -> StoredContact? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id]) else { return nil }
         return try Self.contact(row)

@@ -90,18 +90,17 @@ public final class SQLiteInteractionStore: InteractionStore {
         // The contact link commits with the state, so a redelivery (caught above) never links twice; a
         // second start under another event id finds the first one's start in `current` and links nothing.
         if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil) }
-        try db.execute(
-            sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)",
-            arguments: [eventId, callId, ColumnTime.value(now)])
+        try db.cachedStatement(sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)")
+            .execute(arguments: [eventId, callId, ColumnTime.value(now)])
         var entries: [OutboxEntry] = []
         for entry in newEntries {
             // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO outbox (cause_id, call_id, kind, payload, created_at)
                     VALUES (?, ?, ?, COALESCE(?, x''), ?)
-                    """,
-                arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
+                    """
+            ).execute(arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
             entries.append(
                 OutboxEntry(
                     id: db.lastInsertedRowID, causeId: eventId, callId: callId, kind: entry.kind,
@@ -122,14 +121,15 @@ public final class SQLiteInteractionStore: InteractionStore {
         // not a decode and encode of the whole state: the writer is the pipeline's bottleneck.
         try await database {
             try await groupCommit.write { db in
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         UPDATE interaction
                         SET external_id = :externalId, updated_at = :now,
                             state = CAST(json_set(CAST(state AS TEXT), '$.externalId', :externalId) AS BLOB)
                         WHERE call_id = :callId AND external_id IS NOT :externalId
                             AND (:anyLink OR external_id IS NULL OR external_id LIKE 'PHONE:%')
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         "externalId": externalId, "now": ColumnTime.value(now), "callId": callId,
                         "anyLink": rule == .anyLink,
@@ -189,13 +189,14 @@ public final class SQLiteInteractionStore: InteractionStore {
     public func markPublished(_ ids: [Int64], at: Date) async throws {
         guard !ids.isEmpty else { return }
         try await database {
-            try await groupCommit.write { db in
-                let statement = try db.makeStatement(
-                    sql: "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL")
-                for id in ids {
-                    try statement.execute(arguments: [ColumnTime.value(at), id])
-                }
-            }
+            try await groupCommit.write { db in try Self.markPublished(ids, at: at, db) }
+        }
+    }
+
+    private static func markPublished(_ ids: [Int64], at: Date, _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL")
+        for id in ids {
+            try statement.execute(arguments: [ColumnTime.value(at), id])
         }
     }
 
@@ -231,12 +232,14 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     public func override(phoneKey: String, now: Date) async throws -> String? {
         try await database {
-            try await writer.read { db in
-                try String.fetchOne(
-                    db, sql: "SELECT external_id FROM identity_override WHERE phone_key = ? AND expires_at > ?",
-                    arguments: [phoneKey, ColumnTime.value(now)])
-            }
+            try await writer.read { db in try Self.liveOverride(phoneKey: phoneKey, now: now, db) }
         }
+    }
+
+    static func liveOverride(phoneKey: String, now: Date, _ db: Database) throws -> String? {
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT external_id FROM identity_override WHERE phone_key = ? AND expires_at > ?"),
+            arguments: [phoneKey, ColumnTime.value(now)])
     }
 
     public func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws {
@@ -307,44 +310,42 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     private static func isProcessed(_ eventId: String, _ db: Database) throws -> Bool {
         try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = ?)", arguments: [eventId]) ?? false
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = ?)"), arguments: [eventId])
+            ?? false
     }
 
     private static func state(callId: String, _ db: Database) throws -> Interaction? {
-        guard let data = try Data.fetchOne(db, sql: "SELECT state FROM interaction WHERE call_id = ?", arguments: [callId])
+        guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM interaction WHERE call_id = ?"), arguments: [callId])
         else { return nil }
         return try InteractionStateCoding.decode(data, callId: callId)
     }
 
     private static func save(_ interaction: Interaction, now: Date, _ db: Database) throws {
+        // Positional arguments and a cached statement: this runs for every event, on the single writer.
         let arguments: StatementArguments = [
-            "call_id": interaction.callId,
-            "status": interaction.status.rawValue,
-            "channel": interaction.channel?.rawValue,
-            "direction": interaction.direction?.rawValue,
-            "started_at": ColumnTime.value(interaction.startedAt),
-            "ended_at": ColumnTime.value(interaction.endedAt),
-            "wrapped_up_at": ColumnTime.value(interaction.wrappedUpAt),
-            "queue_id": interaction.queueId,
-            "agent_id": interaction.agentId,
-            "wrap_up_code": interaction.wrapUpCode,
-            "disconnect_type": interaction.disconnectType,
-            "external_id": interaction.externalId,
-            "next_due_at": ColumnTime.value(interaction.nextDueAt),
-            "first_seen_at": ColumnTime.value(interaction.firstSeenAt),
-            "updated_at": ColumnTime.value(now),
-            "state": try InteractionStateCoding.encode(interaction),
+            interaction.callId,
+            interaction.status.rawValue,
+            interaction.channel?.rawValue,
+            interaction.direction?.rawValue,
+            ColumnTime.value(interaction.startedAt),
+            ColumnTime.value(interaction.endedAt),
+            ColumnTime.value(interaction.wrappedUpAt),
+            interaction.queueId,
+            interaction.agentId,
+            interaction.wrapUpCode,
+            interaction.disconnectType,
+            interaction.externalId,
+            ColumnTime.value(interaction.nextDueAt),
+            ColumnTime.value(interaction.firstSeenAt),
+            ColumnTime.value(now),
+            try InteractionStateCoding.encode(interaction),
         ]
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO interaction (
                     call_id, status, channel, direction, started_at, ended_at, wrapped_up_at, queue_id, agent_id,
                     wrap_up_code, disconnect_type, external_id, next_due_at, first_seen_at, updated_at, state
-                ) VALUES (
-                    :call_id, :status, :channel, :direction, :started_at, :ended_at, :wrapped_up_at, :queue_id,
-                    :agent_id, :wrap_up_code, :disconnect_type, :external_id, :next_due_at, :first_seen_at,
-                    :updated_at, :state
-                )
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (call_id) DO UPDATE SET
                     status = excluded.status, channel = excluded.channel, direction = excluded.direction,
                     started_at = excluded.started_at, ended_at = excluded.ended_at,
@@ -353,12 +354,12 @@ public final class SQLiteInteractionStore: InteractionStore {
                     disconnect_type = excluded.disconnect_type, external_id = excluded.external_id,
                     next_due_at = excluded.next_due_at, first_seen_at = excluded.first_seen_at,
                     updated_at = excluded.updated_at, state = excluded.state
-                """,
-            arguments: arguments)
+                """
+        ).execute(arguments: arguments)
     }
 
     private static func outbox(causedBy eventId: String, _ db: Database) throws -> [OutboxEntry] {
-        try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE cause_id = ? ORDER BY id", arguments: [eventId])
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE cause_id = ? ORDER BY id"), arguments: [eventId])
             .map(outboxEntry)
     }
 

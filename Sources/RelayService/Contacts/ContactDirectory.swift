@@ -450,14 +450,30 @@ extension ContactDirectory {
     /// contact holding one of `keys`, the keys of the channel's identifiers in its order (a capture's
     /// `keys`). A name is never a key.
     public func knownExternalId(forKeys keys: [String]) async throws -> ExternalID? {
-        try await store.readContacts { rows in
-            for key in keys {
-                guard let identifiers = try self.identifiersOfOwner(of: key, rows) else { continue }
-                let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
-                return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
+        try await store.readContacts { rows in try self.knownExternalId(forKeys: keys, rows) }
+    }
+
+    /// Phase 1's local answer, in one read: the live recent override for the caller's number key, else
+    /// the link known for the channel's identifier keys (`knownExternalId(forKeys:)`).
+    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> ExternalID? {
+        guard phoneKey != nil || !keys.isEmpty else { return nil }
+        return try await store.readContacts { rows in
+            if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
+                let override = ExternalID(parsing: stored)
+            {
+                return override
             }
-            return nil
+            return try self.knownExternalId(forKeys: keys, rows)
         }
+    }
+
+    private func knownExternalId(forKeys keys: [String], _ rows: ContactRows) throws -> ExternalID? {
+        for key in keys {
+            guard let identifiers = try identifiersOfOwner(of: key, rows) else { continue }
+            let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
+            return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
+        }
+        return nil
     }
 
     /// The identifiers of the contact that owns `key`, with its aliases', opened; nil when nobody owns it.
