@@ -211,6 +211,41 @@ struct EnrichmentEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("phase 2's own PUT retries under its key without asking the CRM again; a refused one is a replayable deliveryFailed")
+    func phaseTwoUpdateRetries() async throws {
+        let p1Attempts = Atomic<Int>(0)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                switch request.header("idempotency-key") {
+                case "enrichment:p1": p1Attempts.add(1, ordering: .relaxed).newValue <= 2 ? .status(503) : nil
+                case "enrichment:p2": .status(400)
+                default: nil
+                }
+            }, enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
+        relay.platform.addCRMContact(phone: "+15550100082", .init(contactId: "003C000003", name: "Ann Other"))
+        try await relay.publish([
+            callStartedBody(eventId: "p1", callId: "call-p1", from: "+15550100081"),
+            callStartedBody(eventId: "p2", callId: "call-p2", from: "+15550100082"),
+        ])
+        let record = try #require(try await relay.deadLetters(atLeast: 1).first)
+        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:p1" } }
+        let requests = relay.platform.server.requests
+        #expect(requests.count { $0.header("idempotency-key") == "enrichment:p1" } == 3)
+        #expect(requests.count { $0.header("idempotency-key") == "enrichment:p2" } == 1, "a 400 is not retried")
+        #expect(requests.count { $0.path == "/crm/contacts?phone=%2B15550100081" } == 1, "retrying the PUT is not a new lookup")
+        #expect(requests.count { $0.path == "/crm/contacts?phone=%2B15550100082" } == 1)
+        #expect(record.reason == .deliveryFailed)
+        #expect(record.callId == "call-p2")
+        #expect(record.target?.method == "PUT")
+        #expect(record.target?.lastStatus == 400)
+        // Replay sends the update again, not the lookup: the record holds the customer-update job.
+        #expect(record.origin?.routingKey == relay.names.deliveryRoutingKey)
+        let job = try DeliveryJob.decode(record.originalPayload).opened(with: relay.app.cipher)
+        #expect(job.kind == .customerUpdate && job.idempotencyKey == "enrichment:p2")
+    }
+
     @Test("email and web chat: phase 2 asks the CRM by the address; a chat's number links it at once")
     func byAddress() async throws {
         let relay = try await RelayHarness.start(enrichment: true)
