@@ -32,11 +32,17 @@ public struct CustomerUpdate: Sendable, Hashable {
     /// `{"externalId"}` for the phase-1 link; with a profile, also `name`, `email` and `data`
     /// (DESIGN.md, "Outputs"), fields the CRM did not give left out.
     public func body() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = Self.bodyEncoder
         guard let profile else { return Array(try! encoder.encode(["externalId": externalId.description])) }
         return Array(try! encoder.encode(Body(externalId: externalId.description, profile: profile)))
     }
+
+    /// Configured once and shared (every event sends a body): sorted keys, so one update is one byte string.
+    static let bodyEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     private struct Body: Encodable {
         var externalId: String

@@ -24,6 +24,10 @@ public struct PlatformEventDecoder: Sendable {
         self.limits = limits
     }
 
+    // Shared: the decoder is configured once and safe to use from many threads; one per event showed
+    // in the profile.
+    private static let jsonDecoder = JSONDecoder()
+
     public func decode(_ body: [UInt8]) throws(MalformedEventError) -> PlatformEvent {
         guard body.count <= limits.maxBodyBytes else {
             throw MalformedEventError(
@@ -32,7 +36,7 @@ public struct PlatformEventDecoder: Sendable {
         let data = Data(body)
         let envelope: Envelope
         do {
-            envelope = try JSONDecoder().decode(Envelope.self, from: data)
+            envelope = try Self.jsonDecoder.decode(Envelope.self, from: data)
         } catch {
             throw MalformedEventError(decodingError: error)
         }
@@ -50,7 +54,7 @@ public struct PlatformEventDecoder: Sendable {
 
         let payload: PlatformEvent.Payload
         do {
-            let decoder = JSONDecoder()
+            let decoder = Self.jsonDecoder
             switch type {
             case .callStarted: payload = .callStarted(try decoder.decode(CallStarted.self, from: data))
             case .callEnded: payload = .callEnded(try decoder.decode(CallEnded.self, from: data))

@@ -39,14 +39,12 @@ public struct PostCallWebhook: Sendable, Hashable {
 
     public static func webhookID(callId: String) -> String {
         let digest = SHA256.hash(data: Array("post-call:\(callId)".utf8))
-        return "msg_" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "msg_" + Hex.lowercase(digest.prefix(16))
     }
 
     /// The body as sent: sorted keys, absent values as explicit nulls, so receivers see every field.
     public func body() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try! encoder.encode(NullPreserving(payload)))
+        Array(try! CustomerUpdate.bodyEncoder.encode(NullPreserving(payload)))
     }
 
     /// Encodes nil optionals as `null` instead of leaving the key out.

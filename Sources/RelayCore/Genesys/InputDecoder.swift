@@ -197,9 +197,11 @@ public struct InputDecoder: Sendable {
 
     // MARK: Decoding
 
+    private static let jsonDecoder = JSONDecoder()
+
     private static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(MalformedEventError) -> T {
         do {
-            return try JSONDecoder().decode(type, from: data)
+            return try jsonDecoder.decode(type, from: data)
         } catch {
             throw malformed(error)
         }

@@ -9,6 +9,9 @@ public import Foundation
 /// What stays readable is what routing, retries, replay and an on-call engineer need: kind, call id,
 /// cause, idempotency key, path (a pointer, never a number), attempts, the last error.
 extension DeliveryJob {
+    private static let personalDataEncoder = JSONEncoder()
+    private static let personalDataDecoder = JSONDecoder()
+
     struct PersonalData: Codable {
         var body: String
         var phone: String?
@@ -27,7 +30,7 @@ extension DeliveryJob {
         job.body = ""
         job.enrichment?.phone = nil
         job.enrichment?.email = nil
-        let plaintext = try! JSONEncoder().encode(personal)  // two strings: cannot fail
+        let plaintext = try! Self.personalDataEncoder.encode(personal)  // strings only: cannot fail
         job.sealedPersonalData = Data(cipher.seal(plaintext, context: sealingContext)).base64EncodedString()
         return job
     }
@@ -38,7 +41,7 @@ extension DeliveryJob {
         guard let sealedPersonalData else { return self }
         guard let sealed = Data(base64Encoded: sealedPersonalData) else { throw .cannotOpen }
         let plaintext = try cipher.open(Array(sealed), context: sealingContext)
-        guard let personal = try? JSONDecoder().decode(PersonalData.self, from: Data(plaintext)) else {
+        guard let personal = try? Self.personalDataDecoder.decode(PersonalData.self, from: Data(plaintext)) else {
             throw .cannotOpen
         }
         var job = self
