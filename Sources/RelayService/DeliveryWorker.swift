@@ -118,6 +118,14 @@ public final class DeliveryWorker: Service {
             return
         }
         if job.kind == .enrich || job.kind == .contextChange {
+            if delivery.routingKey == names.deliveryRoutingKey {
+                // A parked lookup comes back from its delay queue through relay.deliveries (the delay
+                // queues dead-letter under one routing key), as does one replayed from an older record:
+                // it goes back to relay.enrichment, so retries during a CRM outage never hold the slots
+                // of phase-1 updates.
+                await handBack(delivery, toRoutingKey: names.enrichmentRoutingKey)
+                return
+            }
             await lookUp(job, delivery: delivery)
             return
         }
@@ -275,7 +283,7 @@ public final class DeliveryWorker: Service {
                     attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
                     lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
                     originalPayload: sealed(current).encoded(),
-                    origin: .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey),
+                    origin: .init(exchange: names.workExchange, routingKey: names.enrichmentRoutingKey),
                     target: .init(method: "GET", url: url(for: current), lastStatus: status))
                 await finish(delivery, deadLetter: record)
                 return
@@ -337,6 +345,21 @@ public final class DeliveryWorker: Service {
             amqp.ack(delivery)
         } catch {
             logger.error("could not park a retry; the delivery stays queued", metadata: [LogKeys.error: "\(error)"])
+            amqp.nack(delivery, requeue: true)
+        }
+    }
+
+    /// Moves a delivery, as it is, to another queue of the work exchange; acks it once confirmed there.
+    private func handBack(_ delivery: Delivery, toRoutingKey routingKey: String) async {
+        do {
+            try await amqp.publish(
+                OutboundMessage(
+                    exchange: names.workExchange, routingKey: routingKey, body: delivery.body,
+                    headers: DeadLetter.carriedHeaders(from: delivery.headers)))
+            amqp.ack(delivery)
+        } catch {
+            logger.error("could not hand a lookup back to its queue; it stays queued", metadata: [LogKeys.error: "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
             amqp.nack(delivery, requeue: true)
         }
     }

@@ -172,6 +172,40 @@ struct EnrichmentEndToEndTests {
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
     }
 
+    @Test("parked lookups come back to relay.enrichment: their retries never hold phase-1 slots")
+    func parkedLookupsReturnToTheirQueue() async throws {
+        let searches = Atomic<Int>(0)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
+                // The first two searches ask for a wait longer than the in-process limit (the lookups
+                // are parked in relay.delay.5s); every later one hangs.
+                return searches.add(1, ordering: .relaxed).newValue <= 2
+                    ? .status(503, headers: [(name: "Retry-After", value: "3")]) : .ok("{}", delay: .seconds(20))
+            },
+            enrichment: true,
+            adjust: {
+                $0.delivery.concurrency = 1
+                $0.delivery.enrichmentConcurrency = 2
+                $0.crm.lookup.timeout = .seconds(30)
+            })
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            callStartedBody(eventId: "k1", callId: "park-1", from: "+15550100091"),
+            callStartedBody(eventId: "k2", callId: "park-2", from: "+15550100092"),
+        ])
+        _ = try await updates(relay, count: 2)
+        // Both parked lookups are back and hanging on the CRM; through relay.deliveries the second
+        // could not even start, queued behind the first in the only delivery slot.
+        try await eventually(timeout: .seconds(15)) { searches.load(ordering: .relaxed) == 4 }
+        let published = ContinuousClock.now
+        try await relay.publish([callStartedBody(eventId: "k3", callId: "park-3", from: "+15550100093")])
+        try await eventually(timeout: .seconds(5)) {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:k3" }
+        }
+        #expect(ContinuousClock.now - published < .seconds(5))
+    }
+
     @Test("phase 2's CRM link is the interaction's: the post-call webhook carries CRM:{id}, not the PHONE: id")
     func webhookCarriesTheEnrichedLink() async throws {
         let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.correlation.wrapUpGrace = .seconds(30) })
