@@ -1,5 +1,5 @@
 public import Foundation
-public import RelayAMQP
+import RelayAMQP
 public import RelaySimulator
 
 /// `identity-relay run` as a child process against the test broker and a simulated platform in the test

@@ -1,5 +1,5 @@
 public import Foundation
-public import RelayCore
+import RelayCore
 import RelayStore
 
 /// Curated contacts from a file: CSV with a header row, or JSON lines. Parsing never stops at a bad
