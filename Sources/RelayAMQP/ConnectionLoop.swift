@@ -22,6 +22,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private var connection: AMQPConnection?
     private var generation: UInt64 = 0
+    /// The consume channel's unsettled deliveries, so acks can go out coalesced.
+    private var acks = AckCoalescer()
     private var consecutiveFailures = 0
     private var lastInbound = ContinuousClock.now
     /// When the last ack or nack went out: closing right after one can lose it (see `finish`).
@@ -92,6 +94,7 @@ final class ConnectionLoop: @unchecked Sendable {
             try connection.openChannel(Self.adminChannel)
             self.connection = connection
             generation += 1
+            acks.reset()
             nextPublishSequence = 1
             // Drained consumers are not subscribed again: their streams have ended.
             consumers.removeAll(where: \.cancelling)
@@ -154,26 +157,39 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // MARK: Commands
 
+    /// This turn's acks, coalesced: a run at the front of the unsettled deliveries is one frame.
+    private func sendAcks(_ tags: [UInt64]) {
+        guard !tags.isEmpty, let connection else { return }
+        do {
+            for frame in acks.frames(acking: tags) {
+                try connection.ack(Self.consumeChannel, deliveryTag: frame.tag, multiple: frame.multiple)
+            }
+            lastSettlement = .now
+        } catch {
+            connectionLost(error)
+        }
+    }
+
     private func runCommands() {
+        var acked: [UInt64] = []
+        defer { sendAcks(acked) }
         for command in client.takeCommands() {
             switch command {
             case .publish(let message, let continuation):
                 let messageId = message.messageId ?? UUID().uuidString
                 send(PendingPublish(message: message, messageId: messageId, continuation: continuation))
             case .ack(let tag, let deliveryGeneration):
-                guard let connection, deliveryGeneration == generation else {
+                guard connection != nil, deliveryGeneration == generation else {
                     logger.debug("dropping ack of a delivery from a closed connection; the broker redelivers it")
                     continue
                 }
-                do {
-                    try connection.ack(Self.consumeChannel, deliveryTag: tag, multiple: false)
-                    lastSettlement = .now
-                } catch {
-                    connectionLost(error)
-                }
+                acked.append(tag)
             case .nack(let tag, let deliveryGeneration, let requeue):
                 guard let connection, deliveryGeneration == generation else { continue }
-                do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: requeue) } catch {
+                do {
+                    try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: requeue)
+                    acks.settledAlone(tag)
+                } catch {
                     connectionLost(error)
                 }
             case .consume(let registration):
@@ -279,8 +295,10 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             // A draining consumer holds what still arrives, unacked: nacking it back would only
             // bring it straight back here, counting towards the queue's delivery limit each time.
+            acks.delivered(tag)
             if consumer.cancelling { return }
             guard case .enqueued = consumer.registration.continuation.yield(delivery) else {
+                acks.settledAlone(tag)
                 // Nobody is listening any more: hand the message back rather than hold it unacked.
                 do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: true) } catch {
                     connectionLost(error)
