@@ -11,14 +11,20 @@ struct AckCoalescer {
     private var head = 0
     /// Settled tags (acked or nacked one by one) not yet at the front of `delivered`.
     private var settledAhead: Set<UInt64> = []
+    /// Set when one delivery stayed in hand while very many after it were settled: tracking them
+    /// all would grow without bound, so acks go out one by one until the next connection.
+    private var givenUp = false
+    static let mostSettledAhead = 65_536
 
     /// A delivery is in hand, unsettled. Tags only grow on a channel.
     mutating func delivered(_ tag: UInt64) {
+        guard !givenUp else { return }
         delivered.append(tag)
     }
 
     /// A delivery was settled on its own (a nack), before the acks of this turn go out.
     mutating func settledAlone(_ tag: UInt64) {
+        guard !givenUp else { return }
         settledAhead.insert(tag)
         advanceHead()
     }
@@ -27,6 +33,7 @@ struct AckCoalescer {
     /// run at the front of the unsettled deliveries, single acks for the rest.
     mutating func frames(acking tags: [UInt64]) -> [(tag: UInt64, multiple: Bool)] {
         guard !tags.isEmpty else { return [] }
+        guard !givenUp else { return tags.map { (tag: $0, multiple: false) } }
         var acked = Set(tags)
         var frames: [(tag: UInt64, multiple: Bool)] = []
         var index = head
@@ -53,6 +60,10 @@ struct AckCoalescer {
             settledAhead.insert(tag)
         }
         advanceHead()
+        if settledAhead.count > Self.mostSettledAhead {
+            reset()
+            givenUp = true
+        }
         return frames
     }
 
@@ -61,6 +72,7 @@ struct AckCoalescer {
         delivered.removeAll()
         head = 0
         settledAhead.removeAll()
+        givenUp = false
     }
 
     /// Deliveries still unsettled, for tests.

@@ -52,6 +52,27 @@ struct AckCoalescerTests {
         #expect(frames.count == 1 && frames[0].tag == 1 && !frames[0].multiple)
     }
 
+    @Test("one delivery held for ever: past a bound, acks go out one by one instead of piling up")
+    func heldForever() {
+        var acks = AckCoalescer()
+        acks.delivered(1)  // never settled
+        var tag: UInt64 = 2
+        while tag < UInt64(AckCoalescer.mostSettledAhead) + 10 {
+            acks.delivered(tag)
+            acks.delivered(tag + 1)
+            #expect(acks.frames(acking: [tag, tag + 1]).allSatisfy { !$0.multiple })
+            tag += 2
+        }
+        #expect(acks.unsettledCount == 0, "nothing tracked once it gave up")
+        acks.delivered(tag)
+        acks.delivered(tag + 1)
+        #expect(acks.frames(acking: [tag, tag + 1]).map(\.tag) == [tag, tag + 1])
+        acks.reset()
+        acks.delivered(1)
+        acks.delivered(2)
+        #expect(acks.frames(acking: [1, 2]).map(\.multiple) == [true], "a new connection coalesces again")
+    }
+
     @Test("random interleavings: every acked tag is settled once, and no frame covers an unacked tag")
     func property() {
         var generator = SeededGenerator(seed: 42)
@@ -90,7 +111,8 @@ struct AckCoalescerTests {
     }
 }
 
-/// SplitMix64: the same sequence on every run.
+/// SplitMix64: the same sequence on every run (RelayCoreTests has its own copy: that target depends on
+/// RelayCore alone).
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
