@@ -81,22 +81,8 @@ public final class RelayApp: Service {
         configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints,
         metrics: RelayMetrics = .disabled, logger: Logger
     ) throws(ConfigurationError) {
-        guard let key = configuration.identity.phoneHashKey else {
-            throw ConfigurationError(
-                key: "identity.phoneHashKey",
-                "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE")
-        }
-        guard let hasher = PhoneHasher(key: Array(key.utf8)), let identifiers = IdentifierHasher(key: Array(key.utf8)) else {
-            throw ConfigurationError(key: "identity.phoneHashKey", "is too short")
-        }
-        guard let encryptionKey = configuration.privacy.encryptionKey else {
-            throw ConfigurationError(
-                key: "privacy.encryptionKey",
-                "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE (base64 of 32 bytes)")
-        }
-        guard let cipher = FieldCipher(base64Key: encryptionKey) else {
-            throw ConfigurationError(key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes")
-        }
+        let (hasher, identifiers) = try configuration.identityHashers()
+        let cipher = try configuration.fieldCipher()
         var signer: WebhookSigner?
         if let secret = configuration.webhook.signingSecret {
             guard let parsed = WebhookSigner(secret: secret) else {
@@ -186,7 +172,7 @@ public final class RelayApp: Service {
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
-            linking: linking, store: store, knownLink: { try await contacts.knownExternalId(forKeys: [$0]) },
+            linking: linking, store: store, localLink: { try await contacts.phaseOneLink(phoneKey: $0, keys: [$0], now: Date()) },
             enricher: enricher, budget: configuration.admin.lookupBudget,
             cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(
