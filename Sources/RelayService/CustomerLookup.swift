@@ -100,8 +100,9 @@ public final class CustomerLookup: Sendable {
 
     let linking: PhaseOneLinking
     let store: any InteractionStore
-    /// The link known locally for a phone key (the contact holding the number), if any.
-    let knownLink: (@Sendable (String) async throws -> ExternalID?)?
+    /// Phase 1's local answer for a phone key (a live override, else the contact holding the number), in
+    /// one read; without it, only overrides are read.
+    let localLink: (@Sendable (String) async throws -> ContactDirectory.LocalLink?)?
     let enricher: Enricher?
     let budget: Duration
     let cacheTimeToLive: Duration
@@ -113,13 +114,13 @@ public final class CustomerLookup: Sendable {
 
     public init(
         linking: PhaseOneLinking, store: any InteractionStore,
-        knownLink: (@Sendable (String) async throws -> ExternalID?)? = nil, enricher: Enricher?, budget: Duration,
+        localLink: (@Sendable (String) async throws -> ContactDirectory.LocalLink?)? = nil, enricher: Enricher?, budget: Duration,
         cacheTimeToLive: Duration = .seconds(600), cacheCapacity: Int = 100_000, metrics: RelayMetrics,
         logger: Logger
     ) {
         self.linking = linking
         self.store = store
-        self.knownLink = knownLink
+        self.localLink = localLink
         self.enricher = enricher
         self.budget = budget
         self.cacheTimeToLive = cacheTimeToLive
@@ -144,10 +145,14 @@ public final class CustomerLookup: Sendable {
         // Phase 1's order: a live override, then the link the contacts already hold for this number.
         var overridden: (externalId: String, source: Source)?
         do {
-            if let stored = try await store.override(phoneKey: phoneKey, now: Date()) {
+            if let localLink {
+                switch try await localLink(phoneKey) {
+                case .override(let id): overridden = (id.description, .override)
+                case .contact(let id): overridden = (id.description, .contact)
+                case nil: break
+                }
+            } else if let stored = try await store.override(phoneKey: phoneKey, now: Date()) {
                 overridden = (stored, .override)
-            } else if let known = try await knownLink?(phoneKey) {
-                overridden = (known.description, .contact)
             }
         } catch {
             // The store is the relay's own: when it fails, the lookup still answers.

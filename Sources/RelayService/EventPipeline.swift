@@ -153,7 +153,7 @@ public final class EventPipeline: Service {
         let capture = contacts?.capture(for: event)
         let override: ExternalID?
         if let contacts {
-            override = try await contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now)
+            override = try await contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now)?.externalId
         } else if let phoneKey = caller.phoneKey {
             override = try await store.override(phoneKey: phoneKey, now: now).flatMap(ExternalID.init(parsing:))
         } else {

@@ -446,24 +446,32 @@ extension ContactDirectory {
         }
     }
 
-    /// The link phase 1 knows locally for an interaction's customer: the CRM (else ERP) id of the first
-    /// contact holding one of `keys`, the keys of the channel's identifiers in its order (a capture's
-    /// `keys`). A name is never a key.
-    public func knownExternalId(forKeys keys: [String]) async throws -> ExternalID? {
-        try await store.readContacts { rows in try self.knownExternalId(forKeys: keys, rows) }
+    /// What phase 1 knows locally about a customer, and from where.
+    public enum LocalLink: Sendable, Hashable {
+        /// A live recent override for the caller's number.
+        case override(ExternalID)
+        /// The CRM (else ERP) id of the contact holding the channel's identifier.
+        case contact(ExternalID)
+
+        public var externalId: ExternalID {
+            switch self {
+            case .override(let id), .contact(let id): id
+            }
+        }
     }
 
     /// Phase 1's local answer, in one read: the live recent override for the caller's number key, else
-    /// the link known for the channel's identifier keys (`knownExternalId(forKeys:)`).
-    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> ExternalID? {
+    /// the CRM (else ERP) id of the first contact holding one of `keys`, the keys of the channel's
+    /// identifiers in its order (a capture's `keys`). A name is never a key.
+    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> LocalLink? {
         guard phoneKey != nil || !keys.isEmpty else { return nil }
         return try await store.readContacts { rows in
             if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
                 let override = ExternalID(parsing: stored)
             {
-                return override
+                return .override(override)
             }
-            return try self.knownExternalId(forKeys: keys, rows)
+            return try self.knownExternalId(forKeys: keys, rows).map(LocalLink.contact)
         }
     }
 
