@@ -98,7 +98,7 @@ struct ContactsEndToEndTests {
         #expect(journey.interactions.first?.channel == .chat && journey.interactions[1].channel == .email)
 
         // Undo: each Alice gets back exactly the interactions she had.
-        try await directory.unmerge(mergeId)
+        _ = try await directory.unmerge(mergeId)
         #expect(try await directory.journey(.id(aliceByPhone.contactId)).interactions.map(\.callId) == ["call-a1"])
         #expect(try await directory.journey(.id(aliceByEmail.contactId)).interactions.map(\.callId) == ["chat-a3", "mail-a2"])
 

@@ -218,7 +218,7 @@ public enum PIIScanner {
         return start..<lastDigitEnd
     }
 
-    private static func emailSpan(_ bytes: UnsafeBufferPointer<UInt8>, at at: Int) -> Range<Int>? {
+    private static func emailSpan(_ bytes: UnsafeBufferPointer<UInt8>, at: Int) -> Range<Int>? {
         var start = at
         while start > 0, isEmailLocalByte(bytes[start - 1]) { start -= 1 }
         var end = at + 1
