@@ -140,34 +140,26 @@ public final class SQLiteInteractionStore: InteractionStore {
     }
 
     public func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction] {
-        try await database {
-            try await writer.read { db in
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT call_id, state FROM interaction
-                        WHERE external_id LIKE 'PHONE:%' AND first_seen_at >= ?
-                        ORDER BY first_seen_at, call_id
-                        LIMIT ?
-                        """,
-                    arguments: [ColumnTime.value(since), max(0, limit)])
-                return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
-            }
-        }
+        try await interactions(
+            where: "external_id LIKE 'PHONE:%' AND first_seen_at >= ? ORDER BY first_seen_at, call_id",
+            [ColumnTime.value(since) as Double], limit: limit)
     }
 
     public func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction] {
+        try await interactions(
+            where: "next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at, call_id",
+            [ColumnTime.value(now) as Double], limit: limit)
+    }
+
+    /// The states of the interactions a condition (and its order) selects, at most `limit`.
+    private func interactions(
+        where condition: String, _ arguments: StatementArguments, limit: Int
+    ) async throws -> [Interaction] {
         try await database {
             try await writer.read { db in
                 let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT call_id, state FROM interaction
-                        WHERE next_due_at IS NOT NULL AND next_due_at <= ?
-                        ORDER BY next_due_at, call_id
-                        LIMIT ?
-                        """,
-                    arguments: [ColumnTime.value(now), max(0, limit)])
+                    db, sql: "SELECT call_id, state FROM interaction WHERE \(condition) LIMIT ?",
+                    arguments: arguments + [max(0, limit)])
                 return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
             }
         }
