@@ -128,7 +128,7 @@ struct AdminRoutes: Sendable {
         case .accepted:
             logger.info(
                 "context update accepted by the admin API",
-                metadata: ["call.id.masked": "\(Masking.mask(callId))", "external.id.masked": "\(externalId.masked)"])
+                metadata: [LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)"])
             return Self.json(
                 .accepted,
                 ["status": "accepted", "eventId": eventId, "note": "applies once its system of record confirms the id"])

@@ -125,7 +125,8 @@ public struct Reconciler: Sendable {
                     replacing: .phoneLinkOnly)
                 report.upgraded += 1
                 logger.info(
-                    "reconciled", metadata: ["call.id.masked": "\(masked)", "external.id.masked": "\(update.externalId.masked)"])
+                    "reconciled",
+                    metadata: [LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
             } catch {
                 report.failed += 1
                 report.failures.append("\(masked): could not queue the update: \(error)")
