@@ -151,18 +151,10 @@ public struct ReconciliationSchedule: Sendable {
 
     public func run() async {
         guard interval > .zero else { return }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // A day-long sleep must not hold shutdown up.
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
-            do {
-                _ = try await reconciler.run(since: Date().addingTimeInterval(-window.totalSeconds))
-            } catch {
-                logger.error("scheduled reconciliation failed; the next run tries again", metadata: [LogKeys.error: "\(error)"])
-            }
+        await repeatUntilShutdown(
+            every: interval, startNow: false, logger: logger, failure: "scheduled reconciliation failed; the next run tries again"
+        ) {
+            _ = try await reconciler.run(since: Date().addingTimeInterval(-window.totalSeconds))
         }
     }
 }

@@ -17,15 +17,11 @@ public final class ContactExpiryService: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let expired = try await directory.expireDue()
-                if expired > 0 { logger.info("temporary contacts expired", metadata: ["contacts.expired": "\(expired)"]) }
-            } catch {
-                logger.error("contact expiry failed; retrying at the next run", metadata: [LogKeys.error: "\(error)"])
-            }
-            // The interval is long (an hour by default): shutdown must not wait for it.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+        await repeatUntilShutdown(
+            every: interval, startNow: true, logger: logger, failure: "contact expiry failed; retrying at the next run"
+        ) {
+            let expired = try await directory.expireDue()
+            if expired > 0 { logger.info("temporary contacts expired", metadata: ["contacts.expired": "\(expired)"]) }
         }
     }
 }

@@ -47,15 +47,11 @@ public final class RetentionPurge: Service {
 
     public func run() async throws {
         // The first purge waits one interval too: a relay restarted often then does not scan the
-        // dead-letter queue at every start. Graceful shutdown ends the wait at once.
-        while true {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-            if Task.isShuttingDownGracefully || Task.isCancelled { return }
-            do {
-                try await purge(now: now())
-            } catch {
-                logger.error("retention purge failed; retrying at the next interval", metadata: [LogKeys.error: "\(error)"])
-            }
+        // dead-letter queue at every start.
+        await repeatUntilShutdown(
+            every: interval, startNow: false, logger: logger, failure: "retention purge failed; retrying at the next interval"
+        ) {
+            try await purge(now: now())
         }
     }
 
