@@ -134,7 +134,7 @@ public final class DeliveryWorker: Service {
 
     /// Sends the job, retrying in process for short waits, and settles `delivery` with the outcome:
     /// acked once delivered, or once the job is parked in a delay queue or dead-lettered (both
-    /// confirmed). `delivery` is the job's own message, or the lookup whose answer the job is.
+    /// confirmed).
     private func deliver(_ job: DeliveryJob, settling delivery: Delivery) async {
         var current = job
         var generator = SystemRandomNumberGenerator()
@@ -195,8 +195,8 @@ public final class DeliveryWorker: Service {
         }
     }
 
-    /// Phase 2 and context updates: the enricher's answer becomes a customer-update job, sent from here
-    /// with the same retries, parking and dead-lettering as any other. A validated context update also
+    /// Phase 2 and context updates: the enricher's answer becomes a customer-update job of its own, so
+    /// the PUT gets the same retries and dead-lettering as any other. A validated context update also
     /// leaves a recent override for the caller.
     private func lookUp(_ job: DeliveryJob, delivery: Delivery) async {
         var current = job
@@ -223,32 +223,35 @@ public final class DeliveryWorker: Service {
                 do {
                     // The interaction follows its customer: the post-call webhook and reconciliation see the
                     // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
-                    // Relinked before the update is sent, so a phase-1 retry racing it sees it superseded;
-                    // a crash before this lookup is acked redelivers it, and the update is sent then.
+                    // Relinked before the update is queued, so a phase-1 retry racing it sees it superseded;
+                    // a crash in between redelivers this job, which queues the update then.
                     _ = try await overrides?.store.relink(
                         callId: job.callId, to: update.externalId.description, now: now,
                         replacing: job.contextChange != nil ? .anyLink : .phoneLinkOnly)
+                    // Queued behind the phase-1 update on relay.deliveries rather than sent from here: sent
+                    // from here it raced the phase-1 PUT and could reach the platform first, which then
+                    // ended on the older PHONE: link (seen in CI).
+                    try await amqp.publish(
+                        OutboundMessage(
+                            exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
+                            body: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded(),
+                            headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
                             phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
+                    logger.info(
+                        job.kind == .contextChange ? "context updated" : "enriched",
+                        metadata: [
+                            LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                            LogKeys.attempt: "\(attempt)",
+                        ])
+                    amqp.ack(delivery)
                 } catch {
-                    logger.error("could not record the new link; the job stays queued", metadata: [LogKeys.error: "\(error)"])
-                    try? await Task.sleep(for: .seconds(1))
+                    logger.error("could not queue the update; the job stays queued", metadata: [LogKeys.error: "\(error)"])
                     amqp.nack(delivery, requeue: true)
-                    return
                 }
-                logger.info(
-                    job.kind == .contextChange ? "context updated" : "enriched",
-                    metadata: [
-                        LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
-                        LogKeys.attempt: "\(attempt)",
-                    ])
-                // Sent from this slot rather than queued on relay.deliveries: one broker round trip fewer
-                // per enrichment, and a slow platform holds lookup slots, never phase-1 ones. A retry
-                // that must wait is parked like any delivery's and comes back through relay.deliveries.
-                await deliver(DeliveryJob(customerUpdate: update, causeId: job.causeId), settling: delivery)
                 return
             case .noUpdate(let reason):
                 if let change = job.contextChange {
