@@ -44,6 +44,8 @@ public final class DeliveryWorker: Service {
     let logger: Logger
     /// Opens the personal data of the jobs it sends, and seals it again in every job it queues.
     let cipher: FieldCipher?
+    /// One customer update per call at a time (`sendUnlessSuperseded`).
+    let updatesPerCall = SerialPerKey()
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
@@ -140,16 +142,18 @@ public final class DeliveryWorker: Service {
         var generator = SystemRandomNumberGenerator()
         while true {
             let attempt = current.attempts + 1
-            if attempt > 1, await isSuperseded(current) {
+            let started = ContinuousClock.now
+            guard let result = await sendUnlessSuperseded(current) else {
                 logger.info(
-                    "phase-1 update superseded by a later link; not sent again",
-                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(current.callId))", LogKeys.eventId: "\(current.causeId)"])
+                    "customer update superseded by a later link; not sent",
+                    metadata: [
+                        LogKeys.callIdMasked: "\(Masking.mask(current.callId))", LogKeys.eventId: "\(current.causeId)",
+                        LogKeys.attempt: "\(attempt)",
+                    ])
                 metrics.delivery(kind: current.kind.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
                 amqp.ack(delivery)
                 return
             }
-            let started = ContinuousClock.now
-            let result = await send(current)
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
             let elapsed = ContinuousClock.now - started
             let now = Date()
@@ -294,17 +298,33 @@ public final class DeliveryWorker: Service {
         }
     }
 
-    /// A retried phase-1 update whose interaction has since been linked to a CRM or ERP id (phase 2, a
-    /// validated switch): sending it now would put the platform back on the older `PHONE:` link.
-    func isSuperseded(_ job: DeliveryJob) async -> Bool {
-        guard job.kind == .customerUpdate, job.idempotencyKey.hasPrefix(CustomerUpdate.phaseOneKeyPrefix),
-            let store = overrides?.store,
-            let sent = (try? JSONSerialization.jsonObject(with: Data(job.body.utf8)) as? [String: Any])?["externalId"] as? String,
-            sent.hasPrefix("PHONE:"),
-            let current = try? await store.interaction(callId: job.callId)?.externalId
-        else { return false }
-        return current != sent && !current.hasPrefix("PHONE:")
+    /// Customer updates go out one at a time per call, each only while nothing has superseded it; nil
+    /// when something has. Checked and sent under one turn: a later update for the call (phase 2 after
+    /// phase 1, a switch after phase 2) is relinked before it is queued, so whichever is checked second
+    /// either sees the other's link or is sent after it, and the platform ends on the newest link.
+    private func sendUnlessSuperseded(_ job: DeliveryJob) async -> DeliveryAttemptResult? {
+        guard job.kind == .customerUpdate else { return await send(job) }
+        return await updatesPerCall.run(job.callId) {
+            await isSuperseded(job) ? nil : await send(job)
+        }
     }
+
+    /// An update whose call has since been linked to another CRM or ERP id (phase 2 over phase 1, a
+    /// validated switch over phase 2): sending it would put the platform back on the older link. A call
+    /// still on a `PHONE:` id supersedes nothing: reconciliation queues its upgrade before relinking.
+    func isSuperseded(_ job: DeliveryJob) async -> Bool {
+        guard job.kind == .customerUpdate, let store = overrides?.store,
+            let sent = try? Self.linkDecoder.decode(LinkInBody.self, from: Data(job.body.utf8)).externalId,
+            let current = try? await store.link(callId: job.callId)
+        else { return false }
+        return current != sent && ExternalID(parsing: current)?.source != .phone
+    }
+
+    private struct LinkInBody: Decodable {
+        var externalId: String
+    }
+
+    private static let linkDecoder = JSONDecoder()
 
     /// The job as it may be written to the broker.
     private func sealed(_ job: DeliveryJob) -> DeliveryJob {

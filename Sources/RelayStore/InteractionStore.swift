@@ -73,6 +73,10 @@ public protocol InteractionStore: Sendable {
 
     func interaction(callId: String) async throws -> Interaction?
 
+    /// The interaction's current external id, read without decoding its state: nil for an unknown or
+    /// unlinked call. What a customer update is checked against before it is sent.
+    func link(callId: String) async throws -> String?
+
     /// Interactions with a timer due at `now` or before, soonest first.
     func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction]
 

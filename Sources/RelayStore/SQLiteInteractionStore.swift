@@ -115,6 +115,15 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func link(callId: String) async throws -> String? {
+        try await database {
+            try await writer.read { db in
+                try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
+            }
+        }
+    }
+
     public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> Bool {
         // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
         // each would cost an fsync each, in the way of the pipeline's commits. One UPDATE with json_set,

@@ -2,6 +2,7 @@ import Foundation
 import RelayCore
 import RelayService
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Testing
 
@@ -43,5 +44,34 @@ struct ContextUpdateEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "s3", callId: "call-3", from: caller)])
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:s3" } }
         #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:s3" }?.externalId == relay.expectedPhoneID(caller))
+    }
+
+    @Test("a CRM answer that comes after a validated switch never puts the platform back on the CRM's match")
+    func lateEnrichmentDoesNotUndoASwitch() async throws {
+        let logs = RecordingLogHandler.Store()
+        let caller = "+15550100096"
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                // The search by number finds a contact, but only after the agent's switch went through.
+                guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
+                let body = #"{"totalSize":1,"records":[{"Id":"003A000001","Name":"Jane Roe"}]}"#
+                return .ok(body, headers: [(name: "Content-Type", value: "application/json")], delay: .seconds(1))
+            },
+            enrichment: true,
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100900", .init(contactId: "500999999", name: "Acme Corp"))
+
+        try await relay.publish([callStartedBody(eventId: "late1", callId: "call-late", from: caller)])
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        try await relay.publish([contextUpdate(eventId: "late-switch", callId: "call-late", to: "CRM:500999999")], routingKey: "contextUpdate")
+        _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "enrichment:late1" }, "the CRM answered early")
+
+        // The late answer becomes an update, which finds the call switched and is dropped.
+        try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
+        #expect(relay.platform.customerUpdates.map(\.idempotencyKey) == ["customer-update:late1", "context-update:late-switch"])
+        #expect(relay.platform.customerUpdates.last?.externalId == "CRM:500999999")
+        #expect(try await relay.app.store.link(callId: "call-late") == "CRM:500999999")
     }
 }

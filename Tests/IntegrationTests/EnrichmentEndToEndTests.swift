@@ -245,6 +245,30 @@ struct EnrichmentEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link")
+    func overtakenPhaseOneIsNotSent() async throws {
+        let logs = RecordingLogHandler.Store()
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                // A slow answer to another call's update holds the only delivery slot.
+                request.header("idempotency-key") == "customer-update:hold" ? .ok("{}", delay: .milliseconds(1500)) : nil
+            },
+            enrichment: true, adjust: { $0.delivery.concurrency = 1 },
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
+        try await relay.publish([callStartedBody(eventId: "hold", callId: "call-hold", from: "+15550100080")])
+        try await eventually { relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:hold" } }
+        try await relay.publish([callStartedBody(eventId: "v1", callId: "call-v1", from: "+15550100081")])
+        // Phase 2 relinks the call while its phase-1 update still waits for the slot.
+        try await eventually { try await relay.app.store.link(callId: "call-v1") == "CRM:003A000001" }
+        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:v1" } }
+        try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
+        #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:v1" })
+        #expect(relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == ["CRM:003A000001"])
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
     @Test("phase 2's own PUT retries under its key without asking the CRM again; a refused one is a replayable deliveryFailed")
     func phaseTwoUpdateRetries() async throws {
         let p1Attempts = Atomic<Int>(0)

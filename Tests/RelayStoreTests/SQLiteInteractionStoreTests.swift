@@ -13,6 +13,7 @@ import Testing
         state.externalId = "PHONE:6f1c2a"
         let initial = state
         _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in (initial, []) }
+        #expect(try await store.link(callId: "call-1") == "PHONE:6f1c2a")
 
         #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly))
         var expected = state
@@ -25,8 +26,10 @@ import Testing
         #expect(try await store.relink(callId: "call-1", to: "ERP:7", now: now + 3, replacing: .anyLink))
         expected.externalId = "ERP:7"
         #expect(try await store.interaction(callId: "call-1") == expected)
+        #expect(try await store.link(callId: "call-1") == "ERP:7")
         #expect(try await !store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink))
         #expect(try await store.interaction(callId: "no-such-call") == nil)
+        #expect(try await store.link(callId: "no-such-call") == nil)
     }
 
     // MARK: Apply

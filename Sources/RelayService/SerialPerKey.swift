@@ -1,0 +1,45 @@
+import Synchronization
+
+/// Runs the operations given for one key one at a time, in the order they asked for their turn;
+/// operations for different keys run concurrently.
+///
+/// The delivery worker sends a call's customer updates through it, so the check "is this still the
+/// call's link?" and the PUT that follows are never overtaken by a later update for the same call.
+/// A key is remembered only while an operation for it runs or waits.
+final class SerialPerKey: Sendable {
+    private let turns = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
+
+    func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async -> Result) async -> Result {
+        await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+            let isFree = turns.withLock { waiting in
+                guard waiting[key] != nil else {
+                    waiting[key] = []
+                    return true
+                }
+                waiting[key]!.append(turn)
+                return false
+            }
+            if isFree { turn.resume() }
+        }
+        defer { handOver(key) }
+        return await operation()
+    }
+
+    /// How many keys are held or waited for (for tests: nothing is left behind).
+    var heldKeys: Int { turns.withLock { $0.count } }
+
+    /// How many operations wait for their turn on `key` (for tests).
+    func waitingCount(for key: String) -> Int { turns.withLock { $0[key]?.count ?? 0 } }
+
+    private func handOver(_ key: String) {
+        let next = turns.withLock { waiting -> CheckedContinuation<Void, Never>? in
+            guard let queue = waiting[key], let first = queue.first else {
+                waiting[key] = nil
+                return nil
+            }
+            waiting[key] = Array(queue.dropFirst())
+            return first
+        }
+        next?.resume()
+    }
+}
