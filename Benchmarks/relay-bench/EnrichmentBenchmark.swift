@@ -7,8 +7,9 @@ import RelaySimulator
 import ServiceLifecycle
 
 /// Phase 1 and phase 2 under load: events published at a steady `rate` for callers the CRM knows,
-/// against a CRM answering in `crmLatency`. Reports phase-1 latency (publish → phase-1 PUT received)
-/// p50/p99, enrichments per second, and the most CRM requests in flight at once.
+/// against a CRM answering in `crmLatency`. Reports phase-1 latency (publish → phase-1 PUT received;
+/// for a call whose phase-1 update phase 2 overtook, and which is then never sent, publish → phase-2
+/// PUT received) p50/p99, enrichments per second, and the most CRM requests in flight at once.
 struct EnrichmentBenchmark {
     var events: Int
     var rate: Int
@@ -24,6 +25,8 @@ struct EnrichmentBenchmark {
         var enrichmentsPerSecond: Double
         var maxCRMInFlight: Int
         var achievedRate: Double
+        /// Phase-1 updates not sent because phase 2 had linked the call first.
+        var phaseOneSuperseded: Int
     }
 
     func run() async throws -> Figures {
@@ -81,22 +84,25 @@ struct EnrichmentBenchmark {
             try await tasks.waitForAll()
         }
         let publishedIn = ContinuousClock.now - started
-        _ = try await slow.waitForCustomerUpdates(count: events * 2, timeout: .seconds(600))
+        // Every call gets its phase-2 update; its phase-1 update is dropped when phase 2 overtook it.
+        try await waitForUpdates(on: slow, events: events)
         let finished = ContinuousClock.now
 
         let sentAt = published.withLock { $0 }
         let requests = slow.server.requests
-        var phaseOne: [Duration] = []
+        // Per call, when the platform first heard of it: its phase-1 update, or its phase-2 update when
+        // that overtook phase 1 (which is then not sent).
+        var firstLinked: [String: ContinuousClock.Instant] = [:]
+        var phaseOneSent = 0
         var phaseTwoTimes: [ContinuousClock.Instant] = []
         for request in requests where request.method == "PUT" {
-            guard let key = request.header("idempotency-key") else { continue }
-            if key.hasPrefix("customer-update:"), let sent = sentAt[String(key.dropFirst("customer-update:".count))] {
-                phaseOne.append(request.receivedAt - sent)
-            } else if key.hasPrefix("enrichment:") {
-                phaseTwoTimes.append(request.receivedAt)
-            }
+            guard let key = request.header("idempotency-key"), let colon = key.firstIndex(of: ":") else { continue }
+            let eventId = String(key[key.index(after: colon)...])
+            if key.hasPrefix("customer-update:") { phaseOneSent += 1 }
+            if key.hasPrefix("enrichment:") { phaseTwoTimes.append(request.receivedAt) }
+            firstLinked[eventId] = min(firstLinked[eventId] ?? request.receivedAt, request.receivedAt)
         }
-        phaseOne.sort()
+        let phaseOne = firstLinked.compactMap { eventId, at in sentAt[eventId].map { at - $0 } }.sorted()
         let searches = requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }.map(\.receivedAt).sorted()
         // In flight at a search's arrival: the searches that arrived within the latency before it.
         var maxInFlight = 0
@@ -118,7 +124,28 @@ struct EnrichmentBenchmark {
         return Figures(
             phaseOneP50: phaseOne[phaseOne.count / 2], phaseOneP99: phaseOne[min(phaseOne.count - 1, phaseOne.count * 99 / 100)],
             enrichmentsPerSecond: Double(phaseTwoTimes.count) / max(enrichmentSpan.totalSeconds, 0.001),
-            maxCRMInFlight: maxInFlight, achievedRate: Double(events) / publishedIn.totalSeconds)
+            maxCRMInFlight: maxInFlight, achievedRate: Double(events) / publishedIn.totalSeconds,
+            phaseOneSuperseded: events - phaseOneSent)
+    }
+
+    /// Until every call's phase-2 update arrived, and then every phase-1 update still to come.
+    private func waitForUpdates(on platform: SimulatedPlatform, events: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(600)
+        var lastCount = -1
+        var unchangedSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let updates = platform.customerUpdates
+            let enriched = updates.count { $0.idempotencyKey?.hasPrefix("enrichment:") == true }
+            if updates.count == events * 2 { return }
+            if updates.count != lastCount {
+                lastCount = updates.count
+                unchangedSince = .now
+            } else if enriched == events && ContinuousClock.now - unchangedSince > .seconds(2) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchmarkFailure("expected \(events) enrichments within 600 s, the platform has \(lastCount) updates")
     }
 }
 

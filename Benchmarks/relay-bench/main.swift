@@ -203,7 +203,8 @@ if options.mode == "enrichment" {
             print(
                 "run \(run): published at \(String(format: "%.0f", result.achievedRate))/s; phase-1 latency p50 "
                     + "\(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)); "
-                    + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight)")
+                    + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight); "
+                    + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded)")
         }
     } catch {
         fail("\(error)")
