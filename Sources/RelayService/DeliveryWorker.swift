@@ -44,8 +44,10 @@ public final class DeliveryWorker: Service {
     let logger: Logger
     /// Opens the personal data of the jobs it sends, and seals it again in every job it queues.
     let cipher: FieldCipher?
-    /// One customer update per call at a time (`sendUnlessSuperseded`).
+    /// One customer update (or relink) per call at a time (`sendUnlessSuperseded`).
     let updatesPerCall = SerialPerKey()
+    /// The links this worker's relinks set, what updates are checked against (`isSuperseded`).
+    let relinks = RecentRelinks(capacity: 65_536)
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
@@ -143,7 +145,7 @@ public final class DeliveryWorker: Service {
         while true {
             let attempt = current.attempts + 1
             let started = ContinuousClock.now
-            guard let result = await sendUnlessSuperseded(current) else {
+            guard let result = await sendUnlessSuperseded(current, redelivered: delivery.redelivered) else {
                 logger.info(
                     "customer update superseded by a later link; not sent",
                     metadata: [
@@ -227,11 +229,36 @@ public final class DeliveryWorker: Service {
                 do {
                     // The interaction follows its customer: the post-call webhook and reconciliation see the
                     // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
-                    // Relinked before the update is queued, so a phase-1 retry racing it sees it superseded;
-                    // a crash in between redelivers this job, which queues the update then.
-                    _ = try await overrides?.store.relink(
-                        callId: job.callId, to: update.externalId.description, now: now,
-                        replacing: job.contextChange != nil ? .anyLink : .phoneLinkOnly)
+                    // Relinked before the update is queued, and under the call's turn, so an update still to
+                    // be sent sees it superseded (`isSuperseded`); a crash in between redelivers this job,
+                    // which queues the update then.
+                    let linked = update.externalId.description
+                    let rule: RelinkRule = job.contextChange != nil ? .anyLink : .phoneLinkOnly
+                    let current: String?
+                    if let store = overrides?.store {
+                        current = try await updatesPerCall.run(job.callId) {
+                            let current = try await store.relink(callId: job.callId, to: linked, now: now, replacing: rule)
+                            if let current { self.relinks.remember(current, forCall: job.callId) }
+                            return current
+                        }
+                    } else {
+                        current = nil
+                    }
+                    if let current, current != linked {
+                        // The call was switched while the CRM answered (or phase 1 linked it to an
+                        // override): this answer must not put the platform back on its match.
+                        logger.info(
+                            "customer update superseded by a later link; not queued",
+                            metadata: [
+                                LogKeys.callIdMasked: "\(Masking.mask(job.callId))",
+                                LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                            ])
+                        metrics.delivery(
+                            kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none",
+                            duration: .zero)
+                        amqp.ack(delivery)
+                        return
+                    }
                     // Queued behind the phase-1 update on relay.deliveries rather than sent from here: sent
                     // from here it raced the phase-1 PUT and could reach the platform first, which then
                     // ended on the older PHONE: link (seen in CI).
@@ -299,24 +326,36 @@ public final class DeliveryWorker: Service {
     }
 
     /// Customer updates go out one at a time per call, each only while nothing has superseded it; nil
-    /// when something has. Checked and sent under one turn: a later update for the call (phase 2 after
-    /// phase 1, a switch after phase 2) is relinked before it is queued, so whichever is checked second
-    /// either sees the other's link or is sent after it, and the platform ends on the newest link.
-    private func sendUnlessSuperseded(_ job: DeliveryJob) async -> DeliveryAttemptResult? {
+    /// when something has. Checked and sent under the call's turn, which relinks also take: of two
+    /// updates for a call, the one relinked later is always sent later, or the earlier one not at all.
+    private func sendUnlessSuperseded(_ job: DeliveryJob, redelivered: Bool) async -> DeliveryAttemptResult? {
         guard job.kind == .customerUpdate else { return await send(job) }
         return await updatesPerCall.run(job.callId) {
-            await isSuperseded(job) ? nil : await send(job)
+            await self.isSuperseded(job, redelivered: redelivered) ? nil : await self.send(job)
         }
     }
 
     /// An update whose call has since been linked to another CRM or ERP id (phase 2 over phase 1, a
     /// validated switch over phase 2): sending it would put the platform back on the older link. A call
     /// still on a `PHONE:` id supersedes nothing: reconciliation queues its upgrade before relinking.
-    func isSuperseded(_ job: DeliveryJob) async -> Bool {
-        guard job.kind == .customerUpdate, let store = overrides?.store,
-            let sent = try? Self.linkDecoder.decode(LinkInBody.self, from: Data(job.body.utf8)).externalId,
-            let current = try? await store.link(callId: job.callId)
+    ///
+    /// First attempts are checked against the links this worker set (no read on the hot path). A retry
+    /// or a redelivery may follow a restart that forgot them, so it reads the store. Left open: after a
+    /// restart, a phase-1 update and its phase-2 update both still queued, neither yet delivered, and
+    /// processed in the wrong order; and a relink by scheduled reconciliation racing a first attempt.
+    func isSuperseded(_ job: DeliveryJob, redelivered: Bool) async -> Bool {
+        guard job.kind == .customerUpdate,
+            let sent = try? Self.linkDecoder.decode(LinkInBody.self, from: Data(job.body.utf8)).externalId
         else { return false }
+        let current: String?
+        if let remembered = relinks.link(forCall: job.callId) {
+            current = remembered
+        } else if job.attempts > 0 || redelivered, let store = overrides?.store {
+            current = try? await store.link(callId: job.callId)
+        } else {
+            return false
+        }
+        guard let current else { return false }
         return current != sent && ExternalID(parsing: current)?.source != .phone
     }
 

@@ -9,7 +9,7 @@ import Synchronization
 final class SerialPerKey: Sendable {
     private let turns = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
-    func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async -> Result) async -> Result {
+    func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async throws -> Result) async rethrows -> Result {
         await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
             let isFree = turns.withLock { waiting in
                 guard waiting[key] != nil else {
@@ -22,7 +22,7 @@ final class SerialPerKey: Sendable {
             if isFree { turn.resume() }
         }
         defer { handOver(key) }
-        return await operation()
+        return try await operation()
     }
 
     /// How many keys are held or waited for (for tests: nothing is left behind).

@@ -105,9 +105,10 @@ public protocol InteractionStore: Sendable {
     func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction]
 
     /// Records that the interaction is now linked to `externalId` (phase 2, a validated switch, or
-    /// reconciliation), if its current link is one `rule` replaces; returns whether it changed. An
-    /// unknown call changes nothing: this never creates an interaction.
-    func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> Bool
+    /// reconciliation), if its current link is one `rule` replaces. Returns the call's link afterwards:
+    /// `externalId` when it changed or already was, the link `rule` kept otherwise, nil for an unknown
+    /// call (this never creates an interaction).
+    func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String?
 
     /// Throws unless the store can take a write now (for readiness checks): it takes the write lock
     /// and commits an empty transaction, which a read-only or vanished database file refuses.

@@ -117,14 +117,15 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     public func link(callId: String) async throws -> String? {
         try await database {
-            try await writer.read { db in
-                try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
-            }
+            try await writer.read { db in try Self.link(callId: callId, db) }
         }
     }
 
-    public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> Bool {
+    static func link(callId: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
+    }
+
+    public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String? {
         // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
         // each would cost an fsync each, in the way of the pipeline's commits. One UPDATE with json_set,
         // not a decode and encode of the whole state: the writer is the pipeline's bottleneck.
@@ -143,7 +144,8 @@ public final class SQLiteInteractionStore: InteractionStore {
                         "externalId": externalId, "now": ColumnTime.value(now), "callId": callId,
                         "anyLink": rule == .anyLink,
                     ])
-                return db.changesCount > 0
+                // Read in the same transaction, so no other relink comes in between.
+                return db.changesCount > 0 ? externalId : try Self.link(callId: callId, db)
             }
         }
     }

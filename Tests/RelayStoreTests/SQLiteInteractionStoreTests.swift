@@ -15,19 +15,19 @@ import Testing
         _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in (initial, []) }
         #expect(try await store.link(callId: "call-1") == "PHONE:6f1c2a")
 
-        #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly))
+        #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly) == "CRM:1")
         var expected = state
         expected.externalId = "CRM:1"
         #expect(try await store.interaction(callId: "call-1") == expected)
         #expect(try await store.phoneLinkedInteractions(since: .distantPast, limit: 10).isEmpty)
         // A CRM answer never overwrites a CRM link; a validated switch does.
-        #expect(try await !store.relink(callId: "call-1", to: "CRM:2", now: now + 2, replacing: .phoneLinkOnly))
-        #expect(try await !store.relink(callId: "call-1", to: "CRM:1", now: now + 2, replacing: .anyLink))
-        #expect(try await store.relink(callId: "call-1", to: "ERP:7", now: now + 3, replacing: .anyLink))
+        #expect(try await store.relink(callId: "call-1", to: "CRM:2", now: now + 2, replacing: .phoneLinkOnly) == "CRM:1")
+        #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 2, replacing: .anyLink) == "CRM:1")
+        #expect(try await store.relink(callId: "call-1", to: "ERP:7", now: now + 3, replacing: .anyLink) == "ERP:7")
         expected.externalId = "ERP:7"
         #expect(try await store.interaction(callId: "call-1") == expected)
         #expect(try await store.link(callId: "call-1") == "ERP:7")
-        #expect(try await !store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink))
+        #expect(try await store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink) == nil)
         #expect(try await store.interaction(callId: "no-such-call") == nil)
         #expect(try await store.link(callId: "no-such-call") == nil)
     }
