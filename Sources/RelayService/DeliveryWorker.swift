@@ -138,7 +138,7 @@ public final class DeliveryWorker: Service {
 
     /// Sends the job, retrying in process for short waits, and settles `delivery` with the outcome:
     /// acked once delivered, or once the job is parked in a delay queue or dead-lettered (both
-    /// confirmed).
+    /// confirmed). `delivery` is the job's own message, or the lookup whose answer the job is.
     private func deliver(_ job: DeliveryJob, settling delivery: Delivery) async {
         var current = job
         var generator = SystemRandomNumberGenerator()
@@ -201,8 +201,8 @@ public final class DeliveryWorker: Service {
         }
     }
 
-    /// Phase 2 and context updates: the enricher's answer becomes a customer-update job of its own, so
-    /// the PUT gets the same retries and dead-lettering as any other. A validated context update also
+    /// Phase 2 and context updates: the enricher's answer becomes a customer-update job, sent from here
+    /// with the same retries, parking and dead-lettering as any other. A validated context update also
     /// leaves a recent override for the caller.
     private func lookUp(_ job: DeliveryJob, delivery: Delivery) async {
         var current = job
@@ -259,30 +259,30 @@ public final class DeliveryWorker: Service {
                         amqp.ack(delivery)
                         return
                     }
-                    // Queued behind the phase-1 update on relay.deliveries rather than sent from here: sent
-                    // from here it raced the phase-1 PUT and could reach the platform first, which then
-                    // ended on the older PHONE: link (seen in CI).
-                    try await amqp.publish(
-                        OutboundMessage(
-                            exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
-                            body: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded(),
-                            headers: DeadLetter.carriedHeaders(from: delivery.headers), messageId: update.idempotencyKey))
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
-                            phoneKey: phoneKey, externalId: update.externalId.description, callId: job.callId, now: now,
+                            phoneKey: phoneKey, externalId: linked, callId: job.callId, now: now,
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
-                    logger.info(
-                        job.kind == .contextChange ? "context updated" : "enriched",
-                        metadata: [
-                            LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
-                            LogKeys.attempt: "\(attempt)",
-                        ])
-                    amqp.ack(delivery)
                 } catch {
-                    logger.error("could not queue the update; the job stays queued", metadata: [LogKeys.error: "\(error)"])
+                    logger.error("could not record the new link; the job stays queued", metadata: [LogKeys.error: "\(error)"])
+                    // Not at once: a store that refuses writes would otherwise take this job round in a loop.
+                    try? await Task.sleep(for: .seconds(1))
                     amqp.nack(delivery, requeue: true)
+                    return
                 }
+                logger.info(
+                    job.kind == .contextChange ? "context updated" : "enriched",
+                    metadata: [
+                        LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                        LogKeys.attempt: "\(attempt)",
+                    ])
+                // Sent from this slot rather than queued on relay.deliveries: one broker round trip fewer per
+                // enrichment, and a slow platform holds lookup slots, never phase-1 ones. The phase-1 update
+                // cannot overtake it: it waits for the call's turn and then finds itself superseded. A retry
+                // that must wait is parked like any delivery's and comes back through relay.deliveries; a
+                // crash before this lookup is acked redelivers it, and the update is sent then.
+                await deliver(DeliveryJob(customerUpdate: update, causeId: job.causeId), settling: delivery)
                 return
             case .noUpdate(let reason):
                 if let change = job.contextChange {
