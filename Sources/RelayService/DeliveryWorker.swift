@@ -344,9 +344,7 @@ public final class DeliveryWorker: Service {
     /// restart, a phase-1 update and its phase-2 update both still queued, neither yet delivered, and
     /// processed in the wrong order; and a relink by scheduled reconciliation racing a first attempt.
     func isSuperseded(_ job: DeliveryJob, redelivered: Bool) async -> Bool {
-        guard job.kind == .customerUpdate,
-            let sent = try? Self.linkDecoder.decode(LinkInBody.self, from: Data(job.body.utf8)).externalId
-        else { return false }
+        guard job.kind == .customerUpdate else { return false }
         let current: String?
         if let remembered = relinks.link(forCall: job.callId) {
             current = remembered
@@ -355,8 +353,10 @@ public final class DeliveryWorker: Service {
         } else {
             return false
         }
-        guard let current else { return false }
-        return current != sent && ExternalID(parsing: current)?.source != .phone
+        guard let current, ExternalID(parsing: current)?.source != .phone,
+            let sent = try? Self.linkDecoder.decode(LinkInBody.self, from: Data(job.body.utf8)).externalId
+        else { return false }
+        return current != sent
     }
 
     private struct LinkInBody: Decodable {

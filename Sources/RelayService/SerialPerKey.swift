@@ -10,16 +10,11 @@ final class SerialPerKey: Sendable {
     private let turns = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
     func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async throws -> Result) async rethrows -> Result {
-        await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
-            let isFree = turns.withLock { waiting in
-                guard waiting[key] != nil else {
-                    waiting[key] = []
-                    return true
-                }
-                waiting[key]!.append(turn)
-                return false
+        // Nearly always the key is free: take it without suspending.
+        if !turns.withLock({ $0.claim(key, orWait: nil) }) {
+            await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+                if turns.withLock({ $0.claim(key, orWait: turn) }) { turn.resume() }
             }
-            if isFree { turn.resume() }
         }
         defer { handOver(key) }
         return try await operation()
@@ -41,5 +36,17 @@ final class SerialPerKey: Sendable {
             return first
         }
         next?.resume()
+    }
+}
+
+extension [String: [CheckedContinuation<Void, Never>]] {
+    /// Takes `key` if no one holds it; else queues `turn` (when given) behind its holder.
+    fileprivate mutating func claim(_ key: String, orWait turn: CheckedContinuation<Void, Never>?) -> Bool {
+        guard self[key] != nil else {
+            self[key] = []
+            return true
+        }
+        if let turn { self[key]!.append(turn) }
+        return false
     }
 }
