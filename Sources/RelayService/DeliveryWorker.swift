@@ -77,6 +77,7 @@ public final class DeliveryWorker: Service {
     /// `relay.enrichment`, each with its own prefetch, so a slow CRM never holds phase-1 updates back.
     /// Either consumer handles any job: a parked lookup retry comes back through `relay.deliveries`.
     public func run() async throws {
+        await rememberRecentLinks()
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await self.amqp.consumeUntilShutdown(queue: self.names.deliveriesQueue, prefetch: self.concurrency) {
@@ -88,6 +89,23 @@ public final class DeliveryWorker: Service {
                     queue: self.names.enrichmentQueue, prefetch: self.enrichmentConcurrency
                 ) { await self.process($0) }
             }
+        }
+    }
+
+    /// Before consuming: the links set in the last hour, as this worker's relinks would have left them,
+    /// so a phase-1 update still queued from before a restart is not sent over its call's CRM link.
+    func rememberRecentLinks() async {
+        guard let store = overrides?.store else { return }
+        do {
+            let links = try await store.recentCRMOrERPLinks(since: Date().addingTimeInterval(-3600), limit: relinks.capacity)
+            // Oldest first, so the newest are the last the ring would forget.
+            for link in links.reversed() { relinks.remember(link.externalId, forCall: link.callId) }
+            logger.debug("remembered recent links", metadata: [LogKeys.linkCount: "\(links.count)"])
+        } catch {
+            // Nothing is lost: updates queued from before the restart may go out before their successor.
+            logger.error(
+                "could not read recent links; updates queued before the restart are not checked against them",
+                metadata: [LogKeys.error: "\(error)"])
         }
     }
 
@@ -339,10 +357,9 @@ public final class DeliveryWorker: Service {
     /// validated switch over phase 2): sending it would put the platform back on the older link. A call
     /// still on a `PHONE:` id supersedes nothing: reconciliation queues its upgrade before relinking.
     ///
-    /// First attempts are checked against the links this worker set (no read on the hot path). A retry
-    /// or a redelivery may follow a restart that forgot them, so it reads the store. Left open: after a
-    /// restart, a phase-1 update and its phase-2 update both still queued, neither yet delivered, and
-    /// processed in the wrong order; and a relink by scheduled reconciliation racing a first attempt.
+    /// First attempts are checked against the links this worker set, or found set in the last hour when
+    /// it started (no read on the hot path). A retry or a redelivery reads the store. Left open: a
+    /// relink by reconciliation (which queues its update, then relinks) racing a phase-1 first attempt.
     func isSuperseded(_ job: DeliveryJob, redelivered: Bool) async -> Bool {
         guard job.kind == .customerUpdate else { return false }
         let current: String?

@@ -12,4 +12,5 @@ public enum LogKeys {
     public static let attempt = "delivery.attempt"
     public static let error = "error"
     public static let reason = "reason"
+    public static let linkCount = "links.count"
 }

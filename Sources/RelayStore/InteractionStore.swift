@@ -104,6 +104,10 @@ public protocol InteractionStore: Sendable {
     /// what reconciliation asks the CRM about again.
     func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction]
 
+    /// Calls linked to a CRM or ERP id whose row changed at or after `since`, most recent first, at most
+    /// `limit`: what a restarted delivery worker remembers, so queued updates they supersede are not sent.
+    func recentCRMOrERPLinks(since: Date, limit: Int) async throws -> [(callId: String, externalId: String)]
+
     /// Records that the interaction is now linked to `externalId` (phase 2, a validated switch, or
     /// reconciliation), if its current link is one `rule` replaces. Returns the call's link afterwards:
     /// `externalId` when it changed or already was, the link `rule` kept otherwise, nil for an unknown

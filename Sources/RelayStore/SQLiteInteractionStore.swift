@@ -121,6 +121,23 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func recentCRMOrERPLinks(since: Date, limit: Int) async throws -> [(callId: String, externalId: String)] {
+        // A scan, once per start: an index on updated_at would cost every commit a B-tree more.
+        try await database {
+            try await writer.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT call_id, external_id FROM interaction
+                        WHERE updated_at >= ? AND (external_id LIKE 'CRM:%' OR external_id LIKE 'ERP:%')
+                        ORDER BY updated_at DESC LIMIT ?
+                        """,
+                    arguments: [ColumnTime.value(since), max(0, limit)]
+                ).map { (callId: $0["call_id"], externalId: $0["external_id"]) }
+            }
+        }
+    }
+
     static func link(callId: String, _ db: Database) throws -> String? {
         try String.fetchOne(db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
     }

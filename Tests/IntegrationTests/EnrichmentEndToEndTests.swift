@@ -275,6 +275,36 @@ struct EnrichmentEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("a phase-1 update queued before a restart is not sent over the CRM link phase 2 set before it")
+    func queuedPhaseOneAcrossRestart() async throws {
+        let first = try await RelayHarness.start(enrichment: true)
+        first.platform.addCRMContact(phone: "+15550100086", Self.contact)
+        try await first.publish([callStartedBody(eventId: "q1", callId: "call-q1", from: "+15550100086")])
+        _ = try await first.platform.waitForPhases(of: "q1")
+        await first.stopRelayOnly()
+        // As a phase-1 update that a backlog kept undelivered until the relay stopped: queued the way the
+        // outbox queues it, so the restarted relay gets it on a first delivery.
+        let phoneId = first.expectedPhoneID("+15550100086")
+        let update = CustomerUpdate(
+            customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-q1",
+            idempotencyKey: "customer-update:q1")
+        try await first.publisher.publish(
+            OutboundMessage(
+                exchange: first.names.workExchange, routingKey: first.names.deliveryRoutingKey,
+                body: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded(),
+                messageId: update.idempotencyKey))
+
+        let logs = RecordingLogHandler.Store()
+        let second = try await RelayHarness.start(
+            enrichment: true, reuse: first, logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+        defer { Task { await second.stop() } }
+        // The restarted worker remembers the call's link from the store: the update is superseded.
+        try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
+        #expect(!second.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:q1" })
+        #expect(try await second.publisher.messageCount(queue: second.names.deliveriesQueue) == 0)
+        await first.publisher.shutdown()
+    }
+
     @Test("phase 2's own PUT retries under its key without asking the CRM again; a refused one is a replayable deliveryFailed")
     func phaseTwoUpdateRetries() async throws {
         let p1Attempts = Atomic<Int>(0)

@@ -27,6 +27,13 @@ import Testing
         expected.externalId = "ERP:7"
         #expect(try await store.interaction(callId: "call-1") == expected)
         #expect(try await store.link(callId: "call-1") == "ERP:7")
+        // What a restarted delivery worker remembers: CRM and ERP links changed since a time, not PHONE: ones.
+        var phoneOnly = sampleInteraction(callId: "call-2")
+        phoneOnly.externalId = "PHONE:77aa"
+        let phoneLinked = phoneOnly
+        _ = try await store.apply(callId: "call-2", eventId: "event-2", now: now + 4) { _ in (phoneLinked, []) }
+        #expect(try await store.recentCRMOrERPLinks(since: now, limit: 10).map { [$0.callId, $0.externalId] } == [["call-1", "ERP:7"]])
+        #expect(try await store.recentCRMOrERPLinks(since: now + 3.5, limit: 10).isEmpty)
         #expect(try await store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink) == nil)
         #expect(try await store.interaction(callId: "no-such-call") == nil)
         #expect(try await store.link(callId: "no-such-call") == nil)
