@@ -247,9 +247,8 @@ public final class DeliveryWorker: Service {
                 do {
                     // The interaction follows its customer: the post-call webhook and reconciliation see the
                     // new link. Enrichment only upgrades a PHONE: link; a validated switch replaces any.
-                    // Relinked before the update is queued, and under the call's turn, so an update still to
-                    // be sent sees it superseded (`isSuperseded`); a crash in between redelivers this job,
-                    // which queues the update then.
+                    // Relinked under the call's turn before the update is sent, so an update of the call
+                    // still to be sent sees itself superseded (`isSuperseded`).
                     let linked = update.externalId.description
                     let rule: RelinkRule = job.contextChange != nil ? .anyLink : .phoneLinkOnly
                     let current: String?
