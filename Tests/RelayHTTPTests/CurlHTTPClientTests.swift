@@ -48,9 +48,17 @@ struct CurlHTTPClientTests {
             // Keep-alive plus the per-host cap: never more sockets than requests, nor than the cap.
             #expect(server.distinctClientConnections <= count)
             #expect(server.distinctClientConnections <= CurlHTTPClient.Configuration().maxConnectionsPerHost)
-            // Serially this would take count × delay = 7.5 s; two waves of 50 ms is the ideal. Half the
-            // serial time still proves concurrency on a shared 2-core machine running other suites.
-            #expect(elapsed < delay * Double(count) / 2, "150 requests took \(elapsed): they did not run concurrently")
+            // Concurrency shown by overlap, not by a time limit a loaded machine can miss (3.8 s once,
+            // against 7.5 s serially and 0.1 s ideally): every answer waits `delay`, so a request that
+            // arrived less than `delay` after another arrived while that one was still in flight.
+            let arrivals = server.requests.map(\.receivedAt).sorted()
+            var mostInFlight = 0
+            var oldest = 0
+            for (index, arrival) in arrivals.enumerated() {
+                while arrival - arrivals[oldest] >= delay { oldest += 1 }
+                mostInFlight = max(mostInFlight, index - oldest + 1)
+            }
+            #expect(mostInFlight >= 10, "at most \(mostInFlight) of 150 requests in flight at once (in \(elapsed))")
         }
     }
 
