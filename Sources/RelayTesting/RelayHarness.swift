@@ -7,6 +7,7 @@ public import RelayService
 public import RelaySimulator
 import Foundation
 import ServiceLifecycle
+import Synchronization
 
 /// A whole relay for an integration test: its own names on the shared test broker, a simulated
 /// platform on loopback, and the relay itself running as a service until `stop()`.
@@ -22,6 +23,14 @@ public final class RelayHarness: Sendable {
     public let admin: AdminServer?
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
+    private let state = Mutex(State())
+
+    private struct State {
+        /// The one stop, however many callers ask for it (the test's own, and `stoppingAll`'s).
+        var stopping: Task<Void, Never>?
+        /// Started again with `reuse:`: its queues and store belong to the successor.
+        var isHandedOver = false
+    }
 
     public var names: RelayNames { app.names }
 
@@ -85,9 +94,13 @@ public final class RelayHarness: Sendable {
             throw TestBrokerUnavailable(port: TestBroker.port, underlying: error)
         }
         let publisher = try await TestBroker.connectedClient(topology: nil)
-        return RelayHarness(
+        let harness = RelayHarness(
             app: app, platform: platform, publisher: publisher, topology: topology, hashKey: configuration.identity.phoneHashKey!,
             registry: registry, admin: adminServer, group: group, runTask: runTask)
+        // The successor owns the queues and the store now; the test still shuts the old publisher down.
+        previous?.state.withLock { $0.isHandedOver = true }
+        startedInScope?.append(harness)
+        return harness
     }
 
     private init(
@@ -138,12 +151,49 @@ public final class RelayHarness: Sendable {
         return records
     }
 
-    /// Stops the relay and cleans up its queues and store.
+    /// Stops the relay and cleans up its queues and store; a second call waits for the first.
     public func stop() async {
-        await stopRelayOnly()
-        await TestBroker.tearDown(topology, using: publisher)
-        await publisher.shutdown()
-        try? FileManager.default.removeItem(atPath: app.configuration.store.path)
+        let stopping = state.withLock { state in
+            if let stopping = state.stopping { return stopping }
+            let stopping = Task {
+                await self.stopRelayOnly()
+                await TestBroker.tearDown(self.topology, using: self.publisher)
+                await self.publisher.shutdown()
+                try? FileManager.default.removeItem(atPath: self.app.configuration.store.path)
+            }
+            state.stopping = stopping
+            return stopping
+        }
+        await stopping.value
+    }
+
+    /// Runs `body` (a test), then stops every harness it started and waits for them. A test's
+    /// `defer { Task { await relay.stop() } }` may not have finished when the test process exits, which
+    /// left its queues on the broker.
+    public static func stoppingAll(_ body: @Sendable () async throws -> Void) async throws {
+        let started = StartedHarnesses()
+        do {
+            try await $startedInScope.withValue(started) { try await body() }
+        } catch {
+            await started.stopAll()
+            throw error
+        }
+        await started.stopAll()
+    }
+
+    @TaskLocal static var startedInScope: StartedHarnesses?
+
+    final class StartedHarnesses: Sendable {
+        private let harnesses = Mutex<[RelayHarness]>([])
+
+        func append(_ harness: RelayHarness) { harnesses.withLock { $0.append(harness) } }
+
+        /// Newest first: a successor before the harness it took over.
+        func stopAll() async {
+            for harness in harnesses.withLock({ $0 }).reversed() where !harness.state.withLock({ $0.isHandedOver }) {
+                await harness.stop()
+            }
+        }
     }
 
     /// Stops the relay (as a shutdown or crash would) but keeps its queues and store for a successor.

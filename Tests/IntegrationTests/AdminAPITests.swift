@@ -11,7 +11,7 @@ import Synchronization
 import Testing
 
 /// The admin API over a real socket, in front of a whole relay on the real broker.
-@Suite("Admin API")
+@Suite("Admin API", .stopsRelays)
 struct AdminAPITests {
     let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
 

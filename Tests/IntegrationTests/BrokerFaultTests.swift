@@ -8,7 +8,7 @@ import RelayTesting
 import Testing
 
 /// Restarts the shared test broker, so `scripts/test` runs this suite on its own, after the others.
-@Suite("Broker faults", .serialized)
+@Suite("Broker faults", .serialized, .stopsRelays)
 struct BrokerFaultTests {
     @Test("the relay survives a broker restart, loses nothing and redoes no acked work")
     func brokerRestart() async throws {

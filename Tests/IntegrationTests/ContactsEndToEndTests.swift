@@ -8,7 +8,7 @@ import Testing
 
 /// Contacts and journeys through the whole relay: events on the real broker, the contact link
 /// committed with each interaction, then the directory's operations on the same store.
-@Suite("Contacts end to end")
+@Suite("Contacts end to end", .stopsRelays)
 struct ContactsEndToEndTests {
     static func event(_ type: String, _ eventId: String, _ callId: String, at time: String, _ fields: String) -> [UInt8] {
         Array(#"{"eventId":"\#(eventId)","type":"\#(type)","callId":"\#(callId)","occurredAt":"\#(time)"\#(fields)}"#.utf8)

@@ -4,7 +4,7 @@ import RelayService
 import RelayTesting
 import Testing
 
-@Suite("Contacts: import then traffic, merge round trip")
+@Suite("Contacts: import then traffic, merge round trip", .stopsRelays)
 struct ContactsImportTrafficTests {
     @Test("10,000 imported curated contacts: traffic on every channel links to them, not to new contacts")
     func importThenTraffic() async throws {

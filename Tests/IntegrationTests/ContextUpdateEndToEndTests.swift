@@ -8,7 +8,7 @@ import RelayTesting
 import Synchronization
 import Testing
 
-@Suite("Context updates and recent overrides end to end")
+@Suite("Context updates and recent overrides end to end", .stopsRelays)
 struct ContextUpdateEndToEndTests {
     func contextUpdate(eventId: String, callId: String, to newId: String) -> [UInt8] {
         Array(#"{"eventId":"\#(eventId)","type":"contextUpdate","callId":"\#(callId)","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"\#(newId)","reason":"Agent Verified Account Switch","agentId":"agent-7"}"#.utf8)

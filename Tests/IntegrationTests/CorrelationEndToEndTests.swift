@@ -9,7 +9,7 @@ import RelayTesting
 import Testing
 
 /// Calls correlated end to end: durable state in SQLite, webhooks through relay.deliveries, timers.
-@Suite("Correlation end to end")
+@Suite("Correlation end to end", .stopsRelays)
 struct CorrelationEndToEndTests {
     @Test("a complete call, its events out of order and duplicated, gives one signed webhook that verifies")
     func signedWebhook() async throws {

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// Phase 2 against a local HTTP server standing in for the CRM and the ERP.
-@Suite("Enrichment end to end")
+@Suite("Enrichment end to end", .stopsRelays)
 struct EnrichmentEndToEndTests {
     static let contact = SimulatedPlatform.CRMRecord(
         contactId: "003A000001", accountId: "ACC-1", name: "Jane Roe", email: "jane.roe@example.com", caseId: "CASE-99812",

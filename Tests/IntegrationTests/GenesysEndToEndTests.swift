@@ -9,7 +9,7 @@ import Testing
 
 /// Genesys Cloud conversation detail events, as its event bridge forwards them, through the whole
 /// relay: the same conversation gives the same outputs as in the relay's own envelope.
-@Suite("Genesys Cloud events end to end")
+@Suite("Genesys Cloud events end to end", .stopsRelays)
 struct GenesysEndToEndTests {
     static let org = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
     static let agent = "e7b2c9a1-3d4f-4a5b-8c6d-7e8f9a0b1c63"

@@ -4,7 +4,7 @@ import RelaySimulator
 import RelayTesting
 import Testing
 
-@Suite("What the relay logs")
+@Suite("What the relay logs", .stopsRelays)
 struct LogPrivacyTests {
     @Test("at trace level, no log line holds a phone number, a full external id or a full call id")
     func noPersonalData() async throws {

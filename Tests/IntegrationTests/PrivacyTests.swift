@@ -9,7 +9,7 @@ import Testing
 
 /// DESIGN.md, "Privacy": known numbers, emails and names go in; neither the logs, nor the database file
 /// with its WAL and shared-memory files, nor the durable broker records hold any of them in clear.
-@Suite("Personal data stays out of logs and storage")
+@Suite("Personal data stays out of logs and storage", .stopsRelays)
 struct PrivacyTests {
     static let ada = (phone: "+15550100081", national: "5550100081", name: "Ada Lovelace", email: "ada.lovelace@example.com")
     static let grace = (phone: "+15550100082", national: "5550100082", name: "Grace Hopper", email: "grace.hopper@example.org")

@@ -8,7 +8,7 @@ import RelayTesting
 import Testing
 
 /// Post-call reconciliation: calls the CRM did not know when they happened, upgraded once it does.
-@Suite("Reconciliation")
+@Suite("Reconciliation", .stopsRelays)
 struct ReconciliationTests {
     static let contact = SimulatedPlatform.CRMRecord(contactId: "500245678", name: "John Doe", loyaltyTier: "Gold")
 

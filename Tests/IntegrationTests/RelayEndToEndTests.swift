@@ -8,7 +8,7 @@ import Testing
 
 /// The relay as a whole: real broker, real HTTP, a simulated platform standing in for the one we do
 /// not own.
-@Suite("Relay end to end")
+@Suite("Relay end to end", .stopsRelays)
 struct RelayEndToEndTests {
     @Test("call starts become customer-update PUTs with the keyed PHONE id, and every event is acked")
     func customerUpdates() async throws {

@@ -8,7 +8,7 @@ import RelayStore
 import RelayTesting
 import Testing
 
-@Suite("Retention purge")
+@Suite("Retention purge", .stopsRelays)
 struct RetentionPurgeTests {
     static let day: TimeInterval = 86_400
 
