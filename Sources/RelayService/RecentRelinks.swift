@@ -4,8 +4,8 @@ import Synchronization
 /// newest `capacity` calls.
 ///
 /// The delivery worker checks every customer update against it before sending: a database read per
-/// update, on the hot path, doubled the benchmark's phase-1 latency. Retries and redeliveries, which
-/// may come after a restart that forgot these links, read the store instead.
+/// update, on the hot path, raised the benchmark's phase-1 latency several-fold. Retries and
+/// redeliveries, which may come after a restart that forgot these links, read the store instead.
 final class RecentRelinks: Sendable {
     private struct State {
         var links: [String: String] = [:]
