@@ -40,11 +40,6 @@ public struct PhaseOneLinking: Sendable {
         return Caller(number: number, phoneKey: number.map(hasher.keyedHash))
     }
 
-    /// The keyed hash of the customer's number: the key of recent overrides.
-    public func phoneKey(for event: PlatformEvent) -> String? {
-        caller(of: event).phoneKey
-    }
-
     func customerNumber(of event: PlatformEvent) -> PhoneNumber? {
         let raw: String?
         switch event.payload {
