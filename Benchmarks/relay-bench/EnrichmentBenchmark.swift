@@ -7,14 +7,32 @@ import RelaySimulator
 import ServiceLifecycle
 
 /// Phase 1 and phase 2 under load: events published at a steady `rate` for callers the CRM knows,
-/// against a CRM answering in `crmLatency`. Reports phase-1 latency (publish → phase-1 PUT received;
-/// for a call whose phase-1 update phase 2 overtook, and which is then never sent, publish → phase-2
-/// PUT received) p50/p99, enrichments per second, and the most CRM requests in flight at once.
+/// against a CRM answering in `crmLatency`. Reports phase-1 latency (start published → phase-1 PUT
+/// received; for a call whose phase-1 update phase 2 overtook, and which is then never sent, start
+/// published → phase-2 PUT received) p50/p99, enrichments per second, and the most CRM requests in
+/// flight at once.
 struct EnrichmentBenchmark {
-    var events: Int
+    /// What the stream holds.
+    enum Mix: String {
+        /// Only `callStarted` events: every event is a phase-1 update and an enrichment.
+        case starts
+        /// Whole calls: each call's `callStarted`, then about a second later its `callEnded` and
+        /// `wrapUp` (which completes it: a signed post-call webhook). A third of the events are starts.
+        case calls
+    }
+
+    /// Calls; with `Mix.calls` the stream holds three times as many events.
+    var calls: Int
+    /// Events per second, whatever their type.
     var rate: Int
+    var mix: Mix = .starts
     var crmLatency: Duration
     var concurrency: Int
+    /// Lookups in flight at most; nil: `concurrency`. Few slots hold phase 2 back, which shows what
+    /// phase 1 costs on its own.
+    var lookupSlots: Int? = nil
+    /// The events consumer's prefetch; nil: the relay's default.
+    var prefetch: Int? = nil
     var port: Int
     var repositoryRoot: String
     var logger: Logger
@@ -27,6 +45,10 @@ struct EnrichmentBenchmark {
         var achievedRate: Double
         /// Phase-1 updates not sent because phase 2 had linked the call first.
         var phaseOneSuperseded: Int
+        /// Post-call webhooks received per second (`Mix.calls` only).
+        var webhooksPerSecond: Double
+        /// While the stream was published.
+        var cpu: CPUShares?
     }
 
     func run() async throws -> Figures {
@@ -49,7 +71,8 @@ struct EnrichmentBenchmark {
         configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
         configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         configuration.delivery.concurrency = concurrency
-        configuration.delivery.enrichmentConcurrency = concurrency
+        if let prefetch { configuration.amqp.prefetch = prefetch }
+        configuration.delivery.enrichmentConcurrency = lookupSlots ?? concurrency
         let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
         configuration.store.path = storePath
         defer { try? FileManager.default.removeItem(atPath: storePath) }
@@ -65,27 +88,30 @@ struct EnrichmentBenchmark {
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
-        // Publish at a steady rate, remembering when each event went out.
+        // Publish at a steady rate, remembering when each start went out.
+        let schedule = Self.schedule(calls: calls, mix: mix, callsPerSecond: max(1, rate / (mix == .calls ? 3 : 1)))
         let published = Locked<[String: ContinuousClock.Instant]>([:])
+        let cpuMark = CPUShares.mark()
         let started = ContinuousClock.now
         let interval = Duration.seconds(1.0 / Double(rate))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for index in 0..<events {
+            for (index, event) in schedule.enumerated() {
                 let due = started + interval * index
                 if due > .now { try await Task.sleep(until: due, clock: .continuous) }
-                let eventId = "enrich-\(index)"
-                let body = #"{"eventId":"\#(eventId)","type":"callStarted","callId":"enrich-call-\#(index)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(String(format: "+1555%07d", index))","toNumber":"+15550190000","direction":"inbound"}"#
+                let body = event.body
                 tasks.addTask {
-                    published.withLock { $0[eventId] = .now }
+                    if event.type == "callStarted" { published.withLock { $0[event.eventId] = .now } }
                     try await publisher.publish(
-                        OutboundMessage(exchange: prefix + "platform.events", routingKey: "callStarted", body: Array(body.utf8)))
+                        OutboundMessage(exchange: prefix + "platform.events", routingKey: event.type, body: Array(body.utf8)))
                 }
             }
             try await tasks.waitForAll()
         }
         let publishedIn = ContinuousClock.now - started
+        let cpu = CPUShares.since(cpuMark)
         // Every call gets its phase-2 update; its phase-1 update is dropped when phase 2 overtook it.
-        try await waitForUpdates(on: slow, events: events)
+        try await waitForUpdates(on: slow, events: calls)
+        if mix == .calls { _ = try await slow.waitForWebhooks(count: calls, timeout: .seconds(600)) }
         let finished = ContinuousClock.now
 
         let sentAt = published.withLock { $0 }
@@ -113,6 +139,8 @@ struct EnrichmentBenchmark {
         }
         let firstEnrichment = phaseTwoTimes.min() ?? started
         let enrichmentSpan = (phaseTwoTimes.max() ?? finished) - firstEnrichment
+        let webhookTimes = requests.filter { $0.method == "POST" && $0.path == SimulatedPlatform.postCallWebhookPath }.map(\.receivedAt)
+        let webhookSpan = (webhookTimes.max() ?? finished) - (webhookTimes.min() ?? started)
 
         await group.triggerGracefulShutdown()
         _ = try? await running.value
@@ -124,8 +152,43 @@ struct EnrichmentBenchmark {
         return Figures(
             phaseOneP50: phaseOne[phaseOne.count / 2], phaseOneP99: phaseOne[min(phaseOne.count - 1, phaseOne.count * 99 / 100)],
             enrichmentsPerSecond: Double(phaseTwoTimes.count) / max(enrichmentSpan.totalSeconds, 0.001),
-            maxCRMInFlight: maxInFlight, achievedRate: Double(events) / publishedIn.totalSeconds,
-            phaseOneSuperseded: events - phaseOneSent)
+            maxCRMInFlight: maxInFlight, achievedRate: Double(schedule.count) / publishedIn.totalSeconds,
+            phaseOneSuperseded: calls - phaseOneSent,
+            webhooksPerSecond: webhookTimes.isEmpty ? 0 : Double(webhookTimes.count) / max(webhookSpan.totalSeconds, 0.001),
+            cpu: cpu)
+    }
+
+    struct ScheduledEvent {
+        var type: String
+        var eventId: String
+        var body: String
+    }
+
+    /// The stream, in publishing order. With `Mix.calls`, a call's end and wrap-up follow its start by
+    /// about a second (`callsPerSecond` calls later), interleaved with later calls' starts.
+    static func schedule(calls: Int, mix: Mix, callsPerSecond: Int) -> [ScheduledEvent] {
+        func start(_ call: Int) -> ScheduledEvent {
+            let eventId = "enrich-\(call)"
+            let body = #"{"eventId":"\#(eventId)","type":"callStarted","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(String(format: "+1555%07d", call))","toNumber":"+15550190000","direction":"inbound"}"#
+            return ScheduledEvent(type: "callStarted", eventId: eventId, body: body)
+        }
+        guard mix == .calls else { return (0..<calls).map(start) }
+        func end(_ call: Int) -> ScheduledEvent {
+            let body = #"{"eventId":"enrich-end-\#(call)","type":"callEnded","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:04:00Z","disconnectType":"client"}"#
+            return ScheduledEvent(type: "callEnded", eventId: "enrich-end-\(call)", body: body)
+        }
+        func wrapUp(_ call: Int) -> ScheduledEvent {
+            let body = #"{"eventId":"enrich-wrap-\#(call)","type":"wrapUp","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:05:00Z","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#
+            return ScheduledEvent(type: "wrapUp", eventId: "enrich-wrap-\(call)", body: body)
+        }
+        var events: [ScheduledEvent] = []
+        events.reserveCapacity(calls * 3)
+        for slot in 0..<(calls + callsPerSecond) {
+            if slot < calls { events.append(start(slot)) }
+            let ending = slot - callsPerSecond
+            if ending >= 0 { events += [end(ending), wrapUp(ending)] }
+        }
+        return events
     }
 
     /// Until every call's phase-2 update arrived, and then every phase-1 update still to come.

@@ -21,7 +21,9 @@ import ServiceLifecycle
 struct Options {
     var messages = 20_000
     var runs = 3
-    var prefetch = 64
+    /// The events consumer's prefetch: 64 for `throughput` (the baseline's too), else the relay's default.
+    var prefetchGiven: Int?
+    var prefetch: Int { prefetchGiven ?? 64 }
     var window = 1_000
     var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
     var repositoryRoot = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
@@ -31,6 +33,10 @@ struct Options {
     var rate = 2_000
     var crmLatencyMs = 100
     var concurrency = 64
+    /// For `enrichment`: CRM lookups in flight at most (default: `concurrency`).
+    var lookupSlots: Int?
+    /// For `enrichment`: `starts` (every event a call start) or `calls` (start, end and wrap-up per call).
+    var mix = EnrichmentBenchmark.Mix.starts
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -42,20 +48,28 @@ struct Options {
                 mode = value
                 continue
             }
+            if flag == "--mix" {
+                guard let value = iterator.next().flatMap(EnrichmentBenchmark.Mix.init(rawValue:)) else {
+                    fail("--mix is starts or calls")
+                }
+                mix = value
+                continue
+            }
             guard let value = iterator.next().flatMap(Int.init) else { fail("\(flag) needs a whole number") }
             switch flag {
             case "--rate": rate = value
             case "--crm-latency-ms": crmLatencyMs = value
             case "--concurrency": concurrency = value
+            case "--lookup-slots": lookupSlots = value
             case "--messages": messages = value
             case "--runs": runs = value
-            case "--prefetch": prefetch = value
+            case "--prefetch": prefetchGiven = value
             case "--window": window = value
             case "--callers": callers = value
             default:
                 fail(
-                    "unknown option \(flag); known: --mode --messages --runs --prefetch --window --rate --crm-latency-ms "
-                        + "--concurrency --callers")
+                    "unknown option \(flag); known: --mode --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
+                        + "--concurrency --lookup-slots --callers")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -186,35 +200,63 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
+/// "; CPU: …" with the median of each share, or nothing when /proc could not be read.
+func medianCPU(_ samples: [CPUShares?]) -> String {
+    let shares = samples.compactMap { $0 }
+    guard !shares.isEmpty else { return "" }
+    let typical = CPUShares(
+        broker: median(shares.map(\.broker)), benchProcess: median(shares.map(\.benchProcess)), idle: median(shares.map(\.idle)))
+    return "; \(typical.description)"
+}
+
 func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
 
 if options.mode == "enrichment" {
     print(
-        "relay-bench enrichment: \(options.messages) call starts at \(options.rate)/s per run, \(options.runs) runs, "
-            + "CRM latency \(options.crmLatencyMs) ms, delivery and enrichment concurrency \(options.concurrency) each")
+        "relay-bench enrichment: \(options.messages) calls "
+            + (options.mix == .calls ? "(\(options.messages * 3) events: start, end, wrap-up)" : "(starts only)")
+            + " at \(options.rate) events/s per run, \(options.runs) runs, CRM latency \(options.crmLatencyMs) ms, "
+            + "delivery concurrency \(options.concurrency), lookup slots \(options.lookupSlots ?? options.concurrency)")
     var figures: [EnrichmentBenchmark.Figures] = []
+    var floors: [BrokerPathBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
+            let floor = try await BrokerPathBenchmark(
+                schedule: EnrichmentBenchmark.schedule(
+                    calls: options.messages, mix: options.mix, callsPerSecond: max(1, options.rate / (options.mix == .calls ? 3 : 1))),
+                rate: options.rate, prefetch: UInt16(clamping: options.prefetchGiven ?? RelayConfiguration().amqp.prefetch), port: options.port, logger: logger
+            ).run()
+            floors.append(floor)
+            print(
+                "run \(run): broker path alone: start published → phase-1 job received p50 \(milliseconds(floor.p50)) p99 "
+                    + "\(milliseconds(floor.p99))" + (floor.cpu.map { "; \($0.description)" } ?? ""))
             let result = try await EnrichmentBenchmark(
-                events: options.messages, rate: options.rate, crmLatency: .milliseconds(options.crmLatencyMs),
-                concurrency: options.concurrency, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
+                calls: options.messages, rate: options.rate, mix: options.mix, crmLatency: .milliseconds(options.crmLatencyMs),
+                concurrency: options.concurrency, lookupSlots: options.lookupSlots, prefetch: options.prefetchGiven, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
             ).run()
             figures.append(result)
             print(
                 "run \(run): published at \(String(format: "%.0f", result.achievedRate))/s; phase-1 latency p50 "
                     + "\(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)); "
                     + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight); "
-                    + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded)")
+                    + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded)"
+                    + (options.mix == .calls ? "; post-call webhooks \(format(result.webhooksPerSecond))" : "")
+                    + (result.cpu.map { "; \($0.description)" } ?? ""))
         }
     } catch {
         fail("\(error)")
     }
     let p50 = median(figures.map { $0.phaseOneP50.totalSeconds * 1000 })
     let p99 = median(figures.map { $0.phaseOneP99.totalSeconds * 1000 })
+    let floorP50 = median(floors.map { $0.p50.totalSeconds * 1000 })
+    let floorP99 = median(floors.map { $0.p99.totalSeconds * 1000 })
+    print(
+        "median: broker path alone p50 \(String(format: "%.1f", floorP50)) ms, p99 \(String(format: "%.1f", floorP99)) ms"
+            + medianCPU(floors.map(\.cpu)))
     print(
         "median: phase-1 p50 \(String(format: "%.1f", p50)) ms, p99 \(String(format: "%.1f", p99)) ms; enrichments "
             + "\(format(median(figures.map(\.enrichmentsPerSecond)))); CRM in flight at most "
-            + "\(figures.map(\.maxCRMInFlight).max() ?? 0)")
+            + "\(figures.map(\.maxCRMInFlight).max() ?? 0)" + medianCPU(figures.map(\.cpu)))
     exit(0)
 }
 

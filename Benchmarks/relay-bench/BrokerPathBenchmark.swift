@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import RelayAMQP
+import RelayService
+
+/// The floor under phase-1 latency: the relay's broker traffic with no relay work in it.
+///
+/// The same stream as `EnrichmentBenchmark` (same schedule, same rate) goes into a quorum queue. A
+/// stand-in for the relay, on one connection as the relay has, takes each event and publishes what the
+/// relay would queue for it (a start: a phase-1 job and a lookup; a wrap-up: a webhook job; an end:
+/// nothing) to quorum queues, waits for the confirms, then acks the event. Latency runs from a start's
+/// publish to its phase-1 job's arrival at a consumer on that connection. No decoding, no store, no
+/// HTTP: what is left is the broker, the client library and this machine's scheduling.
+struct BrokerPathBenchmark {
+    var schedule: [EnrichmentBenchmark.ScheduledEvent]
+    var rate: Int
+    var prefetch: UInt16
+    var port: Int
+    var logger: Logger
+
+    struct Figures {
+        var p50: Duration
+        var p99: Duration
+        /// While the stream was published.
+        var cpu: CPUShares?
+    }
+
+    func run() async throws -> Figures {
+        let prefix = "bench-\(UUID().uuidString.prefix(8))."
+        let events = prefix + "events"
+        let deliveries = prefix + "deliveries"
+        let lookups = prefix + "lookups"
+        let quorum: [String: AMQPHeaderValue] = ["x-queue-type": .string("quorum")]
+        let topology = Topology(
+            exchanges: [],
+            queues: [events, deliveries, lookups].map { .init(name: $0, durable: true, autoDelete: false, arguments: quorum) },
+            bindings: [])
+        let relay = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench-relay"), topology: topology, logger: logger)
+        relay.start()
+        try await relay.waitUntilConnected(timeout: .seconds(15))
+        let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(15))
+
+        let starts = schedule.count { $0.type == "callStarted" }
+        let published = Locked<[String: ContinuousClock.Instant]>([:])
+        let arrived = Locked<[String: ContinuousClock.Instant]>([:])
+        let incoming = relay.consume(queue: events, prefetch: prefetch)
+        let phaseOneJobs = relay.consume(queue: deliveries, prefetch: prefetch)
+        let lookupJobs = relay.consume(queue: lookups, prefetch: prefetch)
+        async let relayed: Void = withDiscardingTaskGroup { group in
+            for await delivery in incoming {
+                group.addTask {
+                    let (type, eventId) = Self.parse(delivery.body)
+                    let jobs: [OutboundMessage]
+                    switch type {
+                    case "callStarted":
+                        jobs = [
+                            OutboundMessage(exchange: "", routingKey: deliveries, body: Self.body("phaseOne", eventId)),
+                            OutboundMessage(exchange: "", routingKey: lookups, body: Self.body("lookup", eventId)),
+                        ]
+                    case "wrapUp": jobs = [OutboundMessage(exchange: "", routingKey: deliveries, body: Self.body("webhook", eventId))]
+                    default: jobs = []
+                    }
+                    do {
+                        try await withThrowingTaskGroup(of: Void.self) { confirms in
+                            for job in jobs { confirms.addTask { try await relay.publish(job) } }
+                            try await confirms.waitForAll()
+                        }
+                        relay.ack(delivery)
+                    } catch {
+                        logger.error("broker path: publish failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+        async let phaseOneArrivals: Void = {
+            var received = 0
+            for await delivery in phaseOneJobs {
+                relay.ack(delivery)
+                let (kind, eventId) = Self.parse(delivery.body)
+                guard kind == "phaseOne" else { continue }
+                arrived.withLock { $0[eventId] = .now }
+                received += 1
+                if received == starts { break }
+            }
+        }()
+        async let lookupArrivals: Void = {
+            var received = 0
+            for await delivery in lookupJobs {
+                relay.ack(delivery)
+                received += 1
+                if received == starts { break }
+            }
+        }()
+
+        let cpuMark = CPUShares.mark()
+        let started = ContinuousClock.now
+        let interval = Duration.seconds(1.0 / Double(rate))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (index, event) in schedule.enumerated() {
+                let due = started + interval * index
+                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                tasks.addTask {
+                    if event.type == "callStarted" { published.withLock { $0[event.eventId] = .now } }
+                    try await publisher.publish(
+                        OutboundMessage(exchange: "", routingKey: events, body: Self.body(event.type, event.eventId)))
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let cpu = CPUShares.since(cpuMark)
+        await phaseOneArrivals
+        await lookupArrivals
+        await relay.stopConsuming()
+        await relayed
+
+        let sentAt = published.withLock { $0 }
+        let latencies = arrived.withLock { $0 }.compactMap { eventId, at in sentAt[eventId].map { at - $0 } }.sorted()
+        for queue in [events, deliveries, lookups] { try? await publisher.deleteQueue(queue) }
+        await relay.shutdown()
+        await publisher.shutdown()
+        return Figures(
+            p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], cpu: cpu)
+    }
+
+    /// About the size of the relay's own messages: a kind and an event id, padded to 300 bytes.
+    static func body(_ kind: String, _ eventId: String) -> [UInt8] {
+        let text = "\(kind) \(eventId) "
+        return Array((text + String(repeating: "x", count: max(0, 300 - text.utf8.count))).utf8)
+    }
+
+    static func parse(_ body: [UInt8]) -> (kind: String, eventId: String) {
+        let parts = body.split(separator: UInt8(ascii: " "), maxSplits: 2)
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self))
+    }
+}
