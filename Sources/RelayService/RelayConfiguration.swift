@@ -16,7 +16,10 @@ public struct RelayConfiguration: Sendable {
         public var tlsEnabled = false
         public var tlsCACertificate: String?
         public var tlsVerifyPeer = true
-        public var prefetch = 64
+        /// Events handled at once. Each waits on three durable writes in turn (its commit, the broker's
+        /// confirm of its effects, the outbox marked published), some 20 to 30 ms under load: a window
+        /// of 64 held events back on the broker from about 2,000 events/s (README, Benchmark).
+        public var prefetch = 256
         public var topologyFile = "topology/definitions.json"
         /// Prepended to every exchange and queue name, so several relays can share one broker.
         public var namePrefix = ""
