@@ -193,12 +193,20 @@ public final class AMQPClient: Sendable {
     }
 
     private func submit(_ command: Command, ifStopped: () -> Void) {
-        let accepted = shared.withLock { state in
-            if state.stopping { return false }
+        enum Submitted { case first, queuedBehindOthers, refused }
+        let submitted: Submitted = shared.withLock { state in
+            if state.stopping { return .refused }
             state.commands.append(command)
-            return true
+            return state.commands.count == 1 ? .first : .queuedBehindOthers
         }
-        if accepted { wakePipe.wake() } else { ifStopped() }
+        switch submitted {
+        // Only the first command of a batch wakes the loop: it drains the pipe before it takes the
+        // commands, so the ones queued behind go with the first. A write per command cost a syscall
+        // and often a wasted turn of the loop.
+        case .first: wakePipe.wake()
+        case .queuedBehindOthers: break
+        case .refused: ifStopped()
+        }
     }
 
     // MARK: Used by the loop thread

@@ -70,7 +70,9 @@ final class CurlMultiLoop: Sendable {
                 return .cancelled
             }
             mailbox.pending.append(transfer)
-            mailbox.multi?.wakeup()
+            // The loop's poll consumes the wakeup before the loop takes the pending transfers: only
+            // the first of a batch needs to wake it.
+            if mailbox.pending.count == 1 { mailbox.multi?.wakeup() }
             return .queued
         }
         switch outcome {
