@@ -43,7 +43,6 @@ struct BrokerPathBenchmark {
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
         let starts = schedule.count { $0.type == "callStarted" }
-        let published = Locked<[String: ContinuousClock.Instant]>([:])
         let arrived = Locked<[String: ContinuousClock.Instant]>([:])
         let incoming = relay.consume(queue: events, prefetch: prefetch)
         let phaseOneJobs = relay.consume(queue: deliveries, prefetch: prefetch)
@@ -94,34 +93,21 @@ struct BrokerPathBenchmark {
             }
         }()
 
-        let cpuMark = CPUShares.mark()
-        let started = ContinuousClock.now
-        let interval = Duration.seconds(1.0 / Double(rate))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for (index, event) in schedule.enumerated() {
-                let due = started + interval * index
-                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
-                tasks.addTask {
-                    if event.type == "callStarted" { published.withLock { $0[event.eventId] = .now } }
-                    try await publisher.publish(
-                        OutboundMessage(exchange: "", routingKey: events, body: Self.body(event.type, event.eventId)))
-                }
-            }
-            try await tasks.waitForAll()
+        let steady = try await EnrichmentBenchmark.publishSteadily(schedule, rate: rate, using: publisher) { event in
+            OutboundMessage(exchange: "", routingKey: events, body: Self.body(event.type, event.eventId))
         }
-        let cpu = CPUShares.since(cpuMark)
         await phaseOneArrivals
         await lookupArrivals
         await relay.stopConsuming()
         await relayed
 
-        let sentAt = published.withLock { $0 }
+        let sentAt = steady.startsPublishedAt
         let latencies = arrived.withLock { $0 }.compactMap { eventId, at in sentAt[eventId].map { at - $0 } }.sorted()
         for queue in [events, deliveries, lookups] { try? await publisher.deleteQueue(queue) }
         await relay.shutdown()
         await publisher.shutdown()
         return Figures(
-            p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], cpu: cpu)
+            p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], cpu: steady.cpu)
     }
 
     /// About the size of the relay's own messages: a kind and an event id, padded to 300 bytes.

@@ -88,33 +88,19 @@ struct EnrichmentBenchmark {
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
-        // Publish at a steady rate, remembering when each start went out.
         let schedule = Self.schedule(calls: calls, mix: mix, callsPerSecond: max(1, rate / (mix == .calls ? 3 : 1)))
-        let published = Locked<[String: ContinuousClock.Instant]>([:])
-        let cpuMark = CPUShares.mark()
-        let started = ContinuousClock.now
-        let interval = Duration.seconds(1.0 / Double(rate))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for (index, event) in schedule.enumerated() {
-                let due = started + interval * index
-                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
-                let body = event.body
-                tasks.addTask {
-                    if event.type == "callStarted" { published.withLock { $0[event.eventId] = .now } }
-                    try await publisher.publish(
-                        OutboundMessage(exchange: prefix + "platform.events", routingKey: event.type, body: Array(body.utf8)))
-                }
-            }
-            try await tasks.waitForAll()
+        let steady = try await Self.publishSteadily(schedule, rate: rate, using: publisher) { event in
+            OutboundMessage(exchange: prefix + "platform.events", routingKey: event.type, body: Array(event.body.utf8))
         }
-        let publishedIn = ContinuousClock.now - started
-        let cpu = CPUShares.since(cpuMark)
+        let started = steady.started
+        let publishedIn = steady.duration
+        let cpu = steady.cpu
         // Every call gets its phase-2 update; its phase-1 update is dropped when phase 2 overtook it.
         try await waitForUpdates(on: slow, events: calls)
         if mix == .calls { _ = try await slow.waitForWebhooks(count: calls, timeout: .seconds(600)) }
         let finished = ContinuousClock.now
 
-        let sentAt = published.withLock { $0 }
+        let sentAt = steady.startsPublishedAt
         let requests = slow.server.requests
         // Per call, when the platform first heard of it: its phase-1 update, or its phase-2 update when
         // that overtook phase 1 (which is then not sent).
@@ -158,7 +144,42 @@ struct EnrichmentBenchmark {
             cpu: cpu)
     }
 
-    struct ScheduledEvent {
+    /// What `publishSteadily` measured.
+    struct SteadyPublishing {
+        var started: ContinuousClock.Instant
+        var duration: Duration
+        /// When each start's publish began, by event id.
+        var startsPublishedAt: [String: ContinuousClock.Instant]
+        var cpu: CPUShares?
+    }
+
+    /// Publishes `schedule` at `rate` events per second, each when due rather than when the last one
+    /// was confirmed, so a slow broker or relay does not slow the stream down.
+    static func publishSteadily(
+        _ schedule: [ScheduledEvent], rate: Int, using publisher: AMQPClient,
+        message: @escaping @Sendable (ScheduledEvent) -> OutboundMessage
+    ) async throws -> SteadyPublishing {
+        let published = Locked<[String: ContinuousClock.Instant]>([:])
+        let cpuMark = CPUShares.mark()
+        let started = ContinuousClock.now
+        let interval = Duration.seconds(1.0 / Double(rate))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (index, event) in schedule.enumerated() {
+                let due = started + interval * index
+                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                tasks.addTask {
+                    if event.type == "callStarted" { published.withLock { $0[event.eventId] = .now } }
+                    try await publisher.publish(message(event))
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let duration = ContinuousClock.now - started
+        return SteadyPublishing(
+            started: started, duration: duration, startsPublishedAt: published.withLock { $0 }, cpu: CPUShares.since(cpuMark))
+    }
+
+    struct ScheduledEvent: Sendable {
         var type: String
         var eventId: String
         var body: String
