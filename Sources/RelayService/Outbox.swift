@@ -58,23 +58,30 @@ public struct OutboxPublisher: Sendable {
         self.logger = logger
     }
 
-    /// Publishes the entries not yet published and marks them; throws if the broker did not confirm.
+    /// Publishes the entries not yet published and marks them; throws if the broker did not confirm
+    /// one of them. The confirmed ones are marked even then: one entry that keeps failing must not
+    /// have its neighbours published again at every sweep.
     public func publish(_ entries: [OutboxEntry]) async throws {
         let pending = entries.filter { $0.publishedAt == nil }
         guard !pending.isEmpty else { return }
-        try await withThrowingTaskGroup(of: Int64.self) { group in
+        let outcomes = await withTaskGroup(of: (entry: OutboxEntry, error: (any Error)?).self) { group in
             for entry in pending {
-                let message = try self.message(for: entry)
                 group.addTask {
-                    try await amqp.publish(message)
-                    return entry.id
+                    do {
+                        try await amqp.publish(try self.message(for: entry))
+                        return (entry, nil)
+                    } catch {
+                        return (entry, error)
+                    }
                 }
             }
-            var published: [Int64] = []
-            for try await id in group { published.append(id) }
-            try await store.markPublished(published, at: Date())
+            var outcomes: [(entry: OutboxEntry, error: (any Error)?)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
         }
-        for entry in pending where entry.kind == OutboxKind.deadLetter {
+        let published = outcomes.filter { $0.error == nil }.map(\.entry)
+        try await store.markPublished(published.map(\.id), at: Date())
+        for entry in published where entry.kind == OutboxKind.deadLetter {
             if let record = try? DeadLetterRecord.decode(entry.payload) {
                 metrics.deadLettered(reason: record.reason.rawValue)
                 logger.warning(
@@ -84,6 +91,9 @@ public struct OutboxPublisher: Sendable {
                         LogKeys.callIdMasked: "\(Masking.mask(entry.callId))", LogKeys.error: "\(record.lastError)",
                     ])
             }
+        }
+        if let failed = outcomes.first(where: { $0.error != nil }), let error = failed.error {
+            throw OutboxPublishFailed(entryId: failed.entry.id, failedCount: outcomes.count - published.count, underlying: error)
         }
     }
 
@@ -121,6 +131,16 @@ public struct OutboxPublisher: Sendable {
         default:
             throw UnknownOutboxKind(kind: entry.kind)
         }
+    }
+}
+
+/// Some entries were not published (the others are marked): the first failure, and how many failed.
+public struct OutboxPublishFailed: Error, CustomStringConvertible {
+    public var entryId: Int64
+    public var failedCount: Int
+    public var underlying: any Error
+    public var description: String {
+        "\(failedCount) outbox \(failedCount == 1 ? "entry" : "entries") not published; entry \(entryId): \(underlying)"
     }
 }
 

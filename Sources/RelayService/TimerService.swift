@@ -33,21 +33,31 @@ public final class TimerService: Service {
     public func run() async throws {
         var lastPrune = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Each step on its own: an outbox entry that cannot be published must not stop the timers.
             do {
                 try await outbox.sweep()
+            } catch {
+                logger.error("outbox sweep incomplete; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
+            }
+            do {
                 try await fireDueTimers(now: Date())
-                if ContinuousClock.now - lastPrune >= .seconds(3600) {
-                    try await prune(now: Date())
-                    lastPrune = .now
-                }
             } catch {
                 logger.error("timer scan failed; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
+            }
+            if ContinuousClock.now - lastPrune >= .seconds(3600) {
+                do {
+                    try await prune(now: Date())
+                    lastPrune = .now
+                } catch {
+                    logger.error("pruning failed; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
+                }
             }
             try? await Task.sleep(for: scanInterval)
         }
     }
 
-    /// Fires every timer due at `now`; returns how many interactions it changed.
+    /// Fires every timer due at `now`; returns how many interactions it looked at. One interaction
+    /// that fails does not hold up the others: it is logged and tried again at the next scan.
     @discardableResult
     public func fireDueTimers(now: Date, batch: Int = 256) async throws -> Int {
         let due = try await store.interactionsWithDueTimers(now: now, limit: batch)
@@ -57,13 +67,19 @@ public final class TimerService: Service {
             guard let dueAt = interaction.nextDueAt else { continue }
             // One id per firing, so a firing is applied once even if two scans race.
             let causeId = "timer:\(interaction.callId):\(Int64(dueAt.timeIntervalSince1970 * 1000))"
-            let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
-                let transition = correlator.fireTimers(state ?? interaction, now: now)
-                return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) })
-            }
-            switch result {
-            case .committed(let entries), .alreadyProcessed(let entries):
-                try await outbox.publish(entries)
+            do {
+                let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
+                    let transition = correlator.fireTimers(state ?? interaction, now: now)
+                    return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) })
+                }
+                switch result {
+                case .committed(let entries), .alreadyProcessed(let entries):
+                    try await outbox.publish(entries)
+                }
+            } catch {
+                logger.error(
+                    "timer not fired; retrying at the next scan",
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(interaction.callId))", LogKeys.error: "\(error)"])
             }
         }
         return due.count

@@ -84,6 +84,34 @@ struct CorrelationEndToEndTests {
         await first.publisher.shutdown()
     }
 
+    @Test("an outbox entry that cannot be published holds up neither the timers nor the entry beside it")
+    func unpublishableOutboxEntry() async throws {
+        let harness = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(2) })
+        defer { Task { await harness.stop() } }
+        // Two entries a crash left a minute ago, so the sweep takes them at once: one of a kind this
+        // version cannot publish (as a newer version may write), and beside it a dead letter.
+        let then = Date().addingTimeInterval(-60)
+        let neighbour = DeadLetterRecord(
+            id: "dl-beside-the-unpublishable", reason: .malformed, callId: "call-beside", eventType: nil, eventId: nil,
+            attempts: 1, firstFailureAt: then, lastFailureAt: then, lastError: "left by a crash",
+            originalPayload: Array("{}".utf8), origin: .init(exchange: harness.names.eventsExchange, routingKey: "callStarted"))
+        _ = try await harness.app.store.apply(callId: "call-beside", eventId: "left-by-a-crash", now: then) { state in
+            (
+                state ?? Interaction(callId: "call-beside", firstSeenAt: then),
+                [
+                    NewOutboxEntry(kind: "fromANewerVersion", payload: Array("{}".utf8)),
+                    NewOutboxEntry(kind: "deadLetter", payload: neighbour.encoded()),
+                ]
+            )
+        }
+        try await harness.publish([callStartedBody(eventId: "o2", callId: "call-orphan-2")])
+
+        let records = try await harness.deadLetters(atLeast: 2, timeout: .seconds(20))
+        #expect(records.contains { $0.reason == .orphanedInteraction && $0.callId == "call-orphan-2" })
+        #expect(records.contains { $0.id == neighbour.id })
+        try await eventually { try await harness.app.store.unpublishedOutbox(limit: 10).map(\.kind) == ["fromANewerVersion"] }
+    }
+
     @Test("a Retry-After longer than the in-process limit parks the retry in a delay queue")
     func parkedRetry() async throws {
         let relay = try await RelayHarness.start(
