@@ -427,6 +427,20 @@ struct DeadLetterToolPureTests {
         }
     }
 
+    @Test("a replay count header out of any real range is read as a bounded count, and replay does not overflow")
+    func absurdReplayCount() throws {
+        let now = Date()
+        let record = DeadLetterRecord(
+            id: "dl_absurd", reason: .malformed, callId: "call-absurd", eventType: nil, eventId: nil, attempts: 1,
+            firstFailureAt: now, lastFailureAt: now, lastError: "bad", originalPayload: Array("{}".utf8),
+            origin: .init(exchange: names.eventsExchange, routingKey: "callStarted"))
+        for (header, expected) in [(AMQPHeaderValue.int(.max), Int(Int32.max)), (.int(-5), 0), (.string("9223372036854775807"), Int(Int32.max))] {
+            let letter = DeadLetter(message: delivery(record.encoded(), headers: [DeadLetter.replayCountHeader: header]), names: names)
+            #expect(letter.replayCount == expected, "\(header)")
+            #expect(letter.replayMessage()?.headers[DeadLetter.replayCountHeader] == .int(Int64(expected) + 1))
+        }
+    }
+
     @Test("the table fits 120 columns, masks call ids and cuts long errors")
     func table() throws {
         let now = Date()

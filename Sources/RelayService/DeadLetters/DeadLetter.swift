@@ -75,7 +75,8 @@ public struct DeadLetter: Sendable, Hashable {
         let headers = delivery.headers
         self.headers = headers
         self.routingKey = delivery.routingKey
-        self.replayCount = Int(headers[Self.replayCountHeader]?.intValue ?? 0)
+        // Anyone can set the header: a count past any real one (Int64.max) must not overflow at replay.
+        self.replayCount = Int(min(max(headers[Self.replayCountHeader]?.intValue ?? 0, 0), Int64(Int32.max)))
         let isRecord = headers[DeadLetterPublisher.reasonHeader] != nil
         let brokerReason = headers["x-first-death-reason"]?.description
         if let record = try? DeadLetterRecord.decode(delivery.body) {
