@@ -20,13 +20,17 @@ public struct Reconciler: Sendable {
         /// No number on record for the caller (erased, expired, or never known): nothing to ask.
         public var noNumber = 0
         public var failed = 0
+        /// Linked since the run began, or named since by an agent (a live recent override for the
+        /// caller): the CRM's match must not replace either.
+        public var leftAsIs = 0
         /// One line per failure: call id masked, and why.
         public var failures: [String] = []
 
         public init() {}
 
         public var summary: String {
-            "examined \(examined), upgraded \(upgraded), still unmatched \(stillUnmatched), no number \(noNumber), failed \(failed)"
+            "examined \(examined), upgraded \(upgraded), still unmatched \(stillUnmatched), no number \(noNumber), failed \(failed), "
+                + "left as is \(leftAsIs)"
         }
     }
 
@@ -77,7 +81,8 @@ public struct Reconciler: Sendable {
             metadata: [
                 "reconcile.examined": "\(report.examined)", "reconcile.upgraded": "\(report.upgraded)",
                 "reconcile.unmatched": "\(report.stillUnmatched)", "reconcile.no_number": "\(report.noNumber)",
-                "reconcile.failed": "\(report.failed)", "reconcile.dry_run": "\(dryRun)",
+                "reconcile.failed": "\(report.failed)", "reconcile.left_as_is": "\(report.leftAsIs)",
+                "reconcile.dry_run": "\(dryRun)",
             ])
         return report
     }
@@ -94,6 +99,23 @@ public struct Reconciler: Sendable {
         }
         guard let number, let customerId = interaction.customerId ?? interaction.externalId else {
             report.noNumber += 1
+            return
+        }
+        // The candidates were read when the run began, and a run may take hours: since then the call
+        // may have been linked (phase 2, an agent's switch), or an agent may have named this caller's
+        // customer on another call (a recent override, which later calls take over any CRM match).
+        do {
+            if let current = try await store.link(callId: interaction.callId), !current.hasPrefix("PHONE:") {
+                report.leftAsIs += 1
+                return
+            }
+            if let phoneKey = interaction.phoneKey, try await store.override(phoneKey: phoneKey, now: Date()) != nil {
+                report.leftAsIs += 1
+                return
+            }
+        } catch {
+            report.failed += 1
+            report.failures.append("\(masked): the current link cannot be read: \(error)")
             return
         }
         let request = EnrichmentRequest(
@@ -120,9 +142,18 @@ public struct Reconciler: Sendable {
                         exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
                         body: (cipher.map(job.sealed) ?? job).encoded(),
                         messageId: job.idempotencyKey))
-                _ = try await store.relink(
+                let linked = try await store.relink(
                     callId: interaction.callId, to: update.externalId.description, now: Date(),
                     replacing: .phoneLinkOnly)
+                if let linked, linked != update.externalId.description {
+                    // Linked in the moments since the check above. The queued update is older than that
+                    // link; the delivery worker drops it if it saw the relink, and sends it otherwise.
+                    report.leftAsIs += 1
+                    logger.notice(
+                        "reconciliation found the call linked since; its queued update may still be sent",
+                        metadata: [LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
+                    return
+                }
                 report.upgraded += 1
                 logger.info(
                     "reconciled",

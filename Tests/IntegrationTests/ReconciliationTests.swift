@@ -52,6 +52,28 @@ struct ReconciliationTests {
         #expect(try await reconciler.run(since: Date().addingTimeInterval(60)).examined == 0)
     }
 
+    @Test("a caller an agent has named since (a live recent override) is left as is, whatever the CRM matches now")
+    func overrideWins() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        try await unmatchedCall(relay, eventId: "o1", callId: "rec-override", from: "+15550100821")
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        relay.platform.addCRMContact(phone: "+15550100821", Self.contact)
+        let phoneKey = try #require(try await relay.app.store.interaction(callId: "rec-override")?.phoneKey)
+        try await relay.app.store.setOverride(
+            phoneKey: phoneKey, externalId: "CRM:003AGENTCHOICE", callId: "a-later-call", now: Date(),
+            expiresAt: Date().addingTimeInterval(86_400))
+
+        let reconciler = try #require(relay.app.reconciler)
+        let report = try await reconciler.run(since: Date().addingTimeInterval(-3600))
+        #expect(report.examined == 1)
+        #expect(report.upgraded == 0)
+        #expect(report.leftAsIs == 1)
+        #expect(try await relay.app.store.interaction(callId: "rec-override")?.externalId?.hasPrefix("PHONE:") == true)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!relay.platform.customerUpdates.contains { $0.idempotencyKey?.hasPrefix("reconcile:") == true })
+    }
+
     @Test("identity-relay reconcile, run as a process: progress, summary, dry run changes nothing")
     func command() async throws {
         let relay = try await RelayHarness.start(enrichment: true)
