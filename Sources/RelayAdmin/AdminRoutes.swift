@@ -132,6 +132,16 @@ struct AdminRoutes: Sendable {
             return Self.json(
                 .accepted,
                 ["status": "accepted", "eventId": eventId, "note": "applies once its system of record confirms the id"])
+        case .deferred:
+            logger.info(
+                "context update kept by the admin API until the call's start arrives",
+                metadata: [LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)"])
+            return Self.json(
+                .accepted,
+                [
+                    "status": "deferred", "eventId": eventId,
+                    "note": "applies once the call's start has arrived and its system of record confirms the id",
+                ])
         case .duplicate:
             return Self.json(.ok, ["status": "duplicate", "eventId": eventId])
         case .rejected(let reason):

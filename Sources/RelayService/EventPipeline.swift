@@ -82,19 +82,18 @@ public final class EventPipeline: Service {
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
         do {
-            if case .contextUpdate(let update) = event.payload,
-                ExternalID(parsing: update.newExternalId).map({ $0.source == .phone }) ?? true
-            {
-                logger.notice(
-                    "context update rejected; nothing changed",
-                    metadata: metadata.merging([
-                        LogKeys.externalIdMasked: "\(Masking.mask(update.newExternalId))",
-                        LogKeys.reason: "not a CRM: or ERP: external id",
-                    ]) { $1 })
-            }
             let committed = try await commit(event)
             if committed.isDuplicate {
                 logger.debug("duplicate event; nothing changed", metadata: metadata)
+            } else if committed.outcome == .deferred {
+                logger.info("context update kept until the call's start arrives", metadata: metadata)
+            } else if case .rejected(let reason) = committed.outcome {
+                // Only context updates are refused.
+                var refused = metadata.merging([LogKeys.reason: "\(reason)"]) { $1 }
+                if case .contextUpdate(let update) = event.payload {
+                    refused[LogKeys.externalIdMasked] = "\(Masking.mask(update.newExternalId))"
+                }
+                logger.notice("context update rejected; nothing changed", metadata: refused)
             } else {
                 logger.debug("event applied", metadata: metadata.merging(["effects": "\(committed.effects)"]) { $1 })
             }
@@ -116,8 +115,10 @@ public final class EventPipeline: Service {
         case accepted
         /// Processed before under this event id: nothing changed.
         case duplicate
-        /// The correlator refused it (e.g. a context update for a call that has not started).
+        /// The correlator refused it (e.g. a context update for a call without a platform customer).
         case rejected(reason: String)
+        /// Committed, and kept until the call's start arrives (a context update before its start).
+        case deferred
     }
 
     /// An event that comes from the admin API rather than the broker (an agent's update-context): the
@@ -127,6 +128,7 @@ public final class EventPipeline: Service {
         let committed = try await commit(event)
         if committed.isDuplicate { return .duplicate }
         if case .rejected(let reason) = committed.outcome { return .rejected(reason: reason) }
+        if committed.outcome == .deferred { return .deferred }
         return .accepted
     }
 

@@ -48,6 +48,26 @@ struct ContextUpdateEndToEndTests {
         #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:s3" }?.externalId == relay.expectedPhoneID(caller))
     }
 
+    @Test("a context update that arrives before its call's start is applied once the start is in")
+    func contextUpdateBeforeStart() async throws {
+        let relay = try await RelayHarness.start(enrichment: true)
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100901", .init(contactId: "500999998", name: "Early Corp"))
+        let caller = "+15550100097"  // the CRM knows nobody by this number: phase 2 finds no match
+
+        try await relay.publish([contextUpdate(eventId: "early", callId: "call-early", to: "CRM:500999998")], routingKey: "contextUpdate")
+        try await eventually { try await relay.app.store.interaction(callId: "call-early")?.pendingContextUpdates?.count == 1 }
+        #expect(relay.platform.customerUpdates.isEmpty)
+
+        try await relay.publish([callStartedBody(eventId: "late-start", callId: "call-early", from: caller)])
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        let switched = try #require(updates.first { $0.idempotencyKey == "context-update:early" })
+        #expect(switched.externalId == "CRM:500999998")
+        #expect(switched.customerId == relay.expectedPhoneID(caller))
+        #expect(switched.body.contains("Early Corp"))
+        try await eventually { try await relay.app.store.interaction(callId: "call-early")?.externalId == "CRM:500999998" }
+    }
+
     @Test("a CRM answer that comes after a validated switch never puts the platform back on the CRM's match")
     func lateEnrichmentDoesNotUndoASwitch() async throws {
         let logs = RecordingLogHandler.Store()

@@ -331,12 +331,49 @@ struct OverrideTests {
         #expect(transition.interaction.externalId == before.externalId)
     }
 
-    @Test("a context update for a call that never started is rejected")
-    func contextBeforeStart() {
-        let harness = Harness()
-        let event = PlatformEvent(
-            eventId: "ctx", callId: "call-9", occurredAt: CallScript.t0,
-            payload: .contextUpdate(ContextUpdate(newExternalId: "CRM:1", reason: "r")))
-        #expect(harness.correlator.handle(event, state: nil, now: CallScript.t0).outcome == .rejected(reason: "the call has not started"))
+    @Test("a context update before its start is kept, and asked for after the start's phase-1 link")
+    func contextBeforeStart() throws {
+        var harness = Harness()
+        let call = CallScript(callId: "call-9")
+        let update = PlatformEvent(
+            eventId: "ctx", callId: "call-9", occurredAt: CallScript.t0 + 30,
+            payload: .contextUpdate(ContextUpdate(newExternalId: "CRM:1", reason: "Agent Verified Account Switch")))
+        harness.feed(update)
+        #expect(harness.outcomes.last == .deferred)
+        #expect(harness.effects.isEmpty)
+        #expect(harness.states["call-9"]?.status == .awaitingStart)
+        #expect(harness.states["call-9"]?.timers.map(\.kind) == [.startNeverCame])
+
+        harness.feed(call.start(), now: CallScript.t0 + 1)
+        let effectsOfStart = harness.effects.count
+        guard case .customerUpdate(let phaseOne)? = harness.effects.first, case .changeContext(let change)? = harness.effects.last,
+            harness.effects.count { if case .changeContext = $0 { true } else { false } } == 1
+        else {
+            Issue.record("expected the phase-1 update first and one context change last: \(harness.effects)")
+            return
+        }
+        #expect(change.eventId == "ctx")
+        #expect(change.newExternalId == "CRM:1")
+        #expect(change.customerId == phaseOne.customerId)
+        #expect(change.phoneKey == harness.states["call-9"]?.phoneKey)
+        #expect(harness.states["call-9"]?.pendingContextUpdates == nil)
+        #expect(harness.states["call-9"]?.status == .active)
+        // Asked for once: a redelivered start changes nothing more.
+        harness.feed(call.start(), now: CallScript.t0 + 2)
+        #expect(harness.effects.count == effectsOfStart)
+    }
+
+    @Test("a context update whose start never comes is orphaned with it after the start grace")
+    func contextUpdateOrphaned() throws {
+        var harness = Harness(settings: .init(startGrace: .seconds(60)))
+        harness.feed(
+            PlatformEvent(
+                eventId: "ctx-alone", callId: "call-10", occurredAt: CallScript.t0,
+                payload: .contextUpdate(ContextUpdate(newExternalId: "ERP:77", reason: "r"))))
+        harness.fireTimers(now: CallScript.t0 + 60)
+        let record = try #require(harness.orphans.first)
+        #expect(record.eventType == "contextUpdate")
+        #expect(record.eventId == "ctx-alone")
+        #expect(record.lastError == "no start event within 1 min of its context update")
     }
 }

@@ -45,6 +45,8 @@ public struct CallCorrelator: Sendable {
         case late
         /// Refused before anything changed (a context update with an invalid external id).
         case rejected(reason: String)
+        /// Kept until the interaction's start arrives (a context update that came before it).
+        case deferred
     }
 
     public struct Transition: Sendable, Hashable {
@@ -93,6 +95,17 @@ public struct CallCorrelator: Sendable {
                         effects.append(.enrich(request))
                     }
                 }
+            }
+            // Context updates that came first are asked for now, after the phase-1 link they replace.
+            if let pending = interaction.pendingContextUpdates, let customerId = interaction.customerId {
+                for update in pending {
+                    effects.append(
+                        .changeContext(
+                            ContextChange(
+                                callId: event.callId, eventId: update.eventId, customerId: customerId,
+                                phoneKey: interaction.phoneKey, newExternalId: update.newExternalId, reason: update.reason)))
+                }
+                interaction.pendingContextUpdates = nil
             }
             switch interaction.status {
             case .awaitingStart where interaction.endedAt != nil:
@@ -149,9 +162,18 @@ public struct CallCorrelator: Sendable {
                     interaction: interaction, effects: [],
                     outcome: .rejected(reason: "not a CRM: or ERP: external id"))
             }
+            guard interaction.startEventId != nil else {
+                // Events of one interaction arrive out of order: kept, and asked for once the start is
+                // in. Without a start in time the interaction is orphaned, this update with it.
+                interaction.pendingContextUpdates = (interaction.pendingContextUpdates ?? []) + [
+                    PendingContextUpdate(eventId: event.eventId, newExternalId: externalId.description, reason: update.reason)
+                ]
+                waitForStart(&interaction, now: now)
+                return Transition(interaction: interaction, effects: [], outcome: .deferred)
+            }
             guard let customerId = interaction.customerId else {
                 return Transition(
-                    interaction: interaction, effects: [], outcome: .rejected(reason: "the call has not started"))
+                    interaction: interaction, effects: [], outcome: .rejected(reason: "the call has no platform customer to update"))
             }
             effects.append(
                 .changeContext(
@@ -173,7 +195,8 @@ public struct CallCorrelator: Sendable {
             case (.endNeverCame, .active):
                 effects.append(orphan(&interaction, now: now, because: "no callEnded within \(Self.describe(settings.orphanAfter)) of the start"))
             case (.startNeverCame, .awaitingStart):
-                effects.append(orphan(&interaction, now: now, because: "no start event within \(Self.describe(settings.startGrace)) of its end or wrap-up"))
+                let first = interaction.endEventId == nil && interaction.wrapUpEventId == nil ? "context update" : "end or wrap-up"
+                effects.append(orphan(&interaction, now: now, because: "no start event within \(Self.describe(settings.startGrace)) of its \(first)"))
             case (.wrapUpGrace, .ended):
                 effects.append(complete(&interaction, now: now))
             default:
@@ -237,12 +260,18 @@ public struct CallCorrelator: Sendable {
         interaction.status = .orphaned
         interaction.timers.removeAll()
         let known = PostCallWebhook(completing: interaction, at: now).body()
+        let onlyContextUpdates = interaction.startEventId == nil && interaction.endEventId == nil && interaction.wrapUpEventId == nil
+        let eventType =
+            interaction.startEventId != nil
+            ? Self.startEventType(interaction.channel)
+            : onlyContextUpdates && interaction.pendingContextUpdates != nil ? EventType.contextUpdate.rawValue : EventType.callEnded.rawValue
         return .orphaned(
             DeadLetterRecord(
                 id: DeadLetterRecord.stableID(reason: .orphanedInteraction, source: Array(interaction.callId.utf8)),
                 reason: .orphanedInteraction, callId: interaction.callId,
-                eventType: interaction.startEventId != nil ? Self.startEventType(interaction.channel) : EventType.callEnded.rawValue,
-                eventId: interaction.startEventId ?? interaction.endEventId ?? interaction.wrapUpEventId,
+                eventType: eventType,
+                eventId: interaction.startEventId ?? interaction.endEventId ?? interaction.wrapUpEventId
+                    ?? interaction.pendingContextUpdates?.first?.eventId,
                 attempts: 1, firstFailureAt: now, lastFailureAt: now, lastError: reason, originalPayload: known,
                 origin: nil))
     }

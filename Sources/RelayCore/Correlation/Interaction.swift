@@ -45,6 +45,9 @@ public struct Interaction: Sendable, Hashable, Codable {
     public var seenEventIds: [String]
     /// Second starts, ends or wrap-ups under other event ids: the first one won; these are kept for the record.
     public var supersededEventIds: [String]
+    /// Context updates that came before the start (events of one interaction arrive out of order):
+    /// asked for once the start has linked the call. Optional so that states stored before it decode.
+    public var pendingContextUpdates: [PendingContextUpdate]?
     /// Durable timers: they are part of the state, so they survive a restart with it.
     public var timers: [InteractionTimer]
     /// When the relay first heard of this interaction (processing time, not event time).
@@ -72,6 +75,19 @@ public struct Interaction: Sendable, Hashable, Codable {
     public var afterCallWorkSeconds: Int? {
         guard let endedAt, let wrappedUpAt else { return nil }
         return max(0, Int((wrappedUpAt.timeIntervalSince(endedAt)).rounded()))
+    }
+}
+
+/// A `contextUpdate` kept until its interaction's start arrives.
+public struct PendingContextUpdate: Sendable, Hashable, Codable {
+    public var eventId: String
+    public var newExternalId: String
+    public var reason: String
+
+    public init(eventId: String, newExternalId: String, reason: String) {
+        self.eventId = eventId
+        self.newExternalId = newExternalId
+        self.reason = reason
     }
 }
 
