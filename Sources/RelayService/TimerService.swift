@@ -67,9 +67,13 @@ public final class TimerService: Service {
             guard let dueAt = interaction.nextDueAt else { continue }
             // One id per firing, so a firing is applied once even if two scans race.
             let causeId = "timer:\(interaction.callId):\(Int64(dueAt.timeIntervalSince1970 * 1000))"
+            // The store picked the row by its due time in seconds since 1970; the correlator compares
+            // dates, which count from 2001 and round differently. A `now` a hair before the due time
+            // could pass the one and fail the other, and the firing would be recorded with nothing fired.
+            let firedAt = max(now, dueAt)
             do {
                 let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
-                    let transition = correlator.fireTimers(state ?? interaction, now: now)
+                    let transition = correlator.fireTimers(state ?? interaction, now: firedAt)
                     return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) })
                 }
                 switch result {

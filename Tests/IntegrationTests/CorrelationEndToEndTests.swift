@@ -112,6 +112,37 @@ struct CorrelationEndToEndTests {
         try await eventually { try await harness.app.store.unpublishedOutbox(limit: 10).map(\.kind) == ["fromANewerVersion"] }
     }
 
+    @Test("a scan a hair before a timer's due time, which the store already counts as due, fires it")
+    func timerAtItsDueTime() async throws {
+        // An hour's orphanAfter: the relay's own scans leave the timer alone; this test fires it.
+        let harness = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(3600) })
+        defer { Task { await harness.stop() } }
+        // Such a scan time exists for about half of all due times (those the conversion to seconds since
+        // 1970 rounded down): calls are started until one has it.
+        var found: (callId: String, scanAt: Date)?
+        for attempt in 0..<12 where found == nil {
+            let callId = "call-due-\(attempt)"
+            try await harness.publish([callStartedBody(eventId: "d\(attempt)", callId: callId)])
+            try await eventually { try await harness.app.store.interaction(callId: callId)?.nextDueAt != nil }
+            let dueAt = try #require(try await harness.app.store.interaction(callId: callId)?.nextDueAt)
+            // A few representable steps before the due time, the same instant in seconds since 1970.
+            var candidate = dueAt.timeIntervalSinceReferenceDate
+            for _ in 0..<8 {
+                candidate = candidate.nextDown
+                let date = Date(timeIntervalSinceReferenceDate: candidate)
+                if date.timeIntervalSince1970 == dueAt.timeIntervalSince1970 {
+                    found = (callId, date)
+                    break
+                }
+            }
+        }
+        let (callId, scanAt) = try #require(found, "no due time in 12 calls had a scan time a hair before it")
+        try await harness.app.timers.fireDueTimers(now: scanAt)
+        #expect(try await harness.app.store.interaction(callId: callId)?.status == .orphaned)
+        let records = try await harness.deadLetters(atLeast: 1)
+        #expect(records.contains { $0.reason == .orphanedInteraction && $0.callId == callId })
+    }
+
     @Test("a Retry-After longer than the in-process limit parks the retry in a delay queue")
     func parkedRetry() async throws {
         let relay = try await RelayHarness.start(
