@@ -446,11 +446,15 @@ public final class DeliveryWorker: Service {
         do {
             try await deadLetters.publish(record, causedBy: delivery)
             metrics.deadLettered(reason: record.reason.rawValue)
+            // The record keeps the upstream's answer for diagnosis; the log only its status. A body may
+            // echo a customer's name, which no pattern would catch.
+            let loggedError = record.target?.lastStatus.map { "HTTP \($0)" } ?? record.lastError
             logger.warning(
                 "dead-lettered",
                 metadata: [
                     LogKeys.deadLetterId: "\(record.id)", LogKeys.deadLetterReason: "\(record.reason.rawValue)",
-                    LogKeys.callIdMasked: "\(Masking.mask(record.callId ?? ""))", LogKeys.error: "\(record.lastError)",
+                    LogKeys.callIdMasked: "\(Masking.mask(record.callId ?? ""))", LogKeys.error: "\(loggedError)",
+                    LogKeys.attempt: "\(record.attempts)",
                 ])
             amqp.ack(delivery)
         } catch {

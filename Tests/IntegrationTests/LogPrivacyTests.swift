@@ -1,4 +1,5 @@
 import Foundation
+import RelayCore
 import RelayService
 import RelaySimulator
 import RelayTesting
@@ -33,5 +34,25 @@ struct LogPrivacyTests {
         }
         // The masked forms are there, so the test would notice if logging stopped altogether.
         #expect(lines.contains { $0.contains("call.id.masked=********0001") })
+    }
+
+    @Test("an upstream answer that echoes a customer's name stays in the dead letter, out of the log")
+    func upstreamBodyNotLogged() async throws {
+        let logs = RecordingLogHandler.Store()
+        let echo = #"{"error":"customer Jane Quimby-Public already has an open case"}"#
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.method == "PUT" ? ScriptedResponse(status: 422, body: Array(echo.utf8)) : nil
+            },
+            adjust: { $0.log.level = "trace" },
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+        defer { Task { await relay.stop() } }
+        try await relay.publish([callStartedBody(eventId: "n1", callId: "privacy-call-0101", from: "+15550100074")])
+
+        let records = try await relay.deadLetters(atLeast: 1)
+        let record = try #require(records.first { $0.reason == .deliveryFailed })
+        #expect(record.lastError.contains("Jane Quimby-Public"))  // on-call can still see what the platform said
+        #expect(logs.all.contains { $0.contains("dead-lettered") && $0.contains("HTTP 422") })
+        #expect(!logs.all.contains { $0.contains("Quimby") })
     }
 }
