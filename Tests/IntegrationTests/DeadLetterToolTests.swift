@@ -441,6 +441,21 @@ struct DeadLetterToolPureTests {
         }
     }
 
+    @Test("a scan counts only the newest connection's deliveries: after a reconnect the broker sends everything again")
+    func scanAfterReconnect() {
+        func held(_ tag: UInt64, generation: UInt64) -> Delivery {
+            Delivery(
+                deliveryTag: tag, connectionGeneration: generation, exchange: "p.relay.dead", routingKey: "rk", redelivered: generation > 1,
+                body: [], headers: [:], messageId: nil, consumerTag: "t")
+        }
+        // 3 of 5 arrived, the connection dropped, 2 of the 5 came again on the new one.
+        let deliveries = [held(1, generation: 1), held(2, generation: 1), held(3, generation: 1), held(1, generation: 2), held(2, generation: 2)]
+        let current = DeadLetterQueue.Scan.newestConnection(deliveries)
+        #expect(current.map(\.deliveryTag) == [1, 2])
+        #expect(current.allSatisfy { $0.connectionGeneration == 2 })
+        #expect(DeadLetterQueue.Scan.newestConnection([]).isEmpty)
+    }
+
     @Test("the table fits 120 columns, masks call ids and cuts long errors")
     func table() throws {
         let now = Date()

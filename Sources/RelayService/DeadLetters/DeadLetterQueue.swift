@@ -307,7 +307,9 @@ public struct DeadLetterQueue: Sendable {
             var lastCount = 0
             var lastChange = ContinuousClock.now
             while true {
-                let count = state.withLock { $0.deliveries.count }
+                // After a reconnect the broker delivers everything again: only the newest connection's
+                // deliveries count, or the scan would stop early, holding part of the queue.
+                let count = state.withLock { Self.newestConnection($0.deliveries).count }
                 if count >= target { break }
                 if count != lastCount {
                     lastCount = count
@@ -320,15 +322,19 @@ public struct DeadLetterQueue: Sendable {
             await client.stopConsuming()
             await collector.value
             let deliveries = state.withLock { state in
-                state.truncated = expected > Int(DeadLetterQueue.scanPrefetch)
-                return state.deliveries
+                let current = Self.newestConnection(state.deliveries)
+                // Fewer than asked for (the broker went quiet for the idle timeout): say the scan is partial.
+                state.truncated = expected > Int(DeadLetterQueue.scanPrefetch) || current.count < target
+                return current
             }
-            // After a reconnect mid-scan the broker delivered everything again on the new connection;
-            // the older copies' tags mean nothing now.
+            return deliveries.map { Held(delivery: $0, letter: DeadLetter(message: $0, names: names, cipher: cipher)) }
+        }
+
+        /// The deliveries of the newest connection: after a reconnect mid-scan the broker delivered
+        /// everything again on the new one, and the older copies' tags mean nothing now.
+        static func newestConnection(_ deliveries: [Delivery]) -> [Delivery] {
             let generation = deliveries.map(\.connectionGeneration).max() ?? 0
-            return deliveries.filter { $0.connectionGeneration == generation }.map {
-                Held(delivery: $0, letter: DeadLetter(message: $0, names: names, cipher: cipher))
-            }
+            return deliveries.filter { $0.connectionGeneration == generation }
         }
 
         /// Closes the connection: every message not acked goes back to the queue. With `flushing`, a
