@@ -82,7 +82,7 @@ public final class TimerService: Service {
                 }
             } catch {
                 logger.error(
-                    "timer not fired; retrying at the next scan",
+                    "timer firing not finished; the next scan (or, for its effects, the outbox sweep) finishes it",
                     metadata: [LogKeys.callIdMasked: "\(Masking.mask(interaction.callId))", LogKeys.error: "\(error)"])
             }
         }
