@@ -2,8 +2,8 @@ import Logging
 import ServiceLifecycle
 
 /// Runs `work` every `interval` until graceful shutdown or cancellation: the background chores
-/// (contact expiry, retention purge, scheduled reconciliation). Their intervals are long (an hour, a
-/// day), so the wait ends at once on graceful shutdown. A failed round is logged with `failure` and
+/// (the timer scan, contact expiry, retention purge, scheduled reconciliation). Some intervals are
+/// long (an hour, a day), so the wait ends at once on graceful shutdown. A failed round is logged with `failure` and
 /// the next interval tries again.
 ///
 /// - Parameter startNow: run once before the first wait (otherwise the first round waits one

@@ -32,8 +32,9 @@ public final class TimerService: Service {
 
     public func run() async throws {
         var lastPrune = ContinuousClock.now - .seconds(3600)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // Each step on its own: an outbox entry that cannot be published must not stop the timers.
+        // Each step catches its own failure: an outbox entry that cannot be published must not stop
+        // the timers. The round itself never throws.
+        await repeatUntilShutdown(every: scanInterval, startNow: true, logger: logger, failure: "timer scan failed") {
             do {
                 try await outbox.sweep()
             } catch {
@@ -52,7 +53,6 @@ public final class TimerService: Service {
                     logger.error("pruning failed; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
                 }
             }
-            try? await Task.sleep(for: scanInterval)
         }
     }
 
