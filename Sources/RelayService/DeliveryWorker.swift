@@ -164,14 +164,8 @@ public final class DeliveryWorker: Service {
             let attempt = current.attempts + 1
             let started = ContinuousClock.now
             guard let result = await sendUnlessSuperseded(current, redelivered: delivery.redelivered) else {
-                logger.info(
-                    "customer update superseded by a later link; not sent",
-                    metadata: [
-                        LogKeys.callIdMasked: "\(Masking.mask(current.callId))", LogKeys.eventId: "\(current.causeId)",
-                        LogKeys.attempt: "\(attempt)",
-                    ])
-                metrics.delivery(kind: current.kind.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
-                amqp.ack(delivery)
+                dropSuperseded(
+                    delivery, callId: current.callId, [LogKeys.eventId: "\(current.causeId)", LogKeys.attempt: "\(attempt)"])
                 return
             }
             if Task.isCancelled { return }  // stopping: left unacked, the broker delivers it again
@@ -264,16 +258,7 @@ public final class DeliveryWorker: Service {
                     if let current, current != linked {
                         // The call was switched while the CRM answered (or phase 1 linked it to an
                         // override): this answer must not put the platform back on its match.
-                        logger.info(
-                            "customer update superseded by a later link; not queued",
-                            metadata: [
-                                LogKeys.callIdMasked: "\(Masking.mask(job.callId))",
-                                LogKeys.externalIdMasked: "\(update.externalId.masked)",
-                            ])
-                        metrics.delivery(
-                            kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none",
-                            duration: .zero)
-                        amqp.ack(delivery)
+                        dropSuperseded(delivery, callId: job.callId, [LogKeys.externalIdMasked: "\(update.externalId.masked)"])
                         return
                     }
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
@@ -340,6 +325,17 @@ public final class DeliveryWorker: Service {
                 return
             }
         }
+    }
+
+    /// A customer update that a later link of its call superseded: not sent, counted, and the message
+    /// that carried it acked (the update's own, or the lookup whose answer it was).
+    private func dropSuperseded(_ delivery: Delivery, callId: String, _ details: Logger.Metadata) {
+        logger.info(
+            "customer update superseded by a later link; not sent",
+            metadata: details.merging([LogKeys.callIdMasked: "\(Masking.mask(callId))"]) { $1 })
+        metrics.delivery(
+            kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+        amqp.ack(delivery)
     }
 
     /// Customer updates go out one at a time per call, each only while nothing has superseded it; nil
