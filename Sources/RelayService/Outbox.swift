@@ -64,18 +64,11 @@ public struct OutboxPublisher: Sendable {
     public func publish(_ entries: [OutboxEntry]) async throws {
         let pending = entries.filter { $0.publishedAt == nil }
         guard !pending.isEmpty else { return }
-        let outcomes = await withTaskGroup(of: (entry: OutboxEntry, error: (any Error)?).self) { group in
+        let outcomes = await withTaskGroup(of: PublishOutcome.self) { group in
             for entry in pending {
-                group.addTask {
-                    do {
-                        try await amqp.publish(try self.message(for: entry))
-                        return (entry, nil)
-                    } catch {
-                        return (entry, error)
-                    }
-                }
+                group.addTask { await self.attempt(entry) }
             }
-            var outcomes: [(entry: OutboxEntry, error: (any Error)?)] = []
+            var outcomes: [PublishOutcome] = []
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
@@ -94,6 +87,17 @@ public struct OutboxPublisher: Sendable {
         }
         if let failed = outcomes.first(where: { $0.error != nil }), let error = failed.error {
             throw OutboxPublishFailed(entryId: failed.entry.id, failedCount: outcomes.count - published.count, underlying: error)
+        }
+    }
+
+    /// One entry's publish, caught here rather than inside the task group's closure: swift-frontend
+    /// 6.3.1 crashed ("while splitting coroutine") in the release build on a `do/catch` in that closure.
+    private func attempt(_ entry: OutboxEntry) async -> PublishOutcome {
+        do {
+            try await amqp.publish(try message(for: entry))
+            return PublishOutcome(entry: entry, error: nil)
+        } catch {
+            return PublishOutcome(entry: entry, error: error)
         }
     }
 
@@ -132,6 +136,11 @@ public struct OutboxPublisher: Sendable {
             throw UnknownOutboxKind(kind: entry.kind)
         }
     }
+}
+
+private struct PublishOutcome: Sendable {
+    var entry: OutboxEntry
+    var error: (any Error)?
 }
 
 /// Some entries were not published (the others are marked): the first failure, and how many failed.
