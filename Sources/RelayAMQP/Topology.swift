@@ -46,18 +46,21 @@ public struct Topology: Sendable, Hashable {
         self.bindings = bindings
     }
 
-    /// Reads the definitions that belong to `virtualHost`; entries of other virtual hosts are skipped.
-    public static func load(contentsOf path: String, virtualHost: String = "/") throws(AMQPError) -> Topology {
+    /// Reads the relay's definitions. They are declared into the virtual host the relay connects to
+    /// (`amqp.vhost`), whatever the file's `vhost` fields say: those are for `rabbitmqctl
+    /// import_definitions`, and a relay configured for vhost `contact-center` with a file that says `/`
+    /// must still find its queues.
+    public static func load(contentsOf path: String) throws(AMQPError) -> Topology {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw AMQPError(.topologyInvalid, "cannot read the topology file \(path): \(error.localizedDescription)")
         }
-        return try parse(data, virtualHost: virtualHost, source: path)
+        return try parse(data, source: path)
     }
 
-    public static func parse(_ data: Data, virtualHost: String = "/", source: String = "topology") throws(AMQPError)
+    public static func parse(_ data: Data, source: String = "topology") throws(AMQPError)
         -> Topology
     {
         let definitions: Definitions
@@ -66,18 +69,30 @@ public struct Topology: Sendable, Hashable {
         } catch {
             throw AMQPError(.topologyInvalid, "\(source) is not a valid definitions file: \(error)")
         }
-        func inHost(_ vhost: String?) -> Bool { (vhost ?? "/") == virtualHost }
-        let exchanges = try definitions.exchanges.filter { inHost($0.vhost) }.map { (raw) throws(AMQPError) in
+        // Two vhosts' copies of one name would be declared twice into the one vhost, the second
+        // with arguments that may differ: refuse the file instead of guessing which was meant.
+        let hosts = Set(
+            definitions.exchanges.map { $0.vhost ?? "/" } + definitions.queues.map { $0.vhost ?? "/" }
+                + definitions.bindings.map { $0.vhost ?? "/" })
+        if hosts.count > 1 {
+            let names = definitions.exchanges.map(\.name) + definitions.queues.map(\.name)
+            if let repeated = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+                throw AMQPError(
+                    .topologyInvalid, "\(source) defines '\(repeated)' in more than one vhost (\(hosts.sorted().joined(separator: ", "))); "
+                        + "the relay declares its topology into amqp.vhost, so keep one copy")
+            }
+        }
+        let exchanges = try definitions.exchanges.map { (raw) throws(AMQPError) in
             Exchange(
                 name: raw.name, type: raw.type, durable: raw.durable ?? true, autoDelete: raw.auto_delete ?? false,
                 internal: raw.internal ?? false, arguments: try headerValues(raw.arguments, in: source))
         }
-        let queues = try definitions.queues.filter { inHost($0.vhost) }.map { (raw) throws(AMQPError) in
+        let queues = try definitions.queues.map { (raw) throws(AMQPError) in
             Queue(
                 name: raw.name, durable: raw.durable ?? true, autoDelete: raw.auto_delete ?? false,
                 arguments: try headerValues(raw.arguments, in: source))
         }
-        let bindings = try definitions.bindings.filter { inHost($0.vhost) }.map { (raw) throws(AMQPError) in
+        let bindings = try definitions.bindings.map { (raw) throws(AMQPError) in
             guard raw.destination_type == "queue" || raw.destination_type == "exchange" else {
                 throw AMQPError(
                     .topologyInvalid, "\(source): binding to \(raw.destination) has destination_type "

@@ -96,7 +96,7 @@ public final class RelayApp: Service {
         }
         let topology: Topology
         do {
-            topology = try Topology.load(contentsOf: configuration.amqp.topologyFile, virtualHost: configuration.amqp.virtualHost)
+            topology = try Topology.load(contentsOf: configuration.amqp.topologyFile)
                 .prefixed(configuration.amqp.namePrefix)
         } catch {
             throw ConfigurationError(key: "amqp.topologyFile", error.message)

@@ -93,7 +93,7 @@ public final class RelayHarness: Sendable {
             await platform.stop()
             throw TestBrokerUnavailable(port: TestBroker.port, underlying: error)
         }
-        let publisher = try await TestBroker.connectedClient(topology: nil)
+        let publisher = try await TestBroker.connectedClient(topology: nil, virtualHost: configuration.amqp.virtualHost)
         let harness = RelayHarness(
             app: app, platform: platform, publisher: publisher, topology: topology, hashKey: configuration.identity.phoneHashKey!,
             registry: registry, admin: adminServer, group: group, runTask: runTask)
@@ -138,7 +138,8 @@ public final class RelayHarness: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         var records: [DeadLetterRecord] = []
-        let reader = try await TestBroker.connectedClient(topology: nil)
+        let reader = try await TestBroker.connectedClient(
+            topology: nil, virtualHost: app.configuration.amqp.virtualHost)
         let expected = try await publisher.messageCount(queue: names.deadLettersQueue)
         if expected > 0 {
             for await delivery in reader.consume(queue: names.deadLettersQueue, prefetch: UInt16(clamping: expected)) {

@@ -20,9 +20,10 @@ public enum TestBroker {
             .deletingLastPathComponent().path
     }
 
-    public static func configuration(heartbeatSeconds: Int = 10) -> AMQPConfiguration {
+    public static func configuration(heartbeatSeconds: Int = 10, virtualHost: String = "/") -> AMQPConfiguration {
         AMQPConfiguration(
-            host: "127.0.0.1", port: port, heartbeatSeconds: heartbeatSeconds, connectTimeout: .seconds(2),
+            host: "127.0.0.1", port: port, virtualHost: virtualHost, heartbeatSeconds: heartbeatSeconds,
+            connectTimeout: .seconds(2),
             connectionName: "identity-relay-tests", reconnectBaseDelay: .milliseconds(50),
             reconnectMaxDelay: .milliseconds(500))
     }
@@ -36,10 +37,10 @@ public enum TestBroker {
     }
 
     /// A started client connected to the test broker, or a thrown error that says how to start it.
-    public static func connectedClient(topology: Topology?, logger: Logger = Logger(label: "test.amqp"))
-        async throws -> AMQPClient
-    {
-        let client = AMQPClient(configuration: configuration(), topology: topology, logger: logger)
+    public static func connectedClient(
+        topology: Topology?, virtualHost: String = "/", logger: Logger = Logger(label: "test.amqp")
+    ) async throws -> AMQPClient {
+        let client = AMQPClient(configuration: configuration(virtualHost: virtualHost), topology: topology, logger: logger)
         client.start()
         do {
             try await client.waitUntilConnected(timeout: .seconds(15))
@@ -56,18 +57,31 @@ public enum TestBroker {
         for exchange in topology.exchanges { try? await client.deleteExchange(exchange.name) }
     }
 
-    /// Runs `scripts/broker <verb>` (start, stop, restart) and waits for it; throws if it fails.
-    public static func control(_ verb: String) throws {
+    /// A fresh virtual host that the broker's `guest` user may use, as an operator would create one per
+    /// tenant; delete it with `deleteVirtualHost`.
+    public static func addVirtualHost() throws -> String {
+        let name = "test-vhost-\(UUID().uuidString.prefix(8).lowercased())"
+        try control("ctl", "add_vhost", name)
+        try control("ctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return name
+    }
+
+    public static func deleteVirtualHost(_ name: String) {
+        try? control("ctl", "delete_vhost", name)
+    }
+
+    /// Runs `scripts/broker <verb> [arguments]` (start, stop, restart, ctl …) and waits for it; throws if it fails.
+    public static func control(_ verb: String, _ arguments: String...) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repositoryRoot + "/scripts/broker", verb]
+        process.arguments = [repositoryRoot + "/scripts/broker", verb] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["RELAY_BROKER_PORT"] = String(port)
         process.environment = environment
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw BrokerControlFailed(verb: verb, status: process.terminationStatus)
+            throw BrokerControlFailed(verb: ([verb] + arguments).joined(separator: " "), status: process.terminationStatus)
         }
     }
 }

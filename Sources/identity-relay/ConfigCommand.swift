@@ -24,11 +24,15 @@ struct ConfigCommand: AsyncParsableCommand {
                 print("\(padded)  \(value)  (\(entry.source))")
             }
             // What `run` checks beyond single keys: the topology file and the required secret.
+            let topology: Topology
             do {
-                _ = try Topology.load(contentsOf: configuration.amqp.topologyFile, virtualHost: configuration.amqp.virtualHost)
+                topology = try Topology.load(contentsOf: configuration.amqp.topologyFile)
             } catch {
                 throw reportConfigurationFailure(.init(error: ConfigurationError(key: "amqp.topologyFile", error.message)))
             }
+            print(
+                "# topology: \(topology.exchanges.count) exchanges, \(topology.queues.count) queues from "
+                    + "\(configuration.amqp.topologyFile), declared into vhost '\(configuration.amqp.virtualHost)' (amqp.vhost)")
             if configuration.identity.phoneHashKey == nil {
                 throw reportConfigurationFailure(
                     .init(

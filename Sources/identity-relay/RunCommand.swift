@@ -40,6 +40,12 @@ struct RunCommand: AsyncParsableCommand {
             await resolved.simulator?.stop()
             throw reportConfigurationFailure(.init(error: error))
         }
+        logger.notice(
+            "declaring the relay's topology into vhost '\(configuration.amqp.virtualHost)'",
+            metadata: [
+                "amqp.vhost": "\(configuration.amqp.virtualHost)", "amqp.topologyFile": "\(configuration.amqp.topologyFile)",
+                "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
+            ])
         var services: [any Service] = [app]
         if configuration.admin.enabled {
             if configuration.admin.token == nil {

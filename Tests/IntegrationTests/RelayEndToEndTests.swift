@@ -38,6 +38,21 @@ struct RelayEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("a relay configured for a vhost of its own declares its topology there and relays end to end")
+    func ownVirtualHost() async throws {
+        // The topology file says vhost "/" throughout; the relay must declare into amqp.vhost anyway.
+        let vhost = try TestBroker.addVirtualHost()
+        defer { TestBroker.deleteVirtualHost(vhost) }
+        try await RelayHarness.stoppingAll {
+            let relay = try await RelayHarness.start(adjust: { $0.amqp.virtualHost = vhost })
+            try await relay.publish([callStartedBody(eventId: "vh-1", callId: "vh-c1", from: "+15550100061")])
+            let updates = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+            #expect(updates.first?.externalId == relay.expectedPhoneID("+15550100061"))
+            try await eventually { relay.app.pipeline.acknowledgedCount == 1 }
+            #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)
+        }
+    }
+
     @Test("a malformed event becomes a dead letter with its payload and error, and the queue moves on")
     func malformed() async throws {
         let relay = try await RelayHarness.start()
