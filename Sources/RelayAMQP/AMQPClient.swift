@@ -29,6 +29,7 @@ public final class AMQPClient: Sendable {
         var stopping = false
         var stopped = false
         var connected = false
+        var consumedQueues: Set<String> = []
         var lastError: AMQPError?
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -79,6 +80,10 @@ public final class AMQPClient: Sendable {
     }
 
     public var isConnected: Bool { shared.withLock { $0.connected } }
+
+    /// Whether a consumer of `queue` is subscribed on the live connection: false while the broker is
+    /// away, and while `basic.consume` fails (say, the queue does not exist in this vhost).
+    public func isConsuming(queue: String) -> Bool { shared.withLock { $0.consumedQueues.contains(queue) } }
 
     /// The most recent connection or topology error, for health checks and start-up diagnostics.
     public var lastError: AMQPError? { shared.withLock { $0.lastError } }
@@ -230,6 +235,10 @@ public final class AMQPClient: Sendable {
                 state.lastError = error
             }
         }
+    }
+
+    func setConsumedQueues(_ queues: Set<String>) {
+        shared.withLock { $0.consumedQueues = queues }
     }
 
     /// Called once, as the loop thread ends; returns commands that arrived too late to run.

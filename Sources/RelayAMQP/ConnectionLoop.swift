@@ -53,6 +53,8 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private var consumers: [Consumer] = []
+    /// The queues last reported to the client as consumed, so readiness tells the truth.
+    private var reportedConsumedQueues: Set<String> = []
 
     init(client: AMQPClient, topology: Topology?) {
         self.client = client
@@ -110,6 +112,7 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             consecutiveFailures = 0
             client.setConnected(true)
+            reportConsumedQueues()
             let backlog = awaitingConnection
             awaitingConnection.removeAll()
             for pending in backlog { send(pending) }
@@ -117,6 +120,8 @@ final class ConnectionLoop: @unchecked Sendable {
             connection = nil
             consecutiveFailures += 1
             client.setConnected(false, error: error)
+            for consumer in consumers { consumer.consumerTag = nil }
+            reportConsumedQueues()
             // The first failure and every tenth after it: a broker outage must not flood the log.
             if consecutiveFailures == 1 || consecutiveFailures % 10 == 0 {
                 logger.warning(
@@ -153,6 +158,18 @@ final class ConnectionLoop: @unchecked Sendable {
         unconfirmed.removeAll()
         returnedMessages.removeAll()
         for consumer in consumers { consumer.consumerTag = nil }
+        reportConsumedQueues()
+    }
+
+    /// Tells the client which queues a consumer is subscribed to on the live connection: a relay whose
+    /// `basic.consume` keeps failing (a missing queue) is not consuming, whatever its pipeline runs.
+    private func reportConsumedQueues() {
+        let consumed = connection == nil
+            ? []
+            : Set(consumers.lazy.filter { $0.consumerTag != nil && !$0.cancelling }.map(\.registration.queue))
+        guard consumed != reportedConsumedQueues else { return }
+        reportedConsumedQueues = consumed
+        client.setConsumedQueues(consumed)
     }
 
     // MARK: Commands
@@ -198,6 +215,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 if let connection {
                     do { try subscribe(consumer, on: connection) } catch { connectionLost(error) }
                 }
+                reportConsumedQueues()
             case .cancelConsumers(let continuation):
                 // No basic.cancel: on RabbitMQ 3.10 quorum queues, cancelling a consumer hands its
                 // unacked messages back to the queue, and acks sent afterwards are lost, so work
@@ -208,6 +226,7 @@ final class ConnectionLoop: @unchecked Sendable {
                     consumer.cancelling = true
                     consumer.registration.continuation.finish()
                 }
+                reportConsumedQueues()
                 continuation.resume()
             case .admin(let operation):
                 guard let connection else {
@@ -327,6 +346,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 consumer.registration.continuation.finish()
                 return true
             }
+            reportConsumedQueues()
         case .channelClosed(let channel, let code, let text):
             if channel == Self.publishChannel, code == 404 {
                 // Publishing to an exchange that does not exist would fail the same way forever.
@@ -379,6 +399,7 @@ final class ConnectionLoop: @unchecked Sendable {
         connection?.closeChannel(Self.consumeChannel)
         connection?.close()
         connection = nil
+        reportConsumedQueues()
         let shutdownError = AMQPError(.shutdown, "client is shut down")
         for pending in unconfirmed.values { pending.continuation.resume(returning: .failure(shutdownError)) }
         for pending in awaitingConnection { pending.continuation.resume(returning: .failure(shutdownError)) }

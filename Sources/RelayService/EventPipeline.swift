@@ -30,8 +30,11 @@ public final class EventPipeline: Service {
     private let acknowledged = Atomic<Int>(0)
     private let consuming = Atomic<Bool>(false)
 
-    /// Whether the consumer loop is running (for readiness): false before start and after shutdown.
-    public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
+    /// Whether events are being consumed (for readiness): the consumer loop runs and its consumer is
+    /// subscribed on a live connection. False before start, after shutdown and while the broker is away.
+    public var isConsuming: Bool {
+        consuming.load(ordering: .relaxed) && amqp.isConsuming(queue: names.eventsQueue)
+    }
 
     /// Deliveries this pipeline has acked since it started: each one finished for good.
     public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }

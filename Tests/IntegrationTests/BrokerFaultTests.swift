@@ -56,16 +56,17 @@ struct BrokerFaultTests {
         let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
         defer { http.shutdown() }
         let readyz = HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/readyz", timeout: .seconds(5))
-        func ready() async throws -> (status: Int, brokerConnected: Bool?) {
+        func ready() async throws -> (status: Int, brokerConnected: Bool?, consuming: Bool?) {
             let response = try await http.execute(readyz)
             let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
-            return (response.status, object?["brokerConnected"] as? Bool)
+            return (response.status, object?["brokerConnected"] as? Bool, object?["consuming"] as? Bool)
         }
-        try await eventually { try await ready().status == 200 }
+        try await eventually { try await ready() == (200, true, true) }
 
         try TestBroker.control("stop")
         do {
-            try await eventually(timeout: .seconds(10)) { try await ready() == (503, false) }
+            // Nothing is consumed while the broker is away: the answer must not say otherwise.
+            try await eventually(timeout: .seconds(10)) { try await ready() == (503, false, false) }
             // Health is the process, not its dependencies: still up.
             #expect(try await http.execute(HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/healthz")).status == 200)
         } catch {
@@ -73,6 +74,6 @@ struct BrokerFaultTests {
             throw error
         }
         try TestBroker.control("start")
-        try await eventually(timeout: .seconds(60)) { try await ready() == (200, true) }
+        try await eventually(timeout: .seconds(60)) { try await ready() == (200, true, true) }
     }
 }
