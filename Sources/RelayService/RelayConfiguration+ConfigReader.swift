@@ -75,6 +75,8 @@ extension RelayConfiguration {
             }
         }
 
+        try checkEnvironmentNames(environment)
+
         var configuration = RelayConfiguration()
         var resolved: [ResolvedConfigKey] = []
         for definition in keys {
@@ -113,6 +115,55 @@ extension RelayConfiguration {
         }
         try configuration.validate()
         return (configuration, resolved)
+    }
+
+    /// `RELAY_` variables that are not configuration keys: the scripts' and the tests' own settings.
+    static let environmentNamesThatAreNotKeys: Set<String> = [
+        "RELAY_CONFIG", "RELAY_REPO_ROOT", "RELAY_CLI_BINARY", "RELAY_KEEP_BROKER",
+    ]
+    static let environmentPrefixesThatAreNotKeys = ["RELAY_BROKER_", "RELAY_TEST_"]
+
+    /// A `RELAY_` variable that names no key is a typo until shown otherwise: ignored, it would leave
+    /// the relay running on a default the operator meant to replace (`RELAY_CRM_LOOKUP_URL_TEMPLTE`
+    /// would turn enrichment off without a word).
+    static func checkEnvironmentNames(_ environment: [String: String]) throws(ConfigurationError) {
+        var known: [String: String] = [:]
+        for definition in keys {
+            let name = environmentName(for: definition.name)
+            known[name] = definition.name
+            if definition.isSecret { known[name + "_FILE"] = definition.name }
+        }
+        let unknown = environment.keys.filter { name in
+            name.hasPrefix("RELAY_") && known[name] == nil && !environmentNamesThatAreNotKeys.contains(name)
+                && !environmentPrefixesThatAreNotKeys.contains { name.hasPrefix($0) }
+        }
+        guard let first = unknown.sorted().first else { return }
+        let nearest = known.keys.min {
+            (editDistance(first, $0), $0) < (editDistance(first, $1), $1)
+        }
+        var message = "this environment variable names no configuration key"
+        if let nearest, let key = known[nearest] {
+            message += "; did you mean \(nearest) (\(key))?"
+        }
+        if unknown.count > 1 {
+            message += " (also unknown: \(unknown.sorted().dropFirst().joined(separator: ", ")))"
+        }
+        throw ConfigurationError(key: first, message)
+    }
+
+    /// Levenshtein distance, for the nearest key to a mistyped one.
+    static func editDistance(_ lhs: String, _ rhs: String) -> Int {
+        let a = Array(lhs.utf8)
+        let b = Array(rhs.utf8)
+        var previous = Array(0...b.count)
+        for i in a.indices {
+            var current = [i + 1]
+            for j in b.indices {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (a[i] == b[j] ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     public static func environmentName(for key: String) -> String {

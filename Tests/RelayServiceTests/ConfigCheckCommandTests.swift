@@ -37,6 +37,25 @@ struct ConfigCheckCommandTests {
         #expect(!(result.stdout + result.stderr).contains(Self.encryptionKey))
     }
 
+    @Test("a mistyped RELAY_ variable exits 78 naming it and the nearest key")
+    func mistypedEnvironmentVariable() throws {
+        let result = try BuiltExecutable.run(
+            ["config", "check"],
+            environment: Self.requiredSecrets.merging(["RELAY_CRM_LOOKUP_URL_TEMPLTE": "http://crm/{phone}"]) { $1 })
+        #expect(result.reason == .exit)
+        #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
+        #expect(result.stderr.contains("RELAY_CRM_LOOKUP_URL_TEMPLTE"))
+        #expect(result.stderr.contains("RELAY_CRM_LOOKUP_URL_TEMPLATE"))
+    }
+
+    @Test("config check says which vhost the topology is declared into")
+    func namesTheVirtualHost() throws {
+        let result = try BuiltExecutable.run(
+            ["config", "check"], environment: Self.requiredSecrets.merging(["RELAY_AMQP_VHOST": "contact-center"]) { $1 })
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("declared into vhost 'contact-center'"), "\(result.stdout)")
+    }
+
     @Test("a bad port exits 78 naming amqp.port")
     func badPort() throws {
         let result = try BuiltExecutable.run(

@@ -611,3 +611,48 @@ struct EnvironmentNameTests {
         #expect(Set(names).count == names.count)
     }
 }
+
+@Suite("Mistyped RELAY_ environment variables")
+struct UnknownEnvironmentVariableTests {
+    @Test(
+        "a RELAY_ variable that names no key is an error naming it and the nearest key",
+        arguments: [
+            ("RELAY_STORE_PTH", "RELAY_STORE_PATH"),
+            ("RELAY_CRM_LOOKUP_URL_TEMPLTE", "RELAY_CRM_LOOKUP_URL_TEMPLATE"),
+            ("RELAY_AMQP_HEARTBEAT_SECOND", "RELAY_AMQP_HEARTBEAT_SECONDS"),
+            ("RELAY_WEBHOOK_SIGNING_SECRET_FIEL", "RELAY_WEBHOOK_SIGNING_SECRET_FILE"),
+        ])
+    func typo(name: String, nearest: String) throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: [name: "x"])
+        }
+        #expect(error.key == name, "\(error)")
+        #expect(error.message.contains(nearest), "\(error)")
+    }
+
+    @Test("RELAY_STORE_URL, a key that does not exist, is refused too")
+    func nonexistentKey() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_URL": "postgres://db/relay"])
+        }
+        #expect(error.key == "RELAY_STORE_URL")
+        #expect(!error.description.contains("postgres://db/relay"), "the value may be a secret: never echoed")
+    }
+
+    @Test("the _FILE form of a secret, the scripts' and the tests' own variables are not keys and are accepted")
+    func accepted() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let secret = try directory.write("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", name: "secret")
+        let (configuration, _) = try RelayConfiguration.load(
+            filePath: nil,
+            environment: [
+                "RELAY_WEBHOOK_SIGNING_SECRET_FILE": secret, "RELAY_CONFIG": "Config/relay.yaml",
+                "RELAY_BROKER_PORT": "5673", "RELAY_TEST_BROKER_PORT": "5673", "RELAY_REPO_ROOT": "/tmp",
+                "RELAY_STORE_PATH": "/tmp/x.sqlite", "NOT_RELAY_STORE_PTH": "ignored: not ours",
+            ])
+        #expect(configuration.store.path == "/tmp/x.sqlite")
+        #expect(configuration.webhook.signingSecret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    }
+}
+
