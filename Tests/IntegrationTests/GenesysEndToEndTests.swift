@@ -38,20 +38,35 @@ struct GenesysEndToEndTests {
         #"{"eventTime":1795514745000,"conversationId":"\#(conversationId)","participantId":"6a1f8bdd-0e2f-4c4a-9b5d-8f9e0a1b2c41","sessionId":"d0e1f2a3-4b5c-4d6e-9f7a-9b0c1d2e3f52","mediaType":"VOICE","provider":"Edge","direction":"INBOUND","userId":"\#(agent)","queueId":"\#(queue)","wrapupCode":"\#(wrapupCode)","wrapupNotes":"Refund issued","wrapupDurationMs":45000}"#
     }
 
-    @Test("a whole conversation in the event bridge's shape gives the same customer update and webhook as in the relay envelope")
+    /// A detail event in the notification shape (`topicName`, `version`, `eventBody`).
+    static func notification(_ kind: String, conversationId: String, eventBody: String) -> [UInt8] {
+        Array(
+            #"{"topicName":"v2.detail.events.conversation.\#(conversationId).\#(kind)","version":"2","eventBody":\#(eventBody)}"#
+                .utf8)
+    }
+
+    @Test("a whole conversation in each Genesys shape gives the same customer update and webhook as in the relay envelope")
     func sameOutputs() async throws {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
-        let genesysCall = UUID().uuidString.lowercased()
+        let bridgedCall = UUID().uuidString.lowercased()
+        let notifiedCall = UUID().uuidString.lowercased()
+        let bareCall = UUID().uuidString.lowercased()
         let relayCall = UUID().uuidString.lowercased()
 
         try await relay.publish(
             [
-                Self.bridged("customer.start", conversationId: genesysCall, eventBody: Self.customerStart(genesysCall)),
-                Self.bridged("customer.end", conversationId: genesysCall, eventBody: Self.customerEnd(genesysCall)),
-                Self.bridged("acw", conversationId: genesysCall, eventBody: Self.afterCallWork(genesysCall)),
+                Self.bridged("customer.start", conversationId: bridgedCall, eventBody: Self.customerStart(bridgedCall)),
+                Self.bridged("customer.end", conversationId: bridgedCall, eventBody: Self.customerEnd(bridgedCall)),
+                Self.bridged("acw", conversationId: bridgedCall, eventBody: Self.afterCallWork(bridgedCall)),
                 // The same start again, bare this time: the same derived event id, so a duplicate.
-                Array(Self.customerStart(genesysCall).utf8),
+                Array(Self.customerStart(bridgedCall).utf8),
+                Self.notification("customer.start", conversationId: notifiedCall, eventBody: Self.customerStart(notifiedCall)),
+                Self.notification("customer.end", conversationId: notifiedCall, eventBody: Self.customerEnd(notifiedCall)),
+                Self.notification("acw", conversationId: notifiedCall, eventBody: Self.afterCallWork(notifiedCall)),
+                Array(Self.customerStart(bareCall).utf8),
+                Array(Self.customerEnd(bareCall).utf8),
+                Array(Self.afterCallWork(bareCall).utf8),
             ], routingKey: "genesys")
         try await relay.publish([
             callStartedBody(eventId: "r-start", callId: relayCall, from: "+15550100042", to: "+15550190000"),
@@ -63,19 +78,20 @@ struct GenesysEndToEndTests {
                     .utf8),
         ])
 
-        _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
-        _ = try await relay.platform.waitForWebhooks(count: 2, timeout: .seconds(15))
-        try await eventually { relay.app.pipeline.acknowledgedCount == 7 }
+        _ = try await relay.platform.waitForCustomerUpdates(count: 4, timeout: .seconds(15))
+        _ = try await relay.platform.waitForWebhooks(count: 4, timeout: .seconds(15))
+        try await eventually { relay.app.pipeline.acknowledgedCount == 13 }
         try await Task.sleep(for: .milliseconds(300))  // time for another output, were there one
         // A duplicate may send its effects again (at least once), always under the same keys: count
         // what is distinct.
         let updates = relay.platform.customerUpdates
         let webhooks = relay.platform.webhooks
-        #expect(Set(updates.compactMap(\.idempotencyKey)).count == 2)
-        #expect(Set(webhooks.compactMap(\.id)) == [PostCallWebhook.webhookID(callId: genesysCall), PostCallWebhook.webhookID(callId: relayCall)])
+        let calls = [bridgedCall, notifiedCall, bareCall, relayCall]
+        #expect(Set(updates.compactMap(\.idempotencyKey)).count == 4)
+        #expect(Set(webhooks.compactMap(\.id)) == Set(calls.map { PostCallWebhook.webhookID(callId: $0) }))
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
 
-        // Customer update: the same external id (and so the same customer) from either shape.
+        // Customer update: the same external id (and so the same customer) from every shape.
         let expected = relay.expectedPhoneID("+15550100042")
         #expect(updates.allSatisfy { $0.externalId == expected })
         #expect(Set(updates.map(\.customerId)).count == 1)
@@ -88,19 +104,23 @@ struct GenesysEndToEndTests {
             #expect(object.removeValue(forKey: "callId") as? String == callId)
             return object
         }
-        let fromGenesys = try payload(genesysCall)
         let fromRelay = try payload(relayCall)
-        #expect(NSDictionary(dictionary: fromGenesys).isEqual(to: fromRelay), "\(fromGenesys) vs \(fromRelay)")
-        #expect(fromGenesys["externalId"] as? String == expected)
-        #expect(fromGenesys["handleTimeSeconds"] as? Int == 300)
-        #expect(fromGenesys["afterCallWorkSeconds"] as? Int == 45)
-        #expect(fromGenesys["wrapUpCode"] as? String == Self.wrapupCode)
-        #expect(fromGenesys["disconnectType"] as? String == "CLIENT")
-        #expect(fromGenesys["agentId"] as? String == Self.agent)
-        #expect(fromGenesys["direction"] as? String == "inbound")
+        for call in [bridgedCall, notifiedCall, bareCall] {
+            let fromGenesys = try payload(call)
+            #expect(NSDictionary(dictionary: fromGenesys).isEqual(to: fromRelay), "\(fromGenesys) vs \(fromRelay)")
+            #expect(fromGenesys["externalId"] as? String == expected)
+            #expect(fromGenesys["handleTimeSeconds"] as? Int == 300)
+            #expect(fromGenesys["afterCallWorkSeconds"] as? Int == 45)
+            #expect(fromGenesys["wrapUpCode"] as? String == Self.wrapupCode)
+            #expect(fromGenesys["disconnectType"] as? String == "CLIENT")
+            // Only the after-call work event names the queue and the agent.
+            #expect(fromGenesys["agentId"] as? String == Self.agent)
+            #expect(fromGenesys["queueId"] as? String == Self.queue)
+            #expect(fromGenesys["direction"] as? String == "inbound")
+        }
 
         // Three events: the bare start was recognised as the bridged start's duplicate.
-        let stored = try #require(try await relay.app.store.interaction(callId: genesysCall))
+        let stored = try #require(try await relay.app.store.interaction(callId: bridgedCall))
         #expect(stored.status == .completed)
         #expect(stored.seenEventIds.count == 3)
         #expect(stored.seenEventIds.allSatisfy { $0.hasPrefix("gen-") })

@@ -73,6 +73,30 @@ struct Harness {
 struct CallCorrelatorTests {
     let call = CallScript(callId: "call-1")
 
+    @Test(
+        "the queue comes from the wrap-up when the start names none, whatever the order; the start's wins otherwise",
+        arguments: [false, true])
+    func queueFromTheWrapUp(wrapUpFirst: Bool) throws {
+        func start(queue: String?) -> PlatformEvent {
+            PlatformEvent(
+                eventId: "q-start", callId: "call-q", occurredAt: CallScript.t0,
+                payload: .callStarted(
+                    CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound, queueId: queue)))
+        }
+        let wrapUp = PlatformEvent(
+            eventId: "q-wrap", callId: "call-q", occurredAt: CallScript.t0 + 345,
+            payload: .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "agent-acw", queueId: "queue-acw")))
+        let end = CallScript(callId: "call-q").end()
+        for (startQueue, expected) in [(String?.none, "queue-acw"), ("queue-start", "queue-start")] {
+            var harness = Harness()
+            let events = wrapUpFirst ? [wrapUp, end, start(queue: startQueue)] : [start(queue: startQueue), end, wrapUp]
+            for event in events { harness.feed(event) }
+            let payload = try #require(harness.webhooks.first).payload
+            #expect(payload.queueId == expected)
+            #expect(payload.agentId == "agent-acw")
+        }
+    }
+
     @Test("start, end, wrap-up: one customer update at the start, one webhook with the call's figures")
     func inOrder() throws {
         var harness = Harness()

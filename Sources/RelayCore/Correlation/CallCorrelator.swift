@@ -142,7 +142,11 @@ public struct CallCorrelator: Sendable {
             interaction.wrapUpEventId = event.eventId
             interaction.wrappedUpAt = event.occurredAt
             interaction.wrapUpCode = wrapUp.wrapUpCode
+            // The agent who wrapped the call up handled it; the queue is the start's when it names
+            // one (Genesys puts it only on the after-call work). Precedence, not arrival order, so
+            // every order and every input shape gives the same webhook.
             if let agentId = wrapUp.agentId { interaction.agentId = agentId }
+            if interaction.queueId == nil { interaction.queueId = wrapUp.queueId }
             switch interaction.status {
             case .ended:
                 interaction.timers.removeAll { $0.kind == .wrapUpGrace }
@@ -215,23 +219,23 @@ public struct CallCorrelator: Sendable {
         case .callStarted(let start):
             interaction.channel = .voice
             interaction.direction = start.direction
-            interaction.queueId = start.queueId
+            interaction.queueId = start.queueId ?? interaction.queueId
             interaction.customerId = start.customerId
             if interaction.agentId == nil { interaction.agentId = start.userId }
         case .chatStarted(let chat):
             interaction.channel = .chat
             interaction.direction = .inbound
-            interaction.queueId = chat.queueId
+            interaction.queueId = chat.queueId ?? interaction.queueId
             interaction.customerId = chat.customerId
         case .emailReceived(let email):
             interaction.channel = .email
             interaction.direction = .inbound
-            interaction.queueId = email.queueId
+            interaction.queueId = email.queueId ?? interaction.queueId
             interaction.customerId = email.customerId
         case .messageReceived(let message):
             interaction.channel = .messaging
             interaction.direction = .inbound
-            interaction.queueId = message.queueId
+            interaction.queueId = message.queueId ?? interaction.queueId
             interaction.customerId = message.customerId
         case .callEnded, .wrapUp, .contextUpdate:
             break
