@@ -55,26 +55,32 @@ public struct ScriptedResponse: Sendable {
     public var body: [UInt8]
     /// Waited before answering, to simulate a slow upstream (or, when long, a hung one).
     public var delay: Duration
+    /// Held until the test opens it (after `delay`): a test can then assert what happened while the
+    /// upstream was still holding its answer, instead of timing it.
+    public var gate: ResponseGate?
 
     public init(
         status: Int,
         headers: [(name: String, value: String)] = [],
         body: [UInt8] = [],
-        delay: Duration = .zero
+        delay: Duration = .zero,
+        gate: ResponseGate? = nil
     ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.delay = delay
+        self.gate = gate
     }
 
     /// 200 with a UTF-8 body.
     public static func ok(
         _ body: String = "",
         headers: [(name: String, value: String)] = [],
-        delay: Duration = .zero
+        delay: Duration = .zero,
+        heldBy gate: ResponseGate? = nil
     ) -> ScriptedResponse {
-        ScriptedResponse(status: 200, headers: headers, body: Array(body.utf8), delay: delay)
+        ScriptedResponse(status: 200, headers: headers, body: Array(body.utf8), delay: delay, gate: gate)
     }
 
     /// Any status with an empty body.
@@ -84,6 +90,28 @@ public struct ScriptedResponse: Sendable {
         delay: Duration = .zero
     ) -> ScriptedResponse {
         ScriptedResponse(status: status, headers: headers, delay: delay)
+    }
+}
+
+/// Holds scripted answers until `open()`: "the CRM is still holding its answer" as a fact a test can
+/// rely on, on a machine of any speed.
+public final class ResponseGate: Sendable {
+    private let opened = Mutex(false)
+    private let waiting = Mutex(0)
+
+    public init() {}
+
+    public var isOpen: Bool { opened.withLock { $0 } }
+    /// Answers held at the gate right now.
+    public var heldCount: Int { waiting.withLock { $0 } }
+
+    public func open() { opened.withLock { $0 = true } }
+
+    /// Returns once the gate is open; throws if the task is cancelled (the server stopping).
+    func pass() async throws {
+        waiting.withLock { $0 += 1 }
+        defer { waiting.withLock { $0 -= 1 } }
+        while !isOpen { try await Task.sleep(for: .milliseconds(5)) }
     }
 }
 
@@ -271,6 +299,7 @@ private struct ScriptedResponder: HTTPResponder {
         if scripted.delay > .zero {
             try await Task.sleep(for: scripted.delay)
         }
+        try await scripted.gate?.pass()
         var headers = HTTPFields()
         for (name, value) in scripted.headers {
             guard let fieldName = HTTPField.Name(name) else {
