@@ -100,9 +100,9 @@ public final class CustomerLookup: Sendable {
 
     let linking: PhaseOneLinking
     let store: any InteractionStore
-    /// Phase 1's local answer for a phone key (a live override, else the contact holding the number), in
-    /// one read; without it, only overrides are read.
-    let localLink: (@Sendable (String) async throws -> ContactDirectory.LocalLink?)?
+    /// Phase 1's local answer for a phone key (a live override, else the contact holding the number), with
+    /// the contact's name and email, in one read; without it, only overrides are read.
+    let localAnswer: (@Sendable (String) async throws -> ContactDirectory.LocalAnswer?)?
     let enricher: Enricher?
     let budget: Duration
     let cacheTimeToLive: Duration
@@ -114,13 +114,14 @@ public final class CustomerLookup: Sendable {
 
     public init(
         linking: PhaseOneLinking, store: any InteractionStore,
-        localLink: (@Sendable (String) async throws -> ContactDirectory.LocalLink?)? = nil, enricher: Enricher?, budget: Duration,
+        localAnswer: (@Sendable (String) async throws -> ContactDirectory.LocalAnswer?)? = nil, enricher: Enricher?,
+        budget: Duration,
         cacheTimeToLive: Duration = .seconds(600), cacheCapacity: Int = 100_000, metrics: RelayMetrics,
         logger: Logger
     ) {
         self.linking = linking
         self.store = store
-        self.localLink = localLink
+        self.localAnswer = localAnswer
         self.enricher = enricher
         self.budget = budget
         self.cacheTimeToLive = cacheTimeToLive
@@ -143,16 +144,17 @@ public final class CustomerLookup: Sendable {
         let phoneKey = linking.hasher.keyedHash(number)
         let phoneId = ExternalID.phone(keyedHash: phoneKey).description
         // Phase 1's order: a live override, then the link the contacts already hold for this number.
-        var overridden: (externalId: String, source: Source)?
+        var overridden: (externalId: String, source: Source, name: String?, email: String?)?
         do {
-            if let localLink {
-                switch try await localLink(phoneKey) {
-                case .override(let id): overridden = (id.description, .override)
-                case .contact(let id): overridden = (id.description, .contact)
-                case nil: break
+            if let localAnswer {
+                if let local = try await localAnswer(phoneKey) {
+                    switch local.link {
+                    case .override(let id): overridden = (id.description, .override, local.name, local.email)
+                    case .contact(let id): overridden = (id.description, .contact, local.name, local.email)
+                    }
                 }
             } else if let stored = try await store.override(phoneKey: phoneKey, now: Date()) {
-                overridden = (stored, .override)
+                overridden = (stored, .override, nil, nil)
             }
         } catch {
             // The store is the relay's own: when it fails, the lookup still answers.
@@ -169,10 +171,16 @@ public final class CustomerLookup: Sendable {
             return entry
         }
         if let overridden {
-            // The profile is the cached one only if it is that contact's.
-            return Answer(
-                externalId: overridden.externalId,
-                profile: cached?.externalId == overridden.externalId ? cached?.profile : nil, source: overridden.source)
+            // The CRM's data is the cached answer's only if it is that contact's; the name and email the
+            // contact holds locally come first (an agent or an import may have corrected them).
+            var profile = cached?.externalId == overridden.externalId ? cached?.profile : nil
+            if overridden.name != nil || overridden.email != nil {
+                var local = profile ?? CRMContact(contactId: ExternalID(parsing: overridden.externalId)?.value ?? overridden.externalId)
+                local.name = overridden.name ?? local.name
+                local.email = overridden.email ?? local.email
+                profile = local
+            }
+            return Answer(externalId: overridden.externalId, profile: profile, source: overridden.source)
         }
         if let cached {
             return Answer(externalId: cached.externalId, profile: cached.profile, source: .cache)

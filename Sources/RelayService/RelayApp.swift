@@ -172,7 +172,7 @@ public final class RelayApp: Service {
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
         self.enricher = enricher
         self.lookup = CustomerLookup(
-            linking: linking, store: store, localLink: { try await contacts.phaseOneLink(phoneKey: $0, keys: [$0], now: Date()) },
+            linking: linking, store: store, localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
             enricher: enricher, budget: configuration.admin.lookupBudget,
             cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(

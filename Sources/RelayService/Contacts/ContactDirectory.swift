@@ -475,6 +475,38 @@ extension ContactDirectory {
         }
     }
 
+    /// What the CTI lookup can answer from the store alone.
+    public struct LocalAnswer: Sendable, Hashable {
+        public var link: LocalLink
+        /// The contact's name and first email address, opened; only when `link` is the contact's own id
+        /// (an override naming someone else says nothing about them).
+        public var name: String?
+        public var email: String?
+    }
+
+    /// Phase 1's local link for a number and, when it is the contact's own CRM or ERP id, the contact's
+    /// name and email: the CTI lookup answers with them within its budget, without asking the CRM.
+    public func localAnswer(phoneKey: String, now: Date) async throws -> LocalAnswer? {
+        try await store.readContacts { rows in
+            var link: LocalLink?
+            if let stored = try rows.liveOverride(phoneKey: phoneKey, now: now), let override = ExternalID(parsing: stored) {
+                link = .override(override)
+            }
+            guard let owner = try rows.owner(key: phoneKey) else { return link.map { LocalAnswer(link: $0) } }
+            let book = try self.loadBook(rows, ids: [owner])
+            let contact = try book.resolve(owner)
+            let identifiers = book.allIdentifiers(contact.id)
+            let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
+            if link == nil, let known = external.first(where: { $0.source == .crm }) ?? external.first(where: { $0.source == .erp }) {
+                link = .contact(known)
+            }
+            guard let link else { return nil }
+            guard external.contains(link.externalId) else { return LocalAnswer(link: link) }
+            return LocalAnswer(
+                link: link, name: contact.name, email: identifiers.first { $0.kind == .email }?.value)
+        }
+    }
+
     private func knownExternalId(forKeys keys: [String], _ rows: ContactRows) throws -> ExternalID? {
         for key in keys {
             guard let identifiers = try identifiersOfOwner(of: key, rows) else { continue }
