@@ -1,3 +1,5 @@
+import Foundation
+
 /// Phase 1 of identity resolution for the start of an interaction: link at once, with no network call,
 /// to what is known locally or to the keyed hash of the customer's number (DESIGN.md, "Identity"; seed
 /// guide, two-phase approach), and ask for phase 2 by the channel's identifier.
@@ -52,8 +54,9 @@ public struct PhaseOneLinking: Sendable {
 
     /// Phase 1 per channel, at once and with no network call: the external id (the override or known
     /// link if there is one, else the number's `PHONE:` id) for the platform's customer (the event's,
-    /// else the `PHONE:` one). Phase 2 searches the CRM by the channel's identifier: a call's number, an
-    /// email's address, a web chat's address and else its number; a messaging id is not a CRM key.
+    /// else the `PHONE:` one). Phase 2 searches the CRM by the channel's identifiers in the seeds' order: a
+    /// call's number; an email's address; a web chat's address, then its number, then its name; a
+    /// message's messaging id, then its name (a name only ever suggests).
     ///
     /// - Parameter override: a live recent override, or the link already known locally for this
     ///   customer: it wins over the `PHONE:` id, and phase 2 then asks the CRM for that contact.
@@ -63,6 +66,12 @@ public struct PhaseOneLinking: Sendable {
         let number = caller.number
         let customerIdOnEvent: String?
         var email: EmailAddress?
+        var messaging: (platform: String, id: String)?
+        var name: String?
+        func trimmed(_ text: String?) -> String? {
+            let value = text?.trimmingCharacters(in: .whitespacesAndNewlines)
+            return value?.isEmpty == false ? value : nil
+        }
         switch event.payload {
         case .callStarted(let start):
             guard number != nil else {
@@ -72,11 +81,14 @@ public struct PhaseOneLinking: Sendable {
         case .chatStarted(let chat):
             customerIdOnEvent = chat.customerId
             email = chat.email.flatMap(EmailAddress.init(normalizing:))
+            name = trimmed(chat.name)
         case .emailReceived(let received):
             customerIdOnEvent = received.customerId
             email = EmailAddress(normalizing: received.fromAddress)
         case .messageReceived(let message):
             customerIdOnEvent = message.customerId
+            messaging = trimmed(message.messagingId).map { (message.platform.rawValue, $0) }
+            name = trimmed(message.name)
         default:
             return .nothingToDo(reason: "\(event.type.rawValue) events link nobody")
         }
@@ -100,12 +112,15 @@ public struct PhaseOneLinking: Sendable {
             // A known contact is fetched by id; an ERP link has no CRM contact to fetch.
             guard override.source == .crm else { return .effects(effects) }
             request.contactId = override.value
-        } else if let email {
-            request.email = email.normalized
-        } else if let number {
-            request.phone = number.e164
         } else {
-            return effects.isEmpty ? .nothingToDo(reason: "no identifier the CRM is searched by") : .effects(effects)
+            request.email = email?.normalized
+            request.phone = number?.e164
+            request.messagingPlatform = messaging?.platform
+            request.messagingId = messaging?.id
+            request.name = name
+            guard request.email != nil || request.phone != nil || request.messagingId != nil || request.name != nil else {
+                return effects.isEmpty ? .nothingToDo(reason: "no identifier the CRM is searched by") : .effects(effects)
+            }
         }
         return .effects(effects + [.enrich(request)])
     }
@@ -117,21 +132,32 @@ public struct EnrichmentRequest: Sendable, Hashable, Codable {
     public var eventId: String
     /// The platform's customer to update with what the CRM says.
     public var customerId: String
-    /// The E.164 number to search the CRM by, when the contact is not known yet.
+    /// The E.164 number to search the CRM by, when the contact is not known yet (a call's; a web chat's,
+    /// after its address).
     public var phone: String?
-    /// The normalised address to search the CRM by (email and web chat), when there is no number to.
+    /// The normalised address to search the CRM by (email and web chat), first.
     public var email: String?
+    /// Messaging: the platform (`whatsapp`, `facebook`, …) and the id to search the CRM by.
+    public var messagingPlatform: String?
+    public var messagingId: String?
+    /// Web chat and messaging: the customer's name, searched last when no identifier found exactly one
+    /// contact. A single match is only a suggestion for the agent, never a link.
+    public var name: String?
     /// The CRM contact to fetch directly (a recent override, or a context update to validate).
     public var contactId: String?
 
     public init(
-        callId: String, eventId: String, customerId: String, phone: String?, email: String? = nil, contactId: String? = nil
+        callId: String, eventId: String, customerId: String, phone: String?, email: String? = nil,
+        messagingPlatform: String? = nil, messagingId: String? = nil, name: String? = nil, contactId: String? = nil
     ) {
         self.callId = callId
         self.eventId = eventId
         self.customerId = customerId
         self.phone = phone
         self.email = email
+        self.messagingPlatform = messagingPlatform
+        self.messagingId = messagingId
+        self.name = name
         self.contactId = contactId
     }
 }

@@ -244,7 +244,7 @@ public final class CustomerLookup: Sendable {
                     entry = CachedAnswer(
                         externalId: update.externalId.description, profile: update.profile,
                         expiresAt: .now + cacheTimeToLive)
-                case .noUpdate:
+                case .noUpdate, .suggestion:
                     // No match (or several): the phase-1 id is the answer, and asking again soon would
                     // only load the CRM.
                     entry = CachedAnswer(externalId: phoneId, profile: nil, expiresAt: .now + cacheTimeToLive)

@@ -286,6 +286,31 @@ public final class DeliveryWorker: Service {
                 // crash before this lookup is acked redelivers it, and the update is sent then.
                 await deliver(DeliveryJob(customerUpdate: update, causeId: job.causeId), settling: delivery)
                 return
+            case .suggestion(let suggestion):
+                // Never a link: the interaction keeps its phase-1 id, and the agent sees the suggestion
+                // in the contact and journey views.
+                if let store = overrides?.store {
+                    do {
+                        try await store.recordSuggestion(
+                            callId: job.callId, externalId: suggestion.externalId,
+                            sealedName: suggestion.name.flatMap { name in
+                                cipher?.seal(name, context: ContactDirectory.SealContext.suggestionName)
+                            }, now: now)
+                    } catch {
+                        logger.error("could not record the suggestion; the job stays queued", metadata: [LogKeys.error: "\(error)"])
+                        try? await Task.sleep(for: .seconds(1))
+                        amqp.nack(delivery, requeue: true)
+                        return
+                    }
+                }
+                logger.info(
+                    "not enriched; the customer's name suggests a CRM contact",
+                    metadata: [
+                        LogKeys.callIdMasked: "\(Masking.mask(job.callId))",
+                        LogKeys.externalIdMasked: "\(Masking.mask(suggestion.externalId))",
+                    ])
+                amqp.ack(delivery)
+                return
             case .noUpdate(let reason):
                 if let change = job.contextChange {
                     logger.notice(

@@ -39,6 +39,8 @@ public final class Enricher: Sendable {
         /// Nothing to add (no match, several matches under the `temporary` policy), or a context update
         /// refused: nothing changes.
         case noUpdate(reason: String)
+        /// No identifier found exactly one contact, but the name did: recorded for the agent, not linked.
+        case suggestion(CRMSuggestion)
         case retry(after: Duration, error: String)
         case failed(error: String, status: Int?)
     }
@@ -50,6 +52,10 @@ public final class Enricher: Sendable {
     let crmContact: UpstreamLookup?
     /// The CRM's search by email address (`{email}`): phase 2 of email and web-chat interactions.
     let crmEmail: UpstreamLookup?
+    /// The CRM's search by messaging id (`{messagingId}`, `{platform}`): phase 2 of messaging.
+    let crmMessaging: UpstreamLookup?
+    /// The CRM's search by name (`{name}`): a suggestion only, for web chat and messaging.
+    let crmName: UpstreamLookup?
     let erp: UpstreamLookup?
     let severalMatches: SeveralMatchesPolicy
     let http: CurlHTTPClient
@@ -58,12 +64,15 @@ public final class Enricher: Sendable {
     private let breakers: Mutex<[String: CircuitBreaker]>
 
     public init(
-        crm: UpstreamLookup, crmContact: UpstreamLookup?, crmEmail: UpstreamLookup? = nil, erp: UpstreamLookup?,
+        crm: UpstreamLookup, crmContact: UpstreamLookup?, crmEmail: UpstreamLookup? = nil,
+        crmMessaging: UpstreamLookup? = nil, crmName: UpstreamLookup? = nil, erp: UpstreamLookup?,
         severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient, policy: RetryPolicy, logger: Logger
     ) {
         self.crm = crm
         self.crmContact = crmContact
         self.crmEmail = crmEmail
+        self.crmMessaging = crmMessaging
+        self.crmName = crmName
         self.erp = erp
         self.severalMatches = severalMatches
         self.http = http
@@ -92,35 +101,9 @@ public final class Enricher: Sendable {
             case .failure(let failure): return failure.outcome
             }
         } else {
-            let contacts: [CRMContact]
-            let search: UpstreamLookup
-            let values: [String: String]
-            if let phone = request.phone {
-                (search, values) = (crm, ["phone": phone])
-            } else if let email = request.email {
-                guard let crmEmail else { return .noUpdate(reason: "no CRM email lookup is configured") }
-                (search, values) = (crmEmail, ["email": email])
-            } else {
-                return .noUpdate(reason: "nothing to search the CRM by")
-            }
-            // Every search is the same CRM: one breaker for all of them.
-            switch await call(search, values: values, attempt: attempt, breaker: crm.name) {
-            case .success(let body):
-                do {
-                    contacts = try search.mapping.contacts(in: body ?? [])
-                } catch {
-                    return .failed(error: "CRM response: \(error.message)", status: nil)
-                }
-            case .failure(let failure):
-                return failure.outcome
-            }
-            switch MatchDecision(contacts, policy: severalMatches) {
-            case .noMatch:
-                return .noUpdate(reason: "no CRM match")
-            case .ambiguous(let count):
-                return .noUpdate(reason: "\(count) CRM matches: kept the temporary link")
-            case .linked(let match):
-                contact = match
+            switch await search(request, attempt: attempt) {
+            case .linked(let match): contact = match
+            case .outcome(let outcome): return outcome
             }
         }
         guard let externalId = ExternalID(source: .crm, value: contact.contactId) else {
@@ -131,6 +114,72 @@ public final class Enricher: Sendable {
             CustomerUpdate(
                 customerId: request.customerId, externalId: externalId, callId: request.callId,
                 idempotencyKey: "enrichment:\(request.eventId)", profile: contact))
+    }
+
+    private enum SearchResult {
+        case linked(CRMContact)
+        case outcome(Outcome)
+    }
+
+    /// The seeds' order per channel: each identifier the request carries (address, number, messaging id)
+    /// until one finds exactly one contact; then, when none did, the name, whose single match is only a
+    /// suggestion. No match and several matches alike move on to the next identifier.
+    private func search(_ request: EnrichmentRequest, attempt: Int) async -> SearchResult {
+        var searches: [(lookup: UpstreamLookup, values: [String: String])] = []
+        var unconfigured: [String] = []
+        if let email = request.email {
+            if let crmEmail { searches.append((crmEmail, ["email": email])) } else { unconfigured.append("email") }
+        }
+        if let phone = request.phone { searches.append((crm, ["phone": phone])) }
+        if let messagingId = request.messagingId {
+            if let crmMessaging {
+                searches.append((crmMessaging, ["messagingId": messagingId, "platform": request.messagingPlatform ?? ""]))
+            } else {
+                unconfigured.append("messaging id")
+            }
+        }
+        var reason = unconfigured.isEmpty
+            ? "nothing to search the CRM by" : "no CRM \(unconfigured.joined(separator: " or ")) lookup is configured"
+        for (lookup, values) in searches {
+            let found: [CRMContact]
+            switch await contacts(lookup, values: values, attempt: attempt) {
+            case .success(let matches): found = matches
+            case .failure(let failure): return .outcome(failure.outcome)
+            }
+            switch MatchDecision(found, policy: severalMatches) {
+            case .linked(let match): return .linked(match)
+            case .noMatch: reason = "no CRM match"
+            case .ambiguous(let count): reason = "\(count) CRM matches: kept the temporary link"
+            }
+        }
+        guard let name = request.name, let crmName else { return .outcome(.noUpdate(reason: reason)) }
+        switch await contacts(crmName, values: ["name": name], attempt: attempt) {
+        case .failure(let failure):
+            return .outcome(failure.outcome)
+        case .success(let found) where found.count == 1:
+            guard let externalId = ExternalID(source: .crm, value: found[0].contactId) else {
+                return .outcome(.noUpdate(reason: "\(reason); the name's match has no valid contact id"))
+            }
+            return .outcome(.suggestion(CRMSuggestion(externalId: externalId.description, name: found[0].name)))
+        case .success(let found):
+            return .outcome(.noUpdate(reason: "\(reason); \(found.count) CRM matches by name"))
+        }
+    }
+
+    /// One search's matches. Every search is the same CRM: one breaker for all of them.
+    private func contacts(_ lookup: UpstreamLookup, values: [String: String], attempt: Int) async
+        -> Result<[CRMContact], OutcomeFailure>
+    {
+        switch await call(lookup, values: values, attempt: attempt, breaker: crm.name) {
+        case .success(let body):
+            do {
+                return .success(try lookup.mapping.contacts(in: body ?? []))
+            } catch {
+                return .failure(OutcomeFailure(.failed(error: "CRM response: \(error.message)", status: nil)))
+            }
+        case .failure(let failure):
+            return .failure(failure)
+        }
     }
 
     /// A context update applies only if its external id exists in its system of record: a CRM contact,
@@ -257,6 +306,7 @@ extension Enricher.Outcome {
         switch self {
         case .update: "update"
         case .noUpdate: "noUpdate"
+        case .suggestion: "suggestion"
         case .retry: "retry"
         case .failed: "failed"
         }

@@ -147,9 +147,11 @@ public final class EventPipeline: Service {
 
     /// The one path of every event, consumed or submitted: phase-1 context, correlation and commit, then
     /// the effects published and confirmed. Throws when any of it did not finish.
-    private func commit(_ event: PlatformEvent) async throws -> Committed {
+    private func commit(_ received: PlatformEvent) async throws -> Committed {
         let correlator = self.correlator
         let cipher = self.cipher
+        // Typed free text never reaches the store (interaction state, outbox, orphan records) in clear.
+        let event = cipher.map { received.withFreeTextSealed(by: $0) } ?? received
         let now = Date()
         // Phase 1 takes, in order: a live recent override for this caller, the link already known
         // locally (the CRM or ERP id of the contact holding the channel's identifier), else the PHONE:

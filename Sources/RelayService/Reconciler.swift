@@ -121,7 +121,7 @@ public struct Reconciler: Sendable {
         let request = EnrichmentRequest(
             callId: interaction.callId, eventId: "reconcile:\(interaction.callId)", customerId: customerId, phone: number)
         switch await enricher.enrich(request, attempt: 1) {
-        case .noUpdate:
+        case .noUpdate, .suggestion:
             report.stillUnmatched += 1
         case .retry(_, let error), .failed(let error, _):
             report.failed += 1

@@ -53,12 +53,19 @@ public final class RelayApp: Service {
         public var erpLookupURLTemplate: String
         /// The CRM search by email (`{email}`); empty: none.
         public var crmEmailLookupURLTemplate: String
+        /// The CRM search by messaging id (`{messagingId}`, `{platform}`); empty: none.
+        public var crmMessagingLookupURLTemplate: String
+        /// The CRM search by name (`{name}`), for suggestions; empty: none.
+        public var crmNameLookupURLTemplate: String
 
         public init(
             platformBaseURL: String, postCallWebhookURL: String, crmLookupURLTemplate: String = "",
-            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = "", crmEmailLookupURLTemplate: String = ""
+            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = "", crmEmailLookupURLTemplate: String = "",
+            crmMessagingLookupURLTemplate: String = "", crmNameLookupURLTemplate: String = ""
         ) {
             self.crmEmailLookupURLTemplate = crmEmailLookupURLTemplate
+            self.crmMessagingLookupURLTemplate = crmMessagingLookupURLTemplate
+            self.crmNameLookupURLTemplate = crmNameLookupURLTemplate
             self.platformBaseURL = platformBaseURL
             self.postCallWebhookURL = postCallWebhookURL
             self.crmLookupURLTemplate = crmLookupURLTemplate
@@ -133,8 +140,19 @@ public final class RelayApp: Service {
                 : Self.lookup(
                     "crm", configuration.crm.lookup, template: endpoints.crmEmailLookupURLTemplate, placeholder: "email",
                     key: "crm.emailLookup.urlTemplate")
+            let crmMessaging = try endpoints.crmMessagingLookupURLTemplate.isEmpty
+                ? nil
+                : Self.lookup(
+                    "crm", configuration.crm.lookup, template: endpoints.crmMessagingLookupURLTemplate,
+                    placeholders: ["messagingId", "platform"], key: "crm.messagingLookup.urlTemplate")
+            let crmName = try endpoints.crmNameLookupURLTemplate.isEmpty
+                ? nil
+                : Self.lookup(
+                    "crm", configuration.crm.lookup, template: endpoints.crmNameLookupURLTemplate, placeholder: "name",
+                    key: "crm.nameLookup.urlTemplate")
             enricher = Enricher(
-                crm: crm, crmContact: crmContact, crmEmail: crmEmail, erp: erp, severalMatches: configuration.crm.severalMatches,
+                crm: crm, crmContact: crmContact, crmEmail: crmEmail, crmMessaging: crmMessaging, crmName: crmName, erp: erp,
+                severalMatches: configuration.crm.severalMatches,
                 http: http, policy: configuration.delivery.retryPolicy, logger: logger)
         }
         let linking = PhaseOneLinking(
@@ -186,11 +204,12 @@ public final class RelayApp: Service {
     }
 
     private static func lookup(
-        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String, key: String? = nil
+        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String? = nil,
+        placeholders: Set<String> = [], key: String? = nil
     ) throws(ConfigurationError) -> UpstreamLookup {
         let urlTemplate: URLTemplate
         do {
-            urlTemplate = try URLTemplate(template, allowed: [placeholder])
+            urlTemplate = try URLTemplate(template, allowed: placeholders.union(placeholder.map { [$0] } ?? []))
         } catch {
             throw ConfigurationError(key: key ?? "\(name).lookup.urlTemplate", error.message)
         }

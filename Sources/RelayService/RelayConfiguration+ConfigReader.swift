@@ -295,6 +295,8 @@ extension RelayConfiguration {
         .string("crm.contactLookup.urlTemplate", \.crm.contactLookupURLTemplate, allowEmpty: true),
         .pointerText("crm.contactLookup.resultsPointer", \.crm.contactLookupResultsPointer),
         .string("crm.emailLookup.urlTemplate", \.crm.emailLookupURLTemplate, allowEmpty: true),
+        .string("crm.messagingLookup.urlTemplate", \.crm.messagingLookupURLTemplate, allowEmpty: true),
+        .string("crm.nameLookup.urlTemplate", \.crm.nameLookupURLTemplate, allowEmpty: true),
         .choice("crm.lookup.severalMatches", \.crm.severalMatchesText, SeveralMatchesPolicy.allCases.map(\.rawValue)),
         .string("erp.lookup.urlTemplate", \.erp.lookup.urlTemplate, allowEmpty: true),
         .optionalString("erp.lookup.authorization", \.erp.lookup.authorization, secret: true),

@@ -67,6 +67,12 @@ public struct RelayConfiguration: Sendable {
         /// The CRM search by email address (`{email}`), for email and web-chat interactions; empty: none
         /// (the simulator's when the simulator is the CRM). Field pointers are the search's.
         public var emailLookupURLTemplate = ""
+        /// The CRM search by messaging id (`{messagingId}`, `{platform}`), for messaging interactions;
+        /// empty: none (the simulator's when the simulator is the CRM). Field pointers are the search's.
+        public var messagingLookupURLTemplate = ""
+        /// The CRM search by name (`{name}`), for web chats and messages no identifier found: a single match
+        /// is a suggestion, never a link. Empty: none (the simulator's when the simulator is the CRM).
+        public var nameLookupURLTemplate = ""
 
         /// The policy as the configuration file spells it.
         public var severalMatchesText: String {

@@ -40,11 +40,17 @@ public final class SimulatedPlatform: Sendable {
         public var caseId: String?
         public var loyaltyTier: String?
         public var interactionCount: Int?
+        /// The messaging platform (`whatsapp`, …) and id the CRM finds this contact by.
+        public var messagingPlatform: String?
+        public var messagingId: String?
 
         public init(
             contactId: String, accountId: String? = nil, name: String? = nil, email: String? = nil,
-            caseId: String? = nil, loyaltyTier: String? = nil, interactionCount: Int? = nil
+            caseId: String? = nil, loyaltyTier: String? = nil, interactionCount: Int? = nil,
+            messagingPlatform: String? = nil, messagingId: String? = nil
         ) {
+            self.messagingPlatform = messagingPlatform
+            self.messagingId = messagingId
             self.contactId = contactId
             self.accountId = accountId
             self.name = name
@@ -88,9 +94,14 @@ public final class SimulatedPlatform: Sendable {
     public var erpLookupURLTemplate: String { server.baseURL + Self.erpAccountsPath + "{accountId}" }
     public var crmContactURLTemplate: String { server.baseURL + Self.crmSearchPath + "/{contactId}" }
     public var crmEmailLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?email={email}" }
+    public var crmMessagingLookupURLTemplate: String {
+        server.baseURL + Self.crmSearchPath + "?messagingId={messagingId}&platform={platform}"
+    }
+    public var crmNameLookupURLTemplate: String { server.baseURL + Self.crmSearchPath + "?name={name}" }
 
     /// Adds a contact the CRM finds by its E.164 number (several per number make an ambiguous match), by
-    /// its email (any case) and by its id.
+    /// its email (any case), its messaging platform and id, its name (any case) and its id. A contact
+    /// with no number: `phone: ""`.
     public func addCRMContact(phone: String, _ record: CRMRecord) {
         directory.withLock { $0[phone, default: []].append(record) }
     }
@@ -209,8 +220,16 @@ public final class SimulatedPlatform: Sendable {
         if request.path.hasPrefix(crmSearchPath + "?") {
             let query = URLComponents(string: "http://simulator" + request.path)?.queryItems ?? []
             let records: [CRMRecord]
-            if let email = query.first(where: { $0.name == "email" })?.value?.lowercased() {
+            func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
+            if let email = value("email")?.lowercased() {
                 records = directory.withLock { $0.values.joined().filter { $0.email?.lowercased() == email } }
+            } else if let messagingId = value("messagingId") {
+                let platform = value("platform") ?? ""
+                records = directory.withLock {
+                    $0.values.joined().filter { $0.messagingId == messagingId && $0.messagingPlatform == platform }
+                }
+            } else if let name = value("name")?.lowercased() {
+                records = directory.withLock { $0.values.joined().filter { $0.name?.lowercased() == name } }
             } else {
                 let phone = query.first { $0.name == "phone" }?.value ?? ""
                 records = directory.withLock { $0[phone] ?? [] }

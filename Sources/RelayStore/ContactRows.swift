@@ -82,6 +82,16 @@ public struct StoredJourneyEntry: Sendable, Hashable {
     public var agentId: String?
     public var wrapUpCode: String?
     public var notes: [UInt8]?
+    /// CRM contacts the customer's name alone found, names sealed.
+    public var suggestions: [StoredSuggestion] = []
+}
+
+/// A `crm_suggestion` row: a CRM contact that only the customer's name found.
+public struct StoredSuggestion: Sendable, Hashable {
+    public var callId: String
+    public var externalId: String
+    public var name: [UInt8]?
+    public var suggestedAt: Date
 }
 
 /// What an interaction's event brings to the identity graph, prepared (hashed and sealed) before the
@@ -251,6 +261,7 @@ public struct ContactRows {
                 LIMIT ?
                 """,
             arguments: StatementArguments(contactIds) + [limit])
+        let suggestions = Dictionary(grouping: try self.suggestions(callIds: rows.map { $0[0] as String }), by: \.callId)
         // By position, not name: a journey is a thousand rows, and a name lookup per column per row
         // was most of the query's time.
         return rows.map { row in
@@ -264,7 +275,51 @@ public struct ContactRows {
                 direction: (row[5] as String?).flatMap(CallDirection.init(rawValue:)),
                 startedAt: started.map(ColumnTime.date), endedAt: ended.map(ColumnTime.date),
                 firstSeenAt: ColumnTime.date(row[8]), queueId: row[9], agentId: row[10], wrapUpCode: row[11],
-                notes: notes.map { [UInt8]($0) })
+                notes: notes.map { [UInt8]($0) }, suggestions: suggestions[row[0] as String] ?? [])
+        }
+    }
+
+    /// The CRM suggestions of these calls, oldest first.
+    public func suggestions(callIds: [String]) throws -> [StoredSuggestion] {
+        var found: [StoredSuggestion] = []
+        // In slices: SQLite caps a statement's parameters.
+        var rest = callIds[...]
+        while !rest.isEmpty {
+            let slice = rest.prefix(500)
+            rest = rest.dropFirst(slice.count)
+            let placeholders = Array(repeating: "?", count: slice.count).joined(separator: ", ")
+            found += try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT call_id, external_id, name, suggested_at FROM crm_suggestion
+                    WHERE call_id IN (\(placeholders)) ORDER BY suggested_at, external_id
+                    """,
+                arguments: StatementArguments(Array(slice))
+            ).map { row in
+                StoredSuggestion(
+                    callId: row[0], externalId: row[1], name: (row[2] as Data?).map { [UInt8]($0) },
+                    suggestedAt: ColumnTime.date(row[3]))
+            }
+        }
+        return found
+    }
+
+    /// The CRM suggestions of every interaction linked to these contacts, oldest first.
+    public func suggestions(contactIds: [String]) throws -> [StoredSuggestion] {
+        guard !contactIds.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: contactIds.count).joined(separator: ", ")
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.call_id, s.external_id, s.name, s.suggested_at
+                FROM contact_interaction ci JOIN crm_suggestion s ON s.call_id = ci.call_id
+                WHERE ci.contact_id IN (\(placeholders)) ORDER BY s.suggested_at, s.external_id
+                """,
+            arguments: StatementArguments(contactIds)
+        ).map { row in
+            StoredSuggestion(
+                callId: row[0], externalId: row[1], name: (row[2] as Data?).map { [UInt8]($0) },
+                suggestedAt: ColumnTime.date(row[3]))
         }
     }
 
@@ -327,6 +382,7 @@ public struct ContactRows {
             erasure.interactions += db.changesCount
             try db.execute(sql: "DELETE FROM interaction_note WHERE call_id = ?", arguments: [callId])
             erasure.interactionNotes += db.changesCount
+            try db.execute(sql: "DELETE FROM crm_suggestion WHERE call_id = ?", arguments: [callId])
             try db.execute(sql: "DELETE FROM outbox WHERE call_id = ?", arguments: [callId])
             erasure.outboxEntries += db.changesCount
         }

@@ -104,6 +104,10 @@ public protocol InteractionStore: Sendable {
     /// what reconciliation asks the CRM about again.
     func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction]
 
+    /// Records a CRM contact that only the customer's name found, for the agent (and the contact and journey
+    /// views); `sealedName` is the contact's name, sealed. Recording it again changes nothing.
+    func recordSuggestion(callId: String, externalId: String, sealedName: [UInt8]?, now: Date) async throws
+
     /// Calls linked to a CRM or ERP id whose row changed at or after `since`, most recent first, at most
     /// `limit`: what a restarted delivery worker remembers, so queued updates they supersede are not sent.
     func recentCRMOrERPLinks(since: Date, limit: Int) async throws -> [(callId: String, externalId: String)]

@@ -167,6 +167,19 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func recordSuggestion(callId: String, externalId: String, sealedName: [UInt8]?, now: Date) async throws {
+        try await database {
+            try await groupCommit.write { db in
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO crm_suggestion (call_id, external_id, name, suggested_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (call_id, external_id) DO NOTHING
+                        """
+                ).execute(arguments: [callId, externalId, sealedName.map { Data($0) }, ColumnTime.value(now)])
+            }
+        }
+    }
+
     public func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction] {
         try await interactions(
             where: "external_id LIKE 'PHONE:%' AND first_seen_at >= ? ORDER BY first_seen_at, call_id",
@@ -315,6 +328,7 @@ public final class SQLiteInteractionStore: InteractionStore {
                 try db.execute(
                     sql: """
                         DELETE FROM interaction_note WHERE call_id IN (SELECT call_id FROM purged_call);
+                        DELETE FROM crm_suggestion WHERE call_id IN (SELECT call_id FROM purged_call);
                         DELETE FROM contact_interaction WHERE call_id IN (SELECT call_id FROM purged_call);
                         """)
                 try db.execute(sql: "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")

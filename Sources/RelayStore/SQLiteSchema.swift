@@ -136,6 +136,20 @@ enum SQLiteSchema {
                     CREATE INDEX contact_merge_absorbed_id ON contact_merge(absorbed_id);
                     """)
         }
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    -- A CRM contact found by the customer's name alone: a suggestion for the agent, never a link.
+                    -- By call id (an enrichment knows its call, not yet its contact); the name is sealed.
+                    CREATE TABLE crm_suggestion (
+                        call_id TEXT NOT NULL,
+                        external_id TEXT NOT NULL,
+                        name BLOB,
+                        suggested_at REAL NOT NULL,
+                        PRIMARY KEY (call_id, external_id)
+                    ) STRICT, WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

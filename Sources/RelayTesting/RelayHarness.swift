@@ -79,7 +79,9 @@ public final class RelayHarness: Sendable {
                 crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
                 crmContactURLTemplate: enrichment ? platform.crmContactURLTemplate : "",
                 erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : "",
-                crmEmailLookupURLTemplate: enrichment ? platform.crmEmailLookupURLTemplate : ""),
+                crmEmailLookupURLTemplate: enrichment ? platform.crmEmailLookupURLTemplate : "",
+                crmMessagingLookupURLTemplate: enrichment ? platform.crmMessagingLookupURLTemplate : "",
+                crmNameLookupURLTemplate: enrichment ? platform.crmNameLookupURLTemplate : ""),
             metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
         let adminServer = admin
             ? AdminServer(app: app, settings: .init(configuration.admin), registry: registry, logger: logger) : nil

@@ -18,6 +18,9 @@ enum ContactText {
         for note in view.notes { lines.append("note        \(time(note.at)) \(note.author ?? "-"): \(note.text)") }
         if !view.aliases.isEmpty { lines.append("aliases     \(view.aliases.joined(separator: ", "))") }
         if !view.merges.isEmpty { lines.append("merges      \(view.merges.joined(separator: ", "))") }
+        for suggestion in view.suggestions {
+            lines.append("suggested   \(suggestion.externalId) \(suggestion.name ?? "-") (by name, call \(suggestion.callId); not linked)")
+        }
         lines += [
             "created     \(time(view.createdAt))", "updated     \(time(view.updatedAt))",
             "last seen   \(time(view.lastInteractionAt))",
@@ -51,6 +54,9 @@ enum ContactText {
         lines += columns([["TIME", "CHANNEL", "DIRECTION", "STATUS", "DURATION", "QUEUE", "AGENT", "WRAP-UP", "INTERACTION"]] + rows)
         for entry in journey.interactions {
             if let notes = entry.notes { lines.append("  \(entry.callId) notes: \(notes)") }
+            for suggestion in entry.suggestions {
+                lines.append("  \(entry.callId) suggested by name: \(suggestion.externalId) \(suggestion.name ?? "-") (not linked)")
+            }
         }
         return lines
     }

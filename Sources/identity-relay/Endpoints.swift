@@ -24,6 +24,8 @@ struct ResolvedEndpoints {
         var erpLookup = configuration.erp.lookup.urlTemplate
         var crmContact = configuration.crm.contactLookupURLTemplate
         var crmEmail = configuration.crm.emailLookupURLTemplate
+        var crmMessaging = configuration.crm.messagingLookupURLTemplate
+        var crmName = configuration.crm.nameLookupURLTemplate
         if let simulator {
             if platformURL.isEmpty {
                 platformURL = simulator.baseURL
@@ -37,6 +39,8 @@ struct ResolvedEndpoints {
                 if erpLookup.isEmpty { erpLookup = simulator.erpLookupURLTemplate }
                 if crmContact.isEmpty { crmContact = simulator.crmContactURLTemplate }
                 if crmEmail.isEmpty { crmEmail = simulator.crmEmailLookupURLTemplate }
+                if crmMessaging.isEmpty { crmMessaging = simulator.crmMessagingLookupURLTemplate }
+                if crmName.isEmpty { crmName = simulator.crmNameLookupURLTemplate }
                 if configuration.webhook.signingSecret == nil {
                     // The simulator checks nothing; a throwaway secret still exercises the signing path.
                     let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
@@ -48,7 +52,8 @@ struct ResolvedEndpoints {
         return ResolvedEndpoints(
             endpoints: .init(
                 platformBaseURL: platformURL, postCallWebhookURL: webhookURL, crmLookupURLTemplate: crmLookup,
-                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup, crmEmailLookupURLTemplate: crmEmail),
+                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup, crmEmailLookupURLTemplate: crmEmail,
+                crmMessagingLookupURLTemplate: crmMessaging, crmNameLookupURLTemplate: crmName),
             simulator: simulator,
             notes: notes)
     }

@@ -17,12 +17,16 @@ struct PrivacyTests {
     static let mail = (name: "Edsger Dijkstra", email: "edsger.dijkstra@example.com")
     static let messaging = (name: "Barbara Liskov", id: "wa-15550100084")
     static let malformed = (phone: "+15550100086", national: "5550100086")
+    /// Free text typed by a person, each with a name planted in it.
+    static let freeText = (
+        reason: "caller said she is Rosalind Franklin", deferredReason: "Katherine Johnson asked for her account",
+        notes: "Hedy Lamarr called about her order", subject: "Invoice for Mary Jackson")
 
     static var secrets: [String] {
         [
             ada.phone, ada.national, ada.name, ada.email, grace.phone, grace.national, grace.name, grace.email,
             chat.phone, "5550100083", chat.name, chat.email, mail.name, mail.email, messaging.name, "15550100084",
-            malformed.phone, malformed.national,
+            malformed.phone, malformed.national, "Rosalind Franklin", "Katherine Johnson", "Hedy Lamarr", "Mary Jackson",
         ]
     }
 
@@ -45,16 +49,25 @@ struct PrivacyTests {
         relay.platform.addCRMContact(
             phone: Self.grace.phone, .init(contactId: "003PRIV0082", name: Self.grace.name, email: Self.grace.email))
         relay.platform.setERPAccount("ACC-81", status: "Active")
+        // What the agent switches the web chat to: a contact the CRM knows, with nothing personal.
+        relay.platform.addCRMContact(phone: "+15550100089", .init(contactId: "003PRIV0089"))
+        // The web chat's address and number find nobody; its name finds this contact: a suggestion,
+        // whose name the store keeps sealed.
+        relay.platform.addCRMContact(phone: "+15550100088", .init(contactId: "003PRIV0088", name: Self.chat.name))
 
         try await relay.publish([
             callStartedBody(eventId: "pv1", callId: "privacy-call-0081", from: "(555) 010-0081"),
             callStartedBody(eventId: "pv2", callId: "privacy-call-0082", from: Self.grace.phone),
             callEndedBody(eventId: "pv3", callId: "privacy-call-0081"),
-            wrapUpBody(eventId: "pv4", callId: "privacy-call-0081"),
+            Array(#"{"eventId":"pv4","type":"wrapUp","callId":"privacy-call-0081","occurredAt":"2026-11-24T10:05:45Z","wrapUpCode":"RESOLVED","notes":"\#(Self.freeText.notes)"}"#.utf8),
             Array(#"{"eventId":"pv5","type":"chatStarted","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:00:00Z","email":"\#(Self.chat.email)","phone":"\#(Self.chat.phone)","name":"\#(Self.chat.name)"}"#.utf8),
-            Array(#"{"eventId":"pv6","type":"emailReceived","callId":"privacy-mail-0084","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"\#(Self.mail.email)","name":"\#(Self.mail.name)","subject":"invoice"}"#.utf8),
+            Array(#"{"eventId":"pv6","type":"emailReceived","callId":"privacy-mail-0084","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"\#(Self.mail.email)","name":"\#(Self.mail.name)","subject":"\#(Self.freeText.subject)"}"#.utf8),
             // Malformed (no `toNumber`): dead-lettered as it arrived, number and all.
             Array(#"{"eventId":"pv8","type":"callStarted","callId":"privacy-bad-0086","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(Self.malformed.phone)","direction":"inbound"}"#.utf8),
+            // An agent's switch, with a reason that names the caller; and one whose call has not started,
+            // kept in the interaction's state until it does.
+            Array(#"{"eventId":"pv9","type":"contextUpdate","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0089","reason":"\#(Self.freeText.reason)"}"#.utf8),
+            Array(#"{"eventId":"pv10","type":"contextUpdate","callId":"privacy-call-0087","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0081","reason":"\#(Self.freeText.deferredReason)"}"#.utf8),
             Array(#"{"eventId":"pv7","type":"messageReceived","callId":"privacy-msg-0085","occurredAt":"2026-11-24T10:00:00Z","platform":"whatsapp","messagingId":"\#(Self.messaging.id)","name":"\#(Self.messaging.name)"}"#.utf8),
         ])
         // Ada: phase 1 and her profile; Grace and the web chat: phase 1 only; Ada's call completes with a
@@ -65,7 +78,16 @@ struct PrivacyTests {
         }
         _ = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(20))
         let deadLetters = try await relay.deadLetters(atLeast: 2, timeout: .seconds(20))
-        try await eventually { relay.app.pipeline.acknowledgedCount == 8 }
+        try await eventually { relay.app.pipeline.acknowledgedCount == 10 }
+        try await eventually(timeout: .seconds(20)) {
+            guard let link = try await relay.app.contacts.link(callId: "privacy-chat-0083") else { return false }
+            return try await relay.app.contacts.journey(.id(link.contactId)).contact.suggestions
+                .contains { $0.externalId == "CRM:003PRIV0088" && $0.name == Self.chat.name }
+        }
+        // The context change went through: its job (reason and all) was in the outbox.
+        try await eventually(timeout: .seconds(20)) {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:pv9" }
+        }
 
         // The dead-lettered job holds Grace's profile, sealed: it opens under the relay's key.
         let record = try #require(deadLetters.first { $0.callId == "privacy-call-0082" })
@@ -106,6 +128,10 @@ struct PrivacyTests {
         let haystack = Data(bytes)
         for secret in Self.secrets {
             #expect(haystack.range(of: Data(secret.utf8)) == nil, "\(place) holds \(secret) in clear")
+            let utf16LE = Data(secret.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+            let utf16BE = Data(secret.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] })
+            #expect(haystack.range(of: utf16LE) == nil, "\(place) holds \(secret) in UTF-16LE")
+            #expect(haystack.range(of: utf16BE) == nil, "\(place) holds \(secret) in UTF-16BE")
         }
     }
 }

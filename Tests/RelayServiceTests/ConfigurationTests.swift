@@ -143,6 +143,8 @@ let sampleValues: [String: String] = [
     "log.level": "debug",
     "delivery.enrichmentConcurrency": "32",
     "crm.emailLookup.urlTemplate": "https://crm.example.com/contacts?email={email}",
+    "crm.messagingLookup.urlTemplate": "https://crm.example.com/contacts?messagingId={messagingId}&platform={platform}",
+    "crm.nameLookup.urlTemplate": "https://crm.example.com/contacts?name={name}",
     "reconciliation.intervalHours": "6",
     "reconciliation.windowHours": "48",
     "admin.enabled": "false",

@@ -159,3 +159,17 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { template }
 }
+
+/// A CRM contact found by the customer's name alone: shown to the agent, who may link it, and never
+/// linked or sent as `externalId` by the relay (seeds: "a match on name alone is only a suggestion").
+public struct CRMSuggestion: Sendable, Hashable, Codable {
+    /// `CRM:{contactId}`.
+    public var externalId: String
+    /// The contact's name as the CRM has it; personal data, sealed at rest.
+    public var name: String?
+
+    public init(externalId: String, name: String?) {
+        self.externalId = externalId
+        self.name = name
+    }
+}

@@ -3,7 +3,8 @@ public import Foundation
 /// A delivery job crosses durable storage twice: the store's outbox, then the broker's queues (the
 /// deliveries queue, the delay queues and, inside a dead-letter record, the dead-letter queue). Both hold
 /// it as bytes for as long as it waits, so its personal data — the number or address an enrichment
-/// searches by, a customer update's name and email, a webhook's body — is sealed before it is encoded
+/// searches by (number, address, messaging id, name), a customer update's name and email, a webhook's
+/// body, a context change's reason — is sealed before it is encoded
 /// and opened only by the worker that sends it.
 ///
 /// What stays readable is what routing, retries, replay and an on-call engineer need: kind, call id,
@@ -16,6 +17,11 @@ extension DeliveryJob {
         var body: String
         var phone: String?
         var email: String?
+        var messagingId: String?
+        var name: String?
+        /// A context change's reason, free text typed by an agent (sealed on arrival already; see
+        /// `SealedFreeText`).
+        var reason: String?
     }
 
     /// The seal is bound to the job's idempotency key: sealed data copied into another job does not open.
@@ -24,12 +30,20 @@ extension DeliveryJob {
     /// The job with its personal data sealed; the job itself when it is already sealed or holds none.
     public func sealed(with cipher: FieldCipher) -> DeliveryJob {
         guard sealedPersonalData == nil else { return self }
-        let personal = PersonalData(body: body, phone: enrichment?.phone, email: enrichment?.email)
-        guard !personal.body.isEmpty || personal.phone != nil || personal.email != nil else { return self }
+        let personal = PersonalData(
+            body: body, phone: enrichment?.phone, email: enrichment?.email, messagingId: enrichment?.messagingId,
+            name: enrichment?.name, reason: contextChange?.reason)
+        guard
+            !personal.body.isEmpty || personal.phone != nil || personal.email != nil || personal.messagingId != nil
+                || personal.name != nil || personal.reason != nil
+        else { return self }
         var job = self
         job.body = ""
         job.enrichment?.phone = nil
         job.enrichment?.email = nil
+        job.enrichment?.messagingId = nil
+        job.enrichment?.name = nil
+        job.contextChange?.reason = ""
         let plaintext = try! Self.personalDataEncoder.encode(personal)  // strings only: cannot fail
         job.sealedPersonalData = Data(cipher.seal(plaintext, context: sealingContext)).base64EncodedString()
         return job
@@ -48,6 +62,9 @@ extension DeliveryJob {
         job.body = personal.body
         job.enrichment?.phone = personal.phone
         job.enrichment?.email = personal.email
+        job.enrichment?.messagingId = personal.messagingId
+        job.enrichment?.name = personal.name
+        if let reason = personal.reason { job.contextChange?.reason = reason }
         job.sealedPersonalData = nil
         return job
     }

@@ -18,6 +18,7 @@ public final class ContactDirectory: Sendable {
         static let identifiers = "contact.identifiers"
         static let mergeSnapshot = "contact_merge.snapshot"
         static let interactionNotes = "interaction_note.notes"
+        static let suggestionName = "crm_suggestion.name"
     }
 
     public let store: SQLiteInteractionStore
@@ -65,7 +66,7 @@ public final class ContactDirectory: Sendable {
         try await store.readContacts { rows in
             let id = try self.id(of: reference, rows)
             let book = try self.loadBook(rows, ids: [id])
-            return try self.view(of: id, book)
+            return try self.view(of: id, book, rows)
         }
     }
 
@@ -80,7 +81,7 @@ public final class ContactDirectory: Sendable {
             let book = try self.loadBook(rows, ids: ids)
             var seen: Set<String> = []
             return try ids.compactMap { id in
-                let view = try self.view(of: id, book)
+                let view = try self.view(of: id, book, rows)
                 return seen.insert(view.id).inserted ? view : nil
             }
         }
@@ -91,7 +92,7 @@ public final class ContactDirectory: Sendable {
         try await store.readContacts { rows in
             let id = try self.id(of: reference, rows)
             let book = try self.loadBook(rows, ids: [id])
-            let view = try self.view(of: id, book)
+            let view = try self.view(of: id, book, rows)
             let entries = try rows.journey(contactIds: book.aliasTree(view.id), limit: limit).map { stored in
                 JourneyEntry(
                     callId: stored.callId, contactId: stored.contactId, linkedBy: stored.linkedBy, channel: stored.channel,
@@ -100,7 +101,8 @@ public final class ContactDirectory: Sendable {
                     durationSeconds: stored.startedAt.flatMap { start in
                         stored.endedAt.map { max(0, Int($0.timeIntervalSince(start).rounded())) }
                     },
-                    notes: try stored.notes.map { try self.cipher.openString($0, context: SealContext.interactionNotes) })
+                    notes: try stored.notes.map { try self.cipher.openString($0, context: SealContext.interactionNotes) },
+                    suggestions: try stored.suggestions.map(self.open))
             }
             return Journey(contact: view, interactions: entries)
         }
@@ -157,7 +159,7 @@ public final class ContactDirectory: Sendable {
             var book = try self.loadBook(rows, ids: [absorbedId, targetId])
             let record = try book.merge(absorbedId, into: targetId, mergeId: mergeId, now: now)
             try self.save(book, rows)
-            return try self.view(of: record.targetId, book)
+            return try self.view(of: record.targetId, book, rows)
         }
         return (mergeId, view)
     }
@@ -172,7 +174,7 @@ public final class ContactDirectory: Sendable {
             var book = try self.loadBook(rows, ids: [stored.targetId, stored.absorbedId])
             try book.unmerge(mergeId, now: now)
             try self.save(book, rows)
-            return try [stored.targetId, stored.absorbedId].map { try self.view(of: $0, book) }
+            return try [stored.targetId, stored.absorbedId].map { try self.view(of: $0, book, rows) }
         }
     }
 
@@ -209,7 +211,7 @@ public final class ContactDirectory: Sendable {
             var book = try self.loadBook(rows, ids: id.isEmpty ? [] : [id], keys: keys)
             let result = try body(&book, id)
             try self.save(book, rows)
-            return try self.view(of: result, book)
+            return try self.view(of: result, book, rows)
         }
     }
 
@@ -271,8 +273,11 @@ public final class ContactDirectory: Sendable {
         }
     }
 
-    func view(of id: String, _ book: ContactBook) throws -> ContactView {
+    func view(of id: String, _ book: ContactBook, _ rows: ContactRows) throws -> ContactView {
         let canonical = try book.resolve(id)
+        var seen: Set<String> = []
+        let suggestions = try rows.suggestions(contactIds: book.aliasTree(canonical.id)).map(open)
+            .filter { seen.insert($0.externalId).inserted }
         return ContactView(
             id: canonical.id, type: canonical.type, name: canonical.name, attributes: canonical.attributes,
             notes: canonical.notes, identifiers: book.allIdentifiers(canonical.id),
@@ -280,7 +285,7 @@ public final class ContactDirectory: Sendable {
             merges: book.merges.values.filter { $0.targetId == canonical.id && $0.undoneAt == nil }
                 .sorted { ($0.mergedAt, $0.id) < ($1.mergedAt, $1.id) }.map(\.id),
             createdAt: canonical.createdAt, updatedAt: canonical.updatedAt, lastInteractionAt: canonical.lastInteractionAt,
-            expiresAt: canonical.expiresAt, expiredAt: canonical.expiredAt)
+            expiresAt: canonical.expiresAt, expiredAt: canonical.expiredAt, suggestions: suggestions)
     }
 
     /// The draft's identifiers, parsed; an unparseable one refuses the whole draft, saying which.
@@ -301,6 +306,18 @@ public final class ContactDirectory: Sendable {
     }
 
     // MARK: Sealing
+
+    /// A CRM suggestion's name, sealed for the store (`InteractionStore.recordSuggestion`).
+    public func sealSuggestionName(_ name: String) -> [UInt8] {
+        cipher.seal(name, context: SealContext.suggestionName)
+    }
+
+    func open(_ stored: StoredSuggestion) throws -> ContactSuggestion {
+        ContactSuggestion(
+            externalId: stored.externalId,
+            name: try stored.name.map { try cipher.openString($0, context: SealContext.suggestionName) },
+            callId: stored.callId, suggestedAt: stored.suggestedAt)
+    }
 
     func seal(_ contact: Contact) -> StoredContact {
         let encoder = JSONEncoder()
@@ -508,10 +525,14 @@ extension ContactDirectory {
     }
 
     private func knownExternalId(forKeys keys: [String], _ rows: ContactRows) throws -> ExternalID? {
+        // The channel's order (a web chat: address, then number): a contact that holds the address but
+        // no CRM or ERP id is no answer, so the number is asked next.
         for key in keys {
             guard let identifiers = try identifiersOfOwner(of: key, rows) else { continue }
             let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
-            return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
+            if let known = external.first(where: { $0.source == .crm }) ?? external.first(where: { $0.source == .erp }) {
+                return known
+            }
         }
         return nil
     }

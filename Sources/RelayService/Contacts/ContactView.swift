@@ -20,6 +20,9 @@ public struct ContactView: Sendable, Hashable, Codable {
     public var lastInteractionAt: Date?
     public var expiresAt: Date?
     public var expiredAt: Date?
+    /// CRM contacts that the name of a customer of this contact's interactions found (web chat,
+    /// messaging), once each: shown to the agent, never linked.
+    public var suggestions: [ContactSuggestion]
 }
 
 /// One interaction of a contact's journey.
@@ -38,6 +41,17 @@ public struct JourneyEntry: Sendable, Hashable, Codable {
     public var status: Interaction.Status
     public var durationSeconds: Int?
     public var notes: String?
+    /// CRM contacts the customer's name alone found: for the agent to link, or not.
+    public var suggestions: [ContactSuggestion]
+}
+
+/// A CRM contact found by the customer's name alone (`CRMSuggestion`), as operators see it.
+public struct ContactSuggestion: Sendable, Hashable, Codable {
+    public var externalId: String
+    public var name: String?
+    /// The interaction whose customer's name found it.
+    public var callId: String
+    public var suggestedAt: Date
 }
 
 public struct Journey: Sendable, Hashable, Codable {
