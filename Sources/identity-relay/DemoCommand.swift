@@ -70,6 +70,16 @@ struct DemoCommand: AsyncParsableCommand {
                     interactionCount: index))
             platform.setERPAccount("ACC-\(index)", status: index == 1 ? "Active" : "OnHold")
         }
+        // The other channels' rules: a web chat whose address the CRM does not know but whose number it
+        // does, and a WhatsApp conversation the CRM knows by its messaging id.
+        platform.addCRMContact(
+            phone: DemoChannels.chatNumber,
+            .init(contactId: "003DEMOCHAT", name: "Demo Chatter", email: "chatter@crm.example.com", loyaltyTier: "Silver"))
+        platform.addCRMContact(
+            phone: "",
+            .init(
+                contactId: "003DEMOMSG", name: "Demo Messenger", loyaltyTier: "Gold", messagingPlatform: "whatsapp",
+                messagingId: DemoChannels.whatsAppId))
         print("identity-relay demo")
         print("  broker:             \(configuration.amqp.connection.endpointDescription)")
         print("  simulated platform: \(platform.baseURL)")
@@ -100,7 +110,13 @@ struct DemoCommand: AsyncParsableCommand {
             let malformed = Array(#"{"eventId":"demo-\#(runID)-bad","type":"callStarted","callId":"demo-\#(runID)-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100000","direction":"inbound"}"#.utf8)
             try await app.amqp.publish(
                 OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed))
-            print("\npublished \(calls) calls (start, end, wrap-up) and 1 malformed event to \(app.names.eventsExchange)")
+            let channels = DemoChannels(runID: runID)
+            for (type, body) in channels.events {
+                try await app.amqp.publish(OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body))
+            }
+            print(
+                "\npublished \(calls) calls (start, end, wrap-up), a web chat, a WhatsApp message and 1 malformed event "
+                    + "to \(app.names.eventsExchange)")
 
             // Phase 1 for every call, phase 2 for the callers the simulated CRM knows.
             let enrichedCalls = samples.filter(\.knownToCRM).count
@@ -119,6 +135,15 @@ struct DemoCommand: AsyncParsableCommand {
                     "  \(sample.callId.padded(24)) \(sample.direction.rawValue.padded(10)) "
                         + "\(Masking.mask(sample.customerNumber).padded(16)) "
                         + "\((phaseOne ?? "none yet").shortened(28).padded(28)) " + enriched)
+            }
+
+            print("\nother channels, linked in phase 2 by the channel's rule:")
+            for (label, eventId, how) in [
+                ("web chat", channels.chatEventId, "email \(Masking.mask(DemoChannels.chatEmail)) not in the CRM, then phone \(Masking.mask(DemoChannels.chatNumber))"),
+                ("whatsapp", channels.messageEventId, "messaging id \(Masking.mask(DemoChannels.whatsAppId))"),
+            ] {
+                let linked = try await Self.phaseTwo(of: eventId, on: platform, timeout: .seconds(timeout))
+                print("  \(label.padded(9)) \(how.padded(58)) → \(linked.externalId ?? "?")")
             }
 
             let webhookIds = Set(samples.map { PostCallWebhook.webhookID(callId: $0.callId) })
@@ -143,6 +168,20 @@ struct DemoCommand: AsyncParsableCommand {
             print("\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))")
         }
         await platform.stop()
+    }
+
+    /// The phase-2 customer update of an event, once it has reached the simulated platform.
+    private static func phaseTwo(of eventId: String, on platform: SimulatedPlatform, timeout: Duration) async throws
+        -> SimulatedPlatform.CustomerUpdate
+    {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let update = platform.customerUpdates.first(where: { $0.idempotencyKey == "enrichment:\(eventId)" }) {
+                return update
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ValidationError("no phase-2 update for \(eventId) within \(timeout)")
     }
 
     /// Reads the dead-letter queue for the record of `eventBody`, putting every message back.
@@ -201,6 +240,33 @@ struct DemoCall {
 
     /// Every other caller is in the simulated CRM, so the demo shows both outcomes of phase 2.
     static func isKnownToCRM(_ index: Int) -> Bool { index % 2 == 1 }
+}
+
+/// The demo's other channels: a web chat and a WhatsApp conversation (fictional identifiers).
+struct DemoChannels {
+    static let chatNumber = "+15550100091"
+    static let chatEmail = "not.in.crm@example.com"
+    static let whatsAppId = "wa-15550100092"
+
+    var chatEventId: String
+    var messageEventId: String
+    var events: [(type: String, body: [UInt8])]
+
+    init(runID: String) {
+        chatEventId = "demo-\(runID)-chat"
+        messageEventId = "demo-\(runID)-message"
+        let now = RFC3339.format(Date())
+        let chat = """
+            {"eventId":"\(chatEventId)","type":"chatStarted","callId":"demo-\(runID)-chat","occurredAt":"\(now)",\
+            "email":"\(Self.chatEmail)","phone":"\(Self.chatNumber)","queueId":"queue-demo"}
+            """
+        // A messaging id is not a number: the platform names the customer record to update.
+        let message = """
+            {"eventId":"\(messageEventId)","type":"messageReceived","callId":"demo-\(runID)-message","occurredAt":"\(now)",\
+            "platform":"whatsapp","messagingId":"\(Self.whatsAppId)","customerId":"demo-\(runID)-wa-customer","queueId":"queue-demo"}
+            """
+        events = [("chatStarted", Array(chat.utf8)), ("messageReceived", Array(message.utf8))]
+    }
 }
 
 extension String {

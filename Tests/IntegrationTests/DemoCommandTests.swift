@@ -28,6 +28,9 @@ struct DemoCommandTests {
         #expect(result.stdout.contains("CRM:003DEMO0001"))
         #expect(result.stdout.contains("signed post-call webhooks received by the simulated CRM (3)"))
         #expect(result.stdout.contains("the malformed event became a dead letter"))
+        // The other channels' rules: the web chat by its number after its address missed, the message by its id.
+        #expect(result.stdout.contains("CRM:003DEMOCHAT"), "\(result.stdout)")
+        #expect(result.stdout.contains("CRM:003DEMOMSG"), "\(result.stdout)")
         #expect(!result.stdout.contains("+15550100001"), "numbers are shown masked")
     }
 }
