@@ -54,23 +54,35 @@ struct PhaseOneChannelTests {
         #expect(effects(.emailReceived(EmailReceived(fromAddress: "ada@example.com"))) == nil)
     }
 
-    @Test("web chat: the number's PHONE: id at once; the CRM searched by the address first, else the number")
+    @Test("web chat: the number's PHONE: id at once; phase 2 gets the address, the number and the name, in that order")
     func chat() {
-        let both = effects(.chatStarted(ChatStarted(email: "ada@example.com", phone: "(555) 010-0001", name: "Ada")))
+        let both = effects(.chatStarted(ChatStarted(email: "ada@example.com", phone: "(555) 010-0001", name: " Ada ")))
         #expect(update(both)?.externalId.description == phoneID)
         #expect(update(both)?.customerId == phoneID)
         #expect(request(both)?.email == "ada@example.com")
-        #expect(request(both)?.phone == nil)
+        #expect(request(both)?.phone == "+15550100001", "the number, for when the address finds no single contact")
+        #expect(request(both)?.name == "Ada")
         let phoneOnly = effects(.chatStarted(ChatStarted(phone: "+15550100001")))
         #expect(request(phoneOnly)?.phone == "+15550100001")
-        // A name alone links nobody and is not a CRM key.
-        #expect(effects(.chatStarted(ChatStarted(name: "Ada Lovelace", customerId: "cust-1"))) == nil)
+        #expect(request(phoneOnly)?.email == nil)
+        // A name alone links nobody at once; phase 2 may only find a suggestion by it.
+        let nameOnly = effects(.chatStarted(ChatStarted(name: "Ada Lovelace", customerId: "cust-1")))
+        #expect(update(nameOnly) == nil)
+        #expect(request(nameOnly)?.name == "Ada Lovelace")
+        #expect(request(nameOnly)?.phone == nil && request(nameOnly)?.email == nil)
+        // Nothing to link and no customer to update: nothing at all.
+        #expect(effects(.chatStarted(ChatStarted(name: "Ada Lovelace"))) == nil)
     }
 
-    @Test("messaging: only a known link; a messaging id is not a CRM key")
+    @Test("messaging: a known link at once; phase 2 searches by the messaging id, then the name")
     func messaging() {
-        let message = MessageReceived(platform: .whatsapp, messagingId: "wa-1", customerId: "cust-2")
-        #expect(effects(.messageReceived(message)) == nil)
+        let message = MessageReceived(platform: .whatsapp, messagingId: "wa-1", name: "Ada", customerId: "cust-2")
+        let unknown = effects(.messageReceived(message))
+        #expect(update(unknown) == nil, "a messaging id is no PHONE: id: nothing to link at once")
+        #expect(request(unknown)?.messagingId == "wa-1")
+        #expect(request(unknown)?.messagingPlatform == "whatsapp")
+        #expect(request(unknown)?.name == "Ada")
+        #expect(request(unknown)?.customerId == "cust-2")
         let known = effects(.messageReceived(message), override: ExternalID(parsing: "ERP:A-1"))
         #expect(update(known)?.externalId.description == "ERP:A-1")
         #expect(request(known) == nil, "an ERP link has no CRM contact to fetch")

@@ -190,7 +190,7 @@ import Testing
 
             for _ in 0..<2 {  // reopening twice: migrations that ran are not run again
                 let store = try SQLiteInteractionStore(path: path)
-                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3"])
+                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
                 #expect(try await store.interaction(callId: "call-1") == state)
                 #expect(try await store.unpublishedOutbox(limit: 10) == committed)
                 let called = Flag()
