@@ -24,7 +24,6 @@ struct CurlHTTPClientFailureTests {
             #expect(clientError.code.description == "timeout")
             #expect(elapsed >= .milliseconds(190), "not before the timeout")
             #expect(elapsed < .seconds(60), "failed by the timeout, before the server answered")
-            #expect(server.requests.count == 1, "the request reached the server: a timeout, not a refusal")
         }
     }
 
