@@ -66,7 +66,9 @@ public struct OutboxPublisher: Sendable {
         guard !pending.isEmpty else { return }
         let outcomes = await withTaskGroup(of: PublishOutcome.self) { group in
             for entry in pending {
-                group.addTask { await self.attempt(entry) }
+                // Nothing in the child throws: see `attempt`.
+                let message = Result { try self.message(for: entry) }
+                group.addTask { await self.attempt(entry, message) }
             }
             var outcomes: [PublishOutcome] = []
             for await outcome in group { outcomes.append(outcome) }
@@ -90,14 +92,18 @@ public struct OutboxPublisher: Sendable {
         }
     }
 
-    /// One entry's publish, caught here rather than inside the task group's closure: swift-frontend
-    /// 6.3.1 crashed ("while splitting coroutine") in the release build on a `do/catch` in that closure.
-    private func attempt(_ entry: OutboxEntry) async -> PublishOutcome {
-        do {
-            try await amqp.publish(try message(for: entry))
-            return PublishOutcome(entry: entry, error: nil)
-        } catch {
+    /// One entry's publish, with no `throws` anywhere: swift-frontend 6.3.1's release build crashed
+    /// ("while splitting coroutine") on an async throwing call inside the task group's child closure,
+    /// even once moved into a function it inlined there.
+    private func attempt(_ entry: OutboxEntry, _ message: Result<OutboundMessage, any Error>) async -> PublishOutcome {
+        switch message {
+        case .failure(let error):
             return PublishOutcome(entry: entry, error: error)
+        case .success(let message):
+            switch await amqp.publishOutcome(message) {
+            case .success: return PublishOutcome(entry: entry, error: nil)
+            case .failure(let error): return PublishOutcome(entry: entry, error: error)
+            }
         }
     }
 
