@@ -168,9 +168,11 @@ struct EnrichmentEndToEndTests {
 
     @Test("a hung CRM never holds phase-1 updates back: lookups wait on their own queue")
     func hungCRMDoesNotDelayPhaseOne() async throws {
+        let crm = ResponseGate()
+        defer { crm.open() }
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
-                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") ? .ok("{}", delay: .seconds(20)) : nil
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") ? .ok("{}", heldBy: crm) : nil
             },
             enrichment: true,
             adjust: {
@@ -182,10 +184,9 @@ struct EnrichmentEndToEndTests {
         let calls = 24
         try await relay.publish(
             (1...calls).map { callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))") })
-        // Every phase-1 link arrives while the two lookup slots sit on requests that take 20 s.
-        let started = ContinuousClock.now
-        let updates = try await relay.platform.waitForCustomerUpdates(count: calls, timeout: .seconds(8))
-        #expect(ContinuousClock.now - started < .seconds(8))
+        // Every phase-1 link arrives while the two lookup slots sit on requests the CRM holds.
+        let updates = try await relay.platform.waitForCustomerUpdates(count: calls, timeout: .seconds(20))
+        #expect(!crm.isOpen && crm.heldCount == 2)
         #expect(Set(updates.compactMap(\.idempotencyKey)) == Set((1...calls).map { "customer-update:h\($0)" }))
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
     }
@@ -193,13 +194,15 @@ struct EnrichmentEndToEndTests {
     @Test("parked lookups come back to relay.enrichment: their retries never hold phase-1 slots")
     func parkedLookupsReturnToTheirQueue() async throws {
         let searches = Atomic<Int>(0)
+        let crm = ResponseGate()
+        defer { crm.open() }
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
                 guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
                 // The first two searches ask for a wait longer than the in-process limit (the lookups
-                // are parked in relay.delay.5s); every later one hangs.
+                // are parked in relay.delay.5s); every later one is held until the test ends.
                 return searches.add(1, ordering: .relaxed).newValue <= 2
-                    ? .status(503, headers: [(name: "Retry-After", value: "3")]) : .ok("{}", delay: .seconds(20))
+                    ? .status(503, headers: [(name: "Retry-After", value: "3")]) : .ok("{}", heldBy: crm)
             },
             enrichment: true,
             adjust: {
@@ -216,12 +219,12 @@ struct EnrichmentEndToEndTests {
         // Both parked lookups are back and hanging on the CRM; through relay.deliveries the second
         // could not even start, queued behind the first in the only delivery slot.
         try await eventually(timeout: .seconds(15)) { searches.load(ordering: .relaxed) == 4 }
-        let published = ContinuousClock.now
         try await relay.publish([callStartedBody(eventId: "k3", callId: "park-3", from: "+15550100093")])
-        try await eventually(timeout: .seconds(5)) {
+        try await eventually(timeout: .seconds(20)) {
             relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:k3" }
         }
-        #expect(ContinuousClock.now - published < .seconds(5))
+        // Sent while both lookups were still held: the phase-1 slot never waited for them.
+        #expect(!crm.isOpen && crm.heldCount == 2)
     }
 
     @Test("phase 2's CRM link is the interaction's: the post-call webhook carries CRM:{id}, not the PHONE: id")

@@ -96,7 +96,7 @@ struct CurlHTTPClientFailureTests {
             let inFlightError = try #require(await caughtError { try await inFlight.value } as? HTTPClientError)
             #expect(inFlightError.code == .shutdown)
             #expect(!inFlightError.isRetriable)
-            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(ContinuousClock.now - started < .seconds(5), "failed by the shutdown, before the server answered")
 
             client.shutdown()  // idempotent
             let laterError = await caughtError {
@@ -121,7 +121,7 @@ struct CurlHTTPClientFailureTests {
             waiting.cancel()
             let error = await caughtError { try await waiting.value }
             #expect(error is CancellationError)
-            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(ContinuousClock.now - started < .seconds(5), "aborted, not waited for the server's answer")
 
             // The client is still usable, on a new connection (the aborted one is closed).
             let again = try await client.execute(
