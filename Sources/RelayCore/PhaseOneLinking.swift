@@ -109,9 +109,11 @@ public struct PhaseOneLinking: Sendable {
         guard enrichment else { return effects.isEmpty ? .nothingToDo(reason: "nothing known to link to yet") : .effects(effects) }
         var request = EnrichmentRequest(callId: event.callId, eventId: event.eventId, customerId: customerID, phone: nil)
         if let override {
-            // A known contact is fetched by id; an ERP link has no CRM contact to fetch.
+            // A known contact is fetched by id; an ERP link has no CRM contact to fetch. The number rides
+            // along so the answer is remembered for the caller's next CTI lookup.
             guard override.source == .crm else { return .effects(effects) }
             request.contactId = override.value
+            request.phone = number?.e164
         } else {
             request.email = email?.normalized
             request.phone = number?.e164

@@ -260,6 +260,18 @@ public final class CustomerLookup: Sendable {
         }
     }
 
+    /// Phase 2's answer for a caller (the CRM's profile, with the ERP's status), kept like a CRM answer
+    /// of this lookup's own: the CTI lookup for the number then answers with the last CRM data the relay
+    /// saw, whether the answer's id comes from the cache, an override or the contact.
+    public func rememberEnrichment(phone: String, update: CustomerUpdate) {
+        guard cacheTimeToLive > .zero, update.externalId.source != .phone,
+            let number = PhoneNumber(normalizing: phone, defaultRegion: linking.defaultRegion)
+        else { return }
+        remember(
+            CachedAnswer(externalId: update.externalId.description, profile: update.profile, expiresAt: .now + cacheTimeToLive),
+            phoneKey: linking.hasher.keyedHash(number))
+    }
+
     private func remember(_ entry: CachedAnswer, phoneKey: String) {
         cache.withLock { cache in
             if cache.count >= cacheCapacity {

@@ -48,13 +48,17 @@ public final class DeliveryWorker: Service {
     let updatesPerCall = SerialPerKey()
     /// The links this worker's relinks set, what updates are checked against (`isSuperseded`).
     let relinks = RecentRelinks(capacity: 65_536)
+    /// Told of every enrichment that linked a caller: the CTI lookup remembers the CRM's data.
+    let enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)?
 
     public init(
         amqp: AMQPClient, http: CurlHTTPClient, names: RelayNames, delayQueues: DelayQueues, targets: Targets,
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
         enrichmentConcurrency: Int = 64, enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
-        cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled, logger: Logger
+        cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled, logger: Logger,
+        enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
     ) {
+        self.enriched = enriched
         self.metrics = metrics
         self.cipher = cipher
         self.enricher = enricher
@@ -261,6 +265,7 @@ public final class DeliveryWorker: Service {
                         dropSuperseded(delivery, callId: job.callId, [LogKeys.externalIdMasked: "\(update.externalId.masked)"])
                         return
                     }
+                    if job.contextChange == nil, let phone = job.enrichment?.phone { enriched?(phone, update) }
                     if let change = job.contextChange, let phoneKey = change.phoneKey, let overrides {
                         try await overrides.store.setOverride(
                             phoneKey: phoneKey, externalId: linked, callId: job.callId, now: now,

@@ -177,6 +177,11 @@ public final class RelayApp: Service {
             amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
             correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger,
             contacts: contacts)
+        let lookup = CustomerLookup(
+            linking: linking, store: store, localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
+            enricher: enricher, budget: configuration.admin.lookupBudget,
+            cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
+        self.lookup = lookup
         self.deliveries = DeliveryWorker(
             amqp: amqp, http: http, names: names,
             delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
@@ -187,12 +192,9 @@ public final class RelayApp: Service {
             inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
             concurrency: configuration.delivery.concurrency,
             enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger)
+            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger,
+            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
         self.enricher = enricher
-        self.lookup = CustomerLookup(
-            linking: linking, store: store, localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
-            enricher: enricher, budget: configuration.admin.lookupBudget,
-            cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
             retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)

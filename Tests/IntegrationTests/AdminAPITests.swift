@@ -209,6 +209,20 @@ struct AdminAPITests {
         #expect(body["name"] as? String == "Held Number")
         #expect(body["email"] as? String == "held.number@example.com")
         #expect(!relay.platform.server.requests.contains { $0.path.hasPrefix("/crm/contacts") })
+
+        // A call from the number: phase 2 fetches the contact from the CRM. The next lookup answers with
+        // the CRM's data it saw then, and still the contact's own name.
+        relay.platform.addCRMContact(
+            phone: "+15550100405", .init(contactId: "500000005", name: "CRM Name", caseId: "CASE-405", loyaltyTier: "Gold"))
+        try await relay.publish([callStartedBody(eventId: "h-call", callId: "h-call", from: "+15550100405")])
+        #expect(try await relay.platform.waitForPhases(of: "h-call").phaseTwo.externalId == "CRM:500000005")
+        let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-2"))
+        #expect(again.header("x-relay-answer-source") == "contact")
+        let enriched = try object(again)
+        #expect(enriched["name"] as? String == "Held Number")
+        let data = try #require(enriched["data"] as? [String: Any])
+        #expect(data["loyaltyTier"] as? String == "Gold")
+        #expect(data["crmCaseId"] as? String == "CASE-405")
     }
 
     @Test("with admin.lookupCacheSeconds 0, every lookup asks the CRM again")
