@@ -272,10 +272,7 @@ public final class DeliveryWorker: Service {
                             expiresAt: now.addingTimeInterval(overrides.timeToLive.totalSeconds))
                     }
                 } catch {
-                    logger.error("could not record the new link; the job stays queued", metadata: [LogKeys.error: "\(error)"])
-                    // Not at once: a store that refuses writes would otherwise take this job round in a loop.
-                    try? await Task.sleep(for: .seconds(1))
-                    amqp.nack(delivery, requeue: true)
+                    await requeue(delivery, couldNotRecord: "the new link", error)
                     return
                 }
                 logger.info(
@@ -302,9 +299,7 @@ public final class DeliveryWorker: Service {
                                 cipher?.seal(name, context: ContactDirectory.SealContext.suggestionName)
                             }, now: now)
                     } catch {
-                        logger.error("could not record the suggestion; the job stays queued", metadata: [LogKeys.error: "\(error)"])
-                        try? await Task.sleep(for: .seconds(1))
-                        amqp.nack(delivery, requeue: true)
+                        await requeue(delivery, couldNotRecord: "the suggestion", error)
                         return
                     }
                 }
@@ -355,6 +350,14 @@ public final class DeliveryWorker: Service {
                 return
             }
         }
+    }
+
+    /// A lookup whose outcome the store would not take goes back to the queue, after a pause: a store that
+    /// refuses writes would otherwise take it round in a loop.
+    private func requeue(_ delivery: Delivery, couldNotRecord what: String, _ error: any Error) async {
+        logger.error("could not record \(what); the job stays queued", metadata: [LogKeys.error: "\(error)"])
+        try? await Task.sleep(for: .seconds(1))
+        amqp.nack(delivery, requeue: true)
     }
 
     /// A customer update that a later link of its call superseded: not sent, counted, and the message
