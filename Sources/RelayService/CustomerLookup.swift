@@ -248,7 +248,7 @@ public final class CustomerLookup: Sendable {
                     // No match (or several): the phase-1 id is the answer, and asking again soon would
                     // only load the CRM.
                     entry = CachedAnswer(externalId: phoneId, profile: nil, expiresAt: .now + cacheTimeToLive)
-                case .retry, .failed:
+                case .retry, .refused, .failed:
                     entry = nil  // the CRM is failing: ask again next time
                 }
                 if let entry { remember(entry, phoneKey: phoneKey) }

@@ -48,6 +48,8 @@ public final class DeliveryWorker: Service {
     let updatesPerCall = SerialPerKey()
     /// The links this worker's relinks set, what updates are checked against (`isSuperseded`).
     let relinks = RecentRelinks(capacity: 65_536)
+    /// When a lookup that did not finish is tried again, or given up (`enrichment.maxAgeSeconds`).
+    let lookupSetbacks: LookupSetbackRule
     /// Told of every enrichment that linked a caller: the CTI lookup remembers the CRM's data.
     let enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)?
 
@@ -56,9 +58,11 @@ public final class DeliveryWorker: Service {
         policy: RetryPolicy, requestTimeout: Duration, inProcessRetryLimit: Duration, concurrency: Int,
         enrichmentConcurrency: Int = 64, enricher: Enricher? = nil, overrides: (store: any InteractionStore, timeToLive: Duration)? = nil,
         cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled, logger: Logger,
+        enrichmentMaxAge: Duration = .seconds(900),
         enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
     ) {
         self.enriched = enriched
+        self.lookupSetbacks = LookupSetbackRule(maxAttempts: policy.maxAttempts, maxAge: enrichmentMaxAge)
         self.metrics = metrics
         self.cipher = cipher
         self.enricher = enricher
@@ -324,32 +328,60 @@ public final class DeliveryWorker: Service {
                 }
                 amqp.ack(delivery)
                 return
-            case .retry(let delay, let error) where attempt < policy.maxAttempts:
+            case .failed(let error, let status):
                 current.attempts = attempt
-                current.firstFailureAt = current.firstFailureAt ?? now
-                current.lastError = error
-                if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
-                    do { try await Task.sleep(for: delay) } catch { return }
+                await deadLetterLookup(current, delivery: delivery, error: error, status: status, now: now)
+                return
+            case .refused(let upstream, let delay):
+                // An open breaker asked nobody: the lookup waits for its probe and spends no attempt.
+                if await setBack(&current, .refused(upstream: upstream, until: delay), error: "\(upstream) circuit open", delivery: delivery, now: now) {
                     continue
                 }
-                await park(current, delivery: delivery, delay: delay, result: .transportFailure(isRetriable: true, description: error))
                 return
-            case .retry(_, let error), .failed(let error, _):
-                var status: Int?
-                if case .failed(_, let failedStatus) = outcome { status = failedStatus }
-                current.attempts = attempt
-                let record = DeadLetterRecord(
-                    id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(current.idempotencyKey.utf8)),
-                    reason: .enrichmentFailed, callId: current.callId, eventType: nil, eventId: current.causeId,
-                    attempts: attempt, firstFailureAt: current.firstFailureAt ?? now, lastFailureAt: now,
-                    lastError: attempt >= policy.maxAttempts ? "\(error) (after \(attempt) attempts)" : error,
-                    originalPayload: sealed(current).encoded(),
-                    origin: .init(exchange: names.workExchange, routingKey: names.enrichmentRoutingKey),
-                    target: .init(method: "GET", url: url(for: current), lastStatus: status))
-                await finish(delivery, deadLetter: record)
+            case .retry(let delay, let failure):
+                if await setBack(&current, .failed(error: failure, after: delay), error: failure, delivery: delivery, now: now) {
+                    continue
+                }
                 return
             }
         }
+    }
+
+    /// A lookup that did not finish this time: waits here and returns true (try again now), or parks or
+    /// dead-letters it and returns false. Bounded by its attempts and its age (`LookupSetbackRule`).
+    private func setBack(
+        _ job: inout DeliveryJob, _ setback: LookupSetbackRule.Setback, error: String, delivery: Delivery, now: Date
+    ) async -> Bool {
+        let firstSetbackAt = job.firstFailureAt ?? now
+        job.firstFailureAt = firstSetbackAt
+        switch lookupSetbacks.next(after: setback, attemptsMade: job.attempts, firstSetbackAt: firstSetbackAt, now: now) {
+        case .giveUp(let reason, let attempts):
+            job.attempts = attempts
+            await deadLetterLookup(job, delivery: delivery, error: reason, status: nil, now: now)
+            return false
+        case .wait(let delay, let attempts):
+            job.attempts = attempts
+            job.lastError = error
+            if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
+                do { try await Task.sleep(for: delay) } catch { return false }  // stopping: left unacked
+                return true
+            }
+            await park(job, delivery: delivery, delay: delay, result: .transportFailure(isRetriable: true, description: error))
+            return false
+        }
+    }
+
+    /// A lookup that will not finish becomes an `enrichmentFailed` dead letter (its job sealed, the URL
+    /// its template), acked once the record is confirmed.
+    private func deadLetterLookup(_ job: DeliveryJob, delivery: Delivery, error: String, status: Int?, now: Date) async {
+        let record = DeadLetterRecord(
+            id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(job.idempotencyKey.utf8)),
+            reason: .enrichmentFailed, callId: job.callId, eventType: nil, eventId: job.causeId,
+            attempts: job.attempts, firstFailureAt: job.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
+            originalPayload: sealed(job).encoded(),
+            origin: .init(exchange: names.workExchange, routingKey: names.enrichmentRoutingKey),
+            target: .init(method: "GET", url: url(for: job), lastStatus: status))
+        await finish(delivery, deadLetter: record)
     }
 
     /// A lookup whose outcome the store would not take goes back to the queue, after a pause: a store that

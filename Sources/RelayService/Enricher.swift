@@ -41,7 +41,11 @@ public final class Enricher: Sendable {
         case noUpdate(reason: String)
         /// No identifier found exactly one contact, but the name did: recorded for the agent, not linked.
         case suggestion(CRMSuggestion)
+        /// A request went out and failed; worth another attempt after the delay.
         case retry(after: Duration, error: String)
+        /// The upstream's breaker is open: nothing was asked, so no attempt was made. Try again when
+        /// the breaker lets its next probe through.
+        case refused(upstream: String, after: Duration)
         case failed(error: String, status: Int?)
     }
 
@@ -255,7 +259,7 @@ public final class Enricher: Sendable {
         let permission = breakers.withLock { $0[breakerName]!.permit(now: now) }
         if case .refused(let retryAfter) = permission {
             return .failure(
-                OutcomeFailure(.retry(after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))), error: "\(upstream.name) circuit open")))
+                OutcomeFailure(.refused(upstream: breakerName, after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))))))
         }
         let request = HTTPRequest(
             method: "GET", url: upstream.urlTemplate.render(values),
@@ -308,6 +312,7 @@ extension Enricher.Outcome {
         case .noUpdate: "noUpdate"
         case .suggestion: "suggestion"
         case .retry: "retry"
+        case .refused: "refused"
         case .failed: "failed"
         }
     }

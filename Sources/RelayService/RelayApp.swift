@@ -193,7 +193,7 @@ public final class RelayApp: Service {
             concurrency: configuration.delivery.concurrency,
             enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
             overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger,
-            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
+            enrichmentMaxAge: configuration.enrichment.maxAge, enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
         self.enricher = enricher
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),

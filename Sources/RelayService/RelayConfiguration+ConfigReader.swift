@@ -320,6 +320,7 @@ extension RelayConfiguration {
         .milliseconds("delivery.inProcessRetryLimitMs", \.delivery.inProcessRetryLimit, 0...60_000),
         .int("delivery.concurrency", \.delivery.concurrency, 1...1024),
         .int("delivery.enrichmentConcurrency", \.delivery.enrichmentConcurrency, 1...1024),
+        .seconds("enrichment.maxAgeSeconds", \.enrichment.maxAge, 1...604_800),
         .optionalString("webhook.signingSecret", \.webhook.signingSecret, secret: true),
         .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
         .int("input.maxIdLength", \.input.maxIdLength, 8...4096),

@@ -132,6 +132,12 @@ public struct RelayConfiguration: Sendable {
         }
     }
 
+    /// Phase 2: how long a lookup that keeps being set back (the CRM failing, or its breaker open) is
+    /// still worth trying. A refusal by an open breaker is no attempt; this bounds the wait instead.
+    public struct Enrichment: Sendable {
+        public var maxAge = Duration.seconds(900)
+    }
+
     public struct Webhook: Sendable {
         /// Secret (`whsec_…`): signs post-call webhooks.
         public var signingSecret: String?
@@ -198,6 +204,7 @@ public struct RelayConfiguration: Sendable {
     public var correlation = Correlation()
     public var identity = Identity()
     public var delivery = Delivery()
+    public var enrichment = Enrichment()
     public var webhook = Webhook()
     public var input = Input()
     public var log = Log()

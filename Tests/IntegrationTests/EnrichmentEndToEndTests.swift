@@ -134,6 +134,36 @@ struct EnrichmentEndToEndTests {
         #expect(relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count == 4)
     }
 
+    @Test("a CRM outage longer than the breaker's window: refusals cost no attempt, and every call is enriched once it is back")
+    func outageLongerThanTheBreakerWindow() async throws {
+        // The CRM fails each caller's first two searches; its breaker opens at the first failure, for a
+        // second at a time. Three real tries each is all it takes; counted with the refusals (about one
+        // per open window and call), the calls would run out of their four attempts.
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { attempt, request in
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") && attempt <= 2 ? .status(500) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.crm.lookup.breakerThreshold = 1
+                $0.crm.lookup.breakerOpen = .seconds(1)
+                $0.delivery.maxAttempts = 4
+            })
+        defer { Task { await relay.stop() } }
+        let calls = 1...5
+        for index in calls {
+            relay.platform.addCRMContact(phone: "+1555010\(String(format: "%04d", 800 + index))", .init(contactId: "003OUT\(index)"))
+        }
+        try await relay.publish(
+            calls.map { callStartedBody(eventId: "o\($0)", callId: "outage-\($0)", from: "+1555010\(String(format: "%04d", 800 + $0))") })
+        for index in calls {
+            #expect(try await relay.platform.waitForPhases(of: "o\(index)", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003OUT\(index)")
+        }
+        let searches = relay.platform.server.requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
+        #expect(searches.count == 15, "three real tries per call, no more")
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
     @Test("the breaker opens during a CRM outage, spares the CRM, and closes once it is back")
     func breaker() async throws {
         let crmDown = Mutex(true)
