@@ -62,7 +62,11 @@ public final class RelayHarness: Sendable {
         configuration.delivery.baseDelay = .milliseconds(20)
         configuration.delivery.maxDelay = .milliseconds(200)
         configuration.delivery.maxAttempts = 4
-        configuration.platform.requestTimeout = .seconds(2)
+        // Generous: on a loaded machine a 2 s timeout fired on answers that were on their way, and the
+        // retries showed up as extra requests. Tests about timeouts set their own.
+        configuration.platform.requestTimeout = .seconds(15)
+        configuration.crm.lookup.timeout = .seconds(15)
+        configuration.erp.lookup.timeout = .seconds(15)
         configuration.admin.port = 0
         configuration.admin.token = RelayHarness.testAdminToken
         adjust(&configuration)

@@ -215,9 +215,9 @@ struct EnrichmentEndToEndTests {
         try await relay.publish(
             (1...calls).map { callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))") })
         // Every phase-1 link arrives while the two lookup slots sit on requests the CRM holds.
-        let updates = try await relay.platform.waitForCustomerUpdates(count: calls, timeout: .seconds(20))
+        let expected = Set((1...calls).map { "customer-update:h\($0)" })
+        try await eventually(timeout: .seconds(30)) { Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey)) == expected }
         #expect(!crm.isOpen && crm.heldCount == 2)
-        #expect(Set(updates.compactMap(\.idempotencyKey)) == Set((1...calls).map { "customer-update:h\($0)" }))
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
     }
 
@@ -274,15 +274,22 @@ struct EnrichmentEndToEndTests {
 
     @Test("a phase-1 update still retrying when phase 2 lands is not sent again over the CRM link")
     func staleRetryIsNotSent() async throws {
+        // The phase-1 PUT's first answer is held until the CRM has answered phase 2's search, then it
+        // asks for a second try in 2 s; phase 2, waiting for the call's turn, relinks meanwhile.
+        let firstAnswer = ResponseGate()
+        defer { firstAnswer.open() }
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, request in
-                // The phase-1 PUT fails once and asks for a second; phase 2 answers in the meantime.
                 request.method == "PUT" && request.header("idempotency-key") == "customer-update:r1" && attempt == 1
-                    ? .status(503, headers: [(name: "Retry-After", value: "1")]) : nil
+                    ? ScriptedResponse(status: 503, headers: [(name: "Retry-After", value: "2")], gate: firstAnswer) : nil
             }, enrichment: true)
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
         try await relay.publish([callStartedBody(eventId: "r1", callId: "call-r1", from: "+15550100071")])
+        try await eventually(timeout: .seconds(30)) {
+            firstAnswer.heldCount == 1 && relay.platform.server.requests.contains { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
+        }
+        firstAnswer.open()
         let received = try await updates(relay, count: 1)
         #expect(received[0].externalId == "CRM:003A000001")
         // Past the Retry-After: the phase-1 retry was due, and was dropped as superseded.
@@ -299,11 +306,13 @@ struct EnrichmentEndToEndTests {
     @Test("a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link")
     func overtakenPhaseOneIsNotSent() async throws {
         let logs = RecordingLogHandler.Store()
+        // The answer to another call's update holds the only delivery slot until phase 2 (its CRM answers
+        // at once) has relinked the next call and sent its update.
+        let hold = ResponseGate()
+        defer { hold.open() }
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
-                // A slow answer to another call's update holds the only delivery slot, for long enough
-                // that phase 2 (its CRM answers at once) relinks the next call even on a loaded machine.
-                request.header("idempotency-key") == "customer-update:hold" ? .ok("{}", delay: .seconds(4)) : nil
+                request.header("idempotency-key") == "customer-update:hold" ? .ok("{}", heldBy: hold) : nil
             },
             enrichment: true,
             adjust: {
@@ -319,6 +328,7 @@ struct EnrichmentEndToEndTests {
         // Phase 2 relinks the call while its phase-1 update still waits for the slot.
         try await eventually { try await relay.app.store.link(callId: "call-v1") == "CRM:003A000001" }
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:v1" } }
+        hold.open()
         try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
         #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:v1" })
         #expect(relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == ["CRM:003A000001"])

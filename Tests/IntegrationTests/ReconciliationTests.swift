@@ -27,7 +27,7 @@ struct ReconciliationTests {
         defer { Task { await relay.stop() } }
         try await unmatchedCall(relay, eventId: "r1", callId: "rec-1", from: "+15550100801")
         try await unmatchedCall(relay, eventId: "r2", callId: "rec-2", from: "+15550100802")
-        _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(30))
         relay.platform.addCRMContact(phone: "+15550100801", Self.contact)
 
         let reconciler = try #require(relay.app.reconciler)
@@ -37,7 +37,7 @@ struct ReconciliationTests {
         #expect(report.stillUnmatched == 1)
         #expect(report.failed == 0 && report.noNumber == 0)
 
-        let updates = try await relay.platform.waitForCustomerUpdates(count: 3, timeout: .seconds(15))
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 3, timeout: .seconds(30))
         let upgrade = try #require(updates.first { $0.idempotencyKey?.hasPrefix("reconcile:rec-1") == true })
         #expect(upgrade.externalId == "CRM:500245678")
         #expect(upgrade.customerId == relay.expectedPhoneID("+15550100801"))
@@ -57,7 +57,7 @@ struct ReconciliationTests {
         let relay = try await RelayHarness.start(enrichment: true)
         defer { Task { await relay.stop() } }
         try await unmatchedCall(relay, eventId: "o1", callId: "rec-override", from: "+15550100821")
-        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(30))
         relay.platform.addCRMContact(phone: "+15550100821", Self.contact)
         let phoneKey = try #require(try await relay.app.store.interaction(callId: "rec-override")?.phoneKey)
         try await relay.app.store.setOverride(
@@ -85,6 +85,8 @@ struct ReconciliationTests {
             "RELAY_AMQP_PORT": String(configuration.amqp.port), "RELAY_AMQP_NAME_PREFIX": configuration.amqp.namePrefix,
             "RELAY_AMQP_TOPOLOGY_FILE": configuration.amqp.topologyFile, "RELAY_STORE_PATH": configuration.store.path,
             "RELAY_CRM_LOOKUP_URL_TEMPLATE": relay.platform.crmLookupURLTemplate,
+            // The committed default (2 s) timed out on a loaded machine: this test is not about timeouts.
+            "RELAY_CRM_LOOKUP_TIMEOUT_MS": "15000", "RELAY_PLATFORM_REQUEST_TIMEOUT_MS": "15000",
             "RELAY_PLATFORM_BASE_URL": relay.platform.baseURL,
             "RELAY_CRM_POST_CALL_WEBHOOK_URL": relay.platform.postCallWebhookURL,
             "RELAY_WEBHOOK_SIGNING_SECRET": testWebhookSecret,
@@ -100,7 +102,7 @@ struct ReconciliationTests {
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("examined 1, upgraded 1, still unmatched 0, no number 0, failed 0"), "\(result)")
         #expect(result.stderr.contains("reconcile: 1/1"))
-        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(30))
         #expect(updates.contains { $0.externalId == "CRM:500245678" && $0.idempotencyKey?.hasPrefix("reconcile:") == true })
         #expect(try await relay.app.store.interaction(callId: "rec-cli-1")?.externalId == "CRM:500245678")
 
