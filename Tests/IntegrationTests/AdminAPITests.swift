@@ -150,7 +150,8 @@ struct AdminAPITests {
         #expect(fallbackResponse.status == 200)
         // Answered while the CRM still held its answer, and not before the budget was spent.
         #expect(!hung.isOpen)
-        #expect(relay.platform.server.requests.contains { $0.path.hasSuffix("%2B15550100401") }, "the CRM was asked")
+        // The CRM is asked all the same (on a loaded machine the budget can run out before it is).
+        try await eventually { relay.platform.server.requests.contains { $0.path.hasSuffix("%2B15550100401") } }
         #expect(elapsed >= .milliseconds(250), "answered after \(elapsed): the budget was not waited for")
         let fallback = try object(fallbackResponse)
         #expect(fallback["externalId"] as? String == relay.expectedPhoneID("+15550100401"))
