@@ -179,10 +179,10 @@ public final class EventPipeline: Service {
             metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
             return Committed(isDuplicate: false, effects: entries.count, outcome: outcome.withLock { $0 })
         case .alreadyProcessed(let entries):
-            // A redelivery after a crash, or a duplicate: publish what was abandoned. Entries still
-            // young belong to the path that committed them (or, after a crash, to the sweep):
+            // A redelivery after a crash, or a duplicate: publish what was abandoned, which is all of
+            // it after a restart. Entries this relay committed and is still publishing are young;
             // publishing them here too would send them twice in normal operation.
-            try await outbox.publish(OutboxPublisher.abandoned(entries, now: now))
+            try await outbox.publish(outbox.abandoned(entries, now: now))
             metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
             return Committed(isDuplicate: true, effects: 0, outcome: nil)
         }

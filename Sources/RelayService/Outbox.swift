@@ -46,11 +46,15 @@ public struct OutboxPublisher: Sendable {
     let names: RelayNames
     let metrics: RelayMetrics
     let logger: Logger
+    /// When this publisher, and so this relay, started. An entry still unpublished that was committed
+    /// before it was left by a process that is gone: nothing else will publish it, so it goes at once.
+    public let startedAt: Date
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, metrics: RelayMetrics = .disabled,
-        logger: Logger
+        logger: Logger, startedAt: Date = Date()
     ) {
+        self.startedAt = startedAt
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -107,22 +111,28 @@ public struct OutboxPublisher: Sendable {
         }
     }
 
-    /// Entries younger than this are left to the path that committed them: sweeping them too would
-    /// publish them twice in normal operation.
+    /// Entries this relay committed that are younger than this are left to the path that committed
+    /// them: sweeping them too would publish them twice in normal operation.
     public static let sweepMinimumAge: Duration = .seconds(10)
 
-    /// Publishes whatever a crash left unpublished; returns how many entries it published.
+    /// Publishes whatever a crash left unpublished; returns how many entries it published. What a
+    /// previous process committed goes at the first sweep after the start, however young.
     @discardableResult
     public func sweep(limit: Int = 500, now: Date = Date()) async throws -> Int {
-        let abandoned = Self.abandoned(try await store.unpublishedOutbox(limit: limit), now: now)
+        let abandoned = abandoned(try await store.unpublishedOutbox(limit: limit), now: now)
         try await publish(abandoned)
         return abandoned.count
     }
 
-    /// The unpublished entries old enough that no path is still publishing them.
-    public static func abandoned(_ entries: [OutboxEntry], now: Date) -> [OutboxEntry] {
+    /// The unpublished entries no path is still publishing: committed before this relay started, or by
+    /// it longer than `sweepMinimumAge` ago.
+    public func abandoned(_ entries: [OutboxEntry], now: Date) -> [OutboxEntry] {
+        Self.abandoned(entries, now: now, startedAt: startedAt)
+    }
+
+    public static func abandoned(_ entries: [OutboxEntry], now: Date, startedAt: Date) -> [OutboxEntry] {
         let cutoff = now.addingTimeInterval(-sweepMinimumAge.totalSeconds)
-        return entries.filter { $0.publishedAt == nil && $0.createdAt < cutoff }
+        return entries.filter { $0.publishedAt == nil && ($0.createdAt < cutoff || $0.createdAt < startedAt) }
     }
 
     func message(for entry: OutboxEntry) throws -> OutboundMessage {

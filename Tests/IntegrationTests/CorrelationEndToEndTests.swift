@@ -85,6 +85,37 @@ struct CorrelationEndToEndTests {
         await first.publisher.shutdown()
     }
 
+    @Test("an effect a stopped relay committed but never published goes out at the next start, without waiting its age")
+    func recoveryWithoutTheSweepAge() async throws {
+        let first = try await RelayHarness.start()
+        await first.stopRelayOnly()
+        // As a crash between the commit and the publish leaves it: committed just now, unpublished.
+        let committedAt = Date()
+        let phoneId = first.expectedPhoneID("+15550100093")
+        let update = CustomerUpdate(
+            customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-left",
+            idempotencyKey: "customer-update:left")
+        _ = try await first.app.store.apply(callId: "call-left", eventId: "left", now: committedAt) { state in
+            (
+                state ?? Interaction(callId: "call-left", firstSeenAt: committedAt),
+                [
+                    NewOutboxEntry(
+                        kind: "delivery",
+                        payload: DeliveryJob(customerUpdate: update, causeId: "left").sealed(with: first.app.cipher).encoded())
+                ]
+            )
+        }
+        let second = try await RelayHarness.start(reuse: first)
+        defer { Task { await second.stop() } }
+        try await eventually(timeout: .seconds(9)) {
+            second.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:left" }
+        }
+        // Before the entry was as old as the sweep's minimum age: the restart took it because the
+        // process that committed it is gone, not because it had aged.
+        #expect(Date() < committedAt.addingTimeInterval(OutboxPublisher.sweepMinimumAge.totalSeconds))
+        await first.publisher.shutdown()
+    }
+
     @Test("an outbox entry that cannot be published holds up neither the timers nor the entry beside it")
     func unpublishableOutboxEntry() async throws {
         let harness = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(2) })
