@@ -21,8 +21,9 @@ public struct LookupSetbackRule: Sendable, Hashable {
     }
 
     public enum Setback: Sendable, Hashable {
-        /// The upstream's breaker refused the call: no request went out. `upstream` names it.
-        case refused(upstream: String, until: Duration)
+        /// Nothing was asked: the upstream's breaker is open, or the backlog waits its turn.
+        /// `reason` says which ("crm circuit open").
+        case refused(reason: String, until: Duration)
         /// A request went out and failed in a way worth retrying after `after`.
         case failed(error: String, after: Duration)
     }
@@ -39,10 +40,10 @@ public struct LookupSetbackRule: Sendable, Hashable {
     public func next(after setback: Setback, attemptsMade: Int, firstSetbackAt: Date, now: Date) -> Step {
         let age = Duration.seconds(max(0, now.timeIntervalSince(firstSetbackAt)))
         switch setback {
-        case .refused(let upstream, let until):
+        case .refused(let reason, let until):
             guard age + until <= maxAge else {
                 return .giveUp(
-                    error: "\(upstream) circuit open for longer than the lookup may wait (\(Self.describe(maxAge)))",
+                    error: "\(reason) for longer than the lookup may wait (\(Self.describe(maxAge)))",
                     attempts: attemptsMade)
             }
             return .wait(delay: until, attempts: attemptsMade)

@@ -232,9 +232,10 @@ public final class DeliveryWorker: Service {
             let outcome: Enricher.Outcome
             switch (enricher, job.enrichment, job.contextChange) {
             case (let enricher?, let request?, _):
-                outcome = await enricher.enrich(request, attempt: attempt)
+                // A lookup set back before is backlog: it takes its turn at the upstream's pace.
+                outcome = await enricher.enrich(request, attempt: attempt, isBacklog: current.firstFailureAt != nil)
             case (let enricher?, nil, let change?):
-                outcome = await enricher.validate(change, attempt: attempt)
+                outcome = await enricher.validate(change, attempt: attempt, isBacklog: current.firstFailureAt != nil)
             case (nil, _, .some):
                 // It must be found in the CRM before anything changes; without a CRM, nothing does.
                 outcome = .noUpdate(reason: "no CRM lookup is configured to validate it")
@@ -332,9 +333,9 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 await deadLetterLookup(current, delivery: delivery, error: error, status: status, now: now)
                 return
-            case .refused(let upstream, let delay):
-                // An open breaker asked nobody: the lookup waits for its probe and spends no attempt.
-                if await setBack(&current, .refused(upstream: upstream, until: delay), error: "\(upstream) circuit open", delivery: delivery, now: now) {
+            case .refused(let reason, let delay):
+                // Nobody was asked (an open breaker, or the backlog's pace): no attempt is spent.
+                if await setBack(&current, .refused(reason: reason, until: delay), error: reason, delivery: delivery, now: now) {
                     continue
                 }
                 return

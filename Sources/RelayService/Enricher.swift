@@ -43,9 +43,9 @@ public final class Enricher: Sendable {
         case suggestion(CRMSuggestion)
         /// A request went out and failed; worth another attempt after the delay.
         case retry(after: Duration, error: String)
-        /// The upstream's breaker is open: nothing was asked, so no attempt was made. Try again when
-        /// the breaker lets its next probe through.
-        case refused(upstream: String, after: Duration)
+        /// Nothing was asked, so no attempt was made: the upstream's breaker is open (try again when it
+        /// lets its next probe through), or the backlog waits its turn (`RecoveryPacer`).
+        case refused(reason: String, after: Duration)
         case failed(error: String, status: Int?)
     }
 
@@ -66,12 +66,17 @@ public final class Enricher: Sendable {
     let policy: RetryPolicy
     let logger: Logger
     private let breakers: Mutex<[String: CircuitBreaker]>
+    /// The pace of the backlog at the CRM (lookups an outage set back), so it drains at a bounded rate
+    /// once the CRM is back while new calls keep their place.
+    private let backlogPacer: Mutex<RecoveryPacer>
 
     public init(
         crm: UpstreamLookup, crmContact: UpstreamLookup?, crmEmail: UpstreamLookup? = nil,
         crmMessaging: UpstreamLookup? = nil, crmName: UpstreamLookup? = nil, erp: UpstreamLookup?,
-        severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient, policy: RetryPolicy, logger: Logger
+        severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient, policy: RetryPolicy,
+        backlogRatePerSecond: Double = 50, logger: Logger
     ) {
+        self.backlogPacer = Mutex(RecoveryPacer(ratePerSecond: backlogRatePerSecond))
         self.crm = crm
         self.crmContact = crmContact
         self.crmEmail = crmEmail
@@ -96,7 +101,17 @@ public final class Enricher: Sendable {
         breakers.withLock { $0[upstream]?.state }
     }
 
-    public func enrich(_ request: EnrichmentRequest, attempt: Int) async -> Outcome {
+    /// A backlog lookup's turn at the CRM; nil when it may go now.
+    private func backlogTurn(_ isBacklog: Bool) -> Outcome? {
+        guard isBacklog else { return nil }
+        return backlogPacer.withLock { $0.take(now: Date()) }.map { wait in
+            .refused(reason: "\(crm.name) backlog paced at \(backlogPacer.withLock { $0.ratePerSecond })/s", after: wait)
+        }
+    }
+
+    /// - Parameter isBacklog: a lookup set back before (an outage): it waits its turn at the CRM.
+    public func enrich(_ request: EnrichmentRequest, attempt: Int, isBacklog: Bool = false) async -> Outcome {
+        if let wait = backlogTurn(isBacklog) { return wait }
         var contact: CRMContact
         if let contactId = request.contactId {
             switch await fetchContact(contactId, attempt: attempt) {
@@ -188,7 +203,8 @@ public final class Enricher: Sendable {
 
     /// A context update applies only if its external id exists in its system of record: a CRM contact,
     /// or an ERP account. `.noUpdate` means it does not, and nothing changes.
-    public func validate(_ change: ContextChange, attempt: Int) async -> Outcome {
+    public func validate(_ change: ContextChange, attempt: Int, isBacklog: Bool = false) async -> Outcome {
+        if let wait = backlogTurn(isBacklog) { return wait }
         guard let externalId = ExternalID(parsing: change.newExternalId) else {
             return .noUpdate(reason: "not an external id")
         }
@@ -259,7 +275,7 @@ public final class Enricher: Sendable {
         let permission = breakers.withLock { $0[breakerName]!.permit(now: now) }
         if case .refused(let retryAfter) = permission {
             return .failure(
-                OutcomeFailure(.refused(upstream: breakerName, after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))))))
+                OutcomeFailure(.refused(reason: "\(breakerName) circuit open", after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))))))
         }
         let request = HTTPRequest(
             method: "GET", url: upstream.urlTemplate.render(values),

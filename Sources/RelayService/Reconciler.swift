@@ -126,9 +126,9 @@ public struct Reconciler: Sendable {
         case .retry(_, let error), .failed(let error, _):
             report.failed += 1
             report.failures.append("\(masked): \(error)")
-        case .refused(let upstream, _):
+        case .refused(let reason, _):
             report.failed += 1
-            report.failures.append("\(masked): \(upstream) circuit open")
+            report.failures.append("\(masked): \(reason)")
         case .update(let update):
             if dryRun {
                 report.upgraded += 1

@@ -153,7 +153,8 @@ public final class RelayApp: Service {
             enricher = Enricher(
                 crm: crm, crmContact: crmContact, crmEmail: crmEmail, crmMessaging: crmMessaging, crmName: crmName, erp: erp,
                 severalMatches: configuration.crm.severalMatches,
-                http: http, policy: configuration.delivery.retryPolicy, logger: logger)
+                http: http, policy: configuration.delivery.retryPolicy,
+                backlogRatePerSecond: Double(configuration.enrichment.backlogRatePerSecond), logger: logger)
         }
         let linking = PhaseOneLinking(
             hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)

@@ -321,6 +321,7 @@ extension RelayConfiguration {
         .int("delivery.concurrency", \.delivery.concurrency, 1...1024),
         .int("delivery.enrichmentConcurrency", \.delivery.enrichmentConcurrency, 1...1024),
         .seconds("enrichment.maxAgeSeconds", \.enrichment.maxAge, 1...604_800),
+        .int("enrichment.backlogRatePerSecond", \.enrichment.backlogRatePerSecond, 1...100_000),
         .optionalString("webhook.signingSecret", \.webhook.signingSecret, secret: true),
         .int("input.maxBodyBytes", \.input.maxBodyBytes, 64...16_777_216),
         .int("input.maxIdLength", \.input.maxIdLength, 8...4096),

@@ -136,6 +136,9 @@ public struct RelayConfiguration: Sendable {
     /// still worth trying. A refusal by an open breaker is no attempt; this bounds the wait instead.
     public struct Enrichment: Sendable {
         public var maxAge = Duration.seconds(900)
+        /// Lookups an outage set back go to the CRM at most this often, so the backlog does not hit it
+        /// the moment it is back; lookups on their first try are not held to it.
+        public var backlogRatePerSecond = 50
     }
 
     public struct Webhook: Sendable {

@@ -164,6 +164,38 @@ struct EnrichmentEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("once the CRM is back, the lookups its outage set back drain at the backlog's pace, and all of them finish")
+    func backlogDrainsAtItsPace() async throws {
+        let crmDown = Mutex(true)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") && crmDown.withLock({ $0 }) ? .status(500) : nil
+            },
+            enrichment: true,
+            adjust: {
+                $0.crm.lookup.breakerThreshold = 1
+                $0.crm.lookup.breakerOpen = .seconds(1)
+                $0.enrichment.backlogRatePerSecond = 4
+            })
+        defer { Task { await relay.stop() } }
+        let calls = 1...20
+        func number(_ index: Int) -> String { "+1555010\(String(format: "%04d", 900 + index))" }
+        for index in calls { relay.platform.addCRMContact(phone: number(index), .init(contactId: "003BACK\(index)")) }
+        try await relay.publish(calls.map { callStartedBody(eventId: "b\($0)", callId: "backlog-\($0)", from: number($0)) })
+        _ = try await relay.platform.waitForCustomerUpdates(count: calls.count, timeout: .seconds(30))
+        // Long enough for every lookup to have been set back by the outage (failed, or refused).
+        try await Task.sleep(for: .seconds(2))
+        let recovered = ContinuousClock.now
+        crmDown.withLock { $0 = false }
+        for index in calls {
+            #expect(try await relay.platform.waitForPhases(of: "b\(index)", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACK\(index)")
+        }
+        // Twenty at four a second, one second's worth at once: at least four seconds, on any machine.
+        // Unpaced, they all came back within the breaker's one-second window.
+        #expect(ContinuousClock.now - recovered >= .milliseconds(3500))
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+    }
+
     @Test("the breaker opens during a CRM outage, spares the CRM, and closes once it is back")
     func breaker() async throws {
         let crmDown = Mutex(true)

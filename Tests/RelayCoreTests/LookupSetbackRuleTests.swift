@@ -11,7 +11,7 @@ struct LookupSetbackRuleTests {
     func refusalIsNoAttempt() {
         for refusal in 0..<50 {
             let now = t0.addingTimeInterval(Double(refusal) * 10)
-            let step = rule.next(after: .refused(upstream: "crm", until: .seconds(10)), attemptsMade: 1, firstSetbackAt: t0, now: now)
+            let step = rule.next(after: .refused(reason: "crm circuit open", until: .seconds(10)), attemptsMade: 1, firstSetbackAt: t0, now: now)
             #expect(step == .wait(delay: .seconds(10), attempts: 1))
         }
     }
@@ -29,7 +29,7 @@ struct LookupSetbackRuleTests {
     @Test("past its age a lookup is given up, refused or failed, and the error says why")
     func age() {
         let late = t0.addingTimeInterval(595)
-        let refused = rule.next(after: .refused(upstream: "crm", until: .seconds(10)), attemptsMade: 1, firstSetbackAt: t0, now: late)
+        let refused = rule.next(after: .refused(reason: "crm circuit open", until: .seconds(10)), attemptsMade: 1, firstSetbackAt: t0, now: late)
         guard case .giveUp(let error, let attempts) = refused else {
             Issue.record("expected a give-up, got \(refused)")
             return
@@ -44,7 +44,7 @@ struct LookupSetbackRuleTests {
         #expect(reason.hasPrefix("crm: timeout"))
         // Within its age, the same wait is fine.
         #expect(
-            rule.next(after: .refused(upstream: "crm", until: .seconds(4)), attemptsMade: 1, firstSetbackAt: t0, now: late)
+            rule.next(after: .refused(reason: "crm circuit open", until: .seconds(4)), attemptsMade: 1, firstSetbackAt: t0, now: late)
                 == .wait(delay: .seconds(4), attempts: 1))
     }
 }

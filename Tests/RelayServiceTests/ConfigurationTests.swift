@@ -143,6 +143,7 @@ let sampleValues: [String: String] = [
     "log.level": "debug",
     "delivery.enrichmentConcurrency": "32",
     "enrichment.maxAgeSeconds": "1200",
+    "enrichment.backlogRatePerSecond": "20",
     "crm.emailLookup.urlTemplate": "https://crm.example.com/contacts?email={email}",
     "crm.messagingLookup.urlTemplate": "https://crm.example.com/contacts?messagingId={messagingId}&platform={platform}",
     "crm.nameLookup.urlTemplate": "https://crm.example.com/contacts?name={name}",
