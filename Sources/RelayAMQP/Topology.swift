@@ -69,18 +69,16 @@ public struct Topology: Sendable, Hashable {
         } catch {
             throw AMQPError(.topologyInvalid, "\(source) is not a valid definitions file: \(error)")
         }
-        // Two vhosts' copies of one name would be declared twice into the one vhost, the second
-        // with arguments that may differ: refuse the file instead of guessing which was meant.
-        let hosts = Set(
-            definitions.exchanges.map { $0.vhost ?? "/" } + definitions.queues.map { $0.vhost ?? "/" }
-                + definitions.bindings.map { $0.vhost ?? "/" })
-        if hosts.count > 1 {
-            let names = definitions.exchanges.map(\.name) + definitions.queues.map(\.name)
-            if let repeated = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-                throw AMQPError(
-                    .topologyInvalid, "\(source) defines '\(repeated)' in more than one vhost (\(hosts.sorted().joined(separator: ", "))); "
-                        + "the relay declares its topology into amqp.vhost, so keep one copy")
-            }
+        // One kind and name in two vhosts would be declared twice into the one vhost, the second with
+        // arguments that may differ: refuse the file instead of guessing which was meant.
+        var vhostsByName: [String: Set<String>] = [:]
+        for exchange in definitions.exchanges { vhostsByName["exchange '\(exchange.name)'", default: []].insert(exchange.vhost ?? "/") }
+        for queue in definitions.queues { vhostsByName["queue '\(queue.name)'", default: []].insert(queue.vhost ?? "/") }
+        if let (named, hosts) = vhostsByName.filter({ $0.value.count > 1 }).min(by: { $0.key < $1.key }) {
+            throw AMQPError(
+                .topologyInvalid,
+                "\(source) defines \(named) in more than one vhost (\(hosts.sorted().joined(separator: ", "))); "
+                    + "the relay declares its topology into amqp.vhost, so keep one copy")
         }
         let exchanges = try definitions.exchanges.map { (raw) throws(AMQPError) in
             Exchange(

@@ -23,7 +23,7 @@ struct AdminRoutes: Sendable {
 
         let protected = router.group().add(middleware: BearerTokenMiddleware(token: settings.token))
         ContactRoutes(
-            contacts: app.contacts, defaultRegion: app.configuration.identity.defaultRegion,
+            contacts: app.contacts, lookup: app.lookup, defaultRegion: app.configuration.identity.defaultRegion,
             maxBodyBytes: settings.maxBodyBytes, logger: logger
         ).register(on: protected)
         protected.get("metrics") { _, _ in metrics() }

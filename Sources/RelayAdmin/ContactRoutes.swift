@@ -11,6 +11,8 @@ import RelayService
 /// id (percent-encoded), as on the command line.
 struct ContactRoutes: Sendable {
     let contacts: ContactDirectory
+    /// Its memory of CRM answers is dropped with a forgotten person.
+    let lookup: CustomerLookup
     let defaultRegion: String
     let maxBodyBytes: Int
     let logger: Logger
@@ -175,6 +177,9 @@ struct ContactRoutes: Sendable {
                 return AdminRoutes.badRequest("is not a valid \(kind.name)", field: field)
             }
             let report = try await contacts.forget(identifier)
+            // The CTI lookup remembers CRM answers (names, emails) by caller for a while: none may
+            // outlive the erasure. Dropping all of them costs a CRM request per caller, once.
+            lookup.forgetRememberedAnswers()
             logger.notice(
                 "forgotten through the admin API",
                 metadata: ["forget.contacts": "\(report.contacts)", "forget.interactions": "\(report.interactions)"])

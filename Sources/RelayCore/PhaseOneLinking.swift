@@ -135,7 +135,8 @@ public struct EnrichmentRequest: Sendable, Hashable, Codable {
     /// The platform's customer to update with what the CRM says.
     public var customerId: String
     /// The E.164 number to search the CRM by, when the contact is not known yet (a call's; a web chat's,
-    /// after its address).
+    /// after its address). With `contactId` it is not searched: it keys the CTI lookup's memory of the
+    /// answer.
     public var phone: String?
     /// The normalised address to search the CRM by (email and web chat), first.
     public var email: String?

@@ -248,7 +248,7 @@ public final class CustomerLookup: Sendable {
                     // No match (or several): the phase-1 id is the answer, and asking again soon would
                     // only load the CRM.
                     entry = CachedAnswer(externalId: phoneId, profile: nil, expiresAt: .now + cacheTimeToLive)
-                case .retry, .refused, .failed:
+                case .retry, .refused, .paced, .failed:
                     entry = nil  // the CRM is failing: ask again next time
                 }
                 if let entry { remember(entry, phoneKey: phoneKey) }
@@ -258,6 +258,11 @@ public final class CustomerLookup: Sendable {
             requests[phoneKey] = task
             return task
         }
+    }
+
+    /// Drops every remembered CRM answer: after a person is forgotten, none of theirs may be answered.
+    public func forgetRememberedAnswers() {
+        cache.withLock { $0.removeAll() }
     }
 
     /// Phase 2's answer for a caller (the CRM's profile, with the ERP's status), kept like a CRM answer

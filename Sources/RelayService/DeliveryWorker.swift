@@ -121,10 +121,20 @@ public final class DeliveryWorker: Service {
         switch job.kind {
         case .customerUpdate: targets.platformBaseURL + (job.path ?? "")
         case .postCallWebhook: targets.postCallWebhookURL
-        // The template, not the rendered URL: that one holds the caller's number.
-        case .enrich: enricher?.crm.urlTemplate.template ?? "(no CRM lookup configured)"
+        // The template, not the rendered URL: that one holds the number, address, messaging id or
+        // name searched by. The first search the request makes (the channel's order).
+        case .enrich: firstLookup(of: job.enrichment)?.urlTemplate.template ?? "(no CRM lookup configured)"
         case .contextChange: enricher?.crmContact?.urlTemplate.template ?? "(no CRM contact lookup configured)"
         }
+    }
+
+    private func firstLookup(of request: EnrichmentRequest?) -> UpstreamLookup? {
+        guard let enricher, let request else { return enricher?.crm }
+        if request.contactId != nil { return enricher.crmContact }
+        if request.email != nil, let crmEmail = enricher.crmEmail { return crmEmail }
+        if request.phone != nil { return enricher.crm }
+        if request.messagingId != nil, let crmMessaging = enricher.crmMessaging { return crmMessaging }
+        return enricher.crmName ?? enricher.crm
     }
 
     func process(_ delivery: Delivery) async {
@@ -339,6 +349,11 @@ public final class DeliveryWorker: Service {
                     continue
                 }
                 return
+            case .paced(let reason, let delay):
+                if await setBack(&current, .refused(reason: reason, until: delay), error: reason, delivery: delivery, now: now, parkShortWaits: true) {
+                    continue
+                }
+                return
             case .retry(let delay, let failure):
                 if await setBack(&current, .failed(error: failure, after: delay), error: failure, delivery: delivery, now: now) {
                     continue
@@ -350,8 +365,10 @@ public final class DeliveryWorker: Service {
 
     /// A lookup that did not finish this time: waits here and returns true (try again now), or parks or
     /// dead-letters it and returns false. Bounded by its attempts and its age (`LookupSetbackRule`).
+    /// - Parameter parkShortWaits: park even a short wait, freeing the slot (a paced backlog lookup).
     private func setBack(
-        _ job: inout DeliveryJob, _ setback: LookupSetbackRule.Setback, error: String, delivery: Delivery, now: Date
+        _ job: inout DeliveryJob, _ setback: LookupSetbackRule.Setback, error: String, delivery: Delivery, now: Date,
+        parkShortWaits: Bool = false
     ) async -> Bool {
         let firstSetbackAt = job.firstFailureAt ?? now
         job.firstFailureAt = firstSetbackAt
@@ -363,7 +380,9 @@ public final class DeliveryWorker: Service {
         case .wait(let delay, let attempts):
             job.attempts = attempts
             job.lastError = error
-            if !Task.isShuttingDownGracefully && (delay <= inProcessRetryLimit || delayQueues.queues.isEmpty) {
+            // Shutting down: the retry waits in a delay queue (or, without one, goes back unacked).
+            let canPark = !delayQueues.queues.isEmpty
+            if !Task.isShuttingDownGracefully && (!canPark || (!parkShortWaits && delay <= inProcessRetryLimit)) {
                 do { try await Task.sleep(for: delay) } catch { return false }  // stopping: left unacked
                 return true
             }

@@ -46,6 +46,9 @@ public final class Enricher: Sendable {
         /// Nothing was asked, so no attempt was made: the upstream's breaker is open (try again when it
         /// lets its next probe through), or the backlog waits its turn (`RecoveryPacer`).
         case refused(reason: String, after: Duration)
+        /// A backlog lookup whose turn at the CRM is not near (`RecoveryPacer`): nothing was asked. It
+        /// parks rather than wait in its slot, so new calls keep their place.
+        case paced(reason: String, after: Duration)
         case failed(error: String, status: Int?)
     }
 
@@ -101,17 +104,28 @@ public final class Enricher: Sendable {
         breakers.withLock { $0[upstream]?.state }
     }
 
-    /// A backlog lookup's turn at the CRM; nil when it may go now.
-    private func backlogTurn(_ isBacklog: Bool) -> Outcome? {
+    /// A backlog lookup's turn at the CRM: nil once it may go (after a short wait for a turn reserved
+    /// for it), else `.paced`, to come back later without holding a lookup slot.
+    private func backlogTurn(_ isBacklog: Bool) async -> Outcome? {
         guard isBacklog else { return nil }
-        return backlogPacer.withLock { $0.take(now: Date()) }.map { wait in
-            .refused(reason: "\(crm.name) backlog paced at \(backlogPacer.withLock { $0.ratePerSecond })/s", after: wait)
+        switch backlogPacer.withLock({ $0.take(now: Date(), reserveWithin: Self.reservedTurnWindow) }) {
+        case .now:
+            return nil
+        case .reserved(let wait):
+            try? await Task.sleep(for: wait)
+            return nil
+        case .later(let wait):
+            return .paced(reason: "\(crm.name) backlog paced at \(backlogPacer.withLock { $0.ratePerSecond })/s", after: wait)
         }
     }
 
+    /// A backlog lookup waits in its slot for a turn this near; a later one parks, so that at most a
+    /// quarter of a second's worth of backlog holds slots that new calls need.
+    static let reservedTurnWindow: Duration = .milliseconds(250)
+
     /// - Parameter isBacklog: a lookup set back before (an outage): it waits its turn at the CRM.
     public func enrich(_ request: EnrichmentRequest, attempt: Int, isBacklog: Bool = false) async -> Outcome {
-        if let wait = backlogTurn(isBacklog) { return wait }
+        if let wait = await backlogTurn(isBacklog) { return wait }
         var contact: CRMContact
         if let contactId = request.contactId {
             switch await fetchContact(contactId, attempt: attempt) {
@@ -174,7 +188,10 @@ public final class Enricher: Sendable {
         guard let name = request.name, let crmName else { return .outcome(.noUpdate(reason: reason)) }
         switch await contacts(crmName, values: ["name": name], attempt: attempt) {
         case .failure(let failure):
-            return .outcome(failure.outcome)
+            // A suggestion is best effort: a name search that fails must not retry the identifier
+            // searches, or dead-letter a lookup that has its answer (no single match).
+            if case .refused = failure.outcome { return .outcome(failure.outcome) }
+            return .outcome(.noUpdate(reason: "\(reason); the name search failed"))
         case .success(let found) where found.count == 1:
             guard let externalId = ExternalID(source: .crm, value: found[0].contactId) else {
                 return .outcome(.noUpdate(reason: "\(reason); the name's match has no valid contact id"))
@@ -204,7 +221,7 @@ public final class Enricher: Sendable {
     /// A context update applies only if its external id exists in its system of record: a CRM contact,
     /// or an ERP account. `.noUpdate` means it does not, and nothing changes.
     public func validate(_ change: ContextChange, attempt: Int, isBacklog: Bool = false) async -> Outcome {
-        if let wait = backlogTurn(isBacklog) { return wait }
+        if let wait = await backlogTurn(isBacklog) { return wait }
         guard let externalId = ExternalID(parsing: change.newExternalId) else {
             return .noUpdate(reason: "not an external id")
         }
@@ -291,6 +308,7 @@ public final class Enricher: Sendable {
         } catch let error as HTTPClientError {
             result = .transportFailure(isRetriable: error.isRetriable, description: error.description)
         } catch {
+            breakers.withLock { $0[breakerName]!.recordNoVerdict(now: Date()) }
             return .failure(OutcomeFailure(.retry(after: .zero, error: "cancelled")))
         }
         if case .response(404, _, _) = result {
@@ -306,9 +324,12 @@ public final class Enricher: Sendable {
             breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
             return .failure(OutcomeFailure(.retry(after: delay, error: "\(upstream.name): \(DeliveryWorker.summary(of: result))")))
         case .giveUp(let error, let status):
-            // A 4xx is the request's fault, not the upstream's health.
+            // A 4xx is the request's fault, not the upstream's health: the upstream answered, which
+            // closes a half-open breaker like any answer (left half-open, it would refuse every call).
             if status == nil || (status ?? 0) >= 500 {
                 breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
+            } else {
+                breakers.withLock { $0[breakerName]!.recordSuccess() }
             }
             return .failure(OutcomeFailure(.failed(error: "\(upstream.name): \(error)", status: status)))
         }
@@ -329,6 +350,7 @@ extension Enricher.Outcome {
         case .suggestion: "suggestion"
         case .retry: "retry"
         case .refused: "refused"
+        case .paced: "paced"
         case .failed: "failed"
         }
     }

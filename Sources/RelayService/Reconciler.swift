@@ -126,7 +126,7 @@ public struct Reconciler: Sendable {
         case .retry(_, let error), .failed(let error, _):
             report.failed += 1
             report.failures.append("\(masked): \(error)")
-        case .refused(let reason, _):
+        case .refused(let reason, _), .paced(let reason, _):
             report.failed += 1
             report.failures.append("\(masked): \(reason)")
         case .update(let update):

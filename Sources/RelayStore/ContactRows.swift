@@ -358,8 +358,8 @@ public struct ContactRows {
     }
 
     /// Erases everything held about these contacts and phone keys: the contacts, their identifiers and
-    /// merges, every interaction linked to them or to the `PHONE:` id of a key (with its notes, journey
-    /// link and outbox entries), and the recent overrides of the keys.
+    /// merges, every interaction linked to them or to the `PHONE:` id of a key (with its notes, CRM
+    /// suggestions, journey link and outbox entries), and the recent overrides of the keys.
     public func erase(contactIds: [String], phoneKeys: [String]) throws -> Erasure {
         var erasure = Erasure()
         func list(_ values: [String]) -> String { Array(repeating: "?", count: values.count).joined(separator: ", ") }

@@ -167,15 +167,18 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    /// Only for an interaction still held: a lookup in flight while `forget` or the retention purge
+    /// removed its call must not leave a row (a sealed name) that neither would ever find again.
     public func recordSuggestion(callId: String, externalId: String, sealedName: [UInt8]?, now: Date) async throws {
         try await database {
             try await groupCommit.write { db in
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO crm_suggestion (call_id, external_id, name, suggested_at) VALUES (?, ?, ?, ?)
+                        INSERT INTO crm_suggestion (call_id, external_id, name, suggested_at)
+                        SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM interaction WHERE call_id = ?)
                         ON CONFLICT (call_id, external_id) DO NOTHING
                         """
-                ).execute(arguments: [callId, externalId, sealedName.map { Data($0) }, ColumnTime.value(now)])
+                ).execute(arguments: [callId, externalId, sealedName.map { Data($0) }, ColumnTime.value(now), callId])
             }
         }
     }

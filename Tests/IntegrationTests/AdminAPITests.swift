@@ -199,7 +199,8 @@ struct AdminAPITests {
 
     @Test("a number a contact holds is answered with the contact's CRM id, without asking the CRM")
     func lookupFromContact() async throws {
-        let relay = try await RelayHarness.start(enrichment: true, admin: true)
+        // A budget no loaded machine runs out of: the last lookup must reach the CRM's answer.
+        let relay = try await RelayHarness.start(enrichment: true, admin: true, adjust: { $0.admin.lookupBudget = .seconds(30) })
         defer { Task { await relay.stop() } }
         _ = try await relay.app.contacts.create(
             ContactDraft(
@@ -227,6 +228,12 @@ struct AdminAPITests {
         let data = try #require(enriched["data"] as? [String: Any])
         #expect(data["loyaltyTier"] as? String == "Gold")
         #expect(data["crmCaseId"] as? String == "CASE-405")
+
+        // Forgetting the person drops what the lookup remembered: the next answer asks the CRM again.
+        let forgotten = try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550100405"}"#)
+        #expect(forgotten.status == 200)
+        let afterForget = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-3"))
+        #expect(afterForget.header("x-relay-answer-source") == "crm")
     }
 
     @Test("with admin.lookupCacheSeconds 0, every lookup asks the CRM again")

@@ -187,6 +187,12 @@ struct EnrichmentEndToEndTests {
         try await Task.sleep(for: .seconds(2))
         let recovered = ContinuousClock.now
         crmDown.withLock { $0 = false }
+        // A call that starts now is no backlog: it keeps its place ahead of the twenty.
+        relay.platform.addCRMContact(phone: number(99), .init(contactId: "003BACKNEW"))
+        try await relay.publish([callStartedBody(eventId: "bnew", callId: "backlog-new", from: number(99))])
+        #expect(try await relay.platform.waitForPhases(of: "bnew", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACKNEW")
+        let backlogDoneBeforeIt = relay.platform.customerUpdates.count { $0.idempotencyKey?.hasPrefix("enrichment:b") == true && $0.idempotencyKey != "enrichment:bnew" }
+        #expect(backlogDoneBeforeIt < calls.count, "the new call waited for the whole backlog")
         for index in calls {
             #expect(try await relay.platform.waitForPhases(of: "b\(index)", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACK\(index)")
         }

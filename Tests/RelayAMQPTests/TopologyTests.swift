@@ -30,7 +30,17 @@ struct TopologyTests {
             {"queues":[{"name":"relay.events","vhost":"/"},{"name":"relay.events","vhost":"tenant-b"}]}
             """#
         let error = try #require(throws: AMQPError.self) { try Topology.parse(Data(text.utf8), source: "defs.json") }
-        #expect(error.message.contains("relay.events"))
+        #expect(error.message.contains("queue 'relay.events'"))
         #expect(error.message.contains("defs.json"))
+    }
+
+    @Test("an exchange and a queue of one name, in two vhosts, are two things: accepted")
+    func sameNameDifferentKinds() throws {
+        let text = #"""
+            {"exchanges":[{"name":"relay.dead","vhost":"/","type":"topic"}],
+             "queues":[{"name":"relay.dead","vhost":"tenant-b"}]}
+            """#
+        let topology = try Topology.parse(Data(text.utf8))
+        #expect(topology.exchanges.count == 1 && topology.queues.count == 1)
     }
 }

@@ -11,15 +11,18 @@ struct RecoveryPacerTests {
         var pacer = RecoveryPacer(ratePerSecond: 4)
         for _ in 0..<4 {
             let turn = pacer.take(now: t0)
-            #expect(turn == nil)
+            #expect(turn == .now)
         }
         let fifth = pacer.take(now: t0)
-        let wait = try #require(fifth)
+        guard case .later(let wait) = fifth else {
+            Issue.record("expected a later turn, got \(fifth)")
+            return
+        }
         #expect(abs(wait.totalSeconds - 0.25) < 1e-9)
         let afterTheWait = pacer.take(now: t0.addingTimeInterval(0.25))
-        #expect(afterTheWait == nil)
+        #expect(afterTheWait == .now)
         let atOnceAgain = pacer.take(now: t0.addingTimeInterval(0.25))
-        #expect(atOnceAgain != nil)
+        #expect(atOnceAgain != .now)
     }
 
     @Test("over a long backlog the rate holds: 100 turns take at least (100 - burst) / rate seconds")
@@ -28,7 +31,11 @@ struct RecoveryPacerTests {
         var now = t0
         var granted = 0
         while granted < 100 {
-            if let wait = pacer.take(now: now) { now = now.addingTimeInterval(wait.totalSeconds) } else { granted += 1 }
+            switch pacer.take(now: now) {
+            case .now: granted += 1
+            case .later(let wait): now = now.addingTimeInterval(wait.totalSeconds)
+            case .reserved: Issue.record("nothing reserves without reserveWithin")
+            }
         }
         #expect(now.timeIntervalSince(t0) >= 8.99)
     }
@@ -40,9 +47,21 @@ struct RecoveryPacerTests {
         let later = t0.addingTimeInterval(3600)
         for _ in 0..<3 {
             let turn = pacer.take(now: later)
-            #expect(turn == nil)
+            #expect(turn == .now)
         }
         let fourth = pacer.take(now: later)
-        #expect(fourth != nil)
+        #expect(fourth != .now)
+    }
+
+    @Test("waiters within the reservation window get successive turns, not the same one")
+    func reservations() {
+        var pacer = RecoveryPacer(ratePerSecond: 10)
+        for _ in 0..<10 { _ = pacer.take(now: t0) }
+        var waits: [Double] = []
+        for _ in 0..<3 {
+            if case .reserved(let wait) = pacer.take(now: t0, reserveWithin: .milliseconds(250)) { waits.append(wait.totalSeconds) }
+        }
+        #expect(waits.count == 2, "0.1 s and 0.2 s are within the window; 0.3 s is not")
+        #expect(abs(waits[0] - 0.1) < 1e-9 && abs(waits[1] - 0.2) < 1e-9)
     }
 }

@@ -55,6 +55,12 @@ public struct CircuitBreaker: Sendable, Hashable {
         state = .closed(consecutiveFailures: 0)
     }
 
+    /// A call that ended without the upstream's verdict (cancelled): a probe hands its turn back, so
+    /// the next call probes at once instead of the breaker staying half-open for good.
+    public mutating func recordNoVerdict(now: Date) {
+        if case .halfOpen = state { state = .open(until: now) }
+    }
+
     public mutating func recordFailure(now: Date) {
         switch state {
         case .closed(let failures) where failures + 1 < failureThreshold:

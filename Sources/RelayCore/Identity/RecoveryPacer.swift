@@ -9,14 +9,25 @@ public struct RecoveryPacer: Sendable, Hashable {
     private var tokens: Double
     private var refilledAt: Date?
 
+    public enum Turn: Sendable, Hashable {
+        /// Go now.
+        case now
+        /// The turn is this caller's, `after` from now: wait that long, then go without asking again.
+        case reserved(after: Duration)
+        /// No turn soon: ask again after this long (nothing was reserved).
+        case later(after: Duration)
+    }
+
     public init(ratePerSecond: Double) {
         precondition(ratePerSecond > 0)
         self.ratePerSecond = ratePerSecond
         self.tokens = max(1, ratePerSecond)
     }
 
-    /// Takes a turn at `now`: nil when the lookup may go, else how long until the next turn.
-    public mutating func take(now: Date) -> Duration? {
+    /// Takes a turn at `now`. A turn due within `reserveWithin` is reserved, so waiters are handed
+    /// successive turns rather than all waking for the same one; a later one is not, so a caller that
+    /// goes away (parks) holds nothing.
+    public mutating func take(now: Date, reserveWithin: Duration = .zero) -> Turn {
         let capacity = max(1, ratePerSecond)
         if let refilledAt {
             tokens = min(capacity, tokens + max(0, now.timeIntervalSince(refilledAt)) * ratePerSecond)
@@ -26,8 +37,11 @@ public struct RecoveryPacer: Sendable, Hashable {
         // and a shorter wait would not move one at all.
         if tokens >= 1 - min(0.5, ratePerSecond / 1000) {
             tokens = max(0, tokens - 1)
-            return nil
+            return .now
         }
-        return .seconds((1 - tokens) / ratePerSecond)
+        let wait = Duration.seconds((1 - tokens) / ratePerSecond)
+        guard wait <= reserveWithin else { return .later(after: wait) }
+        tokens -= 1
+        return .reserved(after: wait)
     }
 }

@@ -14,7 +14,8 @@ public enum SealedFreeText {
     static let context = "event.freeText"
 
     public static func seal(_ text: String, with cipher: FieldCipher) -> String {
-        guard !text.isEmpty, !isSealed(text) else { return text }
+        // Already sealed only if it opens under this key: a person may type the prefix too.
+        guard !text.isEmpty, !isSealed(text) || (try? open(text, with: cipher)) == nil else { return text }
         return prefix + Data(cipher.seal(text, context: context)).base64EncodedString()
     }
 

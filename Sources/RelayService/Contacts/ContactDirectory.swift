@@ -307,11 +307,6 @@ public final class ContactDirectory: Sendable {
 
     // MARK: Sealing
 
-    /// A CRM suggestion's name, sealed for the store (`InteractionStore.recordSuggestion`).
-    public func sealSuggestionName(_ name: String) -> [UInt8] {
-        cipher.seal(name, context: SealContext.suggestionName)
-    }
-
     func open(_ stored: StoredSuggestion) throws -> ContactSuggestion {
         ContactSuggestion(
             externalId: stored.externalId,
