@@ -13,6 +13,8 @@ public final class SimulatedPlatform: Sendable {
         public var externalId: String?
         public var idempotencyKey: String?
         public var body: String
+        /// When the simulator answered it: for measuring how long effects take, e.g. after a restart.
+        public var receivedAt = ContinuousClock.now
     }
 
     /// Decides each answer; the default accepts everything. Tests use it to inject failures.

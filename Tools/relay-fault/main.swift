@@ -134,6 +134,8 @@ let perSlice = (options.calls + slices - 1) / slices
 let brokerRestartSlice = slices / 2
 let started = ContinuousClock.now
 var killsDone = 0
+/// Each restart of the relay, and how many calls had been published before the kill it follows.
+var restarts: [(at: ContinuousClock.Instant, callsPublished: Int)] = []
 for slice in 0..<slices {
     let range = (slice * perSlice)..<min(options.calls, (slice + 1) * perSlice)
     for index in range {
@@ -153,6 +155,7 @@ for slice in 0..<slices {
         say("SIGKILL \(killsDone) after \(range.upperBound) calls published")
         try await Task.sleep(for: .milliseconds(200))
         relay = try RelayProcess()
+        restarts.append((.now, range.upperBound))
     }
 }
 
@@ -185,6 +188,25 @@ say("done in \(elapsed.formatted(.units(allowed: [.seconds], width: .abbreviated
 say("webhooks: \(webhookIds.count)/\(options.calls) ids, \(webhooks.count - webhookIds.count) repeated deliveries absorbed by webhook-id, \(divergentWebhooks) divergent")
 say("customer updates: \(updateKeys.count)/\(options.calls) keys, \(updates.count - updateKeys.count) repeated deliveries absorbed by Idempotency-Key, \(divergentUpdates) divergent")
 say("lost: \(missingWebhooks) webhooks, \(missingUpdates) customer updates; unexpected: \(unexpected); dead letters: \(deadLetters)")
+// How late a restart leaves what the killed relay had in hand: for each restart, the longest wait from
+// it to the first delivery of a phase-1 update whose start was published before the kill and had not
+// been delivered by the restart. An upper bound on "committed before the kill" (some starts were still
+// queued on the broker, and wait behind the restart's backlog too).
+var firstDelivery: [String: ContinuousClock.Instant] = [:]
+for update in updates {
+    guard let key = update.idempotencyKey else { continue }
+    firstDelivery[key] = min(firstDelivery[key] ?? update.receivedAt, update.receivedAt)
+}
+var longestAfterRestart: Duration = .zero
+for restart in restarts {
+    for index in 0..<restart.callsPublished {
+        guard let delivered = firstDelivery["customer-update:fault-call-\(index)-s"], delivered > restart.at else { continue }
+        longestAfterRestart = max(longestAfterRestart, delivered - restart.at)
+    }
+}
+say(
+    "longest wait from a restart to an update published before its kill: "
+        + longestAfterRestart.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))
 
 // Clean up the broker and the store before judging.
 for queue in (try? Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix).queues) ?? [] {
