@@ -118,9 +118,11 @@ struct DemoCommand: AsyncParsableCommand {
                 "\npublished \(calls) calls (start, end, wrap-up), a web chat, a WhatsApp message and 1 malformed event "
                     + "to \(app.names.eventsExchange)")
 
-            // Phase 1 for every call, phase 2 for the callers the simulated CRM knows.
-            let enrichedCalls = samples.filter(\.knownToCRM).count
-            let received = try await platform.waitForCustomerUpdates(count: calls + enrichedCalls, timeout: .seconds(timeout))
+            // Phase 1 for every call, phase 2 for the callers the simulated CRM knows: waited for by key, as
+            // the other channels' updates arrive among them.
+            let expectedKeys = Set(
+                samples.map { "customer-update:\($0.eventId)" } + samples.filter(\.knownToCRM).map { "enrichment:\($0.eventId)" })
+            let received = try await Self.updates(withKeys: expectedKeys, on: platform, timeout: .seconds(timeout))
             print("\ncustomer updates received by the simulated platform:")
             print("  call id                  direction  customer number  phase 1 (at once)            phase 2 (CRM + ERP)")
             for sample in samples {
@@ -168,6 +170,19 @@ struct DemoCommand: AsyncParsableCommand {
             print("\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))")
         }
         await platform.stop()
+    }
+
+    /// Every customer update so far, once those with `keys` have all reached the simulated platform.
+    private static func updates(withKeys keys: Set<String>, on platform: SimulatedPlatform, timeout: Duration) async throws
+        -> [SimulatedPlatform.CustomerUpdate]
+    {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let received = platform.customerUpdates
+            if keys.isSubset(of: Set(received.compactMap(\.idempotencyKey))) { return received }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ValidationError("not every customer update reached the simulated platform within \(timeout)")
     }
 
     /// The phase-2 customer update of an event, once it has reached the simulated platform.

@@ -25,7 +25,10 @@ struct DemoCommandTests {
             ])
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("customer updates received by the simulated platform"))
+        // Every caller the CRM knows is shown enriched, whatever the other channels' updates did meanwhile.
         #expect(result.stdout.contains("CRM:003DEMO0001"))
+        #expect(result.stdout.contains("CRM:003DEMO0003"), "\(result.stdout)")
+        #expect(result.stdout.components(separatedBy: "no CRM match").count - 1 == 1, "\(result.stdout)")
         #expect(result.stdout.contains("signed post-call webhooks received by the simulated CRM (3)"))
         #expect(result.stdout.contains("the malformed event became a dead letter"))
         // The other channels' rules: the web chat by its number after its address missed, the message by its id.
