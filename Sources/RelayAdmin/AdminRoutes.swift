@@ -26,7 +26,7 @@ struct AdminRoutes: Sendable {
             contacts: app.contacts, lookup: app.lookup, defaultRegion: app.configuration.identity.defaultRegion,
             maxBodyBytes: settings.maxBodyBytes, logger: logger
         ).register(on: protected)
-        protected.get("metrics") { _, _ in metrics() }
+        protected.get("metrics") { _, _ in await metrics() }
         protected.post("api/v1/genesys/lookup") { request, _ in try await lookup(request) }
         protected.post("api/v1/genesys/update-context") { request, _ in try await updateContext(request) }
         protected.get("api/v1/dead-letters") { request, _ in try await listDeadLetters(request) }
@@ -50,7 +50,8 @@ struct AdminRoutes: Sendable {
         return Self.json(readiness.isReady ? .ok : .serviceUnavailable, body)
     }
 
-    private func metrics() -> Response {
+    private func metrics() async -> Response {
+        await app.recordBacklog()
         // Breaker states are read when scraped: they change with time (open → half-open), not only on calls.
         if let enricher = app.enricher {
             for upstream in enricher.upstreams {

@@ -227,6 +227,23 @@ public final class RelayApp: Service {
             mapping: mapping, breakerThreshold: lookup.breakerThreshold, breakerOpenDuration: lookup.breakerOpen)
     }
 
+    /// Reads what waits (outbox entries not yet published, the work queues' ready messages) into the
+    /// metrics; called when they are scraped. A part it cannot read (the broker away) is left as it was.
+    public func recordBacklog() async {
+        let now = Date()
+        guard let summary = try? await store.unpublishedOutboxSummary() else { return }
+        var queues: [(queue: String, messages: Int)] = []
+        if amqp.isConnected {
+            for queue in [names.deliveriesQueue, names.enrichmentQueue] + deliveries.delayQueues.queues.map(\.name) {
+                if let count = try? await amqp.messageCount(queue: queue) { queues.append((queue, count)) }
+            }
+        }
+        metrics.backlog(
+            outboxUnpublished: summary.count,
+            oldestUnpublishedAge: .seconds(summary.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0),
+            workQueues: queues)
+    }
+
     public func run() async throws {
         amqp.start()
         defer { http.shutdown() }

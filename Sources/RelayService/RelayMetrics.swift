@@ -21,6 +21,9 @@ public struct RelayMetrics: Sendable {
         public static let inFlight = "relay_messages_in_flight"
         public static let lookups = "relay_lookups_total"
         public static let lookupDuration = "relay_lookup_duration_seconds"
+        public static let outboxUnpublished = "relay_outbox_unpublished"
+        public static let outboxOldestUnpublishedAge = "relay_outbox_oldest_unpublished_age_seconds"
+        public static let workQueueMessages = "relay_work_queue_messages"
     }
 
     let factory: any MetricsFactory
@@ -69,6 +72,16 @@ public struct RelayMetrics: Sendable {
     /// 0 closed, 1 half-open, 2 open.
     public func breakerState(upstream: String, value: Int) {
         Gauge(label: Name.breakerState, dimensions: [("upstream", upstream)], factory: factory).record(value)
+    }
+
+    /// What waits, read when scraped: the outbox entries not yet on the broker (a crash or an outage
+    /// leaves them), and the ready messages of the work queues (deliveries, lookups, parked retries).
+    public func backlog(outboxUnpublished: Int, oldestUnpublishedAge: Duration, workQueues: [(queue: String, messages: Int)]) {
+        Gauge(label: Name.outboxUnpublished, factory: factory).record(outboxUnpublished)
+        Gauge(label: Name.outboxOldestUnpublishedAge, factory: factory).record(oldestUnpublishedAge.totalSeconds)
+        for (queue, messages) in workQueues {
+            Gauge(label: Name.workQueueMessages, dimensions: [("queue", queue)], factory: factory).record(messages)
+        }
     }
 
     /// `stage`: events or deliveries.

@@ -83,6 +83,9 @@ public protocol InteractionStore: Sendable {
     /// Outbox entries not yet published, oldest first.
     func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry]
 
+    /// How many outbox entries are not yet published, and when the oldest of them was committed.
+    func unpublishedOutboxSummary() async throws -> (count: Int, oldestCreatedAt: Date?)
+
     func markPublished(_ ids: [Int64], at: Date) async throws
 
     /// Forgets processed event ids recorded before `cutoff`; returns how many.

@@ -209,6 +209,16 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func unpublishedOutboxSummary() async throws -> (count: Int, oldestCreatedAt: Date?) {
+        try await database {
+            try await writer.read { db in
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
+                return (row?[0] ?? 0, (row?[1] as Double?).map(ColumnTime.date))
+            }
+        }
+    }
+
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry] {
         try await database {
             try await writer.read { db in

@@ -112,6 +112,26 @@ struct AdminAPITests {
         #expect(samples.value("relay_delivery_retries_total", ["kind": "customerUpdate"]) == 1)
         #expect(samples.value("relay_delivery_duration_seconds_count", ["kind": "customerUpdate"]) == 3)
         #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
+        #expect(samples.value("relay_work_queue_messages", ["queue": relay.names.deliveriesQueue]) == 0)
+    }
+
+    @Test("metrics show what waits: outbox entries not yet on the broker, with the oldest one's age")
+    func backlogMetrics() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        func backlog() async throws -> (unpublished: Double?, oldestAge: Double?) {
+            let samples = try PrometheusText.parse(try await call(relay, "GET", "/metrics").bodyText)
+            return (samples.value("relay_outbox_unpublished", [:]), samples.value("relay_outbox_oldest_unpublished_age_seconds", [:]))
+        }
+        #expect(try await backlog() == (0, 0))
+        // An entry of a kind this version cannot publish (as a newer version may write) stays unpublished.
+        let then = Date().addingTimeInterval(-120)
+        _ = try await relay.app.store.apply(callId: "call-waiting", eventId: "waiting", now: then) { state in
+            (state ?? Interaction(callId: "call-waiting", firstSeenAt: then), [NewOutboxEntry(kind: "fromANewerVersion", payload: Array("{}".utf8))])
+        }
+        let (unpublished, oldestAge) = try await backlog()
+        #expect(unpublished == 1)
+        #expect((oldestAge ?? 0) >= 120)
     }
 
     func lookupBody(_ number: String, callId: String, type: String = "inbound") -> String {
