@@ -343,14 +343,15 @@ public final class DeliveryWorker: Service {
                 current.attempts = attempt
                 await deadLetterLookup(current, delivery: delivery, error: error, status: status, now: now)
                 return
-            case .refused(let reason, let delay):
-                // Nobody was asked (an open breaker, or the backlog's pace): no attempt is spent.
-                if await setBack(&current, .refused(reason: reason, until: delay), error: reason, delivery: delivery, now: now) {
-                    continue
-                }
-                return
-            case .paced(let reason, let delay):
-                if await setBack(&current, .refused(reason: reason, until: delay), error: reason, delivery: delivery, now: now, parkShortWaits: true) {
+            case .refused(let reason, let delay), .paced(let reason, let delay):
+                // Nobody was asked (an open breaker, or the backlog's pace): no attempt is spent. A paced
+                // backlog lookup parks even a short wait, so its slot goes to a new call.
+                var paced = false
+                if case .paced = outcome { paced = true }
+                if await setBack(
+                    &current, .refused(reason: reason, until: delay), error: reason, delivery: delivery, now: now,
+                    parkShortWaits: paced)
+                {
                     continue
                 }
                 return

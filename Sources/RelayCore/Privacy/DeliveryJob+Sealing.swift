@@ -13,7 +13,7 @@ extension DeliveryJob {
     private static let personalDataEncoder = JSONEncoder()
     private static let personalDataDecoder = JSONDecoder()
 
-    struct PersonalData: Codable {
+    struct PersonalData: Codable, Equatable {
         var body: String
         var phone: String?
         var email: String?
@@ -33,10 +33,7 @@ extension DeliveryJob {
         let personal = PersonalData(
             body: body, phone: enrichment?.phone, email: enrichment?.email, messagingId: enrichment?.messagingId,
             name: enrichment?.name, reason: contextChange?.reason)
-        guard
-            !personal.body.isEmpty || personal.phone != nil || personal.email != nil || personal.messagingId != nil
-                || personal.name != nil || personal.reason != nil
-        else { return self }
+        guard personal != PersonalData(body: "") else { return self }
         var job = self
         job.body = ""
         job.enrichment?.phone = nil

@@ -508,12 +508,10 @@ extension ContactDirectory {
             let book = try self.loadBook(rows, ids: [owner])
             let contact = try book.resolve(owner)
             let identifiers = book.allIdentifiers(contact.id)
-            let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
-            if link == nil, let known = external.first(where: { $0.source == .crm }) ?? external.first(where: { $0.source == .erp }) {
-                link = .contact(known)
-            }
+            if link == nil, let known = Self.linkedId(in: identifiers) { link = .contact(known) }
             guard let link else { return nil }
-            guard external.contains(link.externalId) else { return LocalAnswer(link: link) }
+            let own = identifiers.contains { $0.kind == .external && ExternalID(parsing: $0.value) == link.externalId }
+            guard own else { return LocalAnswer(link: link) }
             return LocalAnswer(
                 link: link, name: contact.name, email: identifiers.first { $0.kind == .email }?.value)
         }
@@ -524,12 +522,15 @@ extension ContactDirectory {
         // no CRM or ERP id is no answer, so the number is asked next.
         for key in keys {
             guard let identifiers = try identifiersOfOwner(of: key, rows) else { continue }
-            let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
-            if let known = external.first(where: { $0.source == .crm }) ?? external.first(where: { $0.source == .erp }) {
-                return known
-            }
+            if let known = Self.linkedId(in: identifiers) { return known }
         }
         return nil
+    }
+
+    /// The id a contact's identifiers link it by: its CRM id, else its ERP id.
+    private static func linkedId(in identifiers: [ContactIdentifier]) -> ExternalID? {
+        let external = identifiers.filter { $0.kind == .external }.compactMap { ExternalID(parsing: $0.value) }
+        return external.first { $0.source == .crm } ?? external.first { $0.source == .erp }
     }
 
     /// The identifiers of the contact that owns `key`, with its aliases', opened; nil when nobody owns it.
