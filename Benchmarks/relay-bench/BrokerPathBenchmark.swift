@@ -6,11 +6,11 @@ import RelayService
 /// The floor under phase-1 latency: the relay's broker traffic with no relay work in it.
 ///
 /// The same stream as `EnrichmentBenchmark` (same schedule, same rate) goes into a quorum queue. A
-/// stand-in for the relay, on one connection as the relay has, takes each event and publishes what the
-/// relay would queue for it (a start: a phase-1 job and a lookup; a wrap-up: a webhook job; an end:
-/// nothing) to quorum queues, waits for the confirms, then acks the event. Latency runs from a start's
-/// publish to its phase-1 job's arrival at a consumer on that connection. No decoding, no store, no
-/// HTTP: what is left is the broker, the client library and this machine's scheduling.
+/// stand-in for the relay, on one connection as the relay has, consumes each event (the relay's
+/// prefetch) and acks it. That is all the broker carries on the relay's behalf: its work waits in the
+/// store's outbox, not on the broker. Latency runs from a start's publish to its arrival at the
+/// stand-in. No decoding, no store, no HTTP: what is left is the broker, the client library and this
+/// machine's scheduling.
 struct BrokerPathBenchmark {
     var schedule: [EnrichmentBenchmark.ScheduledEvent]
     var rate: Int
@@ -28,13 +28,9 @@ struct BrokerPathBenchmark {
     func run() async throws -> Figures {
         let prefix = "bench-\(UUID().uuidString.prefix(8))."
         let events = prefix + "events"
-        let deliveries = prefix + "deliveries"
-        let lookups = prefix + "lookups"
         let quorum: [String: AMQPHeaderValue] = ["x-queue-type": .string("quorum")]
         let topology = Topology(
-            exchanges: [],
-            queues: [events, deliveries, lookups].map { .init(name: $0, durable: true, autoDelete: false, arguments: quorum) },
-            bindings: [])
+            exchanges: [], queues: [.init(name: events, durable: true, autoDelete: false, arguments: quorum)], bindings: [])
         let relay = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench-relay"), topology: topology, logger: logger)
         relay.start()
         try await relay.waitUntilConnected(timeout: .seconds(15))
@@ -42,68 +38,29 @@ struct BrokerPathBenchmark {
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
-        let starts = schedule.count { $0.type == "callStarted" }
+        let total = schedule.count
         let arrived = Locked<[String: ContinuousClock.Instant]>([:])
         let incoming = relay.consume(queue: events, prefetch: prefetch)
-        let phaseOneJobs = relay.consume(queue: deliveries, prefetch: prefetch)
-        let lookupJobs = relay.consume(queue: lookups, prefetch: prefetch)
-        async let relayed: Void = withDiscardingTaskGroup { group in
+        async let relayed: Void = {
+            var received = 0
             for await delivery in incoming {
-                group.addTask {
-                    let (type, eventId) = Self.parse(delivery.body)
-                    let jobs: [OutboundMessage]
-                    switch type {
-                    case "callStarted":
-                        jobs = [
-                            OutboundMessage(exchange: "", routingKey: deliveries, body: Self.body("phaseOne", eventId)),
-                            OutboundMessage(exchange: "", routingKey: lookups, body: Self.body("lookup", eventId)),
-                        ]
-                    case "wrapUp": jobs = [OutboundMessage(exchange: "", routingKey: deliveries, body: Self.body("webhook", eventId))]
-                    default: jobs = []
-                    }
-                    do {
-                        try await withThrowingTaskGroup(of: Void.self) { confirms in
-                            for job in jobs { confirms.addTask { try await relay.publish(job) } }
-                            try await confirms.waitForAll()
-                        }
-                        relay.ack(delivery)
-                    } catch {
-                        logger.error("broker path: publish failed", metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-        }
-        async let phaseOneArrivals: Void = {
-            var received = 0
-            for await delivery in phaseOneJobs {
-                relay.ack(delivery)
-                let (kind, eventId) = Self.parse(delivery.body)
-                guard kind == "phaseOne" else { continue }
-                arrived.withLock { $0[eventId] = .now }
-                received += 1
-                if received == starts { break }
-            }
-        }()
-        async let lookupArrivals: Void = {
-            var received = 0
-            for await delivery in lookupJobs {
+                let (type, eventId) = Self.parse(delivery.body)
+                if type == "callStarted" { arrived.withLock { $0[eventId] = .now } }
                 relay.ack(delivery)
                 received += 1
-                if received == starts { break }
+                if received == total { break }
             }
         }()
 
         let steady = try await EnrichmentBenchmark.publishSteadily(schedule, rate: rate, using: publisher) { event in
             OutboundMessage(exchange: "", routingKey: events, body: Self.body(event.type, event.eventId))
         }
-        await phaseOneArrivals
-        await lookupArrivals
-        await relay.stopConsuming()
         await relayed
+        await relay.stopConsuming()
 
         let sentAt = steady.startsPublishedAt
         let latencies = arrived.withLock { $0 }.compactMap { eventId, at in sentAt[eventId].map { at - $0 } }.sorted()
-        for queue in [events, deliveries, lookups] { try? await publisher.deleteQueue(queue) }
+        try? await publisher.deleteQueue(events)
         await relay.shutdown()
         await publisher.shutdown()
         return Figures(

@@ -6,8 +6,8 @@
 // baseline: N persistent ~300-byte messages published with confirms (W unconfirmed at most) to a
 //           quorum queue and consumed with manual acks (prefetch P), through rabbitmq-c.
 // relay:    N callStarted events of the same size published the same way to platform.events; the
-//           relay (prefetch P) correlates each, commits it to its SQLite store, queues the customer
-//           update on relay.deliveries, and its delivery worker PUTs it to a local HTTP server.
+//           relay (prefetch P) correlates each, commits it with its customer update to its SQLite
+//           store's outbox, acks it, and its dispatcher PUTs the update to a local HTTP server.
 // Both times run from the first publish to the last message acked / the last PUT received.
 
 import Foundation
@@ -228,7 +228,7 @@ if options.mode == "enrichment" {
             ).run()
             floors.append(floor)
             print(
-                "run \(run): broker path alone: start published → phase-1 job received p50 \(milliseconds(floor.p50)) p99 "
+                "run \(run): broker path alone: start published → received by the consumer p50 \(milliseconds(floor.p50)) p99 "
                     + "\(milliseconds(floor.p99))" + (floor.cpu.map { "; \($0.description)" } ?? ""))
             let result = try await EnrichmentBenchmark(
                 calls: options.messages, rate: options.rate, mix: options.mix, crmLatency: .milliseconds(options.crmLatencyMs),

@@ -26,6 +26,7 @@ struct AdminRoutes: Sendable {
             contacts: app.contacts, lookup: app.lookup, defaultRegion: app.configuration.identity.defaultRegion,
             maxBodyBytes: settings.maxBodyBytes, logger: logger
         ).register(on: protected)
+        DeliveryRoutes(store: app.store, maxBodyBytes: settings.maxBodyBytes).register(on: protected)
         protected.get("metrics") { _, _ in await metrics() }
         protected.post("api/v1/genesys/lookup") { request, _ in try await lookup(request) }
         protected.post("api/v1/genesys/update-context") { request, _ in try await updateContext(request) }

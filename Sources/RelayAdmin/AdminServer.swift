@@ -51,6 +51,8 @@ public final class AdminServer: Service {
         var deadLetters = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: app.names, logger: logger)
         // Sealed payloads open for the operator, and replay republishes the original event.
         deadLetters.cipher = app.cipher
+        // Failed deliveries and lookups are replayed into the relay's own outbox.
+        deadLetters.outbox = app.store
         self.deadLetters = deadLetters
         self.logger = logger
     }

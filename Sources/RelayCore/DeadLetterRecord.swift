@@ -20,6 +20,17 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
             self.exchange = exchange
             self.routingKey = routingKey
         }
+
+        /// A failed delivery or lookup: it came from the relay's outbox, and replay puts its job back
+        /// there (in the store), not on the broker. The name is no queue: a tool that published it to
+        /// the default exchange would be told it is unroutable.
+        public static let outbox = Origin(exchange: "", routingKey: "identity-relay.outbox")
+
+        /// Whether replay puts the payload back in the store's outbox: a record of this version, or a
+        /// delivery job from a version whose jobs travelled on the broker's `relay.work` exchange.
+        public var isOutbox: Bool {
+            self == .outbox || (exchange.hasSuffix("relay.work") && (routingKey == "delivery" || routingKey == "enrichment"))
+        }
     }
 
     /// The outbound request that failed, for `deliveryFailed`.

@@ -34,23 +34,7 @@ public struct UpstreamLookup: Sendable {
 /// Each upstream has its own circuit breaker, so an outage costs a probe now and then instead of a
 /// request per call; while it is open, enrichments wait (parked) rather than fail at once.
 public final class Enricher: Sendable {
-    public enum Outcome: Sendable {
-        case update(CustomerUpdate)
-        /// Nothing to add (no match, several matches under the `temporary` policy), or a context update
-        /// refused: nothing changes.
-        case noUpdate(reason: String)
-        /// No identifier found exactly one contact, but the name did: recorded for the agent, not linked.
-        case suggestion(CRMSuggestion)
-        /// A request went out and failed; worth another attempt after the delay.
-        case retry(after: Duration, error: String)
-        /// Nothing was asked, so no attempt was made: the upstream's breaker is open (try again when it
-        /// lets its next probe through), or the backlog waits its turn (`RecoveryPacer`).
-        case refused(reason: String, after: Duration)
-        /// A backlog lookup whose turn at the CRM is not near (`RecoveryPacer`): nothing was asked. It
-        /// parks rather than wait in its slot, so new calls keep their place.
-        case paced(reason: String, after: Duration)
-        case failed(error: String, status: Int?)
-    }
+    public typealias Outcome = LookupOutcome
 
     let crm: UpstreamLookup
     /// Upstream names with a breaker: `crm`, and `erp` when an ERP lookup is configured.
@@ -304,7 +288,7 @@ public final class Enricher: Sendable {
             body = response.body
             result = .response(
                 status: response.status, retryAfter: response.header("retry-after"),
-                bodyExcerpt: DeliveryWorker.excerpt(response.body))
+                bodyExcerpt: DeliverySender.excerpt(response.body))
         } catch let error as HTTPClientError {
             result = .transportFailure(isRetriable: error.isRetriable, description: error.description)
         } catch {
@@ -322,7 +306,7 @@ public final class Enricher: Sendable {
             return .success(body)
         case .retry(let delay):
             breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
-            return .failure(OutcomeFailure(.retry(after: delay, error: "\(upstream.name): \(DeliveryWorker.summary(of: result))")))
+            return .failure(OutcomeFailure(.retry(after: delay, error: "\(upstream.name): \(DeliveryStateMachine.summary(of: result))")))
         case .giveUp(let error, let status):
             // A 4xx is the request's fault, not the upstream's health: the upstream answered, which
             // closes a half-open breaker like any answer (left half-open, it would refuse every call).
@@ -338,20 +322,5 @@ public final class Enricher: Sendable {
     struct OutcomeFailure: Error {
         let outcome: Outcome
         init(_ outcome: Outcome) { self.outcome = outcome }
-    }
-}
-
-extension Enricher.Outcome {
-    /// A bounded label for metrics.
-    var metricLabel: String {
-        switch self {
-        case .update: "update"
-        case .noUpdate: "noUpdate"
-        case .suggestion: "suggestion"
-        case .retry: "retry"
-        case .refused: "refused"
-        case .paced: "paced"
-        case .failed: "failed"
-        }
     }
 }

@@ -6,19 +6,21 @@ public import RelayStore
 public import ServiceLifecycle
 import Synchronization
 
-/// The relay's main job: consume events, correlate them, commit, publish the effects, then ack.
+/// The relay's main job: consume events, correlate them, commit, hand the effects over, then ack.
 ///
-/// A delivery is acked only once its outcome is safe: its state and effects committed to the store
-/// and every effect confirmed by the broker (or its dead-letter record confirmed). Anything else (a
-/// crash, a broker outage, shutdown mid-flight) leaves it unacked, and the broker delivers it again;
-/// the store recognises the event and publishes its effects again under the same idempotency keys.
+/// A delivery is acked once its outcome is durable: its state and effects committed to the store (or
+/// its dead-letter record confirmed by the broker). From the commit on, the effects are the store's:
+/// the dispatcher takes them at once, with no trip through the broker. Anything else (a crash, a
+/// broker outage, shutdown mid-flight) leaves the delivery unacked, and the broker delivers it again;
+/// the store recognises the event, and its unfinished effects are handed over again.
 public final class EventPipeline: Service {
     let amqp: AMQPClient
     let store: any InteractionStore
     let names: RelayNames
     let decoder: InputDecoder
     let correlator: CallCorrelator
-    let outbox: OutboxPublisher
+    /// Takes the effects once committed.
+    let dispatcher: OutboxDispatcher?
     let deadLetters: DeadLetterPublisher
     let prefetch: UInt16
     let metrics: RelayMetrics
@@ -41,9 +43,10 @@ public final class EventPipeline: Service {
 
     public init(
         amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, cipher: FieldCipher? = nil, metrics: RelayMetrics = .disabled,
-        logger: Logger, contacts: ContactDirectory? = nil
+        correlator: CallCorrelator, prefetch: Int, dispatcher: OutboxDispatcher?, cipher: FieldCipher? = nil,
+        metrics: RelayMetrics = .disabled, logger: Logger, contacts: ContactDirectory? = nil
     ) {
+        self.dispatcher = dispatcher
         self.cipher = cipher
         self.contacts = contacts
         self.amqp = amqp
@@ -51,7 +54,6 @@ public final class EventPipeline: Service {
         self.names = names
         self.decoder = decoder
         self.correlator = correlator
-        self.outbox = OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)
         self.deadLetters = DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange)
         self.prefetch = UInt16(clamping: prefetch)
         self.metrics = metrics
@@ -114,7 +116,7 @@ public final class EventPipeline: Service {
 
     /// What became of an event handed to `submit`.
     public enum Submission: Sendable, Hashable {
-        /// Committed; its effects are confirmed by the broker.
+        /// Committed, with its effects.
         case accepted
         /// Processed before under this event id: nothing changed.
         case duplicate
@@ -146,7 +148,7 @@ public final class EventPipeline: Service {
     }
 
     /// The one path of every event, consumed or submitted: phase-1 context, correlation and commit, then
-    /// the effects published and confirmed. Throws when any of it did not finish.
+    /// the effects handed to the dispatcher. Throws when the commit did not finish.
     private func commit(_ received: PlatformEvent) async throws -> Committed {
         let correlator = self.correlator
         let cipher = self.cipher
@@ -175,14 +177,13 @@ public final class EventPipeline: Service {
         }
         switch result {
         case .committed(let entries):
-            try await outbox.publish(entries)
+            dispatcher?.submit(entries)
             metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
             return Committed(isDuplicate: false, effects: entries.count, outcome: outcome.withLock { $0 })
         case .alreadyProcessed(let entries):
-            // A redelivery after a crash, or a duplicate: publish what was abandoned, which is all of
-            // it after a restart. Entries this relay committed and is still publishing are young;
-            // publishing them here too would send them twice in normal operation.
-            try await outbox.publish(outbox.abandoned(entries, now: now))
+            // A redelivery after a crash, or a duplicate: what its processing left unfinished is handed
+            // over again; the dispatcher skips what it already holds.
+            dispatcher?.submit(entries)
             metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
             return Committed(isDuplicate: true, effects: 0, outcome: nil)
         }

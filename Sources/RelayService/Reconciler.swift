@@ -1,6 +1,5 @@
 public import Foundation
 public import Logging
-public import RelayAMQP
 public import RelayCore
 public import RelayStore
 import ServiceLifecycle
@@ -9,9 +8,9 @@ import ServiceLifecycle
 /// looked up in the CRM again; those that match now get a customer-update PUT with `CRM:{id}` and
 /// their link upgraded.
 ///
-/// The PUT is queued on `relay.deliveries` (confirmed by the broker) before the link changes in the
-/// store: a crash in between repeats the PUT on the next run, under the same idempotency key, rather
-/// than leave the platform on the old link.
+/// The PUT is added to the outbox in the transaction that upgrades the link, so neither happens
+/// without the other; a running relay's dispatcher sends it (this process's at once, another's at its
+/// next poll of the store).
 public struct Reconciler: Sendable {
     public struct Report: Sendable, Hashable {
         public var examined = 0
@@ -42,8 +41,8 @@ public struct Reconciler: Sendable {
 
     let store: any InteractionStore
     let enricher: Enricher
-    let amqp: AMQPClient
-    let names: RelayNames
+    /// Takes the updates at once when reconciliation runs inside the relay.
+    let dispatcher: OutboxDispatcher?
     /// The caller's E.164 number for an interaction, from wherever it is kept (sealed) on record.
     let numberFor: @Sendable (Interaction) async throws -> String?
     /// Seals the personal data of the updates it queues (the profile's name and email).
@@ -51,14 +50,13 @@ public struct Reconciler: Sendable {
     let logger: Logger
 
     public init(
-        store: any InteractionStore, enricher: Enricher, amqp: AMQPClient, names: RelayNames,
+        store: any InteractionStore, enricher: Enricher, dispatcher: OutboxDispatcher?,
         numberFor: @escaping @Sendable (Interaction) async throws -> String?, cipher: FieldCipher?, logger: Logger
     ) {
         self.cipher = cipher
         self.store = store
         self.enricher = enricher
-        self.amqp = amqp
-        self.names = names
+        self.dispatcher = dispatcher
         self.numberFor = numberFor
         self.logger = logger
     }
@@ -140,23 +138,20 @@ public struct Reconciler: Sendable {
                     idempotencyKey: "reconcile:\(interaction.callId):\(update.externalId)", profile: update.profile),
                 causeId: "reconcile:\(interaction.callId)")
             do {
-                try await amqp.publish(
-                    OutboundMessage(
-                        exchange: names.workExchange, routingKey: names.deliveryRoutingKey,
-                        body: (cipher.map(job.sealed) ?? job).encoded(),
-                        messageId: job.idempotencyKey))
-                let linked = try await store.relink(
-                    callId: interaction.callId, to: update.externalId.description, now: Date(),
-                    replacing: .phoneLinkOnly)
-                if let linked, linked != update.externalId.description {
-                    // Linked in the moments since the check above. The queued update is older than that
-                    // link; the delivery worker drops it if it saw the relink, and sends it otherwise.
+                let queued = try await store.enqueueOutbox(
+                    callId: interaction.callId, causeId: job.causeId,
+                    [NewOutboxEntry(kind: OutboxKind.delivery, payload: (cipher.map(job.sealed) ?? job).encoded())],
+                    relink: (update.externalId.description, .phoneLinkOnly), now: Date())
+                if queued.isEmpty {
+                    // Linked in the moments since the check above: that newer link stays, and no update
+                    // is queued for this match.
                     report.leftAsIs += 1
                     logger.notice(
-                        "reconciliation found the call linked since; its queued update may still be sent",
+                        "reconciliation found the call linked since; left as is",
                         metadata: [LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
                     return
                 }
+                dispatcher?.submit(queued)
                 report.upgraded += 1
                 logger.info(
                     "reconciled",

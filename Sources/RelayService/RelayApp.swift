@@ -6,8 +6,8 @@ public import RelayHTTP
 public import RelayStore
 public import ServiceLifecycle
 
-/// The relay wired together from its configuration: broker client, store, HTTP client, and the three
-/// services around the core (event pipeline, delivery worker, timers). `run()` runs them until
+/// The relay wired together from its configuration: broker client, store, HTTP client, and the
+/// services around the core (event pipeline, outbox dispatcher, timers). `run()` runs them until
 /// graceful shutdown, then closes the clients.
 public final class RelayApp: Service {
     public let configuration: RelayConfiguration
@@ -16,7 +16,8 @@ public final class RelayApp: Service {
     public let http: CurlHTTPClient
     public let store: any InteractionStore
     public let pipeline: EventPipeline
-    public let deliveries: DeliveryWorker
+    /// Carries out the outbox: sends, lookups and dead-letter records, straight from the store.
+    public let dispatcher: OutboxDispatcher
     public let timers: TimerService
     /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
     public let retentionPurge: RetentionPurge
@@ -36,7 +37,7 @@ public final class RelayApp: Service {
     public var reconciler: Reconciler? {
         enricher.map { enricher in
             Reconciler(
-                store: store, enricher: enricher, amqp: amqp, names: names,
+                store: store, enricher: enricher, dispatcher: dispatcher,
                 numberFor: { [self] in try await self.customerNumber(for: $0) }, cipher: cipher, logger: logger)
         }
     }
@@ -116,7 +117,7 @@ public final class RelayApp: Service {
         }
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
-        // Enough connections per host for every request the consumers can have in flight, plus the CTI
+        // Enough connections per host for every request the dispatcher can have in flight, plus the CTI
         // lookups: when the CRM and the platform share a host, a lookup backlog must not hold updates back.
         let inFlight = configuration.delivery.concurrency + configuration.delivery.enrichmentConcurrency + 64
         let http = CurlHTTPClient(
@@ -174,34 +175,40 @@ public final class RelayApp: Service {
         self.amqp = amqp
         self.http = http
         self.store = store
-        self.pipeline = EventPipeline(
-            amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, cipher: cipher, metrics: metrics, logger: logger,
-            contacts: contacts)
         let lookup = CustomerLookup(
             linking: linking, store: store, localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
             enricher: enricher, budget: configuration.admin.lookupBudget,
             cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
         self.lookup = lookup
-        self.deliveries = DeliveryWorker(
-            amqp: amqp, http: http, names: names,
-            delayQueues: DelayQueues(topology: topology, deliveryRoutingKey: names.deliveryRoutingKey),
-            targets: .init(
-                platformBaseURL: endpoints.platformBaseURL, postCallWebhookURL: endpoints.postCallWebhookURL,
-                webhookSigner: signer),
-            policy: configuration.delivery.retryPolicy, requestTimeout: configuration.platform.requestTimeout,
-            inProcessRetryLimit: configuration.delivery.inProcessRetryLimit,
-            concurrency: configuration.delivery.concurrency,
-            enrichmentConcurrency: configuration.delivery.enrichmentConcurrency, enricher: enricher,
-            overrides: (store, configuration.identity.overrideTimeToLive), cipher: cipher, metrics: metrics, logger: logger,
-            enrichmentMaxAge: configuration.enrichment.maxAge, enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
+        let dispatcher = OutboxDispatcher(
+            store: store,
+            sender: DeliverySender(
+                http: http,
+                targets: .init(
+                    platformBaseURL: endpoints.platformBaseURL, postCallWebhookURL: endpoints.postCallWebhookURL,
+                    webhookSigner: signer),
+                requestTimeout: configuration.platform.requestTimeout),
+            enricher: enricher,
+            rules: DeliveryStateMachine(retryPolicy: configuration.delivery.retryPolicy, lookupMaxAge: configuration.enrichment.maxAge),
+            deadLetters: DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange),
+            settings: .init(
+                concurrency: configuration.delivery.concurrency,
+                lookupConcurrency: configuration.delivery.enrichmentConcurrency,
+                pollInterval: configuration.delivery.pollInterval,
+                overrideTimeToLive: configuration.identity.overrideTimeToLive),
+            cipher: cipher, metrics: metrics, logger: logger,
+            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
+        self.dispatcher = dispatcher
+        self.pipeline = EventPipeline(
+            amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
+            correlator: correlator, prefetch: configuration.amqp.prefetch, dispatcher: dispatcher, cipher: cipher,
+            metrics: metrics, logger: logger, contacts: contacts)
         self.enricher = enricher
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
             retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
         self.timers = TimerService(
-            store: store, correlator: correlator,
-            outbox: OutboxPublisher(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger),
+            store: store, correlator: correlator, dispatcher: dispatcher,
             scanInterval: configuration.correlation.timerScanInterval,
             processedEventRetention: configuration.correlation.processedEventRetention, cipher: cipher, logger: logger)
     }
@@ -227,21 +234,24 @@ public final class RelayApp: Service {
             mapping: mapping, breakerThreshold: lookup.breakerThreshold, breakerOpenDuration: lookup.breakerOpen)
     }
 
-    /// Reads what waits (outbox entries not yet published, the work queues' ready messages) into the
-    /// metrics; called when they are scraped. A part it cannot read (the broker away) is left as it was.
+    /// Reads what waits in the outbox (pending, due, retrying, oldest, by kind) into the metrics; called
+    /// when they are scraped. When the store cannot be read, the gauges keep their last values.
     public func recordBacklog() async {
         let now = Date()
-        guard let summary = try? await store.unpublishedOutboxSummary() else { return }
-        var queues: [(queue: String, messages: Int)] = []
-        if amqp.isConnected {
-            for queue in [names.deliveriesQueue, names.enrichmentQueue] + deliveries.delayQueues.queues.map(\.name) {
-                if let count = try? await amqp.messageCount(queue: queue) { queues.append((queue, count)) }
-            }
+        guard let summary = try? await store.outboxSummary(now: now) else { return }
+        metrics.outbox(summary, now: now, inHand: dispatcher.inHandCount)
+    }
+
+    /// Warns when the broker still holds work queues of an earlier version with messages in them:
+    /// this version never reads them (README, "Upgrading from broker work queues").
+    func warnAboutLegacyWorkQueues() async {
+        for _ in 0..<100 where !amqp.isConnected { try? await Task.sleep(for: .milliseconds(100)) }
+        for queue in names.legacyWorkQueues {
+            guard let count = try? await amqp.messageCount(queue: queue), count > 0 else { continue }
+            logger.warning(
+                "an earlier version's work queue still holds messages this version does not read; drain it with the earlier version",
+                metadata: ["amqp.queue": "\(queue)", "amqp.messages": "\(count)"])
         }
-        metrics.backlog(
-            outboxUnpublished: summary.count,
-            oldestUnpublishedAge: .seconds(summary.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0),
-            workQueues: queues)
     }
 
     public func run() async throws {
@@ -250,7 +260,8 @@ public final class RelayApp: Service {
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.pipeline.run() }
-                group.addTask { try await self.deliveries.run() }
+                group.addTask { try await self.dispatcher.run() }
+                group.addTask { await self.warnAboutLegacyWorkQueues() }
                 group.addTask { try await self.timers.run() }
                 group.addTask { try await self.retentionPurge.run() }
                 group.addTask { try await self.contactExpiry.run() }

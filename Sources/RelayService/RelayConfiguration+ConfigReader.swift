@@ -64,6 +64,9 @@ extension RelayConfiguration {
         }
         let known = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })
         for key in fileValues.keys.sorted() {
+            if let why = retiredKeys[key] {
+                throw ConfigurationError(key: key, "is no longer used (\(why)): remove it from \(filePath ?? "the configuration file")")
+            }
             guard let definition = known[key] else {
                 throw ConfigurationError(key: key, "unknown key in \(filePath ?? "the configuration file")")
             }
@@ -136,6 +139,9 @@ extension RelayConfiguration {
         let unknown = environment.keys.filter { name in
             name.hasPrefix("RELAY_") && known[name] == nil && !environmentNamesThatAreNotKeys.contains(name)
                 && !environmentPrefixesThatAreNotKeys.contains { name.hasPrefix($0) }
+        }
+        for key in retiredKeys.keys.sorted() where environment[environmentName(for: key)] != nil {
+            throw ConfigurationError(key: key, "is no longer used (\(retiredKeys[key]!)): unset \(environmentName(for: key))")
         }
         guard let first = unknown.sorted().first else { return }
         let nearest = known.keys.min {
@@ -262,6 +268,13 @@ struct ConfigKeyDefinition: Sendable {
 }
 
 extension RelayConfiguration {
+    /// Keys an earlier version read and this one does not, with why: named in the error, so an upgrade
+    /// that keeps an old file is told what to do instead of "unknown key".
+    static let retiredKeys: [String: String] = [
+        "delivery.inProcessRetryLimitMs":
+            "every retry is scheduled on its outbox entry in the store; there are no delay queues to park in"
+    ]
+
     static let keys: [ConfigKeyDefinition] = [
         .string("amqp.host", \.amqp.host),
         .int("amqp.port", \.amqp.port, 1...65535),
@@ -317,7 +330,7 @@ extension RelayConfiguration {
         .milliseconds("delivery.baseDelayMs", \.delivery.baseDelay, 1...3_600_000),
         .milliseconds("delivery.maxDelayMs", \.delivery.maxDelay, 1...86_400_000),
         .milliseconds("delivery.maxRetryAfterMs", \.delivery.maxRetryAfter, 0...86_400_000),
-        .milliseconds("delivery.inProcessRetryLimitMs", \.delivery.inProcessRetryLimit, 0...60_000),
+        .milliseconds("delivery.pollIntervalMs", \.delivery.pollInterval, 10...60_000),
         .int("delivery.concurrency", \.delivery.concurrency, 1...1024),
         .int("delivery.enrichmentConcurrency", \.delivery.enrichmentConcurrency, 1...1024),
         .seconds("enrichment.maxAgeSeconds", \.enrichment.maxAge, 1...604_800),

@@ -118,12 +118,13 @@ public struct RelayConfiguration: Sendable {
         public var baseDelay = Duration.milliseconds(500)
         public var maxDelay = Duration.seconds(3600)
         public var maxRetryAfter = Duration.seconds(3600)
-        /// Retries due sooner than this wait in the worker; later ones park in a delay queue.
-        public var inProcessRetryLimit = Duration.seconds(2)
-        /// Outbound requests in flight at once (the delivery consumer's prefetch).
+        /// Outbound requests (customer updates, webhooks) in flight at once.
         public var concurrency = 64
-        /// CRM/ERP lookups in flight at once (the enrichment consumer's prefetch), apart from `concurrency`.
+        /// CRM/ERP lookups in flight at once, apart from `concurrency`: a hung CRM holds no send's place.
         public var enrichmentConcurrency = 64
+        /// How often the dispatcher reads the store for work it was not handed: retries falling due,
+        /// entries added by another process (reconciliation, a replay, `deliveries retry`).
+        public var pollInterval = Duration.seconds(1)
 
         public var retryPolicy: RetryPolicy {
             RetryPolicy(

@@ -1,6 +1,7 @@
 public import CoreMetrics
-import Foundation
+public import Foundation
 public import RelayCore
+public import RelayStore
 import Metrics
 
 /// Every metric the relay records, in one place, so names and label sets stay consistent (a
@@ -21,9 +22,11 @@ public struct RelayMetrics: Sendable {
         public static let inFlight = "relay_messages_in_flight"
         public static let lookups = "relay_lookups_total"
         public static let lookupDuration = "relay_lookup_duration_seconds"
-        public static let outboxUnpublished = "relay_outbox_unpublished"
-        public static let outboxOldestUnpublishedAge = "relay_outbox_oldest_unpublished_age_seconds"
-        public static let workQueueMessages = "relay_work_queue_messages"
+        public static let outboxPending = "relay_outbox_pending"
+        public static let outboxDue = "relay_outbox_due"
+        public static let outboxRetrying = "relay_outbox_retrying"
+        public static let outboxOldestPendingAge = "relay_outbox_oldest_pending_age_seconds"
+        public static let outboxInHand = "relay_outbox_in_hand"
     }
 
     let factory: any MetricsFactory
@@ -74,17 +77,23 @@ public struct RelayMetrics: Sendable {
         Gauge(label: Name.breakerState, dimensions: [("upstream", upstream)], factory: factory).record(value)
     }
 
-    /// What waits, read when scraped: the outbox entries not yet on the broker (a crash or an outage
-    /// leaves them), and the ready messages of the work queues (deliveries, lookups, parked retries).
-    public func backlog(outboxUnpublished: Int, oldestUnpublishedAge: Duration, workQueues: [(queue: String, messages: Int)]) {
-        Gauge(label: Name.outboxUnpublished, factory: factory).record(outboxUnpublished)
-        Gauge(label: Name.outboxOldestUnpublishedAge, factory: factory).record(oldestUnpublishedAge.totalSeconds)
-        for (queue, messages) in workQueues {
-            Gauge(label: Name.workQueueMessages, dimensions: [("queue", queue)], factory: factory).record(messages)
+    /// What waits in the outbox, read when scraped, by kind (`delivery`, `lookup`, `deadLetter`):
+    /// unfinished entries, those due now, retries scheduled for later, and the oldest one's age; and
+    /// how many this relay holds in memory (queued or running).
+    public func outbox(_ summary: OutboxSummary, now: Date, inHand: Int) {
+        for kind in Set(summary.kinds.keys).union(OutboxKind.all) {
+            let counts = summary.kinds[kind] ?? .init()
+            let dimensions = [("kind", kind)]
+            Gauge(label: Name.outboxPending, dimensions: dimensions, factory: factory).record(counts.pending)
+            Gauge(label: Name.outboxDue, dimensions: dimensions, factory: factory).record(counts.due)
+            Gauge(label: Name.outboxRetrying, dimensions: dimensions, factory: factory).record(counts.retrying)
+            Gauge(label: Name.outboxOldestPendingAge, dimensions: dimensions, factory: factory)
+                .record(counts.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         }
+        Gauge(label: Name.outboxInHand, factory: factory).record(inHand)
     }
 
-    /// `stage`: events or deliveries.
+    /// `stage`: events, deliveries or lookups.
     public func inFlight(stage: String) -> InFlight {
         InFlight(meter: Meter(label: Name.inFlight, dimensions: [("stage", stage)], factory: factory))
     }

@@ -4,13 +4,13 @@ public import RelayCore
 public import RelayStore
 public import ServiceLifecycle
 
-/// Fires the interactions' durable timers (orphans, wrap-up grace) when they fall due, publishes what
-/// a crash left in the outbox, and prunes old bookkeeping. Timers live in the store, so they fire after
-/// a restart too.
+/// Fires the interactions' durable timers (orphans, wrap-up grace) when they fall due, and prunes old
+/// bookkeeping. Timers live in the store, so they fire after a restart too.
 public final class TimerService: Service {
     let store: any InteractionStore
     let correlator: CallCorrelator
-    let outbox: OutboxPublisher
+    /// Takes the effects a firing committed.
+    let dispatcher: OutboxDispatcher?
     let scanInterval: Duration
     let processedEventRetention: Duration
     let logger: Logger
@@ -18,13 +18,13 @@ public final class TimerService: Service {
     let cipher: FieldCipher?
 
     public init(
-        store: any InteractionStore, correlator: CallCorrelator, outbox: OutboxPublisher, scanInterval: Duration,
+        store: any InteractionStore, correlator: CallCorrelator, dispatcher: OutboxDispatcher?, scanInterval: Duration,
         processedEventRetention: Duration, cipher: FieldCipher? = nil, logger: Logger
     ) {
         self.cipher = cipher
         self.store = store
         self.correlator = correlator
-        self.outbox = outbox
+        self.dispatcher = dispatcher
         self.scanInterval = scanInterval
         self.processedEventRetention = processedEventRetention
         self.logger = logger
@@ -32,14 +32,8 @@ public final class TimerService: Service {
 
     public func run() async throws {
         var lastPrune = ContinuousClock.now - .seconds(3600)
-        // Each step catches its own failure: an outbox entry that cannot be published must not stop
-        // the timers. The round itself never throws.
+        // Each step catches its own failure; the round itself never throws.
         await repeatUntilShutdown(every: scanInterval, startNow: true, logger: logger, failure: "timer scan failed") {
-            do {
-                try await outbox.sweep()
-            } catch {
-                logger.error("outbox sweep incomplete; retrying at the next scan", metadata: [LogKeys.error: "\(error)"])
-            }
             do {
                 try await fireDueTimers(now: Date())
             } catch {
@@ -78,11 +72,11 @@ public final class TimerService: Service {
                 }
                 switch result {
                 case .committed(let entries), .alreadyProcessed(let entries):
-                    try await outbox.publish(entries)
+                    dispatcher?.submit(entries)
                 }
             } catch {
                 logger.error(
-                    "timer firing not finished; the next scan (or, for its effects, the outbox sweep) finishes it",
+                    "timer firing not finished; the next scan finishes it",
                     metadata: [LogKeys.callIdMasked: "\(Masking.mask(interaction.callId))", LogKeys.error: "\(error)"])
             }
         }
@@ -92,7 +86,7 @@ public final class TimerService: Service {
     private func prune(now: Date) async throws {
         let cutoff = now.addingTimeInterval(-processedEventRetention.totalSeconds)
         let events = try await store.pruneProcessedEvents(before: cutoff)
-        let entries = try await store.prunePublishedOutbox(before: cutoff)
+        let entries = try await store.pruneFinishedOutbox(before: cutoff)
         let overrides = try await store.pruneExpiredOverrides(now: now)
         if events + entries + overrides > 0 {
             logger.info(

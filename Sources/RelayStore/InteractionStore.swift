@@ -1,29 +1,144 @@
 public import Foundation
 public import RelayCore
 
-/// One effect waiting to be published to the broker: written in the same transaction as the state that
-/// caused it (a transactional outbox), so a crash between commit and publish loses nothing.
+/// One effect of a committed event, waiting to be carried out: written in the same transaction as the
+/// state that caused it (a transactional outbox), so a crash between commit and effect loses nothing.
+/// The outbox is the relay's work queue: the dispatcher takes what is due, and an attempt's outcome
+/// either finishes the entry or writes its next due time.
 public struct OutboxEntry: Sendable, Hashable {
     /// Assigned by the store; increasing in commit order.
     public var id: Int64
     /// The event (or timer firing) that caused it; a redelivered event finds its effects by this id.
     public var causeId: String
     public var callId: String
-    /// What the effect is (`customerUpdate`, `postCallWebhook`, `deadLetter`): for routing and for logs.
+    /// What the effect is (`delivery`, `lookup`, `deadLetter`): which lane runs it, and for logs.
     public var kind: String
     /// The effect, encoded by the caller; the store keeps the bytes as they are.
     public var payload: [UInt8]
     public var createdAt: Date
-    public var publishedAt: Date?
+    /// When the next attempt may start; `createdAt` for a new entry.
+    public var dueAt: Date
+    /// Real attempts made so far.
+    public var attempts: Int
+    /// The last attempt's failure, log-safe (an HTTP status, a transport error); nil before any failure.
+    public var lastError: String?
+    /// When it was finished (delivered, dead-lettered, superseded, …); nil while it is work to do.
+    public var finishedAt: Date?
+    /// How it finished (`delivered`, `deadLettered`, `superseded`, `noUpdate`, …).
+    public var outcome: String?
 
-    public init(id: Int64, causeId: String, callId: String, kind: String, payload: [UInt8], createdAt: Date, publishedAt: Date?) {
+    public init(
+        id: Int64, causeId: String, callId: String, kind: String, payload: [UInt8], createdAt: Date, dueAt: Date? = nil,
+        attempts: Int = 0, lastError: String? = nil, finishedAt: Date? = nil, outcome: String? = nil
+    ) {
         self.id = id
         self.causeId = causeId
         self.callId = callId
         self.kind = kind
         self.payload = payload
         self.createdAt = createdAt
-        self.publishedAt = publishedAt
+        self.dueAt = dueAt ?? createdAt
+        self.attempts = attempts
+        self.lastError = lastError
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+    }
+}
+
+/// What became of an outbox entry's attempt, to record in the store.
+public enum OutboxSettlement: Sendable, Hashable {
+    /// Done for good: `outcome` says how (`delivered`, `deadLettered`, `superseded`, …).
+    case finished(id: Int64, outcome: String)
+    /// Not done: the next attempt is due at `dueAt`; `payload` (the job with its attempt count and
+    /// first failure) replaces the entry's.
+    case retry(id: Int64, dueAt: Date, attempts: Int, lastError: String, payload: [UInt8])
+    /// Becomes a dead-letter record still to publish (due at `dueAt`): the job gave up, and the broker
+    /// did not take its record.
+    case deadLetter(id: Int64, dueAt: Date, lastError: String, record: [UInt8])
+}
+
+/// A lookup that found its customer: the call's relink and the enriched update, in one transaction.
+public struct LookupCompletion: Sendable, Hashable {
+    public var entryId: Int64
+    public var callId: String
+    public var causeId: String
+    public var externalId: String
+    public var rule: RelinkRule
+    /// The customer update to send once relinked.
+    public var update: NewOutboxEntry
+    /// A validated context update also remembers the caller (a recent override) until `expiresAt`.
+    public var override: (phoneKey: String, expiresAt: Date)?
+
+    public init(
+        entryId: Int64, callId: String, causeId: String, externalId: String, rule: RelinkRule, update: NewOutboxEntry,
+        override: (phoneKey: String, expiresAt: Date)? = nil
+    ) {
+        self.entryId = entryId
+        self.callId = callId
+        self.causeId = causeId
+        self.externalId = externalId
+        self.rule = rule
+        self.update = update
+        self.override = override
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.entryId == rhs.entryId && lhs.externalId == rhs.externalId && lhs.update == rhs.update
+            && lhs.override?.phoneKey == rhs.override?.phoneKey && lhs.override?.expiresAt == rhs.override?.expiresAt
+            && lhs.rule == rhs.rule && lhs.callId == rhs.callId && lhs.causeId == rhs.causeId
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(entryId)
+        hasher.combine(externalId)
+    }
+}
+
+/// What waits in the outbox, by kind.
+public struct OutboxSummary: Sendable, Hashable {
+    public struct Kind: Sendable, Hashable {
+        /// Not finished.
+        public var pending = 0
+        /// Not finished and due now.
+        public var due = 0
+        /// Not finished, tried and failed before, due later: retries scheduled.
+        public var retrying = 0
+        public var oldestCreatedAt: Date?
+
+        public init() {}
+    }
+
+    public var kinds: [String: Kind]
+
+    public init(kinds: [String: Kind] = [:]) {
+        self.kinds = kinds
+    }
+
+    public var pending: Int { kinds.values.reduce(0) { $0 + $1.pending } }
+    public var oldestCreatedAt: Date? { kinds.values.compactMap(\.oldestCreatedAt).min() }
+}
+
+/// Which outbox entries an operator asks for.
+public struct OutboxQuery: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable, CaseIterable {
+        /// Not finished.
+        case pending
+        /// Not finished and failed at least once.
+        case failing
+        /// Finished.
+        case finished
+    }
+
+    public var state: State
+    public var kind: String?
+    public var callId: String?
+    public var limit: Int
+
+    public init(state: State = .pending, kind: String? = nil, callId: String? = nil, limit: Int = 100) {
+        self.state = state
+        self.kind = kind
+        self.callId = callId
+        self.limit = limit
     }
 }
 
@@ -43,7 +158,7 @@ public enum ApplyResult: Sendable, Hashable {
     /// The change was committed with these outbox entries.
     case committed([OutboxEntry])
     /// The event was processed before (a redelivery or a duplicate): nothing changed; these are the
-    /// outbox entries that processing left, published or not, to publish again if need be.
+    /// outbox entries that processing left unfinished, for the dispatcher to take if it has not.
     case alreadyProcessed([OutboxEntry])
 }
 
@@ -80,19 +195,44 @@ public protocol InteractionStore: Sendable {
     /// Interactions with a timer due at `now` or before, soonest first.
     func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction]
 
-    /// Outbox entries not yet published, oldest first.
-    func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry]
+    /// Outbox entries not finished and due at `dueBy` or before (any due time when nil), in commit
+    /// order, at most `limit`.
+    func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry]
 
-    /// How many outbox entries are not yet published, and when the oldest of them was committed.
-    func unpublishedOutboxSummary() async throws -> (count: Int, oldestCreatedAt: Date?)
+    /// The unfinished outbox entries of a cause (an event, a timer firing), in commit order.
+    func pendingOutbox(causedBy causeId: String) async throws -> [OutboxEntry]
 
-    func markPublished(_ ids: [Int64], at: Date) async throws
+    /// What waits in the outbox at `now`, by kind.
+    func outboxSummary(now: Date) async throws -> OutboxSummary
+
+    /// Outbox entries as an operator asks for them, newest first.
+    func outboxEntries(_ query: OutboxQuery) async throws -> [OutboxEntry]
+
+    func outboxEntry(id: Int64) async throws -> OutboxEntry?
+
+    /// Records attempts' outcomes; an entry already finished stays as it was.
+    func settleOutbox(_ settlements: [OutboxSettlement], now: Date) async throws
+
+    /// Relinks the call (if its current link is one `rule` replaces) and, when the call is then on the
+    /// completion's id, adds the enriched update to the outbox; finishes the lookup either way. Returns
+    /// the call's link afterwards and the update's entry (nil when the link stayed another).
+    func completeLookup(_ completion: LookupCompletion, now: Date) async throws -> (link: String?, update: OutboxEntry?)
+
+    /// Adds entries for a call outside an event (reconciliation, a replayed dead letter). With a
+    /// relink, the entries are added only if the call then has that link; returns the entries added.
+    func enqueueOutbox(
+        callId: String, causeId: String, _ entries: [NewOutboxEntry], relink: (externalId: String, rule: RelinkRule)?,
+        now: Date
+    ) async throws -> [OutboxEntry]
+
+    /// Makes the selected unfinished entries due at `now`; returns how many.
+    func makeOutboxDue(ids: [Int64], now: Date) async throws -> Int
 
     /// Forgets processed event ids recorded before `cutoff`; returns how many.
     func pruneProcessedEvents(before cutoff: Date) async throws -> Int
 
-    /// Removes published outbox entries older than `cutoff`; returns how many.
-    func prunePublishedOutbox(before cutoff: Date) async throws -> Int
+    /// Removes outbox entries finished before `cutoff`; returns how many.
+    func pruneFinishedOutbox(before cutoff: Date) async throws -> Int
 
     /// The live recent override for a caller (by the keyed hash of the number), if any.
     func override(phoneKey: String, now: Date) async throws -> String?
@@ -111,10 +251,6 @@ public protocol InteractionStore: Sendable {
     /// views); `sealedName` is the contact's name, sealed. Recording it again changes nothing.
     func recordSuggestion(callId: String, externalId: String, sealedName: [UInt8]?, now: Date) async throws
 
-    /// Calls linked to a CRM or ERP id whose row changed at or after `since`, most recent first, at most
-    /// `limit`: what a restarted delivery worker remembers, so queued updates they supersede are not sent.
-    func recentCRMOrERPLinks(since: Date, limit: Int) async throws -> [(callId: String, externalId: String)]
-
     /// Records that the interaction is now linked to `externalId` (phase 2, a validated switch, or
     /// reconciliation), if its current link is one `rule` replaces. Returns the call's link afterwards:
     /// `externalId` when it changed or already was, the link `rule` kept otherwise, nil for an unknown
@@ -126,17 +262,9 @@ public protocol InteractionStore: Sendable {
     func checkWritable() async throws
 
     /// Removes interactions that finished (completed or orphaned) and last changed before `cutoff`, with
-    /// their processed event ids and their published outbox entries, in one transaction. Unfinished
-    /// interactions and unpublished entries always stay: they are work still to do.
+    /// their processed event ids and their finished outbox entries, in one transaction. Unfinished
+    /// interactions and unfinished entries always stay: they are work still to do.
     func purgeFinishedInteractions(before cutoff: Date) async throws -> FinishedInteractionsPurge
-}
-
-/// Which links a relink may replace.
-public enum RelinkRule: Sendable, Hashable {
-    /// Only the phase-1 `PHONE:` id, or no link: a CRM answer never overwrites an agent's switch.
-    case phoneLinkOnly
-    /// Any link: a validated switch wins over whatever was there.
-    case anyLink
 }
 
 /// What `purgeFinishedInteractions` removed.

@@ -59,3 +59,13 @@ extension SQLiteInteractionStore {
         }
     }
 }
+
+extension SQLiteSchema {
+    /// Migrates a new database at `path` up to `lastMigration` only, then runs `seed` on it: a database
+    /// as an older version left it, for migration tests.
+    static func migrateForTest(path: String, upTo lastMigration: String, seed: (Database) throws -> Void) throws {
+        let queue = try DatabaseQueue(path: path)
+        try migrator.migrate(queue, upTo: lastMigration)
+        try queue.write { db in try seed(db) }
+    }
+}

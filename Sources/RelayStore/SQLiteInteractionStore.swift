@@ -79,7 +79,7 @@ public final class SQLiteInteractionStore: InteractionStore {
         _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]), _ db: Database
     ) throws -> ApplyResult {
         if try isProcessed(eventId, db) {
-            return .alreadyProcessed(try outbox(causedBy: eventId, db))
+            return .alreadyProcessed(try pendingOutbox(causedBy: eventId, db))
         }
         let current = try state(callId: callId, db)
         let (next, newEntries) = try transition(current)
@@ -92,21 +92,7 @@ public final class SQLiteInteractionStore: InteractionStore {
         if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil) }
         try db.cachedStatement(sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)")
             .execute(arguments: [eventId, callId, ColumnTime.value(now)])
-        var entries: [OutboxEntry] = []
-        for entry in newEntries {
-            // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO outbox (cause_id, call_id, kind, payload, created_at)
-                    VALUES (?, ?, ?, COALESCE(?, x''), ?)
-                    """
-            ).execute(arguments: [eventId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now)])
-            entries.append(
-                OutboxEntry(
-                    id: db.lastInsertedRowID, causeId: eventId, callId: callId, kind: entry.kind,
-                    payload: entry.payload, createdAt: ColumnTime.stored(now), publishedAt: nil))
-        }
-        return .committed(entries)
+        return .committed(try insertOutbox(newEntries, callId: callId, causeId: eventId, now: now, db))
     }
 
     public func interaction(callId: String) async throws -> Interaction? {
@@ -121,50 +107,36 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func recentCRMOrERPLinks(since: Date, limit: Int) async throws -> [(callId: String, externalId: String)] {
-        // A scan, once per start: an index on updated_at would cost every commit a B-tree more.
-        try await database {
-            try await writer.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT call_id, external_id FROM interaction
-                        WHERE updated_at >= ? AND (external_id LIKE 'CRM:%' OR external_id LIKE 'ERP:%')
-                        ORDER BY updated_at DESC LIMIT ?
-                        """,
-                    arguments: [ColumnTime.value(since), max(0, limit)]
-                ).map { (callId: $0["call_id"], externalId: $0["external_id"]) }
-            }
-        }
-    }
-
     static func link(callId: String, _ db: Database) throws -> String? {
         try String.fetchOne(db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
     }
 
     public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String? {
         // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
-        // each would cost an fsync each, in the way of the pipeline's commits. One UPDATE with json_set,
-        // not a decode and encode of the whole state: the writer is the pipeline's bottleneck.
+        // each would cost an fsync each, in the way of the pipeline's commits.
         try await database {
-            try await groupCommit.write { db in
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE interaction
-                        SET external_id = :externalId, updated_at = :now,
-                            state = CAST(json_set(CAST(state AS TEXT), '$.externalId', :externalId) AS BLOB)
-                        WHERE call_id = :callId AND external_id IS NOT :externalId
-                            AND (:anyLink OR external_id IS NULL OR external_id LIKE 'PHONE:%')
-                        """
-                ).execute(
-                    arguments: [
-                        "externalId": externalId, "now": ColumnTime.value(now), "callId": callId,
-                        "anyLink": rule == .anyLink,
-                    ])
-                // Read in the same transaction, so no other relink comes in between.
-                return db.changesCount > 0 ? externalId : try Self.link(callId: callId, db)
-            }
+            try await groupCommit.write { db in try Self.relink(callId: callId, to: externalId, now: now, replacing: rule, db) }
         }
+    }
+
+    /// One UPDATE with json_set, not a decode and encode of the whole state: the writer is the
+    /// pipeline's bottleneck. Returns the call's link afterwards, read in the same transaction.
+    private static func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule, _ db: Database)
+        throws -> String?
+    {
+        try db.cachedStatement(
+            sql: """
+                UPDATE interaction
+                SET external_id = :externalId, updated_at = :now,
+                    state = CAST(json_set(CAST(state AS TEXT), '$.externalId', :externalId) AS BLOB)
+                WHERE call_id = :callId AND external_id IS NOT :externalId
+                    AND (:anyLink OR external_id IS NULL OR external_id LIKE 'PHONE:%')
+                """
+        ).execute(
+            arguments: [
+                "externalId": externalId, "now": ColumnTime.value(now), "callId": callId, "anyLink": rule == .anyLink,
+            ])
+        return db.changesCount > 0 ? externalId : try link(callId: callId, db)
     }
 
     /// Only for an interaction still held: a lookup in flight while `forget` or the retention purge
@@ -209,40 +181,164 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func unpublishedOutboxSummary() async throws -> (count: Int, oldestCreatedAt: Date?) {
-        try await database {
-            try await writer.read { db in
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
-                return (row?[0] ?? 0, (row?[1] as Double?).map(ColumnTime.date))
-            }
-        }
-    }
-
-    public func unpublishedOutbox(limit: Int) async throws -> [OutboxEntry] {
+    public func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry] {
         try await database {
             try await writer.read { db in
                 try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?",
-                    arguments: [max(0, limit)]
+                    db.cachedStatement(
+                        sql: "SELECT * FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"),
+                    arguments: [dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude, max(0, limit)]
                 ).map(Self.outboxEntry)
             }
         }
     }
 
-    /// Marks the entries published; an entry already marked keeps its first publication time.
-    public func markPublished(_ ids: [Int64], at: Date) async throws {
-        guard !ids.isEmpty else { return }
+    public func pendingOutbox(causedBy causeId: String) async throws -> [OutboxEntry] {
         try await database {
-            try await groupCommit.write { db in try Self.markPublished(ids, at: at, db) }
+            try await writer.read { db in try Self.pendingOutbox(causedBy: causeId, db) }
         }
     }
 
-    private static func markPublished(_ ids: [Int64], at: Date, _ db: Database) throws {
-        let statement = try db.cachedStatement(sql: "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL")
-        for id in ids {
-            try statement.execute(arguments: [ColumnTime.value(at), id])
+    public func outboxSummary(now: Date) async throws -> OutboxSummary {
+        try await database {
+            try await writer.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT kind, COUNT(*) AS pending, SUM(due_at <= :now) AS due,
+                            SUM(due_at > :now AND attempts > 0) AS retrying, MIN(created_at) AS oldest
+                        FROM outbox WHERE finished_at IS NULL GROUP BY kind
+                        """,
+                    arguments: ["now": ColumnTime.value(now)])
+                var summary = OutboxSummary()
+                for row in rows {
+                    var kind = OutboxSummary.Kind()
+                    kind.pending = row["pending"]
+                    kind.due = row["due"] ?? 0
+                    kind.retrying = row["retrying"] ?? 0
+                    kind.oldestCreatedAt = (row["oldest"] as Double?).map(ColumnTime.date)
+                    summary.kinds[row["kind"]] = kind
+                }
+                return summary
+            }
+        }
+    }
+
+    public func outboxEntries(_ query: OutboxQuery) async throws -> [OutboxEntry] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        switch query.state {
+        case .pending: conditions.append("finished_at IS NULL")
+        case .failing: conditions.append("finished_at IS NULL AND attempts > 0")
+        case .finished: conditions.append("finished_at IS NOT NULL")
+        }
+        if let kind = query.kind {
+            conditions.append("kind = ?")
+            arguments += [kind]
+        }
+        if let callId = query.callId {
+            conditions.append("call_id = ?")
+            arguments += [callId]
+        }
+        let sql = "SELECT * FROM outbox WHERE \(conditions.joined(separator: " AND ")) ORDER BY id DESC LIMIT ?"
+        arguments += [max(0, query.limit)]
+        let bound = arguments
+        return try await database {
+            try await writer.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.outboxEntry) }
+        }
+    }
+
+    public func outboxEntry(id: Int64) async throws -> OutboxEntry? {
+        try await database {
+            try await writer.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE id = ?", arguments: [id]).map(Self.outboxEntry)
+            }
+        }
+    }
+
+    public func settleOutbox(_ settlements: [OutboxSettlement], now: Date) async throws {
+        guard !settlements.isEmpty else { return }
+        try await database {
+            try await groupCommit.write { db in try Self.settle(settlements, now: now, db) }
+        }
+    }
+
+    private static func settle(_ settlements: [OutboxSettlement], now: Date, _ db: Database) throws {
+        for settlement in settlements {
+            switch settlement {
+            case .finished(let id, let outcome):
+                try db.cachedStatement(
+                    sql: "UPDATE outbox SET finished_at = ?, outcome = ? WHERE id = ? AND finished_at IS NULL"
+                ).execute(arguments: [ColumnTime.value(now), outcome, id])
+            case .retry(let id, let dueAt, let attempts, let lastError, let payload):
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE outbox SET due_at = ?, attempts = ?, last_error = ?, payload = COALESCE(?, x'')
+                        WHERE id = ? AND finished_at IS NULL
+                        """
+                ).execute(arguments: [ColumnTime.value(dueAt), attempts, lastError, Data(payload), id])
+            case .deadLetter(let id, let dueAt, let lastError, let record):
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE outbox SET kind = 'deadLetter', due_at = ?, last_error = ?, payload = COALESCE(?, x'')
+                        WHERE id = ? AND finished_at IS NULL
+                        """
+                ).execute(arguments: [ColumnTime.value(dueAt), lastError, Data(record), id])
+            }
+        }
+    }
+
+    public func completeLookup(_ completion: LookupCompletion, now: Date) async throws -> (link: String?, update: OutboxEntry?) {
+        try await database {
+            try await groupCommit.write { db in
+                let link = try Self.relink(
+                    callId: completion.callId, to: completion.externalId, now: now, replacing: completion.rule, db)
+                var update: OutboxEntry?
+                if link == completion.externalId {
+                    update = try Self.insertOutbox(
+                        [completion.update], callId: completion.callId, causeId: completion.causeId, now: now, db
+                    ).first
+                    if let override = completion.override {
+                        try Self.setOverride(
+                            phoneKey: override.phoneKey, externalId: completion.externalId, callId: completion.callId,
+                            now: now, expiresAt: override.expiresAt, db)
+                    }
+                }
+                try Self.settle(
+                    [.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked")], now: now, db)
+                return (link, update)
+            }
+        }
+    }
+
+    public func enqueueOutbox(
+        callId: String, causeId: String, _ entries: [NewOutboxEntry], relink: (externalId: String, rule: RelinkRule)?,
+        now: Date
+    ) async throws -> [OutboxEntry] {
+        try await database {
+            try await groupCommit.write { db in
+                if let relink {
+                    let link = try Self.relink(callId: callId, to: relink.externalId, now: now, replacing: relink.rule, db)
+                    guard link == relink.externalId else { return [] }
+                }
+                return try Self.insertOutbox(entries, callId: callId, causeId: causeId, now: now, db)
+            }
+        }
+    }
+
+    public func makeOutboxDue(ids: [Int64], now: Date) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await database {
+            try await groupCommit.write { db in
+                let statement = try db.cachedStatement(
+                    sql: "UPDATE outbox SET due_at = ? WHERE id = ? AND finished_at IS NULL AND due_at > ?")
+                var changed = 0
+                for id in ids {
+                    try statement.execute(arguments: [ColumnTime.value(now), id, ColumnTime.value(now)])
+                    changed += db.changesCount
+                }
+                return changed
+            }
         }
     }
 
@@ -264,12 +360,12 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    /// Removes entries published before `cutoff`; unpublished entries are never removed.
-    public func prunePublishedOutbox(before cutoff: Date) async throws -> Int {
+    /// Removes entries finished before `cutoff`; unfinished entries are never removed.
+    public func pruneFinishedOutbox(before cutoff: Date) async throws -> Int {
         try await database {
             try await writer.write { db in
                 try db.execute(
-                    sql: "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?",
+                    sql: "DELETE FROM outbox WHERE finished_at IS NOT NULL AND finished_at < ?",
                     arguments: [ColumnTime.value(cutoff)])
                 return db.changesCount
             }
@@ -291,17 +387,23 @@ public final class SQLiteInteractionStore: InteractionStore {
     public func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws {
         try await database {
             try await groupCommit.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO identity_override (phone_key, external_id, call_id, created_at, expires_at)
-                        VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (phone_key) DO UPDATE SET
-                            external_id = excluded.external_id, call_id = excluded.call_id,
-                            created_at = excluded.created_at, expires_at = excluded.expires_at
-                        """,
-                    arguments: [phoneKey, externalId, callId, ColumnTime.value(now), ColumnTime.value(expiresAt)])
+                try Self.setOverride(phoneKey: phoneKey, externalId: externalId, callId: callId, now: now, expiresAt: expiresAt, db)
             }
         }
+    }
+
+    private static func setOverride(
+        phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date, _ db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO identity_override (phone_key, external_id, call_id, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (phone_key) DO UPDATE SET
+                    external_id = excluded.external_id, call_id = excluded.call_id,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at
+                """,
+            arguments: [phoneKey, externalId, callId, ColumnTime.value(now), ColumnTime.value(expiresAt)])
     }
 
     public func pruneExpiredOverrides(now: Date) async throws -> Int {
@@ -333,7 +435,7 @@ public final class SQLiteInteractionStore: InteractionStore {
                 try db.execute(
                     sql: """
                         DELETE FROM outbox
-                        WHERE published_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
+                        WHERE finished_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
                         """)
                 let outboxEntries = db.changesCount
                 // What the contacts keep of an interaction (its sealed wrap-up notes, its journey link) goes
@@ -405,18 +507,41 @@ public final class SQLiteInteractionStore: InteractionStore {
         ).execute(arguments: arguments)
     }
 
-    private static func outbox(causedBy eventId: String, _ db: Database) throws -> [OutboxEntry] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE cause_id = ? ORDER BY id"), arguments: [eventId])
-            .map(outboxEntry)
+    private static func pendingOutbox(causedBy eventId: String, _ db: Database) throws -> [OutboxEntry] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM outbox WHERE cause_id = ? AND finished_at IS NULL ORDER BY id"),
+            arguments: [eventId]
+        ).map(outboxEntry)
+    }
+
+    private static func insertOutbox(
+        _ newEntries: [NewOutboxEntry], callId: String, causeId: String, now: Date, _ db: Database
+    ) throws -> [OutboxEntry] {
+        var entries: [OutboxEntry] = []
+        for entry in newEntries {
+            // An empty `Data` may bind as NULL (a nil base address): store it as an empty blob.
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, due_at)
+                    VALUES (?, ?, ?, COALESCE(?, x''), ?, ?)
+                    """
+            ).execute(arguments: [causeId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now), ColumnTime.value(now)])
+            entries.append(
+                OutboxEntry(
+                    id: db.lastInsertedRowID, causeId: causeId, callId: callId, kind: entry.kind, payload: entry.payload,
+                    createdAt: ColumnTime.stored(now)))
+        }
+        return entries
     }
 
     private static func outboxEntry(_ row: Row) throws -> OutboxEntry {
         let payload: Data = row["payload"]
-        let publishedAt: Double? = row["published_at"]
+        let finishedAt: Double? = row["finished_at"]
         return OutboxEntry(
             id: row["id"], causeId: row["cause_id"], callId: row["call_id"], kind: row["kind"],
-            payload: [UInt8](payload), createdAt: ColumnTime.date(row["created_at"]),
-            publishedAt: publishedAt.map(ColumnTime.date))
+            payload: [UInt8](payload), createdAt: ColumnTime.date(row["created_at"]), dueAt: ColumnTime.date(row["due_at"]),
+            attempts: row["attempts"], lastError: row["last_error"], finishedAt: finishedAt.map(ColumnTime.date),
+            outcome: row["outcome"])
     }
 
     /// Runs a database access, turning GRDB's errors into `StoreError`s; any other error (a transition's,

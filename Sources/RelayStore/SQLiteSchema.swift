@@ -150,6 +150,24 @@ enum SQLiteSchema {
                     ) STRICT, WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v5") { db in
+            // The outbox becomes the work queue: an entry is due at a time, counts its attempts, and is
+            // finished (delivered, dead-lettered, superseded) rather than published to the broker. What
+            // was published before this version was carried by the broker's work queues: finished here.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox RENAME COLUMN published_at TO finished_at;
+                    ALTER TABLE outbox ADD COLUMN due_at REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE outbox ADD COLUMN last_error TEXT;
+                    ALTER TABLE outbox ADD COLUMN outcome TEXT;
+                    UPDATE outbox SET due_at = created_at;
+                    UPDATE outbox SET outcome = 'published' WHERE finished_at IS NOT NULL;
+                    DROP INDEX outbox_unpublished;
+                    -- What the dispatcher polls: the unfinished entries, by due time.
+                    CREATE INDEX outbox_pending ON outbox(due_at, id) WHERE finished_at IS NULL;
+                    """)
+        }
         return migrator
     }
 }

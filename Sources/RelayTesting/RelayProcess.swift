@@ -44,7 +44,7 @@ public final class RelayProcess: @unchecked Sendable {
         process.standardError = pipe
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         try? pipe.fileHandleForWriting.close()
         let reading = pipe.fileHandleForReading
         Thread.detachNewThread { [self] in

@@ -78,7 +78,7 @@ public enum TestBroker {
         var environment = ProcessInfo.processInfo.environment
         environment["RELAY_BROKER_PORT"] = String(port)
         process.environment = environment
-        try process.run()
+        try ProcessLaunch.run(process)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw BrokerControlFailed(verb: ([verb] + arguments).joined(separator: " "), status: process.terminationStatus)

@@ -49,16 +49,9 @@ struct ContactsCommand: AsyncParsableCommand {
         return reference
     }
 
-    static func printError(_ text: String) {
-        FileHandle.standardError.write(Data("identity-relay: \(text)\n".utf8))
-    }
+    static func printError(_ text: String) { printCommandError(text) }
 
-    static func printJSON(_ value: some Encodable) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
-    }
+    static func printJSON(_ value: some Encodable) throws { try printJSONResult(value) }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a contact (resolved through merges).")

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Logging
 import RelayCore
+import RelayStore
 import RelayService
 
 /// `identity-relay dead-letters`: the on-call engineer's tool for `relay.dead-letters`. A thin layer
@@ -206,7 +207,10 @@ extension DeadLettersCommand {
         }
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
+            var queue = try DeadLettersCommand.queue(options)
+            // Failed deliveries and lookups go back to the relay's outbox, in its store.
+            let (configuration, _) = try options.load()
+            queue.outbox = try? SQLiteInteractionStore(path: configuration.store.path)
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(

@@ -56,3 +56,16 @@ func reportConfigurationFailure(_ failure: ConfigurationFailure) -> ExitCode {
     FileHandle.standardError.write(Data("identity-relay: \(failure)\n".utf8))
     return ConfigurationFailure.exitCode
 }
+
+/// One line on standard error, prefixed with the tool's name, for what a command refuses or cannot find.
+func printCommandError(_ text: String) {
+    FileHandle.standardError.write(Data("identity-relay: \(text)\n".utf8))
+}
+
+/// A command's result as pretty, sorted JSON on standard output, for scripts.
+func printJSONResult(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

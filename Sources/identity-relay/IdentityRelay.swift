@@ -6,7 +6,8 @@ struct IdentityRelay: AsyncParsableCommand {
         commandName: "identity-relay",
         abstract: "Links contact-center interactions to customers in CRM and ERP.",
         subcommands: [
-            RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self, ContactsCommand.self,
+            RunCommand.self, ConfigCommand.self, DemoCommand.self, DeadLettersCommand.self, DeliveriesCommand.self,
+            ContactsCommand.self,
             JourneyCommand.self, ReconcileCommand.self,
         ],
         defaultSubcommand: nil)

@@ -112,26 +112,71 @@ struct AdminAPITests {
         #expect(samples.value("relay_delivery_retries_total", ["kind": "customerUpdate"]) == 1)
         #expect(samples.value("relay_delivery_duration_seconds_count", ["kind": "customerUpdate"]) == 3)
         #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
-        #expect(samples.value("relay_work_queue_messages", ["queue": relay.names.deliveriesQueue]) == 0)
+        #expect(samples.value("relay_outbox_pending", ["kind": "delivery"]) == 0)
     }
 
-    @Test("metrics show what waits: outbox entries not yet on the broker, with the oldest one's age")
+    @Test("metrics show what waits in the outbox: pending, due and retrying by kind, with the oldest one's age")
     func backlogMetrics() async throws {
-        let relay = try await RelayHarness.start(admin: true)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.method == "PUT" ? .status(503, headers: [(name: "Retry-After", value: "600")]) : nil
+            }, admin: true)
         defer { Task { await relay.stop() } }
-        func backlog() async throws -> (unpublished: Double?, oldestAge: Double?) {
+        func gauge(_ name: String, _ kind: String) async throws -> Double? {
             let samples = try PrometheusText.parse(try await call(relay, "GET", "/metrics").bodyText)
-            return (samples.value("relay_outbox_unpublished", [:]), samples.value("relay_outbox_oldest_unpublished_age_seconds", [:]))
+            return samples.value(name, ["kind": kind])
         }
-        #expect(try await backlog() == (0, 0))
-        // An entry of a kind this version cannot publish (as a newer version may write) stays unpublished.
+        #expect(try await gauge("relay_outbox_pending", "delivery") == 0)
+        // A refused update waits for its Retry-After: pending, not due, a retry scheduled.
+        try await relay.publish([callStartedBody(eventId: "m1", callId: "call-retrying")])
+        try await eventually { try await gauge("relay_outbox_retrying", "delivery") == 1 }
+        #expect(try await gauge("relay_outbox_pending", "delivery") == 1)
+        #expect(try await gauge("relay_outbox_due", "delivery") == 0)
+        // An entry of a kind this version cannot carry out (as a newer version may write) stays pending.
         let then = Date().addingTimeInterval(-120)
         _ = try await relay.app.store.apply(callId: "call-waiting", eventId: "waiting", now: then) { state in
             (state ?? Interaction(callId: "call-waiting", firstSeenAt: then), [NewOutboxEntry(kind: "fromANewerVersion", payload: Array("{}".utf8))])
         }
-        let (unpublished, oldestAge) = try await backlog()
-        #expect(unpublished == 1)
-        #expect((oldestAge ?? 0) >= 120)
+        #expect(try await gauge("relay_outbox_pending", "fromANewerVersion") == 1)
+        #expect(try await gauge("relay_outbox_due", "fromANewerVersion") == 1)
+        #expect((try await gauge("relay_outbox_oldest_pending_age_seconds", "fromANewerVersion") ?? 0) >= 120)
+    }
+
+    @Test("the deliveries API lists what waits in the outbox, shows one entry, and a retry sends it at once")
+    func deliveriesAPI() async throws {
+        let refusals = Atomic<Int>(0)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                guard request.method == "PUT" else { return nil }
+                return refusals.add(1, ordering: .relaxed).newValue == 1
+                    ? .status(503, headers: [(name: "Retry-After", value: "3000")]) : nil
+            }, admin: true)
+        defer { Task { await relay.stop() } }
+        try await relay.publish([callStartedBody(eventId: "api-d1", callId: "call-api-waiting")])
+        var listing: [String: Any] = [:]
+        try await eventually {
+            listing = try object(try await call(relay, "GET", "/api/v1/deliveries?state=failing"))
+            return (listing["entries"] as? [[String: Any]])?.count == 1
+        }
+        let entry = try #require((listing["entries"] as? [[String: Any]])?.first)
+        #expect(entry["state"] as? String == "scheduled" && entry["attempts"] as? Int == 1)
+        #expect(entry["lastError"] as? String == "HTTP 503")
+        let kinds = try #require(listing["kinds"] as? [String: [String: Any]])
+        #expect(kinds["delivery"]?["retrying"] as? Int == 1 && kinds["delivery"]?["due"] as? Int == 0)
+        let id = try #require(entry["id"] as? Int)
+        let shown = try object(try await call(relay, "GET", "/api/v1/deliveries/\(id)"))
+        #expect(shown["idempotencyKey"] as? String == "customer-update:api-d1")
+        #expect(try await call(relay, "GET", "/api/v1/deliveries/999999").status == 404)
+        #expect(try await call(relay, "GET", "/api/v1/deliveries?state=stuck").status == 400)
+        #expect(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"ids":[1]}"#).status == 400)
+
+        let dryRun = try object(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"dryRun":true}"#))
+        #expect(dryRun["madeDue"] as? Int == 1 && dryRun["dryRun"] as? Bool == true)
+        #expect(relay.platform.customerUpdates.isEmpty)
+        let retried = try object(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"ids":[\#(id)]}"#))
+        #expect(retried["madeDue"] as? Int == 1)
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
+        #expect(relay.platform.customerUpdates.map(\.idempotencyKey) == ["customer-update:api-d1"])
     }
 
     func lookupBody(_ number: String, callId: String, type: String = "inbound") -> String {

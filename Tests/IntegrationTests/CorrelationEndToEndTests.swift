@@ -110,9 +110,8 @@ struct CorrelationEndToEndTests {
         try await eventually(timeout: .seconds(9)) {
             second.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:left" }
         }
-        // Before the entry was as old as the sweep's minimum age: the restart took it because the
-        // process that committed it is gone, not because it had aged.
-        #expect(Date() < committedAt.addingTimeInterval(OutboxPublisher.sweepMinimumAge.totalSeconds))
+        // Taken by the restart's first poll and finished in the store: nothing is left to do.
+        try await eventually { try await second.app.store.pendingOutbox(dueBy: nil, limit: 10).isEmpty }
         await first.publisher.shutdown()
     }
 
@@ -141,7 +140,7 @@ struct CorrelationEndToEndTests {
         let records = try await harness.deadLetters(atLeast: 2, timeout: .seconds(20))
         #expect(records.contains { $0.reason == .orphanedInteraction && $0.callId == "call-orphan-2" })
         #expect(records.contains { $0.id == neighbour.id })
-        try await eventually { try await harness.app.store.unpublishedOutbox(limit: 10).map(\.kind) == ["fromANewerVersion"] }
+        try await eventually { try await harness.app.store.pendingOutbox(dueBy: nil, limit: 10).map(\.kind) == ["fromANewerVersion"] }
     }
 
     @Test("a scan a hair before a timer's due time, which the store already counts as due, fires it")
@@ -175,22 +174,31 @@ struct CorrelationEndToEndTests {
         #expect(records.contains { $0.reason == .orphanedInteraction && $0.callId == callId })
     }
 
-    @Test("a Retry-After longer than the in-process limit parks the retry in a delay queue")
-    func parkedRetry() async throws {
+    @Test("a Retry-After schedules the retry on the outbox entry, in the store, and it goes at that time")
+    func scheduledRetry() async throws {
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, request in
                 request.method == "PUT" && attempt == 1 ? .status(429, headers: [(name: "Retry-After", value: "3")]) : nil
-            },
-            adjust: { $0.delivery.inProcessRetryLimit = .seconds(1) })
+            })
         defer { Task { await relay.stop() } }
-        let started = ContinuousClock.now
         try await relay.publish([callStartedBody(eventId: "p1", callId: "call-park")])
+        // The refused attempt is on the entry: one attempt, its status, and a due time the server's
+        // Retry-After set, not the backoff's half second.
+        var scheduled: OutboxEntry?
         try await eventually(timeout: .seconds(5)) {
-            try await relay.publisher.messageCount(queue: relay.names.deliveriesQueue.replacingOccurrences(of: "relay.deliveries", with: "relay.delay.5s")) == 1
+            scheduled = try await relay.app.store.outboxEntries(.init(state: .failing, callId: "call-park")).first
+            return scheduled != nil
         }
+        let entry = try #require(scheduled)
+        #expect(entry.attempts == 1)
+        #expect(entry.lastError == "HTTP 429")
+        #expect(entry.dueAt.timeIntervalSince(entry.createdAt) >= 2.9)
+        #expect(relay.platform.server.requests.filter { $0.method == "PUT" }.count == 1)
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
-        // The 5 s delay queue is the longest that does not overshoot 3 s... or the shortest there is.
-        #expect(ContinuousClock.now - started >= .seconds(4))
+        #expect(Date() >= entry.dueAt)
         #expect(relay.platform.server.requests.filter { $0.method == "PUT" }.count == 2)
+        try await eventually {
+            try await relay.app.store.outboxEntry(id: entry.id)?.outcome == "delivered"
+        }
     }
 }

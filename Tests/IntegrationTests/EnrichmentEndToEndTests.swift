@@ -187,7 +187,11 @@ struct EnrichmentEndToEndTests {
         try await Task.sleep(for: .seconds(2))
         let recovered = ContinuousClock.now
         crmDown.withLock { $0 = false }
-        // A call that starts now is no backlog: it keeps its place ahead of the twenty.
+        // Once the breaker's probe found the CRM back (the first of the backlog is enriched), a call that
+        // starts is no backlog: it keeps its place ahead of the rest of the twenty.
+        try await eventually(timeout: .seconds(30)) {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey?.hasPrefix("enrichment:b") == true }
+        }
         relay.platform.addCRMContact(phone: number(99), .init(contactId: "003BACKNEW"))
         try await relay.publish([callStartedBody(eventId: "bnew", callId: "backlog-new", from: number(99))])
         #expect(try await relay.platform.waitForPhases(of: "bnew", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACKNEW")
@@ -259,16 +263,16 @@ struct EnrichmentEndToEndTests {
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
     }
 
-    @Test("parked lookups come back to relay.enrichment: their retries never hold phase-1 slots")
-    func parkedLookupsReturnToTheirQueue() async throws {
+    @Test("retried lookups run in the lookup lane: their retries never hold phase-1 slots")
+    func retriedLookupsStayInTheirLane() async throws {
         let searches = Atomic<Int>(0)
         let crm = ResponseGate()
         defer { crm.open() }
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
                 guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
-                // The first two searches ask for a wait longer than the in-process limit (the lookups
-                // are parked in relay.delay.5s); every later one is held until the test ends.
+                // The first two searches ask for a wait (each lookup's retry is scheduled on its outbox
+                // entry); every later one is held until the test ends.
                 return searches.add(1, ordering: .relaxed).newValue <= 2
                     ? .status(503, headers: [(name: "Retry-After", value: "3")]) : .ok("{}", heldBy: crm)
             },
@@ -284,8 +288,8 @@ struct EnrichmentEndToEndTests {
             callStartedBody(eventId: "k2", callId: "park-2", from: "+15550100092"),
         ])
         _ = try await updates(relay, count: 2)
-        // Both parked lookups are back and hanging on the CRM; through relay.deliveries the second
-        // could not even start, queued behind the first in the only delivery slot.
+        // Both retried lookups are back and hanging on the CRM; in the send lane the second could
+        // not even start, queued behind the first in the only send slot.
         try await eventually(timeout: .seconds(15)) { searches.load(ordering: .relaxed) == 4 }
         try await relay.publish([callStartedBody(eventId: "k3", callId: "park-3", from: "+15550100093")])
         try await eventually(timeout: .seconds(20)) {
@@ -380,26 +384,25 @@ struct EnrichmentEndToEndTests {
         try await first.publish([callStartedBody(eventId: "q1", callId: "call-q1", from: "+15550100086")])
         _ = try await first.platform.waitForPhases(of: "q1")
         await first.stopRelayOnly()
-        // As a phase-1 update that a backlog kept undelivered until the relay stopped: queued the way the
-        // outbox queues it, so the restarted relay gets it on a first delivery.
+        // As a phase-1 update that a backlog kept undelivered until the relay stopped: left in the outbox,
+        // so the restarted relay takes it on its first poll, as a first attempt.
         let phoneId = first.expectedPhoneID("+15550100086")
         let update = CustomerUpdate(
             customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-q1",
             idempotencyKey: "customer-update:q1")
-        try await first.publisher.publish(
-            OutboundMessage(
-                exchange: first.names.workExchange, routingKey: first.names.deliveryRoutingKey,
-                body: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded(),
-                messageId: update.idempotencyKey))
+        let left = try await first.app.store.enqueueOutbox(
+            callId: "call-q1", causeId: "q1",
+            [NewOutboxEntry(kind: "delivery", payload: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded())],
+            relink: nil, now: Date())
 
         let logs = RecordingLogHandler.Store()
         let second = try await RelayHarness.start(
             enrichment: true, reuse: first, logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
         defer { Task { await second.stop() } }
-        // The restarted worker remembers the call's link from the store: the update is superseded.
-        try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
+        // The restarted dispatcher reads the call's link from the store with the job: superseded.
+        try await eventually { try await second.app.store.outboxEntry(id: left[0].id)?.outcome == "superseded" }
+        #expect(logs.all.contains { $0.contains("customer update superseded") })
         #expect(!second.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:q1" })
-        #expect(try await second.publisher.messageCount(queue: second.names.deliveriesQueue) == 0)
         await first.publisher.shutdown()
     }
 
@@ -433,7 +436,7 @@ struct EnrichmentEndToEndTests {
         #expect(record.target?.method == "PUT")
         #expect(record.target?.lastStatus == 400)
         // Replay sends the update again, not the lookup: the record holds the customer-update job.
-        #expect(record.origin?.routingKey == relay.names.deliveryRoutingKey)
+        #expect(record.origin == .outbox)
         let job = try DeliveryJob.decode(record.originalPayload).opened(with: relay.app.cipher)
         #expect(job.kind == .customerUpdate && job.idempotencyKey == "enrichment:p2")
     }

@@ -3,6 +3,7 @@ import Logging
 import RelayAMQP
 import RelayCore
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Synchronization
 import Testing
@@ -51,6 +52,10 @@ struct GracefulShutdownTests {
         }
 
         func count(_ queue: String) async throws -> Int { try await publisher.messageCount(queue: prefix + queue) }
+        /// Outbox entries not finished, read from the store the stopped relay left.
+        func pendingEffects() async throws -> Int {
+            try await SQLiteInteractionStore(path: storePath).pendingOutbox(dueBy: nil, limit: 1000).count
+        }
 
         func tearDown() async {
             await TestBroker.tearDown(topology, using: publisher)
@@ -103,7 +108,7 @@ struct GracefulShutdownTests {
         #expect(Dictionary(grouping: updates) { $0.idempotencyKey ?? "" }.values.allSatisfy { Set($0.map(\.body)).count == 1 })
         #expect(try await setup.count("relay.dead-letters") == 0)
         #expect(try await setup.count("relay.events") == 0)
-        #expect(try await setup.count("relay.deliveries") == 0)
+        #expect(try await setup.pendingEffects() == 0)
     }
 
     final class Hang: Sendable {
@@ -145,9 +150,9 @@ struct GracefulShutdownTests {
         relay.signal(SIGINT)
         #expect(try await relay.waitForExit(timeout: .seconds(60)) == 0)
         #expect(try await setup.count("relay.dead-letters") == 0)
-        #expect(try await setup.count("relay.deliveries") == 0)
+        #expect(try await setup.pendingEffects() == 0)
     }
-    @Test("a graceful shutdown parks a delivery stuck on a slow platform instead of retrying it; the next run delivers it")
+    @Test("a graceful shutdown writes a delivery stuck on a slow platform back as a retry; the next run delivers it")
     func stuckDeliveryReturnedOnShutdown() async throws {
         let hang = Hang()
         let setup = try await Setup.make(behaviour: { _, request in
@@ -165,7 +170,10 @@ struct GracefulShutdownTests {
         relay.signal(SIGTERM)
         // Ten attempts of 1.5 s each would keep it up for 15 s and end in dead letters.
         #expect(try await relay.waitForExit(timeout: .seconds(8)) == 0, "\(relay.output)")
-        #expect(relay.output.contains("delivery parked for a retry"))
+        #expect(relay.output.contains("retry scheduled"))
+        // The failed attempts are in the store, each waiting for its retry: nothing was kept in memory.
+        let waiting = try await SQLiteInteractionStore(path: setup.storePath).pendingOutbox(dueBy: nil, limit: 10)
+        #expect(waiting.count == calls && waiting.allSatisfy { $0.attempts == 1 })
 
         hang.on.store(false, ordering: .relaxed)
         relay = try await setup.startRelay()
@@ -176,5 +184,71 @@ struct GracefulShutdownTests {
         relay.signal(SIGTERM)
         #expect(try await relay.waitForExit(timeout: .seconds(60)) == 0)
         #expect(try await setup.count("relay.dead-letters") == 0)
+    }
+
+    @Test("a delivery in flight when the relay is SIGKILLed goes out at the restart, from the store, before any poll")
+    func sigkillMidAttempt() async throws {
+        let held = ResponseGate()
+        let attempts = Atomic<Int>(0)
+        let setup = try await Setup.make(behaviour: { _, request in
+            guard request.method == "PUT" else { return nil }
+            // The first attempt hangs until the test lets go (after the kill); later ones succeed.
+            return attempts.add(1, ordering: .relaxed).newValue == 1 ? .ok("{}", heldBy: held) : nil
+        })
+        defer { Task { await setup.tearDown() } }
+        var relay = try await setup.startRelay()
+        defer { relay.killIfRunning() }
+        try await setup.publish(calls: 0..<1, withEnds: false)
+        try await eventually(timeout: .seconds(30), "the platform to hold the update") { held.heldCount == 1 }
+        relay.signal(SIGKILL)
+        _ = try await relay.waitForExit(timeout: .seconds(30))
+        held.open()
+        #expect(try await setup.pendingEffects() == 1, "the attempt in flight left its entry due")
+
+        // A poll a minute away: only the start's own take of what is due can send it.
+        relay = try await setup.startRelay(["RELAY_DELIVERY_POLL_INTERVAL_MS": "60000"])
+        try await eventually(timeout: .seconds(30), "the update after the restart") {
+            setup.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:shutdown-call-0-s" }
+        }
+        try await eventually { try await setup.pendingEffects() == 0 }
+        relay.signal(SIGTERM)
+        #expect(try await relay.waitForExit(timeout: .seconds(60)) == 0)
+        #expect(attempts.load(ordering: .relaxed) == 2)
+    }
+
+    @Test("a retry scheduled before a restart waits out its time after it, then goes")
+    func retryAcrossRestart() async throws {
+        let secondAttemptAt = Mutex<Date?>(nil)
+        let attempts = Atomic<Int>(0)
+        let setup = try await Setup.make(behaviour: { _, request in
+            guard request.method == "PUT" else { return nil }
+            if attempts.add(1, ordering: .relaxed).newValue == 1 {
+                return .status(503, headers: [(name: "Retry-After", value: "4")])
+            }
+            secondAttemptAt.withLock { $0 = $0 ?? Date() }
+            return nil
+        })
+        defer { Task { await setup.tearDown() } }
+        var relay = try await setup.startRelay()
+        defer { relay.killIfRunning() }
+        try await setup.publish(calls: 0..<1, withEnds: false)
+        var scheduled: OutboxEntry?
+        try await eventually(timeout: .seconds(30), "the retry to be scheduled") {
+            scheduled = try await SQLiteInteractionStore(path: setup.storePath).outboxEntries(.init(state: .failing)).first
+            return scheduled != nil
+        }
+        relay.signal(SIGKILL)
+        _ = try await relay.waitForExit(timeout: .seconds(30))
+        let dueAt = try #require(scheduled?.dueAt)
+
+        relay = try await setup.startRelay()
+        try await eventually(timeout: .seconds(30), "the retry after the restart") {
+            setup.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:shutdown-call-0-s" }
+        }
+        // Not taken at the start as if it were due: it waited for the time its Retry-After set.
+        #expect(try #require(secondAttemptAt.withLock { $0 }) >= dueAt)
+        #expect(attempts.load(ordering: .relaxed) == 2)
+        relay.signal(SIGTERM)
+        #expect(try await relay.waitForExit(timeout: .seconds(60)) == 0)
     }
 }

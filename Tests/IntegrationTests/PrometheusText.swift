@@ -1,4 +1,5 @@
 import Foundation
+import RelayTesting
 import Testing
 
 /// The metrics text read by Prometheus's own parser (the official Python client's, Debian's
@@ -33,7 +34,7 @@ struct PrometheusText {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        try process.run()
+        try ProcessLaunch.run(process)
         input.fileHandleForWriting.write(Data(text.utf8))
         try input.fileHandleForWriting.close()
         let outputData = output.fileHandleForReading.readDataToEndOfFile()

@@ -3,6 +3,7 @@ import RelayAMQP
 import RelayCore
 import RelayService
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Testing
 
@@ -113,13 +114,17 @@ struct RelayEndToEndTests {
         #expect(record.target?.lastStatus == 500)
         #expect(record.target?.url.hasPrefix(relay.platform.baseURL + "/api/v2/customers/PHONE%3A") == true)
         #expect(record.lastError.contains("HTTP 500"))
-        // The payload is the delivery job itself, so a replay puts the request back where it came from.
+        // The payload is the delivery job itself, so a replay puts the request back in the outbox.
         let job = try DeliveryJob.decode(record.originalPayload)
         #expect(job.kind == .customerUpdate)
         #expect(job.idempotencyKey == "customer-update:x1")
         #expect(job.attempts == 4)
-        #expect(record.origin == .init(exchange: relay.names.workExchange, routingKey: relay.names.deliveryRoutingKey))
+        #expect(record.origin == .outbox)
         #expect(relay.platform.server.requests.count == 4)
+        // Its outbox entry is done: dead-lettered once, not tried again.
+        try await eventually {
+            try await relay.app.store.outboxEntries(.init(state: .finished, callId: "c-x1")).map(\.outcome) == ["deadLettered"]
+        }
         try await eventually { relay.app.pipeline.acknowledgedCount == 1 }
         #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)
     }

@@ -13,7 +13,7 @@ struct AMQPClientTests {
         let client = try await TestBroker.connectedClient(topology: topology)
         defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
 
-        for name in ["relay.events", "relay.deliveries", "relay.dead-letters"] {
+        for name in ["relay.events", "relay.dead-letters"] {
             #expect(try await client.messageCount(queue: prefix + name) == 0)
         }
         // Declaring the same queue as a classic queue must be refused: proof it exists as a quorum queue.

@@ -131,7 +131,7 @@ let sampleValues: [String: String] = [
     "correlation.startGraceSeconds": "300",
     "correlation.processedEventRetentionSeconds": "86400",
     "correlation.timerScanIntervalMs": "250",
-    "delivery.inProcessRetryLimitMs": "500",
+    "delivery.pollIntervalMs": "500",
     "delivery.concurrency": "32",
     "delivery.maxAttempts": "7",
     "delivery.baseDelayMs": "100",
@@ -632,6 +632,23 @@ struct UnknownEnvironmentVariableTests {
         }
         #expect(error.key == name, "\(error)")
         #expect(error.message.contains(nearest), "\(error)")
+    }
+
+    @Test("a key an earlier version read is refused with what to do instead, in the file and the environment")
+    func retiredKey() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = try directory.write("delivery:\n  inProcessRetryLimitMs: 2000\n")
+        let fromFile = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: path, environment: [:])
+        }
+        #expect(fromFile.key == "delivery.inProcessRetryLimitMs")
+        #expect(fromFile.message.contains("no longer used") && fromFile.message.contains("outbox"), "\(fromFile)")
+        let fromEnvironment = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS": "2000"])
+        }
+        #expect(fromEnvironment.key == "delivery.inProcessRetryLimitMs")
+        #expect(fromEnvironment.message.contains("unset RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS"), "\(fromEnvironment)")
     }
 
     @Test("RELAY_STORE_URL, a key that does not exist, is refused too")

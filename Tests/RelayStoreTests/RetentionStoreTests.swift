@@ -37,7 +37,7 @@ struct RetentionStoreTests {
         let oldUnpublished = try await commit(store, callId: "old-unpublished", eventId: "e4", status: .completed, at: longAgo)
         let oldActive = try await commit(store, callId: "old-active", eventId: "e5", status: .active, at: longAgo)
         let recentCompleted = try await commit(store, callId: "recent-completed", eventId: "e6", status: .completed, at: recently)
-        try await store.markPublished(
+        try await store.finishForTest(
             (oldCompleted + oldOrphaned + oldActive + recentCompleted).map(\.id), at: longAgo)
         _ = oldUnpublished
 
@@ -55,7 +55,7 @@ struct RetentionStoreTests {
         #expect(counts.processedEvents == 2)
         // old-active's and recent-completed's entries, and the one never published: work still to do.
         #expect(counts.outbox == 3)
-        #expect(try await store.unpublishedOutbox(limit: 10).map(\.callId) == ["old-unpublished"])
+        #expect(try await store.pendingOutbox(dueBy: nil, limit: 10).map(\.callId) == ["old-unpublished"])
 
         // A second purge finds nothing more.
         #expect(try await store.purgeFinishedInteractions(before: cutoff) == .init(interactions: 0, processedEvents: 0, outboxEntries: 0))

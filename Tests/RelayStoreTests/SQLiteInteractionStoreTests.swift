@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import RelayCore
 import Synchronization
 import Testing
@@ -27,13 +28,6 @@ import Testing
         expected.externalId = "ERP:7"
         #expect(try await store.interaction(callId: "call-1") == expected)
         #expect(try await store.link(callId: "call-1") == "ERP:7")
-        // What a restarted delivery worker remembers: CRM and ERP links changed since a time, not PHONE: ones.
-        var phoneOnly = sampleInteraction(callId: "call-2")
-        phoneOnly.externalId = "PHONE:77aa"
-        let phoneLinked = phoneOnly
-        _ = try await store.apply(callId: "call-2", eventId: "event-2", now: now + 4) { _ in (phoneLinked, []) }
-        #expect(try await store.recentCRMOrERPLinks(since: now, limit: 10).map { [$0.callId, $0.externalId] } == [["call-1", "ERP:7"]])
-        #expect(try await store.recentCRMOrERPLinks(since: now + 3.5, limit: 10).isEmpty)
         #expect(try await store.relink(callId: "no-such-call", to: "CRM:1", now: now, replacing: .anyLink) == nil)
         #expect(try await store.interaction(callId: "no-such-call") == nil)
         #expect(try await store.link(callId: "no-such-call") == nil)
@@ -62,7 +56,7 @@ import Testing
             }
             #expect(entries.map(\.kind) == ["customerUpdate", "postCallWebhook"])
             #expect(entries.map(\.payload) == effects.map(\.payload))
-            #expect(entries.allSatisfy { $0.causeId == "event-1" && $0.callId == "call-1" && $0.publishedAt == nil })
+            #expect(entries.allSatisfy { $0.causeId == "event-1" && $0.callId == "call-1" && $0.finishedAt == nil })
             #expect(entries.allSatisfy { abs($0.createdAt.timeIntervalSince(now)) < 0.000_001 })
             #expect(entries[0].id < entries[1].id)
             #expect(try await store.interaction(callId: "call-1") == state)
@@ -77,11 +71,11 @@ import Testing
                 return
             }
             #expect(laterEntries[0].id > entries[1].id)
-            #expect(try await store.unpublishedOutbox(limit: 10) == entries + laterEntries)
-            #expect(try await store.unpublishedOutbox(limit: 2) == entries)
+            #expect(try await store.pendingOutbox(dueBy: nil, limit: 10) == entries + laterEntries)
+            #expect(try await store.pendingOutbox(dueBy: nil, limit: 2) == entries)
 
-            try await store.markPublished(entries.map(\.id), at: now + 2)
-            #expect(try await store.unpublishedOutbox(limit: 10) == laterEntries)
+            try await store.finishForTest(entries.map(\.id), at: now + 2)
+            #expect(try await store.pendingOutbox(dueBy: nil, limit: 10) == laterEntries)
         }
     }
 
@@ -97,10 +91,9 @@ import Testing
                 Issue.record("expected committed, got \(first)")
                 return
             }
-            // One of them was published since: it comes back all the same, with its publication time.
-            let publishedAt = now + 3.25
-            try await store.markPublished([entries[0].id], at: publishedAt)
-            entries[0].publishedAt = publishedAt
+            // One of them was finished since: only the unfinished one comes back.
+            try await store.finishForTest([entries[0].id], at: now + 3.25)
+            entries.removeFirst()
 
             let called = Flag()
             let again = try await store.apply(callId: "call-1", eventId: "event-1", now: now + 10) { _ in
@@ -166,7 +159,7 @@ import Testing
         _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
             (Interaction(callId: "call-1", firstSeenAt: now), [NewOutboxEntry(kind: "customerUpdate", payload: [])])
         }
-        #expect(try await store.unpublishedOutbox(limit: 10).map(\.payload) == [[]])
+        #expect(try await store.pendingOutbox(dueBy: nil, limit: 10).map(\.payload) == [[]])
     }
 
     // MARK: Durability
@@ -190,9 +183,9 @@ import Testing
 
             for _ in 0..<2 {  // reopening twice: migrations that ran are not run again
                 let store = try SQLiteInteractionStore(path: path)
-                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
                 #expect(try await store.interaction(callId: "call-1") == state)
-                #expect(try await store.unpublishedOutbox(limit: 10) == committed)
+                #expect(try await store.pendingOutbox(dueBy: nil, limit: 10) == committed)
                 let called = Flag()
                 let again = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
                     called.set()
@@ -279,7 +272,7 @@ import Testing
             let final = try #require(try await store.interaction(callId: "call-1"))
             #expect(final.supersededEventIds.count == 50)
             #expect(Set(final.supersededEventIds) == Set(eventIds))
-            let outbox = try await store.unpublishedOutbox(limit: 100)
+            let outbox = try await store.pendingOutbox(dueBy: nil, limit: 100)
             #expect(outbox.count == 50)
             // Commit order is outbox order: the n-th entry was caused by the n-th id appended to the state.
             #expect(outbox.map { String(decoding: $0.payload, as: UTF8.self) } == final.supersededEventIds)
@@ -310,7 +303,7 @@ import Testing
                 let interaction = try #require(try await store.interaction(callId: callId))
                 #expect(Set(interaction.seenEventIds) == Set((0..<5).map { "\(callId)/event-\($0)" }))
             }
-            let ids = try await store.unpublishedOutbox(limit: 100).map(\.id)
+            let ids = try await store.pendingOutbox(dueBy: nil, limit: 100).map(\.id)
             #expect(ids.count == 50)
             #expect(ids == ids.sorted() && Set(ids).count == 50)
         }
@@ -418,18 +411,18 @@ import Testing
                 Issue.record("expected committed, got \(result)")
                 return
             }
-            try await store.markPublished([entries[0].id], at: t0 + 10)
-            try await store.markPublished([entries[1].id], at: t0 + 200)
+            try await store.finishForTest([entries[0].id], at: t0 + 10)
+            try await store.finishForTest([entries[1].id], at: t0 + 200)
 
-            #expect(try await store.prunePublishedOutbox(before: t0 + 100) == 1)
-            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 1)
-            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 0)
-            #expect(try await store.unpublishedOutbox(limit: 10) == [entries[2]])
+            #expect(try await store.pruneFinishedOutbox(before: t0 + 100) == 1)
+            #expect(try await store.pruneFinishedOutbox(before: t0 + 100_000) == 1)
+            #expect(try await store.pruneFinishedOutbox(before: t0 + 100_000) == 0)
+            #expect(try await store.pendingOutbox(dueBy: nil, limit: 10) == [entries[2]])
             #expect(try await store.rowCounts().outbox == 1)
 
             // Ids are never reused once the newest rows are gone.
-            try await store.markPublished([entries[2].id], at: t0 + 300)
-            #expect(try await store.prunePublishedOutbox(before: t0 + 100_000) == 1)
+            try await store.finishForTest([entries[2].id], at: t0 + 300)
+            #expect(try await store.pruneFinishedOutbox(before: t0 + 100_000) == 1)
             let next = try await store.apply(callId: "call-1", eventId: "event-2", now: t0) { current in
                 (try #require(current), [NewOutboxEntry(kind: "deadLetter", payload: [4])])
             }
@@ -538,4 +531,119 @@ private func withTemporaryDatabase(_ body: (String) async throws -> Void) async 
         .appendingPathComponent("relay-store-tests-\(UUID().uuidString)", isDirectory: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     try await body(directory.appendingPathComponent("relay.sqlite").path)
+}
+
+extension SQLiteInteractionStore {
+    /// Finishes the entries as delivered at `at`.
+    func finishForTest(_ ids: [Int64], at: Date) async throws {
+        try await settleOutbox(ids.map { .finished(id: $0, outcome: "delivered") }, now: at)
+    }
+}
+
+@Suite("The outbox as the work queue")
+struct OutboxWorkQueueTests {
+    let t0 = Date(timeIntervalSince1970: 1_760_000_000)
+
+    func commit(_ store: SQLiteInteractionStore, _ kinds: [String], callId: String = "call-1", eventId: String = "e1")
+        async throws -> [OutboxEntry]
+    {
+        let at = t0
+        let result = try await store.apply(callId: callId, eventId: eventId, now: at) { state in
+            (state ?? Interaction(callId: callId, firstSeenAt: at), kinds.map { NewOutboxEntry(kind: $0, payload: [1]) })
+        }
+        guard case .committed(let entries) = result else { throw StoreError(.databaseFailed, "not committed") }
+        return entries
+    }
+
+    @Test("a new entry is due when committed; a retry waits for its time, with its attempts and error on the row")
+    func retryScheduling() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let entries = try await commit(store, ["delivery", "lookup"])
+        #expect(entries.allSatisfy { $0.dueAt == $0.createdAt && $0.attempts == 0 })
+        #expect(try await store.pendingOutbox(dueBy: t0, limit: 10).map(\.id) == entries.map(\.id))
+
+        try await store.settleOutbox(
+            [.retry(id: entries[0].id, dueAt: t0 + 30, attempts: 1, lastError: "HTTP 503", payload: [2])], now: t0 + 1)
+        #expect(try await store.pendingOutbox(dueBy: t0 + 29, limit: 10).map(\.id) == [entries[1].id])
+        let retried = try #require(try await store.pendingOutbox(dueBy: t0 + 30, limit: 10).first)
+        #expect(retried.id == entries[0].id && retried.attempts == 1 && retried.lastError == "HTTP 503" && retried.payload == [2])
+
+        let summary = try await store.outboxSummary(now: t0 + 10)
+        #expect(summary.kinds["delivery"]?.pending == 1 && summary.kinds["delivery"]?.due == 0)
+        #expect(summary.kinds["delivery"]?.retrying == 1)
+        #expect(summary.kinds["lookup"]?.due == 1 && summary.oldestCreatedAt == entries[0].createdAt)
+
+        // An operator's retry makes it due now; a finished entry stays finished, whatever comes after.
+        #expect(try await store.makeOutboxDue(ids: [entries[0].id], now: t0 + 11) == 1)
+        #expect(try await store.pendingOutbox(dueBy: t0 + 11, limit: 10).count == 2)
+        try await store.settleOutbox([.finished(id: entries[0].id, outcome: "delivered")], now: t0 + 12)
+        try await store.settleOutbox(
+            [.retry(id: entries[0].id, dueAt: t0 + 60, attempts: 2, lastError: "late", payload: [3])], now: t0 + 13)
+        let finished = try #require(try await store.outboxEntry(id: entries[0].id))
+        #expect(finished.outcome == "delivered" && finished.finishedAt == t0 + 12 && finished.attempts == 1)
+        #expect(try await store.makeOutboxDue(ids: [entries[0].id], now: t0 + 14) == 0)
+        #expect(try await store.outboxEntries(.init(state: .finished)).map(\.id) == [entries[0].id])
+        #expect(try await store.outboxEntries(.init(state: .pending, kind: "lookup")).map(\.id) == [entries[1].id])
+    }
+
+    @Test("a job whose dead-letter record the broker did not take becomes that record, still to publish")
+    func deadLetterConversion() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let entry = try #require(try await commit(store, ["delivery"]).first)
+        try await store.settleOutbox(
+            [.deadLetter(id: entry.id, dueAt: t0 + 5, lastError: "broker away", record: [9, 9])], now: t0 + 1)
+        let converted = try #require(try await store.outboxEntry(id: entry.id))
+        #expect(converted.kind == "deadLetter" && converted.payload == [9, 9] && converted.finishedAt == nil)
+        #expect(converted.dueAt == t0 + 5 && converted.lastError == "broker away")
+    }
+
+    @Test("a lookup's answer relinks the call and queues its update in one transaction, unless the link is another's")
+    func completeLookup() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let phone = "PHONE:" + String(repeating: "cd", count: 32)
+        _ = try await store.apply(callId: "call-1", eventId: "e1", now: t0) { _ in
+            var interaction = Interaction(callId: "call-1", firstSeenAt: self.t0)
+            interaction.externalId = phone
+            return (interaction, [NewOutboxEntry(kind: "lookup", payload: [1])])
+        }
+        let lookup = try #require(try await store.pendingOutbox(dueBy: nil, limit: 10).first)
+        let completion = LookupCompletion(
+            entryId: lookup.id, callId: "call-1", causeId: "e1", externalId: "CRM:5", rule: .phoneLinkOnly,
+            update: NewOutboxEntry(kind: "delivery", payload: [7]), override: (phoneKey: "key-1", expiresAt: t0 + 3600))
+        let done = try await store.completeLookup(completion, now: t0 + 1)
+        #expect(done.link == "CRM:5")
+        #expect(done.update?.kind == "delivery" && done.update?.payload == [7] && done.update?.causeId == "e1")
+        #expect(try await store.link(callId: "call-1") == "CRM:5")
+        #expect(try await store.override(phoneKey: "key-1", now: t0 + 2) == "CRM:5")
+        #expect(try await store.outboxEntry(id: lookup.id)?.outcome == "relinked")
+
+        // A second answer that may replace only a PHONE: link finds the CRM link and queues nothing.
+        let again = try await store.completeLookup(
+            LookupCompletion(
+                entryId: lookup.id, callId: "call-1", causeId: "e1", externalId: "CRM:6", rule: .phoneLinkOnly,
+                update: NewOutboxEntry(kind: "delivery", payload: [8])), now: t0 + 2)
+        #expect(again.link == "CRM:5" && again.update == nil)
+        #expect(try await store.pendingOutbox(dueBy: nil, limit: 10).map(\.payload) == [[7]])
+    }
+
+    @Test("a version-4 database migrates: published entries are finished, unpublished ones due at their commit")
+    func migratesFromVersionFour() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-v4-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("relay.sqlite").path
+        try SQLiteSchema.migrateForTest(path: path, upTo: "v4") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, published_at)
+                    VALUES ('e1', 'call-1', 'delivery', x'01', 100, 101), ('e2', 'call-2', 'lookup', x'02', 200, NULL)
+                    """)
+        }
+        let store = try SQLiteInteractionStore(path: path)
+        let pending = try await store.pendingOutbox(dueBy: nil, limit: 10)
+        #expect(pending.map(\.causeId) == ["e2"])
+        #expect(pending.first?.dueAt == Date(timeIntervalSince1970: 200) && pending.first?.attempts == 0)
+        let finished = try await store.outboxEntries(.init(state: .finished))
+        #expect(finished.map(\.outcome) == ["published"] && finished.first?.finishedAt == Date(timeIntervalSince1970: 101))
+    }
 }

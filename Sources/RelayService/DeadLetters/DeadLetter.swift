@@ -5,7 +5,7 @@ public import RelayCore
 /// One message on `relay.dead-letters`, as the `dead-letters` tool presents it.
 ///
 /// Most are `DeadLetterRecord`s the relay published. The broker also dead-letters raw messages there
-/// (a message past `relay.events`' or `relay.deliveries`' delivery limit): those carry no record, only
+/// (a message past `relay.events`' delivery limit): those carry no record, only
 /// the broker's `x-first-death-*` headers, and are shown with the reason `brokerDeadLettered`, their
 /// body as the payload and the exchange they were first published to as the origin, so they can be
 /// replayed like any record. Anything else is `unreadable`: it can be shown and purged, not replayed.
@@ -187,16 +187,12 @@ public struct DeadLetter: Sendable, Hashable {
         return (object["callId"] as? String, object["type"] as? String, object["eventId"] as? String)
     }
 
-    /// Where a message the broker dead-lettered was first published. A delivery job parked in a delay
-    /// queue was published to the default exchange there, so its first death names that queue; it
-    /// belongs on `relay.work` with the delivery routing key, as every delivery job.
+    /// Where a message the broker dead-lettered was first published. A delivery job of an earlier
+    /// version (its work queues, its delay queues) goes back to the store's outbox.
     static func brokerOrigin(queue: String, exchange: String, routingKey: String, names: RelayNames)
         -> DeadLetterRecord.Origin?
     {
-        let delayQueuePrefix = String(names.deliveriesQueue.dropLast("deliveries".count)) + "delay."
-        if queue == names.deliveriesQueue || queue.hasPrefix(delayQueuePrefix) {
-            return .init(exchange: names.workExchange, routingKey: names.deliveryRoutingKey)
-        }
+        if names.legacyWorkQueues.contains(queue) { return .outbox }
         if exchange.isEmpty {
             // Published straight to a queue through the default exchange: back to that queue.
             return queue.isEmpty ? nil : .init(exchange: "", routingKey: queue)

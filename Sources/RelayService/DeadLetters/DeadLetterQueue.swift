@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import RelayAMQP
 public import RelayCore
+public import RelayStore
 import Synchronization
 
 /// Reads, replays and purges `relay.dead-letters` without losing a message.
@@ -29,6 +30,8 @@ public struct DeadLetterQueue: Sendable {
     /// Opens sealed payloads (`malformed` records) for show, export and replay; nil leaves them sealed,
     /// and replay then refuses them.
     public var cipher: FieldCipher?
+    /// Where failed deliveries and lookups are replayed to: the relay's outbox. Nil: replay refuses them.
+    public var outbox: (any InteractionStore)?
     let logger: Logger
 
     /// The most messages one scan holds unacknowledged: the largest prefetch AMQP can express. (A
@@ -76,6 +79,12 @@ public struct DeadLetterQueue: Sendable {
                 outcome = .failed(reason)
             } else if dryRun {
                 outcome = .wouldReplay(to: letter.origin!)
+            } else if letter.origin?.isOutbox == true {
+                if let wait = pacer.waitBeforeNext(now: .now) { try? await Task.sleep(for: wait) }
+                outcome = await requeueInOutbox(letter)
+                if case .replayed = outcome {
+                    for held in group { scan.client.ack(held.delivery) }
+                }
             } else {
                 if publisher == nil {
                     do { publisher = try await connect() } catch {
@@ -139,6 +148,39 @@ public struct DeadLetterQueue: Sendable {
     }
 
     // MARK: Replaying one
+
+    /// A failed delivery or lookup goes back to the store's outbox as a new entry, with its attempts
+    /// counted afresh: a replay is a new chance, not the last attempt's echo. The running relay's
+    /// dispatcher takes it at its next poll. The dead letter is removed only once the entry is committed.
+    private func requeueInOutbox(_ letter: DeadLetter) async -> DeadLetterOutcome.Result {
+        guard let outbox else {
+            return .failed("a failed delivery is replayed into the relay's store: run this where store.path is the relay's")
+        }
+        var job: DeliveryJob
+        do {
+            job = try DeliveryJob.decode(letter.payload)
+        } catch {
+            return .failed("its payload is not a delivery job: \(error)")
+        }
+        job.attempts = 0
+        job.firstFailureAt = nil
+        job.lastError = nil
+        let kind = job.kind == .enrich || job.kind == .contextChange ? "lookup" : "delivery"
+        do {
+            _ = try await outbox.enqueueOutbox(
+                callId: job.callId, causeId: "replay:\(letter.id):\(letter.replayCount + 1)",
+                [NewOutboxEntry(kind: kind, payload: job.encoded())], relink: nil, now: Date())
+        } catch {
+            return .failed("the store did not take it: \(error)")
+        }
+        logger.info(
+            "dead letter replayed into the outbox",
+            metadata: [
+                LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
+                "deadletter.replay.count": "\(letter.replayCount + 1)",
+            ])
+        return .replayed(to: .outbox)
+    }
 
     private func republish(_ letter: DeadLetter, using publisher: AMQPClient) async -> DeadLetterOutcome.Result {
         guard let origin = letter.origin, let message = letter.replayMessage() else {

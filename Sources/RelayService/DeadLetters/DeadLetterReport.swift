@@ -106,7 +106,8 @@ public struct DeadLetterOutcome: Sendable, Hashable {
     }
 
     static func describe(_ origin: DeadLetterRecord.Origin) -> String {
-        "\(origin.exchange.isEmpty ? "(default exchange)" : origin.exchange)/\(origin.routingKey)"
+        if origin.isOutbox { return "the relay's outbox" }
+        return "\(origin.exchange.isEmpty ? "(default exchange)" : origin.exchange)/\(origin.routingKey)"
     }
 }
 

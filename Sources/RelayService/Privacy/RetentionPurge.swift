@@ -63,7 +63,7 @@ public final class RetentionPurge: Service {
         let finished = try await store.purgeFinishedInteractions(before: cutoff)
         report.interactions = finished.interactions
         report.processedEvents = finished.processedEvents
-        report.outboxEntries = finished.outboxEntries + (try await store.prunePublishedOutbox(before: cutoff))
+        report.outboxEntries = finished.outboxEntries + (try await store.pruneFinishedOutbox(before: cutoff))
         report.expiredOverrides = try await store.pruneExpiredOverrides(now: now)
         if let deadLetters {
             do {

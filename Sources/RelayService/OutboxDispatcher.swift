@@ -1,0 +1,562 @@
+public import Logging
+public import Foundation
+public import RelayAMQP
+public import RelayCore
+public import RelayStore
+public import ServiceLifecycle
+import Synchronization
+
+/// Carries out the outbox: customer-update PUTs, post-call webhooks, CRM/ERP lookups and dead-letter
+/// records, straight from the store, with no trip through the broker.
+///
+/// The store is the durable hand-off. An event's effects are committed with its state; the pipeline
+/// hands the committed entries over at once (`submit`), and a poll of the store finds the rest: entries
+/// due after a retry's wait, entries another process added (reconciliation, a replayed dead letter,
+/// `deliveries retry`) and, at start, everything a stopped or killed process left unfinished. Each
+/// attempt's outcome is written back in a group commit: finished, or due again at a time.
+///
+/// Sends and lookups have lanes of their own (`delivery.concurrency`, `delivery.enrichmentConcurrency`),
+/// so a hung CRM never holds a phase-1 update back. A call's customer updates go out one at a time, each
+/// checked against the call's link read from the store just before it is sent (`DeliveryStateMachine`).
+public final class OutboxDispatcher: Service {
+    public struct Settings: Sendable {
+        public var concurrency: Int
+        public var lookupConcurrency: Int
+        /// How often the store is polled for entries this process was not handed.
+        public var pollInterval: Duration
+        /// Entries held in memory at most (queued or running); the rest wait in the store.
+        public var maxInHand: Int
+        /// How long a validated context update's recent override lives.
+        public var overrideTimeToLive: Duration
+
+        public init(
+            concurrency: Int, lookupConcurrency: Int, pollInterval: Duration = .seconds(1), maxInHand: Int = 20_000,
+            overrideTimeToLive: Duration = .seconds(3600)
+        ) {
+            self.concurrency = max(1, concurrency)
+            self.lookupConcurrency = max(1, lookupConcurrency)
+            self.pollInterval = pollInterval
+            self.maxInHand = max(1, maxInHand)
+            self.overrideTimeToLive = overrideTimeToLive
+        }
+    }
+
+    let store: any InteractionStore
+    let sender: DeliverySender
+    let enricher: Enricher?
+    let rules: DeliveryStateMachine
+    let deadLetters: DeadLetterPublisher
+    let settings: Settings
+    /// Opens the personal data of the jobs it runs, and seals it again in every job it writes back.
+    let cipher: FieldCipher?
+    let metrics: RelayMetrics
+    let logger: Logger
+    /// Told of every enrichment that linked a caller: the CTI lookup remembers the CRM's data.
+    let enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)?
+
+    private let sends = WorkLane<OutboxEntry>()
+    private let lookups = WorkLane<OutboxEntry>()
+    /// One customer update per call at a time: the link check and the PUT are never overtaken by a
+    /// later update of the same call.
+    private let updatesPerCall = SerialPerKey()
+    private let state = Mutex(State())
+
+    private struct State {
+        /// Entries queued or running here: neither a poll nor a hand-over takes them twice.
+        var inHand: Set<Int64> = []
+        /// Entries of a kind this version does not know: left in the store for one that does.
+        var unknown: Set<Int64> = []
+        /// While a poll reads the store: entries let go since it began, which its snapshot may still
+        /// show as due although they are finished or due later.
+        var releasedDuringPoll: Set<Int64>?
+        /// The earliest retry this process scheduled and has not polled for since.
+        var nextWake: Date?
+        var closed = false
+    }
+
+    public init(
+        store: any InteractionStore, sender: DeliverySender, enricher: Enricher?, rules: DeliveryStateMachine,
+        deadLetters: DeadLetterPublisher, settings: Settings, cipher: FieldCipher?, metrics: RelayMetrics = .disabled,
+        logger: Logger, enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
+    ) {
+        self.store = store
+        self.sender = sender
+        self.enricher = enricher
+        self.rules = rules
+        self.deadLetters = deadLetters
+        self.settings = settings
+        self.cipher = cipher
+        self.metrics = metrics
+        self.logger = logger
+        self.enriched = enriched
+    }
+
+    /// Entries held here now (queued or running), for tests and metrics.
+    public var inHandCount: Int { state.withLock { $0.inHand.count } }
+
+    /// Takes committed entries now. What is finished, due later, already held, or beyond what memory
+    /// may hold is left to the poll: the store has all of it.
+    public func submit(_ entries: [OutboxEntry], now: Date = Date()) {
+        for entry in entries where entry.finishedAt == nil {
+            // A new entry is due when committed, whatever clock its commit was given; only a retry
+            // scheduled since waits for its time.
+            if entry.dueAt > entry.createdAt && entry.dueAt > now {
+                state.withLock { $0.nextWake = min($0.nextWake ?? entry.dueAt, entry.dueAt) }
+                continue
+            }
+            take(entry)
+        }
+    }
+
+    @discardableResult
+    private func take(_ entry: OutboxEntry, unlessReleasedIn released: Set<Int64>? = nil) -> Bool {
+        let lane: WorkLane<OutboxEntry>
+        switch entry.kind {
+        case OutboxKind.delivery, OutboxKind.deadLetter: lane = sends
+        case OutboxKind.lookup: lane = lookups
+        default:
+            let isNew = state.withLock { $0.unknown.insert(entry.id).inserted }
+            if isNew {
+                logger.error(
+                    "outbox entry of an unknown kind left for a relay version that knows it",
+                    metadata: ["outbox.id": "\(entry.id)", "outbox.kind": "\(entry.kind)"])
+            }
+            return false
+        }
+        let taken = state.withLock { state in
+            guard !state.closed, state.inHand.count < settings.maxInHand, released?.contains(entry.id) != true else {
+                return false
+            }
+            return state.inHand.insert(entry.id).inserted
+        }
+        guard taken else { return false }
+        if !lane.push(entry) {
+            release(entry.id)
+            return false
+        }
+        return true
+    }
+
+    private func release(_ id: Int64, dueAgainAt: Date? = nil) {
+        state.withLock { state in
+            state.inHand.remove(id)
+            state.releasedDuringPoll?.insert(id)
+            if let dueAgainAt { state.nextWake = min(state.nextWake ?? dueAgainAt, dueAgainAt) }
+        }
+    }
+
+    /// Runs the lanes and the poll until graceful shutdown: then nothing new starts, what runs finishes
+    /// and records its outcome, and what was queued stays in the store for the next start.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<settings.concurrency {
+                    group.addTask { await self.work(self.sends) }
+                }
+                for _ in 0..<settings.lookupConcurrency {
+                    group.addTask { await self.work(self.lookups) }
+                }
+                group.addTask { await self.pollUntilClosed() }
+            }
+        } onGracefulShutdown: {
+            self.close()
+        }
+    }
+
+    /// Stops taking work: queued entries stay in the store, running ones finish.
+    public func close() {
+        state.withLock { $0.closed = true }
+        sends.close()
+        lookups.close()
+    }
+
+    private var isClosed: Bool { state.withLock { $0.closed } }
+
+    private func work(_ lane: WorkLane<OutboxEntry>) async {
+        while let entry = await lane.next() {
+            await run(entry)
+        }
+    }
+
+    // MARK: Polling
+
+    private func pollUntilClosed() async {
+        var lastPoll = ContinuousClock.now - settings.pollInterval
+        while !isClosed {
+            let now = Date()
+            let wakeDue = state.withLock { state in
+                guard let wake = state.nextWake, wake <= now else { return false }
+                state.nextWake = nil
+                return true
+            }
+            if wakeDue || ContinuousClock.now - lastPoll >= settings.pollInterval {
+                lastPoll = .now
+                await pollOnce()
+            }
+            // Short slices, so a scheduled retry goes out near its time and shutdown is not held up.
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Takes every due entry this process does not hold. Returns how many it took.
+    @discardableResult
+    public func pollOnce(now: Date = Date()) async -> Int {
+        let limit: Int? = state.withLock { state in
+            guard !state.closed, state.inHand.count < settings.maxInHand else { return nil }
+            state.releasedDuringPoll = []
+            return state.inHand.count + state.unknown.count + 512
+        }
+        guard let limit else { return 0 }
+        let due: [OutboxEntry]
+        do {
+            due = try await store.pendingOutbox(dueBy: now, limit: limit)
+        } catch {
+            state.withLock { $0.releasedDuringPoll = nil }
+            logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])
+            return 0
+        }
+        let released = state.withLock { state in
+            defer { state.releasedDuringPoll = nil }
+            return state.releasedDuringPoll ?? []
+        }
+        var taken = 0
+        for entry in due where take(entry, unlessReleasedIn: released) { taken += 1 }
+        return taken
+    }
+
+    // MARK: Running one entry
+
+    private func run(_ entry: OutboxEntry) async {
+        let inFlight = metrics.inFlight(stage: entry.kind == OutboxKind.lookup ? "lookups" : "deliveries")
+        inFlight.increment()
+        defer { inFlight.decrement() }
+        let settlement: OutboxSettlement?
+        switch entry.kind {
+        case OutboxKind.deadLetter: settlement = await publishDeadLetter(entry)
+        case OutboxKind.lookup: settlement = await lookUp(entry)
+        default: settlement = await deliver(entry)
+        }
+        // Stopping mid-attempt: nothing is recorded, and the entry, still due, goes at the next start.
+        guard let settlement, !Task.isCancelled else {
+            release(entry.id)
+            return
+        }
+        await record(settlement, of: entry)
+    }
+
+    private func record(_ settlement: OutboxSettlement, of entry: OutboxEntry) async {
+        do {
+            try await store.settleOutbox([settlement], now: Date())
+        } catch {
+            // The attempt happened but is not recorded: the entry is tried again (its keys absorb a repeat).
+            logger.error(
+                "could not record an outbox outcome; the entry will be tried again",
+                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            release(entry.id)
+            return
+        }
+        switch settlement {
+        case .retry(_, let dueAt, _, _, _), .deadLetter(_, let dueAt, _, _): release(entry.id, dueAgainAt: dueAt)
+        case .finished: release(entry.id)
+        }
+    }
+
+    private func openJob(_ entry: OutboxEntry) -> Result<DeliveryJob, any Error> {
+        Result {
+            var job = try DeliveryJob.decode(entry.payload)
+            if let cipher { job = try job.opened(with: cipher) }
+            return job
+        }
+    }
+
+    /// The job as it may be written to the store or a dead-letter record.
+    private func sealed(_ job: DeliveryJob) -> DeliveryJob {
+        cipher.map(job.sealed) ?? job
+    }
+
+    private func deliver(_ entry: OutboxEntry) async -> OutboxSettlement? {
+        let job: DeliveryJob
+        switch openJob(entry) {
+        case .success(let opened): job = opened
+        case .failure(let error):
+            return await deadLetterUnreadable(entry, error: error)
+        }
+        guard job.kind == .customerUpdate else { return await attempt(job, entry: entry) }
+        return await updatesPerCall.run(job.callId) { () async -> OutboxSettlement? in
+            let link: String?
+            do {
+                link = try await store.link(callId: job.callId)
+            } catch {
+                // Not an attempt: nothing was sent. It waits a moment rather than risk the older link.
+                logger.error("could not read the call's link; the update waits", metadata: [LogKeys.error: "\(error)"])
+                return .retry(
+                    id: entry.id, dueAt: Date().addingTimeInterval(1), attempts: job.attempts,
+                    lastError: "the call's link could not be read", payload: entry.payload)
+            }
+            if case .superseded = rules.beforeSend(job, currentLink: link) {
+                logger.info(
+                    "customer update superseded by a later link; not sent",
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)"])
+                metrics.delivery(
+                    kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                return .finished(id: entry.id, outcome: "superseded")
+            }
+            return await attempt(job, entry: entry)
+        }
+    }
+
+    /// One send and what follows it.
+    private func attempt(_ job: DeliveryJob, entry: OutboxEntry) async -> OutboxSettlement? {
+        let started = ContinuousClock.now
+        let result = await sender.send(job)
+        if Task.isCancelled { return nil }
+        let elapsed = ContinuousClock.now - started
+        let now = Date()
+        var generator = SystemRandomNumberGenerator()
+        let action = rules.afterSend(job, result: result, now: now, using: &generator)
+        let label: String
+        switch action {
+        case .delivered: label = "delivered"
+        case .retry: label = "retried"
+        default: label = "deadLettered"
+        }
+        metrics.delivery(kind: job.kind.rawValue, outcome: label, statusClass: RelayMetrics.statusClass(result), duration: elapsed)
+        let details = metadata(job, attempt: job.attempts + 1, result: result)
+        switch action {
+        case .delivered:
+            logger.info("delivered", metadata: details)
+            return .finished(id: entry.id, outcome: "delivered")
+        case .retry(let at, let next):
+            logger.info("delivery failed; retry scheduled", metadata: details.merging(["delivery.due": "\(at)"]) { $1 })
+            return .retry(
+                id: entry.id, dueAt: at, attempts: next.attempts, lastError: next.lastError ?? "",
+                payload: sealed(next).encoded())
+        case .deadLetter(let error, let status, let next):
+            let record = DeadLetterRecord(
+                id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(next.idempotencyKey.utf8)),
+                reason: .deliveryFailed, callId: next.callId, eventType: nil, eventId: next.causeId, attempts: next.attempts,
+                firstFailureAt: next.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
+                originalPayload: sealed(next).encoded(), origin: .outbox,
+                target: .init(method: next.method, url: sender.url(for: next), lastStatus: status))
+            return await deadLetter(record, entry: entry)
+        default:
+            return .finished(id: entry.id, outcome: label)
+        }
+    }
+
+    /// Phase 2 and context updates. An answer relinks the call and adds the enriched update to the
+    /// outbox in one transaction; the update then goes out on the send lane like any other.
+    private func lookUp(_ entry: OutboxEntry) async -> OutboxSettlement? {
+        let job: DeliveryJob
+        switch openJob(entry) {
+        case .success(let opened): job = opened
+        case .failure(let error): return await deadLetterUnreadable(entry, error: error)
+        }
+        let attempt = job.attempts + 1
+        let started = ContinuousClock.now
+        let outcome: LookupOutcome
+        // A lookup set back before is backlog: it takes its turn at the upstream's pace.
+        let isBacklog = job.firstFailureAt != nil
+        switch (enricher, job.enrichment, job.contextChange) {
+        case (let enricher?, let request?, _):
+            outcome = await enricher.enrich(request, attempt: attempt, isBacklog: isBacklog)
+        case (let enricher?, nil, let change?):
+            outcome = await enricher.validate(change, attempt: attempt, isBacklog: isBacklog)
+        case (nil, _, .some):
+            // It must be found in the CRM before anything changes; without a CRM, nothing does.
+            outcome = .noUpdate(reason: "no CRM lookup is configured to validate it")
+        default:
+            outcome = .failed(error: "no CRM lookup is configured", status: nil)
+        }
+        if Task.isCancelled { return nil }
+        metrics.enrichment(outcome: outcome.metricLabel, duration: ContinuousClock.now - started)
+        let now = Date()
+        let callMasked = Masking.mask(job.callId)
+        switch rules.afterLookup(job, outcome: outcome, now: now) {
+        case .relinkAndSend(let update, let rule):
+            let linked = update.externalId.description
+            var override: (phoneKey: String, expiresAt: Date)?
+            if let phoneKey = job.contextChange?.phoneKey {
+                override = (phoneKey, now.addingTimeInterval(settings.overrideTimeToLive.totalSeconds))
+            }
+            let completion = LookupCompletion(
+                entryId: entry.id, callId: job.callId, causeId: job.causeId, externalId: linked, rule: rule,
+                update: NewOutboxEntry(
+                    kind: OutboxKind.delivery, payload: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded()),
+                override: override)
+            let completed: (link: String?, update: OutboxEntry?)
+            do {
+                completed = try await store.completeLookup(completion, now: now)
+            } catch {
+                logger.error("could not record the new link; the lookup will run again", metadata: [LogKeys.error: "\(error)"])
+                return .retry(
+                    id: entry.id, dueAt: now.addingTimeInterval(1), attempts: job.attempts,
+                    lastError: "the new link could not be recorded", payload: entry.payload)
+            }
+            guard let updateEntry = completed.update else {
+                // The call was switched while the CRM answered (or phase 1 linked it to an override):
+                // this answer must not put the platform back on its match.
+                logger.info(
+                    "customer update superseded by a later link; not sent",
+                    metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
+                metrics.delivery(
+                    kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                release(entry.id)
+                return nil
+            }
+            if job.contextChange == nil, let phone = job.enrichment?.phone { enriched?(phone, update) }
+            logger.info(
+                job.kind == .contextChange ? "context updated" : "enriched",
+                metadata: [
+                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                    LogKeys.attempt: "\(attempt)",
+                ])
+            release(entry.id)
+            submit([updateEntry])
+            return nil
+        case .suggest(let suggestion):
+            // Never a link: the interaction keeps its phase-1 id, and the agent sees the suggestion in
+            // the contact and journey views.
+            do {
+                try await store.recordSuggestion(
+                    callId: job.callId, externalId: suggestion.externalId,
+                    sealedName: suggestion.name.flatMap { name in
+                        cipher?.seal(name, context: ContactDirectory.SealContext.suggestionName)
+                    }, now: now)
+            } catch {
+                logger.error("could not record the suggestion; the lookup will run again", metadata: [LogKeys.error: "\(error)"])
+                return .retry(
+                    id: entry.id, dueAt: now.addingTimeInterval(1), attempts: job.attempts,
+                    lastError: "the suggestion could not be recorded", payload: entry.payload)
+            }
+            logger.info(
+                "not enriched; the customer's name suggests a CRM contact",
+                metadata: [
+                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(Masking.mask(suggestion.externalId))",
+                ])
+            return .finished(id: entry.id, outcome: "suggested")
+        case .finished(let reason):
+            if let change = job.contextChange {
+                logger.notice(
+                    "context update rejected; nothing changed",
+                    metadata: [
+                        LogKeys.callIdMasked: "\(callMasked)",
+                        LogKeys.externalIdMasked: "\(Masking.mask(change.newExternalId))", LogKeys.reason: "\(reason)",
+                    ])
+            } else {
+                logger.info("not enriched", metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.reason: "\(reason)"])
+            }
+            return .finished(id: entry.id, outcome: "noUpdate")
+        case .retry(let at, let next):
+            logger.debug(
+                "lookup set back; retry scheduled",
+                metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.attempt: "\(next.attempts)", "delivery.due": "\(at)"])
+            return .retry(
+                id: entry.id, dueAt: at, attempts: next.attempts, lastError: next.lastError ?? "",
+                payload: sealed(next).encoded())
+        case .deadLetter(let error, let status, let next):
+            let record = DeadLetterRecord(
+                id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(next.idempotencyKey.utf8)),
+                reason: .enrichmentFailed, callId: next.callId, eventType: nil, eventId: next.causeId,
+                attempts: next.attempts, firstFailureAt: next.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
+                originalPayload: sealed(next).encoded(), origin: .outbox,
+                target: .init(method: "GET", url: lookupURL(for: next), lastStatus: status))
+            return await deadLetter(record, entry: entry)
+        case .send, .superseded, .delivered:
+            return .finished(id: entry.id, outcome: "noUpdate")
+        }
+    }
+
+    /// The template, not the rendered URL: that one holds the number, address, messaging id or name
+    /// searched by. The first search the request makes (the channel's order).
+    private func lookupURL(for job: DeliveryJob) -> String {
+        guard let enricher else { return "(no CRM lookup configured)" }
+        if job.kind == .contextChange {
+            return enricher.crmContact?.urlTemplate.template ?? "(no CRM contact lookup configured)"
+        }
+        guard let request = job.enrichment else { return enricher.crm.urlTemplate.template }
+        let first: UpstreamLookup? =
+            if request.contactId != nil { enricher.crmContact }
+            else if request.email != nil, let crmEmail = enricher.crmEmail { crmEmail }
+            else if request.phone != nil { enricher.crm }
+            else if request.messagingId != nil, let crmMessaging = enricher.crmMessaging { crmMessaging }
+            else { enricher.crmName ?? enricher.crm }
+        return first?.urlTemplate.template ?? "(no CRM lookup configured)"
+    }
+
+    // MARK: Dead letters
+
+    /// Publishes a job's dead-letter record with confirms, then finishes the job. When the broker does
+    /// not take it, the entry becomes that record, still to publish: one durable path either way.
+    private func deadLetter(_ record: DeadLetterRecord, entry: OutboxEntry) async -> OutboxSettlement {
+        do {
+            try await deadLetters.publish(record)
+        } catch {
+            logger.error(
+                "could not publish a dead letter; it waits in the outbox", metadata: [LogKeys.error: "\(error)"])
+            return .deadLetter(
+                id: entry.id, dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
+                lastError: "dead-letter record not published: \(error)", record: record.encoded())
+        }
+        logDeadLettered(record)
+        return .finished(id: entry.id, outcome: "deadLettered")
+    }
+
+    /// A dead-letter record in the outbox (an orphan, or a job whose record the broker did not take).
+    private func publishDeadLetter(_ entry: OutboxEntry) async -> OutboxSettlement {
+        let record: DeadLetterRecord
+        do {
+            record = try DeadLetterRecord.decode(entry.payload)
+        } catch {
+            logger.error(
+                "unreadable dead-letter record in the outbox; finished without publishing",
+                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"])
+            return .finished(id: entry.id, outcome: "unreadable")
+        }
+        do {
+            try await deadLetters.publish(record)
+        } catch {
+            logger.error("could not publish a dead letter; it waits in the outbox", metadata: [LogKeys.error: "\(error)"])
+            return .retry(
+                id: entry.id, dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
+                attempts: entry.attempts + 1, lastError: "\(error)", payload: entry.payload)
+        }
+        logDeadLettered(record)
+        return .finished(id: entry.id, outcome: "deadLettered")
+    }
+
+    static let deadLetterRetryDelay: Duration = .seconds(5)
+
+    /// A job this relay cannot read (written by a bug, or altered): its bytes as they are, to a record.
+    private func deadLetterUnreadable(_ entry: OutboxEntry, error: any Error) async -> OutboxSettlement {
+        let now = Date()
+        let record = DeadLetterRecord(
+            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: entry.payload), reason: .deliveryFailed,
+            callId: entry.callId, eventType: nil, eventId: entry.causeId, attempts: entry.attempts, firstFailureAt: now,
+            lastFailureAt: now, lastError: "not a delivery job: \(error)", originalPayload: entry.payload, origin: .outbox)
+        return await deadLetter(record, entry: entry)
+    }
+
+    private func logDeadLettered(_ record: DeadLetterRecord) {
+        metrics.deadLettered(reason: record.reason.rawValue)
+        // The record keeps the upstream's answer for diagnosis; the log only its status. A body may
+        // echo a customer's name, which no pattern would catch.
+        let loggedError = record.target?.lastStatus.map { "HTTP \($0)" } ?? record.lastError
+        logger.warning(
+            "dead-lettered",
+            metadata: [
+                LogKeys.deadLetterId: "\(record.id)", LogKeys.deadLetterReason: "\(record.reason.rawValue)",
+                LogKeys.callIdMasked: "\(Masking.mask(record.callId ?? ""))", LogKeys.error: "\(loggedError)",
+                LogKeys.attempt: "\(record.attempts)",
+            ])
+    }
+
+    private func metadata(_ job: DeliveryJob, attempt: Int, result: DeliveryAttemptResult) -> Logger.Metadata {
+        [
+            LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)",
+            "delivery.kind": "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)", LogKeys.attempt: "\(attempt)",
+            LogKeys.httpStatus: "\(DeliveryStateMachine.summary(of: result))",
+        ]
+    }
+}

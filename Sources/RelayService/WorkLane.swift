@@ -1,0 +1,67 @@
+import Synchronization
+
+/// Work waiting for one of a fixed number of workers, first in first out. `next()` suspends while the
+/// lane is empty; once `close()` is called, it returns nil to every worker, whatever is still queued:
+/// what a lane holds is only a copy of what the store keeps.
+final class WorkLane<Element: Sendable>: Sendable {
+    private struct State {
+        var queued: [Element] = []
+        /// Index of the first element still queued: removing from the front of an array is O(n).
+        var head = 0
+        var waiting: [CheckedContinuation<Element?, Never>] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Queues `element`, or hands it to a waiting worker; false when the lane is closed.
+    @discardableResult
+    func push(_ element: Element) -> Bool {
+        let waiter: CheckedContinuation<Element?, Never>?? = state.withLock { state in
+            if state.closed { return .none }
+            if !state.waiting.isEmpty { return .some(state.waiting.removeFirst()) }
+            state.queued.append(element)
+            return .some(nil)
+        }
+        switch waiter {
+        case .none: return false
+        case .some(let continuation?): continuation.resume(returning: element)
+        case .some(nil): break
+        }
+        return true
+    }
+
+    func next() async -> Element? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Element?, Never>) in
+            let ready: Element?? = state.withLock { state in
+                if state.closed { return .some(nil) }
+                if state.head < state.queued.count {
+                    let element = state.queued[state.head]
+                    state.head += 1
+                    if state.head > 1024 && state.head * 2 > state.queued.count {
+                        state.queued.removeFirst(state.head)
+                        state.head = 0
+                    }
+                    return .some(element)
+                }
+                state.waiting.append(continuation)
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Wakes every waiting worker with nil; later pushes are refused.
+    func close() {
+        let waiting = state.withLock { state in
+            state.closed = true
+            state.queued = []
+            state.head = 0
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in waiting { waiter.resume(returning: nil) }
+    }
+
+    var count: Int { state.withLock { $0.queued.count - $0.head } }
+}
