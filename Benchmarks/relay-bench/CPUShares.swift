@@ -39,7 +39,7 @@ struct CPUShares {
     }
 
     /// utime + stime of a process, fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
-    private static func processTicks(pid: String) -> Int? {
+    static func processTicks(pid: String) -> Int? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let nameEnd = stat.lastIndex(of: ")")
         else { return nil }
@@ -66,5 +66,22 @@ struct CPUShares {
             entry.allSatisfy(\.isNumber)
                 && (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8))?.hasPrefix("beam") == true
         }
+    }
+}
+
+/// One child process's own use: CPU time and its peak resident set, read from /proc.
+enum ProcessUse {
+    /// CPU time so far, user and system, in seconds.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        CPUShares.processTicks(pid: String(pid)).map { Double($0) / 100 }
+    }
+
+    /// The peak resident set (VmHWM) in bytes.
+    static func peakResidentBytes(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes * 1024
     }
 }

@@ -152,30 +152,57 @@ func brokerRoundTrip() async throws -> Double {
     return Double(options.messages) / elapsed.totalSeconds
 }
 
-/// Events per second through the whole relay: event in, customer-update PUT out.
-func relayEndToEnd() async throws -> Double {
-    let prefix = "bench-\(UUID().uuidString.prefix(8))."
-    var configuration = RelayConfiguration()
-    configuration.amqp.port = options.port
-    configuration.amqp.prefetch = options.prefetch
-    configuration.amqp.namePrefix = prefix
-    configuration.amqp.topologyFile = options.repositoryRoot + "/topology/definitions.json"
-    configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
-    configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
-    configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-    configuration.store.path = storePath
-    defer { try? FileManager.default.removeItem(atPath: storePath) }
-    let platform = try await SimulatedPlatform.start(logger: logger)
-    let app = try RelayApp(
-        configuration: configuration,
-        endpoints: .init(platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL), logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    let running = Task { try await group.run() }
-    try await app.amqp.waitUntilConnected(timeout: .seconds(15))
-    let publisher = try await connectedClient(topology: nil)
+/// What one run of the relay end to end measured.
+struct RelayRun {
+    var eventsPerSecond: Double
+    /// The relay process's own CPU time per event, user and system, from /proc.
+    var cpuPerEvent: Duration?
+    var peakResidentBytes: Int?
+}
 
-    let exchange = app.names.eventsExchange
+/// Events per second through the whole relay: event in, customer-update PUT out. The relay is
+/// `identity-relay run` (the release build beside this one) in a process of its own, so its CPU time
+/// and memory are its own, apart from the load generator and the simulated platform here.
+func relayEndToEnd() async throws -> RelayRun {
+    let prefix = "bench-\(UUID().uuidString.prefix(8))."
+    let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
+    defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) } }
+    let platform = try await SimulatedPlatform.start(logger: logger)
+    let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("identity-relay")
+    let relay = Process()
+    relay.executableURL = relayBinary
+    relay.arguments = ["run"]
+    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELAY_") || $0.key.hasPrefix("RELAY_BROKER_") }
+    environment["RELAY_CONFIG"] = options.repositoryRoot + "/Config/relay.yaml"
+    environment["RELAY_AMQP_PORT"] = String(options.port)
+    environment["RELAY_AMQP_PREFETCH"] = String(options.prefetch)
+    environment["RELAY_AMQP_NAME_PREFIX"] = prefix
+    environment["RELAY_AMQP_TOPOLOGY_FILE"] = options.repositoryRoot + "/topology/definitions.json"
+    environment["RELAY_STORE_PATH"] = storePath
+    environment["RELAY_PLATFORM_BASE_URL"] = platform.baseURL
+    environment["RELAY_CRM_POST_CALL_WEBHOOK_URL"] = platform.postCallWebhookURL
+    environment["RELAY_WEBHOOK_SIGNING_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    environment["RELAY_IDENTITY_PHONE_HASH_KEY"] = "benchmark-key-0123456789abcdef0123456789"
+    environment["RELAY_PRIVACY_ENCRYPTION_KEY"] = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
+    environment["RELAY_ADMIN_ENABLED"] = "false"
+    environment["RELAY_LOG_LEVEL"] = "error"
+    relay.environment = environment
+    relay.currentDirectoryURL = URL(fileURLWithPath: options.repositoryRoot)
+    try relay.run()
+    let publisher = try await connectedClient(topology: nil)
+    // Consuming once its input queue exists and the relay had a moment to subscribe.
+    let eventsQueue = prefix + "relay.events"
+    let deadline = ContinuousClock.now + .seconds(30)
+    while (try? await publisher.messageCount(queue: eventsQueue)) == nil {
+        guard relay.isRunning, ContinuousClock.now < deadline else { fail("the relay did not start (\(relayBinary.path))") }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    try await Task.sleep(for: .seconds(1))
+
+    let pid = relay.processIdentifier
+    let cpuBefore = ProcessUse.cpuSeconds(pid: pid)
+    let exchange = prefix + "platform.events"
     let started = ContinuousClock.now
     try await publishAll(options.messages, using: publisher) { index in
         let number = String(format: "+1555%07d", index % 10_000_000)
@@ -184,15 +211,20 @@ func relayEndToEnd() async throws -> Double {
     }
     _ = try await platform.waitForCustomerUpdates(count: options.messages, timeout: .seconds(600))
     let elapsed = ContinuousClock.now - started
+    let cpuAfter = ProcessUse.cpuSeconds(pid: pid)
+    let peak = ProcessUse.peakResidentBytes(pid: pid)
 
-    await group.triggerGracefulShutdown()
-    _ = try? await running.value
-    let topology = try Topology.load(contentsOf: configuration.amqp.topologyFile).prefixed(prefix)
+    relay.terminate()
+    relay.waitUntilExit()
+    let topology = try Topology.load(contentsOf: options.repositoryRoot + "/topology/definitions.json").prefixed(prefix)
     for queue in topology.queues { try? await publisher.deleteQueue(queue.name) }
     for exchange in topology.exchanges { try? await publisher.deleteExchange(exchange.name) }
     await publisher.shutdown()
     await platform.stop()
-    return Double(options.messages) / elapsed.totalSeconds
+    var cpuPerEvent: Duration?
+    if let cpuBefore, let cpuAfter { cpuPerEvent = .seconds((cpuAfter - cpuBefore) / Double(options.messages)) }
+    return RelayRun(
+        eventsPerSecond: Double(options.messages) / elapsed.totalSeconds, cpuPerEvent: cpuPerEvent, peakResidentBytes: peak)
 }
 
 func median(_ values: [Double]) -> Double {
@@ -239,7 +271,7 @@ if options.mode == "enrichment" {
                 "run \(run): published at \(String(format: "%.0f", result.achievedRate))/s; phase-1 latency p50 "
                     + "\(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)); "
                     + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight); "
-                    + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded)"
+                    + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded), sent twice \(result.repeatedUpdates)"
                     + (options.mix == .calls ? "; post-call webhooks \(format(result.webhooksPerSecond))" : "")
                     + (result.cpu.map { "; \($0.description)" } ?? ""))
         }
@@ -320,7 +352,11 @@ if options.mode == "contacts" {
 
 print("relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)")
 var baselines: [Double] = []
-var relays: [Double] = []
+var relays: [RelayRun] = []
+func microseconds(_ duration: Duration?) -> String {
+    duration.map { String(format: "%.0f µs", $0.totalSeconds * 1e6) } ?? "n/a"
+}
+func mebibytes(_ bytes: Int?) -> String { bytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "n/a" }
 do {
     for run in 1...options.runs {
         // Alternating the two within each run exposes both to the same moment of machine noise.
@@ -328,10 +364,18 @@ do {
         let relay = try await relayEndToEnd()
         baselines.append(baseline)
         relays.append(relay)
-        print("run \(run): broker round trip \(format(baseline))   relay end to end \(format(relay))   ratio \(String(format: "%.3f", relay / baseline))")
+        print(
+            "run \(run): broker round trip \(format(baseline))   relay end to end \(format(relay.eventsPerSecond))   ratio "
+                + "\(String(format: "%.3f", relay.eventsPerSecond / baseline)); relay CPU per event \(microseconds(relay.cpuPerEvent)), "
+                + "peak RSS \(mebibytes(relay.peakResidentBytes))")
     }
 } catch {
     fail("\(error)")
 }
-let ratios = zip(relays, baselines).map { $0 / $1 }
-print("median: broker round trip \(format(median(baselines)))   relay end to end \(format(median(relays)))   ratio \(String(format: "%.3f", median(ratios))) (median of per-run ratios)")
+let ratios = zip(relays, baselines).map { $0.eventsPerSecond / $1 }
+let cpuPerEvent = relays.compactMap(\.cpuPerEvent).map(\.totalSeconds)
+print(
+    "median: broker round trip \(format(median(baselines)))   relay end to end \(format(median(relays.map(\.eventsPerSecond))))   "
+        + "ratio \(String(format: "%.3f", median(ratios))) (median of per-run ratios); relay CPU per event "
+        + "\(cpuPerEvent.isEmpty ? "n/a" : microseconds(.seconds(median(cpuPerEvent)))), peak RSS at most "
+        + "\(mebibytes(relays.compactMap(\.peakResidentBytes).max()))")

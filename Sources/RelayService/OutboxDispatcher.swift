@@ -66,9 +66,12 @@ public final class OutboxDispatcher: Service {
         var inHand: Set<Int64> = []
         /// Entries of a kind this version does not know: left in the store for one that does.
         var unknown: Set<Int64> = []
-        /// While a poll reads the store: entries let go since it began, which its snapshot may still
-        /// show as due although they are finished or due later.
+        /// While a poll reads the store and takes what it read: entries let go since it began, which
+        /// its snapshot may still show as due although they are finished or due later.
         var releasedDuringPoll: Set<Int64>?
+        /// Entries this process finished lately, oldest first: a snapshot read before one finished (a
+        /// redelivered event's entries) must not hand it over again.
+        var recentlyFinished = RecentIDs(capacity: 65_536)
         /// The earliest retry this process scheduled and has not polled for since.
         var nextWake: Date?
         var closed = false
@@ -109,7 +112,7 @@ public final class OutboxDispatcher: Service {
     }
 
     @discardableResult
-    private func take(_ entry: OutboxEntry, unlessReleasedIn released: Set<Int64>? = nil) -> Bool {
+    private func take(_ entry: OutboxEntry) -> Bool {
         let lane: WorkLane<OutboxEntry>
         switch entry.kind {
         case OutboxKind.delivery, OutboxKind.deadLetter: lane = sends
@@ -124,9 +127,9 @@ public final class OutboxDispatcher: Service {
             return false
         }
         let taken = state.withLock { state in
-            guard !state.closed, state.inHand.count < settings.maxInHand, released?.contains(entry.id) != true else {
-                return false
-            }
+            guard !state.closed, state.inHand.count < settings.maxInHand, state.releasedDuringPoll?.contains(entry.id) != true,
+                !state.recentlyFinished.contains(entry.id)
+            else { return false }
             return state.inHand.insert(entry.id).inserted
         }
         guard taken else { return false }
@@ -137,10 +140,11 @@ public final class OutboxDispatcher: Service {
         return true
     }
 
-    private func release(_ id: Int64, dueAgainAt: Date? = nil) {
+    private func release(_ id: Int64, dueAgainAt: Date? = nil, finished: Bool = false) {
         state.withLock { state in
             state.inHand.remove(id)
             state.releasedDuringPoll?.insert(id)
+            if finished { state.recentlyFinished.insert(id) }
             if let dueAgainAt { state.nextWake = min(state.nextWake ?? dueAgainAt, dueAgainAt) }
         }
     }
@@ -215,12 +219,10 @@ public final class OutboxDispatcher: Service {
             logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])
             return 0
         }
-        let released = state.withLock { state in
-            defer { state.releasedDuringPoll = nil }
-            return state.releasedDuringPoll ?? []
-        }
         var taken = 0
-        for entry in due where take(entry, unlessReleasedIn: released) { taken += 1 }
+        for entry in due where take(entry) { taken += 1 }
+        // Only now: an entry let go while the loop above ran would otherwise be taken a second time.
+        state.withLock { $0.releasedDuringPoll = nil }
         return taken
     }
 
@@ -258,7 +260,7 @@ public final class OutboxDispatcher: Service {
         }
         switch settlement {
         case .retry(_, let dueAt, _, _, _), .deadLetter(_, let dueAt, _, _): release(entry.id, dueAgainAt: dueAt)
-        case .finished: release(entry.id)
+        case .finished: release(entry.id, finished: true)
         }
     }
 
@@ -402,7 +404,7 @@ public final class OutboxDispatcher: Service {
                     metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
                 metrics.delivery(
                     kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
-                release(entry.id)
+                release(entry.id, finished: true)
                 return nil
             }
             if job.contextChange == nil, let phone = job.enrichment?.phone { enriched?(phone, update) }
@@ -412,7 +414,7 @@ public final class OutboxDispatcher: Service {
                     LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
                     LogKeys.attempt: "\(attempt)",
                 ])
-            release(entry.id)
+            release(entry.id, finished: true)
             submit([updateEntry])
             return nil
         case .suggest(let suggestion):
@@ -558,5 +560,30 @@ public final class OutboxDispatcher: Service {
             "delivery.kind": "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)", LogKeys.attempt: "\(attempt)",
             LogKeys.httpStatus: "\(DeliveryStateMachine.summary(of: result))",
         ]
+    }
+}
+
+/// The last `capacity` ids inserted, for a membership test: a ring and a set.
+struct RecentIDs {
+    private var ring: [Int64] = []
+    private var next = 0
+    private var members: Set<Int64> = []
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func contains(_ id: Int64) -> Bool { members.contains(id) }
+
+    mutating func insert(_ id: Int64) {
+        guard members.insert(id).inserted else { return }
+        if ring.count < capacity {
+            ring.append(id)
+        } else {
+            members.remove(ring[next])
+            ring[next] = id
+            next = (next + 1) % capacity
+        }
     }
 }

@@ -256,12 +256,15 @@ public final class RelayApp: Service {
 
     public func run() async throws {
         amqp.start()
+        // Best effort, outside the group: a passive declare of a missing queue closes the admin channel,
+        // and nothing about it may hold the relay's shutdown.
+        Task { await self.warnAboutLegacyWorkQueues() }
         defer { http.shutdown() }
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.dispatcher.run() }
-                group.addTask { await self.warnAboutLegacyWorkQueues() }
+
                 group.addTask { try await self.timers.run() }
                 group.addTask { try await self.retentionPurge.run() }
                 group.addTask { try await self.contactExpiry.run() }

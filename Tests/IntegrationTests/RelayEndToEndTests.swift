@@ -98,6 +98,21 @@ struct RelayEndToEndTests {
         #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
+    @Test("with the store polled all the while, every update is sent exactly once: a poll never takes an entry in hand or just finished")
+    func pollsNeverSendTwice() async throws {
+        let relay = try await RelayHarness.start(adjust: { $0.delivery.pollInterval = .milliseconds(10) })
+        defer { Task { await relay.stop() } }
+        let calls = 0..<400
+        try await relay.publish(calls.map { callStartedBody(eventId: "once-\($0)", callId: "c-once-\($0)") })
+        _ = try await relay.platform.waitForCustomerUpdates(count: calls.count, timeout: .seconds(60))
+        try await eventually { try await relay.app.store.pendingOutbox(dueBy: nil, limit: 10).isEmpty }
+        // A few more polls, after everything finished.
+        try await Task.sleep(for: .milliseconds(200))
+        let keys = relay.platform.server.requests.filter { $0.method == "PUT" }.compactMap { $0.header("idempotency-key") }
+        #expect(keys.count == calls.count, "\(keys.count - Set(keys).count) sent twice")
+        #expect(Set(keys).count == calls.count)
+    }
+
     @Test("a platform that keeps failing exhausts the attempts and leaves a deliveryFailed dead letter")
     func exhausted() async throws {
         let relay = try await RelayHarness.start(platformBehaviour: { _, _ in .status(500) })
