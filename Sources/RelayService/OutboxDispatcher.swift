@@ -24,7 +24,8 @@ public final class OutboxDispatcher: Service {
         public var lookupConcurrency: Int
         /// How often the store is polled for entries this process was not handed.
         public var pollInterval: Duration
-        /// Entries held in memory at most (queued or running); the rest wait in the store.
+        /// Entries held in memory at most per lane (queued or running); the rest wait in the store. Per
+        /// lane, so a CRM backlog never crowds the sends out of memory.
         public var maxInHand: Int
         /// How long a validated context update's recent override lives.
         public var overrideTimeToLive: Duration
@@ -61,17 +62,25 @@ public final class OutboxDispatcher: Service {
     private let updatesPerCall = SerialPerKey()
     private let state = Mutex(State())
 
+    private enum Lane: Hashable {
+        case sends, lookups
+    }
+
     private struct State {
-        /// Entries queued or running here: neither a poll nor a hand-over takes them twice.
-        var inHand: Set<Int64> = []
+        /// Entries queued or running here, with their lane: neither a poll nor a hand-over takes them twice.
+        var inHand: [Int64: Lane] = [:]
+        var inHandPerLane: [Lane: Int] = [:]
         /// Entries of a kind this version does not know: left in the store for one that does.
         var unknown: Set<Int64> = []
         /// While a poll reads the store and takes what it read: entries let go since it began, which
         /// its snapshot may still show as due although they are finished or due later.
         var releasedDuringPoll: Set<Int64>?
-        /// Entries this process finished lately, oldest first: a snapshot read before one finished (a
-        /// redelivered event's entries) must not hand it over again.
+        /// Entries this process finished lately: a snapshot read before one finished must not take it again.
         var recentlyFinished = RecentIDs(capacity: 65_536)
+        /// Entries this process let go lately (finished, or due again later): a hand-over from a snapshot
+        /// read before (a commit's entries the poll took first, a redelivered event's) must not take them
+        /// again; only a poll, reading the store afresh, does.
+        var recentlyReleased = RecentIDs(capacity: 65_536)
         /// The earliest retry this process scheduled and has not polled for since.
         var nextWake: Date?
         var closed = false
@@ -97,6 +106,10 @@ public final class OutboxDispatcher: Service {
     /// Entries held here now (queued or running), for tests and metrics.
     public var inHandCount: Int { state.withLock { $0.inHand.count } }
 
+    private func isFull(_ lane: Lane, _ state: State) -> Bool {
+        state.inHandPerLane[lane, default: 0] >= settings.maxInHand
+    }
+
     /// Takes committed entries now. What is finished, due later, already held, or beyond what memory
     /// may hold is left to the poll: the store has all of it.
     public func submit(_ entries: [OutboxEntry], now: Date = Date()) {
@@ -107,16 +120,23 @@ public final class OutboxDispatcher: Service {
                 state.withLock { $0.nextWake = min($0.nextWake ?? entry.dueAt, entry.dueAt) }
                 continue
             }
-            take(entry)
+            take(entry, handedOver: true)
         }
     }
 
+    /// - Parameter handedOver: from a snapshot read by someone else (a commit, a redelivery), not by
+    ///   this dispatcher's poll: refused for anything this process let go since.
     @discardableResult
-    private func take(_ entry: OutboxEntry) -> Bool {
+    private func take(_ entry: OutboxEntry, handedOver: Bool = false) -> Bool {
         let lane: WorkLane<OutboxEntry>
+        let laneName: Lane
         switch entry.kind {
-        case OutboxKind.delivery, OutboxKind.deadLetter: lane = sends
-        case OutboxKind.lookup: lane = lookups
+        case OutboxKind.delivery, OutboxKind.deadLetter:
+            lane = sends
+            laneName = .sends
+        case OutboxKind.lookup:
+            lane = lookups
+            laneName = .lookups
         default:
             let isNew = state.withLock { $0.unknown.insert(entry.id).inserted }
             if isNew {
@@ -127,10 +147,13 @@ public final class OutboxDispatcher: Service {
             return false
         }
         let taken = state.withLock { state in
-            guard !state.closed, state.inHand.count < settings.maxInHand, state.releasedDuringPoll?.contains(entry.id) != true,
-                !state.recentlyFinished.contains(entry.id)
+            guard !state.closed, !isFull(laneName, state), state.releasedDuringPoll?.contains(entry.id) != true,
+                !state.recentlyFinished.contains(entry.id), !(handedOver && state.recentlyReleased.contains(entry.id)),
+                state.inHand[entry.id] == nil
             else { return false }
-            return state.inHand.insert(entry.id).inserted
+            state.inHand[entry.id] = laneName
+            state.inHandPerLane[laneName, default: 0] += 1
+            return true
         }
         guard taken else { return false }
         if !lane.push(entry) {
@@ -142,8 +165,9 @@ public final class OutboxDispatcher: Service {
 
     private func release(_ id: Int64, dueAgainAt: Date? = nil, finished: Bool = false) {
         state.withLock { state in
-            state.inHand.remove(id)
+            if let lane = state.inHand.removeValue(forKey: id) { state.inHandPerLane[lane, default: 1] -= 1 }
             state.releasedDuringPoll?.insert(id)
+            state.recentlyReleased.insert(id)
             if finished { state.recentlyFinished.insert(id) }
             if let dueAgainAt { state.nextWake = min(state.nextWake ?? dueAgainAt, dueAgainAt) }
         }
@@ -152,7 +176,9 @@ public final class OutboxDispatcher: Service {
     /// Runs the lanes and the poll until graceful shutdown: then nothing new starts, what runs finishes
     /// and records its outcome, and what was queued stays in the store for the next start.
     public func run() async throws {
-        await withGracefulShutdownHandler {
+        // Cancelled (another service of the group failed) as well as shut down: either way the lanes
+        // close, or their workers would wait for ever.
+        await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for _ in 0..<settings.concurrency {
                     group.addTask { await self.work(self.sends) }
@@ -162,7 +188,7 @@ public final class OutboxDispatcher: Service {
                 }
                 group.addTask { await self.pollUntilClosed() }
             }
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             self.close()
         }
     }
@@ -186,7 +212,7 @@ public final class OutboxDispatcher: Service {
 
     private func pollUntilClosed() async {
         var lastPoll = ContinuousClock.now - settings.pollInterval
-        while !isClosed {
+        while !isClosed && !Task.isCancelled {
             let now = Date()
             let wakeDue = state.withLock { state in
                 guard let wake = state.nextWake, wake <= now else { return false }
@@ -206,7 +232,7 @@ public final class OutboxDispatcher: Service {
     @discardableResult
     public func pollOnce(now: Date = Date()) async -> Int {
         let limit: Int? = state.withLock { state in
-            guard !state.closed, state.inHand.count < settings.maxInHand else { return nil }
+            guard !state.closed, !(isFull(.sends, state) && isFull(.lookups, state)) else { return nil }
             state.releasedDuringPoll = []
             return state.inHand.count + state.unknown.count + 512
         }

@@ -44,7 +44,7 @@ public struct OutboxEntryView: Sendable, Hashable, Codable {
             target = "dead-letter record \(record.id)"
         } else if let decoded = try? DeliveryJob.decode(entry.payload) {
             job = decoded.kind.rawValue
-            idempotencyKey = decoded.idempotencyKey
+            idempotencyKey = Self.maskedExternalIds(in: decoded.idempotencyKey)
             switch decoded.kind {
             case .customerUpdate: target = "PUT " + Self.maskedPath(decoded.path ?? "")
             case .postCallWebhook: target = "POST webhook"
@@ -56,6 +56,15 @@ public struct OutboxEntryView: Sendable, Hashable, Codable {
             idempotencyKey = nil
             target = "(unknown)"
         }
+    }
+
+    /// A key with any external id in it masked: reconciliation's keys end in the CRM id they link.
+    static func maskedExternalIds(in key: String) -> String {
+        var parts = key.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        for index in parts.indices.dropLast() where ["CRM", "ERP", "PHONE"].contains(parts[index]) {
+            parts[index + 1] = Masking.mask(parts[index + 1])
+        }
+        return parts.joined(separator: ":")
     }
 
     /// The path with its last segment (the customer's external id) masked.
