@@ -54,16 +54,20 @@ struct AdminRoutes: Sendable {
     private func metrics() async -> Response {
         await app.recordBacklog()
         // Breaker states are read when scraped: they change with time (open → half-open), not only on calls.
+        func gaugeValue(_ state: CircuitBreaker.State?) -> Int {
+            switch state {
+            case .open: 2
+            case .halfOpen: 1
+            case .closed, nil: 0
+            }
+        }
         if let enricher = app.enricher {
             for upstream in enricher.upstreams {
-                let value: Int
-                switch enricher.breakerState(upstream) {
-                case .open: value = 2
-                case .halfOpen: value = 1
-                case .closed, nil: value = 0
-                }
-                app.metrics.breakerState(upstream: upstream, value: value)
+                app.metrics.breakerState(upstream: upstream, value: gaugeValue(enricher.breakerState(upstream)))
             }
+        }
+        for target in DeliverySender.targetNames {
+            app.metrics.breakerState(upstream: target, value: gaugeValue(app.dispatcher.sender.breakerState(target)))
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -69,6 +69,15 @@ public struct DeliveryStateMachine: Sendable {
         }
     }
 
+    /// A send its target's open breaker refused: nobody was asked, so no attempt is spent; it waits for
+    /// the breaker's next probe. A platform outage longer than the retries' backoff dead-letters nothing.
+    public func afterRefusal(_ job: DeliveryJob, until: Date, reason: String, now: Date) -> Action {
+        var next = job
+        next.firstFailureAt = job.firstFailureAt ?? now
+        next.lastError = reason
+        return .retry(at: max(until, now), job: next)
+    }
+
     /// After a lookup: a refusal by an open breaker or the backlog's pace asked nobody, so it costs no
     /// attempt and waits for its turn; a failed request is an attempt; either gives up by attempts or
     /// by age (`enrichment.maxAgeSeconds`), never by refusals alone.

@@ -1,11 +1,13 @@
 import Foundation
 public import RelayCore
 public import RelayHTTP
+import Synchronization
 
 /// Sends one delivery job over HTTP: a customer-update PUT to the platform, or a signed post-call
-/// webhook. It only makes the request and reports what came back; what follows (retry, dead letter)
-/// is the `DeliveryStateMachine`'s decision.
-public struct DeliverySender: Sendable {
+/// webhook. It makes the request and reports what came back; what follows (retry, dead letter) is the
+/// `DeliveryStateMachine`'s decision. Each target has a circuit breaker, so an outage costs a probe now
+/// and then instead of a request (and an attempt) per waiting send.
+public final class DeliverySender: Sendable {
     public struct Targets: Sendable {
         public var platformBaseURL: String
         public var postCallWebhookURL: String
@@ -21,11 +23,58 @@ public struct DeliverySender: Sendable {
     let http: CurlHTTPClient
     let targets: Targets
     let requestTimeout: Duration
+    private let breakers: Mutex<[String: CircuitBreaker]>
 
-    public init(http: CurlHTTPClient, targets: Targets, requestTimeout: Duration) {
+    /// The send targets, as breakers and metrics name them.
+    public static let targetNames = ["platform", "webhook"]
+
+    public init(
+        http: CurlHTTPClient, targets: Targets, requestTimeout: Duration, breakerThreshold: Int = 5,
+        breakerOpen: Duration = .seconds(30)
+    ) {
         self.http = http
         self.targets = targets
         self.requestTimeout = requestTimeout
+        self.breakers = Mutex(
+            Dictionary(
+                uniqueKeysWithValues: Self.targetNames.map {
+                    ($0, CircuitBreaker(failureThreshold: breakerThreshold, openDuration: breakerOpen))
+                }))
+    }
+
+    static func target(of job: DeliveryJob) -> String {
+        job.kind == .postCallWebhook ? "webhook" : "platform"
+    }
+
+    public func breakerState(_ target: String) -> CircuitBreaker.State? {
+        breakers.withLock { $0[target]?.state }
+    }
+
+    /// Until when the job's target's breaker is open; nil when it is not.
+    func openUntil(_ job: DeliveryJob) -> Date? {
+        guard case .open(let until) = breakerState(Self.target(of: job)) else { return nil }
+        return until
+    }
+
+    /// Whether the job's target takes a request now; `.refused` says until when it will not.
+    func permit(_ job: DeliveryJob, now: Date) -> CircuitBreaker.Permission {
+        breakers.withLock { $0[Self.target(of: job)]!.permit(now: now) }
+    }
+
+    /// What an attempt says about its target's health: any answer but a 5xx, 408 or 429 is a healthy
+    /// target (a 4xx is the request's fault); a 5xx, 408, 429 or a transport error is a failure.
+    func record(_ result: DeliveryAttemptResult, of job: DeliveryJob, now: Date) {
+        breakers.withLock { breakers in
+            let target = Self.target(of: job)
+            switch result {
+            case .response(let status, _, _) where !RetryPolicy.isRetriable(status: status):
+                breakers[target]!.recordSuccess()
+            case .transportFailure(_, "cancelled"):
+                breakers[target]!.recordNoVerdict(now: now)
+            default:
+                breakers[target]!.recordFailure(now: now)
+            }
+        }
     }
 
     /// Where a customer update or webhook goes.

@@ -43,7 +43,7 @@ public final class OutboxDispatcher: Service {
     }
 
     let store: any InteractionStore
-    let sender: DeliverySender
+    public let sender: DeliverySender
     let enricher: Enricher?
     let rules: DeliveryStateMachine
     let deadLetters: DeadLetterPublisher
@@ -336,13 +336,34 @@ public final class OutboxDispatcher: Service {
 
     /// One send and what follows it.
     private func attempt(_ job: DeliveryJob, entry: OutboxEntry) async -> OutboxSettlement? {
+        let reason = "\(DeliverySender.target(of: job)) circuit open"
+        func waitForProbe(until: Date) -> OutboxSettlement? {
+            metrics.delivery(kind: job.kind.rawValue, outcome: "refused", statusClass: "none", duration: .zero)
+            guard case .retry(let at, let next) = rules.afterRefusal(job, until: until, reason: reason, now: Date()) else {
+                return nil
+            }
+            return .retry(id: entry.id, dueAt: at, attempts: next.attempts, lastError: reason, payload: sealed(next).encoded())
+        }
+        let permission = sender.permit(job, now: Date())
+        if case .refused(let until) = permission { return waitForProbe(until: until) }
         let started = ContinuousClock.now
         let result = await sender.send(job)
+        sender.record(result, of: job, now: Date())
         if Task.isCancelled { return nil }
         let elapsed = ContinuousClock.now - started
         let now = Date()
         var generator = SystemRandomNumberGenerator()
         let action = rules.afterSend(job, result: result, now: now, using: &generator)
+        let targetFailed: Bool
+        switch result {
+        case .response(let status, _, _): targetFailed = RetryPolicy.isRetriable(status: status)
+        case .transportFailure(let isRetriable, _): targetFailed = isRetriable
+        }
+        if case .probe = permission, targetFailed {
+            // The probe found the target still down: its failure, not the job's. Whichever send happens
+            // to be the probe spends no attempt, or a long outage would dead-letter the few that probe.
+            return waitForProbe(until: sender.openUntil(job) ?? now.addingTimeInterval(1))
+        }
         let label: String
         switch action {
         case .delivered: label = "delivered"

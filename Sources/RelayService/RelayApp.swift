@@ -187,7 +187,8 @@ public final class RelayApp: Service {
                 targets: .init(
                     platformBaseURL: endpoints.platformBaseURL, postCallWebhookURL: endpoints.postCallWebhookURL,
                     webhookSigner: signer),
-                requestTimeout: configuration.platform.requestTimeout),
+                requestTimeout: configuration.platform.requestTimeout,
+                breakerThreshold: configuration.platform.breakerThreshold, breakerOpen: configuration.platform.breakerOpen),
             enricher: enricher,
             rules: DeliveryStateMachine(retryPolicy: configuration.delivery.retryPolicy, lookupMaxAge: configuration.enrichment.maxAge),
             deadLetters: DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange),

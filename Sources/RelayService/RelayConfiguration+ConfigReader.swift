@@ -291,6 +291,8 @@ extension RelayConfiguration {
         .string("platform.baseUrl", \.platform.baseURL, allowEmpty: true),
         .milliseconds("platform.requestTimeoutMs", \.platform.requestTimeout, 1...600_000),
         .int("platform.simulatorPort", \.platform.simulatorPort, 0...65535),
+        .int("platform.breaker.failureThreshold", \.platform.breakerThreshold, 1...1000),
+        .seconds("platform.breaker.openSeconds", \.platform.breakerOpen, 1...86_400),
         .string("crm.postCallWebhookUrl", \.crm.postCallWebhookURL, allowEmpty: true),
         .string("crm.lookup.urlTemplate", \.crm.lookup.urlTemplate, allowEmpty: true),
         .optionalString("crm.lookup.authorization", \.crm.lookup.authorization, secret: true),

@@ -37,6 +37,11 @@ public struct RelayConfiguration: Sendable {
         public var baseURL = ""
         public var requestTimeout = Duration.seconds(5)
         public var simulatorPort = 8089
+        /// The circuit breaker of each send target (the platform, the webhook receiver): after this many
+        /// failures in a row it opens for `breakerOpen`, and the sends it refuses wait without spending
+        /// an attempt.
+        public var breakerThreshold = 5
+        public var breakerOpen = Duration.seconds(30)
     }
 
     /// One configured lookup (CRM search or ERP account): URL template, auth, timeout, field pointers.

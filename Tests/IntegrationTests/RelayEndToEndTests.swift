@@ -5,6 +5,7 @@ import RelayService
 import RelaySimulator
 import RelayStore
 import RelayTesting
+import Synchronization
 import Testing
 
 /// The relay as a whole: real broker, real HTTP, a simulated platform standing in for the one we do
@@ -111,6 +112,42 @@ struct RelayEndToEndTests {
         let keys = relay.platform.server.requests.filter { $0.method == "PUT" }.compactMap { $0.header("idempotency-key") }
         #expect(keys.count == calls.count, "\(keys.count - Set(keys).count) sent twice")
         #expect(Set(keys).count == calls.count)
+    }
+
+    @Test("a platform outage longer than the retries' backoff: the breaker spares it, refusals cost no attempt, nothing is dead-lettered")
+    func platformOutage() async throws {
+        let down = Mutex(true)
+        let duringOutage = Atomic<Int>(0)
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                guard request.method == "PUT", down.withLock({ $0 }) else { return nil }
+                duringOutage.add(1, ordering: .relaxed)
+                return .status(503)
+            },
+            adjust: {
+                $0.delivery.maxAttempts = 3
+                $0.platform.breakerThreshold = 2
+                $0.platform.breakerOpen = .seconds(1)
+            })
+        defer { Task { await relay.stop() } }
+        let calls = 0..<10
+        try await relay.publish(calls.map { callStartedBody(eventId: "down-\($0)", callId: "c-down-\($0)") })
+        // Three attempts each, without the breaker, would have dead-lettered all ten within a second or two.
+        // Each failed once, or was refused by the open breaker without an attempt.
+        try await eventually {
+            try await relay.app.store.outboxEntries(.init(state: .pending)).filter { $0.lastError != nil }.count == calls.count
+        }
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        let waiting = try await relay.app.store.outboxEntries(.init(state: .pending))
+        #expect(waiting.count == calls.count && waiting.allSatisfy { $0.attempts < 3 }, "\(waiting.map(\.attempts))")
+        #expect(waiting.contains { $0.lastError == "platform circuit open" })
+        // Two failures opened it; then a probe a second, not a request per waiting update.
+        #expect(duringOutage.load(ordering: .relaxed) < 2 * calls.count)
+        down.withLock { $0 = false }
+        _ = try await relay.platform.waitForCustomerUpdates(count: calls.count, timeout: .seconds(30))
+        #expect(Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey)).count == calls.count)
+        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
     }
 
     @Test("a platform that keeps failing exhausts the attempts and leaves a deliveryFailed dead letter")

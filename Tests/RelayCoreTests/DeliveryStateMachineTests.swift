@@ -220,4 +220,17 @@ struct DeliveryStateMachineTests {
         #expect(status == 401)
         #expect(failed.attempts == 1)
     }
+
+    @Test("a send its target's open breaker refused spends no attempt and waits for the next probe")
+    func refusedSend() {
+        var job = update("CRM:1")
+        job.attempts = 2
+        let action = machine.afterRefusal(job, until: now.addingTimeInterval(30), reason: "platform circuit open", now: now)
+        guard case .retry(let at, let next) = action else {
+            Issue.record("expected a retry, got \(action)")
+            return
+        }
+        #expect(at == now.addingTimeInterval(30))
+        #expect(next.attempts == 2 && next.lastError == "platform circuit open" && next.firstFailureAt == now)
+    }
 }

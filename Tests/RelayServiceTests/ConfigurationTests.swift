@@ -132,6 +132,8 @@ let sampleValues: [String: String] = [
     "correlation.processedEventRetentionSeconds": "86400",
     "correlation.timerScanIntervalMs": "250",
     "delivery.pollIntervalMs": "500",
+    "platform.breaker.failureThreshold": "3",
+    "platform.breaker.openSeconds": "10",
     "delivery.concurrency": "32",
     "delivery.maxAttempts": "7",
     "delivery.baseDelayMs": "100",
