@@ -37,13 +37,17 @@ struct Options {
     var lookupSlots: Int?
     /// For `enrichment`: `starts` (every event a call start) or `calls` (start, end and wrap-up per call).
     var mix = EnrichmentBenchmark.Mix.starts
+    /// For `outage`: the CRM is down this long, from this long after the first call, then watched this long.
+    var outageSeconds = 60
+    var outageStartSeconds = 10
+    var afterSeconds = 60
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
             if flag == "--mode" {
-                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts"].contains(value) else {
-                    fail("--mode is throughput, enrichment, lookup or contacts")
+                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts", "outage"].contains(value) else {
+                    fail("--mode is throughput, enrichment, lookup, contacts or outage")
                 }
                 mode = value
                 continue
@@ -66,10 +70,13 @@ struct Options {
             case "--prefetch": prefetchGiven = value
             case "--window": window = value
             case "--callers": callers = value
+            case "--outage-seconds": outageSeconds = value
+            case "--outage-start": outageStartSeconds = value
+            case "--after": afterSeconds = value
             default:
                 fail(
                     "unknown option \(flag); known: --mode --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
-                        + "--concurrency --lookup-slots --callers")
+                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -242,6 +249,39 @@ func medianCPU(_ samples: [CPUShares?]) -> String {
 }
 
 func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
+
+if options.mode == "outage" {
+    let callsPerSecond = options.rate == 2_000 ? 50 : options.rate
+    print(
+        "relay-bench outage: whole calls at \(callsPerSecond)/s, the CRM (answering in \(options.crmLatencyMs) ms) down for "
+            + "\(options.outageSeconds) s from \(options.outageStartSeconds) s, watched \(options.afterSeconds) s after; \(options.runs) runs")
+    var figures: [OutageBenchmark.Figures] = []
+    do {
+        for run in 1...options.runs {
+            let result = try await OutageBenchmark(
+                callsPerSecond: callsPerSecond, outageStart: .seconds(options.outageStartSeconds),
+                outageLength: .seconds(options.outageSeconds), after: .seconds(options.afterSeconds),
+                crmLatency: .milliseconds(options.crmLatencyMs), port: options.port, repositoryRoot: options.repositoryRoot,
+                logger: logger
+            ).run()
+            figures.append(result)
+            print(
+                "run \(run): phase-1 p50 \(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)), during the outage p99 "
+                    + "\(milliseconds(result.phaseOneP99DuringOutage)); CRM requests/s steady \(String(format: "%.1f", result.steadyCRMRate)), "
+                    + "during the outage \(String(format: "%.2f", result.crmRateDuringOutage)), busiest second in the minute after "
+                    + "\(result.busiestCRMSecondAfter); enriched \(result.enriched) of \(result.calls) calls, dead letters \(result.enrichmentFailed)")
+        }
+    } catch {
+        fail("\(error)")
+    }
+    func ms(_ values: [Duration]) -> String { String(format: "%.1f ms", median(values.map { $0.totalSeconds * 1000 })) }
+    print(
+        "median: phase-1 p99 \(ms(figures.map(\.phaseOneP99))), during the outage \(ms(figures.map(\.phaseOneP99DuringOutage))); "
+            + "CRM requests/s steady \(String(format: "%.1f", median(figures.map(\.steadyCRMRate)))), during the outage "
+            + "\(String(format: "%.2f", median(figures.map(\.crmRateDuringOutage)))), busiest second after "
+            + "\(median(figures.map { Double($0.busiestCRMSecondAfter) })); dead letters \(median(figures.map { Double($0.enrichmentFailed) }))")
+    exit(0)
+}
 
 if options.mode == "enrichment" {
     print(
