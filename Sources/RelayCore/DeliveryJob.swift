@@ -1,7 +1,7 @@
 public import Foundation
 
-/// One outbound request, as it travels through `relay.deliveries` and the delay queues: everything
-/// the delivery worker needs to send it, retry it, or dead-letter it, and nothing it could get wrong
+/// One outbound request, as it waits in the store's outbox: everything the dispatcher needs to send
+/// it, retry it, or dead-letter it, and nothing it could get wrong
 /// on a retry (the idempotency key and the webhook id are fixed when the job is made; the webhook's
 /// timestamp is the attempt's own, as Standard Webhooks receivers check it against their clock).
 public struct DeliveryJob: Sendable, Hashable, Codable {

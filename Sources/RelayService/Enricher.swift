@@ -32,7 +32,8 @@ public struct UpstreamLookup: Sendable {
 /// and turns the answer into a customer update with `CRM:{contactId}` and the profile.
 ///
 /// Each upstream has its own circuit breaker, so an outage costs a probe now and then instead of a
-/// request per call; while it is open, enrichments wait (parked) rather than fail at once.
+/// request per call; while it is open, enrichments wait (their next try scheduled in the store, no
+/// attempt spent) rather than fail at once.
 public final class Enricher: Sendable {
     public typealias Outcome = LookupOutcome
 

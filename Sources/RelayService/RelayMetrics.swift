@@ -53,15 +53,16 @@ public struct RelayMetrics: Sendable {
         Counter(label: Name.deadLetters, dimensions: [("reason", reason)], factory: factory).increment()
     }
 
-    /// One finished attempt of an outbound request. `outcome`: delivered, retried, parked, deadLettered;
-    /// `statusClass`: 2xx…5xx, or transport.
+    /// One finished attempt of an outbound request. `outcome`: delivered, retried, deadLettered, or (no
+    /// request made) refused by the target's open breaker or superseded; `statusClass`: 2xx…5xx,
+    /// transport, or none.
     public func delivery(kind: String, outcome: String, statusClass: String, duration: Duration) {
         Counter(
             label: Name.deliveries, dimensions: [("kind", kind), ("outcome", outcome), ("status_class", statusClass)],
             factory: factory
         ).increment()
         Timer(label: Name.deliveryDuration, dimensions: [("kind", kind)], factory: factory).recordNanoseconds(duration.nanoseconds)
-        if outcome == "retried" || outcome == "parked" {
+        if outcome == "retried" {
             Counter(label: Name.retries, dimensions: [("kind", kind)], factory: factory).increment()
         }
     }

@@ -3,7 +3,7 @@ import Synchronization
 /// Runs the operations given for one key one at a time, in the order they asked for their turn;
 /// operations for different keys run concurrently.
 ///
-/// The delivery worker sends a call's customer updates through it, so the check "is this still the
+/// The outbox dispatcher sends a call's customer updates through it, so the check "is this still the
 /// call's link?" and the PUT that follows are never overtaken by a later update for the same call.
 /// A key is remembered only while an operation for it runs or waits.
 final class SerialPerKey: Sendable {

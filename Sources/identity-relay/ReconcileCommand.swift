@@ -10,8 +10,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Ask the CRM again about interactions still linked by PHONE:, and upgrade those that match now.",
         discussion: """
-            Each match gets a customer-update PUT with CRM:{id}, queued on relay.deliveries for the running \
-            relay to deliver, and its interaction is relinked. `run` does the same on a schedule \
+            Each match gets a customer-update PUT with CRM:{id}, added to the store's outbox for the running \
+            relay to deliver, in the transaction that relinks its interaction. `run` does the same on a schedule \
             (reconciliation.intervalHours). Progress goes to standard error; the summary to standard output. \
             Exit status: 0 done, 1 when an interaction failed, 69 broker unreachable, 78 configuration error.
             """)

@@ -8,7 +8,7 @@ import RelaySimulator
 import RelayTesting
 import Testing
 
-/// Calls correlated end to end: durable state in SQLite, webhooks through relay.deliveries, timers.
+/// Calls correlated end to end: durable state in SQLite, webhooks from the outbox, timers.
 @Suite("Correlation end to end", .stopsRelays)
 struct CorrelationEndToEndTests {
     @Test("a complete call, its events out of order and duplicated, gives one signed webhook that verifies")
@@ -119,7 +119,7 @@ struct CorrelationEndToEndTests {
     func unpublishableOutboxEntry() async throws {
         let harness = try await RelayHarness.start(adjust: { $0.correlation.orphanAfter = .seconds(2) })
         defer { Task { await harness.stop() } }
-        // Two entries a crash left a minute ago, so the sweep takes them at once: one of a kind this
+        // Two entries a crash left a minute ago, which the dispatcher's poll finds: one of a kind this
         // version cannot publish (as a newer version may write), and beside it a dead letter.
         let then = Date().addingTimeInterval(-60)
         let neighbour = DeadLetterRecord(

@@ -477,7 +477,7 @@ struct DeadLetterToolPureTests {
     }
 
     @Test(
-        "raw messages: broker dead letters get an origin, a delay queue's go back to relay.work, others are unreadable")
+        "raw messages: broker dead letters get an origin, an old delay queue's go back to the outbox, others are unreadable")
     func rawMessages() {
         let fromEvents = DeadLetter(
             message: delivery(

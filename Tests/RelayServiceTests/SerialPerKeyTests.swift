@@ -3,7 +3,7 @@ import Testing
 
 @testable import RelayService
 
-/// The turn-taking the delivery worker relies on to send a call's customer updates in order.
+/// The turn-taking the outbox dispatcher relies on to send a call's customer updates in order.
 @Suite("One operation per key at a time")
 struct SerialPerKeyTests {
     /// A gate an operation waits at until the test opens it.

@@ -1,11 +1,10 @@
 public import Foundation
 
-/// A delivery job crosses durable storage twice: the store's outbox, then the broker's queues (the
-/// deliveries queue, the delay queues and, inside a dead-letter record, the dead-letter queue). Both hold
-/// it as bytes for as long as it waits, so its personal data — the number or address an enrichment
+/// A delivery job is durable storage for as long as it waits: the store's outbox (every retry written
+/// back) and, inside a dead-letter record, the dead-letter queue. Both hold it as bytes, so its personal data — the number or address an enrichment
 /// searches by (number, address, messaging id, name), a customer update's name and email, a webhook's
 /// body, a context change's reason — is sealed before it is encoded
-/// and opened only by the worker that sends it.
+/// and opened only by the dispatcher that sends it, in memory.
 ///
 /// What stays readable is what routing, retries, replay and an on-call engineer need: kind, call id,
 /// cause, idempotency key, path (a pointer, never a number), attempts, the last error.
