@@ -223,8 +223,12 @@ public final class OutboxDispatcher: Service {
                 lastPoll = .now
                 await pollOnce()
             }
-            // Short slices, so a scheduled retry goes out near its time and shutdown is not held up.
-            try? await Task.sleep(for: .milliseconds(20))
+            // Until the next poll or the earliest retry this process scheduled, in slices of at most a
+            // quarter second: a retry scheduled meanwhile for sooner, and a shutdown, wait no longer.
+            let untilPoll = settings.pollInterval - (ContinuousClock.now - lastPoll)
+            let untilWake = state.withLock { $0.nextWake }.map { Duration.seconds(max(0, $0.timeIntervalSinceNow)) }
+            let slice = min(untilPoll, untilWake ?? untilPoll, .milliseconds(250))
+            try? await Task.sleep(for: max(slice, .milliseconds(5)))
         }
     }
 

@@ -247,8 +247,14 @@ public final class RelayApp: Service {
     /// this version never reads them (README, "Upgrading from broker work queues").
     func warnAboutLegacyWorkQueues() async {
         for _ in 0..<100 where !amqp.isConnected { try? await Task.sleep(for: .milliseconds(100)) }
-        for queue in names.legacyWorkQueues {
-            guard let count = try? await amqp.messageCount(queue: queue), count > 0 else { continue }
+        // Every earlier version declared `relay.deliveries`: without it there is nothing to look for,
+        // and one passive declare (which closes the admin channel when the queue is missing) is enough.
+        for (index, queue) in names.legacyWorkQueues.enumerated() {
+            guard let count = try? await amqp.messageCount(queue: queue) else {
+                if index == 0 { return }
+                continue
+            }
+            guard count > 0 else { continue }
             logger.warning(
                 "an earlier version's work queue still holds messages this version does not read; drain it with the earlier version",
                 metadata: ["amqp.queue": "\(queue)", "amqp.messages": "\(count)"])

@@ -530,12 +530,6 @@ extension SQLiteInteractionStore {
         try await writer.read { db in try body(ContactRows(db: db)) }
     }
 
-    /// `readContacts` on the calling thread, for a few point reads on the hot path (phase 1's local
-    /// link): that costs less than the two thread hand-offs of a read on GRDB's reader queue.
-    public func readContactsOnThisThread<T>(_ body: (ContactRows) throws -> T) throws -> T {
-        try writer.read { db in try body(ContactRows(db: db)) }
-    }
-
     /// Reads and writes the contact tables in one transaction: an operation that throws changes nothing.
     public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
         try await writer.write { db in try body(ContactRows(db: db)) }

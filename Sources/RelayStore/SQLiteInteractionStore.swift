@@ -108,9 +108,7 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     public func link(callId: String) async throws -> String? {
         try await database {
-            // One indexed point read before every customer update: on the calling thread, which costs less
-            // than the two thread hand-offs of a read on GRDB's reader queue.
-            try writer.read { db in try Self.link(callId: callId, db) }
+            try await writer.read { db in try Self.link(callId: callId, db) }
         }
     }
 

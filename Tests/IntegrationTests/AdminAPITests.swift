@@ -156,7 +156,9 @@ struct AdminAPITests {
         var listing: [String: Any] = [:]
         try await eventually {
             listing = try object(try await call(relay, "GET", "/api/v1/deliveries?state=failing"))
-            return (listing["entries"] as? [[String: Any]])?.count == 1
+            // The totals and the entries are two reads: wait for both to show the retry.
+            let kinds = listing["kinds"] as? [String: [String: Any]]
+            return (listing["entries"] as? [[String: Any]])?.count == 1 && kinds?["delivery"]?["retrying"] as? Int == 1
         }
         let entry = try #require((listing["entries"] as? [[String: Any]])?.first)
         #expect(entry["state"] as? String == "scheduled" && entry["attempts"] as? Int == 1)

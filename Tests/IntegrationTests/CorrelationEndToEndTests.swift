@@ -45,6 +45,8 @@ struct CorrelationEndToEndTests {
         #expect(payload["afterCallWorkSeconds"] as? Int == 45)
         #expect(payload["wrapUpCode"] as? String == "RESOLVED")
         #expect(payload["externalId"] as? String == relay.expectedPhoneID("+15550100009"))
+        // The start's update and the webhook are two sends, in either order.
+        try await eventually { !relay.platform.customerUpdates.isEmpty }
         #expect(Set(relay.platform.customerUpdates.map(\.idempotencyKey)) == ["customer-update:s1"])
         let stored = try #require(try await relay.app.store.interaction(callId: "call-w"))
         #expect(stored.status == .completed)
@@ -185,7 +187,7 @@ struct CorrelationEndToEndTests {
         // The refused attempt is on the entry: one attempt, its status, and a due time the server's
         // Retry-After set, not the backoff's half second.
         var scheduled: OutboxEntry?
-        try await eventually(timeout: .seconds(5)) {
+        try await eventually {
             scheduled = try await relay.app.store.outboxEntries(.init(state: .failing, callId: "call-park")).first
             return scheduled != nil
         }

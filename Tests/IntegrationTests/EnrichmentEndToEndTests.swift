@@ -348,8 +348,8 @@ struct EnrichmentEndToEndTests {
     @Test("a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link")
     func overtakenPhaseOneIsNotSent() async throws {
         let logs = RecordingLogHandler.Store()
-        // The answer to another call's update holds the only delivery slot until phase 2 (its CRM answers
-        // at once) has relinked the next call and sent its update.
+        // The answer to another call's update holds the only send slot until phase 2 (its CRM answers at
+        // once, in the lookup lane) has relinked the next call and queued its update.
         let hold = ResponseGate()
         defer { hold.open() }
         let relay = try await RelayHarness.start(
@@ -369,8 +369,8 @@ struct EnrichmentEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "v1", callId: "call-v1", from: "+15550100081")])
         // Phase 2 relinks the call while its phase-1 update still waits for the slot.
         try await eventually { try await relay.app.store.link(callId: "call-v1") == "CRM:003A000001" }
-        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:v1" } }
         hold.open()
+        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:v1" } }
         try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
         #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:v1" })
         #expect(relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == ["CRM:003A000001"])

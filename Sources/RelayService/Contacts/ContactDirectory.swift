@@ -477,7 +477,7 @@ extension ContactDirectory {
     /// identifiers in its order (a capture's `keys`). A name is never a key.
     public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> LocalLink? {
         guard phoneKey != nil || !keys.isEmpty else { return nil }
-        return try store.readContactsOnThisThread { rows in
+        return try await store.readContacts { rows in
             if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
                 let override = ExternalID(parsing: stored)
             {
