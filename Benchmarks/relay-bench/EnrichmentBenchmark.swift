@@ -59,26 +59,13 @@ struct EnrichmentBenchmark {
         let latency = crmLatency
         // Every caller is known to the CRM, which answers each search after `latency`.
         let slow = try await SimulatedPlatform.start(logger: logger) { _, request in
-            guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
-            let phone = URLComponents(string: "http://x" + request.path)?.queryItems?.first { $0.name == "phone" }?.value ?? ""
-            let body = #"{"totalSize":1,"records":[{"Id":"003B\#(phone.suffix(7))","Name":"Bench Customer","LoyaltyTier":"Gold"}]}"#
-            return ScriptedResponse(
-                status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8),
-                delay: latency)
+            knownCallerSearchAnswer(request, latency: latency)
         }
-        var configuration = RelayConfiguration()
-        configuration.amqp.port = port
-        configuration.amqp.namePrefix = prefix
-        configuration.amqp.topologyFile = repositoryRoot + "/topology/definitions.json"
-        configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
-        configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
-        configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        var configuration = benchmarkConfiguration(prefix: prefix, port: port, repositoryRoot: repositoryRoot)
         configuration.delivery.concurrency = concurrency
         if let prefetch { configuration.amqp.prefetch = prefetch }
         configuration.delivery.enrichmentConcurrency = lookupSlots ?? concurrency
-        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-        configuration.store.path = storePath
-        defer { try? FileManager.default.removeItem(atPath: storePath) }
+        defer { removeBenchmarkStore(configuration.store.path) }
         let app = try RelayApp(
             configuration: configuration,
             endpoints: .init(

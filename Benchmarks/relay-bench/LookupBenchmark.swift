@@ -33,18 +33,10 @@ struct LookupBenchmark {
             crm.addCRMContact(
                 phone: Self.number(index), .init(contactId: "500\(100_000 + index)", name: "Caller \(index)", loyaltyTier: "Gold"))
         }
-        var configuration = RelayConfiguration()
-        configuration.amqp.port = port
-        configuration.amqp.namePrefix = prefix
-        configuration.amqp.topologyFile = repositoryRoot + "/topology/definitions.json"
-        configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
-        configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
-        configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        var configuration = benchmarkConfiguration(prefix: prefix, port: port, repositoryRoot: repositoryRoot)
         configuration.admin.port = 0
         configuration.admin.token = "benchmark-admin-token-0123456789"
-        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-        configuration.store.path = storePath
-        defer { try? FileManager.default.removeItem(atPath: storePath) }
+        defer { removeBenchmarkStore(configuration.store.path) }
         let registry = PrometheusCollectorRegistry()
         let app = try RelayApp(
             configuration: configuration,

@@ -41,22 +41,10 @@ struct OutageBenchmark {
         let crm = try await SimulatedPlatform.start(logger: logger) { _, request in
             guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
             if down.withLock({ $0 }) { return ScriptedResponse(status: 503, body: []) }
-            let phone = URLComponents(string: "http://x" + request.path)?.queryItems?.first { $0.name == "phone" }?.value ?? ""
-            let body = #"{"totalSize":1,"records":[{"Id":"003B\#(phone.suffix(7))","Name":"Bench Customer","LoyaltyTier":"Gold"}]}"#
-            return ScriptedResponse(
-                status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8),
-                delay: latency)
+            return knownCallerSearchAnswer(request, latency: latency)
         }
-        var configuration = RelayConfiguration()
-        configuration.amqp.port = port
-        configuration.amqp.namePrefix = prefix
-        configuration.amqp.topologyFile = repositoryRoot + "/topology/definitions.json"
-        configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
-        configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
-        configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-        configuration.store.path = storePath
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) } }
+        let configuration = benchmarkConfiguration(prefix: prefix, port: port, repositoryRoot: repositoryRoot)
+        defer { removeBenchmarkStore(configuration.store.path) }
         let app = try RelayApp(
             configuration: configuration,
             endpoints: .init(

@@ -173,7 +173,7 @@ struct RelayRun {
 func relayEndToEnd() async throws -> RelayRun {
     let prefix = "bench-\(UUID().uuidString.prefix(8))."
     let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-    defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) } }
+    defer { removeBenchmarkStore(storePath) }
     let platform = try await SimulatedPlatform.start(logger: logger)
     let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent("identity-relay")

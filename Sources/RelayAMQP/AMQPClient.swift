@@ -102,18 +102,12 @@ public final class AMQPClient: Sendable {
 
     /// Publishes and returns once the broker has confirmed the message (persisted, routed to a queue).
     public func publish(_ message: OutboundMessage) async throws(AMQPError) {
-        try await publishOutcome(message).get()
-    }
-
-    /// `publish`, with the broker's verdict as a value: for callers that publish many at once from a
-    /// task group, where an async `throws` inside the child closure crashed swift-frontend 6.3.1's
-    /// release build ("while splitting coroutine").
-    public func publishOutcome(_ message: OutboundMessage) async -> Result<Void, AMQPError> {
-        await withCheckedContinuation { continuation in
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, AMQPError>, Never>) in
             submit(.publish(message, continuation)) {
                 continuation.resume(returning: .failure(AMQPError(.shutdown, "client is shut down")))
             }
         }
+        try outcome.get()
     }
 
     /// Starts consuming `queue` with manual acks and at most `prefetch` unacknowledged deliveries.

@@ -43,9 +43,7 @@ struct DeliveryRoutes: Sendable {
                 "must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
         }
         let kind = parameters.get("kind")
-        if let kind, !OutboxKind.all.contains(kind) {
-            return AdminRoutes.badRequest("must be one of \(OutboxKind.all.joined(separator: ", "))", field: "kind")
-        }
+        if let rejection = OutboxKind.rejection(of: kind) { return AdminRoutes.badRequest(rejection, field: "kind") }
         let limit = parameters.get("limit").flatMap(Int.init) ?? 100
         guard (1...10_000).contains(limit) else { return AdminRoutes.badRequest("must be 1 to 10000", field: "limit") }
         let now = Date()
@@ -82,8 +80,8 @@ struct DeliveryRoutes: Sendable {
         case (let ids?, false) where !ids.isEmpty:
             selection = .ids(ids)
         case (nil, true):
-            if let kind = body.kind, !OutboxKind.all.contains(kind) {
-                return AdminRoutes.badRequest("must be one of \(OutboxKind.all.joined(separator: ", "))", field: "kind")
+            if let rejection = OutboxKind.rejection(of: body.kind) {
+                return AdminRoutes.badRequest(rejection, field: "kind")
             }
             selection = .query(OutboxQuery(kind: body.kind, callId: body.callId, limit: max(1, body.limit ?? 10_000)))
         default:

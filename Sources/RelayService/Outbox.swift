@@ -13,6 +13,13 @@ public enum OutboxKind {
     public static let deadLetter = "deadLetter"
 
     public static let all = [delivery, lookup, deadLetter]
+
+    /// Why an operator's kind filter is refused (the CLI's `--kind`, the admin API's `kind`); nil when
+    /// there is none or it is one of `all`.
+    public static func rejection(of kind: String?) -> String? {
+        guard let kind, !all.contains(kind) else { return nil }
+        return "must be one of \(all.joined(separator: ", "))"
+    }
 }
 
 extension CallCorrelator.Effect {

@@ -199,9 +199,6 @@ public protocol InteractionStore: Sendable {
     /// order, at most `limit`.
     func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry]
 
-    /// The unfinished outbox entries of a cause (an event, a timer firing), in commit order.
-    func pendingOutbox(causedBy causeId: String) async throws -> [OutboxEntry]
-
     /// What waits in the outbox at `now`, by kind.
     func outboxSummary(now: Date) async throws -> OutboxSummary
 

@@ -198,12 +198,6 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func pendingOutbox(causedBy causeId: String) async throws -> [OutboxEntry] {
-        try await database {
-            try await writer.read { db in try Self.pendingOutbox(causedBy: causeId, db) }
-        }
-    }
-
     public func outboxSummary(now: Date) async throws -> OutboxSummary {
         try await database {
             try await writer.read { db in

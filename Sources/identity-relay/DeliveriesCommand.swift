@@ -41,9 +41,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
                 throw ValidationError(
                     "--state must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            if let kind, !OutboxKind.all.contains(kind) {
-                throw ValidationError("--kind must be one of \(OutboxKind.all.joined(separator: ", "))")
-            }
+            if let rejection = OutboxKind.rejection(of: kind) { throw ValidationError("--kind \(rejection)") }
             guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
             return OutboxQuery(state: parsed, kind: kind, callId: callId, limit: limit)
         }
@@ -112,12 +110,10 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func validate() throws {
             guard ids.isEmpty == all else { throw ValidationError("name entry ids, or --all (with filters), not both") }
             guard all || (kind == nil && callId == nil) else { throw ValidationError("--kind and --call-id go with --all") }
+            if let rejection = OutboxKind.rejection(of: kind) { throw ValidationError("--kind \(rejection)") }
         }
 
         func run() async throws {
-            if let kind, !OutboxKind.all.contains(kind) {
-                throw ValidationError("--kind must be one of \(OutboxKind.all.joined(separator: ", "))")
-            }
             let store = try DeliveriesCommand.store(options)
             let selection: OutboxRetry.Selection =
                 all ? .query(OutboxQuery(kind: kind, callId: callId, limit: max(1, limit))) : .ids(ids)
