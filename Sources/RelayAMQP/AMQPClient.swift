@@ -46,7 +46,35 @@ public final class AMQPClient: Sendable {
     struct ConsumerRegistration: Sendable {
         var queue: String
         var prefetch: UInt16
-        var continuation: AsyncStream<Delivery>.Continuation
+        var sink: DeliverySink
+    }
+
+    /// Where a consumer's deliveries go: one at a time, or each loop turn's at once.
+    enum DeliverySink: Sendable {
+        case single(AsyncStream<Delivery>.Continuation)
+        case batches(AsyncStream<[Delivery]>.Continuation)
+
+        /// Hands `deliveries` over, in order; returns how many from the front were taken (none once
+        /// the stream has ended).
+        func hand(_ deliveries: [Delivery]) -> Int {
+            switch self {
+            case .single(let continuation):
+                for (index, delivery) in deliveries.enumerated() {
+                    guard case .enqueued = continuation.yield(delivery) else { return index }
+                }
+                return deliveries.count
+            case .batches(let continuation):
+                guard case .enqueued = continuation.yield(deliveries) else { return 0 }
+                return deliveries.count
+            }
+        }
+
+        func finish() {
+            switch self {
+            case .single(let continuation): continuation.finish()
+            case .batches(let continuation): continuation.finish()
+            }
+        }
     }
 
     struct AdminOperation: Sendable {
@@ -114,7 +142,17 @@ public final class AMQPClient: Sendable {
     /// The stream ends after `stopConsuming()` or `shutdown()`.
     public func consume(queue: String, prefetch: UInt16) -> AsyncStream<Delivery> {
         let (stream, continuation) = AsyncStream<Delivery>.makeStream()
-        submit(.consume(ConsumerRegistration(queue: queue, prefetch: prefetch, continuation: continuation))) {
+        submit(.consume(ConsumerRegistration(queue: queue, prefetch: prefetch, sink: .single(continuation)))) {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    /// `consume`, with the deliveries the loop thread read in one turn handed over as one array: a
+    /// consumer that handles them together pays one wake-up per batch rather than one per delivery.
+    public func consumeBatches(queue: String, prefetch: UInt16) -> AsyncStream<[Delivery]> {
+        let (stream, continuation) = AsyncStream<[Delivery]>.makeStream()
+        submit(.consume(ConsumerRegistration(queue: queue, prefetch: prefetch, sink: .batches(continuation)))) {
             continuation.finish()
         }
         return stream
@@ -122,6 +160,21 @@ public final class AMQPClient: Sendable {
 
     public func ack(_ delivery: Delivery) {
         submit(.ack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration)) {}
+    }
+
+    /// Acks several deliveries with one wake-up of the loop thread (which coalesces them into as few
+    /// frames as it may).
+    public func ack(_ deliveries: [Delivery]) {
+        guard !deliveries.isEmpty else { return }
+        let first = shared.withLock { state -> Bool? in
+            if state.stopping { return nil }
+            let wasEmpty = state.commands.isEmpty
+            for delivery in deliveries {
+                state.commands.append(.ack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration))
+            }
+            return wasEmpty
+        }
+        if first == true { wakePipe.wake() }
     }
 
     /// Returns a delivery to the broker; with `requeue: false` it goes to the queue's dead-letter exchange.

@@ -49,6 +49,8 @@ final class ConnectionLoop: @unchecked Sendable {
         var consumerTag: String?
         /// Stopped: its stream has ended and what still arrives is held until the connection closes.
         var cancelling = false
+        /// Deliveries read in this turn of the loop, handed over together at its end.
+        var turn: [Delivery] = []
         init(_ registration: AMQPClient.ConsumerRegistration) { self.registration = registration }
     }
 
@@ -224,7 +226,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 // returns them to the queue.
                 for consumer in consumers where !consumer.cancelling {
                     consumer.cancelling = true
-                    consumer.registration.continuation.finish()
+                    consumer.registration.sink.finish()
                 }
                 reportConsumedQueues()
                 continuation.resume()
@@ -279,6 +281,9 @@ final class ConnectionLoop: @unchecked Sendable {
                 lastInbound = .now
             }
         }
+        // What this turn read goes to the consumers at once, whatever ends the turn: a delivery from a
+        // connection lost meanwhile is still handled, and its ack dropped (the broker delivers it again).
+        defer { handOverTurns() }
         do {
             for _ in 0..<Self.framesPerTurn {
                 guard let frame = try connection.nextFrame() else { break }
@@ -295,6 +300,22 @@ final class ConnectionLoop: @unchecked Sendable {
         let heartbeat = connection.heartbeatSeconds
         if heartbeat > 0, ContinuousClock.now - lastInbound > .seconds(heartbeat * 2) {
             connectionLost(AMQPError(.connectionLost, "no data from the broker for \(heartbeat * 2) s (heartbeats missed)"))
+        }
+    }
+
+    private func handOverTurns() {
+        for consumer in consumers where !consumer.turn.isEmpty {
+            let turn = consumer.turn
+            consumer.turn.removeAll(keepingCapacity: true)
+            let taken = consumer.registration.sink.hand(turn)
+            for delivery in turn[taken...] {
+                guard let connection, delivery.connectionGeneration == generation else { break }
+                acks.settledAlone(delivery.deliveryTag)
+                // Nobody is listening any more: hand the message back rather than hold it unacked.
+                do { try connection.nack(Self.consumeChannel, deliveryTag: delivery.deliveryTag, requeue: true) } catch {
+                    connectionLost(error)
+                }
+            }
         }
     }
 
@@ -316,14 +337,7 @@ final class ConnectionLoop: @unchecked Sendable {
             // bring it straight back here, counting towards the queue's delivery limit each time.
             acks.delivered(tag)
             if consumer.cancelling { return }
-            guard case .enqueued = consumer.registration.continuation.yield(delivery) else {
-                acks.settledAlone(tag)
-                // Nobody is listening any more: hand the message back rather than hold it unacked.
-                do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: true) } catch {
-                    connectionLost(error)
-                }
-                return
-            }
+            consumer.turn.append(delivery)
         case .ack(let tag, let multiple):
             settle(upTo: tag, multiple: multiple) { pending in
                 if let reason = returnedMessages.removeValue(forKey: pending.messageId) {
@@ -343,7 +357,7 @@ final class ConnectionLoop: @unchecked Sendable {
         case .cancelOk(_, let consumerTag):
             consumers.removeAll { consumer in
                 guard consumer.consumerTag == consumerTag else { return false }
-                consumer.registration.continuation.finish()
+                consumer.registration.sink.finish()
                 return true
             }
             reportConsumedQueues()
@@ -405,12 +419,12 @@ final class ConnectionLoop: @unchecked Sendable {
         for pending in awaitingConnection { pending.continuation.resume(returning: .failure(shutdownError)) }
         unconfirmed.removeAll()
         awaitingConnection.removeAll()
-        for consumer in consumers { consumer.registration.continuation.finish() }
+        for consumer in consumers { consumer.registration.sink.finish() }
         consumers.removeAll()
         for command in client.markStopped() {
             switch command {
             case .publish(_, let continuation): continuation.resume(returning: .failure(shutdownError))
-            case .consume(let registration): registration.continuation.finish()
+            case .consume(let registration): registration.sink.finish()
             case .cancelConsumers(let continuation): continuation.resume()
             case .admin(let operation): operation.continuation.resume(returning: .failure(shutdownError))
             case .ack, .nack: break

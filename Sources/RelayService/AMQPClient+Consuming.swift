@@ -20,4 +20,21 @@ extension AMQPClient {
             Task { await self.stopConsuming() }
         }
     }
+
+    /// `consumeUntilShutdown`, a batch at a time: each turn's deliveries (at most `prefetch`) in one
+    /// task. Batches run concurrently, so one waiting on its commit never holds the next back.
+    public func consumeBatchesUntilShutdown(
+        queue: String, prefetch: UInt16, _ handle: @escaping @Sendable ([Delivery]) async -> Void
+    ) async {
+        let batches = consumeBatches(queue: queue, prefetch: prefetch)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await batch in batches {
+                    group.addTask { await handle(batch) }
+                }
+            }
+        } onGracefulShutdown: {
+            Task { await self.stopConsuming() }
+        }
+    }
 }

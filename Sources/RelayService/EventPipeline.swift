@@ -65,52 +65,90 @@ public final class EventPipeline: Service {
         logger.info("relay consuming", metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"])
         consuming.store(true, ordering: .relaxed)
         defer { consuming.store(false, ordering: .relaxed) }
-        await amqp.consumeUntilShutdown(queue: names.eventsQueue, prefetch: prefetch) { await self.process($0) }
+        await amqp.consumeBatchesUntilShutdown(queue: names.eventsQueue, prefetch: prefetch) { await self.process($0) }
         logger.info("relay stopped consuming; in-flight events finished")
     }
 
-    func process(_ delivery: Delivery) async {
+    /// What the AMQP thread read in one turn: decoded here, committed in one transaction (a savepoint
+    /// per event, so one bad event undoes only itself), then acked together. Per batch that is one hop
+    /// from the AMQP thread, one to the store's writer and back, and one wake-up of the AMQP thread.
+    func process(_ batch: [Delivery]) async {
         let inFlight = metrics.inFlight(stage: "events")
-        inFlight.increment()
-        defer { inFlight.decrement() }
-        let event: PlatformEvent
-        do {
-            event = try decoder.decode(delivery.body)
-        } catch {
-            metrics.eventConsumed(type: "undecodable")
-            await deadLetterMalformed(delivery, error: error)
-            return
+        inFlight.increment(by: batch.count)
+        defer { inFlight.decrement(by: batch.count) }
+        var decoded: [(delivery: Delivery, event: PlatformEvent)] = []
+        var malformed: [(delivery: Delivery, error: MalformedEventError)] = []
+        decoded.reserveCapacity(batch.count)
+        for delivery in batch {
+            do {
+                let event = try decoder.decode(delivery.body)
+                metrics.eventConsumed(type: event.type.rawValue)
+                decoded.append((delivery, event))
+            } catch {
+                metrics.eventConsumed(type: "undecodable")
+                malformed.append((delivery, error))
+            }
         }
-        metrics.eventConsumed(type: event.type.rawValue)
-        let metadata: Logger.Metadata = [
+        var results: [Result<Committed, any Error>]
+        do {
+            results = try await commit(decoded.map(\.event))
+        } catch {
+            results = Array(repeating: .failure(error), count: decoded.count)
+        }
+        var acked: [Delivery] = []
+        var unfinished: [Delivery] = []
+        acked.reserveCapacity(decoded.count)
+        for ((delivery, event), result) in zip(decoded, results) {
+            switch result {
+            case .success(let committed):
+                log(committed, of: event)
+                acked.append(delivery)
+            case .failure(let error):
+                metrics.eventProcessed(type: event.type.rawValue, outcome: "failed")
+                logger.error(
+                    "event not finished; the broker will deliver it again",
+                    metadata: metadata(of: event).merging([LogKeys.error: "\(error)"]) { $1 })
+                unfinished.append(delivery)
+            }
+        }
+        acknowledge(acked)
+        let requeued = unfinished
+        guard !requeued.isEmpty || !malformed.isEmpty else { return }
+        await withDiscardingTaskGroup { group in
+            for (delivery, error) in malformed {
+                group.addTask { await self.deadLetterMalformed(delivery, error: error) }
+            }
+            if !requeued.isEmpty {
+                group.addTask {
+                    // Requeued after a pause rather than held: a lasting fault ends in the queue's delivery limit.
+                    try? await Task.sleep(for: .seconds(1))
+                    for delivery in requeued { self.amqp.nack(delivery, requeue: true) }
+                }
+            }
+        }
+    }
+
+    private func metadata(of event: PlatformEvent) -> Logger.Metadata {
+        [
             LogKeys.callIdMasked: "\(Masking.mask(event.callId))", LogKeys.eventId: "\(event.eventId)",
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
-        do {
-            let committed = try await commit(event)
-            if committed.isDuplicate {
-                logger.debug("duplicate event; nothing changed", metadata: metadata)
-            } else if committed.outcome == .deferred {
-                logger.info("context update kept until the call's start arrives", metadata: metadata)
-            } else if case .rejected(let reason) = committed.outcome {
-                // Only context updates are refused.
-                var refused = metadata.merging([LogKeys.reason: "\(reason)"]) { $1 }
-                if case .contextUpdate(let update) = event.payload {
-                    refused[LogKeys.externalIdMasked] = "\(Masking.mask(update.newExternalId))"
-                }
-                logger.notice("context update rejected; nothing changed", metadata: refused)
-            } else {
-                logger.debug("event applied", metadata: metadata.merging(["effects": "\(committed.effects)"]) { $1 })
+    }
+
+    private func log(_ committed: Committed, of event: PlatformEvent) {
+        if committed.isDuplicate {
+            logger.debug("duplicate event; nothing changed", metadata: metadata(of: event))
+        } else if committed.outcome == .deferred {
+            logger.info("context update kept until the call's start arrives", metadata: metadata(of: event))
+        } else if case .rejected(let reason) = committed.outcome {
+            // Only context updates are refused.
+            var refused = metadata(of: event).merging([LogKeys.reason: "\(reason)"]) { $1 }
+            if case .contextUpdate(let update) = event.payload {
+                refused[LogKeys.externalIdMasked] = "\(Masking.mask(update.newExternalId))"
             }
-            acknowledge(delivery)
-        } catch {
-            metrics.eventProcessed(type: event.type.rawValue, outcome: "failed")
-            logger.error(
-                "event not finished; the broker will deliver it again",
-                metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 })
-            // Requeue after a pause rather than hold it: a lasting fault ends in the queue's delivery limit.
-            try? await Task.sleep(for: .seconds(1))
-            amqp.nack(delivery, requeue: true)
+            logger.notice("context update rejected; nothing changed", metadata: refused)
+        } else if logger.logLevel <= .debug {
+            logger.debug("event applied", metadata: metadata(of: event).merging(["effects": "\(committed.effects)"]) { $1 })
         }
     }
 
@@ -130,15 +168,15 @@ public final class EventPipeline: Service {
     /// same correlation, commit and outbox as a consumed event, answered to the caller instead of acked.
     public func submit(_ event: PlatformEvent) async throws -> Submission {
         metrics.eventConsumed(type: event.type.rawValue)
-        let committed = try await commit(event)
+        let committed = try await commit([event])[0].get()
         if committed.isDuplicate { return .duplicate }
         if case .rejected(let reason) = committed.outcome { return .rejected(reason: reason) }
         if committed.outcome == .deferred { return .deferred }
         return .accepted
     }
 
-    /// What `commit` did.
-    private struct Committed {
+    /// What `commit` did with one event.
+    struct Committed: Sendable {
         /// Processed before under this event id: nothing changed.
         var isDuplicate: Bool
         /// Effects the event caused (none for a duplicate).
@@ -148,50 +186,79 @@ public final class EventPipeline: Service {
     }
 
     /// The one path of every event, consumed or submitted: phase-1 context, correlation and commit, then
-    /// the effects handed to the dispatcher. Throws when the commit did not finish.
-    private func commit(_ received: PlatformEvent) async throws -> Committed {
+    /// the effects handed to the dispatcher. One transaction for all of `received`, with each event's
+    /// outcome in its place; throws when the transaction did not commit.
+    private func commit(_ received: [PlatformEvent]) async throws -> [Result<Committed, any Error>] {
+        guard !received.isEmpty else { return [] }
         let correlator = self.correlator
         let cipher = self.cipher
-        // Typed free text never reaches the store (interaction state, outbox, orphan records) in clear.
-        let event = cipher.map { received.withFreeTextSealed(by: $0) } ?? received
+        let contacts = self.contacts
         let now = Date()
-        // Phase 1 takes, in order: a live recent override for this caller, the link already known
-        // locally (the CRM or ERP id of the contact holding the channel's identifier), else the PHONE:
-        // id. Both are read before the transaction, which keeps the correlator pure.
-        let caller = correlator.linking.caller(of: event)
-        let capture = contacts?.capture(for: event)
-        let override: ExternalID?
-        if let contacts {
-            override = try await contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now)?.externalId
-        } else if let phoneKey = caller.phoneKey {
-            override = try await store.override(phoneKey: phoneKey, now: now).flatMap(ExternalID.init(parsing:))
-        } else {
-            override = nil
+        let outcomes = Mutex<[Int: CallCorrelator.Outcome]>([:])
+        var applications: [EventApplication] = []
+        applications.reserveCapacity(received.count)
+        for (index, receivedEvent) in received.enumerated() {
+            // Typed free text never reaches the store (interaction state, outbox, orphan records) in clear.
+            let event = cipher.map { receivedEvent.withFreeTextSealed(by: $0) } ?? receivedEvent
+            let caller = correlator.linking.caller(of: event)
+            let capture = contacts?.capture(for: event)
+            let keys = capture?.keys ?? []
+            applications.append(
+                EventApplication(callId: event.callId, eventId: event.eventId, contact: capture) { state, rows in
+                    // Phase 1 takes, in order: a live recent override for this caller, the link already
+                    // known locally (the CRM or ERP id of the contact holding the channel's identifier),
+                    // else the PHONE: id. Read in the commit's transaction, then handed to the correlator,
+                    // which stays pure.
+                    let override: ExternalID?
+                    if let contacts {
+                        override = try contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: keys, now: now, rows)?.externalId
+                    } else if let phoneKey = caller.phoneKey {
+                        override = try rows.liveOverride(phoneKey: phoneKey, now: now).flatMap(ExternalID.init(parsing:))
+                    } else {
+                        override = nil
+                    }
+                    let transition = correlator.handle(event, state: state, now: now, override: override, caller: caller)
+                    outcomes.withLock { $0[index] = transition.outcome }
+                    return (
+                        transition.interaction,
+                        transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) }
+                    )
+                })
         }
-        let outcome = Mutex<CallCorrelator.Outcome?>(nil)
-        let result = try await store.apply(callId: event.callId, eventId: event.eventId, now: now, contact: capture) {
-            state in
-            let transition = correlator.handle(event, state: state, now: now, override: override, caller: caller)
-            outcome.withLock { $0 = transition.outcome }
-            return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) })
+        let applied = try await store.apply(applications, now: now)
+        let verdicts = outcomes.withLock { $0 }
+        var handedOver: [OutboxEntry] = []
+        var committed: [Result<Committed, any Error>] = []
+        committed.reserveCapacity(applied.count)
+        for (index, result) in applied.enumerated() {
+            let type = received[index].type.rawValue
+            switch result {
+            case .success(.committed(let entries)):
+                handedOver.append(contentsOf: entries)
+                metrics.eventProcessed(type: type, outcome: "applied")
+                committed.append(.success(Committed(isDuplicate: false, effects: entries.count, outcome: verdicts[index])))
+            case .success(.alreadyProcessed(let entries)):
+                // A redelivery after a crash, or a duplicate: what its processing left unfinished is handed
+                // over again; the dispatcher skips what it already holds.
+                handedOver.append(contentsOf: entries)
+                metrics.eventProcessed(type: type, outcome: "duplicate")
+                committed.append(.success(Committed(isDuplicate: true, effects: 0, outcome: nil)))
+            case .failure(let error):
+                committed.append(.failure(error))
+            }
         }
-        switch result {
-        case .committed(let entries):
-            dispatcher?.submit(entries)
-            metrics.eventProcessed(type: event.type.rawValue, outcome: "applied")
-            return Committed(isDuplicate: false, effects: entries.count, outcome: outcome.withLock { $0 })
-        case .alreadyProcessed(let entries):
-            // A redelivery after a crash, or a duplicate: what its processing left unfinished is handed
-            // over again; the dispatcher skips what it already holds.
-            dispatcher?.submit(entries)
-            metrics.eventProcessed(type: event.type.rawValue, outcome: "duplicate")
-            return Committed(isDuplicate: true, effects: 0, outcome: nil)
-        }
+        dispatcher?.submit(handedOver)
+        return committed
     }
 
     private func acknowledge(_ delivery: Delivery) {
         amqp.ack(delivery)
         acknowledged.add(1, ordering: .relaxed)
+    }
+
+    private func acknowledge(_ deliveries: [Delivery]) {
+        amqp.ack(deliveries)
+        acknowledged.add(deliveries.count, ordering: .relaxed)
     }
 
     private func deadLetterMalformed(_ delivery: Delivery, error: MalformedEventError) async {

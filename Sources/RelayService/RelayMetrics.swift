@@ -104,6 +104,8 @@ public struct RelayMetrics: Sendable {
         let meter: Meter
         public func increment() { meter.increment() }
         public func decrement() { meter.decrement() }
+        public func increment(by count: Int) { meter.increment(by: Double(count)) }
+        public func decrement(by count: Int) { meter.decrement(by: Double(count)) }
     }
 
     /// One CTI lookup. `source`: override, cache, crm, phone (the phase-1 id), none.

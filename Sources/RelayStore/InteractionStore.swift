@@ -186,6 +186,11 @@ public protocol InteractionStore: Sendable {
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult
 
+    /// Applies a batch of events in one transaction, each in a savepoint of its own: one event's
+    /// failure (returned in its place) undoes only itself. Throws only when the transaction itself
+    /// did not commit, and then nothing in it did.
+    func apply(_ batch: [EventApplication], now: Date) async throws -> [Result<ApplyResult, any Error>]
+
     func interaction(callId: String) async throws -> Interaction?
 
     /// The interaction's current external id, read without decoding its state: nil for an unknown or
@@ -274,6 +279,27 @@ public struct FinishedInteractionsPurge: Sendable, Hashable {
         self.interactions = interactions
         self.processedEvents = processedEvents
         self.outboxEntries = outboxEntries
+    }
+}
+
+/// One event's commit in a batch (`InteractionStore.apply(_:now:)`).
+public struct EventApplication: Sendable {
+    public var callId: String
+    public var eventId: String
+    /// The contact link the event lands on, committed with it (see `apply(callId:eventId:now:contact:_:)`).
+    public var contact: ContactCapture?
+    /// Given the call's state and the contact tables as this transaction sees them (phase 1's local link
+    /// is read there, so it is the one the commit saw), the call's next state and its new effects.
+    public var transition: @Sendable (Interaction?, ContactRows) throws -> (Interaction, [NewOutboxEntry])
+
+    public init(
+        callId: String, eventId: String, contact: ContactCapture?,
+        transition: @escaping @Sendable (Interaction?, ContactRows) throws -> (Interaction, [NewOutboxEntry])
+    ) {
+        self.callId = callId
+        self.eventId = eventId
+        self.contact = contact
+        self.transition = transition
     }
 }
 

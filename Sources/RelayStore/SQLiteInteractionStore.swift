@@ -41,8 +41,11 @@ public final class SQLiteInteractionStore: InteractionStore {
                 // A checkpoint every 8,000 WAL pages (about 32 MB) rather than SQLite's 1,000: the hot
                 // pages (the outbox's tail, new contacts) are copied to the database once per many
                 // commits, not once per few. Measured: about 6% less CPU per event.
+                // `temp_store = MEMORY`: a group commit runs each write in a savepoint, and the
+                // savepoints' sub-journal spilled to a temporary file past 64 KiB: a file created,
+                // written and deleted per transaction, six times the WAL's own writes (strace).
                 try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 8000")
+                    try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 8000; PRAGMA temp_store = MEMORY")
                 }
                 writer = pool
             }
@@ -75,6 +78,25 @@ public final class SQLiteInteractionStore: InteractionStore {
         try await database {
             try await groupCommit.write { db in
                 try Self.apply(callId: callId, eventId: eventId, now: now, contact: contact, transition, db)
+            }
+        }
+    }
+
+    public func apply(_ batch: [EventApplication], now: Date) async throws -> [Result<ApplyResult, any Error>] {
+        try await database {
+            try await groupCommit.write { db in
+                batch.map { item in
+                    Result {
+                        var result: ApplyResult?
+                        try db.inSavepoint {
+                            result = try Self.apply(
+                                callId: item.callId, eventId: item.eventId, now: now, contact: item.contact,
+                                { state in try item.transition(state, ContactRows(db: db)) }, db)
+                            return .commit
+                        }
+                        return result!
+                    }.mapError(Self.storeError)
+                }
             }
         }
     }
@@ -548,13 +570,19 @@ public final class SQLiteInteractionStore: InteractionStore {
     private func database<T>(_ access: () async throws -> T) async throws -> T {
         do {
             return try await access()
-        } catch let error as DatabaseError {
-            switch error.resultCode {
-            case .SQLITE_BUSY, .SQLITE_LOCKED:
-                throw StoreError(.busy, "the database stayed locked: \(error.message ?? "\(error.resultCode)")")
-            default:
-                throw StoreError(.databaseFailed, "\(error.resultCode): \(error.message ?? "no message")")
-            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// SQLite's errors as the store's; any other error as it is.
+    static func storeError(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(.busy, "the database stayed locked: \(error.message ?? "\(error.resultCode)")")
+        default:
+            return StoreError(.databaseFailed, "\(error.resultCode): \(error.message ?? "no message")")
         }
     }
 }

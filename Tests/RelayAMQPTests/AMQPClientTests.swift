@@ -61,6 +61,34 @@ struct AMQPClientTests {
         try await eventually { try await client.messageCount(queue: prefix + "relay.events") == 0 }
     }
 
+    @Test("batches hand over each loop turn's deliveries in order, never more than the prefetch, and one ack call settles them")
+    func consumeBatches() async throws {
+        let (topology, prefix) = try TestBroker.isolatedTopology()
+        let client = try await TestBroker.connectedClient(topology: topology)
+        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        let count = 400
+        let prefetch: UInt16 = 32
+        // One publisher in order: the queue, and so the batches, keep the publish order.
+        for index in 0..<count {
+            try await client.publish(
+                OutboundMessage(exchange: prefix + "platform.events", routingKey: "callStarted", body: Array("\(index)".utf8)))
+        }
+        var received: [Int] = []
+        var largest = 0
+        for await batch in client.consumeBatches(queue: prefix + "relay.events", prefetch: prefetch) {
+            #expect(!batch.isEmpty)
+            largest = max(largest, batch.count)
+            received += batch.map { Int(String(decoding: $0.body, as: UTF8.self)) ?? -1 }
+            client.ack(batch)
+            if received.count == count { break }
+        }
+        #expect(received == Array(0..<count))
+        // Unacked deliveries are at most the prefetch, so no turn can hold more.
+        #expect(largest <= Int(prefetch))
+        await client.stopConsuming()
+        try await eventually { try await client.messageCount(queue: prefix + "relay.events") == 0 }
+    }
+
     @Test("an unacked delivery comes back, marked redelivered, after its consumer's connection closes")
     func unackedIsRedelivered() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()

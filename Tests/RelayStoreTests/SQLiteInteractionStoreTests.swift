@@ -343,6 +343,34 @@ import Testing
         }
     }
 
+    /// The pipeline's batch: one transaction, a savepoint per event. One that throws undoes only itself,
+    /// the others commit with their outbox, and a repeat of an event in the batch is recognised.
+    @Test func aBatchCommitsEachEventInASavepointOfItsOwn() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try SQLiteInteractionStore(path: path)
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            struct Refused: Error {}
+            func application(_ n: Int, eventId: String? = nil) -> EventApplication {
+                EventApplication(callId: "call-\(n)", eventId: eventId ?? "event-\(n)", contact: nil) { current, _ in
+                    if n == 1 { throw Refused() }
+                    return (current ?? Interaction(callId: "call-\(n)", firstSeenAt: now), [NewOutboxEntry(kind: "k", payload: [UInt8(n)])])
+                }
+            }
+            let results = try await store.apply([application(0), application(1), application(2), application(0)], now: now)
+            #expect(results.count == 4)
+            guard case .success(.committed(let first)) = results[0] else { Issue.record("event 0: \(results[0])"); return }
+            #expect(first.map(\.payload) == [[0]])
+            guard case .failure(let error) = results[1] else { Issue.record("event 1 committed"); return }
+            #expect(error is Refused)
+            guard case .success(.committed) = results[2] else { Issue.record("event 2: \(results[2])"); return }
+            // The same event again in the batch: processed by the first, nothing added.
+            guard case .success(.alreadyProcessed) = results[3] else { Issue.record("repeat: \(results[3])"); return }
+            let counts = try await store.rowCounts()
+            #expect(counts.interactions == 2 && counts.processedEvents == 2 && counts.outbox == 2)
+            #expect(try await store.interaction(callId: "call-1") == nil)
+        }
+    }
+
     // MARK: Overrides
 
     @Test func overridesLiveUntilTheirExpiryAndAreReplacedAndPruned() async throws {

@@ -477,14 +477,15 @@ extension ContactDirectory {
     /// identifiers in its order (a capture's `keys`). A name is never a key.
     public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> LocalLink? {
         guard phoneKey != nil || !keys.isEmpty else { return nil }
-        return try await store.readContacts { rows in
-            if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
-                let override = ExternalID(parsing: stored)
-            {
-                return .override(override)
-            }
-            return try self.knownExternalId(forKeys: keys, rows).map(LocalLink.contact)
+        return try await store.readContacts { rows in try self.phaseOneLink(phoneKey: phoneKey, keys: keys, now: now, rows) }
+    }
+
+    /// `phaseOneLink`, read in a transaction already open (the pipeline's commit).
+    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date, _ rows: ContactRows) throws -> LocalLink? {
+        if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now), let override = ExternalID(parsing: stored) {
+            return .override(override)
         }
+        return try knownExternalId(forKeys: keys, rows).map(LocalLink.contact)
     }
 
     /// What the CTI lookup can answer from the store alone.
