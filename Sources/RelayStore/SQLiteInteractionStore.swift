@@ -84,17 +84,14 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     public func apply(_ batch: [EventApplication], now: Date) async throws -> [Result<ApplyResult, any Error>] {
         try await database {
-            try await groupCommit.write { db in
+            try await groupCommit.writeEach { db in
                 batch.map { item in
                     Result {
-                        var result: ApplyResult?
-                        try db.inSavepoint {
-                            result = try Self.apply(
+                        try db.inCachedSavepoint {
+                            try Self.apply(
                                 callId: item.callId, eventId: item.eventId, now: now, contact: item.contact,
                                 { state in try item.transition(state, ContactRows(db: db)) }, db)
-                            return .commit
                         }
-                        return result!
                     }.mapError(Self.storeError)
                 }
             }
