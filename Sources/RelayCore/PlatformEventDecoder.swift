@@ -33,13 +33,14 @@ public struct PlatformEventDecoder: Sendable {
             throw MalformedEventError(
                 .bodyTooLarge, "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)")
         }
-        let data = Data(body)
-        let envelope: Envelope
+        // One pass over the body: the envelope, then the payload its type names, from the same parse.
+        let decoded: EnvelopeAndPayload
         do {
-            envelope = try Self.jsonDecoder.decode(Envelope.self, from: data)
+            decoded = try Self.jsonDecoder.decode(EnvelopeAndPayload.self, from: Data(body))
         } catch {
             throw MalformedEventError(decodingError: error)
         }
+        let envelope = decoded.envelope
         guard let type = EventType(rawValue: envelope.type) else {
             let known = EventType.allCases.map(\.rawValue).joined(separator: ", ")
             throw MalformedEventError(
@@ -52,18 +53,10 @@ public struct PlatformEventDecoder: Sendable {
                 .invalidValue, "field 'occurredAt' is not an RFC 3339 timestamp", field: "occurredAt")
         }
 
+        // The payload's own error comes after the envelope's checks, as the contract orders them.
         let payload: PlatformEvent.Payload
         do {
-            let decoder = Self.jsonDecoder
-            switch type {
-            case .callStarted: payload = .callStarted(try decoder.decode(CallStarted.self, from: data))
-            case .callEnded: payload = .callEnded(try decoder.decode(CallEnded.self, from: data))
-            case .wrapUp: payload = .wrapUp(try decoder.decode(WrapUp.self, from: data))
-            case .contextUpdate: payload = .contextUpdate(try decoder.decode(ContextUpdate.self, from: data))
-            case .chatStarted: payload = .chatStarted(try decoder.decode(ChatStarted.self, from: data))
-            case .emailReceived: payload = .emailReceived(try decoder.decode(EmailReceived.self, from: data))
-            case .messageReceived: payload = .messageReceived(try decoder.decode(MessageReceived.self, from: data))
-            }
+            payload = try decoded.payload!.get()
         } catch {
             throw MalformedEventError(decodingError: error)
         }
@@ -101,6 +94,30 @@ public struct PlatformEventDecoder: Sendable {
         var type: String
         var callId: String
         var occurredAt: String
+    }
+
+    /// The envelope and, for a known type, its payload (or the payload's decoding error, kept for
+    /// after the envelope is checked). Decoded from one parse of the body, not one per part.
+    private struct EnvelopeAndPayload: Decodable {
+        var envelope: Envelope
+        /// Nil for an unknown type.
+        var payload: Result<PlatformEvent.Payload, any Error>?
+
+        init(from decoder: any Decoder) throws {
+            envelope = try Envelope(from: decoder)
+            guard let type = EventType(rawValue: envelope.type) else { return }
+            payload = Result {
+                switch type {
+                case .callStarted: .callStarted(try CallStarted(from: decoder))
+                case .callEnded: .callEnded(try CallEnded(from: decoder))
+                case .wrapUp: .wrapUp(try WrapUp(from: decoder))
+                case .contextUpdate: .contextUpdate(try ContextUpdate(from: decoder))
+                case .chatStarted: .chatStarted(try ChatStarted(from: decoder))
+                case .emailReceived: .emailReceived(try EmailReceived(from: decoder))
+                case .messageReceived: .messageReceived(try MessageReceived(from: decoder))
+                }
+            }
+        }
     }
 }
 

@@ -27,7 +27,7 @@ extension CallCorrelator.Effect {
     ///   tests of a pipeline without privacy).
     func outboxEntry(causeId: String, sealingWith cipher: FieldCipher?) -> NewOutboxEntry {
         func delivery(_ job: DeliveryJob, kind: String = OutboxKind.delivery) -> NewOutboxEntry {
-            NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded())
+            NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded(), inMemoryJob: job)
         }
         switch self {
         case .customerUpdate(let update):

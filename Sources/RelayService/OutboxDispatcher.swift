@@ -295,7 +295,9 @@ public final class OutboxDispatcher: Service {
     }
 
     private func openJob(_ entry: OutboxEntry) -> Result<DeliveryJob, any Error> {
-        Result {
+        // Made by this process's commit a moment ago: the same job, already open.
+        if let job = entry.inMemoryJob { return .success(job) }
+        return Result {
             var job = try DeliveryJob.decode(entry.payload)
             if let cipher { job = try job.opened(with: cipher) }
             return job
@@ -433,10 +435,10 @@ public final class OutboxDispatcher: Service {
             if let phoneKey = job.contextChange?.phoneKey {
                 override = (phoneKey, now.addingTimeInterval(settings.overrideTimeToLive.totalSeconds))
             }
+            let updateJob = DeliveryJob(customerUpdate: update, causeId: job.causeId)
             let completion = LookupCompletion(
                 entryId: entry.id, callId: job.callId, causeId: job.causeId, externalId: linked, rule: rule,
-                update: NewOutboxEntry(
-                    kind: OutboxKind.delivery, payload: sealed(DeliveryJob(customerUpdate: update, causeId: job.causeId)).encoded()),
+                update: NewOutboxEntry(kind: OutboxKind.delivery, payload: sealed(updateJob).encoded(), inMemoryJob: updateJob),
                 override: override)
             let completed: (link: String?, update: OutboxEntry?)
             do {

@@ -6,6 +6,18 @@ public import RelayCore
 /// The outbox is the relay's work queue: the dispatcher takes what is due, and an attempt's outcome
 /// either finishes the entry or writes its next due time.
 public struct OutboxEntry: Sendable, Hashable {
+    public static func == (lhs: OutboxEntry, rhs: OutboxEntry) -> Bool {
+        lhs.id == rhs.id && lhs.causeId == rhs.causeId && lhs.callId == rhs.callId && lhs.kind == rhs.kind
+            && lhs.payload == rhs.payload && lhs.createdAt == rhs.createdAt && lhs.dueAt == rhs.dueAt
+            && lhs.attempts == rhs.attempts && lhs.lastError == rhs.lastError && lhs.finishedAt == rhs.finishedAt
+            && lhs.outcome == rhs.outcome
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(payload)
+    }
+
     /// Assigned by the store; increasing in commit order.
     public var id: Int64
     /// The event (or timer firing) that caused it; a redelivered event finds its effects by this id.
@@ -26,11 +38,17 @@ public struct OutboxEntry: Sendable, Hashable {
     public var finishedAt: Date?
     /// How it finished (`delivered`, `deadLettered`, `superseded`, `noUpdate`, …).
     public var outcome: String?
+    /// The job `payload` encodes, open, when this process made the entry a moment ago (a commit's
+    /// hand-over): its dispatcher runs it without decoding and opening the payload again. Never
+    /// stored, nil in every entry read from the store, and no part of the entry's equality.
+    public var inMemoryJob: DeliveryJob?
 
     public init(
         id: Int64, causeId: String, callId: String, kind: String, payload: [UInt8], createdAt: Date, dueAt: Date? = nil,
-        attempts: Int = 0, lastError: String? = nil, finishedAt: Date? = nil, outcome: String? = nil
+        attempts: Int = 0, lastError: String? = nil, finishedAt: Date? = nil, outcome: String? = nil,
+        inMemoryJob: DeliveryJob? = nil
     ) {
+        self.inMemoryJob = inMemoryJob
         self.id = id
         self.causeId = causeId
         self.callId = callId
@@ -146,10 +164,13 @@ public struct OutboxQuery: Sendable, Hashable {
 public struct NewOutboxEntry: Sendable, Hashable {
     public var kind: String
     public var payload: [UInt8]
+    /// The job `payload` encodes, open, handed to the committed entry (`OutboxEntry.inMemoryJob`).
+    public var inMemoryJob: DeliveryJob?
 
-    public init(kind: String, payload: [UInt8]) {
+    public init(kind: String, payload: [UInt8], inMemoryJob: DeliveryJob? = nil) {
         self.kind = kind
         self.payload = payload
+        self.inMemoryJob = inMemoryJob
     }
 }
 

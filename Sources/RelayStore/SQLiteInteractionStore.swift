@@ -21,6 +21,7 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     let writer: any DatabaseWriter
     private let groupCommit: GroupCommit
+    private let groupRead: GroupRead
 
     /// Opens (or creates) the database at `path`, creating missing parent directories, and runs the schema
     /// migrations. `":memory:"` opens a private in-memory database (no WAL, nothing durable: for tests).
@@ -55,6 +56,7 @@ public final class SQLiteInteractionStore: InteractionStore {
             }
             try migrator.migrate(writer)
             groupCommit = GroupCommit(writer: writer)
+            groupRead = GroupRead(reader: writer)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -126,8 +128,9 @@ public final class SQLiteInteractionStore: InteractionStore {
     }
 
     public func link(callId: String) async throws -> String? {
+        // Read before every customer update: shared read transactions.
         try await database {
-            try await writer.read { db in try Self.link(callId: callId, db) }
+            try await groupRead.read { db in try Self.link(callId: callId, db) }
         }
     }
 
@@ -547,7 +550,7 @@ public final class SQLiteInteractionStore: InteractionStore {
             entries.append(
                 OutboxEntry(
                     id: db.lastInsertedRowID, causeId: causeId, callId: callId, kind: entry.kind, payload: entry.payload,
-                    createdAt: ColumnTime.stored(now)))
+                    createdAt: ColumnTime.stored(now), inMemoryJob: entry.inMemoryJob))
         }
         return entries
     }

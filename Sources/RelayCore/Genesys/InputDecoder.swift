@@ -31,7 +31,12 @@ public struct InputDecoder: Sendable {
                 .bodyTooLarge, "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)")
         }
         let data = Data(body)
-        let keys = try Self.decode(TopLevelKeys.self, from: data).keys
+        let keys: Set<String>
+        if let scanned = TopLevelKeyScanner.keys(of: body) {
+            keys = scanned
+        } else {
+            keys = try Self.decode(TopLevelKeys.self, from: data).keys
+        }
         switch Self.shape(of: keys) {
         case .relayEnvelope:
             return try PlatformEventDecoder(limits: limits).decode(body)
