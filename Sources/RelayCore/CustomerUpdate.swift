@@ -33,7 +33,15 @@ public struct CustomerUpdate: Sendable, Hashable {
     /// (DESIGN.md, "Outputs"), fields the CRM did not give left out.
     public func body() -> [UInt8] {
         let encoder = Self.bodyEncoder
-        guard let profile else { return Array(try! encoder.encode(["externalId": externalId.description])) }
+        guard let profile else {
+            // Phase 1's body, on every start: written directly, the bytes the encoder wrote.
+            var json = JSONWriter(escapesSlashes: false, capacity: 64)
+            json.beginObject()
+            json.key("externalId")
+            json.string(externalId.description)
+            json.endObject()
+            return json.bytes
+        }
         return Array(try! encoder.encode(Body(externalId: externalId.description, profile: profile)))
     }
 
