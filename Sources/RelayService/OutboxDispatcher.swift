@@ -238,12 +238,26 @@ public final class OutboxDispatcher: Service {
         let limit: Int? = state.withLock { state in
             guard !state.closed, !(isFull(.sends, state) && isFull(.lookups, state)) else { return nil }
             state.releasedDuringPoll = []
-            return state.inHand.count + state.unknown.count + 512
+            return state.inHand.count + state.unknown.count + Self.pollBatch
         }
         guard let limit else { return 0 }
         let due: [OutboxEntry]
         do {
-            due = try await store.pendingOutbox(dueBy: now, limit: limit)
+            // Ids first: with a backlog in hand, reading every held entry each poll only to skip it
+            // was most of the cost of a poll.
+            let ids = try await store.pendingOutboxIds(dueBy: now, limit: limit)
+            let notHeld = state.withLock { state in
+                var notHeld: [Int64] = []
+                for id in ids where notHeld.count < Self.pollBatch {
+                    if state.inHand[id] == nil && !state.unknown.contains(id) && !state.recentlyFinished.contains(id)
+                        && state.releasedDuringPoll?.contains(id) != true
+                    {
+                        notHeld.append(id)
+                    }
+                }
+                return notHeld
+            }
+            due = try await store.pendingOutbox(ids: notHeld)
         } catch {
             state.withLock { $0.releasedDuringPoll = nil }
             logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])
@@ -255,6 +269,9 @@ public final class OutboxDispatcher: Service {
         state.withLock { $0.releasedDuringPoll = nil }
         return taken
     }
+
+    /// Entries one poll takes at most beyond what it holds.
+    static let pollBatch = 512
 
     // MARK: Running one entry
 

@@ -225,6 +225,13 @@ public protocol InteractionStore: Sendable {
     /// order, at most `limit`.
     func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry]
 
+    /// The ids of `pendingOutbox(dueBy:limit:)`, read from its index alone: a poll learns what it
+    /// does not hold yet without reading (and then dropping) every entry it does hold.
+    func pendingOutboxIds(dueBy: Date?, limit: Int) async throws -> [Int64]
+
+    /// The entries among `ids` that are still pending, in commit order.
+    func pendingOutbox(ids: [Int64]) async throws -> [OutboxEntry]
+
     /// What waits in the outbox at `now`, by kind.
     func outboxSummary(now: Date) async throws -> OutboxSummary
 

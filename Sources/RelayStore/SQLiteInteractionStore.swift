@@ -220,6 +220,30 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
+    public func pendingOutboxIds(dueBy: Date?, limit: Int) async throws -> [Int64] {
+        try await database {
+            try await writer.read { db in
+                try Int64.fetchAll(
+                    db.cachedStatement(
+                        sql: "SELECT id FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"),
+                    arguments: [dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude, max(0, limit)])
+            }
+        }
+    }
+
+    public func pendingOutbox(ids: [Int64]) async throws -> [OutboxEntry] {
+        guard !ids.isEmpty else { return [] }
+        return try await database {
+            try await writer.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM outbox WHERE finished_at IS NULL AND id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY id",
+                    arguments: StatementArguments(ids)
+                ).map(Self.outboxEntry)
+            }
+        }
+    }
+
     public func outboxSummary(now: Date) async throws -> OutboxSummary {
         try await database {
             try await writer.read { db in

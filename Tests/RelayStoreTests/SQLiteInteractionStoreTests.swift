@@ -614,6 +614,25 @@ struct OutboxWorkQueueTests {
         #expect(try await store.outboxEntries(.init(state: .pending, kind: "lookup")).map(\.id) == [entries[1].id])
     }
 
+    @Test("a poll reads the due ids from the index, then only the entries it asks for that are still pending")
+    func pollByIds() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        let entries = try await commit(store, ["delivery", "delivery", "lookup", "delivery"])
+        try await store.settleOutbox(
+            [
+                .retry(id: entries[1].id, dueAt: t0 + 30, attempts: 1, lastError: "HTTP 503", payload: [2]),
+                .finished(id: entries[2].id, outcome: "delivered"),
+            ], now: t0 + 1)
+        #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 10) == [entries[0].id, entries[3].id])
+        #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 1) == [entries[0].id])
+        #expect(try await store.pendingOutboxIds(dueBy: t0 + 30, limit: 10) == [entries[0].id, entries[1].id, entries[3].id])
+        // Asked in any order, answered in commit order; a finished one is left out.
+        let read = try await store.pendingOutbox(ids: [entries[3].id, entries[2].id, entries[1].id])
+        #expect(read.map(\.id) == [entries[1].id, entries[3].id])
+        #expect(read[0].attempts == 1 && read[0].payload == [2])
+        #expect(try await store.pendingOutbox(ids: []).isEmpty)
+    }
+
     @Test("a job whose dead-letter record the broker did not take becomes that record, still to publish")
     func deadLetterConversion() async throws {
         let store = try SQLiteInteractionStore(path: ":memory:")
