@@ -86,17 +86,20 @@ public struct CustomerData: Encodable, Sendable, Hashable {
 public enum PercentEncoding {
     /// Everything but RFC 3986 unreserved characters is escaped, so an id can never change the path's shape.
     public static func encodePathSegment(_ segment: String) -> String {
-        var result = ""
+        // Bytes, not `String(format:)` per escape: every customer update's path goes through here.
+        let hex = Array("0123456789ABCDEF".utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(segment.utf8.count + 8)
         for byte in segment.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
                 UInt8(ascii: "~"):
-                result.unicodeScalars.append(Unicode.Scalar(byte))
+                result.append(byte)
             default:
-                result += String(format: "%%%02X", byte)
+                result.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
             }
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 }

@@ -57,4 +57,12 @@ struct DeliveryJobCodingTests {
             #expect(update.body() == Array(expected))
         }
     }
+
+    @Test("a path segment keeps only unreserved characters; everything else is escaped per UTF-8 byte, upper-case hex")
+    func pathSegment() {
+        #expect(PercentEncoding.encodePathSegment("AZaz09-._~") == "AZaz09-._~")
+        #expect(PercentEncoding.encodePathSegment("PHONE:ab/../x?y#z") == "PHONE%3Aab%2F..%2Fx%3Fy%23z")
+        #expect(PercentEncoding.encodePathSegment("é \u{0}%") == "%C3%A9%20%00%25")
+        #expect(PercentEncoding.encodePathSegment("") == "")
+    }
 }
