@@ -355,6 +355,8 @@ final class ConnectionLoop: @unchecked Sendable {
             // The broker cancelled us (queue deleted or moved): reconnecting declares it again.
             connectionLost(AMQPError(.channelClosed, "the broker cancelled consumer \(consumerTag)"))
         case .cancelOk(_, let consumerTag):
+            // What this turn read for it goes to it (or back to the broker) before it is dropped.
+            handOverTurns()
             consumers.removeAll { consumer in
                 guard consumer.consumerTag == consumerTag else { return false }
                 consumer.registration.sink.finish()

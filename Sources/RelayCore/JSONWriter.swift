@@ -82,10 +82,18 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    /// Swift's shortest digits that read back as the same `Double` (finite values only).
+    /// Set when a non-finite number was asked for: JSON has none, so `null` stands in its place, and the
+    /// caller decides whether that is an error (`JSONEncoder` throws).
+    public private(set) var wroteNonFinite = false
+
+    /// Swift's shortest digits that read back as the same `Double`.
     public mutating func double(_ value: Double) {
         separate()
-        precondition(value.isFinite, "JSON has no infinities or NaN")
+        guard value.isFinite else {
+            wroteNonFinite = true
+            bytes.append(contentsOf: "null".utf8)
+            return
+        }
         if value == value.rounded(.towardZero), abs(value) < 1e15 {
             // Whole numbers as JSONEncoder writes them: no ".0".
             bytes.append(contentsOf: String(Int64(value)).utf8)

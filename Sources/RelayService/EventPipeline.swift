@@ -95,6 +95,8 @@ public final class EventPipeline: Service {
         } catch {
             results = Array(repeating: .failure(error), count: decoded.count)
         }
+        // One result per event: a delivery left out here would be neither acked nor nacked.
+        precondition(results.count == decoded.count, "the store answered \(results.count) of \(decoded.count) events")
         var acked: [Delivery] = []
         var unfinished: [Delivery] = []
         acked.reserveCapacity(decoded.count)

@@ -257,7 +257,7 @@ public final class OutboxDispatcher: Service {
                 }
                 return notHeld
             }
-            due = try await store.pendingOutbox(ids: notHeld)
+            due = try await store.pendingOutbox(ids: notHeld, dueBy: now)
         } catch {
             state.withLock { $0.releasedDuringPoll = nil }
             logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])
@@ -312,8 +312,15 @@ public final class OutboxDispatcher: Service {
     }
 
     private func openJob(_ entry: OutboxEntry) -> Result<DeliveryJob, any Error> {
-        // Made by this process's commit a moment ago: the same job, already open.
-        if let job = entry.inMemoryJob { return .success(job) }
+        // Made by this process's commit a moment ago: the same job, already open. Debug builds (the
+        // tests) check that it is what the stored bytes say, so a writer bug cannot hide until a retry.
+        if let job = entry.inMemoryJob {
+            assert(
+                (try? DeliveryJob.decode(entry.payload)).flatMap { stored in
+                    cipher.map { try? stored.opened(with: $0) } ?? stored
+                } == job, "the stored job of outbox entry \(entry.id) is not the one handed over")
+            return .success(job)
+        }
         return Result {
             var job = try DeliveryJob.decode(entry.payload)
             if let cipher { job = try job.opened(with: cipher) }

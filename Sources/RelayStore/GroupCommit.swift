@@ -2,13 +2,15 @@ import GRDB
 import Synchronization
 
 /// Runs writes in shared transactions. Writes submitted while a commit is under way wait for it and
-/// then all go into the next transaction, each in a savepoint of its own: with `synchronous = FULL` a
-/// burst of N concurrent writes costs one fsync instead of N, and one write's error undoes only itself.
+/// then all go into the next transaction, each in a savepoint of its own (`writeEach` gives one to each
+/// item it carries): with `synchronous = FULL` a burst of N concurrent writes costs one fsync instead
+/// of N, and one write's error undoes only itself.
 ///
 /// A write's caller resumes only after the transaction holding it committed; if the commit itself
 /// fails, every write in it fails with that error.
 final class GroupCommit: Sendable {
-    /// Bounds a transaction, so one commit never holds the writer for long.
+    /// Requests in one transaction at most, so one commit never holds the writer for long (a
+    /// `writeEach` request is one of them, however many events its batch carries: at most a prefetch).
     static let maximumBatch = 256
 
     private struct Request: Sendable {
@@ -102,17 +104,20 @@ extension Database {
     /// connection rather than once per call: a group commit opens one savepoint per write, and
     /// compiling them was a tenth of the writer's time. Rolls the savepoint back when `body` throws.
     func inCachedSavepoint<T>(_ body: () throws -> T) throws -> T {
+        // Outside a transaction a SAVEPOINT would open a deferred one of its own, which GRDB avoids.
+        precondition(isInsideTransaction, "inCachedSavepoint runs inside a transaction")
         try cachedStatement(sql: "SAVEPOINT relay_write").execute()
-        let value: T
         do {
-            value = try body()
+            let value = try body()
+            // Inside the do: a release that fails must undo the write too, or it would commit with
+            // the transaction while its caller is told it failed.
+            try cachedStatement(sql: "RELEASE SAVEPOINT relay_write").execute()
+            return value
         } catch {
             // Rollback alone leaves the savepoint on SQLite's stack: release it too.
             try? cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT relay_write").execute()
             try? cachedStatement(sql: "RELEASE SAVEPOINT relay_write").execute()
             throw error
         }
-        try cachedStatement(sql: "RELEASE SAVEPOINT relay_write").execute()
-        return value
     }
 }

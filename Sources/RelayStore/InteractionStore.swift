@@ -162,6 +162,15 @@ public struct OutboxQuery: Sendable, Hashable {
 
 /// An effect to add to the outbox, before the store has given it an id.
 public struct NewOutboxEntry: Sendable, Hashable {
+    public static func == (lhs: NewOutboxEntry, rhs: NewOutboxEntry) -> Bool {
+        lhs.kind == rhs.kind && lhs.payload == rhs.payload
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(payload)
+    }
+
     public var kind: String
     public var payload: [UInt8]
     /// The job `payload` encodes, open, handed to the committed entry (`OutboxEntry.inMemoryJob`).
@@ -229,8 +238,9 @@ public protocol InteractionStore: Sendable {
     /// does not hold yet without reading (and then dropping) every entry it does hold.
     func pendingOutboxIds(dueBy: Date?, limit: Int) async throws -> [Int64]
 
-    /// The entries among `ids` that are still pending, in commit order.
-    func pendingOutbox(ids: [Int64]) async throws -> [OutboxEntry]
+    /// The entries among `ids` that are still pending and due at `dueBy` or before (any due time when
+    /// nil), in commit order: another process may have finished or rescheduled one since its id was read.
+    func pendingOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry]
 
     /// What waits in the outbox at `now`, by kind.
     func outboxSummary(now: Date) async throws -> OutboxSummary

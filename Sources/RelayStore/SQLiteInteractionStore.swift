@@ -231,14 +231,18 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func pendingOutbox(ids: [Int64]) async throws -> [OutboxEntry] {
+    public func pendingOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry] {
         guard !ids.isEmpty else { return [] }
+        let due = dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude
         return try await database {
             try await writer.read { db in
                 try Row.fetchAll(
                     db,
-                    sql: "SELECT * FROM outbox WHERE finished_at IS NULL AND id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY id",
-                    arguments: StatementArguments(ids)
+                    sql: """
+                        SELECT * FROM outbox WHERE finished_at IS NULL AND due_at <= ?
+                            AND id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY id
+                        """,
+                    arguments: StatementArguments([due]) + StatementArguments(ids)
                 ).map(Self.outboxEntry)
             }
         }

@@ -38,7 +38,12 @@ enum InteractionStateCoding {
     }()
 
     static func encode(_ interaction: Interaction) throws -> Data {
-        Data(written(interaction))
+        var json = JSONWriter(escapesSlashes: true, capacity: 512)
+        write(interaction, into: &json)
+        if json.wroteNonFinite {
+            throw StoreError(.corruptState, "call \(interaction.callId) has a time that is not a finite number")
+        }
+        return Data(json.bytes)
     }
 
     /// What `JSONEncoder` (sorted keys, dates as reference-date seconds) writes for `interaction`,
@@ -46,6 +51,11 @@ enum InteractionStateCoding {
     /// the bytes. `InteractionStateCodingTests` holds the two to the same JSON.
     static func written(_ interaction: Interaction) -> [UInt8] {
         var json = JSONWriter(escapesSlashes: true, capacity: 512)
+        write(interaction, into: &json)
+        return json.bytes
+    }
+
+    private static func write(_ interaction: Interaction, into json: inout JSONWriter) {
         func date(_ key: StaticString, _ value: Date?) {
             guard let value else { return }
             json.key(key)
@@ -105,7 +115,6 @@ enum InteractionStateCoding {
         string("wrapUpEventId", interaction.wrapUpEventId)
         date("wrappedUpAt", interaction.wrappedUpAt)
         json.endObject()
-        return json.bytes
     }
 
     /// The `Codable` path `written` stands in for, for the tests that hold them to one JSON.

@@ -626,11 +626,13 @@ struct OutboxWorkQueueTests {
         #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 10) == [entries[0].id, entries[3].id])
         #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 1) == [entries[0].id])
         #expect(try await store.pendingOutboxIds(dueBy: t0 + 30, limit: 10) == [entries[0].id, entries[1].id, entries[3].id])
-        // Asked in any order, answered in commit order; a finished one is left out.
-        let read = try await store.pendingOutbox(ids: [entries[3].id, entries[2].id, entries[1].id])
+        // Asked in any order, answered in commit order; a finished one is left out, and one due later
+        // (rescheduled by someone else since its id was read) too.
+        let read = try await store.pendingOutbox(ids: [entries[3].id, entries[2].id, entries[1].id], dueBy: t0 + 30)
         #expect(read.map(\.id) == [entries[1].id, entries[3].id])
         #expect(read[0].attempts == 1 && read[0].payload == [2])
-        #expect(try await store.pendingOutbox(ids: []).isEmpty)
+        #expect(try await store.pendingOutbox(ids: [entries[1].id, entries[3].id], dueBy: t0 + 2).map(\.id) == [entries[3].id])
+        #expect(try await store.pendingOutbox(ids: [], dueBy: nil).isEmpty)
     }
 
     @Test("a job whose dead-letter record the broker did not take becomes that record, still to publish")
