@@ -26,7 +26,7 @@ enum ContactText {
             "last seen   \(time(view.lastInteractionAt))",
             "expires     \(view.expiredAt != nil ? "expired \(time(view.expiredAt))" : view.expiresAt.map(time) ?? "never")",
         ]
-        return lines
+        return lines.map(PrintSafe.escape)
     }
 
     static func table(_ views: [ContactView]) -> [String] {
@@ -34,7 +34,7 @@ enum ContactText {
         let rows = views.map { view in
             [view.id, view.type.rawValue, view.name ?? "-", "\(view.identifiers.count)", time(view.lastInteractionAt)]
         }
-        return columns([["ID", "TYPE", "NAME", "IDENTIFIERS", "LAST SEEN"]] + rows)
+        return columns([["ID", "TYPE", "NAME", "IDENTIFIERS", "LAST SEEN"]] + rows.map { $0.map(PrintSafe.escape) })
     }
 
     static func timeline(_ journey: Journey) -> [String] {
@@ -43,14 +43,15 @@ enum ContactText {
             "\(contact.id) (\(contact.type.rawValue)) \(contact.name ?? "")".trimmingCharacters(in: .whitespaces)
                 + ": \(journey.interactions.count) interaction\(journey.interactions.count == 1 ? "" : "s")"
         ]
-        guard !journey.interactions.isEmpty else { return lines }
+        guard !journey.interactions.isEmpty else { return lines.map(PrintSafe.escape) }
         let rows = journey.interactions.map { entry in
             [
                 time(entry.at), entry.channel?.rawValue ?? "-", entry.direction?.rawValue ?? "-", entry.status.rawValue,
                 entry.durationSeconds.map { "\($0 / 60)m\(String(format: "%02d", $0 % 60))s" } ?? "-",
                 entry.queueId ?? "-", entry.agentId ?? "-", entry.wrapUpCode ?? "-", entry.callId,
-            ]
+            ].map(PrintSafe.escape)
         }
+        // Cells escaped before the widths are taken; the lines escaped again below change nothing in them.
         lines += columns([["TIME", "CHANNEL", "DIRECTION", "STATUS", "DURATION", "QUEUE", "AGENT", "WRAP-UP", "INTERACTION"]] + rows)
         for entry in journey.interactions {
             if let notes = entry.notes { lines.append("  \(entry.callId) notes: \(notes)") }
@@ -58,7 +59,7 @@ enum ContactText {
                 lines.append("  \(entry.callId) suggested by name: \(suggestion.externalId) \(suggestion.name ?? "-") (not linked)")
             }
         }
-        return lines
+        return lines.map(PrintSafe.escape)
     }
 
     private static func columns(_ rows: [[String]]) -> [String] {

@@ -152,6 +152,13 @@ extension DeadLettersCommand {
         @Flag(help: "Print the record as JSON (the `export` form).")
         var json = false
 
+        @Flag(help: "With --json: write a sealed payload opened, with privacy.encryptionKey (the text form always opens it).")
+        var decrypt = false
+
+        func validate() throws {
+            if decrypt && !json { throw ValidationError("--decrypt goes with --json: the text form opens sealed payloads anyway") }
+        }
+
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let now = Date()
@@ -163,7 +170,11 @@ extension DeadLettersCommand {
                 throw ExitCode(1)
             }
             if json {
-                print(String(decoding: letter.exportJSONPretty(), as: UTF8.self))
+                print(String(decoding: letter.exportJSONPretty(decrypted: decrypt), as: UTF8.self))
+                if decrypt && letter.payloadIsSealed {
+                    DeadLettersCommand.printError("\(letter.id): \(letter.sealedPayloadReason); written sealed")
+                    throw ExitCode(1)
+                }
             } else {
                 for line in DeadLetterText.detail(letter, copies: listing.letters.count, now: now) { print(line) }
             }
@@ -295,15 +306,31 @@ extension DeadLettersCommand {
             help: ArgumentHelp("Write to this file instead of standard output.", valueName: "path"))
         var output: String?
 
+        @Flag(
+            help: """
+                Write sealed payloads opened, with privacy.encryptionKey; a payload that does not open is \
+                written sealed, named on standard error, and makes the exit status 1.
+                """)
+        var decrypt = false
+
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.list(filter.filter(now: Date()))
             }
             var data = Data()
+            var stillSealed: [DeadLetter] = []
             for letter in listing.letters {
-                data.append(contentsOf: letter.exportJSON())
+                data.append(contentsOf: letter.exportJSON(decrypted: decrypt))
                 data.append(UInt8(ascii: "\n"))
+                if decrypt && letter.payloadIsSealed { stillSealed.append(letter) }
+            }
+            defer {
+                if let first = stillSealed.first {
+                    DeadLettersCommand.printError(
+                        "\(stillSealed.count) payload\(stillSealed.count == 1 ? "" : "s") written sealed "
+                            + "(first: \(first.id)): \(first.sealedPayloadReason)")
+                }
             }
             if let output, output != "-" {
                 do {
@@ -318,6 +345,7 @@ extension DeadLettersCommand {
                 FileHandle.standardError.write(
                     Data("exported \(listing.letters.count) of \(listing.scanned) dead letters\n".utf8))
             }
+            if !stillSealed.isEmpty { throw ExitCode(1) }
         }
     }
 
@@ -326,7 +354,7 @@ extension DeadLettersCommand {
         for outcome in report.outcomes { print(outcome.line) }
         for id in report.notFound { print("failed \(id): no such dead letter on the queue") }
         print(report.summary)
-        if report.hasFailures { throw ExitCode.failure }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }
 
     /// Asks on the terminal; anything but y/yes declines.

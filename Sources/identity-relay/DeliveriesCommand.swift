@@ -133,11 +133,12 @@ enum DeliveriesText {
     static func table(_ views: [OutboxEntryView], now: Date) -> String {
         var rows = [["ID", "KIND", "JOB", "CALL", "STATE", "ATTEMPTS", "DUE", "LAST ERROR"]]
         for view in views {
-            rows.append([
-                "\(view.id)", view.kind, view.job, view.callId, view.outcome.map { "finished: \($0)" } ?? view.state,
-                "\(view.attempts)", view.finishedAt == nil ? relative(view.dueAt, now: now) : "-",
-                view.lastError.map { String($0.prefix(60)) } ?? "-",
-            ])
+            rows.append(
+                [
+                    "\(view.id)", view.kind, view.job, view.callId, view.outcome.map { "finished: \($0)" } ?? view.state,
+                    "\(view.attempts)", view.finishedAt == nil ? relative(view.dueAt, now: now) : "-",
+                    view.lastError.map { String($0.prefix(60)) } ?? "-",
+                ].map(PrintSafe.escape))
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
@@ -149,6 +150,7 @@ enum DeliveriesText {
 
     static func detail(_ view: OutboxEntryView) -> [String] {
         let format = ISO8601DateFormatter()
+        // An upstream's error text and a publisher's ids are whatever they sent: printed, never acted on.
         return [
             "id:              \(view.id)",
             "kind:            \(view.kind) (\(view.job))",
@@ -162,7 +164,7 @@ enum DeliveriesText {
             "due:             \(view.finishedAt == nil ? format.string(from: view.dueAt) : "-")",
             "finished:        \(view.finishedAt.map { format.string(from: $0) } ?? "-")",
             "last error:      \(view.lastError ?? "-")",
-        ]
+        ].map(PrintSafe.escape)
     }
 
     static func relative(_ date: Date, now: Date) -> String {

@@ -205,6 +205,7 @@ struct DeadLetterToolTests {
         let declined = try await fixture.queue.purge(
             DeadLetterFilter(reasons: ["deliveryFailed"]), confirm: { _ in false })
         #expect(declined.cancelled)
+        #expect(declined.exitStatus == 2, "a declined purge is not a success a script could act on")
         try await fixture.waitForDeadLetters(5)
 
         let asked = Recorder()
@@ -218,6 +219,7 @@ struct DeadLetterToolTests {
         #expect(report.outcomes.map(\.letter.id) == [records[0].id, records[2].id])
         #expect(report.outcomes.map(\.copies) == [1, 2])
         #expect(report.summary == "purged 2, failed 0, kept 2")
+        #expect(report.exitStatus == 0)
         try await fixture.waitForDeadLetters(2)
         #expect(try await fixture.queue.list(DeadLetterFilter()).letters.map(\.id) == [records[1].id, records[3].id])
     }
@@ -328,6 +330,25 @@ struct DeadLetterToolTests {
         #expect(replayed.headers["x-first-death-reason"] == nil, "the broker's death history does not")
         #expect(replayed.headers["x-death"] == nil)
         try await fixture.waitForDeadLetters(0)
+    }
+
+    @Test("what a record carries is printed, never acted on: escapes, line breaks and NUL in a body and in ids")
+    func controlCharactersArePrinted() async throws {
+        let fixture = try await Fixture.start()
+        defer { fixture.tearDown() }
+        let planted = fixture.record(
+            "ansi", reason: .malformed, callId: "c1\nnote:   SAFE TO PURGE\r",
+            payload: Array("\u{1B}[2J\u{1B}[HALL CLEAR: 0 dead letters\u{0}\r\nnote: forged".utf8))
+        try await fixture.publish([planted])
+        let list = try fixture.runCLI(["dead-letters", "list"])
+        let show = try fixture.runCLI(["dead-letters", "show", planted.id])
+        for result in [list, show] {
+            #expect(result.status == 0, "\(result)")
+            #expect(!result.stdout.unicodeScalars.contains { [0x1B, 0x0D, 0x00].contains($0.value) }, "\(result)")
+            #expect(!result.stdout.split(separator: "\n").contains { $0.hasPrefix("note:") }, "\(result)")
+        }
+        #expect(show.stdout.contains("  \\x1B[2J\\x1B[HALL CLEAR: 0 dead letters\\0\n  note: forged"), "\(show)")
+        #expect(show.stdout.contains("c1\\nnote:   SAFE TO PURGE\\r"), "\(show)")
     }
 
     @Test("the built CLI lists, shows, exports, replays and purges, with the documented exit codes")

@@ -174,5 +174,34 @@ struct SealedDeadLetterTests {
         #expect(!letter.isReplayable)
         #expect(letter.notReplayableReason?.contains("privacy.encryptionKey") == true)
         #expect(!DeadLetterText.detail(letter, copies: 1, now: Date()).joined(separator: "\n").contains("5550100091"))
+        #expect(!letter.payloadKeyDoesNotFit)
+        #expect(DeadLetterText.detail(letter, copies: 1, now: Date()).contains {
+            $0.hasPrefix("payload:") && $0.contains("no privacy.encryptionKey is configured")
+        })
+    }
+
+    @Test("with another key, show says the key does not fit rather than print ciphertext as if it were the payload")
+    func wrongKey() throws {
+        let otherKey = FieldCipher(key: Array(repeating: 9, count: 32))!
+        let letter = DeadLetter(message: message(sealedRecord()), names: names, cipher: otherKey)
+        #expect(letter.payloadIsSealed && letter.payloadKeyDoesNotFit)
+        #expect(letter.notReplayableReason?.contains("not the key it was sealed with") == true)
+        let page = DeadLetterText.detail(letter, copies: 1, now: Date())
+        #expect(page.contains { $0.hasPrefix("payload:") && $0.contains("does not open with the configured privacy.encryptionKey") })
+        #expect(!page.joined(separator: "\n").contains("5550100091"))
+    }
+
+    @Test("export --decrypt writes an opened payload as text; without it, the record stays byte for byte as published")
+    func exportDecrypted() throws {
+        let letter = DeadLetter(message: message(sealedRecord()), names: names, cipher: cipher)
+        let published = try #require(try JSONSerialization.jsonObject(with: Data(letter.exportJSON())) as? [String: Any])
+        #expect(published["payloadEncoding"] as? String == "sealed")
+        let opened = try #require(try JSONSerialization.jsonObject(with: Data(letter.exportJSON(decrypted: true))) as? [String: Any])
+        #expect(opened["payloadEncoding"] as? String == "utf8")
+        #expect(opened["payload"] as? String == String(decoding: event, as: UTF8.self))
+        #expect(opened["id"] as? String == "dl_sealed" && opened["lastError"] as? String == published["lastError"] as? String)
+        // Without the key there is nothing to open: the sealed form is written, unchanged.
+        let withoutKey = DeadLetter(message: message(sealedRecord()), names: names)
+        #expect(withoutKey.exportJSON(decrypted: true) == withoutKey.exportJSON())
     }
 }

@@ -32,6 +32,24 @@ struct PIIMaskingLogHandlerTests {
         #expect(store.all == ["info test: \(expected) "])
     }
 
+    @Test("a line break or an escape sequence in a message or a value is written out, so one event stays one line")
+    func controlCharacters() {
+        let (logger, store) = maskedLogger()
+        logger.warning(
+            "dead-lettered\r\n\u{1B}[2Jforged",
+            metadata: [
+                "call.id.masked": "c1\nnote:   SAFE TO PURGE", "error": "bad byte \u{0} and \u{202E}", "nested": ["k": "a\nb"],
+                "list": ["x\ty"],
+            ])
+        let line = store.all.joined()
+        for control in ["\n", "\r", "\u{1B}", "\u{0}", "\t", "\u{202E}"] {
+            #expect(!line.contains(control), "\(control.unicodeScalars.map(\.value)) in \(line)")
+        }
+        #expect(line.contains("dead-lettered\\r\\n\\x1B[2Jforged"))
+        #expect(line.contains("c1\\nnote:   SAFE TO PURGE"))
+        #expect(line.contains("bad byte \\0 and \\u{202E}"))
+    }
+
     @Test(
         "dates, times, short numbers and digits inside identifiers stay readable",
         arguments: [

@@ -54,6 +54,8 @@ public struct DeadLetter: Sendable, Hashable {
     public var payload: [UInt8]
     /// The record's payload is sealed and was not opened (no key, or not this relay's key).
     public var payloadIsSealed = false
+    /// A key was given and the sealed payload did not open with it: another relay's key, or altered bytes.
+    public var payloadKeyDoesNotFit = false
     /// Where replay puts the payload; nil when there is nowhere (orphans, unreadable messages).
     public var origin: DeadLetterRecord.Origin?
     public var target: DeadLetterRecord.Target?
@@ -94,6 +96,7 @@ public struct DeadLetter: Sendable, Hashable {
                 let opened = cipher.flatMap { try? record.openedPayload(with: $0) }
                 payload = opened ?? record.originalPayload
                 payloadIsSealed = opened == nil
+                payloadKeyDoesNotFit = cipher != nil && opened == nil
             } else {
                 payload = record.originalPayload
             }
@@ -137,14 +140,20 @@ public struct DeadLetter: Sendable, Hashable {
         }
     }
 
+    /// Why a sealed payload stayed sealed: no key to open it, or a key that does not fit.
+    public var sealedPayloadReason: String {
+        payloadKeyDoesNotFit
+            ? "its payload is sealed and does not open with the configured privacy.encryptionKey: "
+                + "not the key it was sealed with (another relay's, a rotated one), or its bytes were altered"
+            : "its payload is sealed and no privacy.encryptionKey is configured: set it to the relay's key"
+    }
+
     /// Whether replay has somewhere to put the payload.
     public var isReplayable: Bool { origin != nil && !payloadIsSealed }
 
     /// Why replay cannot put this one back, or nil when it can.
     public var notReplayableReason: String? {
-        if payloadIsSealed {
-            return "its payload is sealed and does not open: set privacy.encryptionKey to the relay's key"
-        }
+        if payloadIsSealed { return sealedPayloadReason }
         guard origin == nil else { return nil }
         switch kind {
         case .record: return "the \(reason) record has no origin: there is no original message to put back"

@@ -6,22 +6,33 @@ extension DeadLetter {
     /// `DeadLetterRecord.decode` reads a record's line back as the record; plus `kind` and
     /// `replayCount`. Raw messages the broker dead-lettered have the reason `brokerDeadLettered` and
     /// no failure times.
-    public func exportJSON() -> [UInt8] {
-        publishedRecordJSON(pretty: false) ?? Self.encode(Exported(self))
+    ///
+    /// - Parameter decrypted: a sealed payload that opened is written open (`payloadEncoding` `utf8`, or
+    ///   `base64` for bytes that are not text); every other value stays as published.
+    public func exportJSON(decrypted: Bool = false) -> [UInt8] {
+        publishedRecordJSON(pretty: false, decrypted: decrypted) ?? Self.encode(Exported(self))
     }
 
     /// The same object, indented, for `show --json`.
-    public func exportJSONPretty() -> [UInt8] {
-        publishedRecordJSON(pretty: true) ?? Self.encode(Exported(self), pretty: true)
+    public func exportJSONPretty(decrypted: Bool = false) -> [UInt8] {
+        publishedRecordJSON(pretty: true, decrypted: decrypted) ?? Self.encode(Exported(self), pretty: true)
     }
 
     /// A record's export: its JSON as published, every value unchanged, with `kind` and `replayCount` added.
-    private func publishedRecordJSON(pretty: Bool) -> [UInt8]? {
+    private func publishedRecordJSON(pretty: Bool, decrypted: Bool) -> [UInt8]? {
         guard let recordJSON, var object = try? JSONSerialization.jsonObject(with: Data(recordJSON)) as? [String: Any],
             object["kind"] == nil, object["replayCount"] == nil
         else { return nil }
         object["kind"] = kind.rawValue
         object["replayCount"] = replayCount
+        if decrypted, record?.payloadEncoding == .sealed, !payloadIsSealed {
+            if let text = String(validating: payload, as: UTF8.self) {
+                (object["payload"], object["payloadEncoding"]) = (text, DeadLetterRecord.PayloadEncoding.utf8.rawValue)
+            } else {
+                (object["payload"], object["payloadEncoding"]) =
+                    (Data(payload).base64EncodedString(), DeadLetterRecord.PayloadEncoding.base64.rawValue)
+            }
+        }
         var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
         if pretty { options.insert(.prettyPrinted) }
         return (try? JSONSerialization.data(withJSONObject: object, options: options)).map(Array.init)

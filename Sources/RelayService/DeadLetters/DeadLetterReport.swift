@@ -147,6 +147,13 @@ public struct DeadLetterReport: Sendable {
     public var kept: Int { scanned - removedMessages }
     public var hasFailures: Bool { failed > 0 }
 
+    /// The tool's exit status: 1 when a dead letter could not be handled, 2 when the operator declined
+    /// at the confirmation (nothing changed, and a script must not read that as done), else 0.
+    public var exitStatus: Int32 {
+        if hasFailures { return 1 }
+        return cancelled ? 2 : 0
+    }
+
     /// `replayed 3, failed 1, kept 5`; dry runs and cancelled purges say that nothing changed.
     public var summary: String {
         if cancelled { return "\(operation.rawValue) cancelled: nothing changed (\(scanned) on the queue)" }

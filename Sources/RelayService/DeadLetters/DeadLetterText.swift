@@ -7,12 +7,13 @@ public enum DeadLetterText {
     /// Call ids are masked: the table is for screens and tickets.
     public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120) -> [String] {
         let headers = ["ID", "REASON", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
+        // Every cell is what a publisher or an upstream sent: escaped before the widths are taken.
         let rows = letters.map { letter in
             [
                 letter.id, letter.reason, letter.callId.map { Masking.mask($0) } ?? "-",
                 letter.attempts.map(String.init) ?? "-", String(letter.replayCount),
-                letter.age(now: now).map(age) ?? "?", singleLine(letter.lastError),
-            ]
+                letter.age(now: now).map(age) ?? "?", letter.lastError,
+            ].map(PrintSafe.escape)
         }
         var widths = headers.map(\.count)
         for row in rows {
@@ -53,8 +54,10 @@ public enum DeadLetterText {
         }
         if copies > 1 { fields.append(("copies", "\(copies) messages on the queue carry this id")) }
         let (text, encoding) = letter.payloadForJSON
-        var lines = fields.map { name, value in (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + value
+        var lines = fields.map { name, value in
+            (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + PrintSafe.escape(value)
         }
+        if letter.payloadIsSealed { lines.append("payload:       not opened: " + letter.sealedPayloadReason) }
         lines.append("payload (\(encoding.rawValue), \(letter.payload.count) bytes):")
         if encoding == .utf8,
             let object = try? JSONSerialization.jsonObject(with: Data(letter.payload), options: [.fragmentsAllowed]),
@@ -62,10 +65,14 @@ public enum DeadLetterText {
             let pretty = try? JSONSerialization.data(
                 withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         {
+            // JSON escapes C0 controls inside strings, not the line separators and bidi controls.
             lines += String(decoding: pretty, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { "  " + $0 }
+                .map { "  " + PrintSafe.escape(String($0)) }
         } else {
-            lines += text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            // A body's own line breaks (LF, CRLF, a lone CR) still break the page, indented under it;
+            // anything else that acts on a terminal is shown.
+            lines += text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                .map { "  " + PrintSafe.escape(String($0)) }
         }
         return lines
     }
@@ -79,10 +86,6 @@ public enum DeadLetterText {
         case ..<86_400: return "\(whole / 3600)h"
         default: return "\(whole / 86_400)d"
         }
-    }
-
-    static func singleLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     static func truncate(_ text: String, to width: Int) -> String {

@@ -11,7 +11,8 @@ import RelayCore
 ///   and `CRM:`/`ERP:`/`PHONE:` ids, which keep their last four characters (`Masking.mask`).
 ///
 /// It sits on every log line, so the scan is one pass over the UTF-8 bytes that allocates only when it
-/// finds something to mask. Values under `*.masked` keys were masked at the call site and pass as they are.
+/// finds something to mask. Values under `*.masked` keys were masked at the call site and are not scanned.
+/// Every string, masked or not, has its control characters escaped (`PrintSafe`): one event, one line.
 public struct PIIMaskingLogHandler: LogHandler {
     public var upstream: any LogHandler
     public var metadata: Logger.Metadata = [:]
@@ -48,11 +49,23 @@ public struct PIIMaskingLogHandler: LogHandler {
             event.error = nil
         }
         event.metadata = merged.isEmpty ? nil : Self.mask(merged)
-        event.message = Logger.Message(stringLiteral: PIIScanner.mask(event.message.description))
+        // A value with a line break would forge a second record in a line-oriented log, an escape
+        // sequence would act on the terminal tailing it: both are written out as visible escapes.
+        event.message = Logger.Message(stringLiteral: PrintSafe.escape(PIIScanner.mask(event.message.description)))
         upstream.log(event: event)
     }
 
     static let errorKey = "error"
+
+    /// A value already masked by its writer, with only its control characters escaped.
+    static func printSafe(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(PrintSafe.escape(text))
+        case .stringConvertible(let convertible): .string(PrintSafe.escape(convertible.description))
+        case .dictionary(let dictionary): .dictionary(dictionary.mapValues(printSafe))
+        case .array(let values): .array(values.map(printSafe))
+        }
+    }
 
     static func mask(_ metadata: Logger.Metadata) -> Logger.Metadata {
         var masked = metadata
@@ -63,22 +76,23 @@ public struct PIIMaskingLogHandler: LogHandler {
     }
 
     static func mask(_ value: Logger.Metadata.Value, key: String) -> Logger.Metadata.Value {
-        if key.hasSuffix(".masked") { return value }
+        if key.hasSuffix(".masked") { return printSafe(value) }
         let wholeValue = PIIScanner.keyNamesPersonalData(key)
         switch value {
         case .string(let text):
-            return .string(wholeValue ? Masking.mask(text) : PIIScanner.mask(text))
+            return .string(PrintSafe.escape(wholeValue ? Masking.mask(text) : PIIScanner.mask(text)))
         case .stringConvertible(let convertible):
             let text = convertible.description
-            return .string(wholeValue ? Masking.mask(text) : PIIScanner.mask(text))
+            return .string(PrintSafe.escape(wholeValue ? Masking.mask(text) : PIIScanner.mask(text)))
         case .dictionary(let dictionary):
             var result: Logger.Metadata = [:]
             for (innerKey, innerValue) in dictionary {
-                result[innerKey] = wholeValue ? .string(Masking.mask("\(innerValue)")) : mask(innerValue, key: innerKey)
+                result[innerKey] =
+                    wholeValue ? .string(PrintSafe.escape(Masking.mask("\(innerValue)"))) : mask(innerValue, key: innerKey)
             }
             return .dictionary(result)
         case .array(let values):
-            return .array(values.map { wholeValue ? .string(Masking.mask("\($0)")) : mask($0, key: key) })
+            return .array(values.map { wholeValue ? .string(PrintSafe.escape(Masking.mask("\($0)"))) : mask($0, key: key) })
         }
     }
 }
