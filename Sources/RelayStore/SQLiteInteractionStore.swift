@@ -595,7 +595,13 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     /// Runs a database access, turning GRDB's errors into `StoreError`s; any other error (a transition's,
     /// a cancellation) passes through as it is.
-    private func database<T>(_ access: () async throws -> T) async throws -> T {
+    /// A write in the group commit's next transaction, in a savepoint of its own (for the store's
+    /// other files: the dead-letter rows).
+    func writeShared<Result: Sendable>(_ work: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
+        try await groupCommit.write(work)
+    }
+
+    func database<T>(_ access: () async throws -> T) async throws -> T {
         do {
             return try await access()
         } catch {

@@ -168,6 +168,50 @@ enum SQLiteSchema {
                     CREATE INDEX outbox_pending ON outbox(due_at, id) WHERE finished_at IS NULL;
                     """)
         }
+        migrator.registerMigration("v6") { db in
+            // The record of dead letters: what operators query, replay, purge and resolve. The broker's
+            // `relay.dead-letters` queue stays the way records reach it; the relay drains it into here.
+            try db.execute(
+                sql: """
+                    CREATE TABLE dead_letter (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        -- record, brokerDeadLettered or unreadable
+                        kind TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        call_id TEXT,
+                        event_type TEXT,
+                        event_id TEXT,
+                        attempts INTEGER,
+                        first_failure_at REAL,
+                        last_failure_at REAL,
+                        last_error TEXT NOT NULL,
+                        target_method TEXT,
+                        target_url TEXT,
+                        target_status INTEGER,
+                        origin_exchange TEXT,
+                        origin_routing_key TEXT,
+                        replay_count INTEGER NOT NULL DEFAULT 0,
+                        -- utf8, base64 or sealed: a sealed payload stays sealed here
+                        payload_encoding TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        -- the message as it arrived (a record's JSON), and its headers as JSON text
+                        message BLOB NOT NULL,
+                        headers TEXT NOT NULL DEFAULT '{}',
+                        routing_key TEXT NOT NULL DEFAULT '',
+                        -- open, replaying, replayed, purged or resolved
+                        state TEXT NOT NULL DEFAULT 'open',
+                        state_changed_at REAL,
+                        note TEXT,
+                        recorded_at REAL NOT NULL,
+                        -- messages that carried this id (a record published twice is one dead letter)
+                        copies INTEGER NOT NULL DEFAULT 1
+                    ) STRICT;
+                    CREATE INDEX dead_letter_by_state ON dead_letter(state, seq);
+                    CREATE INDEX dead_letter_by_reason ON dead_letter(reason, state);
+                    CREATE INDEX dead_letter_by_call ON dead_letter(call_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -554,7 +554,7 @@ private func closeTo(_ seconds: Double?, _ date: Date?) throws -> Bool {
 }
 
 /// Runs `body` with a database path in a fresh temporary directory, removed afterwards.
-private func withTemporaryDatabase(_ body: (String) async throws -> Void) async throws {
+func withTemporaryDatabase(_ body: (String) async throws -> Void) async throws {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("relay-store-tests-\(UUID().uuidString)", isDirectory: true)
     defer { try? FileManager.default.removeItem(at: directory) }
