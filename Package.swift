@@ -140,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "relay-bench",
             dependencies: [
-                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP",
+                "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP", "RelayStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "relay-fault",
             dependencies: [
-                "RelayAMQP", "RelayCore", "RelaySimulator",
+                "RelayAMQP", "RelayCore", "RelaySimulator", "RelayStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/relay-fault",
@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "RelayTesting",
             dependencies: [
-                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator",
+                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

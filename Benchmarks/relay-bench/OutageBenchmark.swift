@@ -4,6 +4,7 @@ import RelayAMQP
 import RelayCore
 import RelayService
 import RelaySimulator
+import RelayStore
 import ServiceLifecycle
 import Synchronization
 
@@ -56,6 +57,11 @@ struct OutageBenchmark {
         let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
+        /// Dead letters: recorded in the relay's store, or still on the queue it drains.
+        func deadLetterCount() async throws -> Int {
+            let recorded = try await (app.store as? SQLiteInteractionStore)?.deadLetterSummary(DeadLetterQuery()).total ?? 0
+            return recorded + (try await publisher.messageCount(queue: app.names.deadLettersQueue))
+        }
 
         let total = outageStart + outageLength + after
         let calls = Int(total.totalSeconds * Double(callsPerSecond))
@@ -79,7 +85,7 @@ struct OutageBenchmark {
         var quietSince = ContinuousClock.now
         while ContinuousClock.now - quietSince < .seconds(120) {
             let keys = Set(crm.customerUpdates.compactMap(\.idempotencyKey))
-            let failed = try await publisher.messageCount(queue: app.names.deadLettersQueue)
+            let failed = try await deadLetterCount()
             if keys.count(where: { $0.hasPrefix("enrichment:") }) + failed >= calls, keys.count >= calls { break }
             if keys.count != lastCount {
                 lastCount = keys.count
@@ -108,7 +114,7 @@ struct OutageBenchmark {
         for at in searches where at >= outageEnds && at < outageEnds + .seconds(60) {
             perSecondAfter[Int((at - outageEnds).totalSeconds), default: 0] += 1
         }
-        let failed = try await publisher.messageCount(queue: app.names.deadLettersQueue)
+        let failed = try await deadLetterCount()
 
         await group.triggerGracefulShutdown()
         _ = try? await running.value

@@ -37,6 +37,7 @@ struct AdminRoutes: Sendable {
         }
         protected.post("api/v1/dead-letters/replay") { request, _ in try await bulk(.replay, request) }
         protected.post("api/v1/dead-letters/purge") { request, _ in try await bulk(.purge, request) }
+        protected.post("api/v1/dead-letters/resolve") { request, _ in try await bulk(.resolve, request) }
     }
 
     // MARK: Health
@@ -157,20 +158,30 @@ struct AdminRoutes: Sendable {
 
     // MARK: Dead letters
 
+    static let defaultListPage = 100
+    static let maxListPage = 1_000
+
     private func listDeadLetters(_ request: Request) async throws -> Response {
         let filter: DeadLetterFilter
         switch Self.filter(from: request) {
         case .success(let parsed): filter = parsed
         case .failure(let error): return error.response
         }
+        // One request reads one page: at most `maxListPage` rows, never payloads.
+        var page = filter
+        page.limit = min(filter.limit ?? Self.defaultListPage, Self.maxListPage)
         do {
-            let listing = try await deadLetters.list(filter)
+            let listing = try await deadLetters.list(page)
+            var headers: HTTPFields = [
+                .contentType: "application/json", HTTPField.Name("X-Relay-Scanned")!: "\(listing.scanned)",
+                HTTPField.Name("X-Relay-Truncated")!: "\(listing.truncated)",
+            ]
+            if listing.letters.count == page.limit, let last = listing.letters.last {
+                headers[HTTPField.Name("X-Relay-Next-After")!] = "\(last.sequence)"
+            }
             return Response(
                 status: .ok,
-                headers: [
-                    .contentType: "application/json", HTTPField.Name("X-Relay-Scanned")!: "\(listing.scanned)",
-                    HTTPField.Name("X-Relay-Truncated")!: "\(listing.truncated)",
-                ],
+                headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: DeadLetter.listJSON(listing.letters, now: Date()))))
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
@@ -179,7 +190,7 @@ struct AdminRoutes: Sendable {
 
     private func showDeadLetter(id: String) async throws -> Response {
         do {
-            let listing = try await deadLetters.list(DeadLetterFilter(ids: [id]))
+            let listing = try await deadLetters.list(DeadLetterFilter(ids: [id]), whole: true)
             guard let letter = listing.letters.first else {
                 return Self.json(.notFound, ["error": "no dead letter with this id", "field": "id"])
             }
@@ -198,7 +209,7 @@ struct AdminRoutes: Sendable {
         case .failure(let error): return error.response
         }
         do {
-            let listing = try await deadLetters.list(filter)
+            let listing = try await deadLetters.list(filter, whole: true)
             var body: [UInt8] = []
             for letter in listing.letters {
                 body += letter.exportJSON()
@@ -212,7 +223,7 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    /// Replay or purge: the body selects, as the CLI's options do. An empty selection is refused, so
+    /// Replay, purge or resolve: the body selects, as the CLI's options do. An empty selection is refused, so
     /// a bare request can never touch every dead letter; `"all": true` says so on purpose.
     private func bulk(_ operation: DeadLetterOperation, _ request: Request) async throws -> Response {
         struct Body: Decodable {
@@ -225,6 +236,8 @@ struct AdminRoutes: Sendable {
             var since: String?
             var until: String?
             var limit: Int?
+            /// For resolve: why the dead letters need no replay.
+            var note: String?
         }
         let body: Body
         switch try await read(Body.self, request) {
@@ -254,6 +267,8 @@ struct AdminRoutes: Sendable {
         if let limit, limit <= 0 { return Self.badRequest("must be positive", field: "limit") }
         let filter = DeadLetterFilter(
             reasons: Set(reasons), since: since, until: until, callId: callId, ids: Set(ids), limit: limit)
+        let note = body.note?.trimmingCharacters(in: .whitespaces) ?? ""
+        if operation == .resolve && note.isEmpty { return Self.badRequest("say why they need no replay", field: "note") }
         if filter.selectsEverything && !all {
             return Self.badRequest("select dead letters (ids, reasons, callId, since, until, limit) or set all: true", field: "ids")
         }
@@ -262,6 +277,7 @@ struct AdminRoutes: Sendable {
             switch operation {
             case .replay: report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate)
             case .purge: report = try await deadLetters.purge(filter, dryRun: dryRun)
+            case .resolve: report = try await deadLetters.resolve(filter, note: note, dryRun: dryRun)
             }
             logger.notice(
                 "dead letters \(operation.rawValue) through the admin API",
@@ -287,6 +303,8 @@ struct AdminRoutes: Sendable {
                     object["error"] = message
                 case .wouldReplay: object["result"] = "wouldReplay"
                 case .wouldPurge: object["result"] = "wouldPurge"
+                case .resolved: object["result"] = "resolved"
+                case .wouldResolve: object["result"] = "wouldResolve"
                 }
                 return object
             },
@@ -317,6 +335,12 @@ struct AdminRoutes: Sendable {
                 return .failure(.init(badRequest("must be a positive whole number", field: "limit")))
             }
             filter.limit = limit
+        }
+        if let text = query.get("after") {
+            guard let after = Int64(text), after >= 0 else {
+                return .failure(.init(badRequest("must be the sequence of the last dead letter of the previous page", field: "after")))
+            }
+            filter.after = after
         }
         return .success(filter)
     }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 public import Logging
+import RelayStore
 import NIOCore
 public import Prometheus
 import RelayCore
@@ -51,8 +52,8 @@ public final class AdminServer: Service {
         var deadLetters = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: app.names, logger: logger)
         // Sealed payloads open for the operator, and replay republishes the original event.
         deadLetters.cipher = app.cipher
-        // Failed deliveries and lookups are replayed into the relay's own outbox.
-        deadLetters.outbox = app.store
+        // The record of dead letters, and the outbox failed deliveries and lookups are replayed into.
+        deadLetters.store = app.store as? SQLiteInteractionStore
         self.deadLetters = deadLetters
         self.logger = logger
     }

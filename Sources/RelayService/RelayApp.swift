@@ -21,6 +21,8 @@ public final class RelayApp: Service {
     public let timers: TimerService
     /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
     public let retentionPurge: RetentionPurge
+    /// Records what reaches `relay.dead-letters` in the store, the record operators query.
+    public let deadLetterDrain: DeadLetterDrain
     /// Phase 2, when a CRM lookup is configured.
     public let enricher: Enricher?
     /// Seals personal data before it is stored.
@@ -205,8 +207,11 @@ public final class RelayApp: Service {
             correlator: correlator, prefetch: configuration.amqp.prefetch, dispatcher: dispatcher, cipher: cipher,
             metrics: metrics, logger: logger, contacts: contacts)
         self.enricher = enricher
+        self.deadLetterDrain = DeadLetterDrain(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)
+        var retentionDeadLetters = DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger)
+        retentionDeadLetters.store = store
         self.retentionPurge = RetentionPurge(
-            store: store, deadLetters: DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger),
+            store: store, deadLetters: retentionDeadLetters,
             retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator, dispatcher: dispatcher,
@@ -271,6 +276,7 @@ public final class RelayApp: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.pipeline.run() }
                 group.addTask { try await self.dispatcher.run() }
+                group.addTask { try await self.deadLetterDrain.run() }
 
                 group.addTask { try await self.timers.run() }
                 group.addTask { try await self.retentionPurge.run() }

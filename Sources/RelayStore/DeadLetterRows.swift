@@ -178,6 +178,17 @@ extension SQLiteInteractionStore {
         try await database { try await writer.read { db in try DeadLetterRows(db).whole(id: id) } }
     }
 
+    /// Deletes every dead letter whose last failure (or recording, when it has none) is before `cutoff`.
+    public func deleteDeadLetters(olderThan cutoff: Date) async throws -> Int {
+        try await database {
+            try await writeShared { db in
+                try db.cachedStatement(sql: "DELETE FROM dead_letter WHERE COALESCE(last_failure_at, recorded_at) < ?")
+                    .execute(arguments: [ColumnTime.value(cutoff)])
+                return db.changesCount
+            }
+        }
+    }
+
     /// Moves the dead letters among `ids` that are in one of `from` to `to`, in one statement; returns the
     /// ids it moved. Two operators claiming the same record: one gets it, the other an empty answer.
     public func transitionDeadLetters(
@@ -329,11 +340,15 @@ struct DeadLetterRows {
         return try String.fetchAll(
             db,
             sql: """
-                UPDATE dead_letter SET state = ?, state_changed_at = ?, note = COALESCE(?, note)
+                UPDATE dead_letter SET state = ?, state_changed_at = ?, note = COALESCE(?, note),
+                    -- a purged dead letter keeps its record, not the personal data its payload may hold
+                    payload = CASE WHEN ? = 'purged' THEN x'' ELSE payload END,
+                    message = CASE WHEN ? = 'purged' THEN x'' ELSE message END
                 WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND state IN (\(databaseQuestionMarks(count: states.count)))
                 RETURNING id
                 """,
-            arguments: [to.rawValue, ColumnTime.value(now), note] + StatementArguments(ids) + StatementArguments(states))
+            arguments: [to.rawValue, ColumnTime.value(now), note, to.rawValue, to.rawValue] + StatementArguments(ids)
+                + StatementArguments(states))
     }
 
     static func headersJSON(_ headers: [String: StoredHeaderValue]) -> String {

@@ -4,6 +4,7 @@ public import RelayAdmin
 public import RelayAMQP
 public import RelayCore
 public import RelayService
+import RelayStore
 public import RelaySimulator
 import Foundation
 import ServiceLifecycle
@@ -136,26 +137,30 @@ public final class RelayHarness: Sendable {
         PhoneHasher(key: Array(hashKey.utf8))!.externalID(for: PhoneNumber(normalizing: number)!).description
     }
 
-    /// Every dead-letter record on the queue, read without removing any.
+    /// The dead-letter tools' view of this relay: its queue, drained into its store.
+    public var deadLetterQueue: DeadLetterQueue {
+        var queue = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: names, logger: Logger(label: "test.dead-letters"))
+        queue.store = app.store as? SQLiteInteractionStore
+        return queue
+    }
+
+    /// Every open dead letter's record as published, once at least `count` are recorded (or the timeout
+    /// passed): the queue is drained into the store first, as the tools do.
     public func deadLetters(atLeast count: Int, timeout: Duration = .seconds(15)) async throws -> [DeadLetterRecord] {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await publisher.messageCount(queue: names.deadLettersQueue) >= count { break }
-            try await Task.sleep(for: .milliseconds(20))
+        var letters: [DeadLetter] = []
+        while true {
+            letters = try await deadLetterQueue.list(DeadLetterFilter(), whole: true).letters
+            if letters.count >= count || ContinuousClock.now >= deadline { break }
+            try await Task.sleep(for: .milliseconds(50))
         }
-        var records: [DeadLetterRecord] = []
-        let reader = try await TestBroker.connectedClient(
-            topology: nil, virtualHost: app.configuration.amqp.virtualHost)
-        let expected = try await publisher.messageCount(queue: names.deadLettersQueue)
-        if expected > 0 {
-            for await delivery in reader.consume(queue: names.deadLettersQueue, prefetch: UInt16(clamping: expected)) {
-                records.append(try DeadLetterRecord.decode(delivery.body))
-                if records.count == expected { break }
-            }
-        }
-        // Closing without acks puts every record back.
-        await reader.shutdown()
-        return records
+        return letters.compactMap(\.record)
+    }
+
+    /// Open dead letters of this relay, after draining its queue into its store: 0 means nothing was
+    /// dead-lettered, whether the record is still on the queue or already recorded.
+    public func deadLetterCount() async throws -> Int {
+        try await deadLetterQueue.summary(DeadLetterFilter()).total
     }
 
     /// Stops the relay and cleans up its queues and store; a second call waits for the first.

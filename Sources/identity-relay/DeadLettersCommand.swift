@@ -6,21 +6,22 @@ import RelayCore
 import RelayStore
 import RelayService
 
-/// `identity-relay dead-letters`: the on-call engineer's tool for `relay.dead-letters`. A thin layer
-/// over `DeadLetterQueue` (RelayService/DeadLetters), which holds the logic and the guarantees.
+/// `identity-relay dead-letters`: the on-call engineer's tool for the record of dead letters. A thin
+/// layer over `DeadLetterQueue` (RelayService/DeadLetters), which holds the logic and the guarantees.
 struct DeadLettersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
-        abstract: "List, show, replay, purge and export the dead letters on relay.dead-letters.",
+        abstract: "List, show, replay, purge, resolve and export dead letters.",
         discussion: """
-            Reads the queue without losing a message: every message is held unacknowledged while the \
-            command decides, and only the ones replayed (after the broker confirmed the republish) or \
-            purged are removed. Raw messages the broker dead-lettered itself (past a queue's delivery \
-            limit) appear with the reason brokerDeadLettered and can be replayed too.
-            Exit status: 0 success, 1 when a dead letter could not be handled (or was not found), \
-            64 for usage errors, 69 when the broker or the queue cannot be reached, 78 for configuration errors.
+            Dead letters are recorded in the relay's store (store.path): every command first drains \
+            relay.dead-letters into it, each message acked only once recorded, then works on the store. \
+            Raw messages the broker dead-lettered itself (past a queue's delivery limit) appear with the \
+            reason brokerDeadLettered and can be replayed too.
+            Exit status: 0 success, 1 when a dead letter could not be handled (or was not found), 2 when a \
+            purge was declined, 64 for usage errors, 69 when the broker, the queue or the store cannot be \
+            reached, 78 for configuration errors.
             """,
-        subcommands: [List.self, Show.self, Replay.self, Purge.self, Export.self])
+        subcommands: [List.self, Show.self, Replay.self, Purge.self, Resolve.self, Export.self])
 }
 
 /// The filters every subcommand but `show` takes.
@@ -86,6 +87,13 @@ extension DeadLettersCommand {
             logger: Logger(label: "identity-relay.dead-letters"))
         // With the relay's key, sealed payloads open for show, export and replay; without it they stay sealed.
         queue.cipher = configuration.privacy.encryptionKey.flatMap(FieldCipher.init(base64Key:))
+        // The record of dead letters, and the outbox failed deliveries are replayed into.
+        do {
+            queue.store = try SQLiteInteractionStore(path: configuration.store.path)
+        } catch {
+            printError("cannot open the store at \(configuration.store.path): \(error)")
+            throw ExitCode(69)
+        }
         return queue
     }
 
@@ -124,19 +132,25 @@ extension DeadLettersCommand {
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let now = Date()
+            let selected = filter.filter(now: now)
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.list(filter.filter(now: now))
+                try await queue.list(selected)
             }
             if json {
                 print(String(decoding: DeadLetter.listJSON(listing.letters, now: now), as: UTF8.self))
                 return
             }
+            // Counts first: how many, of what, failing how, since when.
+            let summary = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.summary(DeadLetterFilter(reasons: selected.reasons, since: selected.since, until: selected.until, callId: selected.callId))
+            }
+            for line in DeadLetterText.summary(summary, now: now) { print(line) }
             if !listing.letters.isEmpty {
                 for line in DeadLetterText.table(listing.letters, now: now) { print(line) }
             }
             print(
-                "\(listing.letters.count) of \(listing.scanned) dead letters on \(queue.names.deadLettersQueue)"
-                    + (listing.truncated ? " (only the first \(listing.scanned) examined)" : ""))
+                "\(listing.letters.count) of \(listing.scanned) open dead letters"
+                    + (listing.truncated ? " (more were arriving on \(queue.names.deadLettersQueue): run again)" : ""))
         }
     }
 
@@ -163,10 +177,10 @@ extension DeadLettersCommand {
             let queue = try DeadLettersCommand.queue(options)
             let now = Date()
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.list(DeadLetterFilter(ids: [id]))
+                try await queue.list(DeadLetterFilter(ids: [id]), whole: true)
             }
             guard let letter = listing.letters.first else {
-                DeadLettersCommand.printError("no dead letter with id \(id) on \(queue.names.deadLettersQueue)")
+                DeadLettersCommand.printError("no open dead letter with id \(id)")
                 throw ExitCode(1)
             }
             if json {
@@ -176,7 +190,7 @@ extension DeadLettersCommand {
                     throw ExitCode(1)
                 }
             } else {
-                for line in DeadLetterText.detail(letter, copies: listing.letters.count, now: now) { print(line) }
+                for line in DeadLetterText.detail(letter, copies: letter.copies, now: now) { print(line) }
             }
         }
     }
@@ -218,10 +232,7 @@ extension DeadLettersCommand {
         }
 
         func run() async throws {
-            var queue = try DeadLettersCommand.queue(options)
-            // Failed deliveries and lookups go back to the relay's outbox, in its store.
-            let (configuration, _) = try options.load()
-            queue.outbox = try? SQLiteInteractionStore(path: configuration.store.path)
+            let queue = try DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(
@@ -283,6 +294,35 @@ extension DeadLettersCommand {
         }
     }
 
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Close dead letters that need no replay (an orphan, something handled elsewhere), with a note.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Ids of the dead letters to resolve.")
+        var ids: [String] = []
+
+        @Option(help: ArgumentHelp("Why it needs no replay: kept with the record.", valueName: "text"))
+        var note: String
+
+        @Flag(help: "Show what would be resolved; change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            if ids.isEmpty { throw ValidationError("name the dead letters to resolve") }
+            if note.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--note must say why") }
+        }
+
+        func run() async throws {
+            let queue = try DeadLettersCommand.queue(options)
+            let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.resolve(DeadLetterFilter(ids: Set(ids)), note: note, dryRun: dryRun)
+            }
+            try DeadLettersCommand.finish(report)
+        }
+    }
+
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write dead letters, payload included, one JSON object per line. Changes nothing.",
@@ -316,7 +356,7 @@ extension DeadLettersCommand {
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.list(filter.filter(now: Date()))
+                try await queue.list(filter.filter(now: Date()), whole: true)
             }
             var data = Data()
             var stillSealed: [DeadLetter] = []
@@ -352,7 +392,7 @@ extension DeadLettersCommand {
     /// Prints each outcome and the summary; exits 1 when anything failed.
     static func finish(_ report: DeadLetterReport) throws {
         for outcome in report.outcomes { print(outcome.line) }
-        for id in report.notFound { print("failed \(id): no such dead letter on the queue") }
+        for id in report.notFound { print("failed \(id): no such open dead letter") }
         print(report.summary)
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
     }

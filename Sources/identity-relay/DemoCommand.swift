@@ -4,6 +4,7 @@ import Logging
 import RelayAMQP
 import RelayCore
 import RelayService
+import RelayStore
 import RelaySimulator
 import ServiceLifecycle
 import UnixSignals
@@ -165,7 +166,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
 
             let record = try await firstDeadLetter(in: app, eventBody: malformed, timeout: .seconds(timeout))
-            print("\nthe malformed event became a dead letter on \(app.names.deadLettersQueue):")
+            print("\nthe malformed event became a dead letter, recorded in the store (identity-relay dead-letters list):")
             print("  id \(record.id), reason \(record.reason.rawValue), error: \(record.lastError)")
             print("\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))")
         }
@@ -199,22 +200,18 @@ struct DemoCommand: AsyncParsableCommand {
         throw ValidationError("no phase-2 update for \(eventId) within \(timeout)")
     }
 
-    /// Reads the dead-letter queue for the record of `eventBody`, putting every message back.
+    /// The record of `eventBody` once the relay has drained it from `relay.dead-letters` into its store.
     private func firstDeadLetter(in app: RelayApp, eventBody: [UInt8], timeout: Duration) async throws -> DeadLetterRecord {
-        let reader = AMQPClient(configuration: app.configuration.amqp.connection, topology: nil, logger: Logger(label: "demo"))
-        reader.start()
-        defer { Task { await reader.shutdown() } }
+        guard let store = app.store as? SQLiteInteractionStore else { throw ValidationError("the demo needs the SQLite store") }
         let deadline = ContinuousClock.now + timeout
-        for await delivery in reader.consume(queue: app.names.deadLettersQueue, prefetch: 100) {
-            reader.nack(delivery, requeue: true)
-            // The record holds the event sealed, as every malformed payload is: open it to compare.
-            if let record = try? DeadLetterRecord.decode(delivery.body),
-                (try? record.openedPayload(with: app.cipher)) == eventBody
-            {
-                await reader.stopConsuming()
-                return record
+        while ContinuousClock.now < deadline {
+            for row in try await store.deadLetters(DeadLetterQuery(reasons: ["malformed"])) {
+                // The record holds the event sealed, as every malformed payload is: open it to compare.
+                guard let whole = try await store.deadLetter(id: row.id) else { continue }
+                let letter = DeadLetter(stored: whole, names: app.names, cipher: app.cipher)
+                if let record = letter.record, letter.payload == eventBody { return record }
             }
-            if ContinuousClock.now > deadline { break }
+            try await Task.sleep(for: .milliseconds(50))
         }
         throw ValidationError("the malformed event's dead letter did not appear within \(timeout)")
     }

@@ -409,6 +409,54 @@ struct AdminAPITests {
         }
     }
 
+    @Test("dead letters over the API come from the store: concurrent readers agree, pages cover all once, resolve needs a note")
+    func deadLetterPagesAndReaders() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        let publisher = DeadLetterPublisher(amqp: relay.publisher, exchange: relay.names.deadLetterExchange)
+        let now = Date()
+        var ids: [String] = []
+        for index in 0..<25 {
+            let record = DeadLetterRecord(
+                id: "dl_page_\(index)", reason: .orphanedInteraction, callId: "page-call-\(index)", eventType: nil,
+                eventId: nil, attempts: 1, firstFailureAt: now, lastFailureAt: now, lastError: "no end came",
+                originalPayload: Array("{}".utf8), origin: nil)
+            try await publisher.publish(record)
+            ids.append(record.id)
+        }
+        // The relay drains its queue into its store; every reader then sees the same rows.
+        try await eventually { try await relay.deadLetterCount() == 25 }
+        let answers = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    let list = try await self.call(relay, "GET", "/api/v1/dead-letters?limit=1000")
+                    return (try self.array(list).count, list.header("x-relay-scanned"))
+                }
+            }
+            return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+        }
+        #expect(answers.allSatisfy { $0.0 == 25 && $0.1 == "25" }, "\(answers)")
+
+        var seen: [String] = []
+        var after: String?
+        for _ in 0..<5 {
+            let page = try await call(relay, "GET", "/api/v1/dead-letters?limit=10" + (after.map { "&after=\($0)" } ?? ""))
+            seen += try array(page).compactMap { $0["id"] as? String }
+            after = page.header("x-relay-next-after")
+            if after == nil { break }
+        }
+        #expect(seen == ids, "pages of 10 cover the 25 once each, in the order they arrived")
+        #expect(try await call(relay, "GET", "/api/v1/dead-letters?after=soon").status == 400)
+
+        #expect(try await call(relay, "POST", "/api/v1/dead-letters/resolve", body: #"{"ids":["dl_page_0"]}"#).status == 400)
+        let resolve = try await call(
+            relay, "POST", "/api/v1/dead-letters/resolve", body: #"{"ids":["dl_page_0","dl_page_1"],"note":"calls ended in the platform"}"#)
+        #expect(resolve.status == 200)
+        #expect(try object(resolve)["succeeded"] as? Int == 2)
+        #expect(try await relay.deadLetterCount() == 23)
+        #expect(try await call(relay, "GET", "/api/v1/dead-letters/dl_page_0").status == 404, "resolved: no longer open")
+    }
+
     @Test("dead letters over the API: list, show, export, replay and purge")
     func deadLetters() async throws {
         let relay = try await RelayHarness.start(admin: true)
@@ -441,13 +489,13 @@ struct AdminAPITests {
         let dryRun = try await call(
             relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"],"dryRun":true}"#)
         #expect(try object(dryRun)["succeeded"] as? Int == 0)
-        // Ready again once the scan handed them back.
-        try await eventually { try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 2 }
+        // A dry run changes nothing: both are still open.
+        #expect(try await relay.deadLetterCount() == 2)
 
         let purge = try await call(relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"]}"#)
         #expect(purge.status == 200)
         #expect(try object(purge)["succeeded"] as? Int == 1)
-        try await eventually { try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 1 }
+        #expect(try await relay.deadLetterCount() == 1)
 
         // Replayed, the malformed event fails again: the record comes back with its replay count.
         let replay = try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"all":true}"#)

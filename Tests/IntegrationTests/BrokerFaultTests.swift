@@ -46,7 +46,7 @@ struct BrokerFaultTests {
         for index in 1...10 {
             #expect(updates.contains { $0.idempotencyKey == "customer-update:inflight-\(index)" })
         }
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("readiness goes false while the broker is down and true again once the relay has reconnected")

@@ -104,6 +104,6 @@ struct ContextUpdateEndToEndTests {
         #expect(relay.platform.customerUpdates.map(\.idempotencyKey) == ["customer-update:late1", "context-update:late-switch"])
         #expect(relay.platform.customerUpdates.last?.externalId == "CRM:500999999")
         #expect(try await relay.app.store.link(callId: "call-late") == "CRM:500999999")
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 }

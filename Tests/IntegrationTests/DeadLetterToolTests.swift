@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RelayAMQP
 import RelayCore
+import RelayStore
 import RelayTesting
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
 /// real broker, each test on its own prefixed topology.
 @Suite("Dead-letter tool on a real broker")
 struct DeadLetterToolTests {
-    @Test("list selects by reason, time, call id and limit, in queue order, and changes nothing")
+    @Test("list drains the queue into the store and selects by reason, time, call id and limit, in arrival order, changing no record")
     func listFilters() async throws {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
@@ -29,8 +30,9 @@ struct DeadLetterToolTests {
         func ids(_ filter: DeadLetterFilter) async throws -> [String] {
             try await fixture.queue.list(filter).letters.map(\.id)
         }
-        let all = try await fixture.queue.list(DeadLetterFilter())
+        let all = try await fixture.queue.list(DeadLetterFilter(), whole: true)
         #expect(all.scanned == 5)
+        try await fixture.waitForDeadLetters(0)
         #expect(all.letters.map(\.id) == records.map(\.id))
         #expect(all.letters.map(\.record) == records.map(Optional.some))
         #expect(try await ids(DeadLetterFilter(reasons: ["malformed"])) == [records[0].id, records[1].id])
@@ -47,8 +49,8 @@ struct DeadLetterToolTests {
         #expect(try await ids(DeadLetterFilter(reasons: ["malformed"], callId: "call-B")) == [records[1].id])
         #expect(try await ids(DeadLetterFilter(reasons: ["brokerDeadLettered"])) == [])
 
-        // Listing, over and over, removed nothing and kept the order.
-        try await fixture.waitForDeadLetters(5)
+        // Listing, over and over, closed nothing and kept the order.
+        #expect(try await fixture.queue.summary(DeadLetterFilter()).total == 5)
         #expect(try await ids(DeadLetterFilter()) == records.map(\.id))
     }
 
@@ -65,7 +67,7 @@ struct DeadLetterToolTests {
         ]
         try await fixture.publish(records)
 
-        let listing = try await fixture.queue.list(DeadLetterFilter(ids: [records[1].id]))
+        let listing = try await fixture.queue.list(DeadLetterFilter(ids: [records[1].id]), whole: true)
         let letter = try #require(listing.letters.first)
         #expect(listing.letters.count == 1)
         #expect(letter.record == records[1])
@@ -99,7 +101,7 @@ struct DeadLetterToolTests {
         #expect(replayed.routingKey == "callStarted")
         #expect(replayed.headers[DeadLetter.replayCountHeader] == .int(1))
         #expect(replayed.headers[DeadLetter.replayOfHeader] == .string(target.id))
-        try await fixture.waitForDeadLetters(1)
+        try await fixture.expectOpen(1)
         #expect(try await fixture.queue.list(DeadLetterFilter()).letters.map(\.id) == [other.id])
     }
 
@@ -117,7 +119,7 @@ struct DeadLetterToolTests {
         try await DeadLetterPublisher(amqp: fixture.client, exchange: fixture.names.deadLetterExchange)
             .publish(record, causedBy: cause)
 
-        let listed = try #require(try await fixture.queue.list(DeadLetterFilter()).letters.first)
+        let listed = try #require(try await fixture.queue.list(DeadLetterFilter(), whole: true).letters.first)
         #expect(listed.replayCount == 2)
         #expect(listed.headers["x-unrelated"] == nil)
         #expect(DeadLetterText.table([listed], now: Date())[1].contains("  2  "))
@@ -155,7 +157,7 @@ struct DeadLetterToolTests {
         #expect(report.outcomes[0].line.hasSuffix("; kept"))
 
         _ = try await fixture.next(from: fixture.names.eventsQueue)
-        try await fixture.waitForDeadLetters(2)
+        try await fixture.expectOpen(2)
         let left = try await fixture.queue.list(DeadLetterFilter())
         #expect(left.letters.map(\.id) == [gone.id, orphan.id])
         #expect(left.letters.allSatisfy { $0.replayCount == 0 })
@@ -183,7 +185,7 @@ struct DeadLetterToolTests {
             })
         #expect(purge.outcomes.map(\.result) == [.wouldPurge, .wouldPurge])
 
-        try await fixture.waitForDeadLetters(2)
+        try await fixture.expectOpen(2)
         #expect(try await fixture.client.messageCount(queue: fixture.names.eventsQueue) == 0)
         #expect(try await fixture.queue.list(DeadLetterFilter()).letters.map(\.id) == records.map(\.id))
     }
@@ -206,7 +208,8 @@ struct DeadLetterToolTests {
             DeadLetterFilter(reasons: ["deliveryFailed"]), confirm: { _ in false })
         #expect(declined.cancelled)
         #expect(declined.exitStatus == 2, "a declined purge is not a success a script could act on")
-        try await fixture.waitForDeadLetters(5)
+        // The copy of records[2] is counted on its record, not a second dead letter.
+        try await fixture.expectOpen(4)
 
         let asked = Recorder()
         let report = try await fixture.queue.purge(
@@ -215,12 +218,12 @@ struct DeadLetterToolTests {
                 asked.set(letters.map(\.id))
                 return true
             })
-        #expect(asked.value == [records[0].id, records[2].id, records[2].id])
+        #expect(asked.value == [records[0].id, records[2].id])
         #expect(report.outcomes.map(\.letter.id) == [records[0].id, records[2].id])
         #expect(report.outcomes.map(\.copies) == [1, 2])
         #expect(report.summary == "purged 2, failed 0, kept 2")
         #expect(report.exitStatus == 0)
-        try await fixture.waitForDeadLetters(2)
+        try await fixture.expectOpen(2)
         #expect(try await fixture.queue.list(DeadLetterFilter()).letters.map(\.id) == [records[1].id, records[3].id])
     }
 
@@ -236,7 +239,7 @@ struct DeadLetterToolTests {
             fixture.record("j3", reason: .orphanedInteraction, callId: "call-3", replayable: false),
         ]
         try await fixture.publish(records)
-        let listing = try await fixture.queue.list(DeadLetterFilter())
+        let listing = try await fixture.queue.list(DeadLetterFilter(), whole: true)
         let lines = listing.letters.map { $0.exportJSON() }
         #expect(lines.allSatisfy { !$0.contains(UInt8(ascii: "\n")) })
         #expect(try lines.map { try DeadLetterRecord.decode($0) } == records)
@@ -254,7 +257,7 @@ struct DeadLetterToolTests {
         record.firstFailureAt = Date(timeIntervalSince1970: 1_800_000_000.987)
         try await fixture.publish([record])
         let published = try #require(try JSONSerialization.jsonObject(with: Data(record.encoded())) as? [String: Any])
-        let letter = try #require(try await fixture.queue.list(DeadLetterFilter()).letters.first)
+        let letter = try #require(try await fixture.queue.list(DeadLetterFilter(), whole: true).letters.first)
         let exported = try #require(try JSONSerialization.jsonObject(with: Data(letter.exportJSON())) as? [String: Any])
         #expect(exported["lastFailureAt"] as? String == published["lastFailureAt"] as? String)
         #expect(exported["firstFailureAt"] as? String == published["firstFailureAt"] as? String)
@@ -262,7 +265,7 @@ struct DeadLetterToolTests {
     }
 
     @Test(
-        "a scan holds more messages than a quorum queue's 'unlimited' prefetch (2000); purge empties the queue"
+        "a drain records more messages than a quorum queue's 'unlimited' prefetch (2000), a batch at a time; purge closes them all"
     )
     func largeQueue() async throws {
         let fixture = try await Fixture.start()
@@ -288,6 +291,7 @@ struct DeadLetterToolTests {
         #expect(report.summary == "purged \(count), failed 0, kept 0")
         #expect(progress.texts.count == count)
         try await fixture.waitForDeadLetters(0)
+        try await fixture.expectOpen(0)
     }
 
     @Test("a raw message the broker dead-lettered is listed as brokerDeadLettered and replays to its exchange")
@@ -311,7 +315,7 @@ struct DeadLetterToolTests {
         await bouncer.shutdown()
         await bouncing.value
 
-        let letter = try #require(try await fixture.queue.list(DeadLetterFilter()).letters.first)
+        let letter = try #require(try await fixture.queue.list(DeadLetterFilter(), whole: true).letters.first)
         #expect(letter.kind == .brokerDeadLettered)
         #expect(letter.reason == "brokerDeadLettered")
         #expect(letter.payload == body)
@@ -329,7 +333,7 @@ struct DeadLetterToolTests {
         #expect(replayed.headers["x-platform-trace"] == .string("t-1"), "the message's own headers travel on")
         #expect(replayed.headers["x-first-death-reason"] == nil, "the broker's death history does not")
         #expect(replayed.headers["x-death"] == nil)
-        try await fixture.waitForDeadLetters(0)
+        try await fixture.expectOpen(0)
     }
 
     @Test("what a record carries is printed, never acted on: escapes, line breaks and NUL in a body and in ids")
@@ -364,12 +368,17 @@ struct DeadLetterToolTests {
 
         let list = try fixture.runCLI(["dead-letters", "list"])
         #expect(list.status == 0, "\(list)")
-        let table = list.stdout.split(separator: "\n").map(String.init)
+        let lines = list.stdout.split(separator: "\n").map(String.init)
+        // Counts first, then the table.
+        #expect(lines.first == "open: 3 (malformed 2, deliveryFailed 1)", "\(list)")
+        #expect(lines.contains { $0.hasPrefix("failed: oldest ") })
+        #expect(lines.contains("error: 1 × failure of cli-good"))
+        let table = Array(lines.drop { !$0.hasPrefix("ID") })
         #expect(table.first?.hasPrefix("ID") == true)
         #expect(table.allSatisfy { $0.count <= 120 })
         #expect(table.contains { $0.hasPrefix(good.id) && $0.contains("malformed") && $0.contains("********0001") })
         #expect(!list.stdout.contains("call-cli-0001"), "the table masks call ids")
-        #expect(table.last == "3 of 3 dead letters on \(fixture.names.deadLettersQueue)")
+        #expect(table.last == "3 of 3 open dead letters")
 
         let filtered = try fixture.runCLI(["dead-letters", "list", "--reason", "deliveryFailed", "--json"])
         #expect(filtered.status == 0, "\(filtered)")
@@ -422,10 +431,20 @@ struct DeadLetterToolTests {
             noQueue.stderr.contains(
                 "the dead-letter queue '\(fixture.prefix)missing.relay.dead-letters' does not exist"))
 
+        #expect(try fixture.runCLI(["dead-letters", "resolve", gone.id]).status == 64, "a resolve needs a note")
+        let resolve = try fixture.runCLI(["dead-letters", "resolve", gone.id, "--note", "exchange retired; nothing to replay"])
+        #expect(resolve.status == 0, "\(resolve)")
+        #expect(resolve.stdout.contains("resolved \(gone.id) (malformed)"))
+        #expect(resolve.stdout.contains("resolved 1, failed 0, kept 1"))
+        let resolved = try #require(try await fixture.queue.store?.deadLetter(id: gone.id))
+        #expect(resolved.state == .resolved && resolved.note == "exchange retired; nothing to replay")
+        #expect(try fixture.runCLI(["dead-letters", "resolve", gone.id, "--note", "again"]).status == 1, "resolved already")
+
         let purge = try fixture.runCLI(["dead-letters", "purge", "--reason", "malformed", "--yes"])
         #expect(purge.status == 0, "\(purge)")
-        #expect(purge.stdout.contains("purged 1, failed 0, kept 1"))
-        try await fixture.waitForDeadLetters(1)
+        // Nothing malformed is open any more: one replayed, one resolved.
+        #expect(purge.stdout.contains("purged 0, failed 0, kept 1"), "\(purge)")
+        try await fixture.expectOpen(1)
         #expect(try await fixture.queue.list(DeadLetterFilter()).letters.map(\.id) == [delivery.id])
     }
 }
@@ -460,21 +479,6 @@ struct DeadLetterToolPureTests {
             #expect(letter.replayCount == expected, "\(header)")
             #expect(letter.replayMessage()?.headers[DeadLetter.replayCountHeader] == .int(Int64(expected) + 1))
         }
-    }
-
-    @Test("a scan counts only the newest connection's deliveries: after a reconnect the broker sends everything again")
-    func scanAfterReconnect() {
-        func held(_ tag: UInt64, generation: UInt64) -> Delivery {
-            Delivery(
-                deliveryTag: tag, connectionGeneration: generation, exchange: "p.relay.dead", routingKey: "rk", redelivered: generation > 1,
-                body: [], headers: [:], messageId: nil, consumerTag: "t")
-        }
-        // 3 of 5 arrived, the connection dropped, 2 of the 5 came again on the new one.
-        let deliveries = [held(1, generation: 1), held(2, generation: 1), held(3, generation: 1), held(1, generation: 2), held(2, generation: 2)]
-        let current = DeadLetterQueue.Scan.newestConnection(deliveries)
-        #expect(current.map(\.deliveryTag) == [1, 2])
-        #expect(current.allSatisfy { $0.connectionGeneration == 2 })
-        #expect(DeadLetterQueue.Scan.newestConnection([]).isEmpty)
     }
 
     @Test("the table fits 120 columns, masks call ids and cuts long errors")
@@ -582,6 +586,7 @@ private struct Fixture {
     let names: RelayNames
     let client: AMQPClient
     let queue: DeadLetterQueue
+    let storePath: String
 
     static func start() async throws -> Fixture {
         let (topology, prefix) = try TestBroker.isolatedTopology()
@@ -590,14 +595,18 @@ private struct Fixture {
         var queue = DeadLetterQueue(
             configuration: TestBroker.configuration(), names: names, logger: Logger(label: "test.dead-letters"))
         queue.confirmTimeout = .seconds(10)
-        return Fixture(topology: topology, prefix: prefix, names: names, client: client, queue: queue)
+        // The record of dead letters: a store of this test's own, which the CLI runs open too.
+        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("dead-letter-tests-\(UUID().uuidString).sqlite").path
+        queue.store = try SQLiteInteractionStore(path: storePath)
+        return Fixture(topology: topology, prefix: prefix, names: names, client: client, queue: queue, storePath: storePath)
     }
 
     func tearDown() {
-        let (topology, client) = (topology, client)
+        let (topology, client, storePath) = (topology, client, storePath)
         Task {
             await TestBroker.tearDown(topology, using: client)
             await client.shutdown()
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
         }
     }
 
@@ -625,6 +634,12 @@ private struct Fixture {
         let publisher = DeadLetterPublisher(amqp: client, exchange: names.deadLetterExchange)
         for record in records { try await publisher.publish(record) }
         try await waitForDeadLetters(total ?? records.count)
+    }
+
+    /// Expects `count` open dead letters in the store (after a drain of the queue).
+    func expectOpen(_ count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let open = try await queue.summary(DeadLetterFilter()).total
+        #expect(open == count, "open dead letters", sourceLocation: sourceLocation)
     }
 
     /// Waits until the dead-letter queue holds `count` ready messages.
@@ -658,7 +673,7 @@ private struct Fixture {
         let result = try BuiltExecutable.run(
             arguments,
             environment: [
-                "RELAY_CONFIG": "", "RELAY_AMQP_NAME_PREFIX": prefix ?? self.prefix,
+                "RELAY_CONFIG": "", "RELAY_AMQP_NAME_PREFIX": prefix ?? self.prefix, "RELAY_STORE_PATH": storePath,
                 "RELAY_AMQP_PORT": String(TestBroker.port), "RELAY_AMQP_HOST": "127.0.0.1",
             ],
             inherit: true)

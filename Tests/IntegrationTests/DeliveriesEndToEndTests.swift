@@ -90,14 +90,11 @@ struct DeliveriesEndToEndTests {
         var queue = DeadLetterQueue(
             configuration: relay.app.configuration.amqp.connection, names: relay.names, logger: Logger(label: "test"))
         queue.cipher = relay.app.cipher
-        let withoutStore = try await queue.replay(DeadLetterFilter(ids: [record.id]))
-        guard case .failed(let why) = withoutStore.outcomes.first?.result else {
-            Issue.record("expected a refusal without the store, got \(withoutStore.outcomes)")
-            return
-        }
-        #expect(why.contains("store"))
+        // Without the store there is no record to replay from: the operation cannot run at all.
+        let withoutStore = await #expect(throws: DeadLetterQueueError.self) { try await queue.replay(DeadLetterFilter(ids: [record.id])) }
+        #expect(withoutStore?.code == .storeFailed && withoutStore?.message.contains("store.path") == true)
 
-        queue.outbox = relay.app.store
+        queue.store = relay.app.store as? SQLiteInteractionStore
         let report = try await queue.replay(DeadLetterFilter(ids: [record.id]))
         #expect(report.outcomes.map(\.result) == [.replayed(to: .outbox)])
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
@@ -109,7 +106,7 @@ struct DeliveriesEndToEndTests {
         }
         #expect(replayed.map(\.outcome) == ["delivered", "deadLettered"])
         #expect(replayed.first?.attempts == 0, "delivered at its first attempt after the replay")
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 }
 

@@ -161,7 +161,7 @@ struct EnrichmentEndToEndTests {
         }
         let searches = relay.platform.server.requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
         #expect(searches.count == 15, "three real tries per call, no more")
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("once the CRM is back, the lookups its outage set back drain at the backlog's pace, and all of them finish")
@@ -203,7 +203,7 @@ struct EnrichmentEndToEndTests {
         // Twenty at four a second, one second's worth at once: at least four seconds, on any machine.
         // Unpaced, they all came back within the breaker's one-second window.
         #expect(ContinuousClock.now - recovered >= .milliseconds(3500))
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("the breaker opens during a CRM outage, spares the CRM, and closes once it is back")
@@ -342,7 +342,7 @@ struct EnrichmentEndToEndTests {
         try await Task.sleep(for: .milliseconds(1500))
         #expect(relay.platform.customerUpdates.map(\.externalId) == ["CRM:003A000001"])
         #expect(relay.platform.server.requests.count { $0.header("idempotency-key") == "customer-update:r1" } == 1)
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link")
@@ -374,7 +374,7 @@ struct EnrichmentEndToEndTests {
         try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
         #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:v1" })
         #expect(relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == ["CRM:003A000001"])
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("a phase-1 update queued before a restart is not sent over the CRM link phase 2 set before it")

@@ -89,7 +89,7 @@ struct GenesysEndToEndTests {
         let calls = [bridgedCall, notifiedCall, bareCall, relayCall]
         #expect(Set(updates.compactMap(\.idempotencyKey)).count == 4)
         #expect(Set(webhooks.compactMap(\.id)) == Set(calls.map { PostCallWebhook.webhookID(callId: $0) }))
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
 
         // Customer update: the same external id (and so the same customer) from every shape.
         let expected = relay.expectedPhoneID("+15550100042")

@@ -37,7 +37,7 @@ struct RelayEndToEndTests {
 
         try await eventually { relay.app.pipeline.acknowledgedCount == 3 }
         #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("a relay configured for a vhost of its own declares its topology there and relays end to end")
@@ -96,7 +96,7 @@ struct RelayEndToEndTests {
         #expect(Set(attempts.compactMap { $0.header("idempotency-key") }) == ["customer-update:r1"])
         try await eventually { relay.app.pipeline.acknowledgedCount == 1 }
         #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("with the store polled all the while, every update is sent exactly once: a poll never takes an entry in hand or just finished")
@@ -138,7 +138,7 @@ struct RelayEndToEndTests {
             try await relay.app.store.outboxEntries(.init(state: .pending)).filter { $0.lastError != nil }.count == calls.count
         }
         try await Task.sleep(for: .seconds(4))
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
         let waiting = try await relay.app.store.outboxEntries(.init(state: .pending))
         #expect(waiting.count == calls.count && waiting.allSatisfy { $0.attempts < 3 }, "\(waiting.map(\.attempts))")
         #expect(waiting.contains { $0.lastError == "platform circuit open" })
@@ -148,7 +148,7 @@ struct RelayEndToEndTests {
         down.withLock { $0 = false }
         _ = try await relay.platform.waitForCustomerUpdates(count: calls.count, timeout: .seconds(30))
         #expect(Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey)).count == calls.count)
-        #expect(try await relay.publisher.messageCount(queue: relay.names.deadLettersQueue) == 0)
+        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test("a platform that keeps failing exhausts the attempts and leaves a deliveryFailed dead letter")

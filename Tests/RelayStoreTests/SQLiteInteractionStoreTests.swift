@@ -183,7 +183,7 @@ import Testing
 
             for _ in 0..<2 {  // reopening twice: migrations that ran are not run again
                 let store = try SQLiteInteractionStore(path: path)
-                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5"])
+                #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "v5", "v6"])
                 #expect(try await store.interaction(callId: "call-1") == state)
                 #expect(try await store.pendingOutbox(dueBy: nil, limit: 10) == committed)
                 let called = Flag()

@@ -13,6 +13,7 @@ import Logging
 import RelayAMQP
 import RelayCore
 import RelaySimulator
+import RelayStore
 
 struct Options {
     var calls = 300
@@ -190,7 +191,10 @@ let unexpected = webhookIds.subtracting(expectedWebhooks).count + updateKeys.sub
 // A repeated delivery is legal (at least once) only if it is the same request under the same id.
 let divergentWebhooks = Dictionary(grouping: webhooks, by: { $0.id ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
 let divergentUpdates = Dictionary(grouping: updates, by: { $0.idempotencyKey ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
-let deadLetters = (try? await publisher.messageCount(queue: prefix + "relay.dead-letters")) ?? -1
+// Dead letters: what the relay recorded in its store, and anything still on the queue it had not drained.
+let recordedDeadLetters = (try? await SQLiteInteractionStore(path: storePath).deadLetterSummary(DeadLetterQuery()).total) ?? -1
+let queuedDeadLetters = (try? await publisher.messageCount(queue: prefix + "relay.dead-letters")) ?? -1
+let deadLetters = recordedDeadLetters < 0 || queuedDeadLetters < 0 ? -1 : recordedDeadLetters + queuedDeadLetters
 
 say("done in \(elapsed.formatted(.units(allowed: [.seconds], width: .abbreviated)))")
 say("webhooks: \(webhookIds.count)/\(options.calls) ids, \(webhooks.count - webhookIds.count) repeated deliveries absorbed by webhook-id, \(divergentWebhooks) divergent")

@@ -1,6 +1,7 @@
 public import Foundation
 public import RelayAMQP
 public import RelayCore
+public import RelayStore
 
 /// One message on `relay.dead-letters`, as the `dead-letters` tool presents it.
 ///
@@ -63,6 +64,14 @@ public struct DeadLetter: Sendable, Hashable {
     public var replayCount: Int
     /// The record as published, for `kind == .record`.
     public var record: DeadLetterRecord?
+    /// Messages that carried this id (a record published twice is one dead letter).
+    public var copies = 1
+    /// Where it stands in the store: open until replayed, purged or resolved.
+    public var state: StoredDeadLetter.State = .open
+    /// The operator's note when it was resolved.
+    public var note: String?
+    /// The store's order of arrival (what pages follow); 0 for a message read off the queue.
+    public var sequence: Int64 = 0
     /// The dead-letter message's own headers and routing key.
     public var headers: [String: AMQPHeaderValue]
     public var routingKey: String

@@ -17,8 +17,10 @@ public struct DeadLetterFilter: Sendable, Hashable {
     public var callId: String?
     /// Dead-letter ids to select; empty selects any.
     public var ids: Set<String>
-    /// At most this many dead letters (distinct ids), the oldest on the queue first.
+    /// At most this many dead letters, the oldest first.
     public var limit: Int?
+    /// Only dead letters recorded after this one (its `sequence`): the next page.
+    public var after: Int64?
 
     public init(
         reasons: Set<String> = [], since: Date? = nil, until: Date? = nil, callId: String? = nil,
@@ -34,7 +36,7 @@ public struct DeadLetterFilter: Sendable, Hashable {
 
     /// Whether the filter selects everything (no condition and no limit).
     public var selectsEverything: Bool {
-        reasons.isEmpty && since == nil && until == nil && callId == nil && ids.isEmpty && limit == nil
+        reasons.isEmpty && since == nil && until == nil && callId == nil && ids.isEmpty && limit == nil && after == nil
     }
 
     /// Every condition but the limit, which applies to the sequence (`apply`).

@@ -117,6 +117,9 @@ extension DeadLetter {
         var lastError: String
         var origin: DeadLetterRecord.Origin?
         var target: DeadLetterRecord.Target?
+        /// The store's order of arrival: give the last one as `after` for the next page.
+        var sequence: Int64
+        var copies: Int
 
         init(_ letter: DeadLetter, now: Date) {
             id = letter.id
@@ -132,6 +135,8 @@ extension DeadLetter {
             lastError = letter.lastError
             origin = letter.origin
             target = letter.target
+            sequence = letter.sequence
+            copies = letter.copies
         }
     }
 }

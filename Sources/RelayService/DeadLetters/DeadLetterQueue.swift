@@ -1,42 +1,45 @@
-import Foundation
+public import Foundation
 public import Logging
 public import RelayAMQP
 public import RelayCore
 public import RelayStore
 import Synchronization
 
-/// Reads, replays and purges `relay.dead-letters` without losing a message.
+/// The dead-letter tools' side of the record: drains `relay.dead-letters` into the store, then
+/// lists, replays, purges and resolves dead letters there.
 ///
-/// Every operation is one scan: read the queue's message count, consume with manual acks and hold
-/// every delivery unacknowledged until that many have arrived (or the queue stays quiet for
-/// `scanIdleTimeout`), stop consuming, then decide per message. Only the messages to remove are acked;
-/// closing the connection hands every other one back to the broker, in its place. `list` acks
-/// nothing, so reading changes nothing.
+/// The queue is how dead letters travel; the store's `dead_letter` table is the record operators
+/// query. Every operation first drains the queue: each message is recorded (idempotently by its id)
+/// and acked only once the record is committed, so nothing is lost between the two, and the queue
+/// stays short however large an incident. Reads then come from the store: counts and rows without
+/// payloads, in bounded memory, the same for every reader at once.
 ///
-/// Replay publishes on a second connection: a publish to an exchange that no longer exists makes the
-/// broker close the publishing channel, and the client then drops and re-opens that connection. On
-/// the scanning connection that would return (and un-ack) every held message; on its own connection
-/// it costs one failed record. Replays go one at a time, each waiting for its confirm, so a failure
-/// never takes a neighbour's confirm with it, and `rate` can pace them.
+/// A replay claims its record first (`open` → `replaying`), so two operators replaying the same
+/// record replay it once; it is marked `replayed` once the broker confirmed the republish (or the
+/// outbox committed the job), and is `open` again if that failed. Replays publish on a connection of
+/// their own, one at a time, each waiting for its confirm, so `rate` can pace them.
 public struct DeadLetterQueue: Sendable {
     public let configuration: AMQPConfiguration
     public let names: RelayNames
     /// How long to wait for the broker when opening a connection.
     public var connectTimeout: Duration = .seconds(10)
-    /// A scan ends when the queue has delivered its message count, or when nothing arrived for this long.
+    /// A drain waits this long for its first message (a large queue takes time to start delivering)...
+    public var firstMessageTimeout: Duration = .seconds(30)
+    /// ...and ends when the queue has delivered its message count, or nothing arrived for this long.
     public var scanIdleTimeout: Duration = .seconds(2)
     /// A replay whose confirm has not come after this long fails (and its record is kept).
     public var confirmTimeout: Duration = .seconds(30)
     /// Opens sealed payloads (`malformed` records) for show, export and replay; nil leaves them sealed,
     /// and replay then refuses them.
     public var cipher: FieldCipher?
-    /// Where failed deliveries and lookups are replayed to: the relay's outbox. Nil: replay refuses them.
-    public var outbox: (any InteractionStore)?
+    /// The relay's store: the record of dead letters, and the outbox failed deliveries are replayed to.
+    public var store: SQLiteInteractionStore?
     let logger: Logger
 
-    /// The most messages one scan holds unacknowledged: the largest prefetch AMQP can express. (A
-    /// prefetch of 0 means "unlimited" in AMQP, but quorum queues cap that at 2000 in flight.)
-    static let scanPrefetch = UInt16.max
+    /// Messages a drain holds unacknowledged at most: recorded and acked a batch at a time.
+    static let drainPrefetch: UInt16 = 500
+    /// Records moved in one store transaction by a bulk purge.
+    static let transitionBatch = 500
 
     public init(configuration: AMQPConfiguration, names: RelayNames, logger: Logger) {
         var configuration = configuration
@@ -46,18 +49,119 @@ public struct DeadLetterQueue: Sendable {
         self.logger = logger
     }
 
-    /// The dead letters the filter selects. Changes nothing on the queue.
-    public func list(_ filter: DeadLetterFilter) async throws(DeadLetterQueueError) -> DeadLetterListing {
-        let scan = try await Scan.open(self)
-        let letters = try await scan.collect()
-        await scan.close(flushing: false)
-        return DeadLetterListing(
-            letters: filter.apply(letters.map(\.letter)), scanned: letters.count, truncated: scan.truncated)
+    /// What a drain moved from the queue into the store.
+    public struct DrainReport: Sendable, Hashable {
+        /// Messages recorded and acked.
+        public var recorded: Int
+        /// Messages still on the queue when it ended (arrived meanwhile, or the broker went quiet).
+        public var remaining: Int
+    }
+
+    /// Moves every message on `relay.dead-letters` into the store: recorded, then acked.
+    @discardableResult
+    public func drain() async throws(DeadLetterQueueError) -> DrainReport {
+        let store = try requireStore()
+        let client = try await connect()
+        let queue = names.deadLettersQueue
+        let expected: Int
+        do {
+            expected = try await client.messageCount(queue: queue)
+        } catch {
+            await client.shutdown()
+            if error.code == .channelClosed {
+                throw DeadLetterQueueError(
+                    .queueMissing,
+                    "the dead-letter queue '\(queue)' does not exist (is amqp.namePrefix right, and has the relay "
+                        + "declared its topology?): \(error.message)")
+            }
+            throw DeadLetterQueueError(.scanFailed, "cannot read '\(queue)': \(error)")
+        }
+        guard expected > 0 else {
+            await client.shutdown()
+            return DrainReport(recorded: 0, remaining: 0)
+        }
+        let arrived = Mutex<[[Delivery]]>([])
+        let batches = client.consumeBatches(queue: queue, prefetch: Self.drainPrefetch)
+        let collector = Task {
+            for await batch in batches { arrived.withLock { $0.append(batch) } }
+        }
+        var recorded = 0
+        var failure: DeadLetterQueueError?
+        var lastArrival = ContinuousClock.now
+        var lastCount = ContinuousClock.now
+        let started = ContinuousClock.now
+        while recorded < expected {
+            let taken = arrived.withLock { pending in
+                defer { pending.removeAll() }
+                return pending
+            }
+            if taken.isEmpty {
+                // The first message of a large queue can take a while; after it, silence means the end.
+                let quiet = ContinuousClock.now - (recorded == 0 ? started : lastArrival)
+                if quiet > (recorded == 0 ? firstMessageTimeout : scanIdleTimeout) { break }
+                // The running relay drains the same queue: what it took is not coming here. Nothing
+                // ready any more means nothing is left to wait for.
+                if ContinuousClock.now - lastCount > .milliseconds(200) {
+                    lastCount = .now
+                    if (try? await client.messageCount(queue: queue)) == 0, arrived.withLock({ $0.isEmpty }) { break }
+                }
+                try? await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            lastArrival = .now
+            let deliveries = taken.flatMap { $0 }
+            let now = Date()
+            do {
+                _ = try await store.recordDeadLetters(
+                    deliveries.map { StoredDeadLetter(message: $0, names: names, now: now) }, now: now)
+            } catch {
+                // Not acked: the broker keeps them for the next drain.
+                failure = DeadLetterQueueError(.storeFailed, "cannot record dead letters in the store: \(error)")
+                break
+            }
+            client.ack(deliveries)
+            recorded += deliveries.count
+        }
+        await client.stopConsuming()
+        await collector.value
+        // A round trip after the acks: they have left before the connection closes.
+        let remaining = (try? await client.messageCount(queue: queue)) ?? 0
+        await client.shutdown()
+        if let failure { throw failure }
+        if recorded > 0 {
+            logger.info("dead letters drained into the store", metadata: ["deadletter.recorded": "\(recorded)"])
+        }
+        return DrainReport(recorded: recorded, remaining: remaining)
+    }
+
+    /// The open dead letters the filter selects, oldest first, after a drain. Rows only, without payloads,
+    /// unless `whole` (show, export).
+    public func list(_ filter: DeadLetterFilter, whole: Bool = false) async throws(DeadLetterQueueError) -> DeadLetterListing {
+        let drained = try await drain()
+        let store = try requireStore()
+        return try await stored { () async throws -> DeadLetterListing in
+            var rows = try await store.deadLetters(Self.query(filter))
+            if whole { rows = try await Self.wholeRows(rows, store) }
+            let total = try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total
+            return DeadLetterListing(
+                letters: rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }, scanned: total,
+                truncated: drained.remaining > 0)
+        }
+    }
+
+    /// Counts first: by reason, by last error, oldest and newest, for what the filter selects.
+    public func summary(_ filter: DeadLetterFilter) async throws(DeadLetterQueueError) -> DeadLetterSummary {
+        try await drain()
+        let store = try requireStore()
+        return try await stored { () async throws -> DeadLetterSummary in
+            try await store.deadLetterSummary(Self.query(filter))
+        }
     }
 
     /// Republishes each selected dead letter's original payload to its origin, with the replay count
-    /// incremented, and removes it once the broker confirmed the publish. A dead letter that cannot be
-    /// replayed (no origin, missing exchange, unroutable, no confirm) is kept and reported as failed.
+    /// incremented (a failed delivery or lookup goes back to the outbox instead), and marks it replayed
+    /// once that is confirmed. One that cannot be replayed (no origin, missing exchange, unroutable, no
+    /// confirm, replayed by someone else meanwhile) stays open and is reported as failed.
     ///
     /// - Parameters:
     ///   - dryRun: report what would be replayed; change nothing.
@@ -66,85 +170,170 @@ public struct DeadLetterQueue: Sendable {
         _ filter: DeadLetterFilter, dryRun: Bool = false, rate: Double? = nil,
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
-        let scan = try await Scan.open(self)
-        let scanned = try await scan.collect()
-        let groups = Self.group(scanned.filter { filter.matches($0.letter) }, limit: filter.limit)
+        let drained = try await drain()
+        let store = try requireStore()
+        let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
+            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total)
+        }
         var outcomes: [DeadLetterOutcome] = []
         var publisher: AMQPClient?
         var pacer = ReplayPacer(rate: rate)
-        for (index, group) in groups.enumerated() {
-            let letter = group[0].letter
+        for (index, row) in rows.enumerated() {
+            let whole = (try? await store.deadLetter(id: row.id)) ?? nil
+            let letter = DeadLetter(stored: whole ?? row, names: names, cipher: cipher)
             let outcome: DeadLetterOutcome.Result
-            if let reason = letter.notReplayableReason {
+            if whole == nil {
+                outcome = .failed("its record could not be read from the store")
+            } else if let reason = letter.notReplayableReason {
                 outcome = .failed(reason)
             } else if dryRun {
                 outcome = .wouldReplay(to: letter.origin!)
-            } else if letter.origin?.isOutbox == true {
-                if let wait = pacer.waitBeforeNext(now: .now) { try? await Task.sleep(for: wait) }
-                outcome = await requeueInOutbox(letter)
-                if case .replayed = outcome {
-                    for held in group { scan.client.ack(held.delivery) }
-                }
+            } else if (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date()))?
+                .isEmpty != false
+            {
+                outcome = .failed("replayed, purged or resolved by someone else meanwhile")
             } else {
-                if publisher == nil {
-                    do { publisher = try await connect() } catch {
-                        await scan.close(flushing: true)
-                        throw error
-                    }
-                }
                 if let wait = pacer.waitBeforeNext(now: .now) { try? await Task.sleep(for: wait) }
-                outcome = await republish(letter, using: publisher!)
-                if case .replayed = outcome {
-                    for held in group { scan.client.ack(held.delivery) }
+                if letter.origin?.isOutbox == true {
+                    outcome = await requeueInOutbox(letter)
+                } else {
+                    if publisher == nil {
+                        do { publisher = try await connect() } catch {
+                            _ = try? await store.transitionDeadLetters(ids: [row.id], from: [.replaying], to: .open, now: Date())
+                            throw error
+                        }
+                    }
+                    outcome = await republish(letter, using: publisher!)
                 }
+                let settled: StoredDeadLetter.State
+                if case .replayed = outcome { settled = .replayed } else { settled = .open }
+                _ = try? await store.transitionDeadLetters(ids: [row.id], from: [.replaying], to: settled, now: Date())
             }
-            outcomes.append(DeadLetterOutcome(letter: letter, result: outcome, copies: group.count))
+            outcomes.append(DeadLetterOutcome(letter: letter, result: outcome, copies: row.copies))
             progress(
                 DeadLetterProgress(
-                    operation: .replay, done: index + 1, total: groups.count,
-                    succeeded: outcomes.count { $0.isSuccess || $0.isWouldBe },
-                    failed: outcomes.count(where: \.isFailure),
+                    operation: .replay, done: index + 1, total: rows.count,
+                    succeeded: outcomes.count { $0.isSuccess || $0.isWouldBe }, failed: outcomes.count(where: \.isFailure),
                     dryRun: dryRun))
         }
         if let publisher { await publisher.shutdown() }
-        await scan.close(flushing: true)
         return DeadLetterReport(
-            operation: .replay, dryRun: dryRun, scanned: scanned.count, truncated: scan.truncated, outcomes: outcomes,
-            notFound: Self.notFound(filter, in: scanned), cancelled: false)
+            operation: .replay, dryRun: dryRun, scanned: total, truncated: drained.remaining > 0, outcomes: outcomes,
+            notFound: Self.notFound(filter, in: rows), cancelled: false)
     }
 
-    /// Removes the selected dead letters once `confirm` (shown all of them) agrees.
+    /// Marks the selected dead letters purged once `confirm` (shown all of them) agrees. Their rows stay
+    /// (state `purged`) until the retention purge removes them.
     public func purge(
         _ filter: DeadLetterFilter, dryRun: Bool = false,
         confirm: @escaping @Sendable ([DeadLetter]) async -> Bool = { _ in true },
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
-        let scan = try await Scan.open(self)
-        let scanned = try await scan.collect()
-        let groups = Self.group(scanned.filter { filter.matches($0.letter) }, limit: filter.limit)
-        let notFound = Self.notFound(filter, in: scanned)
-        if !dryRun, !groups.isEmpty, !(await confirm(groups.flatMap { $0.map(\.letter) })) {
-            await scan.close(flushing: false)
+        try await close(filter, to: .purged, operation: .purge, note: nil, dryRun: dryRun, confirm: confirm, progress: progress)
+    }
+
+    /// Closes the selected dead letters with a note: an orphan, or anything handled elsewhere, that
+    /// needs no replay.
+    public func resolve(
+        _ filter: DeadLetterFilter, note: String, dryRun: Bool = false,
+        progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
+    ) async throws(DeadLetterQueueError) -> DeadLetterReport {
+        try await close(filter, to: .resolved, operation: .resolve, note: note, dryRun: dryRun, confirm: { _ in true }, progress: progress)
+    }
+
+    private func close(
+        _ filter: DeadLetterFilter, to state: StoredDeadLetter.State, operation: DeadLetterOperation, note: String?,
+        dryRun: Bool, confirm: @escaping @Sendable ([DeadLetter]) async -> Bool,
+        progress: @escaping @Sendable (DeadLetterProgress) -> Void
+    ) async throws(DeadLetterQueueError) -> DeadLetterReport {
+        let drained = try await drain()
+        let store = try requireStore()
+        let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
+            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total)
+        }
+        let letters = rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }
+        let notFound = Self.notFound(filter, in: rows)
+        if !dryRun, !rows.isEmpty, !(await confirm(letters)) {
             return DeadLetterReport(
-                operation: .purge, dryRun: false, scanned: scanned.count, truncated: scan.truncated, outcomes: [],
+                operation: operation, dryRun: false, scanned: total, truncated: drained.remaining > 0, outcomes: [],
                 notFound: notFound, cancelled: true)
         }
         var outcomes: [DeadLetterOutcome] = []
-        for (index, group) in groups.enumerated() {
+        var start = 0
+        while start < letters.count {
+            let chunk = Array(letters[start..<min(start + Self.transitionBatch, letters.count)])
+            var moved: Set<String> = []
             if !dryRun {
-                for held in group { scan.client.ack(held.delivery) }
+                moved = Set(
+                    try await stored { () async throws -> [String] in
+                        try await store.transitionDeadLetters(ids: chunk.map(\.id), from: [.open], to: state, note: note, now: Date())
+                    })
             }
-            outcomes.append(
-                DeadLetterOutcome(letter: group[0].letter, result: dryRun ? .wouldPurge : .purged, copies: group.count))
-            progress(
-                DeadLetterProgress(
-                    operation: .purge, done: index + 1, total: groups.count, succeeded: index + 1, failed: 0,
-                    dryRun: dryRun))
+            for letter in chunk {
+                let result: DeadLetterOutcome.Result
+                if dryRun {
+                    result = operation == .purge ? .wouldPurge : .wouldResolve
+                } else if moved.contains(letter.id) {
+                    result = operation == .purge ? .purged : .resolved
+                } else {
+                    result = .failed("replayed, purged or resolved by someone else meanwhile")
+                }
+                outcomes.append(DeadLetterOutcome(letter: letter, result: result, copies: letter.copies))
+                progress(
+                    DeadLetterProgress(
+                        operation: operation, done: outcomes.count, total: letters.count,
+                        succeeded: outcomes.count { $0.isSuccess || $0.isWouldBe }, failed: outcomes.count(where: \.isFailure),
+                        dryRun: dryRun))
+            }
+            start += chunk.count
         }
-        await scan.close(flushing: true)
         return DeadLetterReport(
-            operation: .purge, dryRun: dryRun, scanned: scanned.count, truncated: scan.truncated, outcomes: outcomes,
+            operation: operation, dryRun: dryRun, scanned: total, truncated: drained.remaining > 0, outcomes: outcomes,
             notFound: notFound, cancelled: false)
+    }
+
+    /// Retention: drains the queue, then deletes every dead letter (whatever its state) whose last
+    /// failure, or recording when it has none, is older than `cutoff`, payload and all. Returns how many.
+    public func deleteOlder(than cutoff: Date) async throws(DeadLetterQueueError) -> Int {
+        try await drain()
+        let store = try requireStore()
+        return try await stored { () async throws -> Int in try await store.deleteDeadLetters(olderThan: cutoff) }
+    }
+
+    // MARK: The store
+
+    private func requireStore() throws(DeadLetterQueueError) -> SQLiteInteractionStore {
+        guard let store else {
+            throw DeadLetterQueueError(
+                .storeFailed, "the dead-letter tools need the relay's store: run them where store.path is the relay's")
+        }
+        return store
+    }
+
+    /// A store access; its failure ends the operation as one that could not run.
+    private func stored<T>(_ access: () async throws -> T) async throws(DeadLetterQueueError) -> T {
+        do {
+            return try await access()
+        } catch {
+            throw DeadLetterQueueError(.storeFailed, "the store did not answer: \(error)")
+        }
+    }
+
+    static func query(_ filter: DeadLetterFilter) -> DeadLetterQuery {
+        DeadLetterQuery(
+            reasons: filter.reasons, since: filter.since, until: filter.until, callId: filter.callId, ids: filter.ids,
+            states: [.open], after: filter.after, limit: filter.limit)
+    }
+
+    static func wholeRows(_ rows: [StoredDeadLetter], _ store: SQLiteInteractionStore) async throws -> [StoredDeadLetter] {
+        var whole: [StoredDeadLetter] = []
+        for row in rows { whole.append(try await store.deadLetter(id: row.id) ?? row) }
+        return whole
+    }
+
+    static func notFound(_ filter: DeadLetterFilter, in rows: [StoredDeadLetter]) -> [String] {
+        guard !filter.ids.isEmpty else { return [] }
+        return filter.ids.subtracting(rows.map(\.id)).sorted()
     }
 
     // MARK: Replaying one
@@ -153,7 +342,7 @@ public struct DeadLetterQueue: Sendable {
     /// counted afresh: a replay is a new chance, not the last attempt's echo. The running relay's
     /// dispatcher takes it at its next poll. The dead letter is removed only once the entry is committed.
     private func requeueInOutbox(_ letter: DeadLetter) async -> DeadLetterOutcome.Result {
-        guard let outbox else {
+        guard let outbox = store else {
             return .failed("a failed delivery is replayed into the relay's store: run this where store.path is the relay's")
         }
         var job: DeliveryJob
@@ -260,7 +449,7 @@ public struct DeadLetterQueue: Sendable {
         }
     }
 
-    // MARK: Scanning
+    // MARK: Connecting
 
     private func connect() async throws(DeadLetterQueueError) -> AMQPClient {
         let client = AMQPClient(configuration: configuration, topology: nil, logger: logger)
@@ -273,118 +462,6 @@ public struct DeadLetterQueue: Sendable {
                 .brokerUnreachable, "cannot reach the broker at \(configuration.endpointDescription): \(error.message)")
         }
         return client
-    }
-
-    /// Messages grouped by dead-letter id, in queue order, at most `limit` groups.
-    static func group(_ held: [Held], limit: Int?) -> [[Held]] {
-        var order: [String] = []
-        var groups: [String: [Held]] = [:]
-        for message in held {
-            if groups[message.letter.id] == nil {
-                if let limit, order.count >= limit { continue }
-                order.append(message.letter.id)
-            }
-            groups[message.letter.id, default: []].append(message)
-        }
-        return order.map { groups[$0]! }
-    }
-
-    static func notFound(_ filter: DeadLetterFilter, in held: [Held]) -> [String] {
-        guard !filter.ids.isEmpty else { return [] }
-        let present = Set(held.map(\.letter.id))
-        return filter.ids.subtracting(present).sorted()
-    }
-
-    struct Held: Sendable {
-        var delivery: Delivery
-        var letter: DeadLetter
-    }
-
-    /// One scanning connection and the deliveries it holds.
-    final class Scan: Sendable {
-        let client: AMQPClient
-        let queue: String
-        let names: RelayNames
-        let idleTimeout: Duration
-        let cipher: FieldCipher?
-        private let state = Mutex<(deliveries: [Delivery], truncated: Bool)>(([], false))
-
-        private init(client: AMQPClient, queue: String, names: RelayNames, idleTimeout: Duration, cipher: FieldCipher?) {
-            self.cipher = cipher
-            self.client = client
-            self.queue = queue
-            self.names = names
-            self.idleTimeout = idleTimeout
-        }
-
-        static func open(_ owner: DeadLetterQueue) async throws(DeadLetterQueueError) -> Scan {
-            Scan(
-                client: try await owner.connect(), queue: owner.names.deadLettersQueue, names: owner.names,
-                idleTimeout: owner.scanIdleTimeout, cipher: owner.cipher)
-        }
-
-        var truncated: Bool { state.withLock { $0.truncated } }
-
-        /// Every message on the queue, held unacknowledged, in queue order.
-        func collect() async throws(DeadLetterQueueError) -> [Held] {
-            let expected: Int
-            do {
-                expected = try await client.messageCount(queue: queue)
-            } catch {
-                await client.shutdown()
-                if error.code == .channelClosed {
-                    throw DeadLetterQueueError(
-                        .queueMissing,
-                        "the dead-letter queue '\(queue)' does not exist (is amqp.namePrefix right, and has the relay "
-                            + "declared its topology?): \(error.message)")
-                }
-                throw DeadLetterQueueError(.scanFailed, "cannot read '\(queue)': \(error)")
-            }
-            guard expected > 0 else { return [] }
-            let target = min(expected, Int(DeadLetterQueue.scanPrefetch))
-            let stream = client.consume(queue: queue, prefetch: DeadLetterQueue.scanPrefetch)
-            let collector = Task {
-                for await delivery in stream { self.state.withLock { $0.deliveries.append(delivery) } }
-            }
-            var lastCount = 0
-            var lastChange = ContinuousClock.now
-            while true {
-                // After a reconnect the broker delivers everything again: only the newest connection's
-                // deliveries count, or the scan would stop early, holding part of the queue.
-                let count = state.withLock { Self.newestConnection($0.deliveries).count }
-                if count >= target { break }
-                if count != lastCount {
-                    lastCount = count
-                    lastChange = .now
-                } else if ContinuousClock.now - lastChange > idleTimeout {
-                    break
-                }
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            await client.stopConsuming()
-            await collector.value
-            let deliveries = state.withLock { state in
-                let current = Self.newestConnection(state.deliveries)
-                // Fewer than asked for (the broker went quiet for the idle timeout): say the scan is partial.
-                state.truncated = expected > Int(DeadLetterQueue.scanPrefetch) || current.count < target
-                return current
-            }
-            return deliveries.map { Held(delivery: $0, letter: DeadLetter(message: $0, names: names, cipher: cipher)) }
-        }
-
-        /// The deliveries of the newest connection: after a reconnect mid-scan the broker delivered
-        /// everything again on the new one, and the older copies' tags mean nothing now.
-        static func newestConnection(_ deliveries: [Delivery]) -> [Delivery] {
-            let generation = deliveries.map(\.connectionGeneration).max() ?? 0
-            return deliveries.filter { $0.connectionGeneration == generation }
-        }
-
-        /// Closes the connection: every message not acked goes back to the queue. With `flushing`, a
-        /// round trip first makes sure the acks sent before it have left for the broker.
-        func close(flushing: Bool) async {
-            if flushing { _ = try? await client.messageCount(queue: queue) }
-            await client.shutdown()
-        }
     }
 }
 
@@ -409,12 +486,14 @@ struct ReplayPacer {
 /// A dead-letter operation that could not run at all (as opposed to one record that failed).
 public struct DeadLetterQueueError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Value: String, Sendable, Hashable { case brokerUnreachable, queueMissing, scanFailed }
+        private enum Value: String, Sendable, Hashable { case brokerUnreachable, queueMissing, scanFailed, storeFailed }
         private let value: Value
         private init(_ value: Value) { self.value = value }
         public static let brokerUnreachable = Code(.brokerUnreachable)
         public static let queueMissing = Code(.queueMissing)
         public static let scanFailed = Code(.scanFailed)
+        /// The store (the record of dead letters) could not be read or written, or none is configured.
+        public static let storeFailed = Code(.storeFailed)
         public var description: String { value.rawValue }
     }
 

@@ -1,12 +1,13 @@
 public import RelayCore
 
-/// What `list`, `show` and `export` read: the selected dead letters, in queue order.
+/// What `list`, `show` and `export` read: the selected open dead letters, oldest first.
 public struct DeadLetterListing: Sendable {
-    /// The dead letters the filter selected (copies of one id included), oldest on the queue first.
+    /// The dead letters the filter selected, in the order they were recorded.
     public var letters: [DeadLetter]
-    /// Messages examined on the queue.
+    /// Open dead letters in the store, selected or not.
     public var scanned: Int
-    /// True when the queue held more than one scan can hold unacknowledged; the rest were not examined.
+    /// True when messages were still on the queue after the drain (arriving meanwhile, or the broker
+    /// went quiet): run again to see them.
     public var truncated: Bool
 
     public init(letters: [DeadLetter], scanned: Int, truncated: Bool) {
@@ -39,12 +40,13 @@ public struct DeadLetterProgress: Sendable, Hashable {
 }
 
 public enum DeadLetterOperation: String, Sendable, Hashable {
-    case replay, purge
+    case replay, purge, resolve
 
     var pastTense: String {
         switch self {
         case .replay: "replayed"
         case .purge: "purged"
+        case .resolve: "resolved"
         }
     }
 }
@@ -55,15 +57,18 @@ public struct DeadLetterOutcome: Sendable, Hashable {
         /// Republished and confirmed by the broker; the dead letter was removed.
         case replayed(to: DeadLetterRecord.Origin)
         case purged
-        /// Nothing changed for it; the message says why. The dead letter stays on the queue.
+        /// Closed with the operator's note.
+        case resolved
+        /// Nothing changed for it; the message says why. The dead letter stays open.
         case failed(String)
         case wouldReplay(to: DeadLetterRecord.Origin)
         case wouldPurge
+        case wouldResolve
     }
 
     public var letter: DeadLetter
     public var result: Result
-    /// Messages on the queue with this id (a record published twice is there twice).
+    /// Messages that carried this id (a record published twice arrived twice).
     public var copies: Int
 
     public init(letter: DeadLetter, result: Result, copies: Int) {
@@ -79,7 +84,7 @@ public struct DeadLetterOutcome: Sendable, Hashable {
 
     public var isSuccess: Bool {
         switch result {
-        case .replayed, .purged: true
+        case .replayed, .purged, .resolved: true
         default: false
         }
     }
@@ -87,7 +92,7 @@ public struct DeadLetterOutcome: Sendable, Hashable {
     /// What a dry run found it could do.
     public var isWouldBe: Bool {
         switch result {
-        case .wouldReplay, .wouldPurge: true
+        case .wouldReplay, .wouldPurge, .wouldResolve: true
         default: false
         }
     }
@@ -99,9 +104,11 @@ public struct DeadLetterOutcome: Sendable, Hashable {
         switch result {
         case .replayed(let origin): return "replayed \(subject) → \(Self.describe(origin))\(copiesNote)"
         case .purged: return "purged \(subject)\(copiesNote)"
+        case .resolved: return "resolved \(subject)\(copiesNote)"
         case .failed(let message): return "failed \(subject): \(message); kept"
         case .wouldReplay(let origin): return "would replay \(subject) → \(Self.describe(origin))\(copiesNote)"
         case .wouldPurge: return "would purge \(subject)\(copiesNote)"
+        case .wouldResolve: return "would resolve \(subject)\(copiesNote)"
         }
     }
 
@@ -115,12 +122,12 @@ public struct DeadLetterOutcome: Sendable, Hashable {
 public struct DeadLetterReport: Sendable {
     public var operation: DeadLetterOperation
     public var dryRun: Bool
-    /// Messages examined on the queue.
+    /// Open dead letters in the store before the operation.
     public var scanned: Int
     public var truncated: Bool
-    /// One per selected dead-letter id, in queue order.
+    /// One per selected dead letter, in the order they were recorded.
     public var outcomes: [DeadLetterOutcome]
-    /// Ids asked for by name that are not on the queue.
+    /// Ids asked for by name that are not open dead letters.
     public var notFound: [String]
     /// A purge the operator did not confirm: nothing changed.
     public var cancelled: Bool
@@ -141,9 +148,9 @@ public struct DeadLetterReport: Sendable {
     public var succeeded: Int { outcomes.count(where: \.isSuccess) }
     /// Dead letters that could not be handled, ids not found included.
     public var failed: Int { outcomes.count(where: \.isFailure) + notFound.count }
-    /// Messages removed from the queue (copies included).
-    public var removedMessages: Int { outcomes.filter(\.isSuccess).reduce(0) { $0 + $1.copies } }
-    /// Messages still on the queue after the operation: the ones not selected and the failed ones.
+    /// Dead letters closed (replayed, purged or resolved).
+    public var removedMessages: Int { outcomes.count(where: \.isSuccess) }
+    /// Dead letters still open after the operation: the ones not selected and the failed ones.
     public var kept: Int { scanned - removedMessages }
     public var hasFailures: Bool { failed > 0 }
 
@@ -156,17 +163,17 @@ public struct DeadLetterReport: Sendable {
 
     /// `replayed 3, failed 1, kept 5`; dry runs and cancelled purges say that nothing changed.
     public var summary: String {
-        if cancelled { return "\(operation.rawValue) cancelled: nothing changed (\(scanned) on the queue)" }
+        if cancelled { return "\(operation.rawValue) cancelled: nothing changed (\(scanned) open)" }
         var parts: [String]
         if dryRun {
             parts = ["dry run: would \(operation.rawValue) \(outcomes.count(where: \.isWouldBe))"]
             if failed > 0 { parts.append("failed \(failed)") }
-            parts.append("nothing changed (\(scanned) on the queue)")
+            parts.append("nothing changed (\(scanned) open)")
         } else {
             parts = ["\(operation.pastTense) \(succeeded)", "failed \(failed)", "kept \(kept)"]
         }
         if !notFound.isEmpty { parts.append("not found: \(notFound.joined(separator: " "))") }
-        if truncated { parts.append("only the first \(scanned) messages were examined; run again for the rest") }
+        if truncated { parts.append("more were still arriving on the queue; run again for the rest") }
         return parts.joined(separator: ", ")
     }
 }

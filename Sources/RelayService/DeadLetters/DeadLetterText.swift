@@ -1,5 +1,6 @@
 public import Foundation
 import RelayCore
+public import RelayStore
 
 /// The `dead-letters` tool's text output: the `list` table, the `show` page, ages.
 public enum DeadLetterText {
@@ -33,6 +34,22 @@ public enum DeadLetterText {
         return [line(headers)] + rows.map(line)
     }
 
+    /// The counts `list` prints before its table: how many are open, by reason, the most frequent last
+    /// errors, and how old the oldest and newest failures are.
+    public static func summary(_ summary: DeadLetterSummary, now: Date, errors: Int = 3) -> [String] {
+        guard summary.total > 0 else { return ["open: 0"] }
+        let reasons = summary.byReason.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
+        var lines = ["open: \(summary.total) (" + reasons.joined(separator: ", ") + ")"]
+        if let oldest = summary.oldestFailure, let newest = summary.newestFailure {
+            lines.append(
+                "failed: oldest \(age(max(0, now.timeIntervalSince(oldest)))) ago, newest \(age(max(0, now.timeIntervalSince(newest)))) ago")
+        }
+        for group in summary.byLastError.prefix(errors) {
+            lines.append("error: \(group.count) × " + PrintSafe.escape(truncate(group.lastError, to: 100)))
+        }
+        return lines
+    }
+
     /// `show`'s page: every field, then the payload (indented JSON when it is JSON).
     public static func detail(_ letter: DeadLetter, copies: Int, now: Date) -> [String] {
         func time(_ date: Date?) -> String {
@@ -52,7 +69,8 @@ public enum DeadLetterText {
             fields.append(
                 ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? "")))
         }
-        if copies > 1 { fields.append(("copies", "\(copies) messages on the queue carry this id")) }
+        if copies > 1 { fields.append(("copies", "\(copies) messages carried this id")) }
+        if letter.state != .open { fields.append(("state", letter.state.rawValue + (letter.note.map { ": \($0)" } ?? ""))) }
         let (text, encoding) = letter.payloadForJSON
         var lines = fields.map { name, value in
             (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + PrintSafe.escape(value)

@@ -67,8 +67,7 @@ public final class RetentionPurge: Service {
         report.expiredOverrides = try await store.pruneExpiredOverrides(now: now)
         if let deadLetters {
             do {
-                let purged = try await deadLetters.purge(DeadLetterFilter(until: cutoff))
-                report.deadLetters = purged.outcomes.reduce(0) { $0 + $1.copies }
+                report.deadLetters = try await deadLetters.deleteOlder(than: cutoff)
             } catch {
                 // The store's part is done; the dead letters wait for the next round.
                 report.deadLetterError = error.description
