@@ -38,6 +38,8 @@ struct Options {
     /// For `enrichment`: `starts` (every event a call start) or `calls` (start, end and wrap-up per call).
     var mix = EnrichmentBenchmark.Mix.starts
     /// For `outage`: the CRM is down this long, from this long after the first call, then watched this long.
+    /// For `dead-letters`: how many of the records carry a 70 KB payload.
+    var large = 5_000
     var outageSeconds = 60
     var outageStartSeconds = 10
     var afterSeconds = 60
@@ -46,8 +48,9 @@ struct Options {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
             if flag == "--mode" {
-                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts", "outage"].contains(value) else {
-                    fail("--mode is throughput, enrichment, lookup, contacts or outage")
+                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts", "outage", "dead-letters"].contains(value)
+                else {
+                    fail("--mode is throughput, enrichment, lookup, contacts, outage or dead-letters")
                 }
                 mode = value
                 continue
@@ -73,10 +76,11 @@ struct Options {
             case "--outage-seconds": outageSeconds = value
             case "--outage-start": outageStartSeconds = value
             case "--after": afterSeconds = value
+            case "--large": large = value
             default:
                 fail(
                     "unknown option \(flag); known: --mode --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
-                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after")
+                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after --large")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -249,6 +253,34 @@ func medianCPU(_ samples: [CPUShares?]) -> String {
 }
 
 func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
+
+if options.mode == "dead-letters" {
+    let count = options.messages
+    let large = min(options.large, count)
+    print("relay-bench dead-letters: \(count) records (\(large) with 70 KB payloads) drained by the relay, then read; \(options.runs) runs")
+    var figures: [DeadLetterBenchmark.Figures] = []
+    do {
+        for run in 1...options.runs {
+            let result = try await DeadLetterBenchmark(
+                count: count, large: large, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
+            ).run()
+            figures.append(result)
+            func mib(_ bytes: Int?) -> String { bytes.map { "\($0 / 1_048_576) MiB" } ?? "?" }
+            print(
+                "run \(run): drained in \(String(format: "%.1f", result.drainSeconds)) s; API page of 5 p50 \(milliseconds(result.pageP50)) "
+                    + "p99 \(milliseconds(result.pageP99)) (healthz p50 \(milliseconds(result.healthP50))); relay RSS after 20 reads "
+                    + "\(mib(result.residentAfterReads)), peak \(mib(result.peakResident)); CLI list \(String(format: "%.2f", result.listSeconds)) s, "
+                    + "dry runs \(String(format: "%.2f", result.dryRunSeconds)) s (deliveries list \(String(format: "%.2f", result.baselineCLISeconds)) s)")
+        }
+    } catch {
+        fail("\(error)")
+    }
+    print(
+        "median: drained in \(String(format: "%.1f", median(figures.map(\.drainSeconds)))) s; API page p50 "
+            + "\(String(format: "%.1f", median(figures.map { $0.pageP50.totalSeconds * 1000 }))) ms; CLI list "
+            + "\(String(format: "%.2f", median(figures.map(\.listSeconds)))) s against \(String(format: "%.2f", median(figures.map(\.baselineCLISeconds)))) s")
+    exit(0)
+}
 
 if options.mode == "outage" {
     let callsPerSecond = options.rate == 2_000 ? 50 : options.rate

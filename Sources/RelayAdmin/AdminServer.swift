@@ -54,6 +54,8 @@ public final class AdminServer: Service {
         deadLetters.cipher = app.cipher
         // The record of dead letters, and the outbox failed deliveries and lookups are replayed into.
         deadLetters.store = app.store as? SQLiteInteractionStore
+        // The relay's own drain moves the queue into the store; a request reads the store only.
+        deadLetters.drainsFirst = false
         self.deadLetters = deadLetters
         self.logger = logger
     }

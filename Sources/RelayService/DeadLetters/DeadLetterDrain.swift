@@ -16,8 +16,9 @@ public final class DeadLetterDrain: Service {
     let metrics: RelayMetrics
     let logger: Logger
 
-    /// Messages held unacked at most: recorded a batch at a time.
-    static let prefetch: UInt16 = 500
+    /// Messages held unacked at most: recorded a batch at a time. A record can carry a 64 KB event
+    /// twice (payload and message), so this bounds what one batch holds in memory to about 13 MB.
+    static let prefetch: UInt16 = 100
 
     public init(amqp: AMQPClient, store: SQLiteInteractionStore, names: RelayNames, metrics: RelayMetrics = .disabled, logger: Logger) {
         self.amqp = amqp

@@ -25,8 +25,9 @@ public struct DeadLetterQueue: Sendable {
     public var connectTimeout: Duration = .seconds(10)
     /// A drain waits this long for its first message (a large queue takes time to start delivering)...
     public var firstMessageTimeout: Duration = .seconds(30)
-    /// ...and ends when the queue has delivered its message count, or nothing arrived for this long.
-    public var scanIdleTimeout: Duration = .seconds(2)
+    /// ...and ends when the queue has delivered its message count, or nothing arrived for this long
+    /// (a busy machine can take seconds between batches).
+    public var scanIdleTimeout: Duration = .seconds(5)
     /// A replay whose confirm has not come after this long fails (and its record is kept).
     public var confirmTimeout: Duration = .seconds(30)
     /// Opens sealed payloads (`malformed` records) for show, export and replay; nil leaves them sealed,
@@ -34,6 +35,10 @@ public struct DeadLetterQueue: Sendable {
     public var cipher: FieldCipher?
     /// The relay's store: the record of dead letters, and the outbox failed deliveries are replayed to.
     public var store: SQLiteInteractionStore?
+    /// Whether each operation first drains the queue itself: the CLI's way, which works with the relay
+    /// stopped. Inside a running relay (the admin API) its `DeadLetterDrain` does that already, and a
+    /// connection to the broker per request would only cost time.
+    public var drainsFirst = true
     let logger: Logger
 
     /// Messages a drain holds unacknowledged at most: recorded and acked a batch at a time.
@@ -61,6 +66,7 @@ public struct DeadLetterQueue: Sendable {
     @discardableResult
     public func drain() async throws(DeadLetterQueueError) -> DrainReport {
         let store = try requireStore()
+        guard drainsFirst else { return DrainReport(recorded: 0, remaining: 0) }
         let client = try await connect()
         let queue = names.deadLettersQueue
         let expected: Int
@@ -99,9 +105,10 @@ public struct DeadLetterQueue: Sendable {
                 // The first message of a large queue can take a while; after it, silence means the end.
                 let quiet = ContinuousClock.now - (recorded == 0 ? started : lastArrival)
                 if quiet > (recorded == 0 ? firstMessageTimeout : scanIdleTimeout) { break }
-                // The running relay drains the same queue: what it took is not coming here. Nothing
-                // ready any more means nothing is left to wait for.
-                if ContinuousClock.now - lastCount > .milliseconds(200) {
+                // The running relay drains the same queue: what it took is not coming here. Nothing ready
+                // before anything came means nothing will. (After a first batch, the deliveries still
+                // on their way here are not "ready" either: then only silence ends the wait.)
+                if recorded == 0, ContinuousClock.now - lastCount > .milliseconds(200) {
                     lastCount = .now
                     if (try? await client.messageCount(queue: queue)) == 0, arrived.withLock({ $0.isEmpty }) { break }
                 }
