@@ -167,6 +167,11 @@ extension SQLiteInteractionStore {
         try await database { try await writer.read { db in try DeadLetterRows(db).summary(query, groups: groups) } }
     }
 
+    /// How many dead letters the query selects (its page ignored): one count over the state index.
+    public func deadLetterCount(_ query: DeadLetterQuery) async throws -> Int {
+        try await database { try await writer.read { db in try DeadLetterRows(db).count(query) } }
+    }
+
     /// The rows the query selects, in arrival order, without payloads or messages: bounded memory
     /// whatever the payloads weigh.
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [StoredDeadLetter] {
@@ -277,6 +282,11 @@ struct DeadLetterRows {
             arguments += [ColumnTime.value(until)]
         }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+    }
+
+    func count(_ query: DeadLetterQuery) throws -> Int {
+        let (whereSQL, arguments) = conditions(query)
+        return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letter WHERE \(whereSQL)", arguments: arguments) ?? 0
     }
 
     func summary(_ query: DeadLetterQuery, groups: Int) throws -> DeadLetterSummary {

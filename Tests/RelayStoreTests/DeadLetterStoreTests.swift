@@ -85,6 +85,8 @@ struct DeadLetterStoreTests {
         let failed = try await store.deadLetterSummary(DeadLetterQuery(reasons: ["deliveryFailed"]), groups: 1)
         #expect(failed.total == 3 && failed.byLastError.count == 1)
         #expect(try await store.deadLetterSummary(DeadLetterQuery(states: [.resolved])).total == 0)
+        #expect(try await store.deadLetterCount(DeadLetterQuery()) == 4)
+        #expect(try await store.deadLetterCount(DeadLetterQuery(reasons: ["deliveryFailed"], since: t0 + 2)) == 2)
     }
 
     @Test("twenty operators claiming the same record for a replay: exactly one gets it")

@@ -149,7 +149,7 @@ public struct DeadLetterQueue: Sendable {
         return try await stored { () async throws -> DeadLetterListing in
             var rows = try await store.deadLetters(Self.query(filter))
             if whole { rows = try await Self.wholeRows(rows, store) }
-            let total = try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total
+            let total = try await store.deadLetterCount(DeadLetterQuery())
             return DeadLetterListing(
                 letters: rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }, scanned: total,
                 truncated: drained.remaining > 0)
@@ -180,7 +180,7 @@ public struct DeadLetterQueue: Sendable {
         let drained = try await drain()
         let store = try requireStore()
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total)
+            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
         }
         var outcomes: [DeadLetterOutcome] = []
         var publisher: AMQPClient?
@@ -256,7 +256,7 @@ public struct DeadLetterQueue: Sendable {
         let drained = try await drain()
         let store = try requireStore()
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterSummary(DeadLetterQuery(), groups: 0).total)
+            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
         }
         let letters = rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }
         let notFound = Self.notFound(filter, in: rows)
