@@ -160,6 +160,7 @@ struct AdminRoutes: Sendable {
 
     static let defaultListPage = 100
     static let maxListPage = 1_000
+    static let maxExportPage = 100
 
     private func listDeadLetters(_ request: Request) async throws -> Response {
         let filter: DeadLetterFilter
@@ -192,7 +193,7 @@ struct AdminRoutes: Sendable {
         do {
             let listing = try await deadLetters.list(DeadLetterFilter(ids: [id]), whole: true)
             guard let letter = listing.letters.first else {
-                return Self.json(.notFound, ["error": "no dead letter with this id", "field": "id"])
+                return Self.json(.notFound, ["error": "no open dead letter with this id", "field": "id"])
             }
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -208,15 +209,22 @@ struct AdminRoutes: Sendable {
         case .success(let parsed): filter = parsed
         case .failure(let error): return error.response
         }
+        // Whole records, payloads included (up to two 64 KB bodies each): one request reads one page.
+        var page = filter
+        page.limit = min(filter.limit ?? Self.maxExportPage, Self.maxExportPage)
         do {
-            let listing = try await deadLetters.list(filter, whole: true)
+            let listing = try await deadLetters.list(page, whole: true)
             var body: [UInt8] = []
             for letter in listing.letters {
                 body += letter.exportJSON()
                 body.append(UInt8(ascii: "\n"))
             }
+            var headers: HTTPFields = [.contentType: "application/x-ndjson"]
+            if listing.letters.count == page.limit, let last = listing.letters.last {
+                headers[HTTPField.Name("X-Relay-Next-After")!] = "\(last.sequence)"
+            }
             return Response(
-                status: .ok, headers: [.contentType: "application/x-ndjson"],
+                status: .ok, headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])

@@ -210,6 +210,8 @@ public final class RelayApp: Service {
         self.deadLetterDrain = DeadLetterDrain(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)
         var retentionDeadLetters = DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger)
         retentionDeadLetters.store = store
+        // The relay's own drain moves the queue into the store; retention must not wait for the broker.
+        retentionDeadLetters.drainsFirst = false
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: retentionDeadLetters,
             retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)

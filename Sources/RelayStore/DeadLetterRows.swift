@@ -183,6 +183,24 @@ extension SQLiteInteractionStore {
         try await database { try await writer.read { db in try DeadLetterRows(db).whole(id: id) } }
     }
 
+    /// Reopens dead letters claimed for a replay before `cutoff` and never settled (the replaying
+    /// process died between its claim and the broker's answer); returns their ids. A replay that did
+    /// go out is then replayed again: its message carries the same record id, and what it causes is
+    /// deduplicated downstream, as every redelivery is.
+    public func reopenStaleReplays(claimedBefore cutoff: Date, now: Date) async throws -> [String] {
+        try await database {
+            try await writeShared { db in
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        UPDATE dead_letter SET state = 'open', state_changed_at = ?
+                        WHERE state = 'replaying' AND state_changed_at < ? RETURNING id
+                        """,
+                    arguments: [ColumnTime.value(now), ColumnTime.value(cutoff)])
+            }
+        }
+    }
+
     /// Deletes every dead letter whose last failure (or recording, when it has none) is before `cutoff`.
     public func deleteDeadLetters(olderThan cutoff: Date) async throws -> Int {
         try await database {
@@ -216,7 +234,8 @@ struct DeadLetterRows {
 
     func record(_ letter: StoredDeadLetter, now: Date) throws -> DeadLetterRecording {
         let existing = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT replay_count FROM dead_letter WHERE id = ?"), arguments: [letter.id])
+            db.cachedStatement(sql: "SELECT replay_count, state, state_changed_at FROM dead_letter WHERE id = ?"),
+            arguments: [letter.id])
         guard let existing else {
             try db.cachedStatement(
                 sql: """
@@ -236,23 +255,37 @@ struct DeadLetterRows {
             return .new
         }
         let storedReplays: Int = existing["replay_count"]
-        guard letter.replayCount > storedReplays else {
+        let stateText: String = existing["state"]
+        let state = StoredDeadLetter.State(rawValue: stateText) ?? .open
+        let changed: Double? = existing["state_changed_at"]
+        // Failed again after a replay: a higher replay count (a republished event carries one), or a
+        // failure after the replay was claimed (a job replayed into the outbox carries none). Purged
+        // and resolved records stay closed: a late copy is only counted.
+        let laterFailure = letter.lastFailureAt.map { ColumnTime.value($0) > (changed ?? .infinity) } ?? false
+        let failedAgain: Bool
+        switch state {
+        case .open: failedAgain = letter.replayCount > storedReplays
+        case .replaying, .replayed: failedAgain = letter.replayCount > storedReplays || laterFailure
+        case .purged, .resolved: failedAgain = false
+        }
+        guard failedAgain else {
             try db.cachedStatement(sql: "UPDATE dead_letter SET copies = copies + 1 WHERE id = ?").execute(arguments: [letter.id])
             return .copy
         }
+        let replays = state == .open ? letter.replayCount : max(letter.replayCount, storedReplays + 1)
         try db.cachedStatement(
             sql: """
                 UPDATE dead_letter SET
                     attempts = ?, first_failure_at = MIN(COALESCE(first_failure_at, ?), COALESCE(?, first_failure_at)),
                     last_failure_at = ?, last_error = ?, target_method = ?, target_url = ?, target_status = ?,
                     replay_count = ?, payload_encoding = ?, payload = ?, message = ?, headers = ?, routing_key = ?,
-                    state = 'open', state_changed_at = ?, copies = copies + 1
+                    state = 'open', state_changed_at = ?, note = NULL, copies = copies + 1
                 WHERE id = ?
                 """
         ).execute(arguments: [
             letter.attempts, ColumnTime.value(letter.firstFailureAt), ColumnTime.value(letter.firstFailureAt),
             ColumnTime.value(letter.lastFailureAt), letter.lastError, letter.target?.method, letter.target?.url,
-            letter.target?.lastStatus, letter.replayCount, letter.payloadEncoding, Data(letter.payload),
+            letter.target?.lastStatus, replays, letter.payloadEncoding, Data(letter.payload),
             Data(letter.message), Self.headersJSON(letter.headers), letter.routingKey, ColumnTime.value(now), letter.id,
         ])
         return .failedAgain

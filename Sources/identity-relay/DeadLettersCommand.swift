@@ -48,7 +48,7 @@ struct DeadLetterFilterOptions: ParsableArguments {
     @Option(name: .customLong("call-id"), help: ArgumentHelp("Only this interaction id (exact).", valueName: "id"))
     var callId: String?
 
-    @Option(help: ArgumentHelp("At most this many dead letters, the oldest on the queue first.", valueName: "n"))
+    @Option(help: ArgumentHelp("At most this many dead letters, the oldest first.", valueName: "n"))
     var limit: Int?
 
     func validate() throws {
@@ -87,11 +87,18 @@ extension DeadLettersCommand {
             logger: Logger(label: "identity-relay.dead-letters"))
         // With the relay's key, sealed payloads open for show, export and replay; without it they stay sealed.
         queue.cipher = configuration.privacy.encryptionKey.flatMap(FieldCipher.init(base64Key:))
-        // The record of dead letters, and the outbox failed deliveries are replayed into.
+        // The record of dead letters, and the outbox failed deliveries are replayed into. Only the relay's
+        // own file: a new one here (a relative path run from elsewhere) would take the queue's dead
+        // letters where the relay never looks.
+        let storePath = URL(fileURLWithPath: configuration.store.path).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: storePath) else {
+            printError("no relay store at \(storePath): run this where store.path is the relay's (the relay creates it)")
+            throw ExitCode(69)
+        }
         do {
-            queue.store = try SQLiteInteractionStore(path: configuration.store.path)
+            queue.store = try SQLiteInteractionStore(path: storePath)
         } catch {
-            printError("cannot open the store at \(configuration.store.path): \(error)")
+            printError("cannot open the store at \(storePath): \(error)")
             throw ExitCode(69)
         }
         return queue
@@ -354,38 +361,74 @@ extension DeadLettersCommand {
         var decrypt = false
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
-            let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.list(filter.filter(now: Date()), whole: true)
-            }
-            var data = Data()
-            var stillSealed: [DeadLetter] = []
-            for letter in listing.letters {
-                data.append(contentsOf: letter.exportJSON(decrypted: decrypt))
-                data.append(UInt8(ascii: "\n"))
-                if decrypt && letter.payloadIsSealed { stillSealed.append(letter) }
-            }
-            defer {
-                if let first = stillSealed.first {
-                    DeadLettersCommand.printError(
-                        "\(stillSealed.count) payload\(stillSealed.count == 1 ? "" : "s") written sealed "
-                            + "(first: \(first.id)): \(first.sealedPayloadReason)")
-                }
-            }
-            if let output, output != "-" {
-                do {
-                    try data.write(to: URL(fileURLWithPath: output), options: .atomic)
-                } catch {
-                    DeadLettersCommand.printError("cannot write \(output): \(error.localizedDescription)")
+            var queue = try DeadLettersCommand.queue(options)
+            let selected = filter.filter(now: Date())
+            // Written a page of whole records at a time: an incident's payloads never sit in memory at once.
+            let pageSize = 100
+            let destination: URL? = output.flatMap { $0 == "-" ? nil : URL(fileURLWithPath: $0) }
+            let partial = destination.map { $0.deletingLastPathComponent().appendingPathComponent(".\($0.lastPathComponent).partial") }
+            let sink: FileHandle
+            if let partial {
+                guard FileManager.default.createFile(atPath: partial.path, contents: nil),
+                    let handle = try? FileHandle(forWritingTo: partial)
+                else {
+                    DeadLettersCommand.printError("cannot write \(output ?? "")")
                     throw ExitCode(1)
                 }
-                print("exported \(listing.letters.count) of \(listing.scanned) dead letters to \(output)")
+                sink = handle
             } else {
-                FileHandle.standardOutput.write(data)
-                FileHandle.standardError.write(
-                    Data("exported \(listing.letters.count) of \(listing.scanned) dead letters\n".utf8))
+                sink = FileHandle.standardOutput
             }
-            if !stillSealed.isEmpty { throw ExitCode(1) }
+            var page = selected
+            page.limit = min(pageSize, selected.limit ?? pageSize)
+            var exported = 0
+            var scanned = 0
+            var stillSealed = 0
+            var firstSealed: DeadLetter?
+            while true {
+                let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                    try await queue.list(page, whole: true)
+                }
+                // Drained once, before the first page.
+                queue.drainsFirst = false
+                scanned = listing.scanned
+                var data = Data()
+                for letter in listing.letters {
+                    data.append(contentsOf: letter.exportJSON(decrypted: decrypt))
+                    data.append(UInt8(ascii: "\n"))
+                    if decrypt && letter.payloadIsSealed {
+                        stillSealed += 1
+                        if firstSealed == nil { firstSealed = letter }
+                    }
+                }
+                sink.write(data)
+                exported += listing.letters.count
+                guard listing.letters.count == page.limit, let last = listing.letters.last else { break }
+                if let limit = selected.limit {
+                    if exported >= limit { break }
+                    page.limit = min(pageSize, limit - exported)
+                }
+                page.after = last.sequence
+            }
+            if let destination, let partial {
+                try? sink.close()
+                do {
+                    if FileManager.default.fileExists(atPath: destination.path) { try FileManager.default.removeItem(at: destination) }
+                    try FileManager.default.moveItem(at: partial, to: destination)
+                } catch {
+                    DeadLettersCommand.printError("cannot write \(destination.path): \(error.localizedDescription)")
+                    throw ExitCode(1)
+                }
+                print("exported \(exported) of \(scanned) open dead letters to \(destination.path)")
+            } else {
+                FileHandle.standardError.write(Data("exported \(exported) of \(scanned) open dead letters\n".utf8))
+            }
+            if let firstSealed {
+                DeadLettersCommand.printError(
+                    "\(stillSealed) payload\(stillSealed == 1 ? "" : "s") written sealed (first: \(firstSealed.id)): "
+                        + firstSealed.sealedPayloadReason)
+                throw ExitCode(1)
+            }
         }
     }
 

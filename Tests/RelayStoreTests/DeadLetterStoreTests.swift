@@ -40,6 +40,25 @@ struct DeadLetterStoreTests {
         #expect(try await store.deadLetter(id: "dl_missing") == nil)
     }
 
+    @Test("a job replayed into the outbox carries no replay count: failing after its replay reopens it all the same")
+    func outboxReplayFailsAgain() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        _ = try await store.recordDeadLetters([letter("dl_job", reason: "deliveryFailed", at: 0)], now: t0)
+        _ = try await store.transitionDeadLetters(ids: ["dl_job"], from: [.open], to: .replayed, now: t0 + 5)
+        // A copy of the old failure, drained late, changes nothing.
+        #expect(try await store.recordDeadLetters([letter("dl_job", reason: "deliveryFailed", at: 0)], now: t0 + 6) == [.copy])
+        #expect(try await store.deadLetter(id: "dl_job")?.state == .replayed)
+        let again = letter("dl_job", reason: "deliveryFailed", at: 30, lastError: "HTTP 503 again")
+        #expect(try await store.recordDeadLetters([again], now: t0 + 31) == [.failedAgain])
+        let reopened = try #require(try await store.deadLetter(id: "dl_job"))
+        #expect(reopened.state == .open && reopened.replayCount == 1 && reopened.firstFailureAt == t0)
+        // Purged stays purged, whatever comes later.
+        _ = try await store.transitionDeadLetters(ids: ["dl_job"], from: [.open], to: .purged, now: t0 + 40)
+        #expect(try await store.recordDeadLetters([letter("dl_job", reason: "deliveryFailed", at: 50, replayCount: 5)], now: t0 + 51) == [.copy])
+        let purged = try #require(try await store.deadLetter(id: "dl_job"))
+        #expect(purged.state == .purged && purged.payload.isEmpty)
+    }
+
     @Test("listed in arrival order, page by page, without payloads; filters select by reason, call, time, id and state")
     func listInPages() async throws {
         let store = try SQLiteInteractionStore(path: ":memory:")
@@ -107,6 +126,13 @@ struct DeadLetterStoreTests {
                 == ["dl_x"])
             let resolved = try #require(try await store.deadLetter(id: "dl_x"))
             #expect(resolved.state == .resolved && resolved.note == "handled by hand")
+
+            // A claim whose process died is reopened once it is older than the cutoff, not before.
+            _ = try await store.recordDeadLetters([letter("dl_y")], now: t0)
+            #expect(try await store.transitionDeadLetters(ids: ["dl_y"], from: [.open], to: .replaying, now: t0 + 10) == ["dl_y"])
+            #expect(try await store.reopenStaleReplays(claimedBefore: t0 + 5, now: t0 + 70).isEmpty)
+            #expect(try await store.reopenStaleReplays(claimedBefore: t0 + 11, now: t0 + 71) == ["dl_y"])
+            #expect(try await store.deadLetter(id: "dl_y")?.state == .open)
         }
     }
 }

@@ -66,6 +66,11 @@ public struct DeadLetterQueue: Sendable {
     @discardableResult
     public func drain() async throws(DeadLetterQueueError) -> DrainReport {
         let store = try requireStore()
+        // A replay claimed long before and never settled: its process died mid-replay. Open again.
+        let stale = (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date())) ?? []
+        if !stale.isEmpty {
+            logger.warning("replays left unfinished by a stopped process are open again", metadata: ["deadletter.reopened": "\(stale.count)"])
+        }
         guard drainsFirst else { return DrainReport(recorded: 0, remaining: 0) }
         let client = try await connect()
         let queue = names.deadLettersQueue
@@ -187,36 +192,29 @@ public struct DeadLetterQueue: Sendable {
         var pacer = ReplayPacer(rate: rate)
         for (index, row) in rows.enumerated() {
             let whole = (try? await store.deadLetter(id: row.id)) ?? nil
-            let letter = DeadLetter(stored: whole ?? row, names: names, cipher: cipher)
-            let outcome: DeadLetterOutcome.Result
-            if whole == nil {
-                outcome = .failed("its record could not be read from the store")
-            } else if let reason = letter.notReplayableReason {
-                outcome = .failed(reason)
-            } else if dryRun {
-                outcome = .wouldReplay(to: letter.origin!)
-            } else if (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date()))?
-                .isEmpty != false
-            {
-                outcome = .failed("replayed, purged or resolved by someone else meanwhile")
-            } else {
+            // The whole record (payload, message) only while this one is handled; the report keeps the row.
+            let listed = DeadLetter(stored: row, names: names, cipher: cipher)
+            let outcome: DeadLetterOutcome.Result = await {
+                guard let whole else { return .failed("its record could not be read from the store") }
+                let letter = DeadLetter(stored: whole, names: names, cipher: cipher)
+                if let reason = letter.notReplayableReason { return .failed(reason) }
+                if dryRun { return .wouldReplay(to: letter.origin!) }
+                // Paced and connected before the claim: a claim is held only while the replay runs.
                 if let wait = pacer.waitBeforeNext(now: .now) { try? await Task.sleep(for: wait) }
-                if letter.origin?.isOutbox == true {
-                    outcome = await requeueInOutbox(letter)
-                } else {
-                    if publisher == nil {
-                        do { publisher = try await connect() } catch {
-                            _ = try? await store.transitionDeadLetters(ids: [row.id], from: [.replaying], to: .open, now: Date())
-                            throw error
-                        }
-                    }
-                    outcome = await republish(letter, using: publisher!)
+                let toOutbox = letter.origin?.isOutbox == true
+                if !toOutbox, publisher == nil {
+                    do { publisher = try await connect() } catch { return .failed("\(error)") }
                 }
+                let claimed = (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date())) ?? []
+                guard !claimed.isEmpty else { return .failed("replayed, purged or resolved by someone else meanwhile") }
+                let result = toOutbox ? await requeueInOutbox(letter) : await republish(letter, using: publisher!)
                 let settled: StoredDeadLetter.State
-                if case .replayed = outcome { settled = .replayed } else { settled = .open }
+                if case .replayed = result { settled = .replayed } else { settled = .open }
+                // Left `replaying` only if the store is gone too: the next operation reopens it (`drain`).
                 _ = try? await store.transitionDeadLetters(ids: [row.id], from: [.replaying], to: settled, now: Date())
-            }
-            outcomes.append(DeadLetterOutcome(letter: letter, result: outcome, copies: row.copies))
+                return result
+            }()
+            outcomes.append(DeadLetterOutcome(letter: listed, result: outcome, copies: row.copies))
             progress(
                 DeadLetterProgress(
                     operation: .replay, done: index + 1, total: rows.count,
