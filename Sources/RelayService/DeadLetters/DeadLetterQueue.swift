@@ -66,12 +66,8 @@ public struct DeadLetterQueue: Sendable {
     @discardableResult
     public func drain() async throws(DeadLetterQueueError) -> DrainReport {
         let store = try requireStore()
-        // A replay claimed long before and never settled: its process died mid-replay. Open again.
-        let stale = (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date())) ?? []
-        if !stale.isEmpty {
-            logger.warning("replays left unfinished by a stopped process are open again", metadata: ["deadletter.reopened": "\(stale.count)"])
-        }
         guard drainsFirst else { return DrainReport(recorded: 0, remaining: 0) }
+        await reopenStaleClaims(store)
         let client = try await connect()
         let queue = names.deadLettersQueue
         let expected: Int
@@ -184,6 +180,7 @@ public struct DeadLetterQueue: Sendable {
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
         let drained = try await drain()
         let store = try requireStore()
+        if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
             (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
         }
@@ -253,6 +250,7 @@ public struct DeadLetterQueue: Sendable {
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
         let drained = try await drain()
         let store = try requireStore()
+        if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
             (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
         }
@@ -306,6 +304,16 @@ public struct DeadLetterQueue: Sendable {
     }
 
     // MARK: The store
+
+    /// A replay claimed long before and never settled: its process died mid-replay. Open again, so it
+    /// is seen and can be replayed. Before every drain (the CLI) and every replay, purge or resolve: a
+    /// read inside the relay (the admin API) costs no write.
+    private func reopenStaleClaims(_ store: SQLiteInteractionStore) async {
+        let stale = (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date())) ?? []
+        if !stale.isEmpty {
+            logger.warning("replays left unfinished by a stopped process are open again", metadata: ["deadletter.reopened": "\(stale.count)"])
+        }
+    }
 
     private func requireStore() throws(DeadLetterQueueError) -> SQLiteInteractionStore {
         guard let store else {
