@@ -254,7 +254,7 @@ extension DeadLettersCommand {
             abstract: "Remove dead letters for good, after confirmation (or with --yes).",
             discussion: """
                 Asks on the terminal before removing anything; without a terminal it refuses unless --yes \
-                is given. Purging everything needs --all, so a missing filter never empties the queue.
+                is given. Purging everything needs --all, so a missing filter never closes every dead letter.
                 """)
 
         @OptionGroup var options: GlobalOptions

@@ -3,7 +3,8 @@ public import RelayAMQP
 public import RelayCore
 public import RelayStore
 
-/// One message on `relay.dead-letters`, as the `dead-letters` tool presents it.
+/// One dead letter as the tools present it: a message of `relay.dead-letters`, read as the drain
+/// reads it, or its row in the store (`init(stored:names:cipher:)`).
 ///
 /// Most are `DeadLetterRecord`s the relay published. The broker also dead-letters raw messages there
 /// (a message past `relay.events`' delivery limit): those carry no record, only

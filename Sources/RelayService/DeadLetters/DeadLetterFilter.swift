@@ -1,8 +1,8 @@
 public import Foundation
 import RelayCore
 
-/// Which dead letters an operation applies to. Every condition set must hold; an empty filter
-/// selects everything.
+/// Which dead letters an operation applies to (the store's `DeadLetterQuery` for the open ones).
+/// Every condition set must hold; an empty filter selects everything.
 ///
 /// Times compare with the last failure. A dead letter whose time is unknown (a raw message the broker
 /// dead-lettered) matches no `since`/`until` condition: a time filter never selects what it cannot date.
@@ -37,34 +37,6 @@ public struct DeadLetterFilter: Sendable, Hashable {
     /// Whether the filter selects everything (no condition and no limit).
     public var selectsEverything: Bool {
         reasons.isEmpty && since == nil && until == nil && callId == nil && ids.isEmpty && limit == nil && after == nil
-    }
-
-    /// Every condition but the limit, which applies to the sequence (`apply`).
-    public func matches(_ letter: DeadLetter) -> Bool {
-        if !reasons.isEmpty, !reasons.contains(letter.reason) { return false }
-        if !ids.isEmpty, !ids.contains(letter.id) { return false }
-        if let callId, letter.callId != callId { return false }
-        if since != nil || until != nil {
-            guard let time = letter.lastFailureAt else { return false }
-            if let since, time < since { return false }
-            if let until, time > until { return false }
-        }
-        return true
-    }
-
-    /// The matching dead letters in queue order, cut at `limit` distinct ids (copies of one id stay
-    /// together: they are one failure recorded twice).
-    public func apply(_ letters: [DeadLetter]) -> [DeadLetter] {
-        var selectedIds = Set<String>()
-        var result: [DeadLetter] = []
-        for letter in letters where matches(letter) {
-            if !selectedIds.contains(letter.id) {
-                if let limit, selectedIds.count >= limit { continue }
-                selectedIds.insert(letter.id)
-            }
-            result.append(letter)
-        }
-        return result
     }
 
     /// Reads a point in time as given on the command line: RFC 3339 (`2026-05-01T08:00:00Z`), a day
