@@ -32,8 +32,8 @@ struct AdminRoutes: Sendable {
         protected.post("api/v1/genesys/update-context") { request, _ in try await updateContext(request) }
         protected.get("api/v1/dead-letters") { request, _ in try await listDeadLetters(request) }
         protected.get("api/v1/dead-letters/export") { request, _ in try await exportDeadLetters(request) }
-        protected.get("api/v1/dead-letters/{id}") { _, context in
-            try await showDeadLetter(id: context.parameters.require("id"))
+        protected.get("api/v1/dead-letters/{id}") { request, context in
+            try await showDeadLetter(id: context.parameters.require("id"), request)
         }
         protected.post("api/v1/dead-letters/replay") { request, _ in try await bulk(.replay, request) }
         protected.post("api/v1/dead-letters/purge") { request, _ in try await bulk(.purge, request) }
@@ -189,17 +189,40 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    private func showDeadLetter(id: String) async throws -> Response {
+    /// One dead letter in whatever state, as `export` writes it; `decrypt=true` writes a sealed payload
+    /// opened with the relay's key (logged, as any reveal of personal data), and says in
+    /// `X-Relay-Payload-Sealed` why one stayed sealed.
+    private func showDeadLetter(id: String, _ request: Request) async throws -> Response {
+        let decrypt: Bool
+        switch Self.flag("decrypt", request) {
+        case .success(let value): decrypt = value
+        case .failure(let error): return error.response
+        }
         do {
-            let listing = try await deadLetters.list(DeadLetterFilter(ids: [id]), whole: true)
-            guard let letter = listing.letters.first else {
-                return Self.json(.notFound, ["error": "no open dead letter with this id", "field": "id"])
+            guard let letter = try await deadLetters.letter(id: id) else {
+                return Self.json(.notFound, ["error": "no dead letter with this id", "field": "id"])
+            }
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if decrypt {
+                logger.notice(
+                    "dead letter payload opened through the admin API",
+                    metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)"])
+                if letter.payloadIsSealed { headers[HTTPField.Name("X-Relay-Payload-Sealed")!] = letter.sealedPayloadReason }
             }
             return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: letter.exportJSON())))
+                status: .ok, headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: letter.exportJSON(decrypted: decrypt))))
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
+        }
+    }
+
+    /// A query parameter that is `true` or `false` (absent: false).
+    static func flag(_ name: String, _ request: Request) -> Result<Bool, ResponseError> {
+        switch request.uri.queryParameters.get(name) {
+        case nil, "false": .success(false)
+        case "true": .success(true)
+        default: .failure(.init(badRequest("must be true or false", field: name)))
         }
     }
 
@@ -209,6 +232,11 @@ struct AdminRoutes: Sendable {
         case .success(let parsed): filter = parsed
         case .failure(let error): return error.response
         }
+        let decrypt: Bool
+        switch Self.flag("decrypt", request) {
+        case .success(let value): decrypt = value
+        case .failure(let error): return error.response
+        }
         // Whole records, payloads included (up to two 64 KB bodies each): one request reads one page.
         var page = filter
         page.limit = min(filter.limit ?? Self.maxExportPage, Self.maxExportPage)
@@ -216,8 +244,13 @@ struct AdminRoutes: Sendable {
             let listing = try await deadLetters.list(page, whole: true)
             var body: [UInt8] = []
             for letter in listing.letters {
-                body += letter.exportJSON()
+                body += letter.exportJSON(decrypted: decrypt)
                 body.append(UInt8(ascii: "\n"))
+            }
+            if decrypt, !listing.letters.isEmpty {
+                logger.notice(
+                    "dead letter payloads opened through the admin API",
+                    metadata: ["deadletter.exported": "\(listing.letters.count)"])
             }
             var headers: HTTPFields = [.contentType: "application/x-ndjson"]
             if listing.letters.count == page.limit, let last = listing.letters.last {
@@ -246,6 +279,8 @@ struct AdminRoutes: Sendable {
             var limit: Int?
             /// For resolve: why the dead letters need no replay.
             var note: String?
+            /// For replay: a failed delivery or lookup gets a new retry budget.
+            var resetAttempts: Bool?
         }
         let body: Body
         switch try await read(Body.self, request) {
@@ -283,7 +318,8 @@ struct AdminRoutes: Sendable {
         do {
             let report: DeadLetterReport
             switch operation {
-            case .replay: report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate)
+            case .replay:
+                report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate, resetAttempts: body.resetAttempts ?? false)
             case .purge: report = try await deadLetters.purge(filter, dryRun: dryRun)
             case .resolve: report = try await deadLetters.resolve(filter, note: note, dryRun: dryRun)
             }
@@ -338,6 +374,20 @@ struct AdminRoutes: Sendable {
             }
         }
         filter.callId = query.get("callId")
+        let states = query.getAll("state").map { String($0) }
+        if !states.isEmpty {
+            filter.states = []
+            for state in states {
+                if state == "any" {
+                    filter.states.formUnion(StoredDeadLetter.State.allCases)
+                } else if let known = StoredDeadLetter.State(rawValue: state) {
+                    filter.states.insert(known)
+                } else {
+                    let expected = StoredDeadLetter.State.allCases.map(\.rawValue) + ["any"]
+                    return .failure(.init(badRequest("unknown state \(state); expected one of \(expected.joined(separator: ", "))", field: "state")))
+                }
+            }
+        }
         if let text = query.get("limit") {
             guard let limit = Int(text), limit > 0 else {
                 return .failure(.init(badRequest("must be a positive whole number", field: "limit")))

@@ -180,7 +180,14 @@ extension SQLiteInteractionStore {
 
     /// One dead letter, payload and message included, whatever its state.
     public func deadLetter(id: String) async throws -> StoredDeadLetter? {
-        try await database { try await writer.read { db in try DeadLetterRows(db).whole(id: id) } }
+        try await database { try await writer.read { db in try DeadLetterRows(db).whole(ids: [id]).first } }
+    }
+
+    /// Dead letters by id, payloads and messages included, whatever their state, in arrival order: one
+    /// read for a page of them (a caller keeps the page small: a record can carry 64 KB twice).
+    public func deadLetters(ids: [String]) async throws -> [StoredDeadLetter] {
+        guard !ids.isEmpty else { return [] }
+        return try await database { try await writer.read { db in try DeadLetterRows(db).whole(ids: ids) } }
     }
 
     /// Reopens dead letters claimed for a replay before `cutoff` and never settled (the replaying
@@ -372,25 +379,33 @@ struct DeadLetterRows {
         return try Row.fetchAll(db, sql: sql, arguments: arguments).map { try Self.letter($0, whole: false) }
     }
 
-    func whole(id: String) throws -> StoredDeadLetter? {
-        try Row.fetchOne(db, sql: "SELECT * FROM dead_letter WHERE id = ?", arguments: [id]).map { try Self.letter($0, whole: true) }
+    func whole(ids: [String]) throws -> [StoredDeadLetter] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM dead_letter WHERE id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY seq",
+            arguments: StatementArguments(ids)
+        ).map { try Self.letter($0, whole: true) }
     }
 
     func transition(
         ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
     ) throws -> [String] {
         let states = from.map(\.rawValue).sorted()
+        let purging = to == .purged
+        // A purged dead letter keeps its record, not the personal data its payload, message or last
+        // error (an upstream's answer) may hold; and the freed pages are zeroed, not left on the freelist.
+        if purging { try db.execute(sql: "PRAGMA secure_delete = ON") }
+        defer { if purging { try? db.execute(sql: "PRAGMA secure_delete = OFF") } }
         return try String.fetchAll(
             db,
             sql: """
                 UPDATE dead_letter SET state = ?, state_changed_at = ?, note = COALESCE(?, note),
-                    -- a purged dead letter keeps its record, not the personal data its payload may hold
-                    payload = CASE WHEN ? = 'purged' THEN x'' ELSE payload END,
-                    message = CASE WHEN ? = 'purged' THEN x'' ELSE message END
+                    payload = CASE WHEN ? THEN x'' ELSE payload END,
+                    message = CASE WHEN ? THEN x'' ELSE message END,
+                    last_error = CASE WHEN ? THEN '(purged)' ELSE last_error END
                 WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND state IN (\(databaseQuestionMarks(count: states.count)))
                 RETURNING id
                 """,
-            arguments: [to.rawValue, ColumnTime.value(now), note, to.rawValue, to.rawValue] + StatementArguments(ids)
+            arguments: [to.rawValue, ColumnTime.value(now), note, purging, purging, purging] + StatementArguments(ids)
                 + StatementArguments(states))
     }
 

@@ -141,6 +141,7 @@ public final class RelayHarness: Sendable {
     public var deadLetterQueue: DeadLetterQueue {
         var queue = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: names, logger: Logger(label: "test.dead-letters"))
         queue.store = app.store as? SQLiteInteractionStore
+        queue.cipher = app.cipher
         return queue
     }
 

@@ -76,6 +76,37 @@ struct DeadLetterFilterOptions: ParsableArguments {
     }
 }
 
+/// `--state` for the commands that read (list, export): which states to show.
+struct DeadLetterStateOptions: ParsableArguments {
+    @Option(
+        name: .customLong("state"),
+        help: ArgumentHelp(
+            "Dead letters in this state (default open); repeat for several: "
+                + StoredDeadLetter.State.allCases.map(\.rawValue).joined(separator: ", ") + ", or any.",
+            valueName: "state"))
+    var states: [String] = []
+
+    func validate() throws {
+        let known = StoredDeadLetter.State.allCases.map(\.rawValue) + ["any"]
+        for state in states where !known.contains(state) {
+            throw ValidationError("unknown --state '\(state)'; expected one of \(known.joined(separator: ", "))")
+        }
+    }
+
+    var selected: Set<StoredDeadLetter.State> {
+        if states.isEmpty { return [.open] }
+        if states.contains("any") { return Set(StoredDeadLetter.State.allCases) }
+        return Set(states.compactMap(StoredDeadLetter.State.init(rawValue:)))
+    }
+
+    /// What the counts are of: `open`, `replayed`, `open or resolved`, `any state`.
+    var label: String {
+        let selected = selected
+        if selected.count == StoredDeadLetter.State.allCases.count { return "any state" }
+        return StoredDeadLetter.State.allCases.filter(selected.contains).map(\.rawValue).joined(separator: " or ")
+    }
+}
+
 extension DeadLettersCommand {
     /// The queue named by the configuration (`amqp.*`, `amqp.namePrefix`).
     static func queue(_ options: GlobalOptions) throws -> DeadLetterQueue {
@@ -132,38 +163,51 @@ extension DeadLettersCommand {
 
         @OptionGroup var options: GlobalOptions
         @OptionGroup var filter: DeadLetterFilterOptions
+        @OptionGroup var state: DeadLetterStateOptions
 
         @Flag(help: "Print a JSON array for scripts (call ids masked, no payload; `export` has everything).")
         var json = false
 
+        @Flag(help: "Print call ids in full, to copy one (said on standard error: keep such output out of tickets).")
+        var reveal = false
+
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let now = Date()
-            let selected = filter.filter(now: now)
+            var selected = filter.filter(now: now)
+            selected.states = state.selected
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.list(selected)
             }
+            if reveal {
+                FileHandle.standardError.write(
+                    Data("identity-relay: call ids shown in full (--reveal): keep this output out of tickets and chats\n".utf8))
+            }
             if json {
-                print(String(decoding: DeadLetter.listJSON(listing.letters, now: now), as: UTF8.self))
+                print(String(decoding: DeadLetter.listJSON(listing.letters, now: now, revealCallIds: reveal), as: UTF8.self))
                 return
             }
             // Counts first: how many, of what, failing how, since when.
+            var counted = selected
+            (counted.limit, counted.after) = (nil, nil)
             let summary = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.summary(DeadLetterFilter(reasons: selected.reasons, since: selected.since, until: selected.until, callId: selected.callId))
+                try await queue.summary(counted)
             }
-            for line in DeadLetterText.summary(summary, now: now) { print(line) }
+            for line in DeadLetterText.summary(summary, now: now, label: state.label) { print(line) }
             if !listing.letters.isEmpty {
-                for line in DeadLetterText.table(listing.letters, now: now) { print(line) }
+                for line in DeadLetterText.table(listing.letters, now: now, revealCallIds: reveal) { print(line) }
             }
-            print(
-                "\(listing.letters.count) of \(listing.scanned) open dead letters"
-                    + (listing.truncated ? " (more were arriving on \(queue.names.deadLettersQueue): run again)" : ""))
+            let counts =
+                selected.states == [.open]
+                ? "\(listing.letters.count) of \(listing.scanned) open dead letters"
+                : "\(listing.letters.count) of \(summary.total) dead letters (\(state.label)); open: \(listing.scanned)"
+            print(counts + (listing.truncated ? " (more were arriving on \(queue.names.deadLettersQueue): run again)" : ""))
         }
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one dead letter in full, payload included. Changes nothing.")
+            abstract: "Show one dead letter in full, payload included, whatever its state. Changes nothing.")
 
         @OptionGroup var options: GlobalOptions
 
@@ -183,11 +227,11 @@ extension DeadLettersCommand {
         func run() async throws {
             let queue = try DeadLettersCommand.queue(options)
             let now = Date()
-            let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
-                try await queue.list(DeadLetterFilter(ids: [id]), whole: true)
+            let found = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
+                try await queue.letter(id: id)
             }
-            guard let letter = listing.letters.first else {
-                DeadLettersCommand.printError("no open dead letter with id \(id)")
+            guard let letter = found else {
+                DeadLettersCommand.printError("no dead letter with id \(id)")
                 throw ExitCode(1)
             }
             if json {
@@ -230,6 +274,13 @@ extension DeadLettersCommand {
         )
         var rate: Double?
 
+        @Flag(
+            help: """
+                Give a failed delivery or lookup a new retry budget (attempts and age). Without it the job goes \
+                on counting: one that used up its attempts gets one more.
+                """)
+        var resetAttempts = false
+
         func validate() throws {
             if ids.isEmpty && !all {
                 throw ValidationError("name the dead letters to replay, or pass --all (filters narrow it)")
@@ -243,7 +294,8 @@ extension DeadLettersCommand {
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(
-                    filter.filter(ids: ids, now: Date()), dryRun: dryRun, rate: rate, progress: { reporter.report($0) })
+                    filter.filter(ids: ids, now: Date()), dryRun: dryRun, rate: rate, resetAttempts: resetAttempts,
+                    progress: { reporter.report($0) })
             }
             try DeadLettersCommand.finish(report)
         }
@@ -344,6 +396,7 @@ extension DeadLettersCommand {
 
         @OptionGroup var options: GlobalOptions
         @OptionGroup var filter: DeadLetterFilterOptions
+        @OptionGroup var state: DeadLetterStateOptions
 
         @Option(help: "Output format.")
         var format: Format = .jsonl
@@ -362,7 +415,8 @@ extension DeadLettersCommand {
 
         func run() async throws {
             var queue = try DeadLettersCommand.queue(options)
-            let selected = filter.filter(now: Date())
+            var selected = filter.filter(now: Date())
+            selected.states = state.selected
             // Written a page of whole records at a time: an incident's payloads never sit in memory at once.
             let pageSize = 100
             let destination: URL? = output.flatMap { $0 == "-" ? nil : URL(fileURLWithPath: $0) }
@@ -410,6 +464,8 @@ extension DeadLettersCommand {
                 }
                 page.after = last.sequence
             }
+            let described =
+                selected.states == [.open] ? "of \(scanned) open dead letters" : "dead letters (\(state.label)); open: \(scanned)"
             if let destination, let partial {
                 try? sink.close()
                 do {
@@ -419,9 +475,9 @@ extension DeadLettersCommand {
                     DeadLettersCommand.printError("cannot write \(destination.path): \(error.localizedDescription)")
                     throw ExitCode(1)
                 }
-                print("exported \(exported) of \(scanned) open dead letters to \(destination.path)")
+                print("exported \(exported) \(described) to \(destination.path)")
             } else {
-                FileHandle.standardError.write(Data("exported \(exported) of \(scanned) open dead letters\n".utf8))
+                FileHandle.standardError.write(Data("exported \(exported) \(described)\n".utf8))
             }
             if let firstSealed {
                 DeadLettersCommand.printError(

@@ -82,6 +82,89 @@ struct DeadLetterToolTests {
         #expect(try await fixture.queue.list(DeadLetterFilter(ids: ["dl_nope"])).letters.isEmpty)
     }
 
+    @Test("a replayed or resolved record keeps its history: list --state and show read it; --reveal prints call ids and says so")
+    func historyAndReveal() async throws {
+        let fixture = try await Fixture.start()
+        defer { fixture.tearDown() }
+        let replayed = fixture.record("hist-replayed", reason: .malformed, callId: "call-history-0001")
+        let resolved = fixture.record("hist-resolved", reason: .orphanedInteraction, callId: "call-history-0002", replayable: false)
+        let open = fixture.record("hist-open", reason: .malformed, callId: "call-history-0003")
+        try await fixture.publish([replayed, resolved, open])
+        #expect(try await fixture.queue.replay(DeadLetterFilter(ids: [replayed.id])).succeeded == 1)
+        #expect(try await fixture.queue.resolve(DeadLetterFilter(ids: [resolved.id]), note: "caller hung up").succeeded == 1)
+
+        let openOnly = try fixture.runCLI(["dead-letters", "list"])
+        #expect(openOnly.status == 0 && openOnly.stdout.hasPrefix("open: 1 (malformed 1)"), "\(openOnly)")
+        #expect(!openOnly.stdout.contains("STATE"), "a list of open ones needs no state column")
+
+        let history = try fixture.runCLI(["dead-letters", "list", "--state", "replayed", "--state", "resolved"])
+        #expect(history.status == 0, "\(history)")
+        let lines = history.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "replayed or resolved: 2 (malformed 1, orphanedInteraction 1)", "\(history)")
+        #expect(lines.contains { $0.hasPrefix("ID") && $0.contains("STATE") })
+        #expect(lines.contains { $0.hasPrefix(replayed.id) && $0.contains("replayed") && $0.contains("********0001") })
+        #expect(lines.contains { $0.hasPrefix(resolved.id) && $0.contains("resolved") })
+        #expect(lines.last == "2 of 2 dead letters (replayed or resolved); open: 1", "\(history)")
+
+        let json = try fixture.runCLI(["dead-letters", "list", "--state", "any", "--json"])
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(objects.map { $0["state"] as? String } == ["replayed", "resolved", "open"])
+        #expect(objects[1]["note"] as? String == "caller hung up")
+        #expect(objects.allSatisfy { $0["callId"] == nil }, "call ids stay masked unless revealed")
+
+        let show = try fixture.runCLI(["dead-letters", "show", resolved.id])
+        #expect(show.status == 0, "\(show)")
+        #expect(show.stdout.contains("state:         resolved since "), "\(show)")
+        #expect(show.stdout.contains(": caller hung up"))
+        #expect(try fixture.runCLI(["dead-letters", "show", replayed.id]).stdout.contains("state:         replayed since "))
+
+        let reveal = try fixture.runCLI(["dead-letters", "list", "--state", "any", "--reveal"])
+        #expect(reveal.status == 0, "\(reveal)")
+        #expect(["call-history-0001", "call-history-0002", "call-history-0003"].allSatisfy { reveal.stdout.contains($0) })
+        #expect(reveal.stderr.contains("call ids shown in full (--reveal)"), "\(reveal)")
+        let revealJSON = try fixture.runCLI(["dead-letters", "list", "--reveal", "--json"])
+        let revealed = try #require(try JSONSerialization.jsonObject(with: Data(revealJSON.stdout.utf8)) as? [[String: Any]])
+        #expect(revealed.map { $0["callId"] as? String } == ["call-history-0003"])
+        #expect(!openOnly.stdout.contains("call-history-0003"))
+
+        #expect(try fixture.runCLI(["dead-letters", "list", "--state", "closed"]).status == 64)
+        let exportAll = try fixture.runCLI(["dead-letters", "export", "--state", "any"])
+        #expect(exportAll.stdout.split(separator: "\n").count == 3, "\(exportAll)")
+        #expect(exportAll.stderr.contains("exported 3 dead letters (any state); open: 1"), "\(exportAll)")
+    }
+
+    @Test("a record that fails again after its replay keeps its first failure in list, show and export")
+    func firstFailureKept() async throws {
+        let fixture = try await Fixture.start()
+        defer { fixture.tearDown() }
+        let first = fixture.record("kept", reason: .malformed, callId: "call-kept", lastFailure: Date().addingTimeInterval(-3600))
+        try await fixture.publish([first])
+        #expect(try await fixture.queue.replay(DeadLetterFilter(ids: [first.id])).succeeded == 1)
+        _ = try await fixture.next(from: fixture.names.eventsQueue)
+        // The replayed event fails again: the relay publishes a record of the new failure, its own
+        // first failure now, carrying the replay count.
+        var again = first
+        again.firstFailureAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        again.lastFailureAt = again.firstFailureAt
+        again.lastError = "failed again after its replay"
+        let cause = Delivery(
+            deliveryTag: 1, connectionGeneration: 1, exchange: fixture.names.eventsExchange, routingKey: "callStarted",
+            redelivered: false, body: first.originalPayload, headers: [DeadLetter.replayCountHeader: .int(1)], messageId: nil,
+            consumerTag: "t")
+        try await DeadLetterPublisher(amqp: fixture.client, exchange: fixture.names.deadLetterExchange).publish(again, causedBy: cause)
+
+        let listed = try #require(try await fixture.queue.list(DeadLetterFilter()).letters.first)
+        #expect(listed.id == first.id && listed.replayCount == 1 && listed.lastError == "failed again after its replay")
+        #expect(listed.firstFailureAt == first.firstFailureAt)
+        let whole = try #require(try await fixture.queue.letter(id: first.id))
+        #expect(whole.firstFailureAt == first.firstFailureAt && whole.lastFailureAt == again.lastFailureAt)
+        let exported = try #require(try JSONSerialization.jsonObject(with: Data(whole.exportJSON())) as? [String: Any])
+        #expect(exported["firstFailureAt"] as? String == RFC3339.format(first.firstFailureAt))
+        #expect(exported["lastFailureAt"] as? String == RFC3339.format(again.lastFailureAt))
+        let show = try fixture.runCLI(["dead-letters", "show", first.id])
+        #expect(show.stdout.contains("first failure: \(RFC3339.format(first.firstFailureAt))"), "\(show)")
+    }
+
     @Test("replay puts a malformed event back on platform.events with x-relay-replay-count 1, then removes the record")
     func replayMalformed() async throws {
         let fixture = try await Fixture.start()

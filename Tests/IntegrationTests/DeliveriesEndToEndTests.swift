@@ -70,7 +70,7 @@ struct DeliveriesEndToEndTests {
         #expect(again.status == 1 && again.stderr.contains("no pending outbox entry \(entry.id)"))
     }
 
-    @Test("a deliveryFailed dead letter replays into the outbox with its attempts afresh, and is sent")
+    @Test("a deliveryFailed dead letter replays into the outbox, and is sent")
     func replayIntoTheOutbox() async throws {
         let refusals = Atomic<Int>(0)
         let relay = try await RelayHarness.start(platformBehaviour: { _, request in
@@ -81,11 +81,6 @@ struct DeliveriesEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "r1", callId: "call-replayed", from: "+15550100772")])
         let record = try #require(try await relay.deadLetters(atLeast: 1).first)
         #expect(record.reason == .deliveryFailed && record.origin == .outbox)
-        // deadLetters(atLeast:) took the record off the queue to read it: put it back as the relay left it.
-        try await relay.publisher.publish(
-            OutboundMessage(
-                exchange: relay.names.deadLetterExchange, routingKey: record.reason.rawValue, body: record.encoded(),
-                headers: [DeadLetterPublisher.reasonHeader: .string(record.reason.rawValue)], messageId: record.id))
 
         var queue = DeadLetterQueue(
             configuration: relay.app.configuration.amqp.connection, names: relay.names, logger: Logger(label: "test"))
@@ -105,7 +100,58 @@ struct DeliveriesEndToEndTests {
             return replayed.count == 2
         }
         #expect(replayed.map(\.outcome) == ["delivered", "deadLettered"])
-        #expect(replayed.first?.attempts == 0, "delivered at its first attempt after the replay")
+        #expect(replayed.first?.attempts == 0, "delivered at its first try after the replay: no retry written")
+        #expect(try await relay.deadLetterCount() == 0)
+    }
+
+    @Test("a replayed delivery goes on counting (one more attempt once exhausted); --reset-attempts gives it a new budget; its first failure stays")
+    func replayAttemptBudget() async throws {
+        let failing = Atomic<Bool>(true)
+        let puts = Atomic<Int>(0)
+        let relay = try await RelayHarness.start(platformBehaviour: { _, request in
+            guard request.method == "PUT" else { return nil }
+            puts.add(1, ordering: .relaxed)
+            return failing.load(ordering: .relaxed) ? .status(503) : nil
+        }, adjust: {
+            // Every attempt is counted here: the platform's breaker must not open and hold one back.
+            $0.platform.breakerThreshold = 1000
+        })
+        defer { Task { await relay.stop() } }
+        let store = try #require(relay.app.store as? SQLiteInteractionStore)
+        try await relay.publish([callStartedBody(eventId: "b1", callId: "call-budget", from: "+15550100773")])
+        let record = try #require(try await relay.deadLetters(atLeast: 1).first)
+        #expect(record.reason == .deliveryFailed && record.attempts == 4, "the harness allows 4 attempts")
+        #expect(puts.load(ordering: .relaxed) == 4)
+
+        /// Waits for the relay to record the replayed job's next dead letter (the record open again).
+        func failedAgain(replays: Int) async throws -> StoredDeadLetter {
+            var stored: StoredDeadLetter?
+            try await eventually("the record reopened after replay \(replays)") {
+                stored = try await store.deadLetter(id: record.id)
+                return stored?.state == .open && stored?.replayCount == replays
+            }
+            return try #require(stored)
+        }
+        let queue = relay.deadLetterQueue
+        #expect(try await queue.replay(DeadLetterFilter(ids: [record.id])).outcomes.map(\.result) == [.replayed(to: .outbox)])
+        let once = try await failedAgain(replays: 1)
+        #expect(puts.load(ordering: .relaxed) == 5, "an exhausted job replayed as it was gets exactly one more attempt")
+        #expect(once.attempts == 5)
+        #expect(abs(try #require(once.firstFailureAt).timeIntervalSince(record.firstFailureAt)) < 0.002, "its first failure stays")
+
+        #expect(
+            try await queue.replay(DeadLetterFilter(ids: [record.id]), resetAttempts: true).outcomes.map(\.result)
+                == [.replayed(to: .outbox)])
+        let reset = try await failedAgain(replays: 2)
+        #expect(puts.load(ordering: .relaxed) == 9, "a new budget: four more attempts")
+        #expect(reset.attempts == 4)
+        #expect(abs(try #require(reset.firstFailureAt).timeIntervalSince(record.firstFailureAt)) < 0.002)
+
+        failing.store(false, ordering: .relaxed)
+        _ = try await queue.replay(DeadLetterFilter(ids: [record.id]))
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
+        try await eventually { try await store.deadLetter(id: record.id)?.state == .replayed }
+        #expect(puts.load(ordering: .relaxed) == 10)
         #expect(try await relay.deadLetterCount() == 0)
     }
 }

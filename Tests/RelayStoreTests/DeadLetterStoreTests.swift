@@ -59,6 +59,25 @@ struct DeadLetterStoreTests {
         #expect(purged.state == .purged && purged.payload.isEmpty)
     }
 
+    @Test("a purge keeps the record, not what it carried: payload, message and an upstream's last error are gone")
+    func purgeDropsWhatCarriesPersonalData() async throws {
+        let store = try SQLiteInteractionStore(path: ":memory:")
+        _ = try await store.recordDeadLetters(
+            [letter("dl_p", reason: "deliveryFailed", lastError: "HTTP 422: customer +15550100999 unknown"), letter("dl_q")], now: t0)
+        #expect(try await store.transitionDeadLetters(ids: ["dl_p"], from: [.open], to: .purged, now: t0 + 1) == ["dl_p"])
+        let purged = try #require(try await store.deadLetter(id: "dl_p"))
+        #expect(purged.payload.isEmpty && purged.message.isEmpty)
+        #expect(purged.lastError == "(purged)")
+        #expect(purged.reason == "deliveryFailed" && purged.callId == "call-1" && purged.firstFailureAt == t0)
+        // Resolving keeps everything: a resolved record can still be read in full.
+        _ = try await store.transitionDeadLetters(ids: ["dl_q"], from: [.open], to: .resolved, note: "handled", now: t0 + 2)
+        let resolved = try #require(try await store.deadLetter(id: "dl_q"))
+        #expect(resolved.payload == Array("{\"a\":1}".utf8) && resolved.lastError == "missing field 'toNumber'")
+        // Whole rows by id come back in arrival order, whatever their state, unknown ids left out.
+        #expect(try await store.deadLetters(ids: ["dl_q", "dl_missing", "dl_p"]).map(\.id) == ["dl_p", "dl_q"])
+        #expect(try await store.deadLetters(ids: ["dl_q"]).first?.message == Array("{\"id\":\"dl_q\"}".utf8))
+    }
+
     @Test("listed in arrival order, page by page, without payloads; filters select by reason, call, time, id and state")
     func listInPages() async throws {
         let store = try SQLiteInteractionStore(path: ":memory:")

@@ -78,7 +78,12 @@ extension DeadLetter {
         replayCount = stored.replayCount
         copies = stored.copies
         state = stored.state
+        stateChangedAt = stored.stateChangedAt
         note = stored.note
         sequence = stored.sequence
+        // A dead letter that failed again after a replay carries its latest failure's message; its first
+        // failure is the store's, which keeps the earliest.
+        // (Earlier by more than the rounding of a time through a column.)
+        if let first = stored.firstFailureAt, first < (firstFailureAt ?? .distantFuture) - 0.001 { firstFailureAt = first }
     }
 }

@@ -69,6 +69,8 @@ public struct DeadLetter: Sendable, Hashable {
     public var copies = 1
     /// Where it stands in the store: open until replayed, purged or resolved.
     public var state: StoredDeadLetter.State = .open
+    /// When it last changed state (replayed, purged, resolved, reopened); nil while it never has.
+    public var stateChangedAt: Date?
     /// The operator's note when it was resolved.
     public var note: String?
     /// The store's order of arrival (what pages follow); 0 for a message read off the queue.

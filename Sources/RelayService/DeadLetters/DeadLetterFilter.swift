@@ -1,8 +1,9 @@
 public import Foundation
 import RelayCore
+public import RelayStore
 
-/// Which dead letters an operation applies to (the store's `DeadLetterQuery` for the open ones).
-/// Every condition set must hold; an empty filter selects everything.
+/// Which dead letters an operation applies to (the store's `DeadLetterQuery`). Every condition set
+/// must hold; an empty filter selects every open dead letter.
 ///
 /// Times compare with the last failure. A dead letter whose time is unknown (a raw message the broker
 /// dead-lettered) matches no `since`/`until` condition: a time filter never selects what it cannot date.
@@ -21,6 +22,9 @@ public struct DeadLetterFilter: Sendable, Hashable {
     public var limit: Int?
     /// Only dead letters recorded after this one (its `sequence`): the next page.
     public var after: Int64?
+    /// The states to read (`list`, `export`): open unless asked otherwise. Replay, purge and resolve act
+    /// on open dead letters only, whatever this says.
+    public var states: Set<StoredDeadLetter.State> = [.open]
 
     public init(
         reasons: Set<String> = [], since: Date? = nil, until: Date? = nil, callId: String? = nil,
@@ -37,6 +41,7 @@ public struct DeadLetterFilter: Sendable, Hashable {
     /// Whether the filter selects everything (no condition and no limit).
     public var selectsEverything: Bool {
         reasons.isEmpty && since == nil && until == nil && callId == nil && ids.isEmpty && limit == nil && after == nil
+            && states == [.open]
     }
 
     /// Reads a point in time as given on the command line: RFC 3339 (`2026-05-01T08:00:00Z`), a day

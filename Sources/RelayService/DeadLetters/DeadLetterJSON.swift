@@ -1,5 +1,6 @@
 public import Foundation
 import RelayCore
+import RelayStore
 
 extension DeadLetter {
     /// One line of `export --format jsonl`: the record's own fields, under the record's names, so
@@ -25,6 +26,12 @@ extension DeadLetter {
         else { return nil }
         object["kind"] = kind.rawValue
         object["replayCount"] = replayCount
+        addState(to: &object)
+        // The first failure of a dead letter that failed again after a replay is the store's, not its
+        // latest message's (every other time stays exactly as published).
+        if let firstFailureAt, let published = record?.firstFailureAt, firstFailureAt < published - 0.001 {
+            object["firstFailureAt"] = RFC3339.format(firstFailureAt)
+        }
         if decrypted, record?.payloadEncoding == .sealed, !payloadIsSealed {
             if let text = String(validating: payload, as: UTF8.self) {
                 (object["payload"], object["payloadEncoding"]) = (text, DeadLetterRecord.PayloadEncoding.utf8.rawValue)
@@ -38,14 +45,24 @@ extension DeadLetter {
         return (try? JSONSerialization.data(withJSONObject: object, options: options)).map(Array.init)
     }
 
-    /// The object `list --json` prints per dead letter: no payload, the call id masked.
-    public func listJSON(now: Date) -> [UInt8] {
-        Self.encode(Listed(self, now: now))
+    /// Where the record stands in the store: `state`, and when it changed and the operator's note once
+    /// it is not open.
+    private func addState(to object: inout [String: Any]) {
+        object["state"] = state.rawValue
+        if let stateChangedAt, state != .open { object["stateChangedAt"] = RFC3339.format(stateChangedAt) }
+        if let note { object["note"] = note }
+    }
+
+    /// The object `list --json` prints per dead letter: no payload, the call id masked (and in full as
+    /// `callId` too when `revealCallIds`).
+    public func listJSON(now: Date, revealCallIds: Bool = false) -> [UInt8] {
+        Self.encode(Listed(self, now: now, revealCallIds: revealCallIds))
     }
 
     /// A JSON array of `listJSON` objects.
-    public static func listJSON(_ letters: [DeadLetter], now: Date) -> [UInt8] {
-        Array("[".utf8) + letters.map { $0.listJSON(now: now) }.joined(separator: Array(",".utf8)) + Array("]".utf8)
+    public static func listJSON(_ letters: [DeadLetter], now: Date, revealCallIds: Bool = false) -> [UInt8] {
+        Array("[".utf8) + letters.map { $0.listJSON(now: now, revealCallIds: revealCallIds) }.joined(separator: Array(",".utf8))
+            + Array("]".utf8)
     }
 
     private static func encode(_ value: some Encodable, pretty: Bool = false) -> [UInt8] {
@@ -84,6 +101,9 @@ extension DeadLetter {
         var origin: DeadLetterRecord.Origin?
         var target: DeadLetterRecord.Target?
         var replayCount: Int
+        var state: StoredDeadLetter.State
+        var stateChangedAt: Date?
+        var note: String?
 
         init(_ letter: DeadLetter) {
             id = letter.id
@@ -100,6 +120,9 @@ extension DeadLetter {
             origin = letter.origin
             target = letter.target
             replayCount = letter.replayCount
+            state = letter.state
+            stateChangedAt = letter.state == .open ? nil : letter.stateChangedAt
+            note = letter.note
         }
     }
 
@@ -108,6 +131,8 @@ extension DeadLetter {
         var kind: Kind
         var reason: String
         var callIdMasked: String?
+        /// Only when asked for (`--reveal`).
+        var callId: String?
         var eventType: String?
         var attempts: Int?
         var replayCount: Int
@@ -120,12 +145,16 @@ extension DeadLetter {
         /// The store's order of arrival: give the last one as `after` for the next page.
         var sequence: Int64
         var copies: Int
+        var state: StoredDeadLetter.State
+        var stateChangedAt: Date?
+        var note: String?
 
-        init(_ letter: DeadLetter, now: Date) {
+        init(_ letter: DeadLetter, now: Date, revealCallIds: Bool) {
             id = letter.id
             kind = letter.kind
             reason = letter.reason
             callIdMasked = letter.callId.map { Masking.mask($0) }
+            callId = revealCallIds ? letter.callId : nil
             eventType = letter.eventType
             attempts = letter.attempts
             replayCount = letter.replayCount
@@ -137,6 +166,9 @@ extension DeadLetter {
             target = letter.target
             sequence = letter.sequence
             copies = letter.copies
+            state = letter.state
+            stateChangedAt = letter.stateChangedAt
+            note = letter.note
         }
     }
 }

@@ -41,8 +41,11 @@ public struct DeadLetterQueue: Sendable {
     public var drainsFirst = true
     let logger: Logger
 
-    /// Messages a drain holds unacknowledged at most: recorded and acked a batch at a time.
-    static let drainPrefetch: UInt16 = 500
+    /// Messages a drain holds unacknowledged at most: recorded and acked a batch at a time. As the
+    /// relay's own drain: a record can carry a 64 KB event twice, so 100 is up to about 14 MB in hand.
+    static let drainPrefetch: UInt16 = 100
+    /// Whole records (payloads, messages) read from the store at once by replay, show and export.
+    static let wholePage = 100
     /// Records moved in one store transaction by a bulk purge.
     static let transitionBatch = 500
 
@@ -142,8 +145,8 @@ public struct DeadLetterQueue: Sendable {
         return DrainReport(recorded: recorded, remaining: remaining)
     }
 
-    /// The open dead letters the filter selects, oldest first, after a drain. Rows only, without payloads,
-    /// unless `whole` (show, export).
+    /// The dead letters the filter selects (open ones unless it names states), oldest first, after a
+    /// drain. Rows only, without payloads, unless `whole` (export: keep its `limit` to a page).
     public func list(_ filter: DeadLetterFilter, whole: Bool = false) async throws(DeadLetterQueueError) -> DeadLetterListing {
         let drained = try await drain()
         let store = try requireStore()
@@ -157,6 +160,16 @@ public struct DeadLetterQueue: Sendable {
         }
     }
 
+    /// One dead letter, payload included, in whatever state (a replayed or resolved one keeps its
+    /// history), after a drain; nil when the store has no such id.
+    public func letter(id: String) async throws(DeadLetterQueueError) -> DeadLetter? {
+        try await drain()
+        let store = try requireStore()
+        return try await stored { () async throws -> DeadLetter? in
+            try await store.deadLetter(id: id).map { DeadLetter(stored: $0, names: names, cipher: cipher) }
+        }
+    }
+
     /// Counts first: by reason, by last error, oldest and newest, for what the filter selects.
     public func summary(_ filter: DeadLetterFilter) async throws(DeadLetterQueueError) -> DeadLetterSummary {
         try await drain()
@@ -166,29 +179,38 @@ public struct DeadLetterQueue: Sendable {
         }
     }
 
-    /// Republishes each selected dead letter's original payload to its origin, with the replay count
-    /// incremented (a failed delivery or lookup goes back to the outbox instead), and marks it replayed
-    /// once that is confirmed. One that cannot be replayed (no origin, missing exchange, unroutable, no
-    /// confirm, replayed by someone else meanwhile) stays open and is reported as failed.
+    /// Republishes each selected open dead letter's original payload to its origin, with the replay
+    /// count incremented (a failed delivery or lookup goes back to the outbox instead), and marks it
+    /// replayed once that is confirmed. One that cannot be replayed (no origin, missing exchange,
+    /// unroutable, no confirm, replayed by someone else meanwhile) stays open and is reported as failed.
     ///
     /// - Parameters:
     ///   - dryRun: report what would be replayed; change nothing.
     ///   - rate: at most this many replays per second; nil for no limit.
+    ///   - resetAttempts: a delivery or lookup replayed into the outbox starts a new retry budget
+    ///     (attempts and age); without it the job goes on counting, so an exhausted one gets one attempt.
     public func replay(
-        _ filter: DeadLetterFilter, dryRun: Bool = false, rate: Double? = nil,
+        _ filter: DeadLetterFilter, dryRun: Bool = false, rate: Double? = nil, resetAttempts: Bool = false,
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
         let drained = try await drain()
         let store = try requireStore()
         if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
+            (try await store.deadLetters(Self.query(filter, states: [.open])), try await store.deadLetterCount(DeadLetterQuery()))
         }
         var outcomes: [DeadLetterOutcome] = []
         var publisher: AMQPClient?
         var pacer = ReplayPacer(rate: rate)
+        // Whole records a page at a time: one read per page, never an incident's payloads at once.
+        var page: [String: StoredDeadLetter] = [:]
         for (index, row) in rows.enumerated() {
-            let whole = (try? await store.deadLetter(id: row.id)) ?? nil
+            if index % Self.wholePage == 0 {
+                let ids = rows[index..<min(index + Self.wholePage, rows.count)].map(\.id)
+                page = Dictionary(
+                    ((try? await store.deadLetters(ids: ids)) ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            }
+            let whole = page.removeValue(forKey: row.id)
             // The whole record (payload, message) only while this one is handled; the report keeps the row.
             let listed = DeadLetter(stored: row, names: names, cipher: cipher)
             let outcome: DeadLetterOutcome.Result = await {
@@ -204,7 +226,9 @@ public struct DeadLetterQueue: Sendable {
                 }
                 let claimed = (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date())) ?? []
                 guard !claimed.isEmpty else { return .failed("replayed, purged or resolved by someone else meanwhile") }
-                let result = toOutbox ? await requeueInOutbox(letter) : await republish(letter, using: publisher!)
+                let result =
+                    toOutbox
+                    ? await requeueInOutbox(letter, resetAttempts: resetAttempts) : await republish(letter, using: publisher!)
                 let settled: StoredDeadLetter.State
                 if case .replayed = result { settled = .replayed } else { settled = .open }
                 // Left `replaying` only if the store is gone too: the next operation reopens it (`drain`).
@@ -252,7 +276,7 @@ public struct DeadLetterQueue: Sendable {
         let store = try requireStore()
         if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter)), try await store.deadLetterCount(DeadLetterQuery()))
+            (try await store.deadLetters(Self.query(filter, states: [.open])), try await store.deadLetterCount(DeadLetterQuery()))
         }
         let letters = rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }
         let notFound = Self.notFound(filter, in: rows)
@@ -332,15 +356,22 @@ public struct DeadLetterQueue: Sendable {
         }
     }
 
-    static func query(_ filter: DeadLetterFilter) -> DeadLetterQuery {
+    /// The store's question for `filter`; `states` overrides the filter's (what an action may act on).
+    static func query(_ filter: DeadLetterFilter, states: Set<StoredDeadLetter.State>? = nil) -> DeadLetterQuery {
         DeadLetterQuery(
             reasons: filter.reasons, since: filter.since, until: filter.until, callId: filter.callId, ids: filter.ids,
-            states: [.open], after: filter.after, limit: filter.limit)
+            states: states ?? filter.states, after: filter.after, limit: filter.limit)
     }
 
     static func wholeRows(_ rows: [StoredDeadLetter], _ store: SQLiteInteractionStore) async throws -> [StoredDeadLetter] {
         var whole: [StoredDeadLetter] = []
-        for row in rows { whole.append(try await store.deadLetter(id: row.id) ?? row) }
+        var start = 0
+        while start < rows.count {
+            let ids = rows[start..<min(start + wholePage, rows.count)].map(\.id)
+            let read = Dictionary(try await store.deadLetters(ids: ids).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            whole += rows[start..<min(start + wholePage, rows.count)].map { read[$0.id] ?? $0 }
+            start += wholePage
+        }
         return whole
     }
 
@@ -351,10 +382,11 @@ public struct DeadLetterQueue: Sendable {
 
     // MARK: Replaying one
 
-    /// A failed delivery or lookup goes back to the store's outbox as a new entry, with its attempts
-    /// counted afresh: a replay is a new chance, not the last attempt's echo. The running relay's
-    /// dispatcher takes it at its next poll. The dead letter is removed only once the entry is committed.
-    private func requeueInOutbox(_ letter: DeadLetter) async -> DeadLetterOutcome.Result {
+    /// A failed delivery or lookup goes back to the store's outbox as a new entry; the running relay's
+    /// dispatcher takes it at its next poll, and the record is marked replayed only once the entry is
+    /// committed. It goes on counting its attempts (an exhausted job gets one more: is it fixed?) unless
+    /// `resetAttempts` gives it a new budget. Either way its record keeps its first failure.
+    private func requeueInOutbox(_ letter: DeadLetter, resetAttempts: Bool) async -> DeadLetterOutcome.Result {
         guard let outbox = store else {
             return .failed("a failed delivery is replayed into the relay's store: run this where store.path is the relay's")
         }
@@ -364,8 +396,12 @@ public struct DeadLetterQueue: Sendable {
         } catch {
             return .failed("its payload is not a delivery job: \(error)")
         }
-        job.attempts = 0
-        job.firstFailureAt = nil
+        if resetAttempts {
+            // The age a lookup gives up by is measured from the job's first failure: a new budget
+            // restarts that clock too. The store's record keeps its own first failure.
+            job.attempts = 0
+            job.firstFailureAt = nil
+        }
         job.lastError = nil
         let kind = job.kind == .enrich || job.kind == .contextChange ? "lookup" : "delivery"
         do {
@@ -379,7 +415,7 @@ public struct DeadLetterQueue: Sendable {
             "dead letter replayed into the outbox",
             metadata: [
                 LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
-                "deadletter.replay.count": "\(letter.replayCount + 1)",
+                "deadletter.replay.count": "\(letter.replayCount + 1)", "deadletter.replay.reset_attempts": "\(resetAttempts)",
             ])
         return .replayed(to: .outbox)
     }

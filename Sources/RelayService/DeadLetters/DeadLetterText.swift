@@ -5,17 +5,21 @@ public import RelayStore
 /// The `dead-letters` tool's text output: the `list` table, the `show` page, ages.
 public enum DeadLetterText {
     /// `list`'s table, at most `width` columns wide: the last error is cut to fit (with `…`).
-    /// Call ids are masked: the table is for screens and tickets.
-    public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120) -> [String] {
-        let headers = ["ID", "REASON", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
+    /// Call ids are masked (the table is for screens and tickets) unless `revealCallIds`; a STATE
+    /// column appears when any listed dead letter is not open.
+    public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120, revealCallIds: Bool = false) -> [String] {
+        let showsState = letters.contains { $0.state != .open }
+        let headers = ["ID", "REASON"] + (showsState ? ["STATE"] : []) + ["CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
         // Every cell is what a publisher or an upstream sent: escaped before the widths are taken.
-        let rows = letters.map { letter in
-            [
-                letter.id, letter.reason, letter.callId.map { Masking.mask($0) } ?? "-",
-                letter.attempts.map(String.init) ?? "-", String(letter.replayCount),
-                letter.age(now: now).map(age) ?? "?", letter.lastError,
-            ].map(PrintSafe.escape)
+        let rows = letters.map { letter -> [String] in
+            let callId: String = letter.callId.map { revealCallIds ? $0 : Masking.mask($0) } ?? "-"
+            var cells: [String] = [letter.id, letter.reason]
+            if showsState { cells.append(letter.state.rawValue) }
+            cells += [callId, letter.attempts.map(String.init) ?? "-", String(letter.replayCount)]
+            cells += [letter.age(now: now).map(age) ?? "?", letter.lastError]
+            return cells.map(PrintSafe.escape)
         }
+        let rightAlignedColumns: Set<Int> = showsState ? [4, 5, 6] : [3, 4, 5]
         var widths = headers.map(\.count)
         for row in rows {
             for (column, cell) in row.enumerated().dropLast() { widths[column] = max(widths[column], cell.count) }
@@ -25,7 +29,7 @@ public enum DeadLetterText {
         func line(_ cells: [String]) -> String {
             var text = ""
             for (column, cell) in cells.enumerated().dropLast() {
-                let rightAligned = column == 3 || column == 4 || column == 5
+                let rightAligned = rightAlignedColumns.contains(column)
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
                 text += (rightAligned ? padding + cell : cell + padding) + "  "
             }
@@ -36,10 +40,12 @@ public enum DeadLetterText {
 
     /// The counts `list` prints before its table: how many are open, by reason, the most frequent last
     /// errors, and how old the oldest and newest failures are.
-    public static func summary(_ summary: DeadLetterSummary, now: Date, errors: Int = 3) -> [String] {
-        guard summary.total > 0 else { return ["open: 0"] }
+    ///
+    /// - Parameter label: what is counted: `open`, or the states asked for (`replayed`, `any state`).
+    public static func summary(_ summary: DeadLetterSummary, now: Date, errors: Int = 3, label: String = "open") -> [String] {
+        guard summary.total > 0 else { return ["\(label): 0"] }
         let reasons = summary.byReason.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
-        var lines = ["open: \(summary.total) (" + reasons.joined(separator: ", ") + ")"]
+        var lines = ["\(label): \(summary.total) (" + reasons.joined(separator: ", ") + ")"]
         if let oldest = summary.oldestFailure, let newest = summary.newestFailure {
             lines.append(
                 "failed: oldest \(age(max(0, now.timeIntervalSince(oldest)))) ago, newest \(age(max(0, now.timeIntervalSince(newest)))) ago")
@@ -70,7 +76,10 @@ public enum DeadLetterText {
                 ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? "")))
         }
         if copies > 1 { fields.append(("copies", "\(copies) messages carried this id")) }
-        if letter.state != .open { fields.append(("state", letter.state.rawValue + (letter.note.map { ": \($0)" } ?? ""))) }
+        if letter.state != .open {
+            let since = letter.stateChangedAt.map { " since \(time($0))" } ?? ""
+            fields.append(("state", letter.state.rawValue + since + (letter.note.map { ": \($0)" } ?? "")))
+        }
         let (text, encoding) = letter.payloadForJSON
         var lines = fields.map { name, value in
             (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + PrintSafe.escape(value)
