@@ -85,7 +85,7 @@ public final class AdminServer: Service {
             onServerRunning: { [bound, logger, settings] channel in
                 let port = channel.localAddress?.port ?? settings.port
                 bound.set(port)
-                logger.info("admin API listening", metadata: ["admin.address": "\(settings.host):\(port)"])
+                logger.info("admin API listening", metadata: ["admin.endpoint": "\(settings.host):\(port)"])
             },
             logger: logger)
         do {
