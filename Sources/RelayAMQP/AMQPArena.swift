@@ -63,7 +63,8 @@ extension amqp_bytes_t {
 }
 
 extension amqp_table_t {
-    /// Reads the entries the relay understands; nested tables and arrays become `.other`.
+    /// Reads the entries the relay understands; nested tables and arrays (the broker's `x-death`
+    /// history) become `.other`, holding their text (`[{count: 21, queue: relay.events, …}]`).
     var headers: [String: AMQPHeaderValue] {
         guard num_entries > 0, let entries else { return [:] }
         var result: [String: AMQPHeaderValue] = [:]
@@ -88,7 +89,30 @@ extension amqp_field_value_t {
         case AMQP_FIELD_KIND_U32.rawValue: .int(Int64(value.u32))
         case AMQP_FIELD_KIND_I64.rawValue: .int(value.i64)
         case AMQP_FIELD_KIND_U64.rawValue, AMQP_FIELD_KIND_TIMESTAMP.rawValue: .int(Int64(truncatingIfNeeded: value.u64))
+        case AMQP_FIELD_KIND_ARRAY.rawValue, AMQP_FIELD_KIND_TABLE.rawValue: .other(nestedDescription(depth: 0))
         default: .other("<field kind \(UnicodeScalar(UInt8(kind)))>")
+        }
+    }
+
+    /// A nested value as text, for the record: tables with sorted keys, at most a few levels deep (a
+    /// publisher can nest without end; the broker's `x-death` is two).
+    func nestedDescription(depth: Int) -> String {
+        guard depth < 4 else { return "…" }
+        switch UInt32(kind) {
+        case AMQP_FIELD_KIND_ARRAY.rawValue:
+            let array = value.array
+            guard array.num_entries > 0, let entries = array.entries else { return "[]" }
+            return "[" + (0..<Int(array.num_entries)).map { entries[$0].nestedDescription(depth: depth + 1) }
+                .joined(separator: ", ") + "]"
+        case AMQP_FIELD_KIND_TABLE.rawValue:
+            let table = value.table
+            guard table.num_entries > 0, let entries = table.entries else { return "{}" }
+            let pairs = (0..<Int(table.num_entries)).map { index in
+                (entries[index].key.string, entries[index].value.nestedDescription(depth: depth + 1))
+            }
+            return "{" + pairs.sorted { $0.0 < $1.0 }.map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "}"
+        default:
+            return headerValue.description
         }
     }
 }

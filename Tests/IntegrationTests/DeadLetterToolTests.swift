@@ -407,6 +407,13 @@ struct DeadLetterToolTests {
         #expect(letter.lastError.contains("delivery_limit"))
         #expect(letter.lastError.contains(fixture.names.eventsQueue))
         #expect(try await fixture.queue.list(DeadLetterFilter(reasons: ["brokerDeadLettered"])).letters.count == 1)
+        // Its death history is kept with the record and shown.
+        let stored = try #require(try await fixture.queue.store?.deadLetter(id: letter.id))
+        #expect(stored.headers["x-first-death-reason"] == .string("delivery_limit"))
+        #expect(stored.headers["x-death"] != nil)
+        let page = DeadLetterText.detail(try #require(try await fixture.queue.letter(id: letter.id)), copies: 1, now: Date())
+        #expect(page.contains { $0.hasPrefix("x-first-death-reason:") && $0.hasSuffix("delivery_limit") }, "\(page)")
+        #expect(page.contains { $0.hasPrefix("x-death:") && $0.contains(fixture.names.eventsQueue) }, "\(page)")
 
         let report = try await fixture.queue.replay(DeadLetterFilter(ids: [letter.id]))
         #expect(report.outcomes.map(\.result) == [.replayed(to: letter.origin!)])

@@ -1,4 +1,5 @@
 public import Foundation
+import RelayAMQP
 import RelayCore
 public import RelayStore
 
@@ -76,13 +77,20 @@ public enum DeadLetterText {
                 ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? "")))
         }
         if copies > 1 { fields.append(("copies", "\(copies) messages carried this id")) }
+        // What the broker wrote when it dead-lettered the message itself: its death history.
+        for (name, value) in letter.headers.sorted(by: { $0.key < $1.key })
+        where DeadLetter.brokerHeaderPrefixes.contains(where: { name.hasPrefix($0) }) {
+            fields.append((name, value.description))
+        }
         if letter.state != .open {
             let since = letter.stateChangedAt.map { " since \(time($0))" } ?? ""
             fields.append(("state", letter.state.rawValue + since + (letter.note.map { ": \($0)" } ?? "")))
         }
         let (text, encoding) = letter.payloadForJSON
         var lines = fields.map { name, value in
-            (name + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + PrintSafe.escape(value)
+            let label = name + ":"
+            return (label.count < 15 ? label.padding(toLength: 15, withPad: " ", startingAt: 0) : label + " ")
+                + PrintSafe.escape(value)
         }
         if letter.payloadIsSealed { lines.append("payload:       not opened: " + letter.sealedPayloadReason) }
         lines.append("payload (\(encoding.rawValue), \(letter.payload.count) bytes):")
