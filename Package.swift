@@ -204,6 +204,7 @@ let package = Package(
                 "RelayService", "RelayAdmin", "RelayAMQP", "RelayHTTP", "RelaySimulator", "RelayTesting", "RelayCore",
                 "RelayStore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings

@@ -35,22 +35,33 @@ public final class DeadLetterDrain: Service {
     }
 
     func record(_ batch: [Delivery]) async {
-        let now = Date()
-        do {
-            let recorded = try await store.recordDeadLetters(
-                batch.map { StoredDeadLetter(message: $0, names: names, now: now) }, now: now)
-            amqp.ack(batch)
-            let new = recorded.count { $0 != .copy }
-            if new > 0 {
-                logger.debug("dead letters recorded", metadata: ["deadletter.recorded": "\(new)"])
+        var pause = Duration.milliseconds(500)
+        while true {
+            let now = Date()
+            do {
+                let recorded = try await store.recordDeadLetters(
+                    batch.map { StoredDeadLetter(message: $0, names: names, now: now) }, now: now)
+                amqp.ack(batch)
+                let new = recorded.count { $0 != .copy }
+                if new > 0 {
+                    logger.debug("dead letters recorded", metadata: ["deadletter.recorded": "\(new)"])
+                }
+                return
+            } catch {
+                logger.error(
+                    "could not record dead letters in the store; holding them and trying again",
+                    metadata: [LogKeys.error: "\(error)", "deadletter.batch": "\(batch.count)"])
             }
-        } catch {
-            logger.error(
-                "could not record dead letters in the store; they stay on the queue",
-                metadata: [LogKeys.error: "\(error)", "deadletter.batch": "\(batch.count)"])
-            // Back on the queue after a pause: a store that is down is not hammered.
-            try? await Task.sleep(for: .seconds(1))
-            for delivery in batch { amqp.nack(delivery, requeue: true) }
+            // Held, not nacked: a requeue counts as a delivery, and a queue with a delivery limit (quorum
+            // queues have one by default from RabbitMQ 4.0) would drop a dead letter the store refused
+            // a few times. Stopping returns them to the queue unacked, for the next start.
+            do {
+                try await Task.sleep(for: pause)
+            } catch {
+                return
+            }
+            if Task.isShuttingDownGracefully { return }
+            pause = min(pause * 2, .seconds(30))
         }
     }
 }
