@@ -587,6 +587,19 @@ struct DeadLetterToolPureTests {
         #expect(!lines[1].contains("identifier"))
         #expect(lines[1].contains("  2h  "))
         #expect(lines[1].hasSuffix("…"))
+        // A failed delivery's target: the method and the end of its path, the external id masked.
+        let delivery = DeadLetterRecord(
+            id: "dl_delivery", reason: .deliveryFailed, callId: "call-0042", eventType: "callStarted", eventId: "e1",
+            attempts: 5, firstFailureAt: now, lastFailureAt: now, lastError: "HTTP 503", originalPayload: [],
+            origin: .outbox,
+            target: .init(method: "PUT", url: "https://platform.example/api/v2/customers/CRM%3A500245678", lastStatus: 503))
+        let deliveryLines = DeadLetterText.table(
+            [DeadLetter(message: self.delivery(delivery.encoded(), headers: [:]), names: names)], now: now)
+        #expect(deliveryLines[0].contains("TARGET"))
+        let masked = Masking.mask("CRM%3A500245678")
+        #expect(deliveryLines[1].contains("PUT customers/\(masked)"), "\(deliveryLines)")
+        #expect(!deliveryLines[1].contains("500245678"))
+        #expect(lines[1].contains("  -  "), "an orphan goes nowhere")
         #expect(DeadLetterText.age(59) == "59s")
         #expect(DeadLetterText.age(3 * 86_400 + 5) == "3d")
     }

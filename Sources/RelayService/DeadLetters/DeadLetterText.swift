@@ -10,17 +10,18 @@ public enum DeadLetterText {
     /// column appears when any listed dead letter is not open.
     public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120, revealCallIds: Bool = false) -> [String] {
         let showsState = letters.contains { $0.state != .open }
-        let headers = ["ID", "REASON"] + (showsState ? ["STATE"] : []) + ["CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
+        let headers =
+            ["ID", "REASON"] + (showsState ? ["STATE"] : []) + ["TARGET", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
         // Every cell is what a publisher or an upstream sent: escaped before the widths are taken.
         let rows = letters.map { letter -> [String] in
             let callId: String = letter.callId.map { revealCallIds ? $0 : Masking.mask($0) } ?? "-"
             var cells: [String] = [letter.id, letter.reason]
             if showsState { cells.append(letter.state.rawValue) }
-            cells += [callId, letter.attempts.map(String.init) ?? "-", String(letter.replayCount)]
+            cells += [keepEnd(targetCell(letter), width: 26), callId, letter.attempts.map(String.init) ?? "-", String(letter.replayCount)]
             cells += [letter.age(now: now).map(age) ?? "?", letter.lastError]
             return cells.map(PrintSafe.escape)
         }
-        let rightAlignedColumns: Set<Int> = showsState ? [4, 5, 6] : [3, 4, 5]
+        let rightAlignedColumns: Set<Int> = showsState ? [5, 6, 7] : [4, 5, 6]
         var widths = headers.map(\.count)
         for row in rows {
             for (column, cell) in row.enumerated().dropLast() { widths[column] = max(widths[column], cell.count) }
@@ -37,6 +38,21 @@ public enum DeadLetterText {
             return text + truncate(cells.last!, to: errorWidth)
         }
         return [line(headers)] + rows.map(line)
+    }
+
+    /// Where a dead letter was going: a delivery's method and the end of its path (external id masked),
+    /// or where a replay would put the event (`platform.events/callStarted`, `outbox`); `-` for none.
+    static func targetCell(_ letter: DeadLetter) -> String {
+        if let target = letter.target {
+            let path = URLComponents(string: target.url)?.percentEncodedPath ?? ""
+            let components = path.split(separator: "/")
+            guard let last = components.last else { return target.method }
+            let tail = (components.count > 1 ? components[components.count - 2] + "/" : "") + Masking.mask(String(last))
+            return "\(target.method) \(tail)"
+        }
+        guard let origin = letter.origin else { return "-" }
+        if origin.isOutbox { return "outbox" }
+        return origin.exchange + (origin.routingKey.isEmpty ? "" : "/" + origin.routingKey)
     }
 
     /// The counts `list` prints before its table: how many are open, by reason, the most frequent last
@@ -121,6 +137,11 @@ public enum DeadLetterText {
         case ..<86_400: return "\(whole / 3600)h"
         default: return "\(whole / 86_400)d"
         }
+    }
+
+    /// The end of `text` when it is wider than `width`: where a target ends says the most.
+    static func keepEnd(_ text: String, width: Int) -> String {
+        text.count <= width ? text : "…" + String(text.suffix(width - 1))
     }
 
     static func truncate(_ text: String, to width: Int) -> String {
