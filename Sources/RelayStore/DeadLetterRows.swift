@@ -97,6 +97,20 @@ public enum StoredHeaderValue: Sendable, Hashable, Codable {
     case other(String)
 }
 
+extension StoredHeaderValue {
+    /// A message's headers as the stores keep them: JSON text, keys sorted.
+    public static func json(_ headers: [String: StoredHeaderValue]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Strings, integers and booleans only: encoding cannot fail.
+        return String(decoding: try! encoder.encode(headers), as: UTF8.self)
+    }
+
+    public static func headers(json: String) -> [String: StoredHeaderValue] {
+        (try? JSONDecoder().decode([String: StoredHeaderValue].self, from: Data(json.utf8))) ?? [:]
+    }
+}
+
 /// What recording one dead letter did.
 public enum DeadLetterRecording: Sendable, Hashable {
     /// A dead letter the store did not know.
@@ -155,45 +169,42 @@ public struct DeadLetterSummary: Sendable, Hashable {
     public var byLastError: [ErrorGroup]
     public var oldestFailure: Date?
     public var newestFailure: Date?
+
+    public init(total: Int, byReason: [String: Int], byLastError: [ErrorGroup], oldestFailure: Date?, newestFailure: Date?) {
+        self.total = total
+        self.byReason = byReason
+        self.byLastError = byLastError
+        self.oldestFailure = oldestFailure
+        self.newestFailure = newestFailure
+    }
 }
 
-extension SQLiteInteractionStore {
-    /// Records dead letters idempotently by id, in one transaction (see `DeadLetterRecording`).
+extension SQLiteInteractionStore: DeadLetterStore {
     public func recordDeadLetters(_ letters: [StoredDeadLetter], now: Date) async throws -> [DeadLetterRecording] {
         try await database { try await writeShared { db in try letters.map { try DeadLetterRows(db).record($0, now: now) } } }
     }
 
-    public func deadLetterSummary(_ query: DeadLetterQuery, groups: Int = 10) async throws -> DeadLetterSummary {
+    public func deadLetterSummary(_ query: DeadLetterQuery, groups: Int) async throws -> DeadLetterSummary {
         try await database { try await writer.read { db in try DeadLetterRows(db).summary(query, groups: groups) } }
     }
 
-    /// How many dead letters the query selects (its page ignored): one count over the state index.
     public func deadLetterCount(_ query: DeadLetterQuery) async throws -> Int {
         try await database { try await writer.read { db in try DeadLetterRows(db).count(query) } }
     }
 
-    /// The rows the query selects, in arrival order, without payloads or messages: bounded memory
-    /// whatever the payloads weigh.
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [StoredDeadLetter] {
         try await database { try await writer.read { db in try DeadLetterRows(db).rows(query) } }
     }
 
-    /// One dead letter, payload and message included, whatever its state.
-    public func deadLetter(id: String) async throws -> StoredDeadLetter? {
-        try await database { try await writer.read { db in try DeadLetterRows(db).whole(ids: [id]).first } }
-    }
-
-    /// Dead letters by id, payloads and messages included, whatever their state, in arrival order: one
-    /// read for a page of them (a caller keeps the page small: a record can carry 64 KB twice).
+    /// One read for a page of them (a caller keeps the page small: a record can carry 64 KB twice).
     public func deadLetters(ids: [String]) async throws -> [StoredDeadLetter] {
         guard !ids.isEmpty else { return [] }
         return try await database { try await writer.read { db in try DeadLetterRows(db).whole(ids: ids) } }
     }
 
-    /// Reopens dead letters claimed for a replay before `cutoff` and never settled (the replaying
-    /// process died between its claim and the broker's answer); returns their ids. A replay that did
-    /// go out is then replayed again: its message carries the same record id, and what it causes is
-    /// deduplicated downstream, as every redelivery is.
+    /// A replay claimed and never settled: the replaying process died between its claim and the
+    /// broker's answer. One that did go out is then replayed again: its message carries the same record
+    /// id, and what it causes is deduplicated downstream, as every redelivery is.
     public func reopenStaleReplays(claimedBefore cutoff: Date, now: Date) async throws -> [String] {
         try await database {
             try await writeShared { db in
@@ -208,7 +219,6 @@ extension SQLiteInteractionStore {
         }
     }
 
-    /// Deletes every dead letter whose last failure (or recording, when it has none) is before `cutoff`.
     public func deleteDeadLetters(olderThan cutoff: Date) async throws -> Int {
         try await database {
             try await writeShared { db in
@@ -219,10 +229,9 @@ extension SQLiteInteractionStore {
         }
     }
 
-    /// Moves the dead letters among `ids` that are in one of `from` to `to`, in one statement; returns the
-    /// ids it moved. Two operators claiming the same record: one gets it, the other an empty answer.
+    /// Two operators claiming the same record: one gets it, the other an empty answer.
     public func transitionDeadLetters(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String? = nil, now: Date
+        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
     ) async throws -> [String] {
         guard !ids.isEmpty, !from.isEmpty else { return [] }
         return try await database {
@@ -261,25 +270,15 @@ struct DeadLetterRows {
             ])
             return .new
         }
-        let storedReplays: Int = existing["replay_count"]
         let stateText: String = existing["state"]
-        let state = StoredDeadLetter.State(rawValue: stateText) ?? .open
         let changed: Double? = existing["state_changed_at"]
-        // Failed again after a replay: a higher replay count (a republished event carries one), or a
-        // failure after the replay was claimed (a job replayed into the outbox carries none). Purged
-        // and resolved records stay closed: a late copy is only counted.
-        let laterFailure = letter.lastFailureAt.map { ColumnTime.value($0) > (changed ?? .infinity) } ?? false
-        let failedAgain: Bool
-        switch state {
-        case .open: failedAgain = letter.replayCount > storedReplays
-        case .replaying, .replayed: failedAgain = letter.replayCount > storedReplays || laterFailure
-        case .purged, .resolved: failedAgain = false
-        }
-        guard failedAgain else {
+        let (recording, replays) = DeadLetterRecording.decide(
+            letter,
+            stored: (existing["replay_count"], StoredDeadLetter.State(rawValue: stateText) ?? .open, changed.map(ColumnTime.date)))
+        guard recording == .failedAgain else {
             try db.cachedStatement(sql: "UPDATE dead_letter SET copies = copies + 1 WHERE id = ?").execute(arguments: [letter.id])
             return .copy
         }
-        let replays = state == .open ? letter.replayCount : max(letter.replayCount, storedReplays + 1)
         try db.cachedStatement(
             sql: """
                 UPDATE dead_letter SET
@@ -409,16 +408,11 @@ struct DeadLetterRows {
                 + StatementArguments(states))
     }
 
-    static func headersJSON(_ headers: [String: StoredHeaderValue]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        // Strings, integers and booleans only: encoding cannot fail.
-        return String(decoding: try! encoder.encode(headers), as: UTF8.self)
-    }
+    static func headersJSON(_ headers: [String: StoredHeaderValue]) -> String { StoredHeaderValue.json(headers) }
 
     private static func letter(_ row: Row, whole: Bool) throws -> StoredDeadLetter {
         let headersText: String = row["headers"]
-        let headers = (try? JSONDecoder().decode([String: StoredHeaderValue].self, from: Data(headersText.utf8))) ?? [:]
+        let headers = StoredHeaderValue.headers(json: headersText)
         let targetURL: String? = row["target_url"]
         let originExchange: String? = row["origin_exchange"]
         let first: Double? = row["first_failure_at"]
