@@ -12,6 +12,12 @@ public import RelayStore
 extension PostgresStore: DeadLetterStore {
     public func recordDeadLetters(_ letters: [StoredDeadLetter], now: Date) async throws -> [DeadLetterRecording] {
         try await transaction { connection in
+            // The rows already there are locked first, in id order, so two relays recording overlapping
+            // batches do not deadlock on them; new ones are inserted in arrival order, which pages follow.
+            // (Two relays inserting the same new ids in different orders can still deadlock: PostgreSQL
+            // aborts one transaction, and its drain holds the batch and tries again.)
+            try await connection.query(
+                "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE", logger: logger)
             var recordings: [DeadLetterRecording] = []
             for letter in letters {
                 recordings.append(try await Self.record(letter, now: now, on: connection, logger: logger))
@@ -23,6 +29,15 @@ extension PostgresStore: DeadLetterStore {
     private static func record(
         _ letter: StoredDeadLetter, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> DeadLetterRecording {
+        // Deleted by retention between the insert's conflict and the lock: insert again.
+        while true {
+            if let recording = try await recordOnce(letter, now: now, on: connection, logger: logger) { return recording }
+        }
+    }
+
+    private static func recordOnce(
+        _ letter: StoredDeadLetter, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> DeadLetterRecording? {
         // New, unless another relay (or an earlier copy) recorded it first: then the row is locked and
         // the same decision as SQLite's is made on it.
         let inserted = try await connection.query(
@@ -48,6 +63,7 @@ extension PostgresStore: DeadLetterStore {
         ).decode((Int, String, Date?).self) {
             stored = (replays, StoredDeadLetter.State(rawValue: state) ?? .open, changed)
         }
+        guard let stored else { return nil }
         let (recording, replays) = DeadLetterRecording.decide(letter, stored: stored)
         switch recording {
         case .new, .copy:
@@ -139,7 +155,9 @@ extension PostgresStore: DeadLetterStore {
         var moved: [String] = []
         for try await id in try await client.query(
             """
-            UPDATE dead_letter SET state = \(to.rawValue), state_changed_at = \(now), note = COALESCE(\(note), note),
+            UPDATE dead_letter SET state = \(to.rawValue), note = COALESCE(\(note), note),
+                state_changed_at = CASE WHEN state = 'replaying' AND \(to.rawValue) = 'replayed' THEN state_changed_at
+                    ELSE \(now) END,
                 payload = CASE WHEN \(purging) THEN ''::bytea ELSE payload END,
                 message = CASE WHEN \(purging) THEN ''::bytea ELSE message END,
                 last_error = CASE WHEN \(purging) THEN '(purged)' ELSE last_error END

@@ -152,7 +152,7 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
 }
 
 /// `postgres://user:password@host:port/database`, as `store.url` gives it. The password may instead
-/// come from a secret (`store.passwordFile`); percent-escapes in the user and password are decoded.
+/// come from a secret; percent-escapes in the user and password are decoded (once).
 public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -179,8 +179,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
         guard !database.isEmpty else { throw PostgresStoreError("the URL names no database (postgres://…/relay)") }
         self.host = host
         self.port = components.port ?? 5432
-        self.username = username.removingPercentEncoding ?? username
-        self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        // URLComponents has decoded them already.
+        self.username = username
+        self.password = components.password
         self.database = database
     }
 

@@ -392,19 +392,24 @@ struct DeadLetterRows {
         let purging = to == .purged
         // A purged dead letter keeps its record, not the personal data its payload, message or last
         // error (an upstream's answer) may hold; and the freed pages are zeroed, not left on the freelist.
+        // Restored afterwards, not switched off: Debian's SQLite has it on by default.
+        let secureDelete = purging ? try Int.fetchOne(db, sql: "PRAGMA secure_delete") : nil
         if purging { try db.execute(sql: "PRAGMA secure_delete = ON") }
-        defer { if purging { try? db.execute(sql: "PRAGMA secure_delete = OFF") } }
+        defer { if let secureDelete { try? db.execute(sql: "PRAGMA secure_delete = \(secureDelete)") } }
         return try String.fetchAll(
             db,
             sql: """
-                UPDATE dead_letter SET state = ?, state_changed_at = ?, note = COALESCE(?, note),
+                UPDATE dead_letter SET state = ?, note = COALESCE(?, note),
+                    -- a settled replay keeps its claim's time: a failure after the claim is a failure
+                    -- after the replay, however late the drain records it
+                    state_changed_at = CASE WHEN state = 'replaying' AND ? = 'replayed' THEN state_changed_at ELSE ? END,
                     payload = CASE WHEN ? THEN x'' ELSE payload END,
                     message = CASE WHEN ? THEN x'' ELSE message END,
                     last_error = CASE WHEN ? THEN '(purged)' ELSE last_error END
                 WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND state IN (\(databaseQuestionMarks(count: states.count)))
                 RETURNING id
                 """,
-            arguments: [to.rawValue, ColumnTime.value(now), note, purging, purging, purging] + StatementArguments(ids)
+            arguments: [to.rawValue, note, to.rawValue, ColumnTime.value(now), purging, purging, purging] + StatementArguments(ids)
                 + StatementArguments(states))
     }
 

@@ -160,6 +160,19 @@ struct DeadLetterStoreTests {
         }
     }
 
+    @Test("a failure between a replay's claim and its settling is a failure after the replay, however late it is recorded", arguments: StoreKind.allCases)
+    func failureDuringSettling(_ kind: StoreKind) async throws {
+        try await kind.withDeadLetterStore { store in
+            _ = try await store.recordDeadLetters([letter("dl_s", reason: "deliveryFailed", at: 0)], now: t0)
+            _ = try await store.transitionDeadLetters(ids: ["dl_s"], from: [.open], to: .replaying, now: t0 + 5)
+            _ = try await store.transitionDeadLetters(ids: ["dl_s"], from: [.replaying], to: .replayed, now: t0 + 20)
+            // The replayed job failed at t0 + 10, before the settling; the drain records it at t0 + 30.
+            let again = letter("dl_s", reason: "deliveryFailed", at: 10, lastError: "HTTP 503 again")
+            #expect(try await store.recordDeadLetters([again], now: t0 + 30) == [.failedAgain])
+            #expect(try await store.deadLetter(id: "dl_s")?.state == .open)
+        }
+    }
+
     @Test("ten relays recording the same new dead letter at once: one records it, nine count a copy", arguments: StoreKind.allCases)
     func concurrentRecording(_ kind: StoreKind) async throws {
         try await kind.withDeadLetterStore { store in

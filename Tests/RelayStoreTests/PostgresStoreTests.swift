@@ -52,6 +52,7 @@ struct PostgresStoreTests {
         #expect(url == PostgresURL(host: "db.internal", port: 6432, username: "relay", password: "s@cret", database: "relay"))
         #expect(url.description == "postgres://relay:***@db.internal:6432/relay")
         #expect(try PostgresURL(parsing: "postgresql://relay@localhost/relay").port == 5432)
+        #expect(try PostgresURL(parsing: "postgres://relay:50%2541@localhost/relay").password == "50%41", "decoded once")
         for (text, reason) in [
             ("mysql://relay@localhost/relay", "not a postgres:// URL"), ("postgres://localhost/relay", "names no user"),
             ("postgres://relay@localhost", "names no database"),

@@ -163,7 +163,10 @@ extension DeadLetter {
             ageSeconds = letter.age(now: now).map { Int($0) }
             lastError = letter.lastError
             origin = letter.origin
-            target = letter.target
+            // The end of a delivery's path is the customer's external id: masked, as in the table.
+            target = letter.target.map {
+                .init(method: $0.method, url: DeadLetterText.maskingLastPathComponent($0.url), lastStatus: $0.lastStatus)
+            }
             sequence = letter.sequence
             copies = letter.copies
             state = letter.state

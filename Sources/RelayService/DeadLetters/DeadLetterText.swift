@@ -139,6 +139,18 @@ public enum DeadLetterText {
         }
     }
 
+    /// `url` with its last path component (a customer's external id, on a platform PUT) masked.
+    static func maskingLastPathComponent(_ url: String) -> String {
+        guard var components = URLComponents(string: url), let slash = components.percentEncodedPath.lastIndex(of: "/") else {
+            return url
+        }
+        let path = components.percentEncodedPath
+        let last = String(path[path.index(after: slash)...])
+        guard !last.isEmpty else { return url }
+        components.percentEncodedPath = String(path[...slash]) + Masking.mask(last)
+        return components.string ?? url
+    }
+
     /// The end of `text` when it is wider than `width`: where a target ends says the most.
     static func keepEnd(_ text: String, width: Int) -> String {
         text.count <= width ? text : "…" + String(text.suffix(width - 1))
