@@ -672,6 +672,7 @@ struct UnknownEnvironmentVariableTests {
             environment: [
                 "RELAY_WEBHOOK_SIGNING_SECRET_FILE": secret, "RELAY_CONFIG": "Config/relay.yaml",
                 "RELAY_BROKER_PORT": "5673", "RELAY_TEST_BROKER_PORT": "5673", "RELAY_REPO_ROOT": "/tmp",
+                "RELAY_POSTGRES_PORT": "5433", "RELAY_TEST_POSTGRES_URL": "postgres://relay@127.0.0.1:5433/relay",
                 "RELAY_STORE_PATH": "/tmp/x.sqlite", "NOT_RELAY_STORE_PTH": "ignored: not ours",
             ])
         #expect(configuration.store.path == "/tmp/x.sqlite")
