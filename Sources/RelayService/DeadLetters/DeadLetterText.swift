@@ -141,13 +141,11 @@ public enum DeadLetterText {
 
     /// `url` with its last path component (a customer's external id, on a platform PUT) masked.
     static func maskingLastPathComponent(_ url: String) -> String {
-        guard var components = URLComponents(string: url), let slash = components.percentEncodedPath.lastIndex(of: "/") else {
-            return url
-        }
-        let path = components.percentEncodedPath
-        let last = String(path[path.index(after: slash)...])
-        guard !last.isEmpty else { return url }
-        components.percentEncodedPath = String(path[...slash]) + Masking.mask(last)
+        guard var components = URLComponents(string: url), !components.percentEncodedPath.hasSuffix("/"),
+            components.percentEncodedPath.contains("/")
+        else { return url }
+        // The deliveries tool's masking of a job's path, applied to the URL's.
+        components.percentEncodedPath = OutboxEntryView.maskedPath(components.percentEncodedPath)
         return components.string ?? url
     }
 
