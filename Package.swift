@@ -91,6 +91,7 @@ let package = Package(
                 "RelayStore", "RelayCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -178,7 +179,8 @@ let package = Package(
         .target(
             name: "RelayTesting",
             dependencies: [
-                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore",
+                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore", "RelayPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -195,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "RelayStoreTests",
             dependencies: [
-                "RelayStore", "RelayCore", "RelayPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                "RelayStore", "RelayCore", "RelayPostgres", "RelayTesting", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

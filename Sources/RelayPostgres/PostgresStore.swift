@@ -2,18 +2,23 @@ public import Foundation
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
+import NIOPosix
 
 /// The relay's store on PostgreSQL, for several relays on one database (`store.url: postgres://…`).
 ///
 /// It grows behind the same protocols as the SQLite store, each held to the same answers by the
-/// conformance suites of the tests. It keeps the record of dead letters (`DeadLetterStore`) today; the
-/// interactions, the outbox, the timers and the contacts follow.
+/// conformance suites of the tests: the interactions, processed events, outbox, timers and overrides
+/// (`InteractionStore`), the contact graph (`ContactStore`) and the record of dead letters
+/// (`DeadLetterStore`).
 ///
 /// A `Service`: its connection pool runs in `run()`, in the relay's service group. `migrate()` brings
 /// the schema to this version at start, under an advisory lock, so relays starting together migrate once.
 public final class PostgresStore: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Where transactions that run the relay's synchronous rules wait for the server (`PostgresSession`):
+    /// one thread per connection the pool may open, so no transaction waits for a thread.
+    let blockingThreads: NIOThreadPool
 
     /// - Parameters:
     ///   - configuration: where and how to connect (`PostgresURL`).
@@ -27,10 +32,13 @@ public final class PostgresStore: Service, Sendable {
         if let searchPath { clientConfiguration.options.additionalStartupParameters = [("search_path", searchPath)] }
         client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         self.logger = logger
+        blockingThreads = NIOThreadPool(numberOfThreads: maximumConnections)
+        blockingThreads.start()
     }
 
     public func run() async throws {
         await client.run()
+        try? await blockingThreads.shutdownGracefully()
     }
 
     // MARK: Migrations
@@ -76,7 +84,127 @@ public final class PostgresStore: Service, Sendable {
                 "CREATE INDEX dead_letter_by_reason ON dead_letter (reason, state)",
                 "CREATE INDEX dead_letter_by_call ON dead_letter (call_id)",
             ]
-        )
+        ),
+        // The interactions, the outbox and the contact graph: SQLite's tables (SQLiteSchema v1 to v5) as
+        // they stand. Times are seconds since 1970 as DOUBLE PRECISION, as SQLite keeps them
+        // (`ColumnTime`), so a time the store returns at commit equals the one read back later, to the
+        // bit, on both stores (`to_timestamp(x)` shows one). Nothing here holds a phone number, an email
+        // or a name: external ids are pointers, and personal data is sealed.
+        (
+            2, "interactions, outbox and contacts",
+            [
+                """
+                CREATE TABLE interaction (
+                    call_id TEXT PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    channel TEXT,
+                    direction TEXT,
+                    started_at DOUBLE PRECISION,
+                    ended_at DOUBLE PRECISION,
+                    wrapped_up_at DOUBLE PRECISION,
+                    queue_id TEXT,
+                    agent_id TEXT,
+                    wrap_up_code TEXT,
+                    disconnect_type TEXT,
+                    external_id TEXT,
+                    next_due_at DOUBLE PRECISION,
+                    first_seen_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL,
+                    state BYTEA NOT NULL
+                )
+                """,
+                "CREATE INDEX interaction_next_due_at ON interaction (next_due_at) WHERE next_due_at IS NOT NULL",
+                """
+                CREATE TABLE processed_event (
+                    event_id TEXT PRIMARY KEY,
+                    call_id TEXT NOT NULL,
+                    processed_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX processed_event_processed_at ON processed_event (processed_at)",
+                """
+                CREATE TABLE outbox (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    cause_id TEXT NOT NULL,
+                    call_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    payload BYTEA NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    due_at DOUBLE PRECISION NOT NULL,
+                    attempts BIGINT NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    finished_at DOUBLE PRECISION,
+                    outcome TEXT
+                )
+                """,
+                "CREATE INDEX outbox_cause_id ON outbox (cause_id)",
+                "CREATE INDEX outbox_pending ON outbox (due_at, id) WHERE finished_at IS NULL",
+                """
+                CREATE TABLE identity_override (
+                    phone_key TEXT PRIMARY KEY,
+                    external_id TEXT NOT NULL,
+                    call_id TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "CREATE INDEX identity_override_expires_at ON identity_override (expires_at)",
+                """
+                CREATE TABLE contact (
+                    id TEXT PRIMARY KEY,
+                    type TEXT NOT NULL,
+                    merged_into TEXT,
+                    aliases TEXT NOT NULL DEFAULT '[]',
+                    name BYTEA,
+                    name_key TEXT,
+                    attributes BYTEA,
+                    notes BYTEA,
+                    identifiers BYTEA,
+                    identifier_keys TEXT NOT NULL DEFAULT '',
+                    created_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL,
+                    last_interaction_at DOUBLE PRECISION,
+                    expires_at DOUBLE PRECISION,
+                    expired_at DOUBLE PRECISION
+                )
+                """,
+                "CREATE INDEX contact_expires_at ON contact (expires_at) WHERE expires_at IS NOT NULL",
+                "CREATE INDEX contact_name_key ON contact (name_key) WHERE name_key IS NOT NULL",
+                "CREATE TABLE contact_identifier (key TEXT PRIMARY KEY, contact_id TEXT NOT NULL)",
+                """
+                CREATE TABLE contact_interaction (
+                    contact_id TEXT NOT NULL,
+                    call_id TEXT NOT NULL,
+                    linked_by TEXT NOT NULL,
+                    suggestions TEXT,
+                    linked_at DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (contact_id, call_id)
+                )
+                """,
+                "CREATE TABLE interaction_note (call_id TEXT PRIMARY KEY, notes BYTEA NOT NULL)",
+                """
+                CREATE TABLE contact_merge (
+                    id TEXT PRIMARY KEY,
+                    target_id TEXT NOT NULL,
+                    absorbed_id TEXT NOT NULL,
+                    merged_at DOUBLE PRECISION NOT NULL,
+                    undone_at DOUBLE PRECISION,
+                    snapshot BYTEA NOT NULL
+                )
+                """,
+                "CREATE INDEX contact_merge_target_id ON contact_merge (target_id)",
+                "CREATE INDEX contact_merge_absorbed_id ON contact_merge (absorbed_id)",
+                """
+                CREATE TABLE crm_suggestion (
+                    call_id TEXT NOT NULL,
+                    external_id TEXT NOT NULL,
+                    name BYTEA,
+                    suggested_at DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (call_id, external_id)
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The key of the advisory lock migrations hold: any fixed number the relay alone uses.

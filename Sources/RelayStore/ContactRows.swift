@@ -84,6 +84,27 @@ public struct StoredJourneyEntry: Sendable, Hashable {
     public var notes: [UInt8]?
     /// CRM contacts the customer's name alone found, names sealed.
     public var suggestions: [StoredSuggestion] = []
+
+    public init(
+        callId: String, contactId: String, linkedBy: String, status: Interaction.Status, channel: Channel?,
+        direction: CallDirection?, startedAt: Date?, endedAt: Date?, firstSeenAt: Date, queueId: String?,
+        agentId: String?, wrapUpCode: String?, notes: [UInt8]?, suggestions: [StoredSuggestion]
+    ) {
+        self.callId = callId
+        self.contactId = contactId
+        self.linkedBy = linkedBy
+        self.status = status
+        self.channel = channel
+        self.direction = direction
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.firstSeenAt = firstSeenAt
+        self.queueId = queueId
+        self.agentId = agentId
+        self.wrapUpCode = wrapUpCode
+        self.notes = notes
+        self.suggestions = suggestions
+    }
 }
 
 /// A `crm_suggestion` row: a CRM contact that only the customer's name found.
@@ -92,6 +113,13 @@ public struct StoredSuggestion: Sendable, Hashable {
     public var externalId: String
     public var name: [UInt8]?
     public var suggestedAt: Date
+
+    public init(callId: String, externalId: String, name: [UInt8]?, suggestedAt: Date) {
+        self.callId = callId
+        self.externalId = externalId
+        self.name = name
+        self.suggestedAt = suggestedAt
+    }
 }
 
 /// What an interaction's event brings to the identity graph, prepared (hashed and sealed) before the
@@ -125,9 +153,9 @@ public struct ContactCapture: Sendable {
     }
 }
 
-/// The contact tables inside one transaction of the store: read what an operation touches, write back
-/// what it changed. Only valid inside `SQLiteInteractionStore.readContacts` / `writeContacts`.
-public struct ContactRows {
+/// The contact tables of the SQLite store (`ContactTables`). Only valid inside
+/// `SQLiteInteractionStore.readContacts` / `writeContacts` and the transaction of an event's commit.
+public struct ContactRows: ContactTables {
     let db: Database
 
     /// The live recent override for a caller's number key: read with the contacts, so phase 1 gets
@@ -346,22 +374,8 @@ public struct ContactRows {
             arguments: [ColumnTime.value(now), limit])
     }
 
-    /// What `forget` removed, table by table.
-    public struct Erasure: Sendable, Hashable, Codable {
-        public var contacts = 0
-        public var identifiers = 0
-        public var merges = 0
-        public var interactions = 0
-        public var interactionNotes = 0
-        public var outboxEntries = 0
-        public var overrides = 0
-    }
-
-    /// Erases everything held about these contacts and phone keys: the contacts, their identifiers and
-    /// merges, every interaction linked to them or to the `PHONE:` id of a key (with its notes, CRM
-    /// suggestions, journey link and outbox entries), and the recent overrides of the keys.
-    public func erase(contactIds: [String], phoneKeys: [String]) throws -> Erasure {
-        var erasure = Erasure()
+    public func erase(contactIds: [String], phoneKeys: [String]) throws -> ContactErasure {
+        var erasure = ContactErasure()
         func list(_ values: [String]) -> String { Array(repeating: "?", count: values.count).joined(separator: ", ") }
         var callIds: Set<String> = []
         if !contactIds.isEmpty {
@@ -524,14 +538,13 @@ public struct ContactRows {
     }
 }
 
-extension SQLiteInteractionStore {
-    /// Reads the contact tables in one consistent snapshot.
-    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+extension SQLiteInteractionStore: ContactStore {
+    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
         try await writer.read { db in try body(ContactRows(db: db)) }
     }
 
-    /// Reads and writes the contact tables in one transaction: an operation that throws changes nothing.
-    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (ContactRows) throws -> T) async throws -> T {
+    /// On the single writer: it never interleaves with another write, an event's contact link included.
+    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
         try await writer.write { db in try body(ContactRows(db: db)) }
     }
 }

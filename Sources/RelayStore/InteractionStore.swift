@@ -193,7 +193,7 @@ public enum ApplyResult: Sendable, Hashable {
 }
 
 /// The relay's durable state: interactions, processed event ids, and the outbox. SQLite is the
-/// embedded default; PostgreSQL can follow behind the same protocol.
+/// embedded default (`SQLiteInteractionStore`); PostgreSQL (`PostgresStore`) is for several relays.
 ///
 /// Every method is safe to call concurrently; `apply` is atomic per call: two events of one call never
 /// interleave their read-modify-write.
@@ -328,11 +328,11 @@ public struct EventApplication: Sendable {
     public var contact: ContactCapture?
     /// Given the call's state and the contact tables as this transaction sees them (phase 1's local link
     /// is read there, so it is the one the commit saw), the call's next state and its new effects.
-    public var transition: @Sendable (Interaction?, ContactRows) throws -> (Interaction, [NewOutboxEntry])
+    public var transition: @Sendable (Interaction?, any ContactTables) throws -> (Interaction, [NewOutboxEntry])
 
     public init(
         callId: String, eventId: String, contact: ContactCapture?,
-        transition: @escaping @Sendable (Interaction?, ContactRows) throws -> (Interaction, [NewOutboxEntry])
+        transition: @escaping @Sendable (Interaction?, any ContactTables) throws -> (Interaction, [NewOutboxEntry])
     ) {
         self.callId = callId
         self.eventId = eventId

@@ -1,14 +1,14 @@
-import Foundation
-import RelayCore
+package import Foundation
+package import RelayCore
 
 /// How a time is held in a column: REAL seconds since 1970, readable by operators with
 /// `datetime(x, 'unixepoch', 'subsec')`. A Double holds today's times to well under a microsecond.
-enum ColumnTime {
-    static func value(_ date: Date) -> Double { date.timeIntervalSince1970 }
-    static func value(_ date: Date?) -> Double? { date.map(value) }
-    static func date(_ value: Double) -> Date { Date(timeIntervalSince1970: value) }
+package enum ColumnTime {
+    package static func value(_ date: Date) -> Double { date.timeIntervalSince1970 }
+    package static func value(_ date: Date?) -> Double? { date.map(value) }
+    package static func date(_ value: Double) -> Date { Date(timeIntervalSince1970: value) }
     /// The date as it comes back from a column, so a value returned at commit equals the one read later.
-    static func stored(_ date: Date) -> Date { self.date(value(date)) }
+    package static func stored(_ date: Date) -> Date { self.date(value(date)) }
 }
 
 /// The JSON of an `Interaction`, as kept in `interaction.state`.
@@ -16,7 +16,7 @@ enum ColumnTime {
 /// Dates are written as seconds since the reference date (2001), the `Double` a `Date` holds: Swift writes
 /// the shortest digits that read back to the same `Double`, so the state round-trips exactly, where
 /// milliseconds or seconds since 1970 would round. Keys are sorted so the same state gives the same bytes.
-enum InteractionStateCoding {
+package enum InteractionStateCoding {
     // One configured coder each, shared: every event encodes and decodes a state, and Foundation's
     // coders are safe to share once configured.
     private static let encoder: JSONEncoder = {
@@ -37,7 +37,7 @@ enum InteractionStateCoding {
         return decoder
     }()
 
-    static func encode(_ interaction: Interaction) throws -> Data {
+    package static func encode(_ interaction: Interaction) throws -> Data {
         var json = JSONWriter(escapesSlashes: true, capacity: 512)
         write(interaction, into: &json)
         if json.wroteNonFinite {
@@ -122,7 +122,7 @@ enum InteractionStateCoding {
         try encoder.encode(interaction)
     }
 
-    static func decode(_ data: Data, callId: String) throws(StoreError) -> Interaction {
+    package static func decode(_ data: Data, callId: String) throws(StoreError) -> Interaction {
         do {
             return try decoder.decode(Interaction.self, from: data)
         } catch {

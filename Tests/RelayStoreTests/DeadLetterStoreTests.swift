@@ -1,6 +1,7 @@
 import Foundation
 import RelayCore
 import RelayStore
+import RelayTesting
 import Testing
 
 /// The store as the record of dead letters: recorded once by id, counted before listed, listed in

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import RelayStore
+import RelayTesting
 import Testing
 
 @testable import RelayPostgres
@@ -16,16 +17,10 @@ struct PostgresStoreTests {
             #expect(try await migrated.migrate() == [], "a second start applies nothing")
         }
         // Three relays starting at once on an empty schema: the advisory lock lets one migrate.
-        let url = try TestPostgres.url()
-        let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let admin = PostgresStore(configuration: url, maximumConnections: 1, logger: TestPostgres.logger)
-        let adminRun = Task { try await admin.run() }
-        defer { adminRun.cancel() }
-        try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: TestPostgres.logger)
-        let relays = (0..<3).map { _ in PostgresStore(configuration: url, searchPath: schema, logger: TestPostgres.logger) }
-        let runs = relays.map { relay in Task { try await relay.run() } }
-        defer { for run in runs { run.cancel() } }
-        do {
+        try await TestPostgres.withEmptySchema { url, schema in
+            let relays = (0..<3).map { _ in PostgresStore(configuration: url, searchPath: schema, logger: TestPostgres.logger) }
+            let runs = relays.map { relay in Task { try await relay.run() } }
+            defer { for run in runs { run.cancel() } }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for relay in relays { group.addTask { try await relay.migrate() } }
                 return try await group.reduce(into: [[Int]]()) { $0.append($1) }
@@ -34,16 +29,11 @@ struct PostgresStoreTests {
             #expect(try await relays[0].schemaVersions() == PostgresStore.migrations.map(\.version))
 
             // A database a newer relay migrated: this one refuses to work on it.
-            try await admin.client.query(
-                PostgresQuery(unsafeSQL: "INSERT INTO \(schema).relay_schema_migration (version, name) VALUES (999, 'future')"),
-                logger: TestPostgres.logger)
+            try await relays[0].client.query(
+                "INSERT INTO relay_schema_migration (version, name) VALUES (999, 'future')", logger: TestPostgres.logger)
             let refusal = await #expect(throws: PostgresStoreError.self) { try await relays[1].migrate() }
             #expect(refusal?.description.contains("version 999, newer than this relay knows") == true)
-        } catch {
-            _ = try? await admin.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: TestPostgres.logger)
-            throw error
         }
-        _ = try? await admin.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: TestPostgres.logger)
     }
 
     @Test("store.url: postgres://user:password@host:port/database, the password never shown")

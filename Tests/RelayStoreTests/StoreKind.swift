@@ -1,78 +1,42 @@
 import Foundation
-import Logging
 import PostgresNIO
-import RelayStore
+import RelayTesting
 import Testing
 
 @testable import RelayPostgres
+@testable import RelayStore
 
-/// The stores a conformance suite runs against: each test takes one as its argument and must get
-/// the same answers from both.
-enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-
-    /// Runs `body` on a fresh, empty store of this kind: a SQLite file of its own, or a PostgreSQL
-    /// schema of its own, migrated, dropped afterwards.
-    func withDeadLetterStore(_ body: (any DeadLetterStore) async throws -> Void) async throws {
-        switch self {
-        case .sqlite:
-            try await withTemporaryDatabase { path in try await body(try SQLiteInteractionStore(path: path)) }
-        case .postgres:
-            try await TestPostgres.withSchema { store in try await body(store) }
+extension StoreKind {
+    /// `withStore`, with what the suites of this target also count in the tables.
+    func withInteractionStore(_ body: (any TestableStore) async throws -> Void) async throws {
+        try await withStore { store in
+            // Both stores conform (below).
+            try await body(store as! any TestableStore)
         }
+    }
+
+    func withDeadLetterStore(_ body: (any DeadLetterStore) async throws -> Void) async throws {
+        try await withStore { store in try await body(store) }
     }
 }
 
-/// The PostgreSQL server the tests use: `scripts/test` starts it (scripts/postgres) and says where in
-/// RELAY_TEST_POSTGRES_URL. Without it a PostgreSQL test fails, saying how to start one: it never skips.
-enum TestPostgres {
-    static var logger: Logger {
-        var logger = Logger(label: "test.postgres")
-        logger.logLevel = .warning
-        return logger
-    }
+/// A store as the conformance suites see it: its protocols, and what the tests count in its tables.
+protocol TestableStore: InteractionStore, ContactStore, DeadLetterStore {
+    func rowCounts() async throws -> (interactions: Int, processedEvents: Int, outbox: Int)
+}
 
-    static func url() throws -> PostgresURL {
-        let environment = ProcessInfo.processInfo.environment
-        if let text = environment["RELAY_TEST_POSTGRES_URL"], !text.isEmpty { return try PostgresURL(parsing: text) }
-        // After `scripts/postgres start` by hand: its password file and port.
-        let root = environment["RELAY_REPO_ROOT"]
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        guard let password = try? String(contentsOfFile: root + "/.run/postgres/password", encoding: .utf8) else {
-            throw PostgresStoreError(
-                "no PostgreSQL for the tests: run scripts/test, or scripts/postgres start and "
-                    + "export RELAY_TEST_POSTGRES_URL=$(scripts/postgres url)")
-        }
-        return PostgresURL(
-            host: "127.0.0.1", port: Int(environment["RELAY_POSTGRES_PORT"] ?? "") ?? 5433, username: "relay",
-            password: password.trimmingCharacters(in: .whitespacesAndNewlines), database: "relay")
-    }
+extension SQLiteInteractionStore: TestableStore {}
 
-    /// Runs `body` on a store working in a new schema of its own, migrated; the schema is dropped after.
-    static func withSchema<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
-        let url = try url()
-        let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let admin = PostgresStore(configuration: url, maximumConnections: 1, logger: logger)
-        let adminRun = Task { try await admin.run() }
-        defer { adminRun.cancel() }
-        try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
-        let store = PostgresStore(configuration: url, searchPath: schema, logger: logger)
-        let run = Task { try await store.run() }
-        func dropSchema() async {
-            run.cancel()
-            _ = try? await admin.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+extension PostgresStore: TestableStore {
+    func rowCounts() async throws -> (interactions: Int, processedEvents: Int, outbox: Int) {
+        let rows = try await client.query(
+            """
+            SELECT (SELECT COUNT(*) FROM interaction), (SELECT COUNT(*) FROM processed_event),
+                (SELECT COUNT(*) FROM outbox)
+            """, logger: logger)
+        for try await (interactions, processedEvents, outbox) in rows.decode((Int, Int, Int).self) {
+            return (interactions, processedEvents, outbox)
         }
-        do {
-            try await store.migrate()
-            let result = try await body(store)
-            await dropSchema()
-            return result
-        } catch {
-            await dropSchema()
-            throw error
-        }
+        return (0, 0, 0)
     }
 }

@@ -21,7 +21,7 @@ public final class ContactDirectory: Sendable {
         static let suggestionName = "crm_suggestion.name"
     }
 
-    public let store: SQLiteInteractionStore
+    public let store: any ContactStore
     public let timeToLive: Duration
     let cipher: FieldCipher
     let hasher: IdentifierHasher
@@ -29,7 +29,7 @@ public final class ContactDirectory: Sendable {
     let clock: @Sendable () -> Date
 
     public init(
-        store: SQLiteInteractionStore, cipher: FieldCipher, hasher: IdentifierHasher, timeToLive: Duration,
+        store: any ContactStore, cipher: FieldCipher, hasher: IdentifierHasher, timeToLive: Duration,
         defaultRegion: String = PhoneNumber.unknownRegion, clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.store = store
@@ -219,7 +219,7 @@ public final class ContactDirectory: Sendable {
         try await change(reference: nil, keys: keys) { book, _ in try body(&book) }
     }
 
-    func id(of reference: ContactReference, _ rows: ContactRows) throws -> String {
+    func id(of reference: ContactReference, _ rows: any ContactTables) throws -> String {
         switch reference {
         case .id(let id):
             guard try rows.contact(id) != nil else { throw ContactError(.notFound, "no contact \(id)") }
@@ -234,7 +234,7 @@ public final class ContactDirectory: Sendable {
 
     /// The contacts `ids` name with their merge chains and alias trees, the owners of `keys`, and the
     /// live merges among them: everything the rules look at for one operation.
-    func loadBook(_ rows: ContactRows, ids: [String], keys: [String] = []) throws -> ContactBook {
+    func loadBook(_ rows: any ContactTables, ids: [String], keys: [String] = []) throws -> ContactBook {
         var contacts: [String: Contact] = [:]
         var owners: [String: String] = [:]
         var pending = ids
@@ -262,7 +262,7 @@ public final class ContactDirectory: Sendable {
             temporaryTimeToLive: timeToLive)
     }
 
-    func save(_ book: ContactBook, _ rows: ContactRows) throws {
+    func save(_ book: ContactBook, _ rows: any ContactTables) throws {
         for id in book.changed.sorted() {
             guard let contact = book.contacts[id] else { continue }
             try rows.save(seal(contact))
@@ -273,7 +273,7 @@ public final class ContactDirectory: Sendable {
         }
     }
 
-    func view(of id: String, _ book: ContactBook, _ rows: ContactRows) throws -> ContactView {
+    func view(of id: String, _ book: ContactBook, _ rows: any ContactTables) throws -> ContactView {
         let canonical = try book.resolve(id)
         var seen: Set<String> = []
         let suggestions = try rows.suggestions(contactIds: book.aliasTree(canonical.id)).map(open)
@@ -481,7 +481,7 @@ extension ContactDirectory {
     }
 
     /// `phaseOneLink`, read in a transaction already open (the pipeline's commit).
-    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date, _ rows: ContactRows) throws -> LocalLink? {
+    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date, _ rows: any ContactTables) throws -> LocalLink? {
         if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now), let override = ExternalID(parsing: stored) {
             return .override(override)
         }
@@ -518,7 +518,7 @@ extension ContactDirectory {
         }
     }
 
-    private func knownExternalId(forKeys keys: [String], _ rows: ContactRows) throws -> ExternalID? {
+    private func knownExternalId(forKeys keys: [String], _ rows: any ContactTables) throws -> ExternalID? {
         // The channel's order (a web chat: address, then number): a contact that holds the address but
         // no CRM or ERP id is no answer, so the number is asked next.
         for key in keys {
@@ -535,7 +535,7 @@ extension ContactDirectory {
     }
 
     /// The identifiers of the contact that owns `key`, with its aliases', opened; nil when nobody owns it.
-    private func identifiersOfOwner(of key: String, _ rows: ContactRows) throws -> [ContactIdentifier]? {
+    private func identifiersOfOwner(of key: String, _ rows: any ContactTables) throws -> [ContactIdentifier]? {
         guard let owner = try rows.owner(key: key) else { return nil }
         let book = try loadBook(rows, ids: [owner])
         return book.allIdentifiers(try book.resolve(owner).id)

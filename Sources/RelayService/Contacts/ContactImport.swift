@@ -192,7 +192,7 @@ extension ContactDirectory {
     }
 
     /// - Returns: true when the row created a contact, false when it updated one.
-    private func importRow(_ draft: ContactDraft, _ rows: ContactRows, now: Date) throws -> Bool {
+    private func importRow(_ draft: ContactDraft, _ rows: any ContactTables, now: Date) throws -> Bool {
         let identifiers = try identifiers(of: draft)
         let keys = identifiers.map { $0.key(hasher) }
         var book = try loadBook(rows, ids: [], keys: keys)

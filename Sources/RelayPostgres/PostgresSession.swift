@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RelayStore
+
+/// One leased connection used synchronously, inside one transaction, on one of the store's own threads.
+///
+/// The relay's rules run inside the store's transactions as synchronous code (`ContactTables`, an
+/// event's transition): GRDB's transactions are synchronous closures, and the same rules must run on
+/// both stores. On PostgreSQL each statement is sent on the connection's event loop and waited for here,
+/// on a thread of the store's own pool (`PostgresStore.blockingThreads`): never an event loop thread
+/// (NIO refuses that wait) and never the cooperative pool.
+struct PostgresSession {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    @discardableResult
+    func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        let result: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)
+        return try result.wait()
+    }
+
+    /// The number of rows an INSERT, UPDATE or DELETE changed.
+    func changes(_ query: PostgresQuery) throws -> Int {
+        try run(query).metadata.rows ?? 0
+    }
+
+    /// Runs `body` in a savepoint: when it throws, what it did is undone and the transaction goes on
+    /// (PostgreSQL refuses every statement of a transaction after an error, until a rollback to a savepoint).
+    func inSavepoint<T>(_ body: () throws -> T) throws -> T {
+        try run("SAVEPOINT relay_write")
+        do {
+            let value = try body()
+            try run("RELEASE SAVEPOINT relay_write")
+            return value
+        } catch {
+            try? run("ROLLBACK TO SAVEPOINT relay_write")
+            try? run("RELEASE SAVEPOINT relay_write")
+            throw error
+        }
+    }
+
+    /// Takes transaction-scoped advisory locks: every write that touches a call or an identifier takes
+    /// its lock first, so two relays' transactions on one call run one after the other, as SQLite's
+    /// single writer runs them. Taken in one order (sorted keys), so two batches never wait on each other
+    /// in a cycle.
+    func lock(_ keys: Set<Int64>) throws {
+        guard !keys.isEmpty else { return }
+        // unnest yields the array in order, and the function runs row by row: the locks are taken in it.
+        try run("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys.sorted())::int8[]) AS k")
+    }
+
+    /// The shared side of the lock between the event path and the operations on the contact graph
+    /// (merges, imports, expiry, forget): many commits at once, or one graph operation alone.
+    func lockContactGraph(exclusive: Bool) throws {
+        if exclusive {
+            try run("SELECT pg_advisory_xact_lock(\(PostgresStore.contactGraphLock))")
+        } else {
+            try run("SELECT pg_advisory_xact_lock_shared(\(PostgresStore.contactGraphLock))")
+        }
+    }
+}
+
+/// The advisory lock keys of calls and identifiers: 64-bit FNV-1a of a prefixed name, the same in
+/// every relay (Swift's `Hasher` is seeded per process). A collision only makes two unrelated calls
+/// wait for each other.
+enum AdvisoryLockKey {
+    static func call(_ callId: String) -> Int64 { hash("call:", callId) }
+    static func identifier(_ key: String) -> Int64 { hash("identifier:", key) }
+
+    private static func hash(_ prefix: String, _ name: String) -> Int64 {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in prefix.utf8 {
+            value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        for byte in name.utf8 {
+            value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return Int64(bitPattern: value)
+    }
+}
+
+extension PostgresStore {
+    /// Any fixed number the relay alone uses, like `migrationLock`.
+    static let contactGraphLock: Int64 = 0x7265_6C61_795F_6367  // "relay_cg"
+
+    /// Runs `body` in one transaction on a leased connection, on one of the store's own threads. An
+    /// error of the server comes out as a `StoreError`; the body's own errors as they are.
+    func session<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
+        let logger = self.logger
+        let threads = blockingThreads
+        do {
+            return try await client.withConnection { connection in
+                try await threads.runIfActive {
+                    let session = PostgresSession(connection: connection, logger: logger)
+                    try session.run("BEGIN")
+                    do {
+                        let value = try body(session)
+                        try session.run("COMMIT")
+                        return value
+                    } catch {
+                        try? session.run("ROLLBACK")
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// The server's errors as the store's (SQLSTATE and message: never a row's values, which PostgreSQL
+    /// puts in the detail); any other error as it is.
+    static func storeError(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        if let info = error.serverInfo {
+            let state = info[.sqlState] ?? "?"
+            let message = info[.message] ?? "no message"
+            // Serialization failures, deadlocks, lock timeouts: the same work can succeed again.
+            let code: StoreError.Code = ["40001", "40P01", "55P03"].contains(state) ? .busy : .databaseFailed
+            return StoreError(code, "PostgreSQL \(state): \(message)")
+        }
+        return StoreError(.databaseFailed, "PostgreSQL: \(error.code)")
+    }
+}
