@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "RelayService",
             dependencies: [
-                "RelayCore", "RelayAMQP", "RelayHTTP", "RelayStore",
+                "RelayCore", "RelayAMQP", "RelayHTTP", "RelayStore", "RelayPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

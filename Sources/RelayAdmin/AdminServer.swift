@@ -53,7 +53,7 @@ public final class AdminServer: Service {
         // Sealed payloads open for the operator, and replay republishes the original event.
         deadLetters.cipher = app.cipher
         // The record of dead letters, and the outbox failed deliveries and lookups are replayed into.
-        deadLetters.store = app.store as? SQLiteInteractionStore
+        deadLetters.store = app.store
         // The relay's own drain moves the queue into the store; a request reads the store only.
         deadLetters.drainsFirst = false
         self.deadLetters = deadLetters

@@ -14,6 +14,9 @@ import RelayStore
 struct PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
+    /// What the advisory locks are scoped to: the schema, so relays of separate deployments (or tests)
+    /// on one server never wait for each other.
+    let lockNamespace: String
 
     @discardableResult
     func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
@@ -45,7 +48,9 @@ struct PostgresSession {
     /// its lock first, so two relays' transactions on one call run one after the other, as SQLite's
     /// single writer runs them. Taken in one order (sorted keys), so two batches never wait on each other
     /// in a cycle.
-    func lock(_ keys: Set<Int64>) throws {
+    func lock(calls callIds: some Sequence<String>, identifiers keys: some Sequence<String> = [String]()) throws {
+        let keys = Set(callIds.map { AdvisoryLockKey.call($0, in: lockNamespace) })
+            .union(keys.map { AdvisoryLockKey.identifier($0, in: lockNamespace) })
         guard !keys.isEmpty else { return }
         // unnest yields the array in order, and the function runs row by row: the locks are taken in it.
         try run("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys.sorted())::int8[]) AS k")
@@ -54,10 +59,11 @@ struct PostgresSession {
     /// The shared side of the lock between the event path and the operations on the contact graph
     /// (merges, imports, expiry, forget): many commits at once, or one graph operation alone.
     func lockContactGraph(exclusive: Bool) throws {
+        let key = AdvisoryLockKey.contactGraph(in: lockNamespace)
         if exclusive {
-            try run("SELECT pg_advisory_xact_lock(\(PostgresStore.contactGraphLock))")
+            try run("SELECT pg_advisory_xact_lock(\(key))")
         } else {
-            try run("SELECT pg_advisory_xact_lock_shared(\(PostgresStore.contactGraphLock))")
+            try run("SELECT pg_advisory_xact_lock_shared(\(key))")
         }
     }
 }
@@ -66,15 +72,14 @@ struct PostgresSession {
 /// every relay (Swift's `Hasher` is seeded per process). A collision only makes two unrelated calls
 /// wait for each other.
 enum AdvisoryLockKey {
-    static func call(_ callId: String) -> Int64 { hash("call:", callId) }
-    static func identifier(_ key: String) -> Int64 { hash("identifier:", key) }
+    static func call(_ callId: String, in namespace: String) -> Int64 { hash(["call", namespace, callId]) }
+    static func identifier(_ key: String, in namespace: String) -> Int64 { hash(["identifier", namespace, key]) }
+    static func contactGraph(in namespace: String) -> Int64 { hash(["contact-graph", namespace]) }
+    static func migration(schema: String) -> Int64 { hash(["migration", schema]) }
 
-    private static func hash(_ prefix: String, _ name: String) -> Int64 {
+    private static func hash(_ parts: [String]) -> Int64 {
         var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in prefix.utf8 {
-            value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
-        for byte in name.utf8 {
+        for byte in parts.joined(separator: "\u{0}").utf8 {
             value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
         }
         return Int64(bitPattern: value)
@@ -82,18 +87,16 @@ enum AdvisoryLockKey {
 }
 
 extension PostgresStore {
-    /// Any fixed number the relay alone uses, like `migrationLock`.
-    static let contactGraphLock: Int64 = 0x7265_6C61_795F_6367  // "relay_cg"
-
     /// Runs `body` in one transaction on a leased connection, on one of the store's own threads. An
     /// error of the server comes out as a `StoreError`; the body's own errors as they are.
     func session<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
         let logger = self.logger
         let threads = blockingThreads
+        let namespace = schema ?? "public"
         do {
             return try await client.withConnection { connection in
                 try await threads.runIfActive {
-                    let session = PostgresSession(connection: connection, logger: logger)
+                    let session = PostgresSession(connection: connection, logger: logger, lockNamespace: namespace)
                     try session.run("BEGIN")
                     do {
                         let value = try body(session)
@@ -107,6 +110,15 @@ extension PostgresStore {
             }
         } catch {
             throw Self.storeError(error)
+        }
+    }
+
+    /// Runs `body`, the server's errors coming out as `StoreError`s.
+    static func storeErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw storeError(error)
         }
     }
 

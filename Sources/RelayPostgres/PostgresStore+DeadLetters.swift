@@ -11,18 +11,20 @@ public import RelayStore
 /// until VACUUM reclaims it (autovacuum does, in time), as SQLite's WAL keeps old pages until a checkpoint.
 extension PostgresStore: DeadLetterStore {
     public func recordDeadLetters(_ letters: [StoredDeadLetter], now: Date) async throws -> [DeadLetterRecording] {
-        try await transaction { connection in
-            // The rows already there are locked first, in id order, so two relays recording overlapping
-            // batches do not deadlock on them; new ones are inserted in arrival order, which pages follow.
-            // (Two relays inserting the same new ids in different orders can still deadlock: PostgreSQL
-            // aborts one transaction, and its drain holds the batch and tries again.)
-            try await connection.query(
-                "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE", logger: logger)
-            var recordings: [DeadLetterRecording] = []
-            for letter in letters {
-                recordings.append(try await Self.record(letter, now: now, on: connection, logger: logger))
+        try await Self.storeErrors {
+            try await transaction { connection in
+                // The rows already there are locked first, in id order, so two relays recording overlapping
+                // batches do not deadlock on them; new ones are inserted in arrival order, which pages follow.
+                // (Two relays inserting the same new ids in different orders can still deadlock: PostgreSQL
+                // aborts one transaction, and its drain holds the batch and tries again.)
+                try await connection.query(
+                    "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE", logger: logger)
+                var recordings: [DeadLetterRecording] = []
+                for letter in letters {
+                    recordings.append(try await Self.record(letter, now: now, on: connection, logger: logger))
+                }
+                return recordings
             }
-            return recordings
         }
     }
 
@@ -90,107 +92,121 @@ extension PostgresStore: DeadLetterStore {
     }
 
     public func deadLetterSummary(_ query: DeadLetterQuery, groups: Int) async throws -> DeadLetterSummary {
-        var byReason: [String: Int] = [:]
-        var total = 0
-        for try await (reason, count) in try await client.query(
-            Self.selecting("SELECT reason, COUNT(*) FROM dead_letter", query, suffix: "GROUP BY reason"), logger: logger
-        ).decode((String, Int).self) {
-            byReason[reason] = count
-            total += count
+        try await Self.storeErrors {
+            var byReason: [String: Int] = [:]
+            var total = 0
+            for try await (reason, count) in try await client.query(
+                Self.selecting("SELECT reason, COUNT(*) FROM dead_letter", query, suffix: "GROUP BY reason"), logger: logger
+            ).decode((String, Int).self) {
+                byReason[reason] = count
+                total += count
+            }
+            var errorGroups: [DeadLetterSummary.ErrorGroup] = []
+            for try await (lastError, count) in try await client.query(
+                Self.selecting(
+                    "SELECT last_error, COUNT(*) AS count FROM dead_letter", query,
+                    suffix: "GROUP BY last_error ORDER BY count DESC, last_error LIMIT \(max(0, groups))"),
+                logger: logger
+            ).decode((String, Int).self) {
+                errorGroups.append(.init(lastError: lastError, count: count))
+            }
+            var oldest: Date?
+            var newest: Date?
+            for try await (first, last) in try await client.query(
+                Self.selecting("SELECT MIN(last_failure_at), MAX(last_failure_at) FROM dead_letter", query), logger: logger
+            ).decode((Date?, Date?).self) {
+                (oldest, newest) = (first, last)
+            }
+            return DeadLetterSummary(
+                total: total, byReason: byReason, byLastError: errorGroups, oldestFailure: oldest, newestFailure: newest)
         }
-        var errorGroups: [DeadLetterSummary.ErrorGroup] = []
-        for try await (lastError, count) in try await client.query(
-            Self.selecting(
-                "SELECT last_error, COUNT(*) AS count FROM dead_letter", query,
-                suffix: "GROUP BY last_error ORDER BY count DESC, last_error LIMIT \(max(0, groups))"),
-            logger: logger
-        ).decode((String, Int).self) {
-            errorGroups.append(.init(lastError: lastError, count: count))
-        }
-        var oldest: Date?
-        var newest: Date?
-        for try await (first, last) in try await client.query(
-            Self.selecting("SELECT MIN(last_failure_at), MAX(last_failure_at) FROM dead_letter", query), logger: logger
-        ).decode((Date?, Date?).self) {
-            (oldest, newest) = (first, last)
-        }
-        return DeadLetterSummary(
-            total: total, byReason: byReason, byLastError: errorGroups, oldestFailure: oldest, newestFailure: newest)
     }
 
     public func deadLetterCount(_ query: DeadLetterQuery) async throws -> Int {
-        var count = 0
-        for try await value in try await client.query(Self.selecting("SELECT COUNT(*) FROM dead_letter", query), logger: logger)
-            .decode(Int.self)
-        {
-            count = value
+        try await Self.storeErrors {
+            var count = 0
+            for try await value in try await client.query(Self.selecting("SELECT COUNT(*) FROM dead_letter", query), logger: logger)
+                .decode(Int.self)
+            {
+                count = value
+            }
+            return count
         }
-        return count
     }
 
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [StoredDeadLetter] {
-        var suffix = "ORDER BY seq"
-        if let limit = query.limit { suffix += " LIMIT \(max(0, limit))" }
-        let rows = try await client.query(
-            Self.selecting("SELECT \(Self.listedColumns) FROM dead_letter", query, paged: true, suffix: suffix), logger: logger)
-        var letters: [StoredDeadLetter] = []
-        for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: false)) }
-        return letters
+        try await Self.storeErrors {
+            var suffix = "ORDER BY seq"
+            if let limit = query.limit { suffix += " LIMIT \(max(0, limit))" }
+            let rows = try await client.query(
+                Self.selecting("SELECT \(Self.listedColumns) FROM dead_letter", query, paged: true, suffix: suffix), logger: logger)
+            var letters: [StoredDeadLetter] = []
+            for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: false)) }
+            return letters
+        }
     }
 
     public func deadLetters(ids: [String]) async throws -> [StoredDeadLetter] {
-        guard !ids.isEmpty else { return [] }
-        let rows = try await client.query("SELECT * FROM dead_letter WHERE id = ANY(\(ids)) ORDER BY seq", logger: logger)
-        var letters: [StoredDeadLetter] = []
-        for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: true)) }
-        return letters
+        try await Self.storeErrors {
+            guard !ids.isEmpty else { return [] }
+            let rows = try await client.query("SELECT * FROM dead_letter WHERE id = ANY(\(ids)) ORDER BY seq", logger: logger)
+            var letters: [StoredDeadLetter] = []
+            for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: true)) }
+            return letters
+        }
     }
 
     public func transitionDeadLetters(
         ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
     ) async throws -> [String] {
-        guard !ids.isEmpty, !from.isEmpty else { return [] }
-        let purging = to == .purged
-        let states = from.map(\.rawValue).sorted()
-        var moved: [String] = []
-        for try await id in try await client.query(
-            """
-            UPDATE dead_letter SET state = \(to.rawValue), note = COALESCE(\(note), note),
-                state_changed_at = CASE WHEN state = 'replaying' AND \(to.rawValue) = 'replayed' THEN state_changed_at
-                    ELSE \(now) END,
-                payload = CASE WHEN \(purging) THEN ''::bytea ELSE payload END,
-                message = CASE WHEN \(purging) THEN ''::bytea ELSE message END,
-                last_error = CASE WHEN \(purging) THEN '(purged)' ELSE last_error END
-            WHERE id = ANY(\(ids)) AND state = ANY(\(states))
-            RETURNING id
-            """, logger: logger
-        ).decode(String.self) {
-            moved.append(id)
+        try await Self.storeErrors {
+            guard !ids.isEmpty, !from.isEmpty else { return [] }
+            let purging = to == .purged
+            let states = from.map(\.rawValue).sorted()
+            var moved: [String] = []
+            for try await id in try await client.query(
+                """
+                UPDATE dead_letter SET state = \(to.rawValue), note = COALESCE(\(note), note),
+                    state_changed_at = CASE WHEN state = 'replaying' AND \(to.rawValue) = 'replayed' THEN state_changed_at
+                        ELSE \(now) END,
+                    payload = CASE WHEN \(purging) THEN ''::bytea ELSE payload END,
+                    message = CASE WHEN \(purging) THEN ''::bytea ELSE message END,
+                    last_error = CASE WHEN \(purging) THEN '(purged)' ELSE last_error END
+                WHERE id = ANY(\(ids)) AND state = ANY(\(states))
+                RETURNING id
+                """, logger: logger
+            ).decode(String.self) {
+                moved.append(id)
+            }
+            return moved
         }
-        return moved
     }
 
     public func reopenStaleReplays(claimedBefore cutoff: Date, now: Date) async throws -> [String] {
-        var reopened: [String] = []
-        for try await id in try await client.query(
-            """
-            UPDATE dead_letter SET state = 'open', state_changed_at = \(now)
-            WHERE state = 'replaying' AND state_changed_at < \(cutoff) RETURNING id
-            """, logger: logger
-        ).decode(String.self) {
-            reopened.append(id)
+        try await Self.storeErrors {
+            var reopened: [String] = []
+            for try await id in try await client.query(
+                """
+                UPDATE dead_letter SET state = 'open', state_changed_at = \(now)
+                WHERE state = 'replaying' AND state_changed_at < \(cutoff) RETURNING id
+                """, logger: logger
+            ).decode(String.self) {
+                reopened.append(id)
+            }
+            return reopened
         }
-        return reopened
     }
 
     public func deleteDeadLetters(olderThan cutoff: Date) async throws -> Int {
-        var deleted = 0
-        for try await _ in try await client.query(
-            "DELETE FROM dead_letter WHERE COALESCE(last_failure_at, recorded_at) < \(cutoff) RETURNING seq", logger: logger)
-        {
-            deleted += 1
+        try await Self.storeErrors {
+            var deleted = 0
+            for try await _ in try await client.query(
+                "DELETE FROM dead_letter WHERE COALESCE(last_failure_at, recorded_at) < \(cutoff) RETURNING seq", logger: logger)
+            {
+                deleted += 1
+            }
+            return deleted
         }
-        return deleted
     }
 
     // MARK: Rows

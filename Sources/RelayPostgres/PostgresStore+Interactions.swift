@@ -11,7 +11,7 @@ public import RelayStore
 /// advisory lock first (`PostgresSession.lock`), at READ COMMITTED, so each statement after it sees
 /// what the previous holder committed. Events of one call therefore never interleave their
 /// read-modify-write, whichever relay consumes them; duplicates stop at the processed event's key.
-extension PostgresStore: InteractionStore {
+extension PostgresStore: InteractionStore, ChoreLeases {
     static let outboxColumns =
         "id, cause_id, call_id, kind, payload, created_at, due_at, attempts, last_error, finished_at, outcome"
 
@@ -36,45 +36,43 @@ extension PostgresStore: InteractionStore {
         guard !batch.isEmpty else { return [] }
         return try await session { session in
             try session.lockContactGraph(exclusive: false)
-            var keys = Set(batch.map { AdvisoryLockKey.call($0.callId) })
-            for item in batch {
-                if let contact = item.contact, contact.sighting != nil {
-                    keys.formUnion(contact.keys.map(AdvisoryLockKey.identifier))
-                }
-            }
-            try session.lock(keys)
+            // A new caller's identifier keys too: two relays never both create a contact for one caller.
+            try session.lock(
+                calls: batch.map(\.callId),
+                identifiers: batch.flatMap { item in item.contact?.sighting == nil ? [] : item.contact?.keys ?? [] })
             let tables = PostgresContactTables(session: session)
             return batch.map { item in
                 Result {
                     try session.inSavepoint {
-                        try Self.apply(item, now: now, tables, session)
+                        try self.apply(item, now: now, tables, session)
                     }
                 }.mapError(Self.storeError)
             }
         }
     }
 
-    private static func apply(
+    private func apply(
         _ item: EventApplication, now: Date, _ tables: PostgresContactTables, _ session: PostgresSession
     ) throws -> ApplyResult {
         let processed = try session.run("SELECT 1 FROM processed_event WHERE event_id = \(item.eventId)")
         if processed.rows.count > 0 {
-            return .alreadyProcessed(
-                try outbox(session, "WHERE cause_id = \(item.eventId) AND finished_at IS NULL ORDER BY id"))
+            // What another relay holds stays its own: this one takes only what is free.
+            return .alreadyProcessed(try claim(session, causeId: item.eventId, now: Date()))
         }
-        let current = try state(callId: item.callId, session)
+        let current = try Self.state(callId: item.callId, session)
         let (next, newEntries) = try item.transition(current, tables)
         guard next.callId == item.callId else {
             throw StoreError(.callIdMismatch, "a transition applied to call \(item.callId) returned call \(next.callId)")
         }
-        try save(next, now: now, session)
+        try Self.save(next, now: now, session)
         if let contact = item.contact {
             try tables.capture(contact, callId: item.callId, now: now, firstStart: current?.startEventId == nil)
         }
         try session.run(
             "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (\(item.eventId), \(item.callId), \(ColumnTime.value(now)))"
         )
-        return .committed(try insertOutbox(newEntries, callId: item.callId, causeId: item.eventId, now: now, session))
+        return .committed(
+            try insertOutbox(newEntries, callId: item.callId, causeId: item.eventId, now: now, session))
     }
 
     public func interaction(callId: String) async throws -> Interaction? {
@@ -95,7 +93,7 @@ extension PostgresStore: InteractionStore {
     public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String? {
         try await session { session in
             try session.lockContactGraph(exclusive: false)
-            try session.lock([AdvisoryLockKey.call(callId)])
+            try session.lock(calls: [callId])
             return try Self.relink(callId: callId, to: externalId, now: now, replacing: rule, session)
         }
     }
@@ -123,7 +121,7 @@ extension PostgresStore: InteractionStore {
     public func recordSuggestion(callId: String, externalId: String, sealedName: [UInt8]?, now: Date) async throws {
         try await session { session in
             try session.lockContactGraph(exclusive: false)
-            try session.lock([AdvisoryLockKey.call(callId)])
+            try session.lock(calls: [callId])
             try session.run(
                 """
                 INSERT INTO crm_suggestion (call_id, external_id, name, suggested_at)
@@ -174,7 +172,13 @@ extension PostgresStore: InteractionStore {
         let due = dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude
         return try await session { session in
             try session.run(
-                "SELECT id FROM outbox WHERE finished_at IS NULL AND due_at <= \(due) ORDER BY id LIMIT \(max(0, limit))"
+                """
+                SELECT id FROM outbox
+                WHERE finished_at IS NULL AND due_at <= \(due)
+                    AND (\(self.instance)::text IS NULL OR claimed_by IS NULL OR claimed_by = \(self.instance)
+                        OR claimed_until < \(ColumnTime.value(Date())))
+                ORDER BY id LIMIT \(max(0, limit))
+                """
             ).rows.map { try $0.decode(Int64.self) }
         }
     }
@@ -184,6 +188,99 @@ extension PostgresStore: InteractionStore {
         let due = dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude
         return try await session { session in
             try Self.outbox(session, "WHERE finished_at IS NULL AND due_at <= \(due) AND id = ANY(\(ids)) ORDER BY id")
+        }
+    }
+
+    public func claimOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry] {
+        guard instance != nil else { return try await pendingOutbox(ids: ids, dueBy: dueBy) }
+        guard !ids.isEmpty else { return [] }
+        let due = dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude
+        return try await session { session in try self.claim(session, ids: ids, dueBy: due, now: Date()) }
+    }
+
+    /// Claims live on the wall clock, whatever time an operation is given (a test's fixed one, an
+    /// event's): a lease says how long ago its holder was last seen alive.
+    private func claimedUntil(_ now: Date) -> Double {
+        ColumnTime.value(now) + Double(claimLease.components.seconds) + Double(claimLease.components.attoseconds) / 1e18
+    }
+
+    /// Claims the unfinished entries among `ids` (or caused by `causeId`) due by `dueBy` that this relay
+    /// may take: nobody's, its own, or one whose lease ran out. Rows another transaction has locked (a
+    /// relay claiming the same entries this instant) are skipped: theirs, not to wait for.
+    private func claim(
+        _ session: PostgresSession, ids: [Int64]? = nil, causeId: String? = nil, dueBy: Double = .greatestFiniteMagnitude,
+        now: Date
+    ) throws -> [OutboxEntry] {
+        guard let instance else {
+            return try Self.outbox(
+                session,
+                """
+                WHERE finished_at IS NULL AND due_at <= \(dueBy) AND (\(ids)::int8[] IS NULL OR id = ANY(\(ids)))
+                    AND (\(causeId)::text IS NULL OR cause_id = \(causeId))
+                ORDER BY id
+                """)
+        }
+        let result = try session.run(
+            """
+            UPDATE outbox SET claimed_by = \(instance), claimed_until = \(claimedUntil(now))
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE finished_at IS NULL AND due_at <= \(dueBy) AND (\(ids)::int8[] IS NULL OR id = ANY(\(ids)))
+                    AND (\(causeId)::text IS NULL OR cause_id = \(causeId))
+                    AND (claimed_by IS NULL OR claimed_by = \(instance) OR claimed_until < \(ColumnTime.value(now)))
+                FOR UPDATE SKIP LOCKED)
+            RETURNING \(unescaped: Self.outboxColumns)
+            """)
+        return try Self.outboxRows(result).sorted { $0.id < $1.id }
+    }
+
+    /// Keeps this relay's claims alive, every third of the lease, until the task is cancelled.
+    func renewClaimsUntilCancelled() async {
+        guard let instance else { return }
+        // A lease is renewed a third of it after it was given (and the schema is migrated by then).
+        try? await Task.sleep(for: claimLease / 3)
+        while !Task.isCancelled {
+            do {
+                let until = claimedUntil(Date())
+                try await session { session in
+                    try session.run(
+                        """
+                        UPDATE outbox SET claimed_until = \(until) WHERE claimed_by = \(instance) AND finished_at IS NULL
+                        """)
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.error(
+                    "could not renew this relay's claims on outbox entries; another relay may take them once they lapse",
+                    metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: claimLease / 3)
+        }
+    }
+
+    /// A tool (no instance name) runs what it is asked to run.
+    public func takeChoreLease(_ name: String, for duration: Duration, now: Date) async throws -> Bool {
+        guard let instance else { return true }
+        let until = ColumnTime.value(now) + Double(duration.components.seconds)
+        return try await session { session in
+            try session.run(
+                """
+                INSERT INTO chore_lease (name, holder, held_until) VALUES (\(name), \(instance), \(until))
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
+                WHERE chore_lease.holder = excluded.holder OR chore_lease.held_until < \(ColumnTime.value(now))
+                RETURNING holder
+                """
+            ).rows.count > 0
+        }
+    }
+
+    /// Lets go of every unfinished entry this relay claimed, at a graceful stop: another relay takes them
+    /// at its next poll rather than when the lease runs out.
+    public func releaseClaims() async throws {
+        guard let instance else { return }
+        try await session { session in
+            try session.run(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = \(instance) AND finished_at IS NULL")
         }
     }
 
@@ -263,12 +360,12 @@ extension PostgresStore: InteractionStore {
     public func completeLookup(_ completion: LookupCompletion, now: Date) async throws -> (link: String?, update: OutboxEntry?) {
         try await session { session in
             try session.lockContactGraph(exclusive: false)
-            try session.lock([AdvisoryLockKey.call(completion.callId)])
+            try session.lock(calls: [completion.callId])
             let link = try Self.relink(
                 callId: completion.callId, to: completion.externalId, now: now, replacing: completion.rule, session)
             var update: OutboxEntry?
             if link == completion.externalId {
-                update = try Self.insertOutbox(
+                update = try self.insertOutbox(
                     [completion.update], callId: completion.callId, causeId: completion.causeId, now: now, session
                 ).first
                 if let override = completion.override {
@@ -290,12 +387,12 @@ extension PostgresStore: InteractionStore {
         let relinkTo = relink.map { ($0.externalId, $0.rule) }
         return try await session { session in
             try session.lockContactGraph(exclusive: false)
-            try session.lock([AdvisoryLockKey.call(callId)])
+            try session.lock(calls: [callId])
             if let (externalId, rule) = relinkTo {
                 let link = try Self.relink(callId: callId, to: externalId, now: now, replacing: rule, session)
                 guard link == externalId else { return [] }
             }
-            return try Self.insertOutbox(entries, callId: callId, causeId: causeId, now: now, session)
+            return try self.insertOutbox(entries, callId: callId, causeId: causeId, now: now, session)
         }
     }
 
@@ -428,15 +525,15 @@ extension PostgresStore: InteractionStore {
             """)
     }
 
-    private static func insertOutbox(
+    private func insertOutbox(
         _ newEntries: [NewOutboxEntry], callId: String, causeId: String, now: Date, _ session: PostgresSession
     ) throws -> [OutboxEntry] {
         try newEntries.map { entry in
             let inserted = try session.run(
                 """
-                INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, due_at)
+                INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, due_at, claimed_by, claimed_until)
                 VALUES (\(causeId), \(callId), \(entry.kind), \(ByteBuffer(bytes: entry.payload)), \(ColumnTime.value(now)),
-                    \(ColumnTime.value(now)))
+                    \(ColumnTime.value(now)), \(instance), \(instance == nil ? nil : claimedUntil(Date())))
                 RETURNING id
                 """)
             guard let id = try inserted.rows.first?.decode(Int64.self) else {
@@ -452,7 +549,11 @@ extension PostgresStore: InteractionStore {
         var query: PostgresQuery = "SELECT \(unescaped: outboxColumns) FROM outbox "
         query.sql += condition.sql
         query.binds = condition.binds
-        return try session.run(query).rows.map { row in
+        return try outboxRows(session.run(query))
+    }
+
+    private static func outboxRows(_ result: PostgresQueryResult) throws -> [OutboxEntry] {
+        try result.rows.map { row in
             let (id, causeId, callId, kind, payload, createdAt, dueAt, attempts, lastError, finishedAt, outcome) =
                 try row.decode(
                     (Int64, String, String, String, ByteBuffer, Double, Double, Int, String?, Double?, String?).self)

@@ -16,6 +16,14 @@ import NIOPosix
 public final class PostgresStore: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The schema the tables live in when not the default (`public`): created by `migrate()`.
+    let schema: String?
+    /// This relay, as its claims on outbox entries name it; nil for a tool beside the relays (the CLI),
+    /// which claims nothing: what it adds to the outbox is any relay's to take.
+    let instance: String?
+    /// How long a claim holds without renewal: a relay renews its claims every third of it, so another
+    /// relay takes a dead one's work this long after its last renewal at most.
+    let claimLease: Duration
     /// Where transactions that run the relay's synchronous rules wait for the server (`PostgresSession`):
     /// one thread per connection the pool may open, so no transaction waits for a thread.
     let blockingThreads: NIOThreadPool
@@ -23,7 +31,12 @@ public final class PostgresStore: Service, Sendable {
     /// - Parameters:
     ///   - configuration: where and how to connect (`PostgresURL`).
     ///   - searchPath: the schema to work in, when not the default (`public`): each test takes one of its own.
-    public init(configuration: PostgresURL, searchPath: String? = nil, maximumConnections: Int = 10, logger: Logger) {
+    ///   - instance: the relay's name in its claims (unique among the relays sharing the database); nil
+    ///     for a tool that carries out no outbox entries.
+    public init(
+        configuration: PostgresURL, searchPath: String? = nil, maximumConnections: Int = 10, instance: String? = nil,
+        claimLease: Duration = .seconds(15), logger: Logger
+    ) {
         var clientConfiguration = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
             password: configuration.password, database: configuration.database, tls: .disable)
@@ -32,12 +45,29 @@ public final class PostgresStore: Service, Sendable {
         if let searchPath { clientConfiguration.options.additionalStartupParameters = [("search_path", searchPath)] }
         client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         self.logger = logger
+        schema = searchPath
+        self.instance = instance
+        self.claimLease = claimLease
         blockingThreads = NIOThreadPool(numberOfThreads: maximumConnections)
         blockingThreads.start()
     }
 
+    /// Runs until cancelled, not until graceful shutdown: the pool outlives the services around it,
+    /// which still settle what they were running when the group began to shut down. (postgres-nio's
+    /// client ends at graceful shutdown, so it runs detached from the group's shutdown signal.)
     public func run() async throws {
-        await client.run()
+        let client = self.client
+        let pool = Task.detached { await client.run() }
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await pool.value }
+                if instance != nil {
+                    group.addTask { await self.renewClaimsUntilCancelled() }
+                }
+            }
+        } onCancel: {
+            pool.cancel()
+        }
         try? await blockingThreads.shutdownGracefully()
     }
 
@@ -205,10 +235,28 @@ public final class PostgresStore: Service, Sendable {
                 """,
             ]
         ),
+        // Several relays on one database: an outbox entry is carried out by the relay that claims it,
+        // until its lease runs out; the scheduled chores run on the relay that holds their lease.
+        (
+            3, "claims and leases",
+            [
+                "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+                "ALTER TABLE outbox ADD COLUMN claimed_until DOUBLE PRECISION",
+                "CREATE INDEX outbox_claimed_by ON outbox (claimed_by) WHERE finished_at IS NULL",
+                """
+                CREATE TABLE chore_lease (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    held_until DOUBLE PRECISION NOT NULL
+                )
+                """,
+            ]
+        ),
     ]
 
-    /// The key of the advisory lock migrations hold: any fixed number the relay alone uses.
-    static let migrationLock: Int64 = 0x7265_6C61_795F_6D69  // "relay_mi"
+    /// The key of the advisory lock migrations hold, one per schema: relays sharing a schema migrate
+    /// it once, and relays in other schemas (tests, several deployments on one server) do not wait.
+    var migrationLock: Int64 { AdvisoryLockKey.migration(schema: schema ?? "public") }
 
     /// Runs `body` in a transaction; an error the body threw comes out as itself, not wrapped in
     /// postgres-nio's `PostgresTransactionError` (which also says whether the rollback worked).
@@ -227,7 +275,11 @@ public final class PostgresStore: Service, Sendable {
     @discardableResult
     public func migrate() async throws -> [Int] {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            // The connection's search_path names it already; the statements after this one find it.
+            if let schema {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+            }
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS relay_schema_migration (

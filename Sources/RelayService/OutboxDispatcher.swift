@@ -257,7 +257,7 @@ public final class OutboxDispatcher: Service {
                 }
                 return notHeld
             }
-            due = try await store.pendingOutbox(ids: notHeld, dueBy: now)
+            due = try await store.claimOutbox(ids: notHeld, dueBy: now)
         } catch {
             state.withLock { $0.releasedDuringPoll = nil }
             logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])

@@ -169,9 +169,11 @@ public struct ReconciliationSchedule: Sendable {
     let reconciler: Reconciler
     let interval: Duration
     let window: Duration
+    let lease: ChoreLease?
     let logger: Logger
 
-    public init(reconciler: Reconciler, interval: Duration, window: Duration, logger: Logger) {
+    public init(reconciler: Reconciler, interval: Duration, window: Duration, lease: ChoreLease? = nil, logger: Logger) {
+        self.lease = lease
         self.reconciler = reconciler
         self.interval = interval
         self.window = window
@@ -181,7 +183,8 @@ public struct ReconciliationSchedule: Sendable {
     public func run() async {
         guard interval > .zero else { return }
         await repeatUntilShutdown(
-            every: interval, startNow: false, logger: logger, failure: "scheduled reconciliation failed; the next run tries again"
+            every: interval, startNow: false, lease: lease, logger: logger,
+            failure: "scheduled reconciliation failed; the next run tries again"
         ) {
             _ = try await reconciler.run(since: Date().addingTimeInterval(-window.totalSeconds))
         }

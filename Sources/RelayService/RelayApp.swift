@@ -4,6 +4,7 @@ public import RelayAMQP
 public import RelayCore
 public import RelayHTTP
 public import RelayStore
+import RelayPostgres
 public import ServiceLifecycle
 
 /// The relay wired together from its configuration: broker client, store, HTTP client, and the
@@ -14,7 +15,10 @@ public final class RelayApp: Service {
     public let names: RelayNames
     public let amqp: AMQPClient
     public let http: CurlHTTPClient
-    public let store: any InteractionStore
+    public let store: any RelayDatabase
+    /// The PostgreSQL store when `store.url` names one (`store` is then the same): its pool runs, and
+    /// its schema is migrated, before anything else starts.
+    let postgres: PostgresStore?
     public let pipeline: EventPipeline
     /// Carries out the outbox: sends, lookups and dead-letter records, straight from the store.
     public let dispatcher: OutboxDispatcher
@@ -77,19 +81,22 @@ public final class RelayApp: Service {
         }
     }
 
+    /// - Parameter carriesOutOutbox: false for a tool built on the relay's parts (`reconcile`): what it
+    ///   adds to the outbox is left to the running relays, never claimed by a process about to exit.
     public convenience init(
-        configuration: RelayConfiguration, endpoints: Endpoints, metrics: RelayMetrics = .disabled, logger: Logger
+        configuration: RelayConfiguration, endpoints: Endpoints, metrics: RelayMetrics = .disabled,
+        carriesOutOutbox: Bool = true, logger: Logger
     ) throws(ConfigurationError) {
         try self.init(
             configuration: configuration, amqpConfiguration: configuration.amqp.connection, endpoints: endpoints,
-            metrics: metrics, logger: logger)
+            metrics: metrics, carriesOutOutbox: carriesOutOutbox, logger: logger)
     }
 
     /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
     ///   file offers (tests shorten the reconnection backoff).
     public init(
         configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints,
-        metrics: RelayMetrics = .disabled, logger: Logger
+        metrics: RelayMetrics = .disabled, carriesOutOutbox: Bool = true, logger: Logger
     ) throws(ConfigurationError) {
         let (hasher, identifiers) = try configuration.identityHashers()
         let cipher = try configuration.fieldCipher()
@@ -111,12 +118,9 @@ public final class RelayApp: Service {
         } catch {
             throw ConfigurationError(key: "amqp.topologyFile", error.message)
         }
-        let store: SQLiteInteractionStore
-        do {
-            store = try SQLiteInteractionStore(path: configuration.store.path)
-        } catch {
-            throw ConfigurationError(key: "store.path", "cannot open the store: \(error)")
-        }
+        let opened = try configuration.openStore(logger: logger, asRelay: carriesOutOutbox)
+        let store = opened.database
+        self.postgres = opened.postgres
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
         // Enough connections per host for every request the dispatcher can have in flight, plus the CTI
@@ -167,7 +171,8 @@ public final class RelayApp: Service {
             defaultRegion: configuration.identity.defaultRegion)
         self.contacts = contacts
         self.contactExpiry = ContactExpiryService(
-            directory: contacts, interval: configuration.privacy.purgeInterval, logger: logger)
+            directory: contacts, interval: configuration.privacy.purgeInterval,
+            lease: ChoreLease(store: store, name: "contact-expiry"), logger: logger)
         self.configuration = configuration
         self.logger = logger
         self.cipher = cipher
@@ -214,7 +219,8 @@ public final class RelayApp: Service {
         retentionDeadLetters.drainsFirst = false
         self.retentionPurge = RetentionPurge(
             store: store, deadLetters: retentionDeadLetters,
-            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval, logger: logger)
+            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval,
+            lease: ChoreLease(store: store, name: "retention-purge"), logger: logger)
         self.timers = TimerService(
             store: store, correlator: correlator, dispatcher: dispatcher,
             scanInterval: configuration.correlation.timerScanInterval,
@@ -269,34 +275,71 @@ public final class RelayApp: Service {
     }
 
     public func run() async throws {
-        amqp.start()
-        // Best effort, outside the group: a passive declare of a missing queue closes the admin channel,
-        // and nothing about it may hold the relay's shutdown.
-        Task { await self.warnAboutLegacyWorkQueues() }
         defer { http.shutdown() }
-        do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await self.pipeline.run() }
-                group.addTask { try await self.dispatcher.run() }
-                group.addTask { try await self.deadLetterDrain.run() }
-
-                group.addTask { try await self.timers.run() }
-                group.addTask { try await self.retentionPurge.run() }
-                group.addTask { try await self.contactExpiry.run() }
-                if let reconciler = self.reconciler {
-                    group.addTask {
-                        await ReconciliationSchedule(
-                            reconciler: reconciler, interval: self.configuration.reconciliation.interval,
-                            window: self.configuration.reconciliation.window, logger: self.logger
-                        ).run()
-                    }
+        try await withThrowingTaskGroup { storeGroup in
+            // The schema first: nothing consumes, and the broker's connection is not even opened, until
+            // the store can take what would come of it.
+            if let postgres {
+                storeGroup.addTask { try await postgres.run() }
+                try await postgres.migrate()
+            }
+            amqp.start()
+            // Best effort, outside the group: a passive declare of a missing queue closes the admin channel,
+            // and nothing about it may hold the relay's shutdown.
+            Task { await self.warnAboutLegacyWorkQueues() }
+            do {
+                try await runServices()
+            } catch {
+                await amqp.shutdown()
+                throw error
+            }
+            await amqp.shutdown()
+            // Everything that used the pool has stopped: what this relay still held is any relay's now,
+            // then the connections close.
+            if let postgres {
+                do {
+                    try await postgres.releaseClaims()
+                } catch {
+                    logger.warning(
+                        "could not release this relay's outbox claims; other relays take them when the lease runs out",
+                        metadata: [LogKeys.error: "\(error)"])
                 }
             }
-        } catch {
-            await amqp.shutdown()
-            throw error
+            storeGroup.cancelAll()
         }
-        await amqp.shutdown()
+    }
+
+    /// Runs `body` with the store ready, for a tool that uses the relay's parts without `run()`: the
+    /// PostgreSQL pool running and its schema migrated (SQLite is ready when opened).
+    public func withStoreReady<T>(_ body: () async throws -> T) async throws -> T {
+        guard let postgres else { return try await body() }
+        return try await withThrowingTaskGroup { group in
+            group.addTask { try await postgres.run() }
+            defer { group.cancelAll() }
+            try await postgres.migrate()
+            return try await body()
+        }
+    }
+
+    private func runServices() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.pipeline.run() }
+            group.addTask { try await self.dispatcher.run() }
+            group.addTask { try await self.deadLetterDrain.run() }
+
+            group.addTask { try await self.timers.run() }
+            group.addTask { try await self.retentionPurge.run() }
+            group.addTask { try await self.contactExpiry.run() }
+            if let reconciler = self.reconciler {
+                group.addTask {
+                    await ReconciliationSchedule(
+                        reconciler: reconciler, interval: self.configuration.reconciliation.interval,
+                        window: self.configuration.reconciliation.window,
+                        lease: ChoreLease(store: self.store, name: "reconciliation"), logger: self.logger
+                    ).run()
+                }
+            }
+        }
     }
 
     /// The caller's E.164 number, opened from where it is kept sealed: the phone identifier of the

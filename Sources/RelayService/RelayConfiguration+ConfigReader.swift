@@ -1,4 +1,5 @@
 public import Foundation
+import RelayPostgres
 import RelayCore
 import Yams
 
@@ -217,6 +218,11 @@ extension RelayConfiguration {
             throw ConfigurationError(
                 key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes (e.g. the output of `openssl rand -base64 32`)")
         }
+        if !store.schema.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            || store.schema.first?.isNumber != false
+        {
+            throw ConfigurationError(key: "store.schema", "must be a lower-case PostgreSQL name: letters, digits and _, not starting with a digit")
+        }
         if let token = admin.token, token.utf8.count < 16 {
             throw ConfigurationError(key: "admin.token", "must be at least 16 characters")
         }
@@ -320,6 +326,12 @@ extension RelayConfiguration {
         .int("erp.breaker.failureThreshold", \.erp.lookup.breakerThreshold, 1...1000),
         .seconds("erp.breaker.openSeconds", \.erp.lookup.breakerOpen, 1...86_400),
         .string("store.path", \.store.path),
+        .storeURL("store.url", \.store.url),
+        .optionalString("store.password", \.store.password, secret: true),
+        .string("store.schema", \.store.schema),
+        .int("store.maxConnections", \.store.maxConnections, 1...1000),
+        .optionalString("store.instanceName", \.store.instanceName),
+        .seconds("store.claimLeaseSeconds", \.store.claimLease, 3...3600),
         .seconds("correlation.orphanAfterSeconds", \.correlation.orphanAfter, 1...604_800),
         .seconds("correlation.wrapUpGraceSeconds", \.correlation.wrapUpGrace, 0...86_400),
         .seconds("correlation.startGraceSeconds", \.correlation.startGrace, 0...86_400),
@@ -378,6 +390,27 @@ extension ConfigKeyDefinition {
             name: name, isSecret: secret,
             apply: { configuration, value in configuration[keyPath: path] = value.isEmpty ? nil : value },
             read: { $0[keyPath: path] })
+    }
+
+    /// A PostgreSQL URL, checked as it is read; shown with its password hidden.
+    static func storeURL(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, String?> & Sendable) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard !value.isEmpty else {
+                    configuration[keyPath: path] = nil
+                    return
+                }
+                do {
+                    _ = try PostgresURL(parsing: value)
+                } catch {
+                    throw ConfigurationError(key: nil, "\(error) (postgres://user@host:5432/database)")
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { configuration in
+                configuration[keyPath: path].map { (try? PostgresURL(parsing: $0).description) ?? "(not a postgres:// URL)" }
+            })
     }
 
     static func int(

@@ -91,8 +91,24 @@ public struct RelayConfiguration: Sendable {
     }
 
     public struct Store: Sendable {
-        /// The SQLite database file; created with its folder when missing.
+        /// The SQLite database file; created with its folder when missing. Used when `url` is unset.
         public var path = ".run/identity-relay.sqlite"
+        /// `postgres://user@host:port/database`: the relay's state in PostgreSQL, where several relays
+        /// can share it. Unset: SQLite at `path`.
+        public var url: String?
+        /// The PostgreSQL password, when the URL carries none (a secret: `RELAY_STORE_PASSWORD_FILE`).
+        public var password: String?
+        /// The PostgreSQL schema the relay's tables live in; created at start when missing.
+        public var schema = "public"
+        /// Connections each relay opens to PostgreSQL at most.
+        public var maxConnections = 10
+        /// This relay's name in its claims on outbox entries, unique among the relays sharing the
+        /// database; unset: the host name, the process id and a random suffix (new at every start, so
+        /// a restarted relay takes its predecessor's claims once their lease runs out).
+        public var instanceName: String?
+        /// How long a relay's claim on an outbox entry holds without renewal: the longest a dead relay's
+        /// work waits for another relay to take it.
+        public var claimLease = Duration.seconds(15)
     }
 
     public struct Correlation: Sendable {

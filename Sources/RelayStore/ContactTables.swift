@@ -77,3 +77,7 @@ public struct ContactErasure: Sendable, Hashable, Codable {
 
     public init() {}
 }
+
+/// The relay's whole store, whichever engine holds it: SQLite (`SQLiteInteractionStore`, the embedded
+/// default) or PostgreSQL (`PostgresStore`, for several relays).
+public typealias RelayDatabase = InteractionStore & ContactStore & DeadLetterStore & ChoreLeases

@@ -235,12 +235,19 @@ public protocol InteractionStore: Sendable {
     func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry]
 
     /// The ids of `pendingOutbox(dueBy:limit:)`, read from its index alone: a poll learns what it
-    /// does not hold yet without reading (and then dropping) every entry it does hold.
+    /// does not hold yet without reading (and then dropping) every entry it does hold. On a store several
+    /// relays share, only those this relay may claim (`claimOutbox`).
     func pendingOutboxIds(dueBy: Date?, limit: Int) async throws -> [Int64]
 
     /// The entries among `ids` that are still pending and due at `dueBy` or before (any due time when
     /// nil), in commit order: another process may have finished or rescheduled one since its id was read.
     func pendingOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry]
+
+    /// `pendingOutbox(ids:dueBy:)`, taken for this process to carry out. On a store several relays
+    /// share, only the entries no other live relay holds come back, and this relay holds them (a lease
+    /// it renews while it lives) until they are settled; an entry a dead relay held is free once its
+    /// lease ran out. A store one process owns takes everything (the default).
+    func claimOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry]
 
     /// What waits in the outbox at `now`, by kind.
     func outboxSummary(now: Date) async throws -> OutboxSummary
@@ -342,6 +349,10 @@ public struct EventApplication: Sendable {
 }
 
 extension InteractionStore {
+    public func claimOutbox(ids: [Int64], dueBy: Date?) async throws -> [OutboxEntry] {
+        try await pendingOutbox(ids: ids, dueBy: dueBy)
+    }
+
     /// Stores without a contact graph commit the interaction only.
     public func apply(
         callId: String, eventId: String, now: Date, contact: ContactCapture?,

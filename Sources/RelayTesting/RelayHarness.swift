@@ -4,7 +4,8 @@ public import RelayAdmin
 public import RelayAMQP
 public import RelayCore
 public import RelayService
-import RelayStore
+import RelayPostgres
+public import RelayStore
 public import RelaySimulator
 import Foundation
 import ServiceLifecycle
@@ -39,9 +40,12 @@ public final class RelayHarness: Sendable {
     ///   - reuse: another harness whose broker names and store this one takes over, as a restarted
     ///     relay would (stop that one first).
     ///   - enrichment: whether the relay enriches through the simulator's CRM and ERP lookups.
+    ///   - store: the store it runs on; the one RELAY_TEST_STORE names when nil (SQLite by default). A test
+    ///     that reaches into the SQLite file itself names `.sqlite`.
     public static func start(
         platformBehaviour: SimulatedPlatform.Behaviour? = nil,
         enrichment: Bool = false,
+        store: StoreKind? = nil,
         admin: Bool = false,
         adjust: (inout RelayConfiguration) -> Void = { _ in },
         reuse previous: RelayHarness? = nil,
@@ -59,6 +63,11 @@ public final class RelayHarness: Sendable {
         configuration.webhook.signingSecret = testWebhookSecret
         configuration.store.path = previous?.app.configuration.store.path
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("relay-test-\(prefix)sqlite").path
+        if previous.map({ $0.app.configuration.store.url != nil }) ?? ((store ?? .forIntegrationTests) == .postgres) {
+            try TestPostgres.configure(&configuration.store, schema: previous?.app.configuration.store.schema ?? "relay_\(prefix)")
+            // Dozens of test relays share one server: a few connections each are plenty.
+            configuration.store.maxConnections = 4
+        }
         configuration.correlation.timerScanInterval = .milliseconds(50)
         configuration.delivery.baseDelay = .milliseconds(20)
         configuration.delivery.maxDelay = .milliseconds(200)
@@ -137,10 +146,65 @@ public final class RelayHarness: Sendable {
         PhoneHasher(key: Array(hashKey.utf8))!.externalID(for: PhoneNumber(normalizing: number)!).description
     }
 
+    /// The relay's store opened a second time, beside the relay or after it stopped (a stopped relay's
+    /// PostgreSQL pool is closed): what a tool, or a crash's leftovers, would find.
+    public func detachedStore() async throws -> any RelayDatabase {
+        try await app.configuration.openStore(logger: Logger(label: "test.store")).readyForCommand()
+    }
+
+    /// The environment that points a CLI tool run as a process at this relay's store.
+    public var storeEnvironment: [String: String] {
+        let store = app.configuration.store
+        var environment = ["RELAY_STORE_PATH": store.path]
+        if let url = store.url {
+            environment["RELAY_STORE_URL"] = url
+            environment["RELAY_STORE_PASSWORD"] = store.password
+            environment["RELAY_STORE_SCHEMA"] = store.schema
+        }
+        return environment
+    }
+
+    /// Everything the store holds, as bytes an operator could read off the disk or a backup: the SQLite
+    /// file with its WAL, or a `pg_dump` of the relay's schema. Personal data must not be in it in clear.
+    public func storeSnapshot() async throws -> [(place: String, bytes: [UInt8])] {
+        let store = app.configuration.store
+        guard store.url != nil else {
+            return [store.path, store.path + "-wal", store.path + "-shm"].compactMap { file in
+                FileManager.default.contents(atPath: file).map { (file, Array($0)) }
+            }
+        }
+        let url = try TestPostgres.url()
+        let dump = Process()
+        dump.executableURL = URL(fileURLWithPath: "/usr/bin/pg_dump")
+        dump.arguments = [
+            "--host", url.host, "--port", String(url.port), "--username", url.username, "--schema", store.schema,
+            "--no-owner", url.database,
+        ]
+        dump.environment = ["PGPASSWORD": url.password ?? "", "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        dump.standardOutput = output
+        try dump.run()
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        dump.waitUntilExit()
+        guard dump.terminationStatus == 0 else {
+            throw TestPostgresError("pg_dump of schema \(store.schema) exited \(dump.terminationStatus)")
+        }
+        return [("pg_dump of schema \(store.schema)", Array(bytes))]
+    }
+
+    /// Whether `bytes` (a part of `storeSnapshot()`) hold `text` in clear: as it is, or as pg_dump writes
+    /// a BYTEA column holding it (hex digits).
+    public static func holdsInClear(_ bytes: [UInt8], _ text: String) -> Bool {
+        let haystack = Data(bytes)
+        let hex = text.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+            .joined()
+        return haystack.range(of: Data(text.utf8)) != nil || haystack.range(of: Data(hex.utf8)) != nil
+    }
+
     /// The dead-letter tools' view of this relay: its queue, drained into its store.
     public var deadLetterQueue: DeadLetterQueue {
         var queue = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: names, logger: Logger(label: "test.dead-letters"))
-        queue.store = app.store as? SQLiteInteractionStore
+        queue.store = app.store
         queue.cipher = app.cipher
         return queue
     }
@@ -173,6 +237,7 @@ public final class RelayHarness: Sendable {
                 await TestBroker.tearDown(self.topology, using: self.publisher)
                 await self.publisher.shutdown()
                 try? FileManager.default.removeItem(atPath: self.app.configuration.store.path)
+                if self.app.configuration.store.url != nil { await TestPostgres.dropSchema(self.app.configuration.store.schema) }
             }
             state.stopping = stopping
             return stopping

@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import RelayPostgres
 public import RelayStore
+public import RelayService
 
 /// The stores a conformance suite runs against: each test takes one as its argument and must get
 /// the same answers from both.
@@ -11,6 +12,12 @@ public enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
     case postgres
 
     public var description: String { rawValue }
+
+    /// The store the relays of the integration tests run on: SQLite unless RELAY_TEST_STORE=postgres,
+    /// which runs the same tests on PostgreSQL.
+    public static var forIntegrationTests: StoreKind {
+        StoreKind(rawValue: ProcessInfo.processInfo.environment["RELAY_TEST_STORE"] ?? "") ?? .sqlite
+    }
 
     /// Runs `body` on a fresh, empty store of this kind: a SQLite file of its own, or a PostgreSQL
     /// schema of its own, migrated, dropped afterwards.
@@ -57,6 +64,35 @@ public enum TestPostgres {
             password: password.trimmingCharacters(in: .whitespacesAndNewlines), database: "relay")
     }
 
+    /// Points a relay's store at the test server, in `schema` (the relay creates it).
+    public static func configure(_ store: inout RelayConfiguration.Store, schema: String) throws {
+        let url = try url()
+        store.url = "postgres://\(url.username)@\(url.host):\(url.port)/\(url.database)"
+        store.password = url.password
+        store.schema = schema.lowercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Drops a schema a relay of a test created; best effort.
+    public static func dropSchema(_ schema: String) async {
+        guard let url = try? url() else { return }
+        await withAdminClient(url) { admin in
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        }
+    }
+
+    static func withAdminClient<T>(_ url: PostgresURL, _ body: (PostgresClient) async throws -> T) async rethrows -> T {
+        let admin = PostgresClient(
+            configuration: .init(
+                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+                tls: .disable),
+            backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await admin.run() }
+            defer { group.cancelAll() }
+            return try await body(admin)
+        }
+    }
+
     /// Runs `body` with the name of a new, empty schema of its own on the test server, dropped after.
     public static func withEmptySchema<T>(_ body: (_ url: PostgresURL, _ schema: String) async throws -> T) async throws -> T {
         let url = try url()
@@ -93,4 +129,9 @@ public enum TestPostgres {
             }
         }
     }
+}
+
+public struct TestPostgresError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

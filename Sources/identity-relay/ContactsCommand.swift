@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import Logging
 import RelayCore
 import RelayService
 
@@ -22,12 +23,12 @@ struct ContactsCommand: AsyncParsableCommand {
             Show.self, Search.self, Create.self, Edit.self, Import.self, Promote.self, Merge.self, Unmerge.self, Forget.self,
         ])
 
-    static func directory(_ options: GlobalOptions) throws -> ContactDirectory {
+    static func directory(_ options: GlobalOptions) async throws -> ContactDirectory {
         let (configuration, _) = try options.load()
         bootstrapLogging(level: "error")
         do {
-            return try ContactDirectory.open(configuration: configuration)
-        } catch {
+            return try await ContactDirectory.open(configuration: configuration, logger: Logger(label: "identity-relay.store"))
+        } catch let error as ConfigurationError {
             throw reportConfigurationFailure(ConfigurationFailure(error: error))
         }
     }
@@ -62,7 +63,7 @@ struct ContactsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let reference = try ContactsCommand.reference(contact)
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let view = try await ContactsCommand.attempt { try await directory.show(reference) }
             if json { try ContactsCommand.printJSON(view) } else { ContactText.detail(view).forEach { print($0) } }
         }
@@ -98,7 +99,7 @@ struct ContactsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let identifier = try identifier()
             let found = try await ContactsCommand.attempt { try await directory.search(identifier: identifier, name: name) }
             if json { try ContactsCommand.printJSON(found); return }
@@ -129,7 +130,7 @@ struct ContactsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             var pairs: [String: String] = [:]
             for attribute in attributes {
                 let parts = attribute.split(separator: "=", maxSplits: 1)
@@ -177,7 +178,7 @@ struct ContactsCommand: AsyncParsableCommand {
             let chosen = format.flatMap(ContactImportFormat.init(rawValue:))
                 ?? ([".jsonl", ".ndjson", ".json"].contains { file.lowercased().hasSuffix($0) } ? .jsonl : .csv)
             let rows = ContactImportParser.parse(String(decoding: data, as: UTF8.self), format: chosen)
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let terminal = isatty(STDERR_FILENO) != 0
             let report = try await directory.importContacts(rows) { done, total in
                 // Progress on standard error, so standard output stays the summary.
@@ -205,7 +206,7 @@ struct ContactsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let reference = try ContactsCommand.reference(contact)
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let view = try await ContactsCommand.attempt { try await directory.promote(reference) }
             print("\(view.id) is \(view.type.rawValue)")
         }
@@ -224,7 +225,7 @@ struct ContactsCommand: AsyncParsableCommand {
         func run() async throws {
             let absorbed = try ContactsCommand.reference(contact)
             let target = try ContactsCommand.reference(into)
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let (mergeId, view) = try await ContactsCommand.attempt { try await directory.merge(absorbed, into: target) }
             if json {
                 struct Output: Encodable { var mergeId: String; var contact: ContactView }
@@ -243,7 +244,7 @@ struct ContactsCommand: AsyncParsableCommand {
         @Argument(help: "The merge id (mg-…), as `merge` printed it or `show` lists it.") var mergeId: String
 
         func run() async throws {
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let views = try await ContactsCommand.attempt { try await directory.unmerge(mergeId) }
             print("unmerged \(mergeId): \(views.map(\.id).joined(separator: " and ")) stand apart again")
         }
@@ -275,7 +276,7 @@ extension ContactsCommand {
 
         func run() async throws {
             let reference = try ContactsCommand.reference(contact)
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             var pairs: [String: String] = [:]
             for attribute in attributes {
                 let parts = attribute.split(separator: "=", maxSplits: 1)
@@ -325,7 +326,7 @@ extension ContactsCommand {
 
         func run() async throws {
             let identifier = try identifier()
-            let directory = try ContactsCommand.directory(options)
+            let directory = try await ContactsCommand.directory(options)
             let erased = try await ContactsCommand.attempt { try await directory.forget(identifier) }
             if json { try ContactsCommand.printJSON(erased); return }
             print(
@@ -352,7 +353,7 @@ struct JourneyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let reference = try ContactsCommand.reference(contact)
-        let directory = try ContactsCommand.directory(options)
+        let directory = try await ContactsCommand.directory(options)
         let journey = try await ContactsCommand.attempt { try await directory.journey(reference, limit: limit) }
         if json { try ContactsCommand.printJSON(journey) } else { ContactText.timeline(journey).forEach { print($0) } }
     }

@@ -109,7 +109,7 @@ struct DeadLetterStateOptions: ParsableArguments {
 
 extension DeadLettersCommand {
     /// The queue named by the configuration (`amqp.*`, `amqp.namePrefix`).
-    static func queue(_ options: GlobalOptions) throws -> DeadLetterQueue {
+    static func queue(_ options: GlobalOptions) async throws -> DeadLetterQueue {
         let (configuration, _) = try options.load()
         // The tool reports what matters itself; the AMQP client's info lines would only be noise.
         bootstrapLogging(level: "error")
@@ -120,16 +120,18 @@ extension DeadLettersCommand {
         queue.cipher = configuration.privacy.encryptionKey.flatMap(FieldCipher.init(base64Key:))
         // The record of dead letters, and the outbox failed deliveries are replayed into. Only the relay's
         // own file: a new one here (a relative path run from elsewhere) would take the queue's dead
-        // letters where the relay never looks.
-        let storePath = URL(fileURLWithPath: configuration.store.path).standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: storePath) else {
-            printError("no relay store at \(storePath): run this where store.path is the relay's (the relay creates it)")
-            throw ExitCode(69)
+        // letters where the relay never looks. A PostgreSQL store is shared, wherever this runs.
+        if configuration.store.url == nil {
+            let storePath = URL(fileURLWithPath: configuration.store.path).standardizedFileURL.path
+            guard FileManager.default.fileExists(atPath: storePath) else {
+                printError("no relay store at \(storePath): run this where store.path is the relay's (the relay creates it)")
+                throw ExitCode(69)
+            }
         }
         do {
-            queue.store = try SQLiteInteractionStore(path: storePath)
+            queue.store = try await configuration.openStore(logger: Logger(label: "identity-relay.store")).readyForCommand()
         } catch {
-            printError("cannot open the store at \(storePath): \(error)")
+            printError("cannot open the store: \(error)")
             throw ExitCode(69)
         }
         return queue
@@ -172,7 +174,7 @@ extension DeadLettersCommand {
         var reveal = false
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
+            let queue = try await DeadLettersCommand.queue(options)
             let now = Date()
             var selected = filter.filter(now: now)
             selected.states = state.selected
@@ -225,7 +227,7 @@ extension DeadLettersCommand {
         }
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
+            let queue = try await DeadLettersCommand.queue(options)
             let now = Date()
             let found = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.letter(id: id)
@@ -290,7 +292,7 @@ extension DeadLettersCommand {
         }
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
+            let queue = try await DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(
@@ -339,7 +341,7 @@ extension DeadLettersCommand {
                     "purge asks for confirmation, and standard input is not a terminal: pass --yes to purge anyway")
                 throw ExitCode.validationFailure
             }
-            let queue = try DeadLettersCommand.queue(options)
+            let queue = try await DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.purge(
@@ -374,7 +376,7 @@ extension DeadLettersCommand {
         }
 
         func run() async throws {
-            let queue = try DeadLettersCommand.queue(options)
+            let queue = try await DeadLettersCommand.queue(options)
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.resolve(DeadLetterFilter(ids: Set(ids)), note: note, dryRun: dryRun)
             }
@@ -414,7 +416,7 @@ extension DeadLettersCommand {
         var decrypt = false
 
         func run() async throws {
-            var queue = try DeadLettersCommand.queue(options)
+            var queue = try await DeadLettersCommand.queue(options)
             var selected = filter.filter(now: Date())
             selected.states = state.selected
             // Written a page of whole records at a time: an incident's payloads never sit in memory at once.

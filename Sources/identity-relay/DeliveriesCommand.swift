@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RelayCore
 import RelayService
 import RelayStore
@@ -18,11 +19,11 @@ struct DeliveriesCommand: AsyncParsableCommand {
             """,
         subcommands: [List.self, Show.self, Retry.self])
 
-    static func store(_ options: GlobalOptions) throws -> SQLiteInteractionStore {
+    static func store(_ options: GlobalOptions) async throws -> any RelayDatabase {
         let (configuration, _) = try options.load()
         bootstrapLogging(level: "error")
         do {
-            return try SQLiteInteractionStore(path: configuration.store.path)
+            return try await configuration.openStore(logger: Logger(label: "identity-relay.store")).readyForCommand()
         } catch {
             throw reportConfigurationFailure(
                 ConfigurationFailure(error: ConfigurationError(key: "store.path", "cannot open the store: \(error)")))
@@ -56,7 +57,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func run() async throws {
             let query = try filter.query()
-            let store = try DeliveriesCommand.store(options)
+            let store = try await DeliveriesCommand.store(options)
             let now = Date()
             let views = try await store.outboxEntries(query).map { OutboxEntryView($0, now: now) }
             if json {
@@ -80,7 +81,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let store = try DeliveriesCommand.store(options)
+            let store = try await DeliveriesCommand.store(options)
             guard let entry = try await store.outboxEntry(id: id) else {
                 printCommandError("no outbox entry \(id)")
                 throw ExitCode(1)
@@ -114,7 +115,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try DeliveriesCommand.store(options)
+            let store = try await DeliveriesCommand.store(options)
             let selection: OutboxRetry.Selection =
                 all ? .query(OutboxQuery(kind: kind, callId: callId, limit: max(1, limit))) : .ids(ids)
             let report = try await OutboxRetry(store: store).run(selection, dryRun: dryRun) { done, total in

@@ -53,7 +53,7 @@ struct ReconcileCommand: AsyncParsableCommand {
                     crmLookupURLTemplate: configuration.crm.lookup.urlTemplate,
                     crmContactURLTemplate: configuration.crm.contactLookupURLTemplate,
                     erpLookupURLTemplate: configuration.erp.lookup.urlTemplate),
-                logger: logger)
+                carriesOutOutbox: false, logger: logger)
         } catch {
             throw reportConfigurationFailure(.init(error: error))
         }
@@ -67,12 +67,13 @@ struct ReconcileCommand: AsyncParsableCommand {
             throw ExitCode(69)
         }
         let isTerminal = isatty(STDERR_FILENO) != 0
-        let report = try await app.reconciler!.run(
-            since: DeadLetterFilter.parseTime(since, now: Date())!, limit: limit, dryRun: dryRun
-        ) { progress in
-            guard isTerminal || progress.done % 100 == 0 || progress.done == progress.total else { return }
-            let line = "reconcile: \(progress.done)/\(progress.total), upgraded \(progress.upgraded)"
-            FileHandle.standardError.write(Data((isTerminal ? "\r" + line : line + "\n").utf8))
+        let report = try await app.withStoreReady {
+            try await app.reconciler!.run(since: DeadLetterFilter.parseTime(since, now: Date())!, limit: limit, dryRun: dryRun) {
+                progress in
+                guard isTerminal || progress.done % 100 == 0 || progress.done == progress.total else { return }
+                let line = "reconcile: \(progress.done)/\(progress.total), upgraded \(progress.upgraded)"
+                FileHandle.standardError.write(Data((isTerminal ? "\r" + line : line + "\n").utf8))
+            }
         }
         if isTerminal && report.examined > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
         await app.amqp.shutdown()

@@ -97,7 +97,7 @@ struct CorrelationEndToEndTests {
         let update = CustomerUpdate(
             customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-left",
             idempotencyKey: "customer-update:left")
-        _ = try await first.app.store.apply(callId: "call-left", eventId: "left", now: committedAt) { state in
+        _ = try await first.detachedStore().apply(callId: "call-left", eventId: "left", now: committedAt) { state in
             (
                 state ?? Interaction(callId: "call-left", firstSeenAt: committedAt),
                 [

@@ -14,11 +14,10 @@ import Testing
 @Suite("Deliveries in the outbox, for on-call")
 struct DeliveriesEndToEndTests {
     func environment(_ relay: RelayHarness) -> [String: String] {
-        [
-            "RELAY_STORE_PATH": relay.app.configuration.store.path,
+        relay.storeEnvironment.merging([
             "RELAY_PRIVACY_ENCRYPTION_KEY": RelayHarness.testEncryptionKey,
             "RELAY_IDENTITY_PHONE_HASH_KEY": relay.hashKey,
-        ]
+        ]) { $1 }
     }
 
     @Test("deliveries list and show a retry waiting in the store; retry makes it due and the running relay sends it")
@@ -89,7 +88,7 @@ struct DeliveriesEndToEndTests {
         let withoutStore = await #expect(throws: DeadLetterQueueError.self) { try await queue.replay(DeadLetterFilter(ids: [record.id])) }
         #expect(withoutStore?.code == .storeFailed && withoutStore?.message.contains("store.path") == true)
 
-        queue.store = relay.app.store as? SQLiteInteractionStore
+        queue.store = relay.app.store
         let report = try await queue.replay(DeadLetterFilter(ids: [record.id]))
         #expect(report.outcomes.map(\.result) == [.replayed(to: .outbox)])
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(20))
@@ -117,7 +116,7 @@ struct DeliveriesEndToEndTests {
             $0.platform.breakerThreshold = 1000
         })
         defer { Task { await relay.stop() } }
-        let store = try #require(relay.app.store as? SQLiteInteractionStore)
+        let store = relay.app.store
         try await relay.publish([callStartedBody(eventId: "b1", callId: "call-budget", from: "+15550100773")])
         let record = try #require(try await relay.deadLetters(atLeast: 1).first)
         #expect(record.reason == .deliveryFailed && record.attempts == 4, "the harness allows 4 attempts")

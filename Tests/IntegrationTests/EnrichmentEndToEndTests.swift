@@ -390,7 +390,7 @@ struct EnrichmentEndToEndTests {
         let update = CustomerUpdate(
             customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-q1",
             idempotencyKey: "customer-update:q1")
-        let left = try await first.app.store.enqueueOutbox(
+        let left = try await first.detachedStore().enqueueOutbox(
             callId: "call-q1", causeId: "q1",
             [NewOutboxEntry(kind: "delivery", payload: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded())],
             relink: nil, now: Date())

@@ -81,9 +81,9 @@ struct ReconciliationTests {
         try await unmatchedCall(relay, eventId: "c1", callId: "rec-cli-1", from: "+15550100811")
         relay.platform.addCRMContact(phone: "+15550100811", Self.contact)
         let configuration = relay.app.configuration
-        let environment = [
+        let environment = relay.storeEnvironment.merging([
             "RELAY_AMQP_PORT": String(configuration.amqp.port), "RELAY_AMQP_NAME_PREFIX": configuration.amqp.namePrefix,
-            "RELAY_AMQP_TOPOLOGY_FILE": configuration.amqp.topologyFile, "RELAY_STORE_PATH": configuration.store.path,
+            "RELAY_AMQP_TOPOLOGY_FILE": configuration.amqp.topologyFile,
             "RELAY_CRM_LOOKUP_URL_TEMPLATE": relay.platform.crmLookupURLTemplate,
             // The committed default (2 s) timed out on a loaded machine: this test is not about timeouts.
             "RELAY_CRM_LOOKUP_TIMEOUT_MS": "15000", "RELAY_PLATFORM_REQUEST_TIMEOUT_MS": "15000",
@@ -92,7 +92,7 @@ struct ReconciliationTests {
             "RELAY_WEBHOOK_SIGNING_SECRET": testWebhookSecret,
             "RELAY_IDENTITY_PHONE_HASH_KEY": relay.hashKey,
             "RELAY_PRIVACY_ENCRYPTION_KEY": RelayHarness.testEncryptionKey,
-        ]
+        ]) { $1 }
         let dryRun = try BuiltExecutable.run(["reconcile", "--since", "1h", "--dry-run"], environment: environment)
         #expect(dryRun.status == 0, "\(dryRun)")
         #expect(dryRun.stdout.contains("dry run: examined 1, upgraded 1, still unmatched 0"), "\(dryRun)")

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RelayAMQP
 @testable import RelayService
 import Testing
@@ -126,6 +127,12 @@ let sampleValues: [String: String] = [
     "erp.breaker.failureThreshold": "4",
     "erp.breaker.openSeconds": "90",
     "store.path": "/var/lib/identity-relay/relay.sqlite",
+    "store.url": "postgres://relay@db.internal:5432/relay",
+    "store.password": "pg-secret-from-a-file",
+    "store.schema": "relay_eu",
+    "store.maxConnections": "24",
+    "store.instanceName": "relay-a",
+    "store.claimLeaseSeconds": "20",
     "correlation.orphanAfterSeconds": "7200",
     "correlation.wrapUpGraceSeconds": "120",
     "correlation.startGraceSeconds": "300",
@@ -383,7 +390,7 @@ struct SecretTests {
         #expect(
             Set(Self.secretKeys) == [
                 "amqp.password", "identity.phoneHashKey", "webhook.signingSecret", "crm.lookup.authorization",
-                "erp.lookup.authorization", "privacy.encryptionKey", "admin.token",
+                "erp.lookup.authorization", "privacy.encryptionKey", "admin.token", "store.password",
             ])
     }
 
@@ -653,12 +660,12 @@ struct UnknownEnvironmentVariableTests {
         #expect(fromEnvironment.message.contains("unset RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS"), "\(fromEnvironment)")
     }
 
-    @Test("RELAY_STORE_URL, a key that does not exist, is refused too")
+    @Test("RELAY_STORE_DSN, a key that does not exist, is refused too")
     func nonexistentKey() throws {
         let error = try #require(throws: ConfigurationError.self) {
-            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_URL": "postgres://db/relay"])
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_DSN": "postgres://db/relay"])
         }
-        #expect(error.key == "RELAY_STORE_URL")
+        #expect(error.key == "RELAY_STORE_DSN")
         #expect(!error.description.contains("postgres://db/relay"), "the value may be a secret: never echoed")
     }
 
@@ -680,3 +687,45 @@ struct UnknownEnvironmentVariableTests {
     }
 }
 
+
+@Suite("The store a configuration names")
+struct StoreConfigurationTests {
+    @Test("store.url must be a postgres:// URL naming user, host and database; config check hides its password")
+    func storeURL() throws {
+        let refused = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_URL": "mysql://relay@db/relay"])
+        }
+        #expect(refused.key == "store.url" && refused.message.contains("not a postgres:// URL"), "\(refused)")
+        let noDatabase = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_URL": "postgres://relay@db"])
+        }
+        #expect(noDatabase.key == "store.url" && noDatabase.message.contains("names no database"), "\(noDatabase)")
+
+        let (configuration, resolved) = try RelayConfiguration.load(
+            filePath: nil, environment: ["RELAY_STORE_URL": "postgres://relay:hunter2@db.internal:6432/relay"])
+        #expect(configuration.store.url == "postgres://relay:hunter2@db.internal:6432/relay")
+        let shown = try #require(resolved.first { $0.key == "store.url" }).displayValue
+        #expect(shown == "postgres://relay:***@db.internal:6432/relay")
+
+        let badSchema = try #require(throws: ConfigurationError.self) {
+            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_STORE_SCHEMA": "Relay; DROP"])
+        }
+        #expect(badSchema.key == "store.schema")
+    }
+
+    @Test("without store.url the relay opens SQLite at store.path; with it, PostgreSQL, the password from its secret")
+    func opensTheNamedStore() throws {
+        var configuration = RelayConfiguration()
+        configuration.store.path = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: configuration.store.path) }
+        let sqlite = try configuration.openStore(logger: Logger(label: "test"))
+        #expect(sqlite.postgres == nil && sqlite.location == configuration.store.path)
+
+        configuration.store.url = "postgres://relay@db.internal:5432/relay"
+        configuration.store.password = "from-a-file"
+        configuration.store.schema = "relay_eu"
+        let postgres = try configuration.openStore(logger: Logger(label: "test"))
+        #expect(postgres.postgres != nil)
+        #expect(postgres.location == "postgres://relay:***@db.internal:5432/relay (schema relay_eu)")
+    }
+}

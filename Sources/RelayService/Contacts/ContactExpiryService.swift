@@ -8,9 +8,11 @@ public import ServiceLifecycle
 public final class ContactExpiryService: Service {
     let directory: ContactDirectory
     let interval: Duration
+    let lease: ChoreLease?
     let logger: Logger
 
-    public init(directory: ContactDirectory, interval: Duration, logger: Logger) {
+    public init(directory: ContactDirectory, interval: Duration, lease: ChoreLease? = nil, logger: Logger) {
+        self.lease = lease
         self.directory = directory
         self.interval = interval
         self.logger = logger
@@ -18,7 +20,7 @@ public final class ContactExpiryService: Service {
 
     public func run() async throws {
         await repeatUntilShutdown(
-            every: interval, startNow: true, logger: logger, failure: "contact expiry failed; retrying at the next run"
+            every: interval, startNow: true, lease: lease, logger: logger, failure: "contact expiry failed; retrying at the next run"
         ) {
             let expired = try await directory.expireDue()
             if expired > 0 { logger.info("temporary contacts expired", metadata: ["contacts.expired": "\(expired)"]) }

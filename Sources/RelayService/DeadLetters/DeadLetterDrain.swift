@@ -11,7 +11,7 @@ public import ServiceLifecycle
 /// operators query.
 public final class DeadLetterDrain: Service {
     let amqp: AMQPClient
-    let store: SQLiteInteractionStore
+    let store: any RelayDatabase
     let names: RelayNames
     let metrics: RelayMetrics
     let logger: Logger
@@ -20,7 +20,7 @@ public final class DeadLetterDrain: Service {
     /// twice (payload and message), so this bounds what one batch holds in memory to about 13 MB.
     static let prefetch: UInt16 = 100
 
-    public init(amqp: AMQPClient, store: SQLiteInteractionStore, names: RelayNames, metrics: RelayMetrics = .disabled, logger: Logger) {
+    public init(amqp: AMQPClient, store: any RelayDatabase, names: RelayNames, metrics: RelayMetrics = .disabled, logger: Logger) {
         self.amqp = amqp
         self.store = store
         self.names = names

@@ -34,7 +34,7 @@ public struct DeadLetterQueue: Sendable {
     /// and replay then refuses them.
     public var cipher: FieldCipher?
     /// The relay's store: the record of dead letters, and the outbox failed deliveries are replayed to.
-    public var store: SQLiteInteractionStore?
+    public var store: (any RelayDatabase)?
     /// Whether each operation first drains the queue itself: the CLI's way, which works with the relay
     /// stopped. Inside a running relay (the admin API) its `DeadLetterDrain` does that already, and a
     /// connection to the broker per request would only cost time.
@@ -336,14 +336,14 @@ public struct DeadLetterQueue: Sendable {
     /// A replay claimed long before and never settled: its process died mid-replay. Open again, so it
     /// is seen and can be replayed. Before every drain (the CLI) and every replay, purge or resolve: a
     /// read inside the relay (the admin API) costs no write.
-    private func reopenStaleClaims(_ store: SQLiteInteractionStore) async {
+    private func reopenStaleClaims(_ store: any RelayDatabase) async {
         let stale = (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date())) ?? []
         if !stale.isEmpty {
             logger.warning("replays left unfinished by a stopped process are open again", metadata: ["deadletter.reopened": "\(stale.count)"])
         }
     }
 
-    private func requireStore() throws(DeadLetterQueueError) -> SQLiteInteractionStore {
+    private func requireStore() throws(DeadLetterQueueError) -> any RelayDatabase {
         guard let store else {
             throw DeadLetterQueueError(
                 .storeFailed, "the dead-letter tools need the relay's store: run them where store.path is the relay's")
@@ -367,7 +367,7 @@ public struct DeadLetterQueue: Sendable {
             states: states ?? filter.states, after: filter.after, limit: filter.limit)
     }
 
-    static func wholeRows(_ rows: [StoredDeadLetter], _ store: SQLiteInteractionStore) async throws -> [StoredDeadLetter] {
+    static func wholeRows(_ rows: [StoredDeadLetter], _ store: any RelayDatabase) async throws -> [StoredDeadLetter] {
         var whole: [StoredDeadLetter] = []
         var start = 0
         while start < rows.count {

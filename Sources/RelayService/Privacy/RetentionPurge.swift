@@ -28,6 +28,7 @@ public final class RetentionPurge: Service {
     let retention: Duration
     let interval: Duration
     let now: @Sendable () -> Date
+    let lease: ChoreLease?
     let logger: Logger
 
     /// - Parameters:
@@ -35,8 +36,9 @@ public final class RetentionPurge: Service {
     ///   - now: the clock the cutoff is computed from; tests move it forward instead of waiting a month.
     public init(
         store: any InteractionStore, deadLetters: DeadLetterQueue?, retention: Duration, interval: Duration,
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        now: @escaping @Sendable () -> Date = { Date() }, lease: ChoreLease? = nil, logger: Logger
     ) {
+        self.lease = lease
         self.store = store
         self.deadLetters = deadLetters
         self.retention = retention
@@ -49,7 +51,8 @@ public final class RetentionPurge: Service {
         // The first purge waits one interval too: a relay restarted often then does not scan the
         // dead-letter queue at every start.
         await repeatUntilShutdown(
-            every: interval, startNow: false, logger: logger, failure: "retention purge failed; retrying at the next interval"
+            every: interval, startNow: false, lease: lease, logger: logger,
+            failure: "retention purge failed; retrying at the next interval"
         ) {
             try await purge(now: now())
         }
