@@ -16,6 +16,8 @@ public final class RelayApp: Service {
     public let amqp: AMQPClient
     public let http: CurlHTTPClient
     public let store: any RelayDatabase
+    /// This relay's name: in its claims on the PostgreSQL store's outbox, and in `relay_info`.
+    public let instanceName: String
     /// The PostgreSQL store when `store.url` names one (`store` is then the same): its pool runs, and
     /// its schema is migrated, before anything else starts.
     let postgres: PostgresStore?
@@ -118,9 +120,12 @@ public final class RelayApp: Service {
         } catch {
             throw ConfigurationError(key: "amqp.topologyFile", error.message)
         }
-        let opened = try configuration.openStore(logger: logger, asRelay: carriesOutOutbox)
+        let instanceName = configuration.makeInstanceName()
+        let opened = try configuration.openStore(logger: logger, instance: carriesOutOutbox ? instanceName : nil)
         let store = opened.database
         self.postgres = opened.postgres
+        self.instanceName = instanceName
+        metrics.info(instance: instanceName, store: opened.postgres == nil ? "sqlite" : "postgres")
         let names = RelayNames(prefix: configuration.amqp.namePrefix)
         let amqp = AMQPClient(configuration: amqpConfiguration, topology: topology, logger: logger)
         // Enough connections per host for every request the dispatcher can have in flight, plus the CTI

@@ -35,9 +35,9 @@ extension RelayConfiguration {
     /// Opens the store `store.url` names (PostgreSQL), or the SQLite file at `store.path` when unset.
     /// SQLite is migrated here; PostgreSQL once its pool runs (`OpenedStore.postgres`).
     ///
-    /// - Parameter asRelay: whether this process carries out outbox entries (the relay), and so claims
-    ///   them under its instance name; a tool beside the relays claims nothing.
-    public func openStore(logger: Logger, asRelay: Bool = false) throws(ConfigurationError) -> OpenedStore {
+    /// - Parameter instance: the relay's name when this process carries out outbox entries (and so
+    ///   claims them under it); nil for a tool beside the relays, which claims nothing.
+    public func openStore(logger: Logger, instance: String? = nil) throws(ConfigurationError) -> OpenedStore {
         guard let text = store.url else {
             do {
                 return OpenedStore(database: try SQLiteInteractionStore(path: store.path), postgres: nil, location: store.path)
@@ -54,7 +54,7 @@ extension RelayConfiguration {
         if let password = store.password { url.password = password }
         let postgres = PostgresStore(
             configuration: url, searchPath: store.schema == "public" ? nil : store.schema,
-            maximumConnections: store.maxConnections, instance: asRelay ? makeInstanceName() : nil, claimLease: store.claimLease,
+            maximumConnections: store.maxConnections, instance: instance, claimLease: store.claimLease,
             logger: logger)
         return OpenedStore(
             database: postgres, postgres: postgres,

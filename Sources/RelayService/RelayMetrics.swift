@@ -27,6 +27,7 @@ public struct RelayMetrics: Sendable {
         public static let outboxRetrying = "relay_outbox_retrying"
         public static let outboxOldestPendingAge = "relay_outbox_oldest_pending_age_seconds"
         public static let outboxInHand = "relay_outbox_in_hand"
+        public static let info = "relay_info"
     }
 
     let factory: any MetricsFactory
@@ -37,6 +38,12 @@ public struct RelayMetrics: Sendable {
 
     /// Records nothing: for tools and tests that do not look at metrics.
     public static let disabled = RelayMetrics(factory: NOOPMetricsHandler.instance)
+
+    /// Which relay this is (its name in the store's claims) and on which store: 1, always. Several
+    /// relays' metrics are told apart by it, whatever their scrape targets are called.
+    public func info(instance: String, store: String) {
+        Gauge(label: Name.info, dimensions: [("instance_name", instance), ("store", store)], factory: factory).record(1)
+    }
 
     /// An event taken off `relay.events`; `type` is the event type, or `undecodable`.
     public func eventConsumed(type: String) {

@@ -113,6 +113,11 @@ struct AdminAPITests {
         #expect(samples.value("relay_delivery_duration_seconds_count", ["kind": "customerUpdate"]) == 3)
         #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
         #expect(samples.value("relay_outbox_pending", ["kind": "delivery"]) == 0)
+        #expect(
+            samples.value(
+                "relay_info",
+                ["instance_name": relay.app.instanceName, "store": relay.app.configuration.store.url == nil ? "sqlite" : "postgres"])
+                == 1)
     }
 
     @Test("metrics show what waits in the outbox: pending, due and retrying by kind, with the oldest one's age")
