@@ -32,6 +32,8 @@ public final class RelayHarness: Sendable {
         var stopping: Task<Void, Never>?
         /// Started again with `reuse:`: its queues and store belong to the successor.
         var isHandedOver = false
+        /// Started with `joining:`: the queues and store are the other relay's to clean up.
+        var isGuest = false
     }
 
     public var names: RelayNames { app.names }
@@ -40,6 +42,8 @@ public final class RelayHarness: Sendable {
     ///   - reuse: another harness whose broker names and store this one takes over, as a restarted
     ///     relay would (stop that one first).
     ///   - enrichment: whether the relay enriches through the simulator's CRM and ERP lookups.
+    ///   - joining: a running relay whose broker names and PostgreSQL store this one shares, as a second
+    ///     relay of one deployment would (both consume `relay.events`); the first one cleans up.
     ///   - store: the store it runs on; the one RELAY_TEST_STORE names when nil (SQLite by default). A test
     ///     that reaches into the SQLite file itself names `.sqlite`.
     public static func start(
@@ -49,9 +53,11 @@ public final class RelayHarness: Sendable {
         admin: Bool = false,
         adjust: (inout RelayConfiguration) -> Void = { _ in },
         reuse previous: RelayHarness? = nil,
+        joining host: RelayHarness? = nil,
         logger: Logger = Logger(label: "test.relay")
     ) async throws -> RelayHarness {
-        let (topology, prefix) = try previous.map { ($0.topology, $0.app.configuration.amqp.namePrefix) }
+        let shared = previous ?? host
+        let (topology, prefix) = try shared.map { ($0.topology, $0.app.configuration.amqp.namePrefix) }
             ?? TestBroker.isolatedTopology()
         var configuration = RelayConfiguration()
         configuration.amqp.port = TestBroker.port
@@ -61,10 +67,10 @@ public final class RelayHarness: Sendable {
         configuration.identity.phoneHashKey = "integration-test-key-0123456789abcdef"
         configuration.privacy.encryptionKey = RelayHarness.testEncryptionKey
         configuration.webhook.signingSecret = testWebhookSecret
-        configuration.store.path = previous?.app.configuration.store.path
+        configuration.store.path = shared?.app.configuration.store.path
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("relay-test-\(prefix)sqlite").path
-        if previous.map({ $0.app.configuration.store.url != nil }) ?? ((store ?? .forIntegrationTests) == .postgres) {
-            try TestPostgres.configure(&configuration.store, schema: previous?.app.configuration.store.schema ?? "relay_\(prefix)")
+        if shared.map({ $0.app.configuration.store.url != nil }) ?? ((store ?? .forIntegrationTests) == .postgres) {
+            try TestPostgres.configure(&configuration.store, schema: shared?.app.configuration.store.schema ?? "relay_\(prefix)")
             // Dozens of test relays share one server: a few connections each are plenty.
             configuration.store.maxConnections = 4
         }
@@ -115,6 +121,7 @@ public final class RelayHarness: Sendable {
             registry: registry, admin: adminServer, group: group, runTask: runTask)
         // The successor owns the queues and the store now; the test still shuts the old publisher down.
         previous?.state.withLock { $0.isHandedOver = true }
+        if host != nil { harness.state.withLock { $0.isGuest = true } }
         startedInScope?.append(harness)
         return harness
     }
@@ -232,8 +239,13 @@ public final class RelayHarness: Sendable {
     public func stop() async {
         let stopping = state.withLock { state in
             if let stopping = state.stopping { return stopping }
+            let isGuest = state.isGuest
             let stopping = Task {
                 await self.stopRelayOnly()
+                if isGuest {
+                    await self.publisher.shutdown()
+                    return
+                }
                 await TestBroker.tearDown(self.topology, using: self.publisher)
                 await self.publisher.shutdown()
                 try? FileManager.default.removeItem(atPath: self.app.configuration.store.path)
