@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where and how to reach the broker.
 public struct AMQPConfiguration: Sendable, Hashable {
     public struct TLS: Sendable, Hashable {
@@ -15,6 +17,9 @@ public struct AMQPConfiguration: Sendable, Hashable {
 
     public var host: String
     public var port: Int
+    /// The other nodes of a RabbitMQ cluster, tried in turn after `host:port` when the node in use is
+    /// unreachable or goes away.
+    public var failoverEndpoints: [Endpoint] = []
     public var virtualHost: String
     public var user: String
     public var password: String
@@ -45,6 +50,43 @@ public struct AMQPConfiguration: Sendable, Hashable {
         self.connectionName = connectionName
         self.reconnectBaseDelay = reconnectBaseDelay
         self.reconnectMaxDelay = reconnectMaxDelay
+    }
+
+    /// A broker node's address.
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// `host:port`, or `host` alone for `defaultPort`; nil when it is neither.
+        public init?(parsing text: String, defaultPort: Int) {
+            let text = text.trimmingCharacters(in: .whitespaces)
+            guard !text.isEmpty else { return nil }
+            if let colon = text.lastIndex(of: ":") {
+                guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), colon != text.startIndex
+                else { return nil }
+                self.init(host: String(text[..<colon]), port: port)
+            } else {
+                self.init(host: text, port: defaultPort)
+            }
+        }
+
+        public var description: String { "\(host):\(port)" }
+    }
+
+    /// Every node, in the order tried: `host:port` first, then `failoverEndpoints`.
+    public var endpoints: [Endpoint] { [Endpoint(host: host, port: port)] + failoverEndpoints }
+
+    /// This configuration aimed at one of its endpoints.
+    public func aimed(at endpoint: Endpoint) -> AMQPConfiguration {
+        var aimed = self
+        aimed.host = endpoint.host
+        aimed.port = endpoint.port
+        return aimed
     }
 
     /// For logs: never the password.

@@ -88,9 +88,20 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // MARK: Connecting
 
+    /// Which of the configured nodes the next connection tries (`AMQPConfiguration.endpoints`).
+    private var endpointIndex = 0
+
+    /// The next node of the cluster, after the one in use failed or went away.
+    private func moveToNextEndpoint() {
+        let count = client.configuration.endpoints.count
+        guard count > 1 else { return }
+        endpointIndex = (endpointIndex + 1) % count
+    }
+
     private func connect() {
+        let endpoint = client.configuration.endpoints[endpointIndex]
         do {
-            let connection = try AMQPConnection.open(client.configuration)
+            let connection = try AMQPConnection.open(client.configuration.aimed(at: endpoint))
             try connection.openChannel(Self.publishChannel)
             try connection.confirmSelect(Self.publishChannel)
             if let topology { try declare(topology, on: connection) }
@@ -108,9 +119,11 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             lastInbound = .now
             if consecutiveFailures > 0 {
-                logger.info("amqp connection re-established", metadata: ["amqp.attempts": "\(consecutiveFailures + 1)"])
+                logger.info(
+                    "amqp connection re-established",
+                    metadata: ["amqp.attempts": "\(consecutiveFailures + 1)", "amqp.node": "\(endpoint)"])
             } else {
-                logger.info("amqp connected")
+                logger.info("amqp connected", metadata: ["amqp.node": "\(endpoint)"])
             }
             consecutiveFailures = 0
             client.setConnected(true)
@@ -121,6 +134,7 @@ final class ConnectionLoop: @unchecked Sendable {
         } catch {
             connection = nil
             consecutiveFailures += 1
+            moveToNextEndpoint()
             client.setConnected(false, error: error)
             for consumer in consumers { consumer.consumerTag = nil }
             reportConsumedQueues()
@@ -128,7 +142,9 @@ final class ConnectionLoop: @unchecked Sendable {
             if consecutiveFailures == 1 || consecutiveFailures % 10 == 0 {
                 logger.warning(
                     "amqp connection failed",
-                    metadata: ["amqp.error": "\(error)", "amqp.attempts": "\(consecutiveFailures)"])
+                    metadata: [
+                        "amqp.error": "\(error)", "amqp.attempts": "\(consecutiveFailures)", "amqp.node": "\(endpoint)",
+                    ])
             }
         }
     }
@@ -154,6 +170,8 @@ final class ConnectionLoop: @unchecked Sendable {
         guard connection != nil else { return }
         logger.warning("amqp connection lost; reconnecting", metadata: ["amqp.error": "\(error)"])
         connection = nil
+        // A node that went away is likely still away: the next one first.
+        moveToNextEndpoint()
         client.setConnected(false, error: error)
         // Republish in the original order once connected again: their confirms will never come now.
         awaitingConnection = unconfirmed.sorted { $0.key < $1.key }.map(\.value) + awaitingConnection

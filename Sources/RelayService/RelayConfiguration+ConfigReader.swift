@@ -1,4 +1,5 @@
 public import Foundation
+import RelayAMQP
 import RelayPostgres
 import RelayCore
 import Yams
@@ -284,6 +285,7 @@ extension RelayConfiguration {
     static let keys: [ConfigKeyDefinition] = [
         .string("amqp.host", \.amqp.host),
         .int("amqp.port", \.amqp.port, 1...65535),
+        .endpoints("amqp.failoverNodes", \.amqp.failoverNodes),
         .string("amqp.vhost", \.amqp.virtualHost),
         .string("amqp.user", \.amqp.user),
         .string("amqp.password", \.amqp.password, secret: true),
@@ -390,6 +392,25 @@ extension ConfigKeyDefinition {
             name: name, isSecret: secret,
             apply: { configuration, value in configuration[keyPath: path] = value.isEmpty ? nil : value },
             read: { $0[keyPath: path] })
+    }
+
+    /// Broker nodes, `host:port` separated by commas; empty: none.
+    static func endpoints(
+        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, [AMQPConfiguration.Endpoint]> & Sendable
+    ) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                var endpoints: [AMQPConfiguration.Endpoint] = []
+                for part in value.split(separator: ",") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
+                    guard let endpoint = AMQPConfiguration.Endpoint(parsing: String(part), defaultPort: 5672) else {
+                        throw ConfigurationError(key: nil, "'\(part)' is not host:port (nodes are separated by commas)")
+                    }
+                    endpoints.append(endpoint)
+                }
+                configuration[keyPath: path] = endpoints
+            },
+            read: { $0[keyPath: path].map(\.description).joined(separator: ",") })
     }
 
     /// A PostgreSQL URL, checked as it is read; shown with its password hidden.

@@ -24,11 +24,16 @@ public struct RelayConfiguration: Sendable {
         /// Prepended to every exchange and queue name, so several relays can share one broker.
         public var namePrefix = ""
 
+        /// The other nodes of a RabbitMQ cluster (`host:port`), tried in turn after `host:port`.
+        public var failoverNodes: [AMQPConfiguration.Endpoint] = []
+
         public var connection: AMQPConfiguration {
-            AMQPConfiguration(
+            var connection = AMQPConfiguration(
                 host: host, port: port, virtualHost: virtualHost, user: user, password: password,
                 heartbeatSeconds: heartbeatSeconds,
                 tls: tlsEnabled ? .init(caCertificatePath: tlsCACertificate, verifyPeer: tlsVerifyPeer) : nil)
+            connection.failoverEndpoints = failoverNodes
+            return connection
         }
     }
 

@@ -27,6 +27,25 @@ struct AMQPClientTests {
         await other.shutdown()
     }
 
+    @Test("a node that refuses connections is skipped for the next of the cluster's nodes, and logged by address")
+    func failsOverToTheNextNode() async throws {
+        // No broker listens on port 1 of loopback: without failover this client never connects.
+        var configuration = TestBroker.configuration()
+        configuration.failoverEndpoints = [.init(host: configuration.host, port: configuration.port)]
+        configuration.port = 1
+        #expect(configuration.endpoints.map(\.description) == ["127.0.0.1:1", "127.0.0.1:\(TestBroker.port)"])
+        let client = AMQPClient(configuration: configuration, topology: nil, logger: Logger(label: "test"))
+        client.start()
+        try await client.waitUntilConnected(timeout: .seconds(15))
+        #expect(client.isConnected)
+        await client.shutdown()
+
+        #expect(AMQPConfiguration.Endpoint(parsing: " rabbit-2:5673 ", defaultPort: 5672) == .init(host: "rabbit-2", port: 5673))
+        #expect(AMQPConfiguration.Endpoint(parsing: "rabbit-3", defaultPort: 5672) == .init(host: "rabbit-3", port: 5672))
+        #expect(AMQPConfiguration.Endpoint(parsing: "rabbit-3:http", defaultPort: 5672) == nil)
+        #expect(AMQPConfiguration.Endpoint(parsing: ":5672", defaultPort: 5672) == nil)
+    }
+
     @Test("publishes with confirms and consumes with acks, nothing left behind")
     func publishAndConsume() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()

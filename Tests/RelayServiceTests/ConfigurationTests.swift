@@ -128,6 +128,7 @@ let sampleValues: [String: String] = [
     "erp.breaker.openSeconds": "90",
     "store.path": "/var/lib/identity-relay/relay.sqlite",
     "store.url": "postgres://relay@db.internal:5432/relay",
+    "amqp.failoverNodes": "rabbit-2:5672,rabbit-3:5673",
     "store.password": "pg-secret-from-a-file",
     "store.schema": "relay_eu",
     "store.maxConnections": "24",
