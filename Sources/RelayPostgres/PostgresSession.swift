@@ -38,8 +38,8 @@ struct PostgresSession {
             try run("RELEASE SAVEPOINT relay_write")
             return value
         } catch {
-            try? run("ROLLBACK TO SAVEPOINT relay_write")
-            try? run("RELEASE SAVEPOINT relay_write")
+            _ = try? run("ROLLBACK TO SAVEPOINT relay_write")
+            _ = try? run("RELEASE SAVEPOINT relay_write")
             throw error
         }
     }
@@ -89,6 +89,7 @@ enum AdvisoryLockKey {
 extension PostgresStore {
     /// Runs `body` in one transaction on a leased connection, on one of the store's own threads. An
     /// error of the server comes out as a `StoreError`; the body's own errors as they are.
+    @discardableResult
     func session<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
         let logger = self.logger
         let threads = blockingThreads
@@ -103,7 +104,7 @@ extension PostgresStore {
                         try session.run("COMMIT")
                         return value
                     } catch {
-                        try? session.run("ROLLBACK")
+                        _ = try? session.run("ROLLBACK")
                         throw error
                     }
                 }
