@@ -16,6 +16,8 @@ import NIOPosix
 public final class PostgresStore: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// `host:port/database`, for errors.
+    let endpoint: String
     /// The schema the tables live in when not the default (`public`): created by `migrate()`.
     let schema: String?
     /// This relay, as its claims on outbox entries name it; nil for a tool beside the relays (the CLI),
@@ -45,6 +47,7 @@ public final class PostgresStore: Service, Sendable {
         if let searchPath { clientConfiguration.options.additionalStartupParameters = [("search_path", searchPath)] }
         client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         self.logger = logger
+        endpoint = "\(configuration.host):\(configuration.port)/\(configuration.database)"
         schema = searchPath
         self.instance = instance
         self.claimLease = claimLease
@@ -273,40 +276,60 @@ public final class PostgresStore: Service, Sendable {
 
     /// Brings the schema to this version; returns the versions it applied.
     @discardableResult
-    public func migrate() async throws -> [Int] {
-        try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
-            // The connection's search_path names it already; the statements after this one find it.
-            if let schema {
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
-            }
-            try await connection.query(
-                """
-                CREATE TABLE IF NOT EXISTS relay_schema_migration (
-                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
-                """, logger: logger)
-            var applied = Set<Int>()
-            for try await version in try await connection.query("SELECT version FROM relay_schema_migration", logger: logger)
-                .decode(Int.self)
-            {
-                applied.insert(version)
-            }
-            if let newest = applied.max(), newest > Self.migrations.last?.version ?? 0 {
+    public func migrate(timeout: Duration = .seconds(30)) async throws -> [Int] {
+        // postgres-nio's pool retries a refused or failed connection for ever, and a query waits for
+        // it: without a deadline a relay (or a tool) facing a wrong password would hang, saying nothing.
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await self.migrateNow() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
                 throw PostgresStoreError(
-                    "the database's schema is at version \(newest), newer than this relay knows "
-                        + "(\(Self.migrations.last?.version ?? 0)): upgrade this relay")
+                    "PostgreSQL at \(self.endpoint) did not answer within \(timeout): unreachable, or refusing these "
+                        + "credentials (store.url, store.password)")
             }
-            var done: [Int] = []
-            for migration in Self.migrations where !applied.contains(migration.version) {
-                for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private func migrateNow() async throws -> [Int] {
+        // The server's errors as the store's ("PostgreSQL 28P01: password authentication failed"),
+        // not postgres-nio's generic text.
+        try await Self.storeErrors {
+            try await transaction { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+                // The connection's search_path names it already; the statements after this one find it.
+                if let schema {
+                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
                 }
                 try await connection.query(
-                    "INSERT INTO relay_schema_migration (version, name) VALUES (\(migration.version), \(migration.name))",
-                    logger: logger)
-                done.append(migration.version)
+                    """
+                    CREATE TABLE IF NOT EXISTS relay_schema_migration (
+                        version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                    """, logger: logger)
+                var applied = Set<Int>()
+                for try await version in try await connection.query("SELECT version FROM relay_schema_migration", logger: logger)
+                    .decode(Int.self)
+                {
+                    applied.insert(version)
+                }
+                if let newest = applied.max(), newest > Self.migrations.last?.version ?? 0 {
+                    throw PostgresStoreError(
+                        "the database's schema is at version \(newest), newer than this relay knows "
+                            + "(\(Self.migrations.last?.version ?? 0)): upgrade this relay")
+                }
+                var done: [Int] = []
+                for migration in Self.migrations where !applied.contains(migration.version) {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO relay_schema_migration (version, name) VALUES (\(migration.version), \(migration.name))",
+                        logger: logger)
+                    done.append(migration.version)
+                }
+                return done
             }
-            return done
         }
     }
 

@@ -26,7 +26,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
             return try await configuration.openStore(logger: Logger(label: "identity-relay.store")).readyForCommand()
         } catch {
             throw reportConfigurationFailure(
-                ConfigurationFailure(error: ConfigurationError(key: "store.path", "cannot open the store: \(error)")))
+                ConfigurationFailure(error: ConfigurationError(key: configuration.store.url == nil ? "store.path" : "store.url", "cannot open the store: \(error)")))
         }
     }
 

@@ -36,6 +36,18 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a wrong password is an error naming the server and the settings to check, not a hang")
+    func wrongPasswordFailsInTime() async throws {
+        var url = try TestPostgres.url()
+        url.password = "not-the-password"
+        let store = PostgresStore(configuration: url, maximumConnections: 1, logger: TestPostgres.logger)
+        let run = Task { try await store.run() }
+        defer { run.cancel() }
+        let error = await #expect(throws: PostgresStoreError.self) { try await store.migrate(timeout: .seconds(2)) }
+        #expect(error?.description.contains("\(url.host):\(url.port)/\(url.database) did not answer") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("not-the-password") == false)
+    }
+
     @Test("store.url: postgres://user:password@host:port/database, the password never shown")
     func url() throws {
         let url = try PostgresURL(parsing: "postgres://relay:s%40cret@db.internal:6432/relay")
