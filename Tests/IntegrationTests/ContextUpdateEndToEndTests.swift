@@ -16,7 +16,10 @@ struct ContextUpdateEndToEndTests {
 
     @Test("a valid switch updates the customer and is reused for the same caller until its TTL; an invalid one changes nothing")
     func overrideLifecycle() async throws {
-        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.identity.overrideTimeToLive = .seconds(3) })
+        // Long enough for the next call to be linked within it on a loaded machine (PostgreSQL in CI took
+        // longer than 3 s), short enough to wait out below.
+        let timeToLive = Duration.seconds(10)
+        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.identity.overrideTimeToLive = timeToLive })
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100900", .init(contactId: "500999999", name: "Acme Corp"))
         let caller = "+15550100091"  // the CRM knows nobody by this number: phase 2 finds no match
@@ -42,7 +45,7 @@ struct ContextUpdateEndToEndTests {
         #expect(next.first { $0.idempotencyKey == "enrichment:s2" }?.externalId == "CRM:500999999")
 
         // After the TTL, the caller is a phone number again.
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: timeToLive)
         try await relay.publish([callStartedBody(eventId: "s3", callId: "call-3", from: caller)])
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:s3" } }
         #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:s3" }?.externalId == relay.expectedPhoneID(caller))
