@@ -97,14 +97,7 @@ public enum TestPostgres {
     public static func withEmptySchema<T>(_ body: (_ url: PostgresURL, _ schema: String) async throws -> T) async throws -> T {
         let url = try url()
         let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let admin = PostgresClient(
-            configuration: .init(
-                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-                tls: .disable),
-            backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await admin.run() }
-            defer { group.cancelAll() }
+        return try await withAdminClient(url) { admin in
             try await admin.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
             do {
                 let result = try await body(url, schema)
