@@ -26,6 +26,8 @@ public final class SimulatedPlatform: Sendable {
         public var timestamp: String?
         public var signature: String?
         public var body: [UInt8]
+        /// When the simulator answered it.
+        public var receivedAt = ContinuousClock.now
         public var bodyText: String { String(decoding: body, as: UTF8.self) }
     }
 
@@ -62,16 +64,46 @@ public final class SimulatedPlatform: Sendable {
             self.interactionCount = interactionCount
         }
 
-        var json: [String: Any] {
-            var object: [String: Any] = ["Id": contactId]
-            object["AccountId"] = accountId
-            object["Name"] = name
-            object["Email"] = email
-            object["CaseId"] = caseId
-            object["LoyaltyTier"] = loyaltyTier
-            object["InteractionCount"] = interactionCount
-            return object
+    }
+
+    /// A contact as the simulated CRM serves it. Encoded with `JSONEncoder`, not `JSONSerialization` over
+    /// `[String: Any]`: bridging such a dictionary crashed a test run once (a bad pointer inside
+    /// Foundation's cast to NSObject, on a pool thread, with other requests in flight).
+    private struct ContactBody: Encodable {
+        var record: CRMRecord
+
+        enum CodingKeys: String, CodingKey {
+            case id = "Id", accountId = "AccountId", name = "Name", email = "Email", caseId = "CaseId"
+            case loyaltyTier = "LoyaltyTier", interactionCount = "InteractionCount"
         }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(record.contactId, forKey: .id)
+            try container.encodeIfPresent(record.accountId, forKey: .accountId)
+            try container.encodeIfPresent(record.name, forKey: .name)
+            try container.encodeIfPresent(record.email, forKey: .email)
+            try container.encodeIfPresent(record.caseId, forKey: .caseId)
+            try container.encodeIfPresent(record.loyaltyTier, forKey: .loyaltyTier)
+            try container.encodeIfPresent(record.interactionCount, forKey: .interactionCount)
+        }
+    }
+
+    private struct SearchBody: Encodable {
+        var totalSize: Int
+        var records: [ContactBody]
+    }
+
+    private struct AccountBody: Encodable {
+        var id: String
+        var status: String
+    }
+
+    private static func jsonResponse(_ value: some Encodable) -> ScriptedResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(value)) ?? Data()
+        return ScriptedResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body))
     }
 
     public let server: LocalHTTPServer
@@ -218,7 +250,6 @@ public final class SimulatedPlatform: Sendable {
     private static func lookup(
         _ request: RecordedRequest, directory: Locked<[String: [CRMRecord]]>, accounts: Locked<[String: String]>
     ) -> ScriptedResponse {
-        let json: [String: Any]
         if request.path.hasPrefix(crmSearchPath + "?") {
             let query = URLComponents(string: "http://simulator" + request.path)?.queryItems ?? []
             let records: [CRMRecord]
@@ -236,22 +267,20 @@ public final class SimulatedPlatform: Sendable {
                 let phone = query.first { $0.name == "phone" }?.value ?? ""
                 records = directory.withLock { $0[phone] ?? [] }
             }
-            json = ["totalSize": records.count, "records": records.map(\.json)]
+            return jsonResponse(SearchBody(totalSize: records.count, records: records.map(ContactBody.init)))
         } else if request.path.hasPrefix(crmSearchPath + "/") {
             let contactId = String(request.path.dropFirst(crmSearchPath.count + 1)).removingPercentEncoding ?? ""
             guard let record = directory.withLock({ $0.values.joined().first { $0.contactId == contactId } }) else {
                 return ScriptedResponse(status: 404, body: Array(#"[{"errorCode":"NOT_FOUND"}]"#.utf8))
             }
-            json = record.json
+            return jsonResponse(ContactBody(record: record))
         } else {
             let accountId = String(request.path.dropFirst(erpAccountsPath.count)).removingPercentEncoding ?? ""
             guard let status = accounts.withLock({ $0[accountId] }) else {
                 return ScriptedResponse(status: 404, body: Array(#"{"message":"no such account"}"#.utf8))
             }
-            json = ["id": accountId, "status": status]
+            return jsonResponse(AccountBody(id: accountId, status: status))
         }
-        let body = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data()
-        return ScriptedResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body))
     }
 
     private static func update(from request: RecordedRequest) -> CustomerUpdate {
