@@ -195,7 +195,14 @@ public final class AMQPClient: Sendable {
     /// Messages ready in a queue (not counting unacknowledged ones). Throws if the queue does not exist.
     public func messageCount(queue: String) async throws(AMQPError) -> Int {
         Int(try await admin { connection, channel throws(AMQPError) in
-            UInt64(try connection.messageCount(channel, queue: queue))
+            UInt64(try connection.queueCounts(channel, queue: queue).messages)
+        })
+    }
+
+    /// Consumers attached to a queue, on every node of a cluster. Throws if the queue does not exist.
+    public func consumerCount(queue: String) async throws(AMQPError) -> Int {
+        Int(try await admin { connection, channel throws(AMQPError) in
+            UInt64(try connection.queueCounts(channel, queue: queue).consumers)
         })
     }
 

@@ -162,12 +162,12 @@ final class AMQPConnection {
             topology: true)
     }
 
-    /// Messages in a queue; declares it passively, so a missing queue is an error.
-    func messageCount(_ channel: UInt16, queue: String) throws(AMQPError) -> UInt32 {
+    /// Messages ready in a queue and consumers on it; declares it passively, so a missing queue is an error.
+    func queueCounts(_ channel: UInt16, queue: String) throws(AMQPError) -> (messages: UInt32, consumers: UInt32) {
         let arena = AMQPArena()
         let reply = amqp_queue_declare(state, channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
         try check(amqp_get_rpc_reply(state), "queue.declare (passive) \(queue)", channel: channel)
-        return reply?.pointee.message_count ?? 0
+        return (reply?.pointee.message_count ?? 0, reply?.pointee.consumer_count ?? 0)
     }
 
     func purge(_ channel: UInt16, queue: String) throws(AMQPError) {
