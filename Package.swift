@@ -167,7 +167,8 @@ let package = Package(
         .executableTarget(
             name: "relay-fault",
             dependencies: [
-                "RelayAMQP", "RelayCore", "RelaySimulator", "RelayStore",
+                "RelayAMQP", "RelayCore", "RelaySimulator", "RelayStore", "RelayPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/relay-fault",

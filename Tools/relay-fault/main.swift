@@ -1,41 +1,94 @@
-// relay-fault: kills the relay with SIGKILL mid-stream, several times, restarts the broker once, and
+// relay-fault: kills a relay with SIGKILL mid-stream, several times, takes the broker away once, and
 // checks that nothing was lost and nothing was sent twice that its id does not absorb.
 //
-//   relay-fault [--calls N] [--kills K]
+//   relay-fault [--calls N] [--kills K]                                   one relay, SQLite, one broker
+//   relay-fault --relays 3 --store postgres --broker cluster [--calls N] [--kills K] [--lease S]
+//   (either with [--upstream-delay-ms M]: how long the simulated platform takes to answer, 100 by default)
 //
-// The relay runs as a child process (`identity-relay run`, next to this binary) against a simulated
+// The relays run as child processes (`identity-relay run`, next to this binary) against a simulated
 // platform and CRM in this process, which outlive every kill. Each call is published as start, end
 // and wrap-up. At the end every call must have produced exactly one post-call webhook id and every
 // start its customer update; repeated deliveries are counted and must carry identical bodies.
+//
+// With one broker it is restarted (scripts/broker restart). With `--broker cluster` (scripts/cluster,
+// 3 nodes) node 1, where the publisher and the first relay are connected, is stopped and later started
+// again. With `--store postgres` (RELAY_TEST_POSTGRES_URL, as `scripts/postgres url` prints it) every
+// relay shares one schema, and after each kill the entries the dead relay had claimed are noted: each
+// must be delivered by another relay within the claim lease and 2 s.
 
 import Foundation
 import Logging
+import PostgresNIO
 import RelayAMQP
 import RelayCore
+import RelayPostgres
 import RelaySimulator
 import RelayStore
+import Synchronization
+
+enum StoreChoice: String {
+    case sqlite, postgres
+}
+
+enum BrokerChoice: String {
+    case single, cluster
+}
 
 struct Options {
     var calls = 300
     var kills = 3
-    let port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
-    let root = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
+    var relays = 1
+    var store = StoreChoice.sqlite
+    var broker = BrokerChoice.single
+    /// Short, so a dead relay's work is taken up within seconds (the relay's default is 15 s).
+    var leaseSeconds = 5
+    /// How long the simulated platform and CRM take to answer: sends are in flight when a relay is
+    /// killed, so it dies holding claimed work.
+    var upstreamDelayMilliseconds = 100
+    let environment = ProcessInfo.processInfo.environment
+    var root: String { environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath }
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
-            guard let value = iterator.next().flatMap(Int.init), value >= 0 else { fail("\(flag) needs a whole number") }
-            switch flag {
-            case "--calls": calls = max(1, value)
-            case "--kills": kills = value
-            default: fail("unknown option \(flag); known: --calls --kills")
+            guard let value = iterator.next() else { fail("\(flag) needs a value") }
+            func number(atLeast minimum: Int) -> Int {
+                guard let number = Int(value), number >= minimum else { fail("\(flag) needs a whole number ≥ \(minimum)") }
+                return number
             }
+            switch flag {
+            case "--calls": calls = number(atLeast: 1)
+            case "--kills": kills = number(atLeast: 0)
+            case "--relays": relays = number(atLeast: 1)
+            case "--lease": leaseSeconds = number(atLeast: 3)
+            case "--upstream-delay-ms": upstreamDelayMilliseconds = number(atLeast: 0)
+            case "--store":
+                guard let choice = StoreChoice(rawValue: value) else { fail("--store is sqlite or postgres") }
+                store = choice
+            case "--broker":
+                guard let choice = BrokerChoice(rawValue: value) else { fail("--broker is single or cluster") }
+                broker = choice
+            default: fail("unknown option \(flag); known: --calls --kills --relays --store --broker --lease --upstream-delay-ms")
+            }
+        }
+        if relays > 1 && store == .sqlite { fail("several relays need a shared store: add --store postgres") }
+    }
+
+    /// The broker nodes' AMQP ports: one, or the cluster's three (scripts/cluster).
+    var brokerPorts: [Int] {
+        switch broker {
+        case .single: [Int(environment["RELAY_BROKER_PORT"] ?? "") ?? 5672]
+        case .cluster: (0..<3).map { (Int(environment["RELAY_CLUSTER_PORT"] ?? "") ?? 5681) + $0 }
         }
     }
 }
 
+/// The relays running now: a run that gives up kills them, rather than leaving them behind.
+let runningRelays = Mutex<Set<Int32>>([])
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("relay-fault: \(message)\n".utf8))
+    for pid in runningRelays.withLock({ $0 }) { kill(pid, SIGKILL) }
     exit(1)
 }
 
@@ -50,29 +103,58 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "relay-fault")
 let options = Options(arguments: CommandLine.arguments)
-let prefix = "fault-\(UUID().uuidString.prefix(8).lowercased())."
+let runID = UUID().uuidString.prefix(8).lowercased()
+let prefix = "fault-\(runID)."
 let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-fault-\(prefix)sqlite").path
+/// The PostgreSQL schema every relay of this run shares.
+let schema = "fault_\(runID)"
+let postgresURL: PostgresURL? = try {
+    guard options.store == .postgres else { return nil }
+    guard let text = options.environment["RELAY_TEST_POSTGRES_URL"], !text.isEmpty else {
+        fail("--store postgres needs RELAY_TEST_POSTGRES_URL (export RELAY_TEST_POSTGRES_URL=$(scripts/postgres url))")
+    }
+    return try PostgresURL(parsing: text)
+}()
 let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     .appendingPathComponent("identity-relay").path
 guard FileManager.default.isExecutableFile(atPath: relayBinary) else {
     fail("no identity-relay next to this binary (\(relayBinary)); build it first")
 }
 
-let simulator = try await SimulatedPlatform.start(logger: logger)
+let simulator = try await SimulatedPlatform.start(logger: logger) { _, request in
+    guard options.upstreamDelayMilliseconds > 0, request.method != "GET" else { return nil }
+    return ScriptedResponse(
+        status: request.method == "PUT" ? 200 : 204, delay: .milliseconds(options.upstreamDelayMilliseconds))
+}
 let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 /// One relay child process; `kill()` is SIGKILL: no graceful anything.
 final class RelayProcess {
     let process = Process()
+    /// The relay's name in its outbox claims: a new one for each start, as a restarted process has.
+    let instanceName: String
 
-    init() throws {
+    init(slot: Int, generation: Int) throws {
+        instanceName = "fault-relay\(slot + 1)-start\(generation + 1)"
         process.executableURL = URL(fileURLWithPath: relayBinary)
         process.arguments = ["run"]
         var environment = ProcessInfo.processInfo.environment
-        environment["RELAY_AMQP_PORT"] = String(options.port)
+        // Each relay starts on its own node of a cluster, and knows the others.
+        let ports = options.brokerPorts
+        let home = ports[slot % ports.count]
+        environment["RELAY_AMQP_PORT"] = String(home)
+        environment["RELAY_AMQP_FAILOVER_NODES"] = ports.filter { $0 != home }.map { "127.0.0.1:\($0)" }.joined(separator: ",")
         environment["RELAY_AMQP_NAME_PREFIX"] = prefix
         environment["RELAY_AMQP_TOPOLOGY_FILE"] = options.root + "/topology/definitions.json"
-        environment["RELAY_STORE_PATH"] = storePath
+        if let postgresURL {
+            environment["RELAY_STORE_URL"] = "postgres://\(postgresURL.username)@\(postgresURL.host):\(postgresURL.port)/\(postgresURL.database)"
+            environment["RELAY_STORE_PASSWORD"] = postgresURL.password ?? ""
+            environment["RELAY_STORE_SCHEMA"] = schema
+            environment["RELAY_STORE_INSTANCE_NAME"] = instanceName
+            environment["RELAY_STORE_CLAIM_LEASE_SECONDS"] = String(options.leaseSeconds)
+        } else {
+            environment["RELAY_STORE_PATH"] = storePath
+        }
         environment["RELAY_PLATFORM_BASE_URL"] = simulator.baseURL
         environment["RELAY_CRM_POST_CALL_WEBHOOK_URL"] = simulator.postCallWebhookURL
         environment["RELAY_WEBHOOK_SIGNING_SECRET"] = secret
@@ -87,26 +169,80 @@ final class RelayProcess {
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: options.root)
         try process.run()
+        runningRelays.withLock { _ = $0.insert(process.processIdentifier) }
     }
 
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        runningRelays.withLock { _ = $0.remove(process.processIdentifier) }
     }
 
     func stop() {
         process.terminate()
         process.waitUntilExit()
+        runningRelays.withLock { _ = $0.remove(process.processIdentifier) }
     }
 }
 
-func brokerControl(_ verb: String) throws {
+func script(_ name: String, _ arguments: String...) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [options.root + "/scripts/broker", verb]
+    process.arguments = [options.root + "/scripts/" + name] + arguments
     try process.run()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { fail("scripts/broker \(verb) failed") }
+    guard process.terminationStatus == 0 else { fail("scripts/\(name) \(arguments.joined(separator: " ")) failed") }
+}
+
+/// A client of the shared PostgreSQL server, for reading what the relays claimed (each query names
+/// the run's schema); its pool runs until the end of the run.
+let postgresClient: PostgresClient? = postgresURL.map { url in
+    PostgresClient(
+        configuration: .init(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+            tls: .disable),
+        backgroundLogger: logger)
+}
+let postgresPool = Task { await postgresClient?.run() }
+
+func withPostgres<T>(_ body: (PostgresClient) async throws -> T) async throws -> T {
+    guard let postgresClient else { fail("no PostgreSQL in this run") }
+    return try await body(postgresClient)
+}
+
+/// What a killed relay held: its unfinished outbox entries, each with the id its delivery carries (the
+/// Idempotency-Key or webhook id; nil for a lookup, which is judged by when its entry was finished).
+struct ClaimsLeftBehind {
+    var killedAt: ContinuousClock.Instant
+    var killedAtDate: Date
+    var entries: [(id: Int64, deliveryKey: String?)]
+}
+
+func unfinishedClaimCount(of instance: String) async throws -> Int {
+    try await withPostgres { client in
+        var count = 0
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
+                          binds: { var binds = PostgresBindings(); binds.append(instance); return binds }()),
+            logger: logger)
+        for try await total in rows.decode(Int.self) { count = total }
+        return count
+    }
+}
+
+func claims(of instance: String, killedAt: ContinuousClock.Instant, killedAtDate: Date) async throws -> ClaimsLeftBehind {
+    try await withPostgres { client in
+        var entries: [(id: Int64, deliveryKey: String?)] = []
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT id, kind, payload FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
+                          binds: { var binds = PostgresBindings(); binds.append(instance); return binds }()),
+            logger: logger)
+        for try await (id, kind, payload) in rows.decode((Int64, String, ByteBuffer).self) {
+            let job = kind == "delivery" ? try? DeliveryJob.decode(Array(buffer: payload)) : nil
+            entries.append((id, job.map { $0.webhookId ?? $0.idempotencyKey }))
+        }
+        return ClaimsLeftBehind(killedAt: killedAt, killedAtDate: killedAtDate, entries: entries)
+    }
 }
 
 func body(_ json: String) -> [UInt8] { Array(json.utf8) }
@@ -121,22 +257,55 @@ func events(forCall index: Int) -> [(String, [UInt8])] {
     ]
 }
 
-var relay = try RelayProcess()
+/// The relays, by slot; the first is the one killed.
+var relays = try (0..<options.relays).map { try RelayProcess(slot: $0, generation: 0) }
+let ports = options.brokerPorts
+var publisherConfiguration = AMQPConfiguration(port: ports[0], connectionName: "relay-fault", reconnectMaxDelay: .seconds(1))
+publisherConfiguration.failoverEndpoints = ports.dropFirst().map { .init(host: "127.0.0.1", port: $0) }
 let publisher = AMQPClient(
-    configuration: AMQPConfiguration(port: options.port, connectionName: "relay-fault", reconnectMaxDelay: .seconds(1)),
+    configuration: publisherConfiguration,
     topology: try Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix), logger: logger)
 publisher.start()
 try await publisher.waitUntilConnected(timeout: .seconds(30))
-say("\(options.calls) calls (\(options.calls * 3) events), \(options.kills) SIGKILLs of the relay, 1 broker restart")
+// Every relay consuming (and so its store migrated) before the first event, or the first kill could
+// find a relay still starting.
+let consumersDeadline = ContinuousClock.now + .seconds(120)
+while (try? await publisher.consumerCount(queue: prefix + "relay.events")) ?? 0 < options.relays {
+    guard ContinuousClock.now < consumersDeadline else { fail("the relays were not all consuming after 120 s") }
+    try await Task.sleep(for: .milliseconds(200))
+}
+let brokerFault = options.broker == .single ? "1 broker restart" : "node 1 of 3 stopped and started again"
+say(
+    "\(options.calls) calls (\(options.calls * 3) events), \(options.relays) relay(s) on \(options.store), "
+        + "\(options.kills) SIGKILLs of relay 1, \(brokerFault)")
 
-// Publish in slices; between slices, kill and restart the relay, and once restart the broker.
+/// Publishes until a node confirms it: while a cluster node goes away, a publish in flight fails and
+/// is sent again (a repeated event is absorbed by its event id).
+func publishConfirmed(_ message: OutboundMessage) async throws {
+    var failures = 0
+    while true {
+        do {
+            try await publisher.publish(message)
+            return
+        } catch {
+            failures += 1
+            if failures > 120 { throw error }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
+
+// Publish in slices; between slices, kill and restart the first relay, and once take the broker away.
 let slices = options.kills + 2
 let perSlice = (options.calls + slices - 1) / slices
-let brokerRestartSlice = slices / 2
+let brokerFaultSlice = slices / 2
 let started = ContinuousClock.now
 var killsDone = 0
+var nodeStopped = false
 /// Each restart of the relay, and how many calls had been published before the kill it follows.
 var restarts: [(at: ContinuousClock.Instant, callsPublished: Int)] = []
+/// What each killed relay had claimed and not finished (PostgreSQL only).
+var claimsLeftBehind: [ClaimsLeftBehind] = []
 for slice in 0..<slices {
     let range = (slice * perSlice)..<min(options.calls, (slice + 1) * perSlice)
     // Many publishes in flight at once, so the relay has a backlog in hand when it is killed (one at a
@@ -146,26 +315,64 @@ for slice in 0..<slices {
         for index in range {
             group.addTask {
                 for (type, payload) in events(forCall: index) {
-                    try await publisher.publish(OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: payload))
+                    try await publishConfirmed(OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: payload))
                 }
             }
         }
         try await group.waitForAll()
     }
-    // Let the relay get some way into the slice, so the kill lands mid-work.
+    // Let the relay get some way into the slice, so the kill lands mid-work. With claims, until the
+    // relay to be killed holds claimed work it has not finished (a freshly restarted relay may still be
+    // starting): a kill that finds it idle proves nothing about taking over its work.
+    if options.store == .postgres && killsDone < options.kills {
+        let holdingDeadline = ContinuousClock.now + .seconds(60)
+        while (try? await unfinishedClaimCount(of: relays[0].instanceName)) ?? 0 < 1 && ContinuousClock.now < holdingDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
     try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
-    if slice == brokerRestartSlice {
-        say("restarting the broker")
-        try brokerControl("restart")
+    if nodeStopped {
+        say("starting node 1 again")
+        try script("cluster", "start-node", "1")
+        nodeStopped = false
+    }
+    if slice == brokerFaultSlice {
+        switch options.broker {
+        case .single:
+            say("restarting the broker")
+            try script("broker", "restart")
+        case .cluster:
+            say("stopping node 1 of the cluster")
+            try script("cluster", "stop-node", "1")
+            nodeStopped = true
+        }
     }
     if killsDone < options.kills {
-        relay.kill()
+        let killed = relays[0]
+        killed.kill()
+        let killedAt = ContinuousClock.now
+        let killedAtDate = Date()
         killsDone += 1
-        say("SIGKILL \(killsDone) after \(range.upperBound) calls published")
+        if options.store == .postgres {
+            let left: ClaimsLeftBehind
+            do {
+                left = try await claims(of: killed.instanceName, killedAt: killedAt, killedAtDate: killedAtDate)
+            } catch {
+                fail("could not read the killed relay's claims: \(String(reflecting: error))")
+            }
+            claimsLeftBehind.append(left)
+            say("SIGKILL \(killsDone) of relay 1 after \(range.upperBound) calls published; it left \(left.entries.count) claimed entries unfinished")
+        } else {
+            say("SIGKILL \(killsDone) after \(range.upperBound) calls published")
+        }
         try await Task.sleep(for: .milliseconds(200))
-        relay = try RelayProcess()
+        relays[0] = try RelayProcess(slot: 0, generation: killsDone)
         restarts.append((.now, range.upperBound))
     }
+}
+if nodeStopped {
+    say("starting node 1 again")
+    try script("cluster", "start-node", "1")
 }
 
 // Everything published: wait for every call's webhook and every start's update.
@@ -179,7 +386,7 @@ while ContinuousClock.now < deadline {
     try await Task.sleep(for: .milliseconds(200))
 }
 let elapsed = ContinuousClock.now - started
-relay.stop()
+for relay in relays { relay.stop() }
 
 let webhooks = simulator.webhooks
 let updates = simulator.customerUpdates
@@ -191,8 +398,22 @@ let unexpected = webhookIds.subtracting(expectedWebhooks).count + updateKeys.sub
 // A repeated delivery is legal (at least once) only if it is the same request under the same id.
 let divergentWebhooks = Dictionary(grouping: webhooks, by: { $0.id ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
 let divergentUpdates = Dictionary(grouping: updates, by: { $0.idempotencyKey ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
-// Dead letters: what the relay recorded in its store, and anything still on the queue it had not drained.
-let recordedDeadLetters = (try? await SQLiteInteractionStore(path: storePath).deadLetterSummary(DeadLetterQuery()).total) ?? -1
+// Dead letters: what the relays recorded in their store, and anything still on the queue not drained.
+let recordedDeadLetters: Int
+switch options.store {
+case .sqlite:
+    recordedDeadLetters = (try? await SQLiteInteractionStore(path: storePath).deadLetterSummary(DeadLetterQuery()).total) ?? -1
+case .postgres:
+    recordedDeadLetters = (try? await withPostgres { client in
+        var count = -1
+        for try await total in try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(schema).dead_letter"), logger: logger)
+            .decode(Int.self)
+        {
+            count = total
+        }
+        return count
+    }) ?? -1
+}
 let queuedDeadLetters = (try? await publisher.messageCount(queue: prefix + "relay.dead-letters")) ?? -1
 let deadLetters = recordedDeadLetters < 0 || queuedDeadLetters < 0 ? -1 : recordedDeadLetters + queuedDeadLetters
 
@@ -223,6 +444,52 @@ say(
         + longestAfterRestart.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
         + " (\(deliveredAfterARestart) such updates over \(restarts.count) restarts)")
 
+// With claims (PostgreSQL): for each kill, the longest wait from it to the first delivery, by another
+// relay, of an entry the dead relay had claimed and not finished. An entry it had sent just before the
+// kill but not yet marked done counts by its next delivery: that repeat is what the ids absorb.
+var claimedEntries = 0
+var claimedNeverTakenUp = 0
+var longestAfterKill: Duration = .zero
+if !claimsLeftBehind.isEmpty {
+    let lookupIds = claimsLeftBehind.flatMap { left in left.entries.filter { $0.deliveryKey == nil }.map(\.id) }
+    let finishedAt: [Int64: Date] = lookupIds.isEmpty ? [:] : try await withPostgres { client in
+        var finished: [Int64: Date] = [:]
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT id, finished_at FROM \(schema).outbox WHERE id = ANY($1) AND finished_at IS NOT NULL",
+                          binds: { var binds = PostgresBindings(); binds.append(lookupIds); return binds }()),
+            logger: logger)
+        for try await (id, seconds) in rows.decode((Int64, Double).self) { finished[id] = Date(timeIntervalSince1970: seconds) }
+        return finished
+    }
+    let deliveryTimes: [String: [ContinuousClock.Instant]] = Dictionary(
+        grouping: webhooks.compactMap { webhook in webhook.id.map { ($0, webhook.receivedAt) } }
+            + updates.compactMap { update in update.idempotencyKey.map { ($0, update.receivedAt) } },
+        by: \.0
+    ).mapValues { $0.map(\.1) }
+    for left in claimsLeftBehind {
+        for entry in left.entries {
+            claimedEntries += 1
+            let wait: Duration?
+            if let key = entry.deliveryKey {
+                wait = deliveryTimes[key, default: []].filter { $0 > left.killedAt }.min().map { $0 - left.killedAt }
+            } else {
+                wait = finishedAt[entry.id].map { .seconds($0.timeIntervalSince(left.killedAtDate)) }
+            }
+            guard let wait else {
+                claimedNeverTakenUp += 1
+                continue
+            }
+            longestAfterKill = max(longestAfterKill, wait)
+        }
+    }
+    say(
+        "longest wait from a kill to the first delivery of the dead relay's claimed work: "
+            + longestAfterKill.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+            + " (lease \(options.leaseSeconds) s; \(claimedEntries) claimed entries over \(claimsLeftBehind.count) kills, "
+            + "\(claimedNeverTakenUp) never taken up)")
+}
+let claimsTakenUpInTime = claimedNeverTakenUp == 0 && longestAfterKill <= .seconds(options.leaseSeconds + 2)
+
 // Clean up the broker and the store before judging.
 for queue in (try? Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix).queues) ?? [] {
     try? await publisher.deleteQueue(queue.name)
@@ -230,8 +497,14 @@ for queue in (try? Topology.load(contentsOf: options.root + "/topology/definitio
 await publisher.shutdown()
 await simulator.stop()
 try? FileManager.default.removeItem(atPath: storePath)
+if options.store == .postgres {
+    _ = try? await withPostgres { client in
+        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+    }
+}
+postgresPool.cancel()
 
 let passed = missingWebhooks == 0 && missingUpdates == 0 && unexpected == 0 && divergentWebhooks == 0 && divergentUpdates == 0
-    && deadLetters == 0
+    && deadLetters == 0 && claimsTakenUpInTime
 print(passed ? "fault: 1 passed, 0 failed" : "fault: 0 passed, 1 failed")
 exit(passed ? 0 : 1)
