@@ -92,6 +92,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -156,6 +157,7 @@ let package = Package(
             name: "relay-bench",
             dependencies: [
                 "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP", "RelayStore",
+                "RelayPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,12 +177,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // posix_spawn with closefrom and chdir, for the tests' child processes (see ChildProcess).
+        .target(name: "CSpawn"),
+
         // Shared by the tests: the broker they must find, local HTTP servers standing in for
         // systems we do not own.
         .target(
             name: "RelayTesting",
             dependencies: [
-                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore", "RelayPostgres",
+                "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore", "RelayPostgres", "CSpawn",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -46,7 +46,7 @@ public enum BuiltExecutable {
     public static func run(
         _ arguments: [String], environment: [String: String], inherit: Bool = false, timeout: TimeInterval = 120
     ) throws -> ProcessResult {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = try locate()
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: TestBroker.repositoryRoot)
@@ -61,10 +61,7 @@ public enum BuiltExecutable {
         process.standardError = stderrPipe
         process.standardInput = FileHandle.nullDevice
 
-        try ProcessLaunch.run(process)
-        // The write ends now belong to the child; close ours so the reads see end-of-file when it exits.
-        try? stdoutPipe.fileHandleForWriting.close()
-        try? stderrPipe.fileHandleForWriting.close()
+        try process.run()
         let stdoutDrain = PipeDrain(stdoutPipe.fileHandleForReading)
         let stderrDrain = PipeDrain(stderrPipe.fileHandleForReading)
 
@@ -107,16 +104,5 @@ private final class PipeDrain: @unchecked Sendable {
     func wait() -> String {
         done.wait()
         return lock.withLock { String(decoding: data, as: UTF8.self) }
-    }
-}
-
-/// Starts child processes one at a time. Foundation's `Process.run()` on Linux walks and closes the
-/// parent's file descriptors for the child; two launches at once (tests run in parallel) crashed it
-/// with a bad pointer dereference.
-public enum ProcessLaunch {
-    private static let lock = NSLock()
-
-    public static func run(_ process: Process) throws {
-        try lock.withLock { try process.run() }
     }
 }

@@ -181,7 +181,7 @@ public final class RelayHarness: Sendable {
             }
         }
         let url = try TestPostgres.url()
-        let dump = Process()
+        let dump = ChildProcess()
         dump.executableURL = URL(fileURLWithPath: "/usr/bin/pg_dump")
         dump.arguments = [
             "--host", url.host, "--port", String(url.port), "--username", url.username, "--schema", store.schema,

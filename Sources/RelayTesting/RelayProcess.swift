@@ -7,7 +7,7 @@ public import RelaySimulator
 public final class RelayProcess: @unchecked Sendable {
     // `process` is only touched by the test that owns this object; `log` is written by the draining
     // thread under the lock.
-    public let process = Process()
+    public let process = ChildProcess()
     private let lock = NSLock()
     private var log = Data()
     private let drained = DispatchSemaphore(value: 0)
@@ -44,8 +44,7 @@ public final class RelayProcess: @unchecked Sendable {
         process.standardError = pipe
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
-        try? pipe.fileHandleForWriting.close()
+        try process.run()
         let reading = pipe.fileHandleForReading
         Thread.detachNewThread { [self] in
             while true {

@@ -72,13 +72,13 @@ public enum TestBroker {
 
     /// Runs `scripts/broker <verb> [arguments]` (start, stop, restart, ctl …) and waits for it; throws if it fails.
     public static func control(_ verb: String, _ arguments: String...) throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [repositoryRoot + "/scripts/broker", verb] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["RELAY_BROKER_PORT"] = String(port)
         process.environment = environment
-        try ProcessLaunch.run(process)
+        try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw BrokerControlFailed(verb: ([verb] + arguments).joined(separator: " "), status: process.terminationStatus)

@@ -24,7 +24,7 @@ struct PrometheusText {
         """
 
     static func parse(_ text: String) throws -> PrometheusText {
-        let process = Process()
+        let process = ChildProcess()
         // Debian's interpreter, where the apt package puts the parser (a PATH python may be another one).
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", script]
@@ -34,7 +34,7 @@ struct PrometheusText {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        try ProcessLaunch.run(process)
+        try process.run()
         input.fileHandleForWriting.write(Data(text.utf8))
         try input.fileHandleForWriting.close()
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
