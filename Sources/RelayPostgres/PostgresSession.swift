@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import RelayStore
@@ -20,8 +21,26 @@ struct PostgresSession {
 
     @discardableResult
     func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
-        let result: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)
-        return try result.wait()
+        try Self.answer(to: connection.query(query, logger: logger), on: connection)
+    }
+
+    /// Waits for a statement's answer, and gives up once the connection has closed. A statement sent
+    /// as the pool shut down was once neither answered nor failed: `wait()` then held the store's
+    /// thread, and the relay's stop, for ever (a test run hung on it). A statement that waits for a lock
+    /// another transaction holds is still waited for as long as it takes.
+    static func answer<T: Sendable>(to future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let answered = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
+        future.whenComplete { result in
+            outcome.withLockedValue { $0 = result }
+            answered.signal()
+        }
+        while answered.wait(timeout: .now() + .seconds(1)) == .timedOut {
+            if connection.isClosed, outcome.withLockedValue({ $0 }) == nil {
+                throw PostgresStoreError("the connection to PostgreSQL closed before it answered a statement")
+            }
+        }
+        return try outcome.withLockedValue { $0 }!.get()
     }
 
     /// The number of rows an INSERT, UPDATE or DELETE changed.
