@@ -84,4 +84,15 @@ enum ProcessUse {
         else { return nil }
         return kilobytes * 1024
     }
+
+    /// CPU time so far of every PostgreSQL server process (the postmaster, its backends and workers):
+    /// on a benchmark machine, the server the relay uses.
+    static func postgresServerCPUSeconds() -> Double? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let ticks = entries.filter { entry in
+            entry.allSatisfy(\.isNumber)
+                && (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8))?.hasPrefix("postgres") == true
+        }.compactMap { CPUShares.processTicks(pid: $0) }
+        return ticks.isEmpty ? nil : Double(ticks.reduce(0, +)) / 100
+    }
 }

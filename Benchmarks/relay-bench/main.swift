@@ -1,7 +1,7 @@
 // relay-bench: the relay's end-to-end rate against the broker's own round-trip rate, measured in
 // the same run on the same broker, so the ratio means something on a shared, noisy machine.
 //
-//   relay-bench [--messages N] [--runs R] [--prefetch P] [--window W]
+//   relay-bench [--messages N] [--runs R] [--prefetch P] [--window W] [--store sqlite|postgres|both]
 //
 // baseline: N persistent ~300-byte messages published with confirms (W unconfirmed at most) to a
 //           quorum queue and consumed with manual acks (prefetch P), through rabbitmq-c.
@@ -9,11 +9,15 @@
 //           relay (prefetch P) correlates each, commits it with its customer update to its SQLite
 //           store's outbox, acks it, and its dispatcher PUTs the update to a local HTTP server.
 // Both times run from the first publish to the last message acked / the last PUT received.
+// --store postgres runs the relay on PostgreSQL (RELAY_TEST_POSTGRES_URL, a schema of its own per run);
+// --store both runs it on each store in every run, beside the same baseline, and adds the PostgreSQL
+// server's own CPU per event to the relay's.
 
 import Foundation
 import Logging
 import RelayAMQP
 import RelayCore
+import RelayPostgres
 import RelayService
 import RelaySimulator
 import ServiceLifecycle
@@ -43,6 +47,8 @@ struct Options {
     var outageSeconds = 60
     var outageStartSeconds = 10
     var afterSeconds = 60
+    /// For `throughput`: the relay's store, or both one after the other in every run.
+    var stores: [BenchmarkStore] = [.sqlite]
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -53,6 +59,15 @@ struct Options {
                     fail("--mode is throughput, enrichment, lookup, contacts, outage or dead-letters")
                 }
                 mode = value
+                continue
+            }
+            if flag == "--store" {
+                switch iterator.next() {
+                case "sqlite": stores = [.sqlite]
+                case "postgres": stores = [.postgres]
+                case "both": stores = [.sqlite, .postgres]
+                default: fail("--store is sqlite, postgres or both")
+                }
                 continue
             }
             if flag == "--mix" {
@@ -79,12 +94,17 @@ struct Options {
             case "--large": large = value
             default:
                 fail(
-                    "unknown option \(flag); known: --mode --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
+                    "unknown option \(flag); known: --mode --store --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
                         + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after --large")
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
     }
+}
+
+enum BenchmarkStore: String {
+    case sqlite = "SQLite"
+    case postgres = "PostgreSQL"
 }
 
 func fail(_ message: String) -> Never {
@@ -169,15 +189,33 @@ struct RelayRun {
     /// The relay process's own CPU time per event, user and system, from /proc.
     var cpuPerEvent: Duration?
     var peakResidentBytes: Int?
+    /// The PostgreSQL server's processes, over the same events (nil on SQLite).
+    var databaseCPUPerEvent: Duration?
 }
+
+/// The server the relay's PostgreSQL runs use: what `scripts/postgres url` prints.
+let postgresURL: PostgresURL? = {
+    guard options.stores.contains(.postgres) else { return nil }
+    guard let text = ProcessInfo.processInfo.environment["RELAY_TEST_POSTGRES_URL"], let url = try? PostgresURL(parsing: text) else {
+        fail("--store postgres needs RELAY_TEST_POSTGRES_URL (scripts/bench sets it from scripts/postgres url)")
+    }
+    return url
+}()
 
 /// Events per second through the whole relay: event in, customer-update PUT out. The relay is
 /// `identity-relay run` (the release build beside this one) in a process of its own, so its CPU time
 /// and memory are its own, apart from the load generator and the simulated platform here.
-func relayEndToEnd() async throws -> RelayRun {
-    let prefix = "bench-\(UUID().uuidString.prefix(8))."
+func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
+    let runID = UUID().uuidString.prefix(8).lowercased()
+    let prefix = "bench-\(runID)."
     let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
-    defer { removeBenchmarkStore(storePath) }
+    let schema = "bench_\(runID)"
+    defer {
+        switch store {
+        case .sqlite: removeBenchmarkStore(storePath)
+        case .postgres: dropBenchmarkSchema(schema)
+        }
+    }
     let platform = try await SimulatedPlatform.start(logger: logger)
     let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent("identity-relay")
@@ -190,7 +228,15 @@ func relayEndToEnd() async throws -> RelayRun {
     environment["RELAY_AMQP_PREFETCH"] = String(options.prefetch)
     environment["RELAY_AMQP_NAME_PREFIX"] = prefix
     environment["RELAY_AMQP_TOPOLOGY_FILE"] = options.repositoryRoot + "/topology/definitions.json"
-    environment["RELAY_STORE_PATH"] = storePath
+    switch store {
+    case .sqlite:
+        environment["RELAY_STORE_PATH"] = storePath
+    case .postgres:
+        guard let postgresURL else { fail("no PostgreSQL URL") }
+        environment["RELAY_STORE_URL"] = "postgres://\(postgresURL.username)@\(postgresURL.host):\(postgresURL.port)/\(postgresURL.database)"
+        environment["RELAY_STORE_PASSWORD"] = postgresURL.password ?? ""
+        environment["RELAY_STORE_SCHEMA"] = schema
+    }
     environment["RELAY_PLATFORM_BASE_URL"] = platform.baseURL
     environment["RELAY_CRM_POST_CALL_WEBHOOK_URL"] = platform.postCallWebhookURL
     environment["RELAY_WEBHOOK_SIGNING_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -213,6 +259,7 @@ func relayEndToEnd() async throws -> RelayRun {
 
     let pid = relay.processIdentifier
     let cpuBefore = ProcessUse.cpuSeconds(pid: pid)
+    let databaseCPUBefore = store == .postgres ? ProcessUse.postgresServerCPUSeconds() : nil
     let exchange = prefix + "platform.events"
     let started = ContinuousClock.now
     try await publishAll(options.messages, using: publisher) { index in
@@ -223,6 +270,7 @@ func relayEndToEnd() async throws -> RelayRun {
     _ = try await platform.waitForCustomerUpdates(count: options.messages, timeout: .seconds(600))
     let elapsed = ContinuousClock.now - started
     let cpuAfter = ProcessUse.cpuSeconds(pid: pid)
+    let databaseCPUAfter = store == .postgres ? ProcessUse.postgresServerCPUSeconds() : nil
     let peak = ProcessUse.peakResidentBytes(pid: pid)
 
     relay.terminate()
@@ -234,8 +282,24 @@ func relayEndToEnd() async throws -> RelayRun {
     await platform.stop()
     var cpuPerEvent: Duration?
     if let cpuBefore, let cpuAfter { cpuPerEvent = .seconds((cpuAfter - cpuBefore) / Double(options.messages)) }
+    var databaseCPUPerEvent: Duration?
+    if let databaseCPUBefore, let databaseCPUAfter {
+        databaseCPUPerEvent = .seconds((databaseCPUAfter - databaseCPUBefore) / Double(options.messages))
+    }
     return RelayRun(
-        eventsPerSecond: Double(options.messages) / elapsed.totalSeconds, cpuPerEvent: cpuPerEvent, peakResidentBytes: peak)
+        eventsPerSecond: Double(options.messages) / elapsed.totalSeconds, cpuPerEvent: cpuPerEvent, peakResidentBytes: peak,
+        databaseCPUPerEvent: databaseCPUPerEvent)
+}
+
+/// Drops a PostgreSQL run's schema, through scripts/postgres (best effort: a leftover schema is only space).
+func dropBenchmarkSchema(_ schema: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [options.repositoryRoot + "/scripts/postgres", "psql", "-q", "-c", "DROP SCHEMA IF EXISTS \(schema) CASCADE"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try? process.run()
+    process.waitUntilExit()
 }
 
 func median(_ values: [Double]) -> Double {
@@ -424,30 +488,42 @@ if options.mode == "contacts" {
 
 print("relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)")
 var baselines: [Double] = []
-var relays: [RelayRun] = []
+var relays: [BenchmarkStore: [RelayRun]] = [:]
 func microseconds(_ duration: Duration?) -> String {
     duration.map { String(format: "%.0f µs", $0.totalSeconds * 1e6) } ?? "n/a"
 }
 func mebibytes(_ bytes: Int?) -> String { bytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "n/a" }
+func describe(_ relay: RelayRun, against baseline: Double) -> String {
+    "\(format(relay.eventsPerSecond)) ratio \(String(format: "%.3f", relay.eventsPerSecond / baseline)); relay CPU per event "
+        + microseconds(relay.cpuPerEvent)
+        + (relay.databaseCPUPerEvent.map { ", PostgreSQL server CPU per event \(microseconds($0))" } ?? "")
+        + ", peak RSS \(mebibytes(relay.peakResidentBytes))"
+}
 do {
     for run in 1...options.runs {
-        // Alternating the two within each run exposes both to the same moment of machine noise.
+        // Alternating them within each run exposes each to the same moment of machine noise.
         let baseline = try await brokerRoundTrip()
-        let relay = try await relayEndToEnd()
         baselines.append(baseline)
-        relays.append(relay)
-        print(
-            "run \(run): broker round trip \(format(baseline))   relay end to end \(format(relay.eventsPerSecond))   ratio "
-                + "\(String(format: "%.3f", relay.eventsPerSecond / baseline)); relay CPU per event \(microseconds(relay.cpuPerEvent)), "
-                + "peak RSS \(mebibytes(relay.peakResidentBytes))")
+        var line = "run \(run): broker round trip \(format(baseline))"
+        for store in options.stores {
+            let relay = try await relayEndToEnd(on: store)
+            relays[store, default: []].append(relay)
+            line += "\n       relay on \(store.rawValue) end to end " + describe(relay, against: baseline)
+        }
+        print(line)
     }
 } catch {
     fail("\(error)")
 }
-let ratios = zip(relays, baselines).map { $0.eventsPerSecond / $1 }
-let cpuPerEvent = relays.compactMap(\.cpuPerEvent).map(\.totalSeconds)
-print(
-    "median: broker round trip \(format(median(baselines)))   relay end to end \(format(median(relays.map(\.eventsPerSecond))))   "
-        + "ratio \(String(format: "%.3f", median(ratios))) (median of per-run ratios); relay CPU per event "
-        + "\(cpuPerEvent.isEmpty ? "n/a" : microseconds(.seconds(median(cpuPerEvent)))), peak RSS at most "
-        + "\(mebibytes(relays.compactMap(\.peakResidentBytes).max()))")
+for store in options.stores {
+    let runs = relays[store] ?? []
+    let ratios = zip(runs, baselines).map { $0.eventsPerSecond / $1 }
+    let cpuPerEvent = runs.compactMap(\.cpuPerEvent).map(\.totalSeconds)
+    let databaseCPU = runs.compactMap(\.databaseCPUPerEvent).map(\.totalSeconds)
+    print(
+        "median, relay on \(store.rawValue): broker round trip \(format(median(baselines)))   relay end to end "
+            + "\(format(median(runs.map(\.eventsPerSecond))))   ratio \(String(format: "%.3f", median(ratios))) (median of per-run "
+            + "ratios); relay CPU per event \(cpuPerEvent.isEmpty ? "n/a" : microseconds(.seconds(median(cpuPerEvent))))"
+            + (databaseCPU.isEmpty ? "" : ", PostgreSQL server CPU per event \(microseconds(.seconds(median(databaseCPU))))")
+            + ", peak RSS at most \(mebibytes(runs.compactMap(\.peakResidentBytes).max()))")
+}
