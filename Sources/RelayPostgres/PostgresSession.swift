@@ -29,6 +29,8 @@ struct PostgresSession {
     /// thread, and the relay's stop, for ever (a test run hung on it). A statement that waits for a lock
     /// another transaction holds is still waited for as long as it takes.
     static func answer<T: Sendable>(to future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        // As `wait()` did: on the event loop the answer could never arrive.
+        precondition(!future.eventLoop.inEventLoop, "a PostgreSQL statement waited for on its own event loop")
         let answered = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
         future.whenComplete { result in

@@ -126,7 +126,7 @@ extension RelayConfiguration {
     static let environmentNamesThatAreNotKeys: Set<String> = [
         "RELAY_CONFIG", "RELAY_REPO_ROOT", "RELAY_CLI_BINARY", "RELAY_KEEP_BROKER",
     ]
-    static let environmentPrefixesThatAreNotKeys = ["RELAY_BROKER_", "RELAY_POSTGRES_", "RELAY_TEST_"]
+    static let environmentPrefixesThatAreNotKeys = ["RELAY_BROKER_", "RELAY_CLUSTER_", "RELAY_POSTGRES_", "RELAY_TEST_"]
 
     /// A `RELAY_` variable that names no key is a typo until shown otherwise: ignored, it would leave
     /// the relay running on a default the operator meant to replace (`RELAY_CRM_LOOKUP_URL_TEMPLTE`

@@ -66,9 +66,8 @@ public final class SimulatedPlatform: Sendable {
 
     }
 
-    /// A contact as the simulated CRM serves it. Encoded with `JSONEncoder`, not `JSONSerialization` over
-    /// `[String: Any]`: bridging such a dictionary crashed a test run once (a bad pointer inside
-    /// Foundation's cast to NSObject, on a pool thread, with other requests in flight).
+    /// A contact as the simulated CRM serves it: typed and encoded with `JSONEncoder`, rather than a
+    /// `[String: Any]` through `JSONSerialization`.
     private struct ContactBody: Encodable {
         var record: CRMRecord
 

@@ -72,7 +72,13 @@ public final class ChildProcess: @unchecked Sendable {
         exit.withLock { status in
             if status == nil, processIdentifier > 0 {
                 var raw: Int32 = 0
-                if waitpid(processIdentifier, &raw, WNOHANG) == processIdentifier { status = raw }
+                let reaped = waitpid(processIdentifier, &raw, WNOHANG)
+                if reaped == processIdentifier {
+                    status = raw
+                } else if reaped == -1 && errno == ECHILD {
+                    // Reaped elsewhere: gone, its status unknown (reported as a plain exit).
+                    status = 0
+                }
             }
             return status
         }
@@ -96,7 +102,10 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func terminate() {
-        if isRunning { kill(processIdentifier, SIGTERM) }
+        // Under the lock, so the child cannot be reaped (and its pid reused) between the check and the kill.
+        exit.withLock { status in
+            if status == nil, processIdentifier > 0 { kill(processIdentifier, SIGTERM) }
+        }
     }
 }
 
