@@ -349,6 +349,9 @@ for slice in 0..<slices {
             guard ContinuousClock.now < holdingDeadline else { fail("relay 1 held no claimed work for 60 s before kill \(killsDone + 1)") }
             try await Task.sleep(for: .milliseconds(10))
         }
+        // A moment more, varied: some kills find entries committed and not yet sent, others sends on
+        // the wire whose outcome is not yet recorded (the repeats the ids must absorb).
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...150)))
     } else {
         try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
     }
