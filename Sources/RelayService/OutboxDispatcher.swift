@@ -156,7 +156,9 @@ public final class OutboxDispatcher: Service {
             return true
         }
         guard taken else { return false }
-        if !lane.push(entry) {
+        // What a poll finds was due before what commits hand over now (a retry whose time came, a dead
+        // relay's claims once their lease lapsed): it goes first, not behind this relay's backlog.
+        if !lane.push(entry, overdue: !handedOver) {
             release(entry.id)
             return false
         }

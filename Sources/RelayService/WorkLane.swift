@@ -1,26 +1,34 @@
 import Synchronization
 
-/// Work waiting for one of a fixed number of workers, first in first out. `next()` suspends while the
-/// lane is empty; once `close()` is called, it returns nil to every worker, whatever is still queued:
-/// what a lane holds is only a copy of what the store keeps.
+/// Work waiting for one of a fixed number of workers, first in first out, with overdue work ahead of
+/// the rest. `next()` suspends while the lane is empty; once `close()` is called, it returns nil to
+/// every worker, whatever is still queued: what a lane holds is only a copy of what the store keeps.
 final class WorkLane<Element: Sendable>: Sendable {
     private struct State {
         var queued: [Element] = []
         /// Index of the first element still queued: removing from the front of an array is O(n).
         var head = 0
+        /// Queued ahead of `queued`: work that was due before anything just handed over.
+        var overdue: [Element] = []
+        var overdueHead = 0
         var waiting: [CheckedContinuation<Element?, Never>] = []
         var closed = false
     }
 
     private let state = Mutex(State())
 
-    /// Queues `element`, or hands it to a waiting worker; false when the lane is closed.
+    /// Queues `element` (ahead of the rest when `overdue`), or hands it to a waiting worker; false when
+    /// the lane is closed.
     @discardableResult
-    func push(_ element: Element) -> Bool {
+    func push(_ element: Element, overdue: Bool = false) -> Bool {
         let waiter: CheckedContinuation<Element?, Never>?? = state.withLock { state in
             if state.closed { return .none }
             if !state.waiting.isEmpty { return .some(state.waiting.removeFirst()) }
-            state.queued.append(element)
+            if overdue {
+                state.overdue.append(element)
+            } else {
+                state.queued.append(element)
+            }
             return .some(nil)
         }
         switch waiter {
@@ -35,6 +43,15 @@ final class WorkLane<Element: Sendable>: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Element?, Never>) in
             let ready: Element?? = state.withLock { state in
                 if state.closed { return .some(nil) }
+                if state.overdueHead < state.overdue.count {
+                    let element = state.overdue[state.overdueHead]
+                    state.overdueHead += 1
+                    if state.overdueHead == state.overdue.count {
+                        state.overdue = []
+                        state.overdueHead = 0
+                    }
+                    return .some(element)
+                }
                 if state.head < state.queued.count {
                     let element = state.queued[state.head]
                     state.head += 1
@@ -57,11 +74,13 @@ final class WorkLane<Element: Sendable>: Sendable {
             state.closed = true
             state.queued = []
             state.head = 0
+            state.overdue = []
+            state.overdueHead = 0
             defer { state.waiting = [] }
             return state.waiting
         }
         for waiter in waiting { waiter.resume(returning: nil) }
     }
 
-    var count: Int { state.withLock { $0.queued.count - $0.head } }
+    var count: Int { state.withLock { $0.queued.count - $0.head + $0.overdue.count - $0.overdueHead } }
 }
