@@ -157,7 +157,7 @@ public final class OutboxDispatcher: Service {
         }
         guard taken else { return false }
         // What a poll finds was due before what commits hand over now (a retry whose time came, a dead
-        // relay's claims once their lease lapsed): it goes first, not behind this relay's backlog.
+        // relay's claims once their lease lapsed): it takes turns with that, not a place behind it.
         if !lane.push(entry, overdue: !handedOver) {
             release(entry.id)
             return false
