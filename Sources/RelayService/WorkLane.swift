@@ -7,13 +7,33 @@ import Synchronization
 /// `close()` is called, it returns nil to every worker, whatever is still queued: what a lane holds
 /// is only a copy of what the store keeps.
 final class WorkLane<Element: Sendable>: Sendable {
+    /// First in first out over an array, read from an index: removing from the front of an array is O(n).
+    private struct Queue {
+        private var elements: [Element] = []
+        private var head = 0
+
+        var count: Int { elements.count - head }
+
+        mutating func append(_ element: Element) { elements.append(element) }
+
+        mutating func popFirst() -> Element? {
+            guard head < elements.count else { return nil }
+            let element = elements[head]
+            head += 1
+            if head > 1024 && head * 2 > elements.count {
+                elements.removeFirst(head)
+                head = 0
+            }
+            return element
+        }
+
+        mutating func removeAll() { self = Queue() }
+    }
+
     private struct State {
-        var queued: [Element] = []
-        /// Index of the first element still queued: removing from the front of an array is O(n).
-        var head = 0
+        var fresh = Queue()
         /// Work that was due before anything just handed over.
-        var overdue: [Element] = []
-        var overdueHead = 0
+        var overdue = Queue()
         /// Which queue the next take prefers while both hold work.
         var overdueTurn = true
         var waiting: [CheckedContinuation<Element?, Never>] = []
@@ -32,7 +52,7 @@ final class WorkLane<Element: Sendable>: Sendable {
             if overdue {
                 state.overdue.append(element)
             } else {
-                state.queued.append(element)
+                state.fresh.append(element)
             }
             return .some(nil)
         }
@@ -48,28 +68,13 @@ final class WorkLane<Element: Sendable>: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Element?, Never>) in
             let ready: Element?? = state.withLock { state in
                 if state.closed { return .some(nil) }
-                let hasOverdue = state.overdueHead < state.overdue.count
-                let hasFresh = state.head < state.queued.count
-                if hasOverdue && (state.overdueTurn || !hasFresh) {
+                let overdueFirst = state.overdueTurn || state.fresh.count == 0
+                if overdueFirst, let element = state.overdue.popFirst() {
                     state.overdueTurn = false
-                    let element = state.overdue[state.overdueHead]
-                    state.overdueHead += 1
-                    if state.overdueHead > 1024 && state.overdueHead * 2 > state.overdue.count {
-                        state.overdue.removeFirst(state.overdueHead)
-                        state.overdueHead = 0
-                    }
                     return .some(element)
                 }
                 state.overdueTurn = true
-                if hasFresh {
-                    let element = state.queued[state.head]
-                    state.head += 1
-                    if state.head > 1024 && state.head * 2 > state.queued.count {
-                        state.queued.removeFirst(state.head)
-                        state.head = 0
-                    }
-                    return .some(element)
-                }
+                if let element = state.fresh.popFirst() { return .some(element) }
                 state.waiting.append(continuation)
                 return .none
             }
@@ -81,15 +86,13 @@ final class WorkLane<Element: Sendable>: Sendable {
     func close() {
         let waiting = state.withLock { state in
             state.closed = true
-            state.queued = []
-            state.head = 0
-            state.overdue = []
-            state.overdueHead = 0
+            state.fresh.removeAll()
+            state.overdue.removeAll()
             defer { state.waiting = [] }
             return state.waiting
         }
         for waiter in waiting { waiter.resume(returning: nil) }
     }
 
-    var count: Int { state.withLock { $0.queued.count - $0.head + $0.overdue.count - $0.overdueHead } }
+    var count: Int { state.withLock { $0.fresh.count + $0.overdue.count } }
 }
