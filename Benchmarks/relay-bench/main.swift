@@ -233,7 +233,7 @@ func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
         environment["RELAY_STORE_PATH"] = storePath
     case .postgres:
         guard let postgresURL else { fail("no PostgreSQL URL") }
-        environment["RELAY_STORE_URL"] = "postgres://\(postgresURL.username)@\(postgresURL.host):\(postgresURL.port)/\(postgresURL.database)"
+        environment["RELAY_STORE_URL"] = postgresURL.withoutPassword
         environment["RELAY_STORE_PASSWORD"] = postgresURL.password ?? ""
         environment["RELAY_STORE_SCHEMA"] = schema
     }

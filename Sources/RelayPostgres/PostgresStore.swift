@@ -388,6 +388,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
         self.database = database
     }
 
+    /// The URL without its password, for `store.url` when the password goes in `store.password`.
+    public var withoutPassword: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+
     /// The URL with its password hidden: what logs and `config check` show.
     public var description: String {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"

@@ -67,7 +67,7 @@ public enum TestPostgres {
     /// Points a relay's store at the test server, in `schema` (the relay creates it).
     public static func configure(_ store: inout RelayConfiguration.Store, schema: String) throws {
         let url = try url()
-        store.url = "postgres://\(url.username)@\(url.host):\(url.port)/\(url.database)"
+        store.url = url.withoutPassword
         store.password = url.password
         store.schema = schema.lowercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
     }

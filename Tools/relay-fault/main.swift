@@ -147,7 +147,7 @@ final class RelayProcess {
         environment["RELAY_AMQP_NAME_PREFIX"] = prefix
         environment["RELAY_AMQP_TOPOLOGY_FILE"] = options.root + "/topology/definitions.json"
         if let postgresURL {
-            environment["RELAY_STORE_URL"] = "postgres://\(postgresURL.username)@\(postgresURL.host):\(postgresURL.port)/\(postgresURL.database)"
+            environment["RELAY_STORE_URL"] = postgresURL.withoutPassword
             environment["RELAY_STORE_PASSWORD"] = postgresURL.password ?? ""
             environment["RELAY_STORE_SCHEMA"] = schema
             environment["RELAY_STORE_INSTANCE_NAME"] = instanceName
