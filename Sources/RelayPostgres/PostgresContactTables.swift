@@ -217,70 +217,9 @@ struct PostgresContactTables: ContactTables {
         return erasure
     }
 
-    // MARK: The hot path
+    // MARK: The hot path (`PostgresEventBatch`)
 
-    /// `ContactRows.capture` on PostgreSQL: the caller holds the locks of the call and of the sighting's
-    /// identifier keys, so two relays never create two contacts for one new caller.
-    func capture(_ capture: ContactCapture, callId: String, now: Date, firstStart: Bool) throws {
-        if let notes = capture.sealedNotes {
-            try session.run(
-                "INSERT INTO interaction_note (call_id, notes) VALUES (\(callId), \(Self.bytes(notes))) ON CONFLICT (call_id) DO NOTHING"
-            )
-        }
-        guard let sighting = capture.sighting, firstStart else { return }
-        var ownerOfKey: [String: String] = [:]
-        if !capture.keys.isEmpty {
-            for row in try session.run("SELECT key, contact_id FROM contact_identifier WHERE key = ANY(\(capture.keys))").rows {
-                let (key, owner) = try row.decode((String, String).self)
-                ownerOfKey[key] = owner
-            }
-        }
-        let owners = capture.keys.map { ownerOfKey[$0] }
-        var sameName: [String] = []
-        if let nameKey = capture.nameKey, !owners.contains(where: { $0 != nil }) {
-            sameName = try contactIds(nameKey: nameKey, limit: 5)
-        }
-        let contactId: String
-        let linkedBy: String
-        var suggestions: [String] = []
-        switch ContactLinking.decide(sighting, owners: owners, sameName: sameName) {
-        case .link(let owner, let kind):
-            contactId = owner
-            linkedBy = kind.name
-            try renew(owner, now: now, timeToLive: capture.timeToLive)
-        case .create(let type, let suggested):
-            contactId = capture.newContactId
-            linkedBy = "new"
-            suggestions = suggested
-            var contact = Contact(id: contactId, type: type, createdAt: now)
-            contact.lastInteractionAt = now
-            try session.run(
-                """
-                INSERT INTO contact (
-                    id, type, name, name_key, identifiers, identifier_keys, created_at, updated_at,
-                    last_interaction_at, expires_at
-                ) VALUES (
-                    \(contactId), \(type.rawValue), \(capture.sealedName.map(Self.bytes)), \(capture.nameKey),
-                    \(capture.sealedIdentifiers.map(Self.bytes)), \(capture.keys.joined(separator: " ")),
-                    \(ColumnTime.value(now)), \(ColumnTime.value(now)), \(ColumnTime.value(now)),
-                    \(ColumnTime.value(contact.expiry(timeToLive: capture.timeToLive)))
-                )
-                """)
-            if !capture.keys.isEmpty {
-                try session.run(
-                    "INSERT INTO contact_identifier (key, contact_id) SELECT k, \(contactId) FROM unnest(\(capture.keys)::text[]) AS k"
-                )
-            }
-        }
-        try session.run(
-            """
-            INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at)
-            VALUES (\(callId), \(contactId), \(linkedBy), \(suggestions.isEmpty ? nil : suggestions.joined(separator: ",")),
-                \(ColumnTime.value(now)))
-            """)
-    }
-
-    private func renew(_ id: String, now: Date, timeToLive: Duration) throws {
+    func renew(_ id: String, now: Date, timeToLive: Duration) throws {
         guard
             let row = try session.run(
                 "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = \(id)"

@@ -68,13 +68,22 @@ struct PostgresSession {
     /// Takes transaction-scoped advisory locks: every write that touches a call or an identifier takes
     /// its lock first, so two relays' transactions on one call run one after the other, as SQLite's
     /// single writer runs them. Taken in one order (sorted keys), so two batches never wait on each other
-    /// in a cycle.
-    func lock(calls callIds: some Sequence<String>, identifiers keys: some Sequence<String> = [String]()) throws {
+    /// in a cycle; with `sharingContactGraph`, the contact graph's shared lock first, in the same statement.
+    func lock(
+        calls callIds: some Sequence<String>, identifiers keys: some Sequence<String> = [String](),
+        sharingContactGraph: Bool = false
+    ) throws {
         let keys = Set(callIds.map { AdvisoryLockKey.call($0, in: lockNamespace) })
             .union(keys.map { AdvisoryLockKey.identifier($0, in: lockNamespace) })
-        guard !keys.isEmpty else { return }
+        guard !keys.isEmpty || sharingContactGraph else { return }
         // unnest yields the array in order, and the function runs row by row: the locks are taken in it.
-        try run("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys.sorted())::int8[]) AS k")
+        // UNION ALL runs its branches one after the other, so the graph's lock comes first.
+        let graph = sharingContactGraph ? AdvisoryLockKey.contactGraph(in: lockNamespace) : nil
+        try run(
+            """
+            SELECT 0 FROM pg_advisory_xact_lock_shared(\(graph)) WHERE \(graph)::int8 IS NOT NULL
+            UNION ALL SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys.sorted())::int8[]) AS k
+            """)
     }
 
     /// The shared side of the lock between the event path and the operations on the contact graph
@@ -97,6 +106,7 @@ enum AdvisoryLockKey {
     static func identifier(_ key: String, in namespace: String) -> Int64 { hash(["identifier", namespace, key]) }
     static func contactGraph(in namespace: String) -> Int64 { hash(["contact-graph", namespace]) }
     static func migration(schema: String) -> Int64 { hash(["migration", schema]) }
+    static func deadLetterRecording(in namespace: String) -> Int64 { hash(["dead-letter-recording", namespace]) }
 
     private static func hash(_ parts: [String]) -> Int64 {
         var value: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -110,8 +120,13 @@ enum AdvisoryLockKey {
 extension PostgresStore {
     /// Runs `body` in one transaction on a leased connection, on one of the store's own threads. An
     /// error of the server comes out as a `StoreError`; the body's own errors as they are.
+    ///
+    /// Without `transaction`, each statement of the body commits on its own: for statements that stand
+    /// alone, two round trips fewer.
     @discardableResult
-    func session<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
+    func session<T: Sendable>(
+        transaction: Bool = true, _ body: @escaping @Sendable (PostgresSession) throws -> T
+    ) async throws -> T {
         let logger = self.logger
         let threads = blockingThreads
         let namespace = schema ?? "public"
@@ -119,6 +134,7 @@ extension PostgresStore {
             return try await client.withConnection { connection in
                 try await threads.runIfActive {
                     let session = PostgresSession(connection: connection, logger: logger, lockNamespace: namespace)
+                    guard transaction else { return try body(session) }
                     try session.run("BEGIN")
                     do {
                         let value = try body(session)

@@ -13,10 +13,14 @@ extension PostgresStore: DeadLetterStore {
     public func recordDeadLetters(_ letters: [StoredDeadLetter], now: Date) async throws -> [DeadLetterRecording] {
         try await Self.storeErrors {
             try await transaction { connection in
-                // The rows already there are locked first, in id order, so two relays recording overlapping
-                // batches do not deadlock on them; new ones are inserted in arrival order, which pages follow.
-                // (Two relays inserting the same new ids in different orders can still deadlock: PostgreSQL
-                // aborts one transaction, and its drain holds the batch and tries again.)
+                // Recordings take turns: `seq` then follows commit order. Pages are read by `seq`, and
+                // two relays recording at once could otherwise commit a lower `seq` after a reader had
+                // paged past it, which that reader would never see. Dead letters are few; the wait is short.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(AdvisoryLockKey.deadLetterRecording(in: self.schema ?? "public")))",
+                    logger: logger)
+                // The rows already there are locked in id order; new ones are inserted in arrival order,
+                // which pages follow.
                 try await connection.query(
                     "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE", logger: logger)
                 var recordings: [DeadLetterRecording] = []

@@ -34,45 +34,28 @@ extension PostgresStore: InteractionStore, ChoreLeases {
 
     public func apply(_ batch: [EventApplication], now: Date) async throws -> [Result<ApplyResult, any Error>] {
         guard !batch.isEmpty else { return [] }
-        return try await session { session in
-            try session.lockContactGraph(exclusive: false)
-            // A new caller's identifier keys too: two relays never both create a contact for one caller.
-            try session.lock(
-                calls: batch.map(\.callId),
-                identifiers: batch.flatMap { item in item.contact?.sighting == nil ? [] : item.contact?.keys ?? [] })
-            let tables = PostgresContactTables(session: session)
-            return batch.map { item in
-                Result {
-                    try session.inSavepoint {
-                        try self.apply(item, now: now, tables, session)
-                    }
-                }.mapError(Self.storeError)
-            }
+        do {
+            return try await apply(batch, now: now, mode: .batched)
+        } catch let refused as PostgresEventBatch.BatchedWriteRefused {
+            logger.debug(
+                "PostgreSQL refused a batched write; applying the batch again one event at a time",
+                metadata: ["error": "\(Self.storeError(refused.underlying))", "batch": "\(batch.count)"])
+            return try await apply(batch, now: now, mode: .isolated)
         }
     }
 
     private func apply(
-        _ item: EventApplication, now: Date, _ tables: PostgresContactTables, _ session: PostgresSession
-    ) throws -> ApplyResult {
-        let processed = try session.run("SELECT 1 FROM processed_event WHERE event_id = \(item.eventId)")
-        if processed.rows.count > 0 {
-            // What another relay holds stays its own: this one takes only what is free.
-            return .alreadyProcessed(try claim(session, causeId: item.eventId, now: Date()))
+        _ batch: [EventApplication], now: Date, mode: PostgresEventBatch.Mode
+    ) async throws -> [Result<ApplyResult, any Error>] {
+        try await session { session in
+            // The contact graph's shared lock, the calls' locks, and a new caller's identifier keys too
+            // (two relays never both create a contact for one caller), in one statement.
+            try session.lock(
+                calls: batch.map(\.callId),
+                identifiers: batch.flatMap { item in item.contact?.sighting == nil ? [] : item.contact?.keys ?? [] },
+                sharingContactGraph: true)
+            return try PostgresEventBatch(session: session, store: self, now: now, mode: mode).apply(batch)
         }
-        let current = try Self.state(callId: item.callId, session)
-        let (next, newEntries) = try item.transition(current, tables)
-        guard next.callId == item.callId else {
-            throw StoreError(.callIdMismatch, "a transition applied to call \(item.callId) returned call \(next.callId)")
-        }
-        try Self.save(next, now: now, session)
-        if let contact = item.contact {
-            try tables.capture(contact, callId: item.callId, now: now, firstStart: current?.startEventId == nil)
-        }
-        try session.run(
-            "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (\(item.eventId), \(item.callId), \(ColumnTime.value(now)))"
-        )
-        return .committed(
-            try insertOutbox(newEntries, callId: item.callId, causeId: item.eventId, now: now, session))
     }
 
     public func interaction(callId: String) async throws -> Interaction? {
@@ -200,14 +183,14 @@ extension PostgresStore: InteractionStore, ChoreLeases {
 
     /// Claims live on the wall clock, whatever time an operation is given (a test's fixed one, an
     /// event's): a lease says how long ago its holder was last seen alive.
-    private func claimedUntil(_ now: Date) -> Double {
+    func claimedUntil(_ now: Date) -> Double {
         ColumnTime.value(now) + Double(claimLease.components.seconds) + Double(claimLease.components.attoseconds) / 1e18
     }
 
     /// Claims the unfinished entries among `ids` (or caused by `causeId`) due by `dueBy` that this relay
     /// may take: nobody's, its own, or one whose lease ran out. Rows another transaction has locked (a
     /// relay claiming the same entries this instant) are skipped: theirs, not to wait for.
-    private func claim(
+    func claim(
         _ session: PostgresSession, ids: [Int64]? = nil, causeId: String? = nil, dueBy: Double = .greatestFiniteMagnitude,
         now: Date
     ) throws -> [OutboxEntry] {
@@ -327,33 +310,69 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         try await session { session in try Self.outbox(session, "WHERE id = \(id)").first }
     }
 
+    /// Outcomes recorded at once are written together (`PostgresSettlementGroup`): a busy dispatcher
+    /// finishes hundreds of entries a second, one statement each would be a round trip each.
     public func settleOutbox(_ settlements: [OutboxSettlement], now: Date) async throws {
         guard !settlements.isEmpty else { return }
-        try await session { session in try Self.settle(settlements, now: now, session) }
+        try await settlementGroup.settle(settlements, now: now, in: self)
     }
 
-    private static func settle(_ settlements: [OutboxSettlement], now: Date, _ session: PostgresSession) throws {
-        for settlement in settlements {
+    /// Writes settlements, each with its own time, in one statement per kind. Each statement stands
+    /// alone: a settlement needs no other to be atomic with it.
+    static func settle(_ settlements: [(settlement: OutboxSettlement, now: Date)], _ session: PostgresSession) throws {
+        var finished: (ids: [Int64], outcomes: [String], times: [Double]) = ([], [], [])
+        var retries: (ids: [Int64], dueAt: [Double], attempts: [Int64], errors: [String], payloads: [ByteBuffer]) =
+            ([], [], [], [], [])
+        var deadLetters: (ids: [Int64], dueAt: [Double], errors: [String], records: [ByteBuffer]) = ([], [], [], [])
+        for (settlement, now) in settlements {
             switch settlement {
             case .finished(let id, let outcome):
-                try session.run(
-                    "UPDATE outbox SET finished_at = \(ColumnTime.value(now)), outcome = \(outcome) WHERE id = \(id) AND finished_at IS NULL"
-                )
+                finished.ids.append(id)
+                finished.outcomes.append(outcome)
+                finished.times.append(ColumnTime.value(now))
             case .retry(let id, let dueAt, let attempts, let lastError, let payload):
-                try session.run(
-                    """
-                    UPDATE outbox SET due_at = \(ColumnTime.value(dueAt)), attempts = \(attempts), last_error = \(lastError),
-                        payload = \(ByteBuffer(bytes: payload))
-                    WHERE id = \(id) AND finished_at IS NULL
-                    """)
+                retries.ids.append(id)
+                retries.dueAt.append(ColumnTime.value(dueAt))
+                retries.attempts.append(Int64(attempts))
+                retries.errors.append(lastError)
+                retries.payloads.append(ByteBuffer(bytes: payload))
             case .deadLetter(let id, let dueAt, let lastError, let record):
-                try session.run(
-                    """
-                    UPDATE outbox SET kind = 'deadLetter', due_at = \(ColumnTime.value(dueAt)), last_error = \(lastError),
-                        payload = \(ByteBuffer(bytes: record))
-                    WHERE id = \(id) AND finished_at IS NULL
-                    """)
+                deadLetters.ids.append(id)
+                deadLetters.dueAt.append(ColumnTime.value(dueAt))
+                deadLetters.errors.append(lastError)
+                deadLetters.records.append(ByteBuffer(bytes: record))
             }
+        }
+        if !finished.ids.isEmpty {
+            try session.run(
+                """
+                UPDATE outbox SET finished_at = u.finished_at, outcome = u.outcome
+                FROM unnest(\(finished.ids)::int8[], \(finished.outcomes)::text[], \(finished.times)::float8[])
+                    AS u(id, outcome, finished_at)
+                WHERE outbox.id = u.id AND outbox.finished_at IS NULL
+                """)
+        }
+        if !retries.ids.isEmpty {
+            try session.run(
+                """
+                UPDATE outbox SET due_at = u.due_at, attempts = u.attempts, last_error = u.last_error, payload = u.payload
+                FROM unnest(
+                    \(retries.ids)::int8[], \(retries.dueAt)::float8[], \(retries.attempts)::int8[],
+                    \(retries.errors)::text[], \(retries.payloads)::bytea[]
+                ) AS u(id, due_at, attempts, last_error, payload)
+                WHERE outbox.id = u.id AND outbox.finished_at IS NULL
+                """)
+        }
+        if !deadLetters.ids.isEmpty {
+            try session.run(
+                """
+                UPDATE outbox SET kind = 'deadLetter', due_at = u.due_at, last_error = u.last_error, payload = u.payload
+                FROM unnest(
+                    \(deadLetters.ids)::int8[], \(deadLetters.dueAt)::float8[], \(deadLetters.errors)::text[],
+                    \(deadLetters.records)::bytea[]
+                ) AS u(id, due_at, last_error, payload)
+                WHERE outbox.id = u.id AND outbox.finished_at IS NULL
+                """)
         }
     }
 
@@ -375,7 +394,7 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 }
             }
             try Self.settle(
-                [.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked")], now: now, session)
+                [(.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked"), now)], session)
             return (link, update)
         }
     }
@@ -492,37 +511,11 @@ extension PostgresStore: InteractionStore, ChoreLeases {
 
     // MARK: Rows
 
-    private static func state(callId: String, _ session: PostgresSession) throws -> Interaction? {
+    static func state(callId: String, _ session: PostgresSession) throws -> Interaction? {
         guard let row = try session.run("SELECT state FROM interaction WHERE call_id = \(callId)").rows.first else {
             return nil
         }
         return try InteractionStateCoding.decode(Data(try row.decode(ByteBuffer.self).readableBytesView), callId: callId)
-    }
-
-    private static func save(_ interaction: Interaction, now: Date, _ session: PostgresSession) throws {
-        let state = ByteBuffer(bytes: try InteractionStateCoding.encode(interaction))
-        try session.run(
-            """
-            INSERT INTO interaction (
-                call_id, status, channel, direction, started_at, ended_at, wrapped_up_at, queue_id, agent_id,
-                wrap_up_code, disconnect_type, external_id, next_due_at, first_seen_at, updated_at, state
-            ) VALUES (
-                \(interaction.callId), \(interaction.status.rawValue), \(interaction.channel?.rawValue),
-                \(interaction.direction?.rawValue), \(ColumnTime.value(interaction.startedAt)),
-                \(ColumnTime.value(interaction.endedAt)), \(ColumnTime.value(interaction.wrappedUpAt)),
-                \(interaction.queueId), \(interaction.agentId), \(interaction.wrapUpCode), \(interaction.disconnectType),
-                \(interaction.externalId), \(ColumnTime.value(interaction.nextDueAt)),
-                \(ColumnTime.value(interaction.firstSeenAt)), \(ColumnTime.value(now)), \(state)
-            )
-            ON CONFLICT (call_id) DO UPDATE SET
-                status = excluded.status, channel = excluded.channel, direction = excluded.direction,
-                started_at = excluded.started_at, ended_at = excluded.ended_at,
-                wrapped_up_at = excluded.wrapped_up_at, queue_id = excluded.queue_id,
-                agent_id = excluded.agent_id, wrap_up_code = excluded.wrap_up_code,
-                disconnect_type = excluded.disconnect_type, external_id = excluded.external_id,
-                next_due_at = excluded.next_due_at, first_seen_at = excluded.first_seen_at,
-                updated_at = excluded.updated_at, state = excluded.state
-            """)
     }
 
     private func insertOutbox(

@@ -29,6 +29,8 @@ public final class PostgresStore: Service, Sendable {
     /// Where transactions that run the relay's synchronous rules wait for the server (`PostgresSession`):
     /// one thread per connection the pool may open, so no transaction waits for a thread.
     let blockingThreads: NIOThreadPool
+    /// Where concurrent `settleOutbox` calls meet to be written together.
+    let settlementGroup = PostgresSettlementGroup()
 
     /// - Parameters:
     ///   - configuration: where and how to connect (`PostgresURL`).

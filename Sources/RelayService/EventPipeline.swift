@@ -206,7 +206,9 @@ public final class EventPipeline: Service {
             let capture = contacts?.capture(for: event)
             let keys = capture?.keys ?? []
             applications.append(
-                EventApplication(callId: event.callId, eventId: event.eventId, contact: capture) { state, rows in
+                EventApplication(
+                    callId: event.callId, eventId: event.eventId, contact: capture, phoneKey: caller.phoneKey
+                ) { state, rows in
                     // Phase 1 takes, in order: a live recent override for this caller, the link already
                     // known locally (the CRM or ERP id of the contact holding the channel's identifier),
                     // else the PHONE: id. Read in the commit's transaction, then handed to the correlator,

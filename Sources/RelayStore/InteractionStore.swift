@@ -336,14 +336,18 @@ public struct EventApplication: Sendable {
     /// Given the call's state and the contact tables as this transaction sees them (phase 1's local link
     /// is read there, so it is the one the commit saw), the call's next state and its new effects.
     public var transition: @Sendable (Interaction?, any ContactTables) throws -> (Interaction, [NewOutboxEntry])
+    /// The caller's phone key, whose live override the transition reads (phase 1): a store may read the
+    /// overrides of a whole batch ahead, with the owners of the capture's keys.
+    public var phoneKey: String?
 
     public init(
-        callId: String, eventId: String, contact: ContactCapture?,
+        callId: String, eventId: String, contact: ContactCapture?, phoneKey: String? = nil,
         transition: @escaping @Sendable (Interaction?, any ContactTables) throws -> (Interaction, [NewOutboxEntry])
     ) {
         self.callId = callId
         self.eventId = eventId
         self.contact = contact
+        self.phoneKey = phoneKey
         self.transition = transition
     }
 }

@@ -46,6 +46,50 @@ struct ContactDirectoryTests {
         }
     }
 
+    /// The pipeline's batch as one commit: a store that reads a batch ahead and writes it at the end
+    /// (PostgreSQL) must give each event what the events before it in the batch wrote.
+    @Test("in one batch, a new caller twice makes one contact and a known caller's start links to its CRM id", arguments: StoreKind.allCases)
+    func oneBatch(_ kind: StoreKind) async throws {
+        try await withDirectory(kind) { store, directory in
+            let known = try await directory.create(
+                ContactDraft(name: "Known Caller", phones: ["+15550100021"], externalIds: ["CRM:500245678"]))
+            let linking = PhaseOneLinking(hasher: hasher.phone)
+            let now = clock.date
+            let starts = [("c1", "+15550100020"), ("c2", "+15550100020"), ("c3", "+15550100021"), ("c4", "+15550100022")]
+            let applications = starts.map { callId, number in
+                let event = PlatformEvent(
+                    eventId: "start-\(callId)", callId: callId, occurredAt: now,
+                    payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound)))
+                let capture = directory.capture(for: event)
+                let caller = linking.caller(of: event)
+                return EventApplication(callId: callId, eventId: event.eventId, contact: capture, phoneKey: caller.phoneKey) {
+                    state, rows in
+                    let link = try directory.phaseOneLink(
+                        phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now, rows)
+                    let transition = CallCorrelator(linking: linking).handle(
+                        event, state: state, now: now, override: link?.externalId, caller: caller)
+                    return (transition.interaction, [NewOutboxEntry(kind: "k", payload: Array(callId.utf8))])
+                }
+            }
+            let results = try await store.apply(applications, now: now)
+            for (index, result) in results.enumerated() {
+                guard case .success(.committed(let entries)) = result else {
+                    Issue.record("start \(index): \(result)")
+                    continue
+                }
+                #expect(entries.map(\.payload) == [Array(starts[index].0.utf8)])
+            }
+            let repeated = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100020")!)
+            #expect(try await directory.journey(repeated).interactions.map(\.callId).sorted() == ["c1", "c2"])
+            #expect(try await directory.journey(.id(known.id)).interactions.map(\.callId) == ["c3"])
+            #expect(try await store.interaction(callId: "c3")?.externalId == "CRM:500245678")
+            let other = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100022")!)
+            let otherContact = try await directory.show(other)
+            #expect(otherContact.id != (try await directory.show(repeated)).id && otherContact.id != known.id)
+            #expect(try await store.interaction(callId: "c4")?.externalId?.hasPrefix("PHONE:") == true)
+        }
+    }
+
     @Test("a temporary contact expires 60 days after its last interaction, renewed by each; expiry removes its PII", arguments: StoreKind.allCases)
     func expiry(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in

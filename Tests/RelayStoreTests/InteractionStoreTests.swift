@@ -326,6 +326,37 @@ import Testing
         }
     }
 
+    /// Two events of one call in one batch: the second's transition sees the state the first left, and
+    /// the call's row ends as the second wrote it.
+    @Test(arguments: StoreKind.allCases) func eventsOfOneCallInOneBatchSeeEachOther(_ kind: StoreKind) async throws {
+        try await kind.withInteractionStore { store in
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            let seen = Mutex<[String?]>([])
+            func application(_ eventId: String, queue: String) -> EventApplication {
+                EventApplication(callId: "call-1", eventId: eventId, contact: nil) { current, _ in
+                    seen.withLock { $0.append(current?.queueId) }
+                    var next = current ?? Interaction(callId: "call-1", firstSeenAt: now)
+                    next.queueId = queue
+                    return (next, [NewOutboxEntry(kind: "k", payload: Array(eventId.utf8))])
+                }
+            }
+            let results = try await store.apply([application("e1", queue: "q1"), application("e2", queue: "q2")], now: now)
+            #expect(seen.withLock { $0 } == [nil, "q1"])
+            var ids: [Int64] = []
+            for result in results {
+                guard case .success(.committed(let entries)) = result, entries.count == 1 else {
+                    Issue.record("\(result)")
+                    return
+                }
+                ids.append(entries[0].id)
+            }
+            #expect(ids[0] < ids[1])
+            #expect(try await store.interaction(callId: "call-1")?.queueId == "q2")
+            let stored = try await store.pendingOutbox(dueBy: nil, limit: 10)
+            #expect(stored.map(\.id) == ids && stored.map(\.payload) == [Array("e1".utf8), Array("e2".utf8)])
+        }
+    }
+
     // MARK: Overrides
 
     @Test(arguments: StoreKind.allCases) func overridesLiveUntilTheirExpiryAndAreReplacedAndPruned(_ kind: StoreKind) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import RelayCore
 import RelayStore
 import RelayTesting
 import Testing
@@ -33,6 +34,63 @@ struct PostgresStoreTests {
                 "INSERT INTO relay_schema_migration (version, name) VALUES (999, 'future')", logger: TestPostgres.logger)
             let refusal = await #expect(throws: PostgresStoreError.self) { try await relays[1].migrate() }
             #expect(refusal?.description.contains("version 999, newer than this relay knows") == true)
+        }
+    }
+
+    /// A batch is read ahead and written at its end in a few statements; a value the server refuses there
+    /// aborts the whole transaction. The batch is then applied again, one savepoint per event: only the
+    /// event with the refused value fails, as on SQLite.
+    @Test("a value PostgreSQL refuses in a batch fails only its own event; the rest commit")
+    func refusedValueInABatch() async throws {
+        try await TestPostgres.withSchema { (store: PostgresStore) async throws -> Void in
+            let now = Date(timeIntervalSince1970: 1_760_000_000)
+            // PostgreSQL's text holds no NUL: refused when read ahead (a call id) or when written (an outbox kind).
+            func application(_ callId: String, kind: String = "k") -> EventApplication {
+                EventApplication(callId: callId, eventId: "event-\(callId)", contact: nil) { current, _ in
+                    (current ?? Interaction(callId: callId, firstSeenAt: now), [NewOutboxEntry(kind: kind, payload: [1])])
+                }
+            }
+            let batch = [
+                application("call-0"), application("call-1", kind: "k\u{0}"), application("call-2"), application("call-\u{0}3"),
+                application("call-4"),
+            ]
+            let results = try await store.apply(batch, now: now)
+            #expect(results.map { (try? $0.get()) != nil } == [true, false, true, false, true], "\(results)")
+            let counts = try await store.rowCounts()
+            #expect(counts.interactions == 3 && counts.processedEvents == 3 && counts.outbox == 3)
+            #expect(try await store.interaction(callId: "call-1") == nil)
+            // And a batch the server takes whole still commits in one go.
+            let next = try await store.apply([application("call-5"), application("call-6")], now: now)
+            #expect(next.allSatisfy { (try? $0.get()) != nil })
+        }
+    }
+
+    /// Pages of dead letters are read by `seq`. Two relays recording at once could commit a lower `seq`
+    /// after a reader paged past it; recordings therefore take turns, so `seq` follows commit order.
+    @Test("a dead letter's recording waits for one in flight, so no page passes a row committed later with a lower seq")
+    func deadLetterRecordingsTakeTurns() async throws {
+        try await TestPostgres.withSchema { (store: PostgresStore) async throws -> Void in
+            let letter = DeadLetterStoreTests().letter("dl_late")
+            let now = Date(timeIntervalSince1970: 1_765_000_000)
+            let lock = AdvisoryLockKey.deadLetterRecording(in: store.schema ?? "public")
+            let recording = try await store.transaction { connection in
+                // Another relay, mid-recording: its transaction holds the turn.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(lock))", logger: TestPostgres.logger)
+                let recording = Task { try await store.recordDeadLetters([letter], now: now) }
+                try await eventually(timeout: .seconds(30), "the recording waits for its turn") {
+                    let rows = try await store.client.query(
+                        """
+                        SELECT count(*) FROM pg_locks
+                        WHERE locktype = 'advisory' AND NOT granted AND ((classid::int8 << 32) | objid::int8) = \(lock)
+                        """, logger: TestPostgres.logger)
+                    for try await waiting in rows.decode(Int.self) { return waiting > 0 }
+                    return false
+                }
+                #expect(try await store.deadLetters(DeadLetterQuery()).isEmpty)
+                return recording
+            }
+            #expect(try await recording.value == [.new])
+            #expect(try await store.deadLetters(DeadLetterQuery()).map(\.id) == ["dl_late"])
         }
     }
 
