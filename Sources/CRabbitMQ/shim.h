@@ -56,7 +56,6 @@ static const amqp_method_number_t relay_amqp_basic_ack_method = AMQP_BASIC_ACK_M
 static const amqp_method_number_t relay_amqp_basic_nack_method = AMQP_BASIC_NACK_METHOD;
 static const amqp_method_number_t relay_amqp_basic_return_method = AMQP_BASIC_RETURN_METHOD;
 static const amqp_method_number_t relay_amqp_basic_cancel_method = AMQP_BASIC_CANCEL_METHOD;
-static const amqp_method_number_t relay_amqp_basic_cancel_ok_method = AMQP_BASIC_CANCEL_OK_METHOD;
 static const amqp_method_number_t relay_amqp_channel_close_method = AMQP_CHANNEL_CLOSE_METHOD;
 static const amqp_method_number_t relay_amqp_channel_close_ok_method = AMQP_CHANNEL_CLOSE_OK_METHOD;
 static const amqp_method_number_t relay_amqp_connection_close_method = AMQP_CONNECTION_CLOSE_METHOD;

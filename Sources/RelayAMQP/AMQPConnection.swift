@@ -18,7 +18,6 @@ final class AMQPConnection {
         case nack(deliveryTag: UInt64, multiple: Bool)
         case returned(replyCode: UInt16, replyText: String, messageId: String?)
         case consumerCancelled(consumerTag: String)
-        case cancelOk(channel: UInt16, consumerTag: String)
         case channelClosed(channel: UInt16, replyCode: UInt16, replyText: String)
         case connectionClosed(replyCode: UInt16, replyText: String)
         case other(channel: UInt16, methodID: UInt32)
@@ -119,14 +118,6 @@ final class AMQPConnection {
         try check(amqp_get_rpc_reply(state), "basic.consume on \(queue)", channel: channel)
         guard let reply else { throw AMQPError(.protocolError, "basic.consume on \(queue) had no reply") }
         return reply.pointee.consumer_tag.string
-    }
-
-    /// Sends basic.cancel without waiting: the cancel-ok arrives as a frame, after any deliveries in flight.
-    func cancel(_ channel: UInt16, consumerTag: String) throws(AMQPError) {
-        let arena = AMQPArena()
-        var method = amqp_basic_cancel_t(consumer_tag: arena.bytes(consumerTag), nowait: 0)
-        let status = amqp_send_method(state, channel, relay_amqp_basic_cancel_method, &method)
-        try check(status: status, "basic.cancel")
     }
 
     func declareExchange(_ channel: UInt16, _ exchange: Topology.Exchange) throws(AMQPError) {
@@ -251,9 +242,6 @@ final class AMQPConnection {
         case relay_amqp_basic_cancel_method:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             return .consumerCancelled(consumerTag: cancel.consumer_tag.string)
-        case relay_amqp_basic_cancel_ok_method:
-            let cancelOk = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_ok_t.self).pointee
-            return .cancelOk(channel: channel, consumerTag: cancelOk.consumer_tag.string)
         case relay_amqp_channel_close_method:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             var ok = amqp_channel_close_ok_t(dummy: 0)

@@ -372,15 +372,6 @@ final class ConnectionLoop: @unchecked Sendable {
         case .consumerCancelled(let consumerTag):
             // The broker cancelled us (queue deleted or moved): reconnecting declares it again.
             connectionLost(AMQPError(.channelClosed, "the broker cancelled consumer \(consumerTag)"))
-        case .cancelOk(_, let consumerTag):
-            // What this turn read for it goes to it (or back to the broker) before it is dropped.
-            handOverTurns()
-            consumers.removeAll { consumer in
-                guard consumer.consumerTag == consumerTag else { return false }
-                consumer.registration.sink.finish()
-                return true
-            }
-            reportConsumedQueues()
         case .channelClosed(let channel, let code, let text):
             if channel == Self.publishChannel, code == 404 {
                 // Publishing to an exchange that does not exist would fail the same way forever.

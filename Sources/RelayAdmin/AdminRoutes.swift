@@ -325,7 +325,7 @@ struct AdminRoutes: Sendable {
             }
             logger.notice(
                 "dead letters \(operation.rawValue) through the admin API",
-                metadata: ["dead_letter.succeeded": "\(report.succeeded)", "dead_letter.failed": "\(report.failed)"])
+                metadata: ["deadletter.succeeded": "\(report.succeeded)", "deadletter.failed": "\(report.failed)"])
             return Self.json(report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok, Self.reportObject(report))
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
