@@ -203,7 +203,8 @@ let package = Package(
         .testTarget(
             name: "RelayStoreTests",
             dependencies: [
-                "RelayStore", "RelayCore", "RelayPostgres", "RelayTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                "RelayStore", "RelayCore", "RelayPostgres", "RelayTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

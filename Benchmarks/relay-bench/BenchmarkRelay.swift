@@ -12,7 +12,8 @@ func benchmarkConfiguration(prefix: String, port: Int, repositoryRoot: String) -
     configuration.identity.phoneHashKey = "benchmark-key-0123456789abcdef0123456789"
     configuration.privacy.encryptionKey = "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM="
     configuration.webhook.signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    configuration.store.path = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
+    configuration.store.path =
+        FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
     return configuration
 }
 
@@ -26,7 +27,12 @@ func removeBenchmarkStore(_ path: String) {
 func knownCallerSearchAnswer(_ request: RecordedRequest, latency: Duration) -> ScriptedResponse? {
     guard request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") else { return nil }
     let phone = URLComponents(string: "http://x" + request.path)?.queryItems?.first { $0.name == "phone" }?.value ?? ""
-    let body = #"{"totalSize":1,"records":[{"Id":"003B\#(phone.suffix(7))","Name":"Bench Customer","LoyaltyTier":"Gold"}]}"#
+    let body =
+        #"{"totalSize":1,"records":[{"Id":"003B\#(phone.suffix(7))","Name":"Bench Customer","LoyaltyTier":"Gold"}]}"#
     return ScriptedResponse(
-        status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body.utf8), delay: latency)
+        status: 200,
+        headers: [(name: "Content-Type", value: "application/json")],
+        body: Array(body.utf8),
+        delay: latency
+    )
 }

@@ -30,11 +30,22 @@ struct BrokerPathBenchmark {
         let events = prefix + "events"
         let quorum: [String: AMQPHeaderValue] = ["x-queue-type": .string("quorum")]
         let topology = Topology(
-            exchanges: [], queues: [.init(name: events, durable: true, autoDelete: false, arguments: quorum)], bindings: [])
-        let relay = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench-relay"), topology: topology, logger: logger)
+            exchanges: [],
+            queues: [.init(name: events, durable: true, autoDelete: false, arguments: quorum)],
+            bindings: []
+        )
+        let relay = AMQPClient(
+            configuration: AMQPConfiguration(port: port, connectionName: "bench-relay"),
+            topology: topology,
+            logger: logger
+        )
         relay.start()
         try await relay.waitUntilConnected(timeout: .seconds(15))
-        let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
+        let publisher = AMQPClient(
+            configuration: AMQPConfiguration(port: port, connectionName: "bench"),
+            topology: nil,
+            logger: logger
+        )
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
@@ -64,7 +75,10 @@ struct BrokerPathBenchmark {
         await relay.shutdown()
         await publisher.shutdown()
         return Figures(
-            p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)], cpu: steady.cpu)
+            p50: latencies[latencies.count / 2],
+            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+            cpu: steady.cpu
+        )
     }
 
     /// About the size of the relay's own messages: a kind and an event id, padded to 300 bytes.

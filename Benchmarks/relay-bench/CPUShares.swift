@@ -24,7 +24,12 @@ struct CPUShares {
 
     static func mark() -> Mark? {
         guard let own = processTicks(pid: "self"), let idle = idleTicks() else { return nil }
-        return Mark(at: .now, brokerTicks: brokerPids().compactMap(processTicks).reduce(0, +), ownTicks: own, idleTicks: idle)
+        return Mark(
+            at: .now,
+            brokerTicks: brokerPids().compactMap(processTicks).reduce(0, +),
+            ownTicks: own,
+            idleTicks: idle
+        )
     }
 
     static func since(_ start: Mark?) -> CPUShares? {
@@ -34,8 +39,10 @@ struct CPUShares {
         // /proc counts in clock ticks, USER_HZ: 100 per second on Linux.
         func cores(_ ticks: Int) -> Double { Double(ticks) / 100 / seconds }
         return CPUShares(
-            broker: cores(end.brokerTicks - start.brokerTicks), benchProcess: cores(end.ownTicks - start.ownTicks),
-            idle: cores(end.idleTicks - start.idleTicks))
+            broker: cores(end.brokerTicks - start.brokerTicks),
+            benchProcess: cores(end.ownTicks - start.ownTicks),
+            idle: cores(end.idleTicks - start.idleTicks)
+        )
     }
 
     /// utime + stime of a process, fields 14 and 15 of /proc/PID/stat (after the parenthesised name).

@@ -31,20 +31,38 @@ struct ContactsBenchmark {
     let cipher = FieldCipher(base64Key: "YmVuY2htYXJrLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=")!
 
     func run() async throws -> Figures {
-        let directoryURL = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-contacts-\(UUID().uuidString)")
+        let directoryURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "relay-bench-contacts-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directoryURL) }
         let store = try SQLiteInteractionStore(path: directoryURL.appendingPathComponent("relay.sqlite").path)
-        let directory = ContactDirectory(store: store, cipher: cipher, hasher: hasher, timeToLive: .seconds(60 * 86_400))
+        let directory = ContactDirectory(
+            store: store,
+            cipher: cipher,
+            hasher: hasher,
+            timeToLive: .seconds(60 * 86_400)
+        )
 
         // Baseline: the same number of contact rows, sealed beforehand, in batches of the import's size.
         let now = Date()
         let sealed = (0..<rows).map { index in
             StoredContact(
-                id: "raw-\(index)", type: .curated, mergedInto: nil, aliases: [], name: cipher.seal("Raw \(index)"),
-                nameKey: hasher.keyedHash(kind: "name", "raw \(index)"), attributes: nil, notes: nil,
+                id: "raw-\(index)",
+                type: .curated,
+                mergedInto: nil,
+                aliases: [],
+                name: cipher.seal("Raw \(index)"),
+                nameKey: hasher.keyedHash(kind: "name", "raw \(index)"),
+                attributes: nil,
+                notes: nil,
                 identifiers: cipher.seal(#"[{"kind":"email","value":"r\#(index)@example.com"}]"#),
                 identifierKeys: [hasher.keyedHash(kind: "raw", "\(index)")],
-                createdAt: now, updatedAt: now, lastInteractionAt: nil, expiresAt: nil, expiredAt: nil)
+                createdAt: now,
+                updatedAt: now,
+                lastInteractionAt: nil,
+                expiresAt: nil,
+                expiredAt: nil
+            )
         }
         let rawStarted = ContinuousClock.now
         for start in stride(from: 0, to: rows, by: 500) {
@@ -55,7 +73,9 @@ struct ContactsBenchmark {
 
         var lines = ["name,phone,email,external_id,segment"]
         for index in 0..<rows {
-            lines.append("Customer \(index),+1555\(String(format: "%07d", index)),c\(index)@example.com,CRM:\(index),s\(index % 7)")
+            lines.append(
+                "Customer \(index),+1555\(String(format: "%07d", index)),c\(index)@example.com,CRM:\(index),s\(index % 7)"
+            )
         }
         let csv = lines.joined(separator: "\n")
         let importStarted = ContinuousClock.now
@@ -76,15 +96,27 @@ struct ContactsBenchmark {
                         inFlight -= 1
                     }
                     let event = PlatformEvent(
-                        eventId: "\(label)-\(index)", callId: "\(label)-call-\(index)", occurredAt: Date(),
+                        eventId: "\(label)-\(index)",
+                        callId: "\(label)-call-\(index)",
+                        occurredAt: Date(),
                         payload: .callStarted(
                             CallStarted(
-                                fromNumber: String(format: "+1556%07d", index), toNumber: "+15550190000", direction: .inbound,
-                                queueId: "q")))
+                                fromNumber: String(format: "+1556%07d", index),
+                                toNumber: "+15550190000",
+                                direction: .inbound,
+                                queueId: "q"
+                            )
+                        )
+                    )
                     group.addTask {
                         let at = Date()
                         let capture = withContacts ? directory.capture(for: event) : nil
-                        _ = try await store.apply(callId: event.callId, eventId: event.eventId, now: at, contact: capture) { state in
+                        _ = try await store.apply(
+                            callId: event.callId,
+                            eventId: event.eventId,
+                            now: at,
+                            contact: capture
+                        ) { state in
                             let transition = correlator.handle(event, state: state, now: at)
                             return (transition.interaction, [])
                         }
@@ -99,9 +131,18 @@ struct ContactsBenchmark {
         for index in 0..<5_000 {
             _ = directory.capture(
                 for: PlatformEvent(
-                    eventId: "x\(index)", callId: "x\(index)", occurredAt: Date(),
+                    eventId: "x\(index)",
+                    callId: "x\(index)",
+                    occurredAt: Date(),
                     payload: .callStarted(
-                        CallStarted(fromNumber: String(format: "+1557%07d", index), toNumber: "+15550190000", direction: .inbound))))
+                        CallStarted(
+                            fromNumber: String(format: "+1557%07d", index),
+                            toNumber: "+15550190000",
+                            direction: .inbound
+                        )
+                    )
+                )
+            )
         }
         let captureCost = (ContinuousClock.now - captureStarted) / 5_000
         let without = try await applyAll("plain", count: 5_000, withContacts: false)
@@ -111,11 +152,20 @@ struct ContactsBenchmark {
         let number = "+15550000042"
         for index in 0..<interactions {
             let event = PlatformEvent(
-                eventId: "j-\(index)", callId: "journey-call-\(index)",
+                eventId: "j-\(index)",
+                callId: "journey-call-\(index)",
                 occurredAt: Date(timeIntervalSince1970: 1_795_514_400 + Double(index) * 3600),
-                payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound, queueId: "q")))
+                payload: .callStarted(
+                    CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound, queueId: "q")
+                )
+            )
             let at = Date()
-            _ = try await store.apply(callId: event.callId, eventId: event.eventId, now: at, contact: directory.capture(for: event)) {
+            _ = try await store.apply(
+                callId: event.callId,
+                eventId: event.eventId,
+                now: at,
+                contact: directory.capture(for: event)
+            ) {
                 state in (correlator.handle(event, state: state, now: at).interaction, [])
             }
         }
@@ -135,12 +185,19 @@ struct ContactsBenchmark {
         }
         journeyTimes.sort()
         pointTimes.sort()
-        func percentile(_ sorted: [Duration], _ p: Double) -> Duration { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        func percentile(_ sorted: [Duration], _ p: Double) -> Duration {
+            sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
         return Figures(
             rawInsertsPerSecond: Double(rows) / rawElapsed.totalSeconds,
             importRowsPerSecond: Double(rows) / importElapsed.totalSeconds,
-            journeyP50: percentile(journeyTimes, 0.5), journeyP99: percentile(journeyTimes, 0.99),
-            pointReadP50: percentile(pointTimes, 0.5), pointReadP99: percentile(pointTimes, 0.99),
-            appliesPerSecondWithout: without, appliesPerSecondWith: with, capturePerEvent: captureCost)
+            journeyP50: percentile(journeyTimes, 0.5),
+            journeyP99: percentile(journeyTimes, 0.99),
+            pointReadP50: percentile(pointTimes, 0.5),
+            pointReadP99: percentile(pointTimes, 0.99),
+            appliesPerSecondWithout: without,
+            appliesPerSecondWith: with,
+            capturePerEvent: captureCost
+        )
     }
 }

@@ -31,13 +31,17 @@ struct DeadLetterBenchmark {
 
     func run() async throws -> Figures {
         let prefix = "bench-\(UUID().uuidString.prefix(8))."
-        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite").path
+        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-bench-\(prefix)sqlite")
+            .path
         defer { removeBenchmarkStore(storePath) }
         let adminPort = 39_000 + Int.random(in: 0..<900)
         let token = "benchmark-admin-token-0123456789"
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
             .appendingPathComponent("identity-relay")
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELAY_") || $0.key.hasPrefix("RELAY_BROKER_") }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("RELAY_") || $0.key.hasPrefix("RELAY_BROKER_")
+        }
         environment["RELAY_CONFIG"] = repositoryRoot + "/Config/relay.yaml"
         environment["RELAY_AMQP_PORT"] = String(port)
         environment["RELAY_AMQP_NAME_PREFIX"] = prefix
@@ -69,7 +73,9 @@ struct DeadLetterBenchmark {
         }
         let deadline = ContinuousClock.now + .seconds(30)
         while (try? await get("/readyz"))?.status != 200 {
-            guard relay.isRunning, ContinuousClock.now < deadline else { throw BenchmarkFailure("the relay did not get ready") }
+            guard relay.isRunning, ContinuousClock.now < deadline else {
+                throw BenchmarkFailure("the relay did not get ready")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
 
@@ -82,13 +88,25 @@ struct DeadLetterBenchmark {
         try await publishAll(count, using: publisher) { index in
             let body = index < large ? bulk : Array(#"{"eventId":"e-\#(index)","type":"callStarted"}"#.utf8)
             let record = DeadLetterRecord(
-                id: "dl_bench_\(index)", reason: .malformed, callId: "incident-\(index)", eventType: "callStarted",
-                eventId: "e-\(index)", attempts: 1, firstFailureAt: now, lastFailureAt: now,
-                lastError: index % 3 == 0 ? "missing required field 'toNumber'" : "body is not valid JSON", originalPayload: body,
-                origin: .init(exchange: prefix + "platform.events", routingKey: "callStarted"))
+                id: "dl_bench_\(index)",
+                reason: .malformed,
+                callId: "incident-\(index)",
+                eventType: "callStarted",
+                eventId: "e-\(index)",
+                attempts: 1,
+                firstFailureAt: now,
+                lastFailureAt: now,
+                lastError: index % 3 == 0 ? "missing required field 'toNumber'" : "body is not valid JSON",
+                originalPayload: body,
+                origin: .init(exchange: prefix + "platform.events", routingKey: "callStarted")
+            )
             return OutboundMessage(
-                exchange: exchange, routingKey: "malformed", body: record.encoded(),
-                headers: [DeadLetterPublisher.reasonHeader: .string("malformed")], messageId: record.id)
+                exchange: exchange,
+                routingKey: "malformed",
+                body: record.encoded(),
+                headers: [DeadLetterPublisher.reasonHeader: .string("malformed")],
+                messageId: record.id
+            )
         }
         while true {
             let page = try await get("/api/v1/dead-letters?limit=1")
@@ -106,7 +124,9 @@ struct DeadLetterBenchmark {
             let page = try await get("/api/v1/dead-letters?limit=5")
             pages.append(ContinuousClock.now - sent)
             guard page.status == 200, Int(page.header("x-relay-scanned") ?? "") == count else {
-                throw BenchmarkFailure("a page answered \(page.status), counting \(page.header("x-relay-scanned") ?? "?")")
+                throw BenchmarkFailure(
+                    "a page answered \(page.status), counting \(page.header("x-relay-scanned") ?? "?")"
+                )
             }
             let healthSent = ContinuousClock.now
             _ = try await get("/healthz")
@@ -134,7 +154,9 @@ struct DeadLetterBenchmark {
         }
         let baseline = try cli(["deliveries", "list"])
         let list = try cli(["dead-letters", "list", "--limit", "20"])
-        guard list.output.hasPrefix("open: \(count) ") else { throw BenchmarkFailure("list said: \(list.output.prefix(200))") }
+        guard list.output.hasPrefix("open: \(count) ") else {
+            throw BenchmarkFailure("list said: \(list.output.prefix(200))")
+        }
         let purge = try cli(["dead-letters", "purge", "--all", "--dry-run"])
         let replay = try cli(["dead-letters", "replay", "--all", "--dry-run"])
         for (name, run) in [("purge", purge), ("replay", replay)] where !run.output.contains("would \(name) \(count)") {
@@ -142,9 +164,16 @@ struct DeadLetterBenchmark {
         }
         let sortedPages = pages.sorted()
         return Figures(
-            drainSeconds: drainSeconds, pageP50: sortedPages[sortedPages.count / 2], pageP99: sortedPages[sortedPages.count - 1],
-            healthP50: health.sorted()[health.count / 2], residentAfterReads: resident, peakResident: peak,
-            listSeconds: list.seconds, dryRunSeconds: max(purge.seconds, replay.seconds), baselineCLISeconds: baseline.seconds)
+            drainSeconds: drainSeconds,
+            pageP50: sortedPages[sortedPages.count / 2],
+            pageP99: sortedPages[sortedPages.count - 1],
+            healthP50: health.sorted()[health.count / 2],
+            residentAfterReads: resident,
+            peakResident: peak,
+            listSeconds: list.seconds,
+            dryRunSeconds: max(purge.seconds, replay.seconds),
+            baselineCLISeconds: baseline.seconds
+        )
     }
 
     /// The resident set now (VmRSS) in bytes.

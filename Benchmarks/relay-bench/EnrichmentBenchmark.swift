@@ -69,12 +69,20 @@ struct EnrichmentBenchmark {
         let app = try RelayApp(
             configuration: configuration,
             endpoints: .init(
-                platformBaseURL: slow.baseURL, postCallWebhookURL: slow.postCallWebhookURL,
-                crmLookupURLTemplate: slow.crmLookupURLTemplate), logger: logger)
+                platformBaseURL: slow.baseURL,
+                postCallWebhookURL: slow.postCallWebhookURL,
+                crmLookupURLTemplate: slow.crmLookupURLTemplate
+            ),
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let running = Task { try await group.run() }
         try await app.amqp.waitUntilConnected(timeout: .seconds(15))
-        let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
+        let publisher = AMQPClient(
+            configuration: AMQPConfiguration(port: port, connectionName: "bench"),
+            topology: nil,
+            logger: logger
+        )
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
 
@@ -107,7 +115,8 @@ struct EnrichmentBenchmark {
             firstLinked[eventId] = min(firstLinked[eventId] ?? request.receivedAt, request.receivedAt)
         }
         let phaseOne = firstLinked.compactMap { eventId, at in sentAt[eventId].map { at - $0 } }.sorted()
-        let searches = requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }.map(\.receivedAt).sorted()
+        let searches = requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }.map(\.receivedAt)
+            .sorted()
         // In flight at a search's arrival: the searches that arrived within the latency before it.
         var maxInFlight = 0
         var windowStart = 0
@@ -117,7 +126,8 @@ struct EnrichmentBenchmark {
         }
         let firstEnrichment = phaseTwoTimes.min() ?? started
         let enrichmentSpan = (phaseTwoTimes.max() ?? finished) - firstEnrichment
-        let webhookTimes = requests.filter { $0.method == "POST" && $0.path == SimulatedPlatform.postCallWebhookPath }.map(\.receivedAt)
+        let webhookTimes = requests.filter { $0.method == "POST" && $0.path == SimulatedPlatform.postCallWebhookPath }
+            .map(\.receivedAt)
         let webhookSpan = (webhookTimes.max() ?? finished) - (webhookTimes.min() ?? started)
 
         await group.triggerGracefulShutdown()
@@ -128,13 +138,17 @@ struct EnrichmentBenchmark {
         await publisher.shutdown()
         await slow.stop()
         return Figures(
-            phaseOneP50: phaseOne[phaseOne.count / 2], phaseOneP99: phaseOne[min(phaseOne.count - 1, phaseOne.count * 99 / 100)],
+            phaseOneP50: phaseOne[phaseOne.count / 2],
+            phaseOneP99: phaseOne[min(phaseOne.count - 1, phaseOne.count * 99 / 100)],
             enrichmentsPerSecond: Double(phaseTwoTimes.count) / max(enrichmentSpan.totalSeconds, 0.001),
-            maxCRMInFlight: maxInFlight, achievedRate: Double(schedule.count) / publishedIn.totalSeconds,
+            maxCRMInFlight: maxInFlight,
+            achievedRate: Double(schedule.count) / publishedIn.totalSeconds,
             phaseOneSuperseded: calls - Set(phaseOneKeys).count,
             repeatedUpdates: allKeys.count - Set(allKeys).count,
-            webhooksPerSecond: webhookTimes.isEmpty ? 0 : Double(webhookTimes.count) / max(webhookSpan.totalSeconds, 0.001),
-            cpu: cpu)
+            webhooksPerSecond: webhookTimes.isEmpty
+                ? 0 : Double(webhookTimes.count) / max(webhookSpan.totalSeconds, 0.001),
+            cpu: cpu
+        )
     }
 
     /// What `publishSteadily` measured.
@@ -149,7 +163,9 @@ struct EnrichmentBenchmark {
     /// Publishes `schedule` at `rate` events per second, each when due rather than when the last one
     /// was confirmed, so a slow broker or relay does not slow the stream down.
     static func publishSteadily(
-        _ schedule: [ScheduledEvent], rate: Int, using publisher: AMQPClient,
+        _ schedule: [ScheduledEvent],
+        rate: Int,
+        using publisher: AMQPClient,
         message: @escaping @Sendable (ScheduledEvent) -> OutboundMessage
     ) async throws -> SteadyPublishing {
         let published = Locked<[String: ContinuousClock.Instant]>([:])
@@ -169,7 +185,11 @@ struct EnrichmentBenchmark {
         }
         let duration = ContinuousClock.now - started
         return SteadyPublishing(
-            started: started, duration: duration, startsPublishedAt: published.withLock { $0 }, cpu: CPUShares.since(cpuMark))
+            started: started,
+            duration: duration,
+            startsPublishedAt: published.withLock { $0 },
+            cpu: CPUShares.since(cpuMark)
+        )
     }
 
     struct ScheduledEvent: Sendable {
@@ -183,16 +203,19 @@ struct EnrichmentBenchmark {
     static func schedule(calls: Int, mix: Mix, callsPerSecond: Int) -> [ScheduledEvent] {
         func start(_ call: Int) -> ScheduledEvent {
             let eventId = "enrich-\(call)"
-            let body = #"{"eventId":"\#(eventId)","type":"callStarted","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(String(format: "+1555%07d", call))","toNumber":"+15550190000","direction":"inbound"}"#
+            let body =
+                #"{"eventId":"\#(eventId)","type":"callStarted","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(String(format: "+1555%07d", call))","toNumber":"+15550190000","direction":"inbound"}"#
             return ScheduledEvent(type: "callStarted", eventId: eventId, body: body)
         }
         guard mix == .calls else { return (0..<calls).map(start) }
         func end(_ call: Int) -> ScheduledEvent {
-            let body = #"{"eventId":"enrich-end-\#(call)","type":"callEnded","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:04:00Z","disconnectType":"client"}"#
+            let body =
+                #"{"eventId":"enrich-end-\#(call)","type":"callEnded","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:04:00Z","disconnectType":"client"}"#
             return ScheduledEvent(type: "callEnded", eventId: "enrich-end-\(call)", body: body)
         }
         func wrapUp(_ call: Int) -> ScheduledEvent {
-            let body = #"{"eventId":"enrich-wrap-\#(call)","type":"wrapUp","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:05:00Z","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#
+            let body =
+                #"{"eventId":"enrich-wrap-\#(call)","type":"wrapUp","callId":"enrich-call-\#(call)","occurredAt":"2026-11-24T10:05:00Z","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#
             return ScheduledEvent(type: "wrapUp", eventId: "enrich-wrap-\(call)", body: body)
         }
         var events: [ScheduledEvent] = []

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Prometheus
-import RelayAdmin
 import RelayAMQP
+import RelayAdmin
 import RelayCore
 import RelayHTTP
 import RelayService
@@ -31,7 +31,9 @@ struct LookupBenchmark {
         let crm = try await SimulatedPlatform.start(logger: logger)
         for index in 0..<callers {
             crm.addCRMContact(
-                phone: Self.number(index), .init(contactId: "500\(100_000 + index)", name: "Caller \(index)", loyaltyTier: "Gold"))
+                phone: Self.number(index),
+                .init(contactId: "500\(100_000 + index)", name: "Caller \(index)", loyaltyTier: "Gold")
+            )
         }
         var configuration = benchmarkConfiguration(prefix: prefix, port: port, repositoryRoot: repositoryRoot)
         configuration.admin.port = 0
@@ -41,9 +43,13 @@ struct LookupBenchmark {
         let app = try RelayApp(
             configuration: configuration,
             endpoints: .init(
-                platformBaseURL: crm.baseURL, postCallWebhookURL: crm.postCallWebhookURL,
-                crmLookupURLTemplate: crm.crmLookupURLTemplate),
-            metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
+                platformBaseURL: crm.baseURL,
+                postCallWebhookURL: crm.postCallWebhookURL,
+                crmLookupURLTemplate: crm.crmLookupURLTemplate
+            ),
+            metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)),
+            logger: logger
+        )
         let admin = AdminServer(app: app, settings: .init(configuration.admin), registry: registry, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app, admin], logger: logger))
         let running = Task { try await group.run() }
@@ -64,16 +70,23 @@ struct LookupBenchmark {
         ]
         @Sendable func lookup(_ index: Int) -> HTTPRequest {
             HTTPRequest(
-                method: "POST", url: base + "/api/v1/genesys/lookup", headers: headers,
+                method: "POST",
+                url: base + "/api/v1/genesys/lookup",
+                headers: headers,
                 body: Array(
                     #"{"fromNumber":"\#(Self.number(index))","toNumber":"+15550190000","callId":"bench-\#(index)","type":"inbound"}"#
-                        .utf8), timeout: .seconds(5))
+                        .utf8
+                ),
+                timeout: .seconds(5)
+            )
         }
         // Every caller once, so the measured lookups are answered from what the relay already knows.
         for index in 0..<callers {
             let response = try await client.execute(lookup(index))
             guard response.status == 200, response.header("x-relay-answer-source") == "crm" else {
-                throw BenchmarkFailure("priming lookup \(index) answered \(response.status) from \(response.header("x-relay-answer-source") ?? "?")")
+                throw BenchmarkFailure(
+                    "priming lookup \(index) answered \(response.status) from \(response.header("x-relay-answer-source") ?? "?")"
+                )
             }
         }
         let health = HTTPRequest(method: "GET", url: base + "/healthz", timeout: .seconds(5))
@@ -85,7 +98,10 @@ struct LookupBenchmark {
     }
 
     /// `requests` requests from `concurrency` workers, each waiting for its answer before the next.
-    private func drive(client: CurlHTTPClient, request: @escaping @Sendable (Int) -> HTTPRequest) async throws -> Figures {
+    private func drive(
+        client: CurlHTTPClient,
+        request: @escaping @Sendable (Int) -> HTTPRequest
+    ) async throws -> Figures {
         let started = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
             for worker in 0..<concurrency {
@@ -110,8 +126,10 @@ struct LookupBenchmark {
         }
         let elapsed = ContinuousClock.now - started
         return Figures(
-            p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
-            perSecond: Double(latencies.count) / elapsed.totalSeconds)
+            p50: latencies[latencies.count / 2],
+            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+            perSecond: Double(latencies.count) / elapsed.totalSeconds
+        )
     }
 
     static func number(_ index: Int) -> String { String(format: "+1555%07d", 2_000_000 + index) }

@@ -49,17 +49,26 @@ struct OutageBenchmark {
         let app = try RelayApp(
             configuration: configuration,
             endpoints: .init(
-                platformBaseURL: crm.baseURL, postCallWebhookURL: crm.postCallWebhookURL,
-                crmLookupURLTemplate: crm.crmLookupURLTemplate), logger: logger)
+                platformBaseURL: crm.baseURL,
+                postCallWebhookURL: crm.postCallWebhookURL,
+                crmLookupURLTemplate: crm.crmLookupURLTemplate
+            ),
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let running = Task { try await group.run() }
         try await app.amqp.waitUntilConnected(timeout: .seconds(15))
-        let publisher = AMQPClient(configuration: AMQPConfiguration(port: port, connectionName: "bench"), topology: nil, logger: logger)
+        let publisher = AMQPClient(
+            configuration: AMQPConfiguration(port: port, connectionName: "bench"),
+            topology: nil,
+            logger: logger
+        )
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(15))
         /// Dead letters: recorded in the relay's store, or still on the queue it drains.
         func deadLetterCount() async throws -> Int {
-            let recorded = try await (app.store as? SQLiteInteractionStore)?.deadLetterSummary(DeadLetterQuery()).total ?? 0
+            let recorded =
+                try await (app.store as? SQLiteInteractionStore)?.deadLetterSummary(DeadLetterQuery()).total ?? 0
             return recorded + (try await publisher.messageCount(queue: app.names.deadLettersQueue))
         }
 
@@ -76,7 +85,8 @@ struct OutageBenchmark {
             try await Task.sleep(until: outageEnds, clock: .continuous)
             down.withLock { $0 = false }
         }
-        let steady = try await EnrichmentBenchmark.publishSteadily(schedule, rate: callsPerSecond * 3, using: publisher) { event in
+        let steady = try await EnrichmentBenchmark.publishSteadily(schedule, rate: callsPerSecond * 3, using: publisher)
+        { event in
             OutboundMessage(exchange: exchange, routingKey: event.type, body: Array(event.body.utf8))
         }
         _ = try? await switching.value
@@ -127,11 +137,15 @@ struct OutageBenchmark {
             sorted.isEmpty ? .zero : sorted[min(sorted.count - 1, sorted.count * p / 100)]
         }
         return Figures(
-            phaseOneP50: percentile(all, 50), phaseOneP99: percentile(all, 99),
+            phaseOneP50: percentile(all, 50),
+            phaseOneP99: percentile(all, 99),
             phaseOneP99DuringOutage: percentile(duringOutage, 99),
             steadyCRMRate: Double(before) / max(0.001, (outageStart - .seconds(2)).totalSeconds),
             crmRateDuringOutage: Double(during) / outageLength.totalSeconds,
-            busiestCRMSecondAfter: perSecondAfter.values.max() ?? 0, calls: calls, enriched: enriched.count,
-            enrichmentFailed: failed)
+            busiestCRMSecondAfter: perSecondAfter.values.max() ?? 0,
+            calls: calls,
+            enriched: enriched.count,
+            enrichmentFailed: failed
+        )
     }
 }

@@ -30,7 +30,8 @@ struct Options {
     var prefetch: Int { prefetchGiven ?? 64 }
     var window = 1_000
     var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
-    var repositoryRoot = ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
+    var repositoryRoot =
+        ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
     /// `throughput` (the default), `enrichment`, `lookup` or `contacts`.
     var mode = "throughput"
     var callers = 1_000
@@ -54,7 +55,8 @@ struct Options {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
             if flag == "--mode" {
-                guard let value = iterator.next(), ["throughput", "enrichment", "lookup", "contacts", "outage", "dead-letters"].contains(value)
+                guard let value = iterator.next(),
+                    ["throughput", "enrichment", "lookup", "contacts", "outage", "dead-letters"].contains(value)
                 else {
                     fail("--mode is throughput, enrichment, lookup, contacts, outage or dead-letters")
                 }
@@ -95,7 +97,8 @@ struct Options {
             default:
                 fail(
                     "unknown option \(flag); known: --mode --store --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
-                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after --large")
+                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after --large"
+                )
             }
         }
         guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
@@ -132,7 +135,11 @@ func connectedClient(topology: Topology?) async throws -> AMQPClient {
 }
 
 /// Publishes with at most `window` publishes awaiting their confirm at once.
-func publishAll(_ count: Int, using client: AMQPClient, message: @escaping @Sendable (Int) -> OutboundMessage)
+func publishAll(
+    _ count: Int,
+    using client: AMQPClient,
+    message: @escaping @Sendable (Int) -> OutboundMessage
+)
     async throws
 {
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -159,7 +166,8 @@ func brokerRoundTrip() async throws -> Double {
     let topology = Topology(
         exchanges: [],
         queues: [.init(name: queue, durable: true, autoDelete: false, arguments: ["x-queue-type": .string("quorum")])],
-        bindings: [])
+        bindings: []
+    )
     let consumer = try await connectedClient(topology: topology)
     let publisher = try await connectedClient(topology: nil)
     let deliveries = consumer.consume(queue: queue, prefetch: UInt16(clamping: options.prefetch))
@@ -196,7 +204,9 @@ struct RelayRun {
 /// The server the relay's PostgreSQL runs use: what `scripts/postgres url` prints.
 let postgresURL: PostgresURL? = {
     guard options.stores.contains(.postgres) else { return nil }
-    guard let text = ProcessInfo.processInfo.environment["RELAY_TEST_POSTGRES_URL"], let url = try? PostgresURL(parsing: text) else {
+    guard let text = ProcessInfo.processInfo.environment["RELAY_TEST_POSTGRES_URL"],
+        let url = try? PostgresURL(parsing: text)
+    else {
         fail("--store postgres needs RELAY_TEST_POSTGRES_URL (scripts/bench sets it from scripts/postgres url)")
     }
     return url
@@ -217,12 +227,15 @@ func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
         }
     }
     let platform = try await SimulatedPlatform.start(logger: logger)
-    let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent()
         .appendingPathComponent("identity-relay")
     let relay = Process()
     relay.executableURL = relayBinary
     relay.arguments = ["run"]
-    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELAY_") || $0.key.hasPrefix("RELAY_BROKER_") }
+    var environment = ProcessInfo.processInfo.environment.filter {
+        !$0.key.hasPrefix("RELAY_") || $0.key.hasPrefix("RELAY_BROKER_")
+    }
     environment["RELAY_CONFIG"] = options.repositoryRoot + "/Config/relay.yaml"
     environment["RELAY_AMQP_PORT"] = String(options.port)
     environment["RELAY_AMQP_PREFETCH"] = String(options.prefetch)
@@ -252,7 +265,9 @@ func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
     let eventsQueue = prefix + "relay.events"
     let deadline = ContinuousClock.now + .seconds(30)
     while (try? await publisher.messageCount(queue: eventsQueue)) == nil {
-        guard relay.isRunning, ContinuousClock.now < deadline else { fail("the relay did not start (\(relayBinary.path))") }
+        guard relay.isRunning, ContinuousClock.now < deadline else {
+            fail("the relay did not start (\(relayBinary.path))")
+        }
         try await Task.sleep(for: .milliseconds(100))
     }
     try await Task.sleep(for: .seconds(1))
@@ -264,8 +279,13 @@ func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
     let started = ContinuousClock.now
     try await publishAll(options.messages, using: publisher) { index in
         let number = String(format: "+1555%07d", index % 10_000_000)
-        let body = #"{"eventId":"bench-\#(index)","type":"callStarted","callId":"bench-call-\#(index)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(number)","toNumber":"+15550190000","direction":"inbound","queueId":"queue-benchmark","userId":"user-benchmark","pad":""#
-        return OutboundMessage(exchange: exchange, routingKey: "callStarted", body: padded(body, to: 299) + Array("\"}".utf8))
+        let body =
+            #"{"eventId":"bench-\#(index)","type":"callStarted","callId":"bench-call-\#(index)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(number)","toNumber":"+15550190000","direction":"inbound","queueId":"queue-benchmark","userId":"user-benchmark","pad":""#
+        return OutboundMessage(
+            exchange: exchange,
+            routingKey: "callStarted",
+            body: padded(body, to: 299) + Array("\"}".utf8)
+        )
     }
     _ = try await platform.waitForCustomerUpdates(count: options.messages, timeout: .seconds(600))
     let elapsed = ContinuousClock.now - started
@@ -287,15 +307,20 @@ func relayEndToEnd(on store: BenchmarkStore) async throws -> RelayRun {
         databaseCPUPerEvent = .seconds((databaseCPUAfter - databaseCPUBefore) / Double(options.messages))
     }
     return RelayRun(
-        eventsPerSecond: Double(options.messages) / elapsed.totalSeconds, cpuPerEvent: cpuPerEvent, peakResidentBytes: peak,
-        databaseCPUPerEvent: databaseCPUPerEvent)
+        eventsPerSecond: Double(options.messages) / elapsed.totalSeconds,
+        cpuPerEvent: cpuPerEvent,
+        peakResidentBytes: peak,
+        databaseCPUPerEvent: databaseCPUPerEvent
+    )
 }
 
 /// Drops a PostgreSQL run's schema, through scripts/postgres (best effort: a leftover schema is only space).
 func dropBenchmarkSchema(_ schema: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [options.repositoryRoot + "/scripts/postgres", "psql", "-q", "-c", "DROP SCHEMA IF EXISTS \(schema) CASCADE"]
+    process.arguments = [
+        options.repositoryRoot + "/scripts/postgres", "psql", "-q", "-c", "DROP SCHEMA IF EXISTS \(schema) CASCADE",
+    ]
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try? process.run()
@@ -304,7 +329,8 @@ func dropBenchmarkSchema(_ schema: String) {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 /// "; CPU: …" with the median of each share, or nothing when /proc could not be read.
@@ -312,7 +338,10 @@ func medianCPU(_ samples: [CPUShares?]) -> String {
     let shares = samples.compactMap { $0 }
     guard !shares.isEmpty else { return "" }
     let typical = CPUShares(
-        broker: median(shares.map(\.broker)), benchProcess: median(shares.map(\.benchProcess)), idle: median(shares.map(\.idle)))
+        broker: median(shares.map(\.broker)),
+        benchProcess: median(shares.map(\.benchProcess)),
+        idle: median(shares.map(\.idle))
+    )
     return "; \(typical.description)"
 }
 
@@ -321,12 +350,18 @@ func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
 if options.mode == "dead-letters" {
     let count = options.messages
     let large = min(options.large, count)
-    print("relay-bench dead-letters: \(count) records (\(large) with 70 KB payloads) drained by the relay, then read; \(options.runs) runs")
+    print(
+        "relay-bench dead-letters: \(count) records (\(large) with 70 KB payloads) drained by the relay, then read; \(options.runs) runs"
+    )
     var figures: [DeadLetterBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
             let result = try await DeadLetterBenchmark(
-                count: count, large: large, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
+                count: count,
+                large: large,
+                port: options.port,
+                repositoryRoot: options.repositoryRoot,
+                logger: logger
             ).run()
             figures.append(result)
             func mib(_ bytes: Int?) -> String { bytes.map { "\($0 / 1_048_576) MiB" } ?? "?" }
@@ -334,7 +369,8 @@ if options.mode == "dead-letters" {
                 "run \(run): drained in \(String(format: "%.1f", result.drainSeconds)) s; API page of 5 p50 \(milliseconds(result.pageP50)) "
                     + "p99 \(milliseconds(result.pageP99)) (healthz p50 \(milliseconds(result.healthP50))); relay RSS after 20 reads "
                     + "\(mib(result.residentAfterReads)), peak \(mib(result.peakResident)); CLI list \(String(format: "%.2f", result.listSeconds)) s, "
-                    + "dry runs \(String(format: "%.2f", result.dryRunSeconds)) s (deliveries list \(String(format: "%.2f", result.baselineCLISeconds)) s)")
+                    + "dry runs \(String(format: "%.2f", result.dryRunSeconds)) s (deliveries list \(String(format: "%.2f", result.baselineCLISeconds)) s)"
+            )
         }
     } catch {
         fail("\(error)")
@@ -342,7 +378,8 @@ if options.mode == "dead-letters" {
     print(
         "median: drained in \(String(format: "%.1f", median(figures.map(\.drainSeconds)))) s; API page p50 "
             + "\(String(format: "%.1f", median(figures.map { $0.pageP50.totalSeconds * 1000 }))) ms; CLI list "
-            + "\(String(format: "%.2f", median(figures.map(\.listSeconds)))) s against \(String(format: "%.2f", median(figures.map(\.baselineCLISeconds)))) s")
+            + "\(String(format: "%.2f", median(figures.map(\.listSeconds)))) s against \(String(format: "%.2f", median(figures.map(\.baselineCLISeconds)))) s"
+    )
     exit(0)
 }
 
@@ -350,14 +387,19 @@ if options.mode == "outage" {
     let callsPerSecond = options.rate == 2_000 ? 50 : options.rate
     print(
         "relay-bench outage: whole calls at \(callsPerSecond)/s, the CRM (answering in \(options.crmLatencyMs) ms) down for "
-            + "\(options.outageSeconds) s from \(options.outageStartSeconds) s, watched \(options.afterSeconds) s after; \(options.runs) runs")
+            + "\(options.outageSeconds) s from \(options.outageStartSeconds) s, watched \(options.afterSeconds) s after; \(options.runs) runs"
+    )
     var figures: [OutageBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
             let result = try await OutageBenchmark(
-                callsPerSecond: callsPerSecond, outageStart: .seconds(options.outageStartSeconds),
-                outageLength: .seconds(options.outageSeconds), after: .seconds(options.afterSeconds),
-                crmLatency: .milliseconds(options.crmLatencyMs), port: options.port, repositoryRoot: options.repositoryRoot,
+                callsPerSecond: callsPerSecond,
+                outageStart: .seconds(options.outageStartSeconds),
+                outageLength: .seconds(options.outageSeconds),
+                after: .seconds(options.afterSeconds),
+                crmLatency: .milliseconds(options.crmLatencyMs),
+                port: options.port,
+                repositoryRoot: options.repositoryRoot,
                 logger: logger
             ).run()
             figures.append(result)
@@ -365,7 +407,8 @@ if options.mode == "outage" {
                 "run \(run): phase-1 p50 \(milliseconds(result.phaseOneP50)) p99 \(milliseconds(result.phaseOneP99)), during the outage p99 "
                     + "\(milliseconds(result.phaseOneP99DuringOutage)); CRM requests/s steady \(String(format: "%.1f", result.steadyCRMRate)), "
                     + "during the outage \(String(format: "%.2f", result.crmRateDuringOutage)), busiest second in the minute after "
-                    + "\(result.busiestCRMSecondAfter); enriched \(result.enriched) of \(result.calls) calls, dead letters \(result.enrichmentFailed)")
+                    + "\(result.busiestCRMSecondAfter); enriched \(result.enriched) of \(result.calls) calls, dead letters \(result.enrichmentFailed)"
+            )
         }
     } catch {
         fail("\(error)")
@@ -375,7 +418,8 @@ if options.mode == "outage" {
         "median: phase-1 p99 \(ms(figures.map(\.phaseOneP99))), during the outage \(ms(figures.map(\.phaseOneP99DuringOutage))); "
             + "CRM requests/s steady \(String(format: "%.1f", median(figures.map(\.steadyCRMRate)))), during the outage "
             + "\(String(format: "%.2f", median(figures.map(\.crmRateDuringOutage)))), busiest second after "
-            + "\(median(figures.map { Double($0.busiestCRMSecondAfter) })); dead letters \(median(figures.map { Double($0.enrichmentFailed) }))")
+            + "\(median(figures.map { Double($0.busiestCRMSecondAfter) })); dead letters \(median(figures.map { Double($0.enrichmentFailed) }))"
+    )
     exit(0)
 }
 
@@ -384,23 +428,39 @@ if options.mode == "enrichment" {
         "relay-bench enrichment: \(options.messages) calls "
             + (options.mix == .calls ? "(\(options.messages * 3) events: start, end, wrap-up)" : "(starts only)")
             + " at \(options.rate) events/s per run, \(options.runs) runs, CRM latency \(options.crmLatencyMs) ms, "
-            + "delivery concurrency \(options.concurrency), lookup slots \(options.lookupSlots ?? options.concurrency)")
+            + "delivery concurrency \(options.concurrency), lookup slots \(options.lookupSlots ?? options.concurrency)"
+    )
     var figures: [EnrichmentBenchmark.Figures] = []
     var floors: [BrokerPathBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
             let floor = try await BrokerPathBenchmark(
                 schedule: EnrichmentBenchmark.schedule(
-                    calls: options.messages, mix: options.mix, callsPerSecond: max(1, options.rate / (options.mix == .calls ? 3 : 1))),
-                rate: options.rate, prefetch: UInt16(clamping: options.prefetchGiven ?? RelayConfiguration().amqp.prefetch), port: options.port, logger: logger
+                    calls: options.messages,
+                    mix: options.mix,
+                    callsPerSecond: max(1, options.rate / (options.mix == .calls ? 3 : 1))
+                ),
+                rate: options.rate,
+                prefetch: UInt16(clamping: options.prefetchGiven ?? RelayConfiguration().amqp.prefetch),
+                port: options.port,
+                logger: logger
             ).run()
             floors.append(floor)
             print(
                 "run \(run): broker path alone: start published → received by the consumer p50 \(milliseconds(floor.p50)) p99 "
-                    + "\(milliseconds(floor.p99))" + (floor.cpu.map { "; \($0.description)" } ?? ""))
+                    + "\(milliseconds(floor.p99))" + (floor.cpu.map { "; \($0.description)" } ?? "")
+            )
             let result = try await EnrichmentBenchmark(
-                calls: options.messages, rate: options.rate, mix: options.mix, crmLatency: .milliseconds(options.crmLatencyMs),
-                concurrency: options.concurrency, lookupSlots: options.lookupSlots, prefetch: options.prefetchGiven, port: options.port, repositoryRoot: options.repositoryRoot, logger: logger
+                calls: options.messages,
+                rate: options.rate,
+                mix: options.mix,
+                crmLatency: .milliseconds(options.crmLatencyMs),
+                concurrency: options.concurrency,
+                lookupSlots: options.lookupSlots,
+                prefetch: options.prefetchGiven,
+                port: options.port,
+                repositoryRoot: options.repositoryRoot,
+                logger: logger
             ).run()
             figures.append(result)
             print(
@@ -409,7 +469,8 @@ if options.mode == "enrichment" {
                     + "enrichments \(format(result.enrichmentsPerSecond)); CRM requests in flight at most \(result.maxCRMInFlight); "
                     + "phase-1 updates overtaken by phase 2 \(result.phaseOneSuperseded), sent twice \(result.repeatedUpdates)"
                     + (options.mix == .calls ? "; post-call webhooks \(format(result.webhooksPerSecond))" : "")
-                    + (result.cpu.map { "; \($0.description)" } ?? ""))
+                    + (result.cpu.map { "; \($0.description)" } ?? "")
+            )
         }
     } catch {
         fail("\(error)")
@@ -420,32 +481,40 @@ if options.mode == "enrichment" {
     let floorP99 = median(floors.map { $0.p99.totalSeconds * 1000 })
     print(
         "median: broker path alone p50 \(String(format: "%.1f", floorP50)) ms, p99 \(String(format: "%.1f", floorP99)) ms"
-            + medianCPU(floors.map(\.cpu)))
+            + medianCPU(floors.map(\.cpu))
+    )
     print(
         "median: phase-1 p50 \(String(format: "%.1f", p50)) ms, p99 \(String(format: "%.1f", p99)) ms; enrichments "
             + "\(format(median(figures.map(\.enrichmentsPerSecond)))); CRM in flight at most "
-            + "\(figures.map(\.maxCRMInFlight).max() ?? 0)" + medianCPU(figures.map(\.cpu)))
+            + "\(figures.map(\.maxCRMInFlight).max() ?? 0)" + medianCPU(figures.map(\.cpu))
+    )
     exit(0)
 }
 
 if options.mode == "lookup" {
     print(
         "relay-bench lookup: \(options.messages) requests per run from \(options.concurrency) concurrent clients, "
-            + "\(options.callers) callers known locally, \(options.runs) runs; baseline GET /healthz on the same server")
+            + "\(options.callers) callers known locally, \(options.runs) runs; baseline GET /healthz on the same server"
+    )
     var lookups: [LookupBenchmark.Figures] = []
     var healths: [LookupBenchmark.Figures] = []
     do {
         for run in 1...options.runs {
             let (lookup, health) = try await LookupBenchmark(
-                requests: options.messages, concurrency: options.concurrency, callers: options.callers, port: options.port,
-                repositoryRoot: options.repositoryRoot, logger: logger
+                requests: options.messages,
+                concurrency: options.concurrency,
+                callers: options.callers,
+                port: options.port,
+                repositoryRoot: options.repositoryRoot,
+                logger: logger
             ).run()
             lookups.append(lookup)
             healths.append(health)
             print(
                 "run \(run): lookup p50 \(milliseconds(lookup.p50)) p99 \(milliseconds(lookup.p99)) \(format(lookup.perSecond))   "
                     + "healthz p50 \(milliseconds(health.p50)) p99 \(milliseconds(health.p99)) \(format(health.perSecond))   "
-                    + "rate ratio \(String(format: "%.3f", lookup.perSecond / health.perSecond))")
+                    + "rate ratio \(String(format: "%.3f", lookup.perSecond / health.perSecond))"
+            )
         }
     } catch {
         fail("\(error)")
@@ -456,7 +525,8 @@ if options.mode == "lookup" {
     print(
         "median: lookup p50 \(ms(lookups, \.p50)) p99 \(ms(lookups, \.p99)) \(format(median(lookups.map(\.perSecond))))   "
             + "healthz p50 \(ms(healths, \.p50)) p99 \(ms(healths, \.p99)) \(format(median(healths.map(\.perSecond))))   "
-            + "rate ratio \(String(format: "%.3f", median(zip(lookups, healths).map { $0.perSecond / $1.perSecond })))")
+            + "rate ratio \(String(format: "%.3f", median(zip(lookups, healths).map { $0.perSecond / $1.perSecond })))"
+    )
     exit(0)
 }
 
@@ -464,21 +534,26 @@ func milliseconds(_ duration: Duration) -> String { String(format: "%.1f ms", du
 
 if options.mode == "contacts" {
     // --messages is the number of imported rows here (default 20,000 is more than the 10,000 of the issue).
-    print("relay-bench contacts: \(options.messages) imported rows per run, \(options.runs) runs; journey of 1,000 interactions")
+    print(
+        "relay-bench contacts: \(options.messages) imported rows per run, \(options.runs) runs; journey of 1,000 interactions"
+    )
     do {
         for run in 1...options.runs {
             let figures = try await ContactsBenchmark(rows: options.messages).run()
             func ms(_ duration: Duration) -> String { String(format: "%.2f ms", duration.totalSeconds * 1000) }
             print(
                 "run \(run): import \(format(figures.importRowsPerSecond)) rows (raw sealed-row insert baseline "
-                    + "\(format(figures.rawInsertsPerSecond)), ratio \(String(format: "%.2f", figures.importRowsPerSecond / figures.rawInsertsPerSecond)))")
+                    + "\(format(figures.rawInsertsPerSecond)), ratio \(String(format: "%.2f", figures.importRowsPerSecond / figures.rawInsertsPerSecond)))"
+            )
             print(
                 "       journey (1,000 interactions) p50 \(ms(figures.journeyP50)) p99 \(ms(figures.journeyP99)) "
-                    + "(baseline: one interaction by id p50 \(ms(figures.pointReadP50)) p99 \(ms(figures.pointReadP99)))")
+                    + "(baseline: one interaction by id p50 \(ms(figures.pointReadP50)) p99 \(ms(figures.pointReadP99)))"
+            )
             print(
                 "       start events committed: with contact link \(format(figures.appliesPerSecondWith)), without "
                     + "\(format(figures.appliesPerSecondWithout)), ratio \(String(format: "%.2f", figures.appliesPerSecondWith / figures.appliesPerSecondWithout)); "
-                    + "capture (parse, hash, seal) \(String(format: "%.1f", figures.capturePerEvent.totalSeconds * 1e6)) µs per event")
+                    + "capture (parse, hash, seal) \(String(format: "%.1f", figures.capturePerEvent.totalSeconds * 1e6)) µs per event"
+            )
         }
     } catch {
         fail("\(error)")
@@ -486,7 +561,9 @@ if options.mode == "contacts" {
     exit(0)
 }
 
-print("relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)")
+print(
+    "relay-bench: \(options.messages) messages per run, \(options.runs) runs, prefetch \(options.prefetch), publish window \(options.window), broker 127.0.0.1:\(options.port)"
+)
 var baselines: [Double] = []
 var relays: [BenchmarkStore: [RelayRun]] = [:]
 func microseconds(_ duration: Duration?) -> String {
@@ -524,6 +601,8 @@ for store in options.stores {
         "median, relay on \(store.rawValue): broker round trip \(format(median(baselines)))   relay end to end "
             + "\(format(median(runs.map(\.eventsPerSecond))))   ratio \(String(format: "%.3f", median(ratios))) (median of per-run "
             + "ratios); relay CPU per event \(cpuPerEvent.isEmpty ? "n/a" : microseconds(.seconds(median(cpuPerEvent))))"
-            + (databaseCPU.isEmpty ? "" : ", PostgreSQL server CPU per event \(microseconds(.seconds(median(databaseCPU))))")
-            + ", peak RSS at most \(mebibytes(runs.compactMap(\.peakResidentBytes).max()))")
+            + (databaseCPU.isEmpty
+                ? "" : ", PostgreSQL server CPU per event \(microseconds(.seconds(median(databaseCPU))))")
+            + ", peak RSS at most \(mebibytes(runs.compactMap(\.peakResidentBytes).max()))"
+    )
 }

@@ -88,7 +88,8 @@ extension amqp_field_value_t {
         case AMQP_FIELD_KIND_I32.rawValue: .int(Int64(value.i32))
         case AMQP_FIELD_KIND_U32.rawValue: .int(Int64(value.u32))
         case AMQP_FIELD_KIND_I64.rawValue: .int(value.i64)
-        case AMQP_FIELD_KIND_U64.rawValue, AMQP_FIELD_KIND_TIMESTAMP.rawValue: .int(Int64(truncatingIfNeeded: value.u64))
+        case AMQP_FIELD_KIND_U64.rawValue, AMQP_FIELD_KIND_TIMESTAMP.rawValue:
+            .int(Int64(truncatingIfNeeded: value.u64))
         case AMQP_FIELD_KIND_ARRAY.rawValue, AMQP_FIELD_KIND_TABLE.rawValue: .other(nestedDescription(depth: 0))
         default: .other("<field kind \(UnicodeScalar(UInt8(kind)))>")
         }
@@ -102,7 +103,8 @@ extension amqp_field_value_t {
         case AMQP_FIELD_KIND_ARRAY.rawValue:
             let array = value.array
             guard array.num_entries > 0, let entries = array.entries else { return "[]" }
-            return "[" + (0..<Int(array.num_entries)).map { entries[$0].nestedDescription(depth: depth + 1) }
+            return "["
+                + (0..<Int(array.num_entries)).map { entries[$0].nestedDescription(depth: depth + 1) }
                 .joined(separator: ", ") + "]"
         case AMQP_FIELD_KIND_TABLE.rawValue:
             let table = value.table

@@ -1,6 +1,6 @@
-public import Logging
 import Foundation
 import Glibc
+public import Logging
 import Synchronization
 
 /// The relay's link to RabbitMQ: one connection, driven by one dedicated thread, exposed to Swift
@@ -130,7 +130,8 @@ public final class AMQPClient: Sendable {
 
     /// Publishes and returns once the broker has confirmed the message (persisted, routed to a queue).
     public func publish(_ message: OutboundMessage) async throws(AMQPError) {
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, AMQPError>, Never>) in
+        let outcome = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Void, AMQPError>, Never>) in
             submit(.publish(message, continuation)) {
                 continuation.resume(returning: .failure(AMQPError(.shutdown, "client is shut down")))
             }
@@ -170,7 +171,9 @@ public final class AMQPClient: Sendable {
             if state.stopping { return nil }
             let wasEmpty = state.commands.isEmpty
             for delivery in deliveries {
-                state.commands.append(.ack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration))
+                state.commands.append(
+                    .ack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration)
+                )
             }
             return wasEmpty
         }
@@ -194,16 +197,20 @@ public final class AMQPClient: Sendable {
 
     /// Messages ready in a queue (not counting unacknowledged ones). Throws if the queue does not exist.
     public func messageCount(queue: String) async throws(AMQPError) -> Int {
-        Int(try await admin { connection, channel throws(AMQPError) in
-            UInt64(try connection.queueCounts(channel, queue: queue).messages)
-        })
+        Int(
+            try await admin { connection, channel throws(AMQPError) in
+                UInt64(try connection.queueCounts(channel, queue: queue).messages)
+            }
+        )
     }
 
     /// Consumers attached to a queue, on every node of a cluster. Throws if the queue does not exist.
     public func consumerCount(queue: String) async throws(AMQPError) -> Int {
-        Int(try await admin { connection, channel throws(AMQPError) in
-            UInt64(try connection.queueCounts(channel, queue: queue).consumers)
-        })
+        Int(
+            try await admin { connection, channel throws(AMQPError) in
+                UInt64(try connection.queueCounts(channel, queue: queue).consumers)
+            }
+        )
     }
 
     public func purge(queue: String) async throws(AMQPError) {
@@ -246,7 +253,9 @@ public final class AMQPClient: Sendable {
         }
     }
 
-    private func admin(_ run: @escaping @Sendable (AMQPConnection, UInt16) throws(AMQPError) -> UInt64)
+    private func admin(
+        _ run: @escaping @Sendable (AMQPConnection, UInt16) throws(AMQPError) -> UInt64
+    )
         async throws(AMQPError) -> UInt64
     {
         let result = await withCheckedContinuation { continuation in

@@ -34,10 +34,17 @@ public struct AMQPConfiguration: Sendable, Hashable {
     public var reconnectMaxDelay: Duration
 
     public init(
-        host: String = "127.0.0.1", port: Int = 5672, virtualHost: String = "/", user: String = "guest",
-        password: String = "guest", heartbeatSeconds: Int = 30, connectTimeout: Duration = .seconds(5),
-        tls: TLS? = nil, connectionName: String = "identity-relay",
-        reconnectBaseDelay: Duration = .milliseconds(100), reconnectMaxDelay: Duration = .seconds(10)
+        host: String = "127.0.0.1",
+        port: Int = 5672,
+        virtualHost: String = "/",
+        user: String = "guest",
+        password: String = "guest",
+        heartbeatSeconds: Int = 30,
+        connectTimeout: Duration = .seconds(5),
+        tls: TLS? = nil,
+        connectionName: String = "identity-relay",
+        reconnectBaseDelay: Duration = .milliseconds(100),
+        reconnectMaxDelay: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -67,7 +74,8 @@ public struct AMQPConfiguration: Sendable, Hashable {
             let text = text.trimmingCharacters(in: .whitespaces)
             guard !text.isEmpty else { return nil }
             if let colon = text.lastIndex(of: ":") {
-                guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), colon != text.startIndex
+                guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+                    colon != text.startIndex
                 else { return nil }
                 self.init(host: String(text[..<colon]), port: port)
             } else {

@@ -12,8 +12,15 @@ final class AMQPConnection {
 
     /// One frame that the client loop cares about; heartbeats never surface (rabbitmq-c answers them).
     enum Frame {
-        case deliver(channel: UInt16, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String,
-            consumerTag: String, content: Content)
+        case deliver(
+            channel: UInt16,
+            deliveryTag: UInt64,
+            redelivered: Bool,
+            exchange: String,
+            routingKey: String,
+            consumerTag: String,
+            content: Content
+        )
         case ack(deliveryTag: UInt64, multiple: Bool)
         case nack(deliveryTag: UInt64, multiple: Bool)
         case returned(replyCode: UInt16, replyText: String, messageId: String?)
@@ -66,7 +73,9 @@ final class AMQPConnection {
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(
-                .connectionFailed, "\(configuration.endpointDescription): \(String(cString: amqp_error_string2(status)))")
+                .connectionFailed,
+                "\(configuration.endpointDescription): \(String(cString: amqp_error_string2(status)))"
+            )
         }
         // Bounds every synchronous RPC (declare, qos, consume): a broker that stops answering must
         // surface as an error, not hang the loop thread.
@@ -74,16 +83,24 @@ final class AMQPConnection {
         amqp_set_rpc_timeout(state, &rpcTimeout)
 
         let login = relay_amqp_login_plain(
-            state, configuration.virtualHost, 0, 131_072, Int32(configuration.heartbeatSeconds),
-            configuration.user, configuration.password)
+            state,
+            configuration.virtualHost,
+            0,
+            131_072,
+            Int32(configuration.heartbeatSeconds),
+            configuration.user,
+            configuration.password
+        )
         if login.reply_type != AMQP_RESPONSE_NORMAL {
             let reason = Self.describe(login)
-            let refused = login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
+            let refused =
+                login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
                 || login.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue
                 || login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue
             throw AMQPError(
                 refused ? .authenticationFailed : .connectionFailed,
-                "login to \(configuration.endpointDescription) failed: \(reason)")
+                "login to \(configuration.endpointDescription) failed: \(reason)"
+            )
         }
         connection.isOpen = true
         return connection
@@ -114,7 +131,15 @@ final class AMQPConnection {
     func consume(_ channel: UInt16, queue: String) throws(AMQPError) -> String {
         let arena = AMQPArena()
         let reply = amqp_basic_consume(
-            state, channel, arena.bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table)
+            state,
+            channel,
+            arena.bytes(queue),
+            amqp_empty_bytes,
+            0,
+            0,
+            0,
+            amqp_empty_table
+        )
         try check(amqp_get_rpc_reply(state), "basic.consume on \(queue)", channel: channel)
         guard let reply else { throw AMQPError(.protocolError, "basic.consume on \(queue) had no reply") }
         return reply.pointee.consumer_tag.string
@@ -123,17 +148,31 @@ final class AMQPConnection {
     func declareExchange(_ channel: UInt16, _ exchange: Topology.Exchange) throws(AMQPError) {
         let arena = AMQPArena()
         amqp_exchange_declare(
-            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.type), 0,
-            exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, exchange.internal ? 1 : 0,
-            arena.table(exchange.arguments))
+            state,
+            channel,
+            arena.bytes(exchange.name),
+            arena.bytes(exchange.type),
+            0,
+            exchange.durable ? 1 : 0,
+            exchange.autoDelete ? 1 : 0,
+            exchange.internal ? 1 : 0,
+            arena.table(exchange.arguments)
+        )
         try check(amqp_get_rpc_reply(state), "exchange.declare \(exchange.name)", channel: channel, topology: true)
     }
 
     func declareQueue(_ channel: UInt16, _ queue: Topology.Queue) throws(AMQPError) {
         let arena = AMQPArena()
         amqp_queue_declare(
-            state, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, 0, queue.autoDelete ? 1 : 0,
-            arena.table(queue.arguments))
+            state,
+            channel,
+            arena.bytes(queue.name),
+            0,
+            queue.durable ? 1 : 0,
+            0,
+            queue.autoDelete ? 1 : 0,
+            arena.table(queue.arguments)
+        )
         try check(amqp_get_rpc_reply(state), "queue.declare \(queue.name)", channel: channel, topology: true)
     }
 
@@ -141,16 +180,29 @@ final class AMQPConnection {
         let arena = AMQPArena()
         if binding.destinationType == "exchange" {
             amqp_exchange_bind(
-                state, channel, arena.bytes(binding.destination), arena.bytes(binding.source),
-                arena.bytes(binding.routingKey), arena.table(binding.arguments))
+                state,
+                channel,
+                arena.bytes(binding.destination),
+                arena.bytes(binding.source),
+                arena.bytes(binding.routingKey),
+                arena.table(binding.arguments)
+            )
         } else {
             amqp_queue_bind(
-                state, channel, arena.bytes(binding.destination), arena.bytes(binding.source),
-                arena.bytes(binding.routingKey), arena.table(binding.arguments))
+                state,
+                channel,
+                arena.bytes(binding.destination),
+                arena.bytes(binding.source),
+                arena.bytes(binding.routingKey),
+                arena.table(binding.arguments)
+            )
         }
         try check(
-            amqp_get_rpc_reply(state), "bind \(binding.source) → \(binding.destination)", channel: channel,
-            topology: true)
+            amqp_get_rpc_reply(state),
+            "bind \(binding.source) → \(binding.destination)",
+            channel: channel,
+            topology: true
+        )
     }
 
     /// Messages ready in a queue and consumers on it; declares it passively, so a missing queue is an error.
@@ -190,8 +242,15 @@ final class AMQPConnection {
         properties.message_id = arena.bytes(messageId)
         properties.headers = arena.table(message.headers)
         let status = amqp_basic_publish(
-            state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), 1, 0, &properties,
-            arena.bytes(message.body))
+            state,
+            channel,
+            arena.bytes(message.exchange),
+            arena.bytes(message.routingKey),
+            1,
+            0,
+            &properties,
+            arena.bytes(message.body)
+        )
         try check(status: status, "basic.publish")
     }
 
@@ -225,8 +284,14 @@ final class AMQPConnection {
             let consumerTag = deliver.consumer_tag.string
             let content = try readContent(channel)
             return .deliver(
-                channel: channel, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
-                exchange: exchange, routingKey: routingKey, consumerTag: consumerTag, content: content)
+                channel: channel,
+                deliveryTag: deliver.delivery_tag,
+                redelivered: deliver.redelivered != 0,
+                exchange: exchange,
+                routingKey: routingKey,
+                consumerTag: consumerTag,
+                content: content
+            )
         case relay_amqp_basic_ack_method:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             return .ack(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0)
@@ -289,7 +354,8 @@ final class AMQPConnection {
         return Content(
             body: message.body.array,
             headers: hasHeaders ? properties.headers.headers : [:],
-            messageId: hasMessageId ? properties.message_id.string : nil)
+            messageId: hasMessageId ? properties.message_id.string : nil
+        )
     }
 
     private func check(status: Int32, _ operation: String, lost: Bool = false) throws(AMQPError) {
@@ -305,7 +371,10 @@ final class AMQPConnection {
     }
 
     private func check(
-        _ reply: amqp_rpc_reply_t, _ operation: String, channel: UInt16 = 0, lost: Bool = false,
+        _ reply: amqp_rpc_reply_t,
+        _ operation: String,
+        channel: UInt16 = 0,
+        lost: Bool = false,
         topology: Bool = false
     ) throws(AMQPError) {
         switch reply.reply_type {

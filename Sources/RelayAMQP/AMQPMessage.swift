@@ -34,8 +34,12 @@ public struct OutboundMessage: Sendable, Hashable {
     public var contentType: String
 
     public init(
-        exchange: String, routingKey: String, body: [UInt8], headers: [String: AMQPHeaderValue] = [:],
-        messageId: String? = nil, contentType: String = "application/json"
+        exchange: String,
+        routingKey: String,
+        body: [UInt8],
+        headers: [String: AMQPHeaderValue] = [:],
+        messageId: String? = nil,
+        contentType: String = "application/json"
     ) {
         self.exchange = exchange
         self.routingKey = routingKey
@@ -60,8 +64,14 @@ public struct Delivery: Sendable, Hashable {
     public var consumerTag: String
 
     public init(
-        deliveryTag: UInt64, connectionGeneration: UInt64, exchange: String, routingKey: String,
-        redelivered: Bool, body: [UInt8], headers: [String: AMQPHeaderValue], messageId: String?,
+        deliveryTag: UInt64,
+        connectionGeneration: UInt64,
+        exchange: String,
+        routingKey: String,
+        redelivered: Bool,
+        body: [UInt8],
+        headers: [String: AMQPHeaderValue],
+        messageId: String?,
         consumerTag: String
     ) {
         self.deliveryTag = deliveryTag

@@ -63,7 +63,9 @@ final class ConnectionLoop: @unchecked Sendable {
         self.topology = topology
         self.logger = client.logger
         self.reconnectBackoff = Backoff(
-            baseDelay: client.configuration.reconnectBaseDelay, maxDelay: client.configuration.reconnectMaxDelay)
+            baseDelay: client.configuration.reconnectBaseDelay,
+            maxDelay: client.configuration.reconnectMaxDelay
+        )
     }
 
     func run() {
@@ -121,7 +123,8 @@ final class ConnectionLoop: @unchecked Sendable {
             if consecutiveFailures > 0 {
                 logger.info(
                     "amqp connection re-established",
-                    metadata: ["amqp.attempts": "\(consecutiveFailures + 1)", "amqp.node": "\(endpoint)"])
+                    metadata: ["amqp.attempts": "\(consecutiveFailures + 1)", "amqp.node": "\(endpoint)"]
+                )
             } else {
                 logger.info("amqp connected", metadata: ["amqp.node": "\(endpoint)"])
             }
@@ -144,7 +147,8 @@ final class ConnectionLoop: @unchecked Sendable {
                     "amqp connection failed",
                     metadata: [
                         "amqp.error": "\(error)", "amqp.attempts": "\(consecutiveFailures)", "amqp.node": "\(endpoint)",
-                    ])
+                    ]
+                )
             }
         }
     }
@@ -184,7 +188,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Tells the client which queues a consumer is subscribed to on the live connection: a relay whose
     /// `basic.consume` keeps failing (a missing queue) is not consuming, whatever its pipeline runs.
     private func reportConsumedQueues() {
-        let consumed = connection == nil
+        let consumed =
+            connection == nil
             ? []
             : Set(consumers.lazy.filter { $0.consumerTag != nil && !$0.cancelling }.map(\.registration.queue))
         guard consumed != reportedConsumedQueues else { return }
@@ -317,7 +322,9 @@ final class ConnectionLoop: @unchecked Sendable {
         // rabbitmq-c only notices a silent peer inside a blocking wait, which this loop never does.
         let heartbeat = connection.heartbeatSeconds
         if heartbeat > 0, ContinuousClock.now - lastInbound > .seconds(heartbeat * 2) {
-            connectionLost(AMQPError(.connectionLost, "no data from the broker for \(heartbeat * 2) s (heartbeats missed)"))
+            connectionLost(
+                AMQPError(.connectionLost, "no data from the broker for \(heartbeat * 2) s (heartbeats missed)")
+            )
         }
     }
 
@@ -330,7 +337,8 @@ final class ConnectionLoop: @unchecked Sendable {
                 guard let connection, delivery.connectionGeneration == generation else { break }
                 acks.settledAlone(delivery.deliveryTag)
                 // Nobody is listening any more: hand the message back rather than hold it unacked.
-                do { try connection.nack(Self.consumeChannel, deliveryTag: delivery.deliveryTag, requeue: true) } catch {
+                do { try connection.nack(Self.consumeChannel, deliveryTag: delivery.deliveryTag, requeue: true) } catch
+                {
                     connectionLost(error)
                 }
             }
@@ -341,9 +349,16 @@ final class ConnectionLoop: @unchecked Sendable {
         switch frame {
         case .deliver(_, let tag, let redelivered, let exchange, let routingKey, let consumerTag, let content):
             let delivery = Delivery(
-                deliveryTag: tag, connectionGeneration: generation, exchange: exchange, routingKey: routingKey,
-                redelivered: redelivered, body: content.body, headers: content.headers, messageId: content.messageId,
-                consumerTag: consumerTag)
+                deliveryTag: tag,
+                connectionGeneration: generation,
+                exchange: exchange,
+                routingKey: routingKey,
+                redelivered: redelivered,
+                body: content.body,
+                headers: content.headers,
+                messageId: content.messageId,
+                consumerTag: consumerTag
+            )
             guard let consumer = consumers.first(where: { $0.consumerTag == consumerTag }) else {
                 // Nobody is listening any more: hand the message back rather than hold it unacked.
                 do { try connection.nack(Self.consumeChannel, deliveryTag: tag, requeue: true) } catch {
@@ -359,7 +374,9 @@ final class ConnectionLoop: @unchecked Sendable {
         case .ack(let tag, let multiple):
             settle(upTo: tag, multiple: multiple) { pending in
                 if let reason = returnedMessages.removeValue(forKey: pending.messageId) {
-                    return .failure(AMQPError(.unroutable, "\(pending.message.exchange)/\(pending.message.routingKey): \(reason)"))
+                    return .failure(
+                        AMQPError(.unroutable, "\(pending.message.exchange)/\(pending.message.routingKey): \(reason)")
+                    )
                 }
                 return .success(())
             }
@@ -385,12 +402,17 @@ final class ConnectionLoop: @unchecked Sendable {
         case .connectionClosed(let code, let text):
             connectionLost(AMQPError(.connectionLost, "broker closed the connection: \(code) \(text)"))
         case .other(let channel, let methodID):
-            logger.debug("amqp ignoring method", metadata: ["amqp.channel": "\(channel)", "amqp.method": "\(methodID)"])
+            logger.debug(
+                "amqp ignoring method",
+                metadata: ["amqp.channel": "\(channel)", "amqp.method": "\(methodID)"]
+            )
         }
     }
 
     private func settle(
-        upTo tag: UInt64, multiple: Bool, outcome: (PendingPublish) -> Result<Void, AMQPError>
+        upTo tag: UInt64,
+        multiple: Bool,
+        outcome: (PendingPublish) -> Result<Void, AMQPError>
     ) {
         let sequences = multiple ? unconfirmed.keys.filter { $0 <= tag } : [tag]
         for sequence in sequences.sorted() {

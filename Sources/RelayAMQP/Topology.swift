@@ -60,7 +60,10 @@ public struct Topology: Sendable, Hashable {
         return try parse(data, source: path)
     }
 
-    public static func parse(_ data: Data, source: String = "topology") throws(AMQPError)
+    public static func parse(
+        _ data: Data,
+        source: String = "topology"
+    ) throws(AMQPError)
         -> Topology
     {
         let definitions: Definitions
@@ -72,33 +75,52 @@ public struct Topology: Sendable, Hashable {
         // One kind and name in two vhosts would be declared twice into the one vhost, the second with
         // arguments that may differ: refuse the file instead of guessing which was meant.
         var vhostsByName: [String: Set<String>] = [:]
-        for exchange in definitions.exchanges { vhostsByName["exchange '\(exchange.name)'", default: []].insert(exchange.vhost ?? "/") }
-        for queue in definitions.queues { vhostsByName["queue '\(queue.name)'", default: []].insert(queue.vhost ?? "/") }
+        for exchange in definitions.exchanges {
+            vhostsByName["exchange '\(exchange.name)'", default: []].insert(exchange.vhost ?? "/")
+        }
+        for queue in definitions.queues {
+            vhostsByName["queue '\(queue.name)'", default: []].insert(queue.vhost ?? "/")
+        }
         if let (named, hosts) = vhostsByName.filter({ $0.value.count > 1 }).min(by: { $0.key < $1.key }) {
             throw AMQPError(
                 .topologyInvalid,
                 "\(source) defines \(named) in more than one vhost (\(hosts.sorted().joined(separator: ", "))); "
-                    + "the relay declares its topology into amqp.vhost, so keep one copy")
+                    + "the relay declares its topology into amqp.vhost, so keep one copy"
+            )
         }
         let exchanges = try definitions.exchanges.map { (raw) throws(AMQPError) in
             Exchange(
-                name: raw.name, type: raw.type, durable: raw.durable ?? true, autoDelete: raw.auto_delete ?? false,
-                internal: raw.internal ?? false, arguments: try headerValues(raw.arguments, in: source))
+                name: raw.name,
+                type: raw.type,
+                durable: raw.durable ?? true,
+                autoDelete: raw.auto_delete ?? false,
+                internal: raw.internal ?? false,
+                arguments: try headerValues(raw.arguments, in: source)
+            )
         }
         let queues = try definitions.queues.map { (raw) throws(AMQPError) in
             Queue(
-                name: raw.name, durable: raw.durable ?? true, autoDelete: raw.auto_delete ?? false,
-                arguments: try headerValues(raw.arguments, in: source))
+                name: raw.name,
+                durable: raw.durable ?? true,
+                autoDelete: raw.auto_delete ?? false,
+                arguments: try headerValues(raw.arguments, in: source)
+            )
         }
         let bindings = try definitions.bindings.map { (raw) throws(AMQPError) in
             guard raw.destination_type == "queue" || raw.destination_type == "exchange" else {
                 throw AMQPError(
-                    .topologyInvalid, "\(source): binding to \(raw.destination) has destination_type "
-                        + "'\(raw.destination_type)', expected queue or exchange")
+                    .topologyInvalid,
+                    "\(source): binding to \(raw.destination) has destination_type "
+                        + "'\(raw.destination_type)', expected queue or exchange"
+                )
             }
             return Binding(
-                source: raw.source, destination: raw.destination, destinationType: raw.destination_type,
-                routingKey: raw.routing_key, arguments: try headerValues(raw.arguments, in: source))
+                source: raw.source,
+                destination: raw.destination,
+                destinationType: raw.destination_type,
+                routingKey: raw.routing_key,
+                arguments: try headerValues(raw.arguments, in: source)
+            )
         }
         return Topology(exchanges: exchanges, queues: queues, bindings: bindings)
     }
@@ -107,7 +129,10 @@ public struct Topology: Sendable, Hashable {
         queues.first { $0.name == name }
     }
 
-    private static func headerValues(_ arguments: [String: JSONScalar]?, in source: String) throws(AMQPError)
+    private static func headerValues(
+        _ arguments: [String: JSONScalar]?,
+        in source: String
+    ) throws(AMQPError)
         -> [String: AMQPHeaderValue]
     {
         var result: [String: AMQPHeaderValue] = [:]
@@ -165,7 +190,9 @@ public struct Topology: Sendable, Hashable {
     }
 
     private enum JSONScalar: Decodable {
-        case string(String), int(Int64), bool(Bool)
+        case string(String)
+        case int(Int64)
+        case bool(Bool)
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
@@ -209,6 +236,7 @@ extension Topology {
                 binding.source = prefix + binding.source
                 binding.destination = prefix + binding.destination
                 return binding
-            })
+            }
+        )
     }
 }

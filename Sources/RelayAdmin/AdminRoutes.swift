@@ -23,8 +23,11 @@ struct AdminRoutes: Sendable {
 
         let protected = router.group().add(middleware: BearerTokenMiddleware(token: settings.token))
         ContactRoutes(
-            contacts: app.contacts, lookup: app.lookup, defaultRegion: app.configuration.identity.defaultRegion,
-            maxBodyBytes: settings.maxBodyBytes, logger: logger
+            contacts: app.contacts,
+            lookup: app.lookup,
+            defaultRegion: app.configuration.identity.defaultRegion,
+            maxBodyBytes: settings.maxBodyBytes,
+            logger: logger
         ).register(on: protected)
         DeliveryRoutes(store: app.store, maxBodyBytes: settings.maxBodyBytes).register(on: protected)
         protected.get("metrics") { _, _ in await metrics() }
@@ -71,8 +74,10 @@ struct AdminRoutes: Sendable {
             app.metrics.breakerState(upstream: target, value: gaugeValue(app.dispatcher.sender.breakerState(target)))
         }
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+        )
     }
 
     // MARK: CTI
@@ -94,10 +99,15 @@ struct AdminRoutes: Sendable {
             return Self.badRequest("must be inbound or outbound", field: "type")
         }
         let answer = await app.lookup.answer(
-            .init(fromNumber: body.fromNumber, toNumber: body.toNumber, callId: body.callId, direction: direction))
+            .init(fromNumber: body.fromNumber, toNumber: body.toNumber, callId: body.callId, direction: direction)
+        )
         return Response(
-            status: .ok, headers: [.contentType: "application/json", HTTPField.Name("X-Relay-Answer-Source")!: answer.source.rawValue],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body())))
+            status: .ok,
+            headers: [
+                .contentType: "application/json", HTTPField.Name("X-Relay-Answer-Source")!: answer.source.rawValue,
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body()))
+        )
     }
 
     /// The agent's identity switch, through the same correlation and validation as a `contextUpdate`
@@ -120,35 +130,50 @@ struct AdminRoutes: Sendable {
         guard let externalId = ExternalID(parsing: body.newExternalId), externalId.source != .phone else {
             return Self.json(
                 .unprocessableContent,
-                ["error": "must be a CRM: or ERP: external id", "field": "newExternalId"])
+                ["error": "must be a CRM: or ERP: external id", "field": "newExternalId"]
+            )
         }
         guard try await app.store.interaction(callId: callId) != nil else {
             return Self.json(.notFound, ["error": "no interaction with this callId", "field": "callId"])
         }
         // A retried request with the same Idempotency-Key is the same event: it changes nothing twice.
-        let eventId = request.headers[HTTPField.Name("Idempotency-Key")!].map { "admin:\($0)" }
+        let eventId =
+            request.headers[HTTPField.Name("Idempotency-Key")!].map { "admin:\($0)" }
             ?? "admin:\(UUID().uuidString.lowercased())"
         let event = PlatformEvent(
-            eventId: eventId, callId: callId, occurredAt: Date(),
-            payload: .contextUpdate(ContextUpdate(newExternalId: externalId.description, reason: body.reason, agentId: body.agentId)))
+            eventId: eventId,
+            callId: callId,
+            occurredAt: Date(),
+            payload: .contextUpdate(
+                ContextUpdate(newExternalId: externalId.description, reason: body.reason, agentId: body.agentId)
+            )
+        )
         switch try await app.pipeline.submit(event) {
         case .accepted:
             logger.info(
                 "context update accepted by the admin API",
-                metadata: [LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)"])
+                metadata: [
+                    LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)",
+                ]
+            )
             return Self.json(
                 .accepted,
-                ["status": "accepted", "eventId": eventId, "note": "applies once its system of record confirms the id"])
+                ["status": "accepted", "eventId": eventId, "note": "applies once its system of record confirms the id"]
+            )
         case .deferred:
             logger.info(
                 "context update kept by the admin API until the call's start arrives",
-                metadata: [LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)"])
+                metadata: [
+                    LogKeys.callIdMasked: "\(Masking.mask(callId))", LogKeys.externalIdMasked: "\(externalId.masked)",
+                ]
+            )
             return Self.json(
                 .accepted,
                 [
                     "status": "deferred", "eventId": eventId,
                     "note": "applies once the call's start has arrived and its system of record confirms the id",
-                ])
+                ]
+            )
         case .duplicate:
             return Self.json(.ok, ["status": "duplicate", "eventId": eventId])
         case .rejected(let reason):
@@ -183,7 +208,8 @@ struct AdminRoutes: Sendable {
             return Response(
                 status: .ok,
                 headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: DeadLetter.listJSON(listing.letters, now: Date()))))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: DeadLetter.listJSON(listing.letters, now: Date())))
+            )
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
         }
@@ -206,12 +232,17 @@ struct AdminRoutes: Sendable {
             if decrypt {
                 logger.notice(
                     "dead letter payload opened through the admin API",
-                    metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)"])
-                if letter.payloadIsSealed { headers[HTTPField.Name("X-Relay-Payload-Sealed")!] = letter.sealedPayloadReason }
+                    metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)"]
+                )
+                if letter.payloadIsSealed {
+                    headers[HTTPField.Name("X-Relay-Payload-Sealed")!] = letter.sealedPayloadReason
+                }
             }
             return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: letter.exportJSON(decrypted: decrypt))))
+                status: .ok,
+                headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: letter.exportJSON(decrypted: decrypt)))
+            )
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
         }
@@ -250,15 +281,18 @@ struct AdminRoutes: Sendable {
             if decrypt, !listing.letters.isEmpty {
                 logger.notice(
                     "dead letter payloads opened through the admin API",
-                    metadata: ["deadletter.exported": "\(listing.letters.count)"])
+                    metadata: ["deadletter.exported": "\(listing.letters.count)"]
+                )
             }
             var headers: HTTPFields = [.contentType: "application/x-ndjson"]
             if listing.letters.count == page.limit, let last = listing.letters.last {
                 headers[HTTPField.Name("X-Relay-Next-After")!] = "\(last.sequence)"
             }
             return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+                status: .ok,
+                headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+            )
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
         }
@@ -309,24 +343,44 @@ struct AdminRoutes: Sendable {
         if let rate, rate <= 0 { return Self.badRequest("must be positive", field: "rate") }
         if let limit, limit <= 0 { return Self.badRequest("must be positive", field: "limit") }
         let filter = DeadLetterFilter(
-            reasons: Set(reasons), since: since, until: until, callId: callId, ids: Set(ids), limit: limit)
+            reasons: Set(reasons),
+            since: since,
+            until: until,
+            callId: callId,
+            ids: Set(ids),
+            limit: limit
+        )
         let note = body.note?.trimmingCharacters(in: .whitespaces) ?? ""
-        if operation == .resolve && note.isEmpty { return Self.badRequest("say why they need no replay", field: "note") }
+        if operation == .resolve && note.isEmpty {
+            return Self.badRequest("say why they need no replay", field: "note")
+        }
         if filter.selectsEverything && !all {
-            return Self.badRequest("select dead letters (ids, reasons, callId, since, until, limit) or set all: true", field: "ids")
+            return Self.badRequest(
+                "select dead letters (ids, reasons, callId, since, until, limit) or set all: true",
+                field: "ids"
+            )
         }
         do {
             let report: DeadLetterReport
             switch operation {
             case .replay:
-                report = try await deadLetters.replay(filter, dryRun: dryRun, rate: rate, resetAttempts: body.resetAttempts ?? false)
+                report = try await deadLetters.replay(
+                    filter,
+                    dryRun: dryRun,
+                    rate: rate,
+                    resetAttempts: body.resetAttempts ?? false
+                )
             case .purge: report = try await deadLetters.purge(filter, dryRun: dryRun)
             case .resolve: report = try await deadLetters.resolve(filter, note: note, dryRun: dryRun)
             }
             logger.notice(
                 "dead letters \(operation.rawValue) through the admin API",
-                metadata: ["deadletter.succeeded": "\(report.succeeded)", "deadletter.failed": "\(report.failed)"])
-            return Self.json(report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok, Self.reportObject(report))
+                metadata: ["deadletter.succeeded": "\(report.succeeded)", "deadletter.failed": "\(report.failed)"]
+            )
+            return Self.json(
+                report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,
+                Self.reportObject(report)
+            )
         } catch {
             return Self.json(.serviceUnavailable, ["error": error.message])
         }
@@ -338,7 +392,9 @@ struct AdminRoutes: Sendable {
             "succeeded": report.succeeded, "failed": report.failed, "notFound": report.notFound,
             "summary": report.summary,
             "outcomes": report.outcomes.map { outcome -> [String: Any] in
-                var object: [String: Any] = ["id": outcome.letter.id, "reason": outcome.letter.reason, "line": outcome.line]
+                var object: [String: Any] = [
+                    "id": outcome.letter.id, "reason": outcome.letter.reason, "line": outcome.line,
+                ]
                 switch outcome.result {
                 case .replayed: object["result"] = "replayed"
                 case .purged: object["result"] = "purged"
@@ -368,7 +424,9 @@ struct AdminRoutes: Sendable {
         for (name, keyPath) in [("since", \DeadLetterFilter.since), ("until", \DeadLetterFilter.until)] {
             if let text = query.get(name) {
                 guard let time = DeadLetterFilter.parseTime(text, now: now) else {
-                    return .failure(.init(badRequest("not a time (RFC 3339, or a duration such as 2h ago)", field: name)))
+                    return .failure(
+                        .init(badRequest("not a time (RFC 3339, or a duration such as 2h ago)", field: name))
+                    )
                 }
                 filter[keyPath: keyPath] = time
             }
@@ -384,7 +442,14 @@ struct AdminRoutes: Sendable {
                     filter.states.insert(known)
                 } else {
                     let expected = StoredDeadLetter.State.allCases.map(\.rawValue) + ["any"]
-                    return .failure(.init(badRequest("unknown state \(state); expected one of \(expected.joined(separator: ", "))", field: "state")))
+                    return .failure(
+                        .init(
+                            badRequest(
+                                "unknown state \(state); expected one of \(expected.joined(separator: ", "))",
+                                field: "state"
+                            )
+                        )
+                    )
                 }
             }
         }
@@ -396,7 +461,11 @@ struct AdminRoutes: Sendable {
         }
         if let text = query.get("after") {
             guard let after = Int64(text), after >= 0 else {
-                return .failure(.init(badRequest("must be the sequence of the last dead letter of the previous page", field: "after")))
+                return .failure(
+                    .init(
+                        badRequest("must be the sequence of the last dead letter of the previous page", field: "after")
+                    )
+                )
             }
             filter.after = after
         }
@@ -410,7 +479,10 @@ struct AdminRoutes: Sendable {
         init(_ response: Response) { self.response = response }
     }
 
-    private func read<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws -> Result<Body, ResponseError> {
+    private func read<Body: Decodable>(
+        _ type: Body.Type,
+        _ request: Request
+    ) async throws -> Result<Body, ResponseError> {
         try await AdminBody.read(type, request, maxBytes: settings.maxBodyBytes)
     }
 
@@ -428,11 +500,14 @@ struct AdminRoutes: Sendable {
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             ?? Data(#"{"error":"unencodable response"}"#.utf8)
         return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 
@@ -440,7 +515,11 @@ struct AdminRoutes: Sendable {
 enum AdminBody {
     /// The body decoded, or the response that says why not: 413 when too large, 400 naming the field
     /// that is missing or of the wrong type.
-    static func read<Body: Decodable>(_ type: Body.Type, _ request: Request, maxBytes: Int) async throws
+    static func read<Body: Decodable>(
+        _ type: Body.Type,
+        _ request: Request,
+        maxBytes: Int
+    ) async throws
         -> Result<Body, AdminRoutes.ResponseError>
     {
         var request = request
@@ -448,7 +527,9 @@ enum AdminBody {
         do {
             buffer = try await request.collectBody(upTo: maxBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            return .failure(.init(AdminRoutes.json(.contentTooLarge, ["error": "the body is larger than \(maxBytes) bytes"])))
+            return .failure(
+                .init(AdminRoutes.json(.contentTooLarge, ["error": "the body is larger than \(maxBytes) bytes"]))
+            )
         }
         let data = Data(buffer.readableBytesView)
         do {
@@ -458,9 +539,13 @@ enum AdminBody {
         } catch let DecodingError.keyNotFound(key, context) {
             return .failure(.init(AdminRoutes.badRequest("is required", field: path(context.codingPath + [key]))))
         } catch let DecodingError.valueNotFound(type, context) {
-            return .failure(.init(AdminRoutes.badRequest("must be a \(describe(type)), not null", field: path(context.codingPath))))
+            return .failure(
+                .init(AdminRoutes.badRequest("must be a \(describe(type)), not null", field: path(context.codingPath)))
+            )
         } catch let DecodingError.typeMismatch(type, context) {
-            return .failure(.init(AdminRoutes.badRequest("must be a \(describe(type))", field: path(context.codingPath))))
+            return .failure(
+                .init(AdminRoutes.badRequest("must be a \(describe(type))", field: path(context.codingPath)))
+            )
         } catch {
             return .failure(.init(AdminRoutes.badRequest("the body is not valid JSON", field: nil)))
         }

@@ -3,11 +3,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 public import Logging
-import RelayStore
 import NIOCore
 public import Prometheus
 import RelayCore
 public import RelayService
+import RelayStore
 public import ServiceLifecycle
 import Synchronization
 
@@ -33,8 +33,11 @@ public final class AdminServer: Service {
 
         public init(_ configuration: RelayConfiguration.Admin) {
             self.init(
-                host: configuration.host, port: configuration.port, token: configuration.token,
-                maxBodyBytes: configuration.maxBodyBytes)
+                host: configuration.host,
+                port: configuration.port,
+                token: configuration.token,
+                maxBodyBytes: configuration.maxBodyBytes
+            )
         }
     }
 
@@ -49,7 +52,11 @@ public final class AdminServer: Service {
         self.app = app
         self.settings = settings
         self.registry = registry
-        var deadLetters = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: app.names, logger: logger)
+        var deadLetters = DeadLetterQueue(
+            configuration: app.configuration.amqp.connection,
+            names: app.names,
+            logger: logger
+        )
         // Sealed payloads open for the operator, and replay republishes the original event.
         deadLetters.cipher = app.cipher
         // The record of dead letters, and the outbox failed deliveries and lookups are replayed into.
@@ -87,15 +94,18 @@ public final class AdminServer: Service {
                 bound.set(port)
                 logger.info("admin API listening", metadata: ["admin.endpoint": "\(settings.host):\(port)"])
             },
-            logger: logger)
+            logger: logger
+        )
         do {
             try await application.runService()
         } catch {
             bound.fail(error)
             // Most often the port is taken: say which setting to change.
             throw AdminServerError(
-                description: "the admin API cannot listen on \(settings.host):\(settings.port) (admin.host, admin.port): "
-                    + "\(error); choose a free port, 0 for any, or set admin.enabled to false")
+                description:
+                    "the admin API cannot listen on \(settings.host):\(settings.port) (admin.host, admin.port): "
+                    + "\(error); choose a free port, 0 for any, or set admin.enabled to false"
+            )
         }
     }
 }
@@ -128,7 +138,11 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         expected = token.map { Array(SHA256.hash(data: Array($0.utf8))) }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard let expected, let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -144,7 +158,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static var unauthorized: Response {
         Response(
-            status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":"unauthorized"}"#)))
+            status: .unauthorized,
+            headers: [.wwwAuthenticate: "Bearer", .contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":"unauthorized"}"#))
+        )
     }
 }

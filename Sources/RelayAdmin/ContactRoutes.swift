@@ -42,7 +42,8 @@ struct ContactRoutes: Sendable {
 
     private func reference(_ context: BasicRequestContext) throws -> ContactReference {
         let raw = try context.parameters.require("contact")
-        guard let decoded = raw.removingPercentEncoding, let reference = ContactReference(parsing: decoded, defaultRegion: defaultRegion)
+        guard let decoded = raw.removingPercentEncoding,
+            let reference = ContactReference(parsing: decoded, defaultRegion: defaultRegion)
         else { throw ReferenceError() }
         return reference
     }
@@ -77,8 +78,13 @@ struct ContactRoutes: Sendable {
 
         var draft: ContactDraft {
             ContactDraft(
-                name: name, phones: phones ?? [], emails: emails ?? [], externalIds: externalIds ?? [],
-                attributes: attributes ?? [:], note: note)
+                name: name,
+                phones: phones ?? [],
+                emails: emails ?? [],
+                externalIds: externalIds ?? [],
+                attributes: attributes ?? [:],
+                note: note
+            )
         }
     }
 
@@ -106,7 +112,9 @@ struct ContactRoutes: Sendable {
         case "application/x-ndjson", "application/jsonl", "application/json-lines": format = .jsonl
         default:
             return AdminRoutes.json(
-                .unsupportedMediaType, ["error": "send text/csv or application/x-ndjson (JSON lines)", "field": "Content-Type"])
+                .unsupportedMediaType,
+                ["error": "send text/csv or application/x-ndjson (JSON lines)", "field": "Content-Type"]
+            )
         }
         var request = request
         let buffer: ByteBuffer
@@ -120,10 +128,15 @@ struct ContactRoutes: Sendable {
         logger.notice(
             "contacts imported through the admin API",
             metadata: [
-                "import.rows": "\(report.rows)", "import.created": "\(report.created)", "import.updated": "\(report.updated)",
+                "import.rows": "\(report.rows)", "import.created": "\(report.created)",
+                "import.updated": "\(report.updated)",
                 "import.rejected": "\(report.rejected.count)",
-            ])
-        return try Self.encoded(report, status: report.rejected.isEmpty ? .ok : HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status"))
+            ]
+        )
+        return try Self.encoded(
+            report,
+            status: report.rejected.isEmpty ? .ok : HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status")
+        )
     }
 
     private func merge(_ request: Request) async throws -> Response {
@@ -168,8 +181,11 @@ struct ContactRoutes: Sendable {
         switch try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes) {
         case .failure(let error): return error.response
         case .success(let body):
-            let given = [("phone", body.phone, ContactIdentifier.Kind.phone), ("email", body.email, .email), ("externalId", body.externalId, .external)]
-                .compactMap { field, value, kind in value.map { (field, $0, kind) } }
+            let given = [
+                ("phone", body.phone, ContactIdentifier.Kind.phone), ("email", body.email, .email),
+                ("externalId", body.externalId, .external),
+            ]
+            .compactMap { field, value, kind in value.map { (field, $0, kind) } }
             guard given.count == 1, let (field, raw, kind) = given.first else {
                 return AdminRoutes.badRequest("give exactly one of phone, email, externalId", field: "phone")
             }
@@ -182,20 +198,25 @@ struct ContactRoutes: Sendable {
             lookup.forgetRememberedAnswers()
             logger.notice(
                 "forgotten through the admin API",
-                metadata: ["forget.contacts": "\(report.contacts)", "forget.interactions": "\(report.interactions)"])
+                metadata: ["forget.contacts": "\(report.contacts)", "forget.interactions": "\(report.interactions)"]
+            )
             return try Self.encoded(report)
         }
     }
 
     // MARK: Responses
 
-    static let badReference = AdminRoutes.badRequest("is not a contact id, number, email or external id", field: "contact")
+    static let badReference = AdminRoutes.badRequest(
+        "is not a contact id, number, email or external id",
+        field: "contact"
+    )
 
     /// Runs an operation and answers its result as JSON, or its refusal: 404 for an unknown contact,
     /// 409 for a rule that forbids it (curated + curated, an identifier someone else owns…), 400 for
     /// a malformed identifier.
     private func answer<Value: Encodable>(
-        status: HTTPResponse.Status = .ok, _ operation: () async throws -> Value
+        status: HTTPResponse.Status = .ok,
+        _ operation: () async throws -> Value
     ) async throws -> Response {
         do {
             return try Self.encoded(try await operation(), status: status)
@@ -217,7 +238,9 @@ struct ContactRoutes: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
+        )
     }
 }

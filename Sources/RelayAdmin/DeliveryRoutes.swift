@@ -40,7 +40,9 @@ struct DeliveryRoutes: Sendable {
         let state = parameters.get("state") ?? "pending"
         guard let parsedState = OutboxQuery.State(rawValue: state) else {
             return AdminRoutes.badRequest(
-                "must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+                "must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))",
+                field: "state"
+            )
         }
         let kind = parameters.get("kind")
         if let rejection = OutboxKind.rejection(of: kind) { return AdminRoutes.badRequest(rejection, field: "kind") }
@@ -49,15 +51,21 @@ struct DeliveryRoutes: Sendable {
         let now = Date()
         let summary = try await store.outboxSummary(now: now)
         let entries = try await store.outboxEntries(
-            OutboxQuery(state: parsedState, kind: kind, callId: parameters.get("callId"), limit: limit))
+            OutboxQuery(state: parsedState, kind: kind, callId: parameters.get("callId"), limit: limit)
+        )
         return try ContactRoutes.encoded(
             Listing(
                 kinds: summary.kinds.mapValues { counts in
                     Listing.Kind(
-                        pending: counts.pending, due: counts.due, retrying: counts.retrying,
-                        oldestPendingAgeSeconds: counts.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) })
+                        pending: counts.pending,
+                        due: counts.due,
+                        retrying: counts.retrying,
+                        oldestPendingAgeSeconds: counts.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) }
+                    )
                 },
-                entries: entries.map { OutboxEntryView($0, now: now) }))
+                entries: entries.map { OutboxEntryView($0, now: now) }
+            )
+        )
     }
 
     private struct RetryBody: Decodable {

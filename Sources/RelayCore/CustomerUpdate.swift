@@ -13,7 +13,11 @@ public struct CustomerUpdate: Sendable, Hashable {
     public var profile: CRMContact?
 
     public init(
-        customerId: String, externalId: ExternalID, callId: String, idempotencyKey: String, profile: CRMContact? = nil
+        customerId: String,
+        externalId: ExternalID,
+        callId: String,
+        idempotencyKey: String,
+        profile: CRMContact? = nil
     ) {
         self.customerId = customerId
         self.externalId = externalId

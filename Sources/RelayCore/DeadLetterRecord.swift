@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// Why an interaction could not be finished. The raw values are the record's wire form.
 public enum DeadLetterReason: String, Sendable, Hashable, Codable, CaseIterable {
@@ -29,7 +29,8 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
         /// Whether replay puts the payload back in the store's outbox: a record of this version, or a
         /// delivery job from a version whose jobs travelled on the broker's `relay.work` exchange.
         public var isOutbox: Bool {
-            self == .outbox || (exchange.hasSuffix("relay.work") && (routingKey == "delivery" || routingKey == "enrichment"))
+            self == .outbox
+                || (exchange.hasSuffix("relay.work") && (routingKey == "delivery" || routingKey == "enrichment"))
         }
     }
 
@@ -67,9 +68,18 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
     public var target: Target?
 
     public init(
-        id: String, reason: DeadLetterReason, callId: String?, eventType: String?, eventId: String?,
-        attempts: Int, firstFailureAt: Date, lastFailureAt: Date, lastError: String,
-        originalPayload: [UInt8], origin: Origin?, target: Target? = nil
+        id: String,
+        reason: DeadLetterReason,
+        callId: String?,
+        eventType: String?,
+        eventId: String?,
+        attempts: Int,
+        firstFailureAt: Date,
+        lastFailureAt: Date,
+        lastError: String,
+        originalPayload: [UInt8],
+        origin: Origin?,
+        target: Target? = nil
     ) {
         self.id = id
         self.reason = reason
@@ -126,7 +136,9 @@ public struct DeadLetterRecord: Sendable, Hashable, Codable {
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
             guard let date = RFC3339.parse(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not RFC 3339"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "not RFC 3339")
+                )
             }
             return date
         }

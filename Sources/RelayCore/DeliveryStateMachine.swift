@@ -50,7 +50,10 @@ public struct DeliveryStateMachine: Sendable {
     /// to its cap), or dead-lettered (a 4xx other than 408/429, a transport error not worth retrying,
     /// or the last attempt).
     public func afterSend(
-        _ job: DeliveryJob, result: DeliveryAttemptResult, now: Date, using generator: inout some RandomNumberGenerator
+        _ job: DeliveryJob,
+        result: DeliveryAttemptResult,
+        now: Date,
+        using generator: inout some RandomNumberGenerator
     ) -> Action {
         let attempt = job.attempts + 1
         var next = job
@@ -106,7 +109,8 @@ public struct DeliveryStateMachine: Sendable {
         var next = job
         let firstSetbackAt = job.firstFailureAt ?? now
         next.firstFailureAt = firstSetbackAt
-        switch lookupSetbacks.next(after: setback, attemptsMade: job.attempts, firstSetbackAt: firstSetbackAt, now: now) {
+        switch lookupSetbacks.next(after: setback, attemptsMade: job.attempts, firstSetbackAt: firstSetbackAt, now: now)
+        {
         case .giveUp(let reason, let attempts):
             next.attempts = attempts
             next.lastError = reason

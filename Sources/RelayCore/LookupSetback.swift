@@ -44,14 +44,20 @@ public struct LookupSetbackRule: Sendable, Hashable {
             guard age + until <= maxAge else {
                 return .giveUp(
                     error: "\(reason) for longer than the lookup may wait (\(Self.describe(maxAge)))",
-                    attempts: attemptsMade)
+                    attempts: attemptsMade
+                )
             }
             return .wait(delay: until, attempts: attemptsMade)
         case .failed(let error, let after):
             let attempts = attemptsMade + 1
-            guard attempts < maxAttempts else { return .giveUp(error: "\(error) (after \(attempts) attempts)", attempts: attempts) }
+            guard attempts < maxAttempts else {
+                return .giveUp(error: "\(error) (after \(attempts) attempts)", attempts: attempts)
+            }
             guard age + after <= maxAge else {
-                return .giveUp(error: "\(error) (gave up after \(Self.describe(age)), \(attempts) attempts)", attempts: attempts)
+                return .giveUp(
+                    error: "\(error) (gave up after \(Self.describe(age)), \(attempts) attempts)",
+                    attempts: attempts
+                )
             }
             return .wait(delay: after, attempts: attempts)
         }

@@ -103,11 +103,23 @@ public struct PhaseOneLinking: Sendable {
             effects.append(
                 .customerUpdate(
                     CustomerUpdate(
-                        customerId: customerID, externalId: externalID, callId: event.callId,
-                        idempotencyKey: CustomerUpdate.phaseOneKeyPrefix + event.eventId)))
+                        customerId: customerID,
+                        externalId: externalID,
+                        callId: event.callId,
+                        idempotencyKey: CustomerUpdate.phaseOneKeyPrefix + event.eventId
+                    )
+                )
+            )
         }
-        guard enrichment else { return effects.isEmpty ? .nothingToDo(reason: "nothing known to link to yet") : .effects(effects) }
-        var request = EnrichmentRequest(callId: event.callId, eventId: event.eventId, customerId: customerID, phone: nil)
+        guard enrichment else {
+            return effects.isEmpty ? .nothingToDo(reason: "nothing known to link to yet") : .effects(effects)
+        }
+        var request = EnrichmentRequest(
+            callId: event.callId,
+            eventId: event.eventId,
+            customerId: customerID,
+            phone: nil
+        )
         if let override {
             // A known contact is fetched by id; an ERP link has no CRM contact to fetch. The number rides
             // along so the answer is remembered for the caller's next CTI lookup.
@@ -120,8 +132,10 @@ public struct PhaseOneLinking: Sendable {
             request.messagingPlatform = messaging?.platform
             request.messagingId = messaging?.id
             request.name = name
-            guard request.email != nil || request.phone != nil || request.messagingId != nil || request.name != nil else {
-                return effects.isEmpty ? .nothingToDo(reason: "no identifier the CRM is searched by") : .effects(effects)
+            guard request.email != nil || request.phone != nil || request.messagingId != nil || request.name != nil
+            else {
+                return effects.isEmpty
+                    ? .nothingToDo(reason: "no identifier the CRM is searched by") : .effects(effects)
             }
         }
         return .effects(effects + [.enrich(request)])
@@ -150,8 +164,15 @@ public struct EnrichmentRequest: Sendable, Hashable, Codable {
     public var contactId: String?
 
     public init(
-        callId: String, eventId: String, customerId: String, phone: String?, email: String? = nil,
-        messagingPlatform: String? = nil, messagingId: String? = nil, name: String? = nil, contactId: String? = nil
+        callId: String,
+        eventId: String,
+        customerId: String,
+        phone: String?,
+        email: String? = nil,
+        messagingPlatform: String? = nil,
+        messagingId: String? = nil,
+        name: String? = nil,
+        contactId: String? = nil
     ) {
         self.callId = callId
         self.eventId = eventId

@@ -62,8 +62,13 @@ public struct CallStarted: Sendable, Hashable, Decodable {
     public var externalContactId: String?
 
     public init(
-        fromNumber: String, toNumber: String, direction: CallDirection,
-        userId: String? = nil, queueId: String? = nil, customerId: String? = nil, externalContactId: String? = nil
+        fromNumber: String,
+        toNumber: String,
+        direction: CallDirection,
+        userId: String? = nil,
+        queueId: String? = nil,
+        customerId: String? = nil,
+        externalContactId: String? = nil
     ) {
         self.fromNumber = fromNumber
         self.toNumber = toNumber
@@ -102,7 +107,11 @@ public struct WrapUp: Sendable, Hashable, Decodable {
     public var queueId: String?
 
     public init(
-        wrapUpCode: String, agentId: String? = nil, notes: String? = nil, durationMs: Int? = nil, queueId: String? = nil
+        wrapUpCode: String,
+        agentId: String? = nil,
+        notes: String? = nil,
+        durationMs: Int? = nil,
+        queueId: String? = nil
     ) {
         self.wrapUpCode = wrapUpCode
         self.agentId = agentId
@@ -134,7 +143,11 @@ public struct ChatStarted: Sendable, Hashable, Decodable {
     public var externalContactId: String?
 
     public init(
-        email: String? = nil, phone: String? = nil, name: String? = nil, queueId: String? = nil, customerId: String? = nil,
+        email: String? = nil,
+        phone: String? = nil,
+        name: String? = nil,
+        queueId: String? = nil,
+        customerId: String? = nil,
         externalContactId: String? = nil
     ) {
         self.email = email
@@ -156,7 +169,11 @@ public struct EmailReceived: Sendable, Hashable, Decodable {
     public var externalContactId: String?
 
     public init(
-        fromAddress: String, name: String? = nil, subject: String? = nil, queueId: String? = nil, customerId: String? = nil,
+        fromAddress: String,
+        name: String? = nil,
+        subject: String? = nil,
+        queueId: String? = nil,
+        customerId: String? = nil,
         externalContactId: String? = nil
     ) {
         self.fromAddress = fromAddress
@@ -184,8 +201,12 @@ public struct MessageReceived: Sendable, Hashable, Decodable {
     public var externalContactId: String?
 
     public init(
-        platform: MessagingPlatform, messagingId: String, name: String? = nil, queueId: String? = nil,
-        customerId: String? = nil, externalContactId: String? = nil
+        platform: MessagingPlatform,
+        messagingId: String,
+        name: String? = nil,
+        queueId: String? = nil,
+        customerId: String? = nil,
+        externalContactId: String? = nil
     ) {
         self.platform = platform
         self.messagingId = messagingId

@@ -31,7 +31,9 @@ public struct PlatformEventDecoder: Sendable {
     public func decode(_ body: [UInt8]) throws(MalformedEventError) -> PlatformEvent {
         guard body.count <= limits.maxBodyBytes else {
             throw MalformedEventError(
-                .bodyTooLarge, "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)")
+                .bodyTooLarge,
+                "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)"
+            )
         }
         // One pass over the body: the envelope, then the payload its type names, from the same parse.
         let decoded: EnvelopeAndPayload
@@ -44,13 +46,19 @@ public struct PlatformEventDecoder: Sendable {
         guard let type = EventType(rawValue: envelope.type) else {
             let known = EventType.allCases.map(\.rawValue).joined(separator: ", ")
             throw MalformedEventError(
-                .unknownType, "unknown event type '\(envelope.type.prefix(40))' (known: \(known))", field: "type")
+                .unknownType,
+                "unknown event type '\(envelope.type.prefix(40))' (known: \(known))",
+                field: "type"
+            )
         }
         try checkId(envelope.eventId, field: "eventId")
         try checkId(envelope.callId, field: "callId")
         guard let occurredAt = RFC3339.parse(envelope.occurredAt) else {
             throw MalformedEventError(
-                .invalidValue, "field 'occurredAt' is not an RFC 3339 timestamp", field: "occurredAt")
+                .invalidValue,
+                "field 'occurredAt' is not an RFC 3339 timestamp",
+                field: "occurredAt"
+            )
         }
 
         // The payload's own error comes after the envelope's checks, as the contract orders them.
@@ -61,7 +69,11 @@ public struct PlatformEventDecoder: Sendable {
             throw MalformedEventError(decodingError: error)
         }
         return PlatformEvent(
-            eventId: envelope.eventId, callId: envelope.callId, occurredAt: occurredAt, payload: payload)
+            eventId: envelope.eventId,
+            callId: envelope.callId,
+            occurredAt: occurredAt,
+            payload: payload
+        )
     }
 
     /// Reads only the envelope fields it can, for a dead-letter record of a body that failed to decode.
@@ -84,8 +96,10 @@ public struct PlatformEventDecoder: Sendable {
         }
         if value.count > limits.maxIdLength {
             throw MalformedEventError(
-                .invalidValue, "field '\(field)' is \(value.count) characters, over the limit of \(limits.maxIdLength)",
-                field: field)
+                .invalidValue,
+                "field '\(field)' is \(value.count) characters, over the limit of \(limits.maxIdLength)",
+                field: field
+            )
         }
     }
 
@@ -172,7 +186,11 @@ public struct MalformedEventError: Error, Sendable, Hashable, CustomStringConver
             if field.isEmpty {
                 self.init(.wrongType, "body is not a JSON object")
             } else {
-                self.init(.wrongType, "field '\(field)' has the wrong type, expected \(Self.jsonTypeName(type))", field: field)
+                self.init(
+                    .wrongType,
+                    "field '\(field)' has the wrong type, expected \(Self.jsonTypeName(type))",
+                    field: field
+                )
             }
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {

@@ -61,7 +61,9 @@ public enum RFC3339 {
     }
 
     public static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        )
     }
 
     private static func daysIn(month: Int, year: Int) -> Int {

@@ -34,7 +34,9 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// - Parameter attempt: 1 for the first attempt.
     public func decide(
-        after result: DeliveryAttemptResult, attempt: Int, now: Date,
+        after result: DeliveryAttemptResult,
+        attempt: Int,
+        now: Date,
         using generator: inout some RandomNumberGenerator
     ) -> Decision {
         let failure: String

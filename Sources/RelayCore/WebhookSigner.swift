@@ -24,8 +24,8 @@ public struct WebhookSigner: Sendable {
     /// to valid, never ends up in an error message or a log.
     public init?(secret: String) {
         guard secret.hasPrefix(Self.secretPrefix),
-              let key = Data(base64Encoded: String(secret.dropFirst(Self.secretPrefix.count))),
-              key.count >= Self.minimumKeyBytes
+            let key = Data(base64Encoded: String(secret.dropFirst(Self.secretPrefix.count))),
+            key.count >= Self.minimumKeyBytes
         else { return nil }
         self.key = SymmetricKey(data: key)
     }
@@ -68,11 +68,15 @@ public struct WebhookSigner: Sendable {
     /// of seconds, is within `tolerance` of `now` in either direction (the boundary included).
     /// Entries of other versions (`v1a`, `v2`, …) are ignored.
     public func verify(
-        id: String, timestamp: String, signatureHeader: String, body: [UInt8], now: Date,
+        id: String,
+        timestamp: String,
+        signatureHeader: String,
+        body: [UInt8],
+        now: Date,
         tolerance: Duration = .seconds(300)
     ) -> Bool {
         guard !timestamp.isEmpty, timestamp.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let seconds = Int64(timestamp)
+            let seconds = Int64(timestamp)
         else { return false }
         let (whole, atto) = tolerance.components
         let toleranceSeconds = Double(whole) + Double(atto) * 1e-18

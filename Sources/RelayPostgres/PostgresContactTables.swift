@@ -19,11 +19,15 @@ struct PostgresContactTables: ContactTables {
     }
 
     func contact(_ id: String) throws -> StoredContact? {
-        try session.run("SELECT \(unescaped: Self.contactColumns) FROM contact WHERE id = \(id)").rows.first.map(Self.contact)
+        try session.run("SELECT \(unescaped: Self.contactColumns) FROM contact WHERE id = \(id)").rows.first.map(
+            Self.contact
+        )
     }
 
     func owner(key: String) throws -> String? {
-        try session.run("SELECT contact_id FROM contact_identifier WHERE key = \(key)").rows.first.map { try $0.decode(String.self) }
+        try session.run("SELECT contact_id FROM contact_identifier WHERE key = \(key)").rows.first.map {
+            try $0.decode(String.self)
+        }
     }
 
     func canonicalId(_ id: String) throws -> String {
@@ -64,9 +68,11 @@ struct PostgresContactTables: ContactTables {
     }
 
     func save(_ contact: StoredContact) throws {
-        let previousKeys = try session.run("SELECT identifier_keys FROM contact WHERE id = \(contact.id)").rows.first
+        let previousKeys =
+            try session.run("SELECT identifier_keys FROM contact WHERE id = \(contact.id)").rows.first
             .map { Self.keys(try $0.decode(String.self)) } ?? []
-        let aliases = contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
+        let aliases =
+            contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
         try session.run(
             """
             INSERT INTO contact (\(unescaped: Self.contactColumns)) VALUES (
@@ -84,17 +90,21 @@ struct PostgresContactTables: ContactTables {
                 identifier_keys = excluded.identifier_keys, created_at = excluded.created_at,
                 updated_at = excluded.updated_at, last_interaction_at = excluded.last_interaction_at,
                 expires_at = excluded.expires_at, expired_at = excluded.expired_at
-            """)
+            """
+        )
         let released = previousKeys.filter { !contact.identifierKeys.contains($0) }
         if !released.isEmpty {
-            try session.run("DELETE FROM contact_identifier WHERE key = ANY(\(released)) AND contact_id = \(contact.id)")
+            try session.run(
+                "DELETE FROM contact_identifier WHERE key = ANY(\(released)) AND contact_id = \(contact.id)"
+            )
         }
         for key in contact.identifierKeys where !previousKeys.contains(key) {
             try session.run(
                 """
                 INSERT INTO contact_identifier (key, contact_id) VALUES (\(key), \(contact.id))
                 ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id
-                """)
+                """
+            )
         }
     }
 
@@ -105,7 +115,8 @@ struct PostgresContactTables: ContactTables {
             VALUES (\(merge.id), \(merge.targetId), \(merge.absorbedId), \(ColumnTime.value(merge.mergedAt)),
                 \(ColumnTime.value(merge.undoneAt)), \(Self.bytes(merge.snapshot)))
             ON CONFLICT (id) DO UPDATE SET undone_at = excluded.undone_at
-            """)
+            """
+        )
     }
 
     func journey(contactIds: [String], limit: Int) throws -> [StoredJourneyEntry] {
@@ -123,17 +134,28 @@ struct PostgresContactTables: ContactTables {
             """
         ).rows
         typealias Columns = (
-            String, String, String, String, String?, String?, Double?, Double?, Double, String?, String?, String?, ByteBuffer?
+            String, String, String, String, String?, String?, Double?, Double?, Double, String?, String?, String?,
+            ByteBuffer?
         )
         let decoded = try rows.map { try $0.decode(Columns.self) }
         let suggestions = Dictionary(grouping: try self.suggestions(callIds: decoded.map(\.0)), by: \.callId)
         return decoded.map { row in
             StoredJourneyEntry(
-                callId: row.0, contactId: row.1, linkedBy: row.2, status: Interaction.Status(rawValue: row.3) ?? .active,
-                channel: row.4.flatMap(Channel.init(rawValue:)), direction: row.5.flatMap(CallDirection.init(rawValue:)),
-                startedAt: row.6.map(ColumnTime.date), endedAt: row.7.map(ColumnTime.date),
-                firstSeenAt: ColumnTime.date(row.8), queueId: row.9, agentId: row.10, wrapUpCode: row.11,
-                notes: row.12.map { Array(buffer: $0) }, suggestions: suggestions[row.0] ?? [])
+                callId: row.0,
+                contactId: row.1,
+                linkedBy: row.2,
+                status: Interaction.Status(rawValue: row.3) ?? .active,
+                channel: row.4.flatMap(Channel.init(rawValue:)),
+                direction: row.5.flatMap(CallDirection.init(rawValue:)),
+                startedAt: row.6.map(ColumnTime.date),
+                endedAt: row.7.map(ColumnTime.date),
+                firstSeenAt: ColumnTime.date(row.8),
+                queueId: row.9,
+                agentId: row.10,
+                wrapUpCode: row.11,
+                notes: row.12.map { Array(buffer: $0) },
+                suggestions: suggestions[row.0] ?? []
+            )
         }
     }
 
@@ -184,13 +206,15 @@ struct PostgresContactTables: ContactTables {
         if !contactIds.isEmpty {
             callIds.formUnion(
                 try session.run("SELECT call_id FROM contact_interaction WHERE contact_id = ANY(\(contactIds))").rows
-                    .map { try $0.decode(String.self) })
+                    .map { try $0.decode(String.self) }
+            )
         }
         let phoneIds = phoneKeys.map { "PHONE:\($0)" }
         if !phoneIds.isEmpty {
             callIds.formUnion(
                 try session.run("SELECT call_id FROM interaction WHERE external_id = ANY(\(phoneIds))").rows
-                    .map { try $0.decode(String.self) })
+                    .map { try $0.decode(String.self) }
+            )
         }
         let calls = callIds.sorted()
         if !calls.isEmpty {
@@ -206,9 +230,11 @@ struct PostgresContactTables: ContactTables {
                 DELETE FROM contact_identifier ci USING contact c
                 WHERE c.id = ANY(\(contactIds)) AND ci.contact_id = c.id
                     AND ci.key = ANY(string_to_array(c.identifier_keys, ' '))
-                """)
+                """
+            )
             erasure.merges = try session.changes(
-                "DELETE FROM contact_merge WHERE target_id = ANY(\(contactIds)) OR absorbed_id = ANY(\(contactIds))")
+                "DELETE FROM contact_merge WHERE target_id = ANY(\(contactIds)) OR absorbed_id = ANY(\(contactIds))"
+            )
             erasure.contacts = try session.changes("DELETE FROM contact WHERE id = ANY(\(contactIds))")
         }
         if !phoneKeys.isEmpty {
@@ -225,8 +251,14 @@ struct PostgresContactTables: ContactTables {
                 "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = \(id)"
             ).rows.first
         else { return }
-        let (type, mergedInto, aliases, createdAt, expiredAt) = try row.decode((String, String?, String, Double, Double?).self)
-        var contact = Contact(id: id, type: ContactType(rawValue: type) ?? .curated, createdAt: ColumnTime.date(createdAt))
+        let (type, mergedInto, aliases, createdAt, expiredAt) = try row.decode(
+            (String, String?, String, Double, Double?).self
+        )
+        var contact = Contact(
+            id: id,
+            type: ContactType(rawValue: type) ?? .curated,
+            createdAt: ColumnTime.date(createdAt)
+        )
         contact.mergedInto = mergedInto
         // Only whether it has aliases matters to the rule, not which.
         contact.aliases = aliases == "[]" ? [] : [""]
@@ -236,7 +268,8 @@ struct PostgresContactTables: ContactTables {
             """
             UPDATE contact SET last_interaction_at = \(ColumnTime.value(now)),
                 expires_at = \(ColumnTime.value(contact.expiry(timeToLive: timeToLive))) WHERE id = \(id)
-            """)
+            """
+        )
     }
 
     // MARK: Rows
@@ -248,41 +281,63 @@ struct PostgresContactTables: ContactTables {
     }
 
     private static func contact(_ row: PostgresRow) throws -> StoredContact {
-        let (id, type, mergedInto, aliases, name, nameKey, attributes, notes, identifiers, identifierKeys, createdAt,
-            updatedAt, lastInteractionAt, expiresAt, expiredAt) = try row.decode(
-                (
-                    String, String, String?, String, ByteBuffer?, String?, ByteBuffer?, ByteBuffer?, ByteBuffer?, String,
-                    Double, Double, Double?, Double?, Double?
-                ).self)
+        let (
+            id, type, mergedInto, aliases, name, nameKey, attributes, notes, identifiers, identifierKeys, createdAt,
+            updatedAt, lastInteractionAt, expiresAt, expiredAt
+        ) = try row.decode(
+            (
+                String, String, String?, String, ByteBuffer?, String?, ByteBuffer?, ByteBuffer?, ByteBuffer?, String,
+                Double, Double, Double?, Double?, Double?
+            ).self
+        )
         return StoredContact(
-            id: id, type: ContactType(rawValue: type) ?? .curated, mergedInto: mergedInto,
+            id: id,
+            type: ContactType(rawValue: type) ?? .curated,
+            mergedInto: mergedInto,
             aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)),
-            name: name.map { Array(buffer: $0) }, nameKey: nameKey, attributes: attributes.map { Array(buffer: $0) },
-            notes: notes.map { Array(buffer: $0) }, identifiers: identifiers.map { Array(buffer: $0) },
-            identifierKeys: keys(identifierKeys), createdAt: ColumnTime.date(createdAt),
-            updatedAt: ColumnTime.date(updatedAt), lastInteractionAt: lastInteractionAt.map(ColumnTime.date),
-            expiresAt: expiresAt.map(ColumnTime.date), expiredAt: expiredAt.map(ColumnTime.date))
+            name: name.map { Array(buffer: $0) },
+            nameKey: nameKey,
+            attributes: attributes.map { Array(buffer: $0) },
+            notes: notes.map { Array(buffer: $0) },
+            identifiers: identifiers.map { Array(buffer: $0) },
+            identifierKeys: keys(identifierKeys),
+            createdAt: ColumnTime.date(createdAt),
+            updatedAt: ColumnTime.date(updatedAt),
+            lastInteractionAt: lastInteractionAt.map(ColumnTime.date),
+            expiresAt: expiresAt.map(ColumnTime.date),
+            expiredAt: expiredAt.map(ColumnTime.date)
+        )
     }
 
     private static func merge(_ row: PostgresRow) throws -> StoredMerge {
         let (id, targetId, absorbedId, mergedAt, undoneAt, snapshot) = try row.decode(
-            (String, String, String, Double, Double?, ByteBuffer).self)
+            (String, String, String, Double, Double?, ByteBuffer).self
+        )
         return StoredMerge(
-            id: id, targetId: targetId, absorbedId: absorbedId, mergedAt: ColumnTime.date(mergedAt),
-            undoneAt: undoneAt.map(ColumnTime.date), snapshot: Array(buffer: snapshot))
+            id: id,
+            targetId: targetId,
+            absorbedId: absorbedId,
+            mergedAt: ColumnTime.date(mergedAt),
+            undoneAt: undoneAt.map(ColumnTime.date),
+            snapshot: Array(buffer: snapshot)
+        )
     }
 
     private static func suggestion(_ row: PostgresRow) throws -> StoredSuggestion {
         let (callId, externalId, name, suggestedAt) = try row.decode((String, String, ByteBuffer?, Double).self)
         return StoredSuggestion(
-            callId: callId, externalId: externalId, name: name.map { Array(buffer: $0) },
-            suggestedAt: ColumnTime.date(suggestedAt))
+            callId: callId,
+            externalId: externalId,
+            name: name.map { Array(buffer: $0) },
+            suggestedAt: ColumnTime.date(suggestedAt)
+        )
     }
 }
 
 extension PostgresStore: ContactStore {
     /// A snapshot: REPEATABLE READ makes every statement of the body see the same commits.
-    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
+    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T
+    {
         try await session { session in
             try session.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return try body(PostgresContactTables(session: session))
@@ -291,7 +346,9 @@ extension PostgresStore: ContactStore {
 
     /// Alone on the contact graph (its exclusive lock), as SQLite's single writer runs it: merges, edits,
     /// expiry and forget never interleave with each other or with an event's contact link.
-    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
+    public func writeContacts<T: Sendable>(
+        _ body: @escaping @Sendable (any ContactTables) throws -> T
+    ) async throws -> T {
         try await session { session in
             try session.lockContactGraph(exclusive: true)
             return try body(PostgresContactTables(session: session))

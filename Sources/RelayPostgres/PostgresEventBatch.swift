@@ -113,7 +113,8 @@ final class PostgresEventBatch {
                             try flush()
                             return outcome
                         }
-                    }.mapError(PostgresStore.storeError))
+                    }.mapError(PostgresStore.storeError)
+                )
                 // An event undone by its savepoint leaves nothing behind for the next one: neither its
                 // writes nor its failed statement (the savepoint's rollback made the transaction usable).
                 pending = Pending()
@@ -149,7 +150,9 @@ final class PostgresEventBatch {
             // What another relay holds stays its own: this one takes only what is free. The claim reads
             // the outbox, so what this batch added to it is written first.
             try flush()
-            return .success(.alreadyProcessed(try statement { try store.claim(session, causeId: item.eventId, now: Date()) }))
+            return .success(
+                .alreadyProcessed(try statement { try store.claim(session, causeId: item.eventId, now: Date()) })
+            )
         }
         let current = try state(callId: item.callId)
         let next: Interaction
@@ -162,7 +165,8 @@ final class PostgresEventBatch {
         }
         guard next.callId == item.callId else {
             return .failure(
-                StoreError(.callIdMismatch, "a transition applied to call \(item.callId) returned call \(next.callId)"))
+                StoreError(.callIdMismatch, "a transition applied to call \(item.callId) returned call \(next.callId)")
+            )
         }
         remember(state: next)
         if let contact = item.contact {
@@ -171,7 +175,8 @@ final class PostgresEventBatch {
         if mode == .batched { processed.insert(item.eventId) }
         pending.processed.append((item.eventId, item.callId))
         pending.outbox.append(
-            contentsOf: newEntries.map { (item: index, callId: item.callId, causeId: item.eventId, entry: $0) })
+            contentsOf: newEntries.map { (item: index, callId: item.callId, causeId: item.eventId, entry: $0) }
+        )
         return .success(.committed(item: index))
     }
 
@@ -302,13 +307,21 @@ final class PostgresEventBatch {
             var contact = Contact(id: contactId, type: type, createdAt: now)
             contact.lastInteractionAt = now
             pending.contacts.append(
-                NewContact(id: contactId, type: type, capture: capture, expiresAt: contact.expiry(timeToLive: capture.timeToLive)))
+                NewContact(
+                    id: contactId,
+                    type: type,
+                    capture: capture,
+                    expiresAt: contact.expiry(timeToLive: capture.timeToLive)
+                )
+            )
             for key in capture.keys {
                 pending.identifiers.append((key, contactId))
                 if mode == .batched { self.owners[key] = contactId }
             }
         }
-        pending.links.append((callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ",")))
+        pending.links.append(
+            (callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ","))
+        )
     }
 
     // MARK: Writing
@@ -361,14 +374,17 @@ final class PostgresEventBatch {
                         disconnect_type = excluded.disconnect_type, external_id = excluded.external_id,
                         next_due_at = excluded.next_due_at, first_seen_at = excluded.first_seen_at,
                         updated_at = excluded.updated_at, state = excluded.state
-                    """))
+                    """
+                )
+            )
         }
         if !writes.processed.isEmpty {
             try session.run(
                 """
                 INSERT INTO processed_event (event_id, call_id, processed_at)
                 SELECT e, c, \(now) FROM unnest(\(writes.processed.map(\.eventId))::text[], \(writes.processed.map(\.callId))::text[]) AS u(e, c)
-                """)
+                """
+            )
         }
         try writeOutbox(writes.outbox)
         for chunk in writes.notes.chunks(of: Self.rowsPerStatement) {
@@ -378,7 +394,11 @@ final class PostgresEventBatch {
                 rows.append(ByteBuffer(bytes: note.notes))
             }
             try session.run(
-                rows.statement("INSERT INTO interaction_note (call_id, notes) VALUES", "ON CONFLICT (call_id) DO NOTHING"))
+                rows.statement(
+                    "INSERT INTO interaction_note (call_id, notes) VALUES",
+                    "ON CONFLICT (call_id) DO NOTHING"
+                )
+            )
         }
         for chunk in writes.contacts.chunks(of: Self.rowsPerStatement) {
             var rows = MultiRowValues(columns: 10)
@@ -401,14 +421,18 @@ final class PostgresEventBatch {
                         id, type, name, name_key, identifiers, identifier_keys, created_at, updated_at,
                         last_interaction_at, expires_at
                     ) VALUES
-                    """, ""))
+                    """,
+                    ""
+                )
+            )
         }
         if !writes.identifiers.isEmpty {
             try session.run(
                 """
                 INSERT INTO contact_identifier (key, contact_id)
                 SELECT k, c FROM unnest(\(writes.identifiers.map(\.key))::text[], \(writes.identifiers.map(\.contactId))::text[]) AS u(k, c)
-                """)
+                """
+            )
         }
         for chunk in writes.links.chunks(of: Self.rowsPerStatement) {
             var rows = MultiRowValues(columns: 5)
@@ -421,7 +445,10 @@ final class PostgresEventBatch {
             }
             try session.run(
                 rows.statement(
-                    "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES", ""))
+                    "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES",
+                    ""
+                )
+            )
         }
     }
 
@@ -444,17 +471,29 @@ final class PostgresEventBatch {
             let inserted = try session.run(
                 rows.statement(
                     "INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, due_at, claimed_by, claimed_until) VALUES",
-                    "RETURNING id"))
+                    "RETURNING id"
+                )
+            )
             // The identity column gives one statement's rows increasing ids in the order of its VALUES.
             let ids = try inserted.rows.map { try $0.decode(Int64.self) }.sorted()
             guard ids.count == chunk.count else {
-                throw StoreError(.databaseFailed, "an outbox insert of \(chunk.count) entries returned \(ids.count) ids")
+                throw StoreError(
+                    .databaseFailed,
+                    "an outbox insert of \(chunk.count) entries returned \(ids.count) ids"
+                )
             }
             for (id, new) in zip(ids, chunk) {
                 entriesOfItem[new.item, default: []].append(
                     OutboxEntry(
-                        id: id, causeId: new.causeId, callId: new.callId, kind: new.entry.kind, payload: new.entry.payload,
-                        createdAt: ColumnTime.stored(self.now), inMemoryJob: new.entry.inMemoryJob))
+                        id: id,
+                        causeId: new.causeId,
+                        callId: new.callId,
+                        kind: new.entry.kind,
+                        payload: new.entry.payload,
+                        createdAt: ColumnTime.stored(self.now),
+                        inMemoryJob: new.entry.inMemoryJob
+                    )
+                )
             }
         }
     }
@@ -503,18 +542,28 @@ private struct BatchContactTables: ContactTables {
 
     func contact(_ id: String) throws -> StoredContact? { try read { try $0.contact(id) } }
     func canonicalId(_ id: String) throws -> String { try read { try $0.canonicalId(id) } }
-    func contactIds(nameKey: String, limit: Int) throws -> [String] { try read { try $0.contactIds(nameKey: nameKey, limit: limit) } }
+    func contactIds(nameKey: String, limit: Int) throws -> [String] {
+        try read { try $0.contactIds(nameKey: nameKey, limit: limit) }
+    }
     func merge(_ id: String) throws -> StoredMerge? { try read { try $0.merge(id) } }
-    func liveMerges(involving contactId: String) throws -> [StoredMerge] { try read { try $0.liveMerges(involving: contactId) } }
+    func liveMerges(involving contactId: String) throws -> [StoredMerge] {
+        try read { try $0.liveMerges(involving: contactId) }
+    }
     func journey(contactIds: [String], limit: Int) throws -> [StoredJourneyEntry] {
         try read { try $0.journey(contactIds: contactIds, limit: limit) }
     }
-    func suggestions(callIds: [String]) throws -> [StoredSuggestion] { try read { try $0.suggestions(callIds: callIds) } }
-    func suggestions(contactIds: [String]) throws -> [StoredSuggestion] { try read { try $0.suggestions(contactIds: contactIds) } }
+    func suggestions(callIds: [String]) throws -> [StoredSuggestion] {
+        try read { try $0.suggestions(callIds: callIds) }
+    }
+    func suggestions(contactIds: [String]) throws -> [StoredSuggestion] {
+        try read { try $0.suggestions(contactIds: contactIds) }
+    }
     func link(callId: String) throws -> (contactId: String, linkedBy: String, suggestions: [String])? {
         try read { try $0.link(callId: callId) }
     }
-    func dueForExpiry(now: Date, limit: Int) throws -> [String] { try read { try $0.dueForExpiry(now: now, limit: limit) } }
+    func dueForExpiry(now: Date, limit: Int) throws -> [String] {
+        try read { try $0.dueForExpiry(now: now, limit: limit) }
+    }
 
     func save(_ contact: StoredContact) throws { try write { try $0.save(contact) } }
     func save(_ merge: StoredMerge) throws { try write { try $0.save(merge) } }

@@ -70,7 +70,8 @@ struct PostgresSession {
     /// single writer runs them. Taken in one order (sorted keys), so two batches never wait on each other
     /// in a cycle; with `sharingContactGraph`, the contact graph's shared lock first, in the same statement.
     func lock(
-        calls callIds: some Sequence<String>, identifiers keys: some Sequence<String> = [String](),
+        calls callIds: some Sequence<String>,
+        identifiers keys: some Sequence<String> = [String](),
         sharingContactGraph: Bool = false
     ) throws {
         let keys = Set(callIds.map { AdvisoryLockKey.call($0, in: lockNamespace) })
@@ -83,7 +84,8 @@ struct PostgresSession {
             """
             SELECT 0 FROM pg_advisory_xact_lock_shared(\(graph)) WHERE \(graph)::int8 IS NOT NULL
             UNION ALL SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys.sorted())::int8[]) AS k
-            """)
+            """
+        )
     }
 
     /// The shared side of the lock between the event path and the operations on the contact graph
@@ -125,7 +127,8 @@ extension PostgresStore {
     /// alone, two round trips fewer.
     @discardableResult
     func session<T: Sendable>(
-        transaction: Bool = true, _ body: @escaping @Sendable (PostgresSession) throws -> T
+        transaction: Bool = true,
+        _ body: @escaping @Sendable (PostgresSession) throws -> T
     ) async throws -> T {
         let logger = self.logger
         let threads = blockingThreads

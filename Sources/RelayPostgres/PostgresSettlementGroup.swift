@@ -50,13 +50,16 @@ final class PostgresSettlementGroup: Sendable {
             if batch.isEmpty { return }
             do {
                 let settlements = batch.flatMap(\.settlements)
-                try await store.session(transaction: false) { session in try PostgresStore.settle(settlements, session) }
+                try await store.session(transaction: false) { session in try PostgresStore.settle(settlements, session)
+                }
                 for waiter in batch { waiter.continuation.resume() }
-            } catch where batch.count > 1 {
+            } catch  where batch.count > 1 {
                 for waiter in batch {
                     do {
                         let settlements = waiter.settlements
-                        try await store.session(transaction: false) { session in try PostgresStore.settle(settlements, session) }
+                        try await store.session(transaction: false) { session in
+                            try PostgresStore.settle(settlements, session)
+                        }
                         waiter.continuation.resume()
                     } catch {
                         waiter.continuation.resume(throwing: error)

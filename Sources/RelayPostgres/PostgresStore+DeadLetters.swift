@@ -18,11 +18,14 @@ extension PostgresStore: DeadLetterStore {
                 // paged past it, which that reader would never see. Dead letters are few; the wait is short.
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(\(AdvisoryLockKey.deadLetterRecording(in: self.schema ?? "public")))",
-                    logger: logger)
+                    logger: logger
+                )
                 // The rows already there are locked in id order; new ones are inserted in arrival order,
                 // which pages follow.
                 try await connection.query(
-                    "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE", logger: logger)
+                    "SELECT id FROM dead_letter WHERE id = ANY(\(letters.map(\.id))) ORDER BY id FOR UPDATE",
+                    logger: logger
+                )
                 var recordings: [DeadLetterRecording] = []
                 for letter in letters {
                     recordings.append(try await Self.record(letter, now: now, on: connection, logger: logger))
@@ -33,16 +36,24 @@ extension PostgresStore: DeadLetterStore {
     }
 
     private static func record(
-        _ letter: StoredDeadLetter, now: Date, on connection: PostgresConnection, logger: Logger
+        _ letter: StoredDeadLetter,
+        now: Date,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> DeadLetterRecording {
         // Deleted by retention between the insert's conflict and the lock: insert again.
         while true {
-            if let recording = try await recordOnce(letter, now: now, on: connection, logger: logger) { return recording }
+            if let recording = try await recordOnce(letter, now: now, on: connection, logger: logger) {
+                return recording
+            }
         }
     }
 
     private static func recordOnce(
-        _ letter: StoredDeadLetter, now: Date, on connection: PostgresConnection, logger: Logger
+        _ letter: StoredDeadLetter,
+        now: Date,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> DeadLetterRecording? {
         // New, unless another relay (or an earlier copy) recorded it first: then the row is locked and
         // the same decision as SQLite's is made on it.
@@ -60,12 +71,15 @@ extension PostgresStore: DeadLetterStore {
                 \(ByteBuffer(bytes: letter.message)), \(StoredHeaderValue.json(letter.headers)), \(letter.routingKey), 'open',
                 \(now), 1
             ) ON CONFLICT (id) DO NOTHING RETURNING seq
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await _ in inserted { return .new }
 
         var stored: (replayCount: Int, state: StoredDeadLetter.State, stateChangedAt: Date?)?
         for try await (replays, state, changed) in try await connection.query(
-            "SELECT replay_count, state, state_changed_at FROM dead_letter WHERE id = \(letter.id) FOR UPDATE", logger: logger
+            "SELECT replay_count, state, state_changed_at FROM dead_letter WHERE id = \(letter.id) FOR UPDATE",
+            logger: logger
         ).decode((Int, String, Date?).self) {
             stored = (replays, StoredDeadLetter.State(rawValue: state) ?? .open, changed)
         }
@@ -73,7 +87,10 @@ extension PostgresStore: DeadLetterStore {
         let (recording, replays) = DeadLetterRecording.decide(letter, stored: stored)
         switch recording {
         case .new, .copy:
-            try await connection.query("UPDATE dead_letter SET copies = copies + 1 WHERE id = \(letter.id)", logger: logger)
+            try await connection.query(
+                "UPDATE dead_letter SET copies = copies + 1 WHERE id = \(letter.id)",
+                logger: logger
+            )
             return .copy
         case .failedAgain:
             try await connection.query(
@@ -90,7 +107,9 @@ extension PostgresStore: DeadLetterStore {
                     routing_key = \(letter.routingKey), state = 'open', state_changed_at = \(now), note = NULL,
                     copies = copies + 1
                 WHERE id = \(letter.id)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             return .failedAgain
         }
     }
@@ -100,7 +119,8 @@ extension PostgresStore: DeadLetterStore {
             var byReason: [String: Int] = [:]
             var total = 0
             for try await (reason, count) in try await client.query(
-                Self.selecting("SELECT reason, COUNT(*) FROM dead_letter", query, suffix: "GROUP BY reason"), logger: logger
+                Self.selecting("SELECT reason, COUNT(*) FROM dead_letter", query, suffix: "GROUP BY reason"),
+                logger: logger
             ).decode((String, Int).self) {
                 byReason[reason] = count
                 total += count
@@ -108,8 +128,10 @@ extension PostgresStore: DeadLetterStore {
             var errorGroups: [DeadLetterSummary.ErrorGroup] = []
             for try await (lastError, count) in try await client.query(
                 Self.selecting(
-                    "SELECT last_error, COUNT(*) AS count FROM dead_letter", query,
-                    suffix: "GROUP BY last_error ORDER BY count DESC, last_error LIMIT \(max(0, groups))"),
+                    "SELECT last_error, COUNT(*) AS count FROM dead_letter",
+                    query,
+                    suffix: "GROUP BY last_error ORDER BY count DESC, last_error LIMIT \(max(0, groups))"
+                ),
                 logger: logger
             ).decode((String, Int).self) {
                 errorGroups.append(.init(lastError: lastError, count: count))
@@ -117,21 +139,29 @@ extension PostgresStore: DeadLetterStore {
             var oldest: Date?
             var newest: Date?
             for try await (first, last) in try await client.query(
-                Self.selecting("SELECT MIN(last_failure_at), MAX(last_failure_at) FROM dead_letter", query), logger: logger
+                Self.selecting("SELECT MIN(last_failure_at), MAX(last_failure_at) FROM dead_letter", query),
+                logger: logger
             ).decode((Date?, Date?).self) {
                 (oldest, newest) = (first, last)
             }
             return DeadLetterSummary(
-                total: total, byReason: byReason, byLastError: errorGroups, oldestFailure: oldest, newestFailure: newest)
+                total: total,
+                byReason: byReason,
+                byLastError: errorGroups,
+                oldestFailure: oldest,
+                newestFailure: newest
+            )
         }
     }
 
     public func deadLetterCount(_ query: DeadLetterQuery) async throws -> Int {
         try await Self.storeErrors {
             var count = 0
-            for try await value in try await client.query(Self.selecting("SELECT COUNT(*) FROM dead_letter", query), logger: logger)
-                .decode(Int.self)
-            {
+            for try await value in try await client.query(
+                Self.selecting("SELECT COUNT(*) FROM dead_letter", query),
+                logger: logger
+            )
+            .decode(Int.self) {
                 count = value
             }
             return count
@@ -143,7 +173,9 @@ extension PostgresStore: DeadLetterStore {
             var suffix = "ORDER BY seq"
             if let limit = query.limit { suffix += " LIMIT \(max(0, limit))" }
             let rows = try await client.query(
-                Self.selecting("SELECT \(Self.listedColumns) FROM dead_letter", query, paged: true, suffix: suffix), logger: logger)
+                Self.selecting("SELECT \(Self.listedColumns) FROM dead_letter", query, paged: true, suffix: suffix),
+                logger: logger
+            )
             var letters: [StoredDeadLetter] = []
             for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: false)) }
             return letters
@@ -153,7 +185,10 @@ extension PostgresStore: DeadLetterStore {
     public func deadLetters(ids: [String]) async throws -> [StoredDeadLetter] {
         try await Self.storeErrors {
             guard !ids.isEmpty else { return [] }
-            let rows = try await client.query("SELECT * FROM dead_letter WHERE id = ANY(\(ids)) ORDER BY seq", logger: logger)
+            let rows = try await client.query(
+                "SELECT * FROM dead_letter WHERE id = ANY(\(ids)) ORDER BY seq",
+                logger: logger
+            )
             var letters: [StoredDeadLetter] = []
             for try await row in rows { letters.append(try Self.letter(row.makeRandomAccess(), whole: true)) }
             return letters
@@ -161,7 +196,11 @@ extension PostgresStore: DeadLetterStore {
     }
 
     public func transitionDeadLetters(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
+        ids: [String],
+        from: Set<StoredDeadLetter.State>,
+        to: StoredDeadLetter.State,
+        note: String?,
+        now: Date
     ) async throws -> [String] {
         try await Self.storeErrors {
             guard !ids.isEmpty, !from.isEmpty else { return [] }
@@ -178,7 +217,8 @@ extension PostgresStore: DeadLetterStore {
                     last_error = CASE WHEN \(purging) THEN '(purged)' ELSE last_error END
                 WHERE id = ANY(\(ids)) AND state = ANY(\(states))
                 RETURNING id
-                """, logger: logger
+                """,
+                logger: logger
             ).decode(String.self) {
                 moved.append(id)
             }
@@ -193,7 +233,8 @@ extension PostgresStore: DeadLetterStore {
                 """
                 UPDATE dead_letter SET state = 'open', state_changed_at = \(now)
                 WHERE state = 'replaying' AND state_changed_at < \(cutoff) RETURNING id
-                """, logger: logger
+                """,
+                logger: logger
             ).decode(String.self) {
                 reopened.append(id)
             }
@@ -205,8 +246,9 @@ extension PostgresStore: DeadLetterStore {
         try await Self.storeErrors {
             var deleted = 0
             for try await _ in try await client.query(
-                "DELETE FROM dead_letter WHERE COALESCE(last_failure_at, recorded_at) < \(cutoff) RETURNING seq", logger: logger)
-            {
+                "DELETE FROM dead_letter WHERE COALESCE(last_failure_at, recorded_at) < \(cutoff) RETURNING seq",
+                logger: logger
+            ) {
                 deleted += 1
             }
             return deleted
@@ -223,7 +265,12 @@ extension PostgresStore: DeadLetterStore {
         """
 
     /// `select` with the query's conditions (and its page's `after` when `paged`), then `suffix`.
-    static func selecting(_ select: String, _ query: DeadLetterQuery, paged: Bool = false, suffix: String = "") -> PostgresQuery {
+    static func selecting(
+        _ select: String,
+        _ query: DeadLetterQuery,
+        paged: Bool = false,
+        suffix: String = ""
+    ) -> PostgresQuery {
         var bindings = PostgresBindings()
         var clauses: [String] = []
         func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
@@ -244,7 +291,9 @@ extension PostgresStore: DeadLetterStore {
     static func letter(_ row: PostgresRandomAccessRow, whole: Bool) throws -> StoredDeadLetter {
         let stateText = try row["state"].decode(String.self)
         guard let state = StoredDeadLetter.State(rawValue: stateText) else {
-            throw PostgresStoreError("dead letter \((try? row["id"].decode(String.self)) ?? "?") has the unknown state '\(stateText)'")
+            throw PostgresStoreError(
+                "dead letter \((try? row["id"].decode(String.self)) ?? "?") has the unknown state '\(stateText)'"
+            )
         }
         let targetURL = try row["target_url"].decode(String?.self)
         let originExchange = try row["origin_exchange"].decode(String?.self)
@@ -253,25 +302,38 @@ extension PostgresStore: DeadLetterStore {
             return Array(buffer.readableBytesView)
         }
         return StoredDeadLetter(
-            id: try row["id"].decode(String.self), kind: try row["kind"].decode(String.self),
-            reason: try row["reason"].decode(String.self), callId: try row["call_id"].decode(String?.self),
-            eventType: try row["event_type"].decode(String?.self), eventId: try row["event_id"].decode(String?.self),
-            attempts: try row["attempts"].decode(Int?.self), firstFailureAt: try row["first_failure_at"].decode(Date?.self),
-            lastFailureAt: try row["last_failure_at"].decode(Date?.self), lastError: try row["last_error"].decode(String.self),
+            id: try row["id"].decode(String.self),
+            kind: try row["kind"].decode(String.self),
+            reason: try row["reason"].decode(String.self),
+            callId: try row["call_id"].decode(String?.self),
+            eventType: try row["event_type"].decode(String?.self),
+            eventId: try row["event_id"].decode(String?.self),
+            attempts: try row["attempts"].decode(Int?.self),
+            firstFailureAt: try row["first_failure_at"].decode(Date?.self),
+            lastFailureAt: try row["last_failure_at"].decode(Date?.self),
+            lastError: try row["last_error"].decode(String.self),
             target: try targetURL.map {
                 .init(
-                    method: try row["target_method"].decode(String?.self) ?? "", url: $0,
-                    lastStatus: try row["target_status"].decode(Int?.self))
+                    method: try row["target_method"].decode(String?.self) ?? "",
+                    url: $0,
+                    lastStatus: try row["target_status"].decode(Int?.self)
+                )
             },
             origin: try originExchange.map {
                 .init(exchange: $0, routingKey: try row["origin_routing_key"].decode(String?.self) ?? "")
             },
-            replayCount: try row["replay_count"].decode(Int.self), payloadEncoding: try row["payload_encoding"].decode(String.self),
-            payload: try bytes("payload"), message: try bytes("message"),
+            replayCount: try row["replay_count"].decode(Int.self),
+            payloadEncoding: try row["payload_encoding"].decode(String.self),
+            payload: try bytes("payload"),
+            message: try bytes("message"),
             headers: StoredHeaderValue.headers(json: try row["headers"].decode(String.self)),
-            routingKey: try row["routing_key"].decode(String.self), state: state,
-            stateChangedAt: try row["state_changed_at"].decode(Date?.self), note: try row["note"].decode(String?.self),
-            recordedAt: try row["recorded_at"].decode(Date.self), copies: try row["copies"].decode(Int.self),
-            sequence: try row["seq"].decode(Int64.self))
+            routingKey: try row["routing_key"].decode(String.self),
+            state: state,
+            stateChangedAt: try row["state_changed_at"].decode(Date?.self),
+            note: try row["note"].decode(String?.self),
+            recordedAt: try row["recorded_at"].decode(Date.self),
+            copies: try row["copies"].decode(Int.self),
+            sequence: try row["seq"].decode(Int64.self)
+        )
     }
 }

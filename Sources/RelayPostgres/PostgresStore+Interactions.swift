@@ -16,14 +16,19 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         "id, cause_id, call_id, kind, payload, created_at, due_at, attempts, last_error, finished_at, outcome"
 
     public func apply(
-        callId: String, eventId: String, now: Date,
+        callId: String,
+        eventId: String,
+        now: Date,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         try await apply(callId: callId, eventId: eventId, now: now, contact: nil, transition)
     }
 
     public func apply(
-        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        callId: String,
+        eventId: String,
+        now: Date,
+        contact: ContactCapture?,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         let application = EventApplication(callId: callId, eventId: eventId, contact: contact) { state, _ in
@@ -39,13 +44,16 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         } catch let refused as PostgresEventBatch.BatchedWriteRefused {
             logger.debug(
                 "PostgreSQL refused a batched write; applying the batch again one event at a time",
-                metadata: ["error": "\(Self.storeError(refused.underlying))", "batch": "\(batch.count)"])
+                metadata: ["error": "\(Self.storeError(refused.underlying))", "batch": "\(batch.count)"]
+            )
             return try await apply(batch, now: now, mode: .isolated)
         }
     }
 
     private func apply(
-        _ batch: [EventApplication], now: Date, mode: PostgresEventBatch.Mode
+        _ batch: [EventApplication],
+        now: Date,
+        mode: PostgresEventBatch.Mode
     ) async throws -> [Result<ApplyResult, any Error>] {
         try await session { session in
             // The contact graph's shared lock, the calls' locks, and a new caller's identifier keys too
@@ -53,7 +61,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
             try session.lock(
                 calls: batch.map(\.callId),
                 identifiers: batch.flatMap { item in item.contact?.sighting == nil ? [] : item.contact?.keys ?? [] },
-                sharingContactGraph: true)
+                sharingContactGraph: true
+            )
             return try PostgresEventBatch(session: session, store: self, now: now, mode: mode).apply(batch)
         }
     }
@@ -73,7 +82,12 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         return nil
     }
 
-    public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String? {
+    public func relink(
+        callId: String,
+        to externalId: String,
+        now: Date,
+        replacing rule: RelinkRule
+    ) async throws -> String? {
         try await session { session in
             try session.lockContactGraph(exclusive: false)
             try session.lock(calls: [callId])
@@ -85,7 +99,11 @@ extension PostgresStore: InteractionStore, ChoreLeases {
     /// PostgreSQL's JSON functions would rewrite the whole text in their own form, and the state's bytes
     /// are the same on both stores. The caller holds the call's lock.
     private static func relink(
-        callId: String, to externalId: String, now: Date, replacing rule: RelinkRule, _ session: PostgresSession
+        callId: String,
+        to externalId: String,
+        now: Date,
+        replacing rule: RelinkRule,
+        _ session: PostgresSession
     ) throws -> String? {
         guard var interaction = try state(callId: callId, session) else { return nil }
         let current = interaction.externalId
@@ -97,7 +115,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
             """
             UPDATE interaction SET external_id = \(externalId), updated_at = \(ColumnTime.value(now)), state = \(state)
             WHERE call_id = \(callId)
-            """)
+            """
+        )
         return externalId
     }
 
@@ -111,7 +130,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 SELECT \(callId), \(externalId), \(sealedName.map { ByteBuffer(bytes: $0) }), \(ColumnTime.value(now))
                 WHERE EXISTS (SELECT 1 FROM interaction WHERE call_id = \(callId))
                 ON CONFLICT (call_id, external_id) DO NOTHING
-                """)
+                """
+            )
         }
     }
 
@@ -122,7 +142,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 """
                 SELECT call_id, state FROM interaction WHERE external_id LIKE 'PHONE:%' AND first_seen_at >= \(ColumnTime.value(since))
                 ORDER BY first_seen_at, call_id LIMIT \(max(0, limit))
-                """)
+                """
+            )
         }
     }
 
@@ -133,7 +154,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 """
                 SELECT call_id, state FROM interaction WHERE next_due_at IS NOT NULL AND next_due_at <= \(ColumnTime.value(now))
                 ORDER BY next_due_at, call_id LIMIT \(max(0, limit))
-                """)
+                """
+            )
         }
     }
 
@@ -147,7 +169,10 @@ extension PostgresStore: InteractionStore, ChoreLeases {
     public func pendingOutbox(dueBy: Date?, limit: Int) async throws -> [OutboxEntry] {
         let due = dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude
         return try await session { session in
-            try Self.outbox(session, "WHERE finished_at IS NULL AND due_at <= \(due) ORDER BY id LIMIT \(max(0, limit))")
+            try Self.outbox(
+                session,
+                "WHERE finished_at IS NULL AND due_at <= \(due) ORDER BY id LIMIT \(max(0, limit))"
+            )
         }
     }
 
@@ -191,7 +216,10 @@ extension PostgresStore: InteractionStore, ChoreLeases {
     /// may take: nobody's, its own, or one whose lease ran out. Rows another transaction has locked (a
     /// relay claiming the same entries this instant) are skipped: theirs, not to wait for.
     func claim(
-        _ session: PostgresSession, ids: [Int64]? = nil, causeId: String? = nil, dueBy: Double = .greatestFiniteMagnitude,
+        _ session: PostgresSession,
+        ids: [Int64]? = nil,
+        causeId: String? = nil,
+        dueBy: Double = .greatestFiniteMagnitude,
         now: Date
     ) throws -> [OutboxEntry] {
         guard let instance else {
@@ -201,7 +229,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 WHERE finished_at IS NULL AND due_at <= \(dueBy) AND (\(ids)::int8[] IS NULL OR id = ANY(\(ids)))
                     AND (\(causeId)::text IS NULL OR cause_id = \(causeId))
                 ORDER BY id
-                """)
+                """
+            )
         }
         let result = try session.run(
             """
@@ -213,7 +242,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                     AND (claimed_by IS NULL OR claimed_by = \(instance) OR claimed_until < \(ColumnTime.value(now)))
                 FOR UPDATE SKIP LOCKED)
             RETURNING \(unescaped: Self.outboxColumns)
-            """)
+            """
+        )
         return try Self.outboxRows(result).sorted { $0.id < $1.id }
     }
 
@@ -229,13 +259,15 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                     try session.run(
                         """
                         UPDATE outbox SET claimed_until = \(until) WHERE claimed_by = \(instance) AND finished_at IS NULL
-                        """)
+                        """
+                    )
                 }
             } catch {
                 if Task.isCancelled { return }
                 logger.error(
                     "could not renew this relay's claims on outbox entries; another relay may take them once they lapse",
-                    metadata: ["error": "\(error)"])
+                    metadata: ["error": "\(error)"]
+                )
             }
             try? await Task.sleep(for: claimLease / 3)
         }
@@ -263,7 +295,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         guard let instance else { return }
         try await session { session in
             try session.run(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = \(instance) AND finished_at IS NULL")
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = \(instance) AND finished_at IS NULL"
+            )
         }
     }
 
@@ -350,7 +383,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 FROM unnest(\(finished.ids)::int8[], \(finished.outcomes)::text[], \(finished.times)::float8[])
                     AS u(id, outcome, finished_at)
                 WHERE outbox.id = u.id AND outbox.finished_at IS NULL
-                """)
+                """
+            )
         }
         if !retries.ids.isEmpty {
             try session.run(
@@ -361,7 +395,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                     \(retries.errors)::text[], \(retries.payloads)::bytea[]
                 ) AS u(id, due_at, attempts, last_error, payload)
                 WHERE outbox.id = u.id AND outbox.finished_at IS NULL
-                """)
+                """
+            )
         }
         if !deadLetters.ids.isEmpty {
             try session.run(
@@ -372,35 +407,58 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                     \(deadLetters.records)::bytea[]
                 ) AS u(id, due_at, last_error, payload)
                 WHERE outbox.id = u.id AND outbox.finished_at IS NULL
-                """)
+                """
+            )
         }
     }
 
-    public func completeLookup(_ completion: LookupCompletion, now: Date) async throws -> (link: String?, update: OutboxEntry?) {
+    public func completeLookup(
+        _ completion: LookupCompletion,
+        now: Date
+    ) async throws -> (link: String?, update: OutboxEntry?) {
         try await session { session in
             try session.lockContactGraph(exclusive: false)
             try session.lock(calls: [completion.callId])
             let link = try Self.relink(
-                callId: completion.callId, to: completion.externalId, now: now, replacing: completion.rule, session)
+                callId: completion.callId,
+                to: completion.externalId,
+                now: now,
+                replacing: completion.rule,
+                session
+            )
             var update: OutboxEntry?
             if link == completion.externalId {
                 update = try self.insertOutbox(
-                    [completion.update], callId: completion.callId, causeId: completion.causeId, now: now, session
+                    [completion.update],
+                    callId: completion.callId,
+                    causeId: completion.causeId,
+                    now: now,
+                    session
                 ).first
                 if let override = completion.override {
                     try Self.setOverride(
-                        phoneKey: override.phoneKey, externalId: completion.externalId, callId: completion.callId,
-                        now: now, expiresAt: override.expiresAt, session)
+                        phoneKey: override.phoneKey,
+                        externalId: completion.externalId,
+                        callId: completion.callId,
+                        now: now,
+                        expiresAt: override.expiresAt,
+                        session
+                    )
                 }
             }
             try Self.settle(
-                [(.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked"), now)], session)
+                [(.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked"), now)],
+                session
+            )
             return (link, update)
         }
     }
 
     public func enqueueOutbox(
-        callId: String, causeId: String, _ entries: [NewOutboxEntry], relink: (externalId: String, rule: RelinkRule)?,
+        callId: String,
+        causeId: String,
+        _ entries: [NewOutboxEntry],
+        relink: (externalId: String, rule: RelinkRule)?,
         now: Date
     ) async throws -> [OutboxEntry] {
         let relinkTo = relink.map { ($0.externalId, $0.rule) }
@@ -420,7 +478,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         let now = ColumnTime.value(now)
         return try await session { session in
             try session.changes(
-                "UPDATE outbox SET due_at = \(now) WHERE id = ANY(\(ids)) AND finished_at IS NULL AND due_at > \(now)")
+                "UPDATE outbox SET due_at = \(now) WHERE id = ANY(\(ids)) AND finished_at IS NULL AND due_at > \(now)"
+            )
         }
     }
 
@@ -445,7 +504,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
     public func pruneFinishedOutbox(before cutoff: Date) async throws -> Int {
         try await session { session in
             try session.changes(
-                "DELETE FROM outbox WHERE finished_at IS NOT NULL AND finished_at < \(ColumnTime.value(cutoff))")
+                "DELETE FROM outbox WHERE finished_at IS NOT NULL AND finished_at < \(ColumnTime.value(cutoff))"
+            )
         }
     }
 
@@ -459,14 +519,32 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         ).rows.first.map { try $0.decode(String.self) }
     }
 
-    public func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws {
+    public func setOverride(
+        phoneKey: String,
+        externalId: String,
+        callId: String,
+        now: Date,
+        expiresAt: Date
+    ) async throws {
         try await session { session in
-            try Self.setOverride(phoneKey: phoneKey, externalId: externalId, callId: callId, now: now, expiresAt: expiresAt, session)
+            try Self.setOverride(
+                phoneKey: phoneKey,
+                externalId: externalId,
+                callId: callId,
+                now: now,
+                expiresAt: expiresAt,
+                session
+            )
         }
     }
 
     private static func setOverride(
-        phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date, _ session: PostgresSession
+        phoneKey: String,
+        externalId: String,
+        callId: String,
+        now: Date,
+        expiresAt: Date,
+        _ session: PostgresSession
     ) throws {
         try session.run(
             """
@@ -475,7 +553,8 @@ extension PostgresStore: InteractionStore, ChoreLeases {
             ON CONFLICT (phone_key) DO UPDATE SET
                 external_id = excluded.external_id, call_id = excluded.call_id,
                 created_at = excluded.created_at, expires_at = excluded.expires_at
-            """)
+            """
+        )
     }
 
     public func pruneExpiredOverrides(now: Date) async throws -> Int {
@@ -494,18 +573,25 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 CREATE TEMP TABLE purged_call ON COMMIT DROP AS
                     SELECT call_id FROM interaction
                     WHERE status IN ('completed', 'orphaned') AND updated_at < \(ColumnTime.value(cutoff))
-                """)
+                """
+            )
             let processedEvents = try session.changes(
-                "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)")
+                "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)"
+            )
             let outboxEntries = try session.changes(
-                "DELETE FROM outbox WHERE finished_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)")
+                "DELETE FROM outbox WHERE finished_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)"
+            )
             try session.run("DELETE FROM interaction_note WHERE call_id IN (SELECT call_id FROM purged_call)")
             try session.run("DELETE FROM crm_suggestion WHERE call_id IN (SELECT call_id FROM purged_call)")
             try session.run("DELETE FROM contact_interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
             let interactions = try session.changes(
-                "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
+                "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)"
+            )
             return FinishedInteractionsPurge(
-                interactions: interactions, processedEvents: processedEvents, outboxEntries: outboxEntries)
+                interactions: interactions,
+                processedEvents: processedEvents,
+                outboxEntries: outboxEntries
+            )
         }
     }
 
@@ -515,11 +601,18 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         guard let row = try session.run("SELECT state FROM interaction WHERE call_id = \(callId)").rows.first else {
             return nil
         }
-        return try InteractionStateCoding.decode(Data(try row.decode(ByteBuffer.self).readableBytesView), callId: callId)
+        return try InteractionStateCoding.decode(
+            Data(try row.decode(ByteBuffer.self).readableBytesView),
+            callId: callId
+        )
     }
 
     private func insertOutbox(
-        _ newEntries: [NewOutboxEntry], callId: String, causeId: String, now: Date, _ session: PostgresSession
+        _ newEntries: [NewOutboxEntry],
+        callId: String,
+        causeId: String,
+        now: Date,
+        _ session: PostgresSession
     ) throws -> [OutboxEntry] {
         try newEntries.map { entry in
             let inserted = try session.run(
@@ -528,13 +621,20 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 VALUES (\(causeId), \(callId), \(entry.kind), \(ByteBuffer(bytes: entry.payload)), \(ColumnTime.value(now)),
                     \(ColumnTime.value(now)), \(instance), \(instance == nil ? nil : claimedUntil(Date())))
                 RETURNING id
-                """)
+                """
+            )
             guard let id = try inserted.rows.first?.decode(Int64.self) else {
                 throw StoreError(.databaseFailed, "an outbox insert returned no id")
             }
             return OutboxEntry(
-                id: id, causeId: causeId, callId: callId, kind: entry.kind, payload: entry.payload,
-                createdAt: ColumnTime.stored(now), inMemoryJob: entry.inMemoryJob)
+                id: id,
+                causeId: causeId,
+                callId: callId,
+                kind: entry.kind,
+                payload: entry.payload,
+                createdAt: ColumnTime.stored(now),
+                inMemoryJob: entry.inMemoryJob
+            )
         }
     }
 
@@ -549,11 +649,21 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         try result.rows.map { row in
             let (id, causeId, callId, kind, payload, createdAt, dueAt, attempts, lastError, finishedAt, outcome) =
                 try row.decode(
-                    (Int64, String, String, String, ByteBuffer, Double, Double, Int, String?, Double?, String?).self)
+                    (Int64, String, String, String, ByteBuffer, Double, Double, Int, String?, Double?, String?).self
+                )
             return OutboxEntry(
-                id: id, causeId: causeId, callId: callId, kind: kind, payload: Array(buffer: payload),
-                createdAt: ColumnTime.date(createdAt), dueAt: ColumnTime.date(dueAt), attempts: attempts,
-                lastError: lastError, finishedAt: finishedAt.map(ColumnTime.date), outcome: outcome)
+                id: id,
+                causeId: causeId,
+                callId: callId,
+                kind: kind,
+                payload: Array(buffer: payload),
+                createdAt: ColumnTime.date(createdAt),
+                dueAt: ColumnTime.date(dueAt),
+                attempts: attempts,
+                lastError: lastError,
+                finishedAt: finishedAt.map(ColumnTime.date),
+                outcome: outcome
+            )
         }
     }
 }

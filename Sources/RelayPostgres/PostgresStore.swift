@@ -1,8 +1,8 @@
 import Foundation
 public import Logging
+import NIOPosix
 import PostgresNIO
 public import ServiceLifecycle
-import NIOPosix
 
 /// The relay's store on PostgreSQL, for several relays on one database (`store.url: postgres://…`).
 ///
@@ -38,12 +38,21 @@ public final class PostgresStore: Service, Sendable {
     ///   - instance: the relay's name in its claims (unique among the relays sharing the database); nil
     ///     for a tool that carries out no outbox entries.
     public init(
-        configuration: PostgresURL, searchPath: String? = nil, maximumConnections: Int = 10, instance: String? = nil,
-        claimLease: Duration = .seconds(15), logger: Logger
+        configuration: PostgresURL,
+        searchPath: String? = nil,
+        maximumConnections: Int = 10,
+        instance: String? = nil,
+        claimLease: Duration = .seconds(15),
+        logger: Logger
     ) {
         var clientConfiguration = PostgresClient.Configuration(
-            host: configuration.host, port: configuration.port, username: configuration.username,
-            password: configuration.password, database: configuration.database, tls: .disable)
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: .disable
+        )
         clientConfiguration.options.maximumConnections = maximumConnections
         clientConfiguration.options.minimumConnections = 0
         if let searchPath { clientConfiguration.options.additionalStartupParameters = [("search_path", searchPath)] }
@@ -266,7 +275,8 @@ public final class PostgresStore: Service, Sendable {
     /// Runs `body` in a transaction; an error the body threw comes out as itself, not wrapped in
     /// postgres-nio's `PostgresTransactionError` (which also says whether the rollback worked).
     func transaction<Result>(
-        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending Result
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         do {
             return try await client.withTransaction(logger: logger, isolation: isolation, body)
@@ -287,7 +297,8 @@ public final class PostgresStore: Service, Sendable {
                 try await Task.sleep(for: timeout)
                 throw PostgresStoreError(
                     "PostgreSQL at \(self.endpoint) did not answer within \(timeout): unreachable, or refusing these "
-                        + "credentials (store.url, store.password)")
+                        + "credentials (store.url, store.password)"
+                )
             }
             defer { group.cancelAll() }
             return try await group.next()!
@@ -302,23 +313,31 @@ public final class PostgresStore: Service, Sendable {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
                 // The connection's search_path names it already; the statements after this one find it.
                 if let schema {
-                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""),
+                        logger: logger
+                    )
                 }
                 try await connection.query(
                     """
                     CREATE TABLE IF NOT EXISTS relay_schema_migration (
                         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 var applied = Set<Int>()
-                for try await version in try await connection.query("SELECT version FROM relay_schema_migration", logger: logger)
-                    .decode(Int.self)
-                {
+                for try await version in try await connection.query(
+                    "SELECT version FROM relay_schema_migration",
+                    logger: logger
+                )
+                .decode(Int.self) {
                     applied.insert(version)
                 }
                 if let newest = applied.max(), newest > Self.migrations.last?.version ?? 0 {
                     throw PostgresStoreError(
                         "the database's schema is at version \(newest), newer than this relay knows "
-                            + "(\(Self.migrations.last?.version ?? 0)): upgrade this relay")
+                            + "(\(Self.migrations.last?.version ?? 0)): upgrade this relay"
+                    )
                 }
                 var done: [Int] = []
                 for migration in Self.migrations where !applied.contains(migration.version) {
@@ -327,7 +346,8 @@ public final class PostgresStore: Service, Sendable {
                     }
                     try await connection.query(
                         "INSERT INTO relay_schema_migration (version, name) VALUES (\(migration.version), \(migration.name))",
-                        logger: logger)
+                        logger: logger
+                    )
                     done.append(migration.version)
                 }
                 return done
@@ -338,9 +358,11 @@ public final class PostgresStore: Service, Sendable {
     /// The versions applied, in order.
     public func schemaVersions() async throws -> [Int] {
         var versions: [Int] = []
-        for try await version in try await client.query("SELECT version FROM relay_schema_migration ORDER BY version", logger: logger)
-            .decode(Int.self)
-        {
+        for try await version in try await client.query(
+            "SELECT version FROM relay_schema_migration ORDER BY version",
+            logger: logger
+        )
+        .decode(Int.self) {
             versions.append(version)
         }
         return versions
@@ -379,7 +401,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
             scheme == "postgres" || scheme == "postgresql"
         else { throw PostgresStoreError("not a postgres:// URL") }
         guard let host = components.host, !host.isEmpty else { throw PostgresStoreError("the URL names no host") }
-        guard let username = components.user, !username.isEmpty else { throw PostgresStoreError("the URL names no user") }
+        guard let username = components.user, !username.isEmpty else {
+            throw PostgresStoreError("the URL names no user")
+        }
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty else { throw PostgresStoreError("the URL names no database (postgres://…/relay)") }
         self.host = host

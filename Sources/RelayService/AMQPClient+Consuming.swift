@@ -7,7 +7,9 @@ extension AMQPClient {
     ///
     /// The broker holds back more than `prefetch` unacked deliveries, which bounds the tasks in flight.
     public func consumeUntilShutdown(
-        queue: String, prefetch: UInt16, _ handle: @escaping @Sendable (Delivery) async -> Void
+        queue: String,
+        prefetch: UInt16,
+        _ handle: @escaping @Sendable (Delivery) async -> Void
     ) async {
         let deliveries = consume(queue: queue, prefetch: prefetch)
         await withGracefulShutdownHandler {
@@ -24,7 +26,9 @@ extension AMQPClient {
     /// `consumeUntilShutdown`, a batch at a time: each turn's deliveries (at most `prefetch`) in one
     /// task. Batches run concurrently, so one waiting on its commit never holds the next back.
     public func consumeBatchesUntilShutdown(
-        queue: String, prefetch: UInt16, _ handle: @escaping @Sendable ([Delivery]) async -> Void
+        queue: String,
+        prefetch: UInt16,
+        _ handle: @escaping @Sendable ([Delivery]) async -> Void
     ) async {
         let batches = consumeBatches(queue: queue, prefetch: prefetch)
         await withGracefulShutdownHandler {

@@ -113,10 +113,14 @@ public final class CustomerLookup: Sendable {
     private let inFlight = Mutex<[String: Task<CachedAnswer?, Never>]>([:])
 
     public init(
-        linking: PhaseOneLinking, store: any InteractionStore,
-        localAnswer: (@Sendable (String) async throws -> ContactDirectory.LocalAnswer?)? = nil, enricher: Enricher?,
+        linking: PhaseOneLinking,
+        store: any InteractionStore,
+        localAnswer: (@Sendable (String) async throws -> ContactDirectory.LocalAnswer?)? = nil,
+        enricher: Enricher?,
         budget: Duration,
-        cacheTimeToLive: Duration = .seconds(600), cacheCapacity: Int = 100_000, metrics: RelayMetrics,
+        cacheTimeToLive: Duration = .seconds(600),
+        cacheCapacity: Int = 100_000,
+        metrics: RelayMetrics,
         logger: Logger
     ) {
         self.linking = linking
@@ -175,7 +179,9 @@ public final class CustomerLookup: Sendable {
             // contact holds locally come first (an agent or an import may have corrected them).
             var profile = cached?.externalId == overridden.externalId ? cached?.profile : nil
             if overridden.name != nil || overridden.email != nil {
-                var local = profile ?? CRMContact(contactId: ExternalID(parsing: overridden.externalId)?.value ?? overridden.externalId)
+                var local =
+                    profile
+                    ?? CRMContact(contactId: ExternalID(parsing: overridden.externalId)?.value ?? overridden.externalId)
                 local.name = overridden.name ?? local.name
                 local.email = overridden.email ?? local.email
                 profile = local
@@ -188,11 +194,20 @@ public final class CustomerLookup: Sendable {
         guard let enricher else { return Answer(externalId: phoneId, source: .phone) }
 
         let crmAnswer = sharedCRMRequest(
-            phoneKey: phoneKey, phone: number.e164, phoneId: phoneId, callId: request.callId, enricher: enricher)
+            phoneKey: phoneKey,
+            phone: number.e164,
+            phoneId: phoneId,
+            callId: request.callId,
+            enricher: enricher
+        )
         let answered = await Self.value(of: crmAnswer, before: deadline)
         switch answered {
         case .some(.some(let entry)):
-            return Answer(externalId: entry.externalId, profile: entry.profile, source: entry.profile == nil ? .phone : .crm)
+            return Answer(
+                externalId: entry.externalId,
+                profile: entry.profile,
+                source: entry.profile == nil ? .phone : .crm
+            )
         default:
             return Answer(externalId: phoneId, source: .phone)
         }
@@ -200,7 +215,10 @@ public final class CustomerLookup: Sendable {
 
     /// The task's value if it comes before `deadline`, else nil. The task runs on either way: a task
     /// group would wait for it, and a late CRM answer is still worth caching.
-    static func value(of task: Task<CachedAnswer?, Never>, before deadline: ContinuousClock.Instant) async
+    static func value(
+        of task: Task<CachedAnswer?, Never>,
+        before deadline: ContinuousClock.Instant
+    ) async
         -> CachedAnswer??
     {
         await withCheckedContinuation { (continuation: CheckedContinuation<CachedAnswer??, Never>) in
@@ -225,7 +243,11 @@ public final class CustomerLookup: Sendable {
 
     /// One CRM request per caller at a time; its answer fills the cache even when no lookup waits for it.
     private func sharedCRMRequest(
-        phoneKey: String, phone: String, phoneId: String, callId: String, enricher: Enricher
+        phoneKey: String,
+        phone: String,
+        phoneId: String,
+        callId: String,
+        enricher: Enricher
     ) -> Task<CachedAnswer?, Never> {
         inFlight.withLock { requests in
             if let running = requests[phoneKey] { return running }
@@ -237,13 +259,16 @@ public final class CustomerLookup: Sendable {
             let task = Task {
                 let outcome = await enricher.enrich(
                     EnrichmentRequest(callId: callId, eventId: "lookup:\(callId)", customerId: phoneId, phone: phone),
-                    attempt: 1)
+                    attempt: 1
+                )
                 let entry: CachedAnswer?
                 switch outcome {
                 case .update(let update):
                     entry = CachedAnswer(
-                        externalId: update.externalId.description, profile: update.profile,
-                        expiresAt: .now + cacheTimeToLive)
+                        externalId: update.externalId.description,
+                        profile: update.profile,
+                        expiresAt: .now + cacheTimeToLive
+                    )
                 case .noUpdate, .suggestion:
                     // No match (or several): the phase-1 id is the answer, and asking again soon would
                     // only load the CRM.
@@ -273,8 +298,13 @@ public final class CustomerLookup: Sendable {
             let number = PhoneNumber(normalizing: phone, defaultRegion: linking.defaultRegion)
         else { return }
         remember(
-            CachedAnswer(externalId: update.externalId.description, profile: update.profile, expiresAt: .now + cacheTimeToLive),
-            phoneKey: linking.hasher.keyedHash(number))
+            CachedAnswer(
+                externalId: update.externalId.description,
+                profile: update.profile,
+                expiresAt: .now + cacheTimeToLive
+            ),
+            phoneKey: linking.hasher.keyedHash(number)
+        )
     }
 
     private func remember(_ entry: CachedAnswer, phoneKey: String) {

@@ -21,7 +21,11 @@ public struct DeadLetterPublisher: Sendable {
 
     static func message(for record: DeadLetterRecord, exchange: String) -> OutboundMessage {
         OutboundMessage(
-            exchange: exchange, routingKey: record.reason.rawValue, body: record.encoded(),
-            headers: [reasonHeader: .string(record.reason.rawValue)], messageId: record.id)
+            exchange: exchange,
+            routingKey: record.reason.rawValue,
+            body: record.encoded(),
+            headers: [reasonHeader: .string(record.reason.rawValue)],
+            messageId: record.id
+        )
     }
 }

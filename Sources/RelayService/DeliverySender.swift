@@ -29,7 +29,10 @@ public final class DeliverySender: Sendable {
     public static let targetNames = ["platform", "webhook"]
 
     public init(
-        http: CurlHTTPClient, targets: Targets, requestTimeout: Duration, breakerThreshold: Int = 5,
+        http: CurlHTTPClient,
+        targets: Targets,
+        requestTimeout: Duration,
+        breakerThreshold: Int = 5,
         breakerOpen: Duration = .seconds(30)
     ) {
         self.http = http
@@ -39,7 +42,9 @@ public final class DeliverySender: Sendable {
             Dictionary(
                 uniqueKeysWithValues: Self.targetNames.map {
                     ($0, CircuitBreaker(failureThreshold: breakerThreshold, openDuration: breakerOpen))
-                }))
+                }
+            )
+        )
     }
 
     static func target(of job: DeliveryJob) -> String {
@@ -96,11 +101,20 @@ public final class DeliverySender: Sendable {
             // Each attempt signs with its own time: receivers reject timestamps far from their clock.
             headers += signer.headers(id: webhookId, timestamp: Int64(Date().timeIntervalSince1970), body: body)
         }
-        let request = HTTPRequest(method: job.method, url: url(for: job), headers: headers, body: body, timeout: requestTimeout)
+        let request = HTTPRequest(
+            method: job.method,
+            url: url(for: job),
+            headers: headers,
+            body: body,
+            timeout: requestTimeout
+        )
         do {
             let response = try await http.execute(request)
             return .response(
-                status: response.status, retryAfter: response.header("retry-after"), bodyExcerpt: Self.excerpt(response.body))
+                status: response.status,
+                retryAfter: response.header("retry-after"),
+                bodyExcerpt: Self.excerpt(response.body)
+            )
         } catch let error as HTTPClientError {
             return .transportFailure(isRetriable: error.isRetriable, description: error.description)
         } catch {

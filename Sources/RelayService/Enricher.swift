@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 public import RelayCore
 public import RelayHTTP
 import Synchronization
@@ -15,8 +15,13 @@ public struct UpstreamLookup: Sendable {
     public var breakerOpenDuration: Duration
 
     public init(
-        name: String, urlTemplate: URLTemplate, headers: [(name: String, value: String)], timeout: Duration,
-        mapping: LookupMapping, breakerThreshold: Int, breakerOpenDuration: Duration
+        name: String,
+        urlTemplate: URLTemplate,
+        headers: [(name: String, value: String)],
+        timeout: Duration,
+        mapping: LookupMapping,
+        breakerThreshold: Int,
+        breakerOpenDuration: Duration
     ) {
         self.name = name
         self.urlTemplate = urlTemplate
@@ -59,10 +64,17 @@ public final class Enricher: Sendable {
     private let backlogPacer: Mutex<RecoveryPacer>
 
     public init(
-        crm: UpstreamLookup, crmContact: UpstreamLookup?, crmEmail: UpstreamLookup? = nil,
-        crmMessaging: UpstreamLookup? = nil, crmName: UpstreamLookup? = nil, erp: UpstreamLookup?,
-        severalMatches: SeveralMatchesPolicy, http: CurlHTTPClient, policy: RetryPolicy,
-        backlogRatePerSecond: Double = 50, logger: Logger
+        crm: UpstreamLookup,
+        crmContact: UpstreamLookup?,
+        crmEmail: UpstreamLookup? = nil,
+        crmMessaging: UpstreamLookup? = nil,
+        crmName: UpstreamLookup? = nil,
+        erp: UpstreamLookup?,
+        severalMatches: SeveralMatchesPolicy,
+        http: CurlHTTPClient,
+        policy: RetryPolicy,
+        backlogRatePerSecond: Double = 50,
+        logger: Logger
     ) {
         self.backlogPacer = Mutex(RecoveryPacer(ratePerSecond: backlogRatePerSecond))
         self.crm = crm
@@ -79,7 +91,9 @@ public final class Enricher: Sendable {
         // The contact lookup is the same CRM: it shares the search's breaker.
         for upstream in [crm] + (erp.map { [$0] } ?? []) {
             breakers[upstream.name] = CircuitBreaker(
-                failureThreshold: upstream.breakerThreshold, openDuration: upstream.breakerOpenDuration)
+                failureThreshold: upstream.breakerThreshold,
+                openDuration: upstream.breakerOpenDuration
+            )
         }
         self.breakers = Mutex(breakers)
     }
@@ -100,7 +114,10 @@ public final class Enricher: Sendable {
             try? await Task.sleep(for: wait)
             return nil
         case .later(let wait):
-            return .paced(reason: "\(crm.name) backlog paced at \(backlogPacer.withLock { $0.ratePerSecond })/s", after: wait)
+            return .paced(
+                reason: "\(crm.name) backlog paced at \(backlogPacer.withLock { $0.ratePerSecond })/s",
+                after: wait
+            )
         }
     }
 
@@ -127,11 +144,18 @@ public final class Enricher: Sendable {
         guard let externalId = ExternalID(source: .crm, value: contact.contactId) else {
             return .failed(error: "the CRM's contact id is not a valid external id", status: nil)
         }
-        if case .failure(let failure) = await addAccountStatus(to: &contact, attempt: attempt) { return failure.outcome }
+        if case .failure(let failure) = await addAccountStatus(to: &contact, attempt: attempt) {
+            return failure.outcome
+        }
         return .update(
             CustomerUpdate(
-                customerId: request.customerId, externalId: externalId, callId: request.callId,
-                idempotencyKey: "enrichment:\(request.eventId)", profile: contact))
+                customerId: request.customerId,
+                externalId: externalId,
+                callId: request.callId,
+                idempotencyKey: "enrichment:\(request.eventId)",
+                profile: contact
+            )
+        )
     }
 
     private enum SearchResult {
@@ -151,12 +175,15 @@ public final class Enricher: Sendable {
         if let phone = request.phone { searches.append((crm, ["phone": phone])) }
         if let messagingId = request.messagingId {
             if let crmMessaging {
-                searches.append((crmMessaging, ["messagingId": messagingId, "platform": request.messagingPlatform ?? ""]))
+                searches.append(
+                    (crmMessaging, ["messagingId": messagingId, "platform": request.messagingPlatform ?? ""])
+                )
             } else {
                 unconfigured.append("messaging id")
             }
         }
-        var reason = unconfigured.isEmpty
+        var reason =
+            unconfigured.isEmpty
             ? "nothing to search the CRM by" : "no CRM \(unconfigured.joined(separator: " or ")) lookup is configured"
         for (lookup, values) in searches {
             let found: [CRMContact]
@@ -188,7 +215,11 @@ public final class Enricher: Sendable {
     }
 
     /// One search's matches. Every search is the same CRM: one breaker for all of them.
-    private func contacts(_ lookup: UpstreamLookup, values: [String: String], attempt: Int) async
+    private func contacts(
+        _ lookup: UpstreamLookup,
+        values: [String: String],
+        attempt: Int
+    ) async
         -> Result<[CRMContact], OutcomeFailure>
     {
         switch await call(lookup, values: values, attempt: attempt, breaker: crm.name) {
@@ -218,15 +249,19 @@ public final class Enricher: Sendable {
             case .success(nil): return .noUpdate(reason: "no such CRM contact")
             case .failure(let failure): return failure.outcome
             }
-            if case .failure(let failure) = await addAccountStatus(to: &profile, attempt: attempt) { return failure.outcome }
+            if case .failure(let failure) = await addAccountStatus(to: &profile, attempt: attempt) {
+                return failure.outcome
+            }
         case .erp:
             guard let erp else { return .noUpdate(reason: "no ERP lookup is configured to validate ERP: ids") }
             switch await call(erp, values: ["accountId": externalId.value], attempt: attempt) {
             case .success(nil): return .noUpdate(reason: "no such ERP account")
             case .success(let body):
                 profile = CRMContact(
-                    contactId: externalId.value, accountId: externalId.value,
-                    erpAccountStatus: body.flatMap { try? erp.mapping.accountStatus(in: $0) })
+                    contactId: externalId.value,
+                    accountId: externalId.value,
+                    erpAccountStatus: body.flatMap { try? erp.mapping.accountStatus(in: $0) }
+                )
             case .failure(let failure): return failure.outcome
             }
         case .phone:
@@ -234,8 +269,13 @@ public final class Enricher: Sendable {
         }
         return .update(
             CustomerUpdate(
-                customerId: change.customerId, externalId: externalId, callId: change.callId,
-                idempotencyKey: "context-update:\(change.eventId)", profile: profile))
+                customerId: change.customerId,
+                externalId: externalId,
+                callId: change.callId,
+                idempotencyKey: "context-update:\(change.eventId)",
+                profile: profile
+            )
+        )
     }
 
     /// The contact by id; nil when the CRM has no such contact.
@@ -269,7 +309,12 @@ public final class Enricher: Sendable {
     }
 
     /// One request to an upstream through its breaker. A 404 is an answer (nothing there), not a failure.
-    private func call(_ upstream: UpstreamLookup, values: [String: String], attempt: Int, breaker: String? = nil) async
+    private func call(
+        _ upstream: UpstreamLookup,
+        values: [String: String],
+        attempt: Int,
+        breaker: String? = nil
+    ) async
         -> Result<[UInt8]?, OutcomeFailure>
     {
         let now = Date()
@@ -277,19 +322,30 @@ public final class Enricher: Sendable {
         let permission = breakers.withLock { $0[breakerName]!.permit(now: now) }
         if case .refused(let retryAfter) = permission {
             return .failure(
-                OutcomeFailure(.refused(reason: "\(breakerName) circuit open", after: .seconds(max(0.05, retryAfter.timeIntervalSince(now))))))
+                OutcomeFailure(
+                    .refused(
+                        reason: "\(breakerName) circuit open",
+                        after: .seconds(max(0.05, retryAfter.timeIntervalSince(now)))
+                    )
+                )
+            )
         }
         let request = HTTPRequest(
-            method: "GET", url: upstream.urlTemplate.render(values),
-            headers: upstream.headers + [(name: "Accept", value: "application/json")], timeout: upstream.timeout)
+            method: "GET",
+            url: upstream.urlTemplate.render(values),
+            headers: upstream.headers + [(name: "Accept", value: "application/json")],
+            timeout: upstream.timeout
+        )
         let result: DeliveryAttemptResult
         var body: [UInt8] = []
         do {
             let response = try await http.execute(request)
             body = response.body
             result = .response(
-                status: response.status, retryAfter: response.header("retry-after"),
-                bodyExcerpt: DeliverySender.excerpt(response.body))
+                status: response.status,
+                retryAfter: response.header("retry-after"),
+                bodyExcerpt: DeliverySender.excerpt(response.body)
+            )
         } catch let error as HTTPClientError {
             result = .transportFailure(isRetriable: error.isRetriable, description: error.description)
         } catch {
@@ -307,7 +363,11 @@ public final class Enricher: Sendable {
             return .success(body)
         case .retry(let delay):
             breakers.withLock { $0[breakerName]!.recordFailure(now: Date()) }
-            return .failure(OutcomeFailure(.retry(after: delay, error: "\(upstream.name): \(DeliveryStateMachine.summary(of: result))")))
+            return .failure(
+                OutcomeFailure(
+                    .retry(after: delay, error: "\(upstream.name): \(DeliveryStateMachine.summary(of: result))")
+                )
+            )
         case .giveUp(let error, let status):
             // A 4xx is the request's fault, not the upstream's health: the upstream answered, which
             // closes a half-open breaker like any answer (left half-open, it would refuse every call).

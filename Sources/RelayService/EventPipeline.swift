@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 public import RelayAMQP
 public import RelayCore
 public import RelayStore
@@ -42,9 +42,17 @@ public final class EventPipeline: Service {
     public var acknowledgedCount: Int { acknowledged.load(ordering: .relaxed) }
 
     public init(
-        amqp: AMQPClient, store: any InteractionStore, names: RelayNames, decoder: InputDecoder,
-        correlator: CallCorrelator, prefetch: Int, dispatcher: OutboxDispatcher?, cipher: FieldCipher? = nil,
-        metrics: RelayMetrics = .disabled, logger: Logger, contacts: ContactDirectory? = nil
+        amqp: AMQPClient,
+        store: any InteractionStore,
+        names: RelayNames,
+        decoder: InputDecoder,
+        correlator: CallCorrelator,
+        prefetch: Int,
+        dispatcher: OutboxDispatcher?,
+        cipher: FieldCipher? = nil,
+        metrics: RelayMetrics = .disabled,
+        logger: Logger,
+        contacts: ContactDirectory? = nil
     ) {
         self.dispatcher = dispatcher
         self.cipher = cipher
@@ -62,7 +70,10 @@ public final class EventPipeline: Service {
 
     /// Consumes until graceful shutdown, then stops consuming and finishes what is in flight.
     public func run() async throws {
-        logger.info("relay consuming", metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"])
+        logger.info(
+            "relay consuming",
+            metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"]
+        )
         consuming.store(true, ordering: .relaxed)
         defer { consuming.store(false, ordering: .relaxed) }
         await amqp.consumeBatchesUntilShutdown(queue: names.eventsQueue, prefetch: prefetch) { await self.process($0) }
@@ -109,7 +120,8 @@ public final class EventPipeline: Service {
                 metrics.eventProcessed(type: event.type.rawValue, outcome: "failed")
                 logger.error(
                     "event not finished; the broker will deliver it again",
-                    metadata: metadata(of: event).merging([LogKeys.error: "\(error)"]) { $1 })
+                    metadata: metadata(of: event).merging([LogKeys.error: "\(error)"]) { $1 }
+                )
                 unfinished.append(delivery)
             }
         }
@@ -150,7 +162,10 @@ public final class EventPipeline: Service {
             }
             logger.notice("context update rejected; nothing changed", metadata: refused)
         } else if logger.logLevel <= .debug {
-            logger.debug("event applied", metadata: metadata(of: event).merging(["effects": "\(committed.effects)"]) { $1 })
+            logger.debug(
+                "event applied",
+                metadata: metadata(of: event).merging(["effects": "\(committed.effects)"]) { $1 }
+            )
         }
     }
 
@@ -207,7 +222,10 @@ public final class EventPipeline: Service {
             let keys = capture?.keys ?? []
             applications.append(
                 EventApplication(
-                    callId: event.callId, eventId: event.eventId, contact: capture, phoneKey: caller.phoneKey
+                    callId: event.callId,
+                    eventId: event.eventId,
+                    contact: capture,
+                    phoneKey: caller.phoneKey
                 ) { state, rows in
                     // Phase 1 takes, in order: a live recent override for this caller, the link already
                     // known locally (the CRM or ERP id of the contact holding the channel's identifier),
@@ -215,19 +233,29 @@ public final class EventPipeline: Service {
                     // which stays pure.
                     let override: ExternalID?
                     if let contacts {
-                        override = try contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: keys, now: now, rows)?.externalId
+                        override = try contacts.phaseOneLink(phoneKey: caller.phoneKey, keys: keys, now: now, rows)?
+                            .externalId
                     } else if let phoneKey = caller.phoneKey {
-                        override = try rows.liveOverride(phoneKey: phoneKey, now: now).flatMap(ExternalID.init(parsing:))
+                        override = try rows.liveOverride(phoneKey: phoneKey, now: now).flatMap(
+                            ExternalID.init(parsing:)
+                        )
                     } else {
                         override = nil
                     }
-                    let transition = correlator.handle(event, state: state, now: now, override: override, caller: caller)
+                    let transition = correlator.handle(
+                        event,
+                        state: state,
+                        now: now,
+                        override: override,
+                        caller: caller
+                    )
                     outcomes.withLock { $0[index] = transition.outcome }
                     return (
                         transition.interaction,
                         transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) }
                     )
-                })
+                }
+            )
         }
         let applied = try await store.apply(applications, now: now)
         let verdicts = outcomes.withLock { $0 }
@@ -240,7 +268,9 @@ public final class EventPipeline: Service {
             case .success(.committed(let entries)):
                 handedOver.append(contentsOf: entries)
                 metrics.eventProcessed(type: type, outcome: "applied")
-                committed.append(.success(Committed(isDuplicate: false, effects: entries.count, outcome: verdicts[index])))
+                committed.append(
+                    .success(Committed(isDuplicate: false, effects: entries.count, outcome: verdicts[index]))
+                )
             case .success(.alreadyProcessed(let entries)):
                 // A redelivery after a crash, or a duplicate: what its processing left unfinished is handed
                 // over again; the dispatcher skips what it already holds.
@@ -269,10 +299,18 @@ public final class EventPipeline: Service {
         let known = decoder.bestEffortEnvelope(delivery.body)
         let now = Date()
         let readable = DeadLetterRecord(
-            id: DeadLetterRecord.stableID(reason: .malformed, source: delivery.body), reason: .malformed,
-            callId: known.callId, eventType: known.type, eventId: nil, attempts: 1, firstFailureAt: now,
-            lastFailureAt: now, lastError: error.message, originalPayload: delivery.body,
-            origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey))
+            id: DeadLetterRecord.stableID(reason: .malformed, source: delivery.body),
+            reason: .malformed,
+            callId: known.callId,
+            eventType: known.type,
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: now,
+            lastFailureAt: now,
+            lastError: error.message,
+            originalPayload: delivery.body,
+            origin: .init(exchange: delivery.exchange, routingKey: delivery.routingKey)
+        )
         let record = cipher.map(readable.sealingPayload) ?? readable
         var metadata: Logger.Metadata = [
             LogKeys.reason: "\(error.code)", LogKeys.deadLetterId: "\(record.id)",
@@ -287,8 +325,10 @@ public final class EventPipeline: Service {
             logger.warning("dead-lettered", metadata: metadata.merging([LogKeys.error: "\(record.lastError)"]) { $1 })
             acknowledge(delivery)
         } catch {
-            logger.error("could not publish a dead letter; leaving the event for redelivery",
-                metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 })
+            logger.error(
+                "could not publish a dead letter; leaving the event for redelivery",
+                metadata: metadata.merging([LogKeys.error: "\(error)"]) { $1 }
+            )
         }
     }
 }

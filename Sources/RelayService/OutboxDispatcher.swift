@@ -1,5 +1,5 @@
-public import Logging
 public import Foundation
+public import Logging
 public import RelayAMQP
 public import RelayCore
 public import RelayStore
@@ -31,7 +31,10 @@ public final class OutboxDispatcher: Service {
         public var overrideTimeToLive: Duration
 
         public init(
-            concurrency: Int, lookupConcurrency: Int, pollInterval: Duration = .seconds(1), maxInHand: Int = 20_000,
+            concurrency: Int,
+            lookupConcurrency: Int,
+            pollInterval: Duration = .seconds(1),
+            maxInHand: Int = 20_000,
             overrideTimeToLive: Duration = .seconds(3600)
         ) {
             self.concurrency = max(1, concurrency)
@@ -87,9 +90,16 @@ public final class OutboxDispatcher: Service {
     }
 
     public init(
-        store: any InteractionStore, sender: DeliverySender, enricher: Enricher?, rules: DeliveryStateMachine,
-        deadLetters: DeadLetterPublisher, settings: Settings, cipher: FieldCipher?, metrics: RelayMetrics = .disabled,
-        logger: Logger, enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
+        store: any InteractionStore,
+        sender: DeliverySender,
+        enricher: Enricher?,
+        rules: DeliveryStateMachine,
+        deadLetters: DeadLetterPublisher,
+        settings: Settings,
+        cipher: FieldCipher?,
+        metrics: RelayMetrics = .disabled,
+        logger: Logger,
+        enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
     ) {
         self.store = store
         self.sender = sender
@@ -142,7 +152,8 @@ public final class OutboxDispatcher: Service {
             if isNew {
                 logger.error(
                     "outbox entry of an unknown kind left for a relay version that knows it",
-                    metadata: ["outbox.id": "\(entry.id)", "outbox.kind": "\(entry.kind)"])
+                    metadata: ["outbox.id": "\(entry.id)", "outbox.kind": "\(entry.kind)"]
+                )
             }
             return false
         }
@@ -262,7 +273,10 @@ public final class OutboxDispatcher: Service {
             due = try await store.claimOutbox(ids: notHeld, dueBy: now)
         } catch {
             state.withLock { $0.releasedDuringPoll = nil }
-            logger.error("could not read the outbox; trying again at the next poll", metadata: [LogKeys.error: "\(error)"])
+            logger.error(
+                "could not read the outbox; trying again at the next poll",
+                metadata: [LogKeys.error: "\(error)"]
+            )
             return 0
         }
         var taken = 0
@@ -302,7 +316,8 @@ public final class OutboxDispatcher: Service {
             // The attempt happened but is not recorded: the entry is tried again (its keys absorb a repeat).
             logger.error(
                 "could not record an outbox outcome; the entry will be tried again",
-                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"])
+                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"]
+            )
             try? await Task.sleep(for: .seconds(1))
             release(entry.id)
             return
@@ -320,7 +335,9 @@ public final class OutboxDispatcher: Service {
             assert(
                 (try? DeliveryJob.decode(entry.payload)).flatMap { stored in
                     cipher.map { try? stored.opened(with: $0) } ?? stored
-                } == job, "the stored job of outbox entry \(entry.id) is not the one handed over")
+                } == job,
+                "the stored job of outbox entry \(entry.id) is not the one handed over"
+            )
             return .success(job)
         }
         return Result {
@@ -351,15 +368,24 @@ public final class OutboxDispatcher: Service {
                 // Not an attempt: nothing was sent. It waits a moment rather than risk the older link.
                 logger.error("could not read the call's link; the update waits", metadata: [LogKeys.error: "\(error)"])
                 return .retry(
-                    id: entry.id, dueAt: Date().addingTimeInterval(1), attempts: job.attempts,
-                    lastError: "the call's link could not be read", payload: entry.payload)
+                    id: entry.id,
+                    dueAt: Date().addingTimeInterval(1),
+                    attempts: job.attempts,
+                    lastError: "the call's link could not be read",
+                    payload: entry.payload
+                )
             }
             if case .superseded = rules.beforeSend(job, currentLink: link) {
                 logger.info(
                     "customer update superseded by a later link; not sent",
-                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)"])
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)"]
+                )
                 metrics.delivery(
-                    kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                    kind: DeliveryJob.Kind.customerUpdate.rawValue,
+                    outcome: "superseded",
+                    statusClass: "none",
+                    duration: .zero
+                )
                 return .finished(id: entry.id, outcome: "superseded")
             }
             return await attempt(job, entry: entry)
@@ -371,10 +397,17 @@ public final class OutboxDispatcher: Service {
         let reason = "\(DeliverySender.target(of: job)) circuit open"
         func waitForProbe(until: Date) -> OutboxSettlement? {
             metrics.delivery(kind: job.kind.rawValue, outcome: "refused", statusClass: "none", duration: .zero)
-            guard case .retry(let at, let next) = rules.afterRefusal(job, until: until, reason: reason, now: Date()) else {
+            guard case .retry(let at, let next) = rules.afterRefusal(job, until: until, reason: reason, now: Date())
+            else {
                 return nil
             }
-            return .retry(id: entry.id, dueAt: at, attempts: next.attempts, lastError: reason, payload: sealed(next).encoded())
+            return .retry(
+                id: entry.id,
+                dueAt: at,
+                attempts: next.attempts,
+                lastError: reason,
+                payload: sealed(next).encoded()
+            )
         }
         let permission = sender.permit(job, now: Date())
         if case .refused(let until) = permission { return waitForProbe(until: until) }
@@ -402,7 +435,12 @@ public final class OutboxDispatcher: Service {
         case .retry: label = "retried"
         default: label = "deadLettered"
         }
-        metrics.delivery(kind: job.kind.rawValue, outcome: label, statusClass: RelayMetrics.statusClass(result), duration: elapsed)
+        metrics.delivery(
+            kind: job.kind.rawValue,
+            outcome: label,
+            statusClass: RelayMetrics.statusClass(result),
+            duration: elapsed
+        )
         let details = metadata(job, attempt: job.attempts + 1, result: result)
         switch action {
         case .delivered:
@@ -411,15 +449,27 @@ public final class OutboxDispatcher: Service {
         case .retry(let at, let next):
             logger.info("delivery failed; retry scheduled", metadata: details.merging(["delivery.due": "\(at)"]) { $1 })
             return .retry(
-                id: entry.id, dueAt: at, attempts: next.attempts, lastError: next.lastError ?? "",
-                payload: sealed(next).encoded())
+                id: entry.id,
+                dueAt: at,
+                attempts: next.attempts,
+                lastError: next.lastError ?? "",
+                payload: sealed(next).encoded()
+            )
         case .deadLetter(let error, let status, let next):
             let record = DeadLetterRecord(
                 id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(next.idempotencyKey.utf8)),
-                reason: .deliveryFailed, callId: next.callId, eventType: nil, eventId: next.causeId, attempts: next.attempts,
-                firstFailureAt: next.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
-                originalPayload: sealed(next).encoded(), origin: .outbox,
-                target: .init(method: next.method, url: sender.url(for: next), lastStatus: status))
+                reason: .deliveryFailed,
+                callId: next.callId,
+                eventType: nil,
+                eventId: next.causeId,
+                attempts: next.attempts,
+                firstFailureAt: next.firstFailureAt ?? now,
+                lastFailureAt: now,
+                lastError: error,
+                originalPayload: sealed(next).encoded(),
+                origin: .outbox,
+                target: .init(method: next.method, url: sender.url(for: next), lastStatus: status)
+            )
             return await deadLetter(record, entry: entry)
         default:
             return .finished(id: entry.id, outcome: label)
@@ -463,26 +513,49 @@ public final class OutboxDispatcher: Service {
             }
             let updateJob = DeliveryJob(customerUpdate: update, causeId: job.causeId)
             let completion = LookupCompletion(
-                entryId: entry.id, callId: job.callId, causeId: job.causeId, externalId: linked, rule: rule,
-                update: NewOutboxEntry(kind: OutboxKind.delivery, payload: sealed(updateJob).encoded(), inMemoryJob: updateJob),
-                override: override)
+                entryId: entry.id,
+                callId: job.callId,
+                causeId: job.causeId,
+                externalId: linked,
+                rule: rule,
+                update: NewOutboxEntry(
+                    kind: OutboxKind.delivery,
+                    payload: sealed(updateJob).encoded(),
+                    inMemoryJob: updateJob
+                ),
+                override: override
+            )
             let completed: (link: String?, update: OutboxEntry?)
             do {
                 completed = try await store.completeLookup(completion, now: now)
             } catch {
-                logger.error("could not record the new link; the lookup will run again", metadata: [LogKeys.error: "\(error)"])
+                logger.error(
+                    "could not record the new link; the lookup will run again",
+                    metadata: [LogKeys.error: "\(error)"]
+                )
                 return .retry(
-                    id: entry.id, dueAt: now.addingTimeInterval(1), attempts: job.attempts,
-                    lastError: "the new link could not be recorded", payload: entry.payload)
+                    id: entry.id,
+                    dueAt: now.addingTimeInterval(1),
+                    attempts: job.attempts,
+                    lastError: "the new link could not be recorded",
+                    payload: entry.payload
+                )
             }
             guard let updateEntry = completed.update else {
                 // The call was switched while the CRM answered (or phase 1 linked it to an override):
                 // this answer must not put the platform back on its match.
                 logger.info(
                     "customer update superseded by a later link; not sent",
-                    metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
+                    metadata: [
+                        LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                    ]
+                )
                 metrics.delivery(
-                    kind: DeliveryJob.Kind.customerUpdate.rawValue, outcome: "superseded", statusClass: "none", duration: .zero)
+                    kind: DeliveryJob.Kind.customerUpdate.rawValue,
+                    outcome: "superseded",
+                    statusClass: "none",
+                    duration: .zero
+                )
                 release(entry.id, finished: true)
                 return nil
             }
@@ -492,7 +565,8 @@ public final class OutboxDispatcher: Service {
                 metadata: [
                     LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
                     LogKeys.attempt: "\(attempt)",
-                ])
+                ]
+            )
             release(entry.id, finished: true)
             submit([updateEntry])
             return nil
@@ -501,21 +575,33 @@ public final class OutboxDispatcher: Service {
             // the contact and journey views.
             do {
                 try await store.recordSuggestion(
-                    callId: job.callId, externalId: suggestion.externalId,
+                    callId: job.callId,
+                    externalId: suggestion.externalId,
                     sealedName: suggestion.name.flatMap { name in
                         cipher?.seal(name, context: ContactDirectory.SealContext.suggestionName)
-                    }, now: now)
+                    },
+                    now: now
+                )
             } catch {
-                logger.error("could not record the suggestion; the lookup will run again", metadata: [LogKeys.error: "\(error)"])
+                logger.error(
+                    "could not record the suggestion; the lookup will run again",
+                    metadata: [LogKeys.error: "\(error)"]
+                )
                 return .retry(
-                    id: entry.id, dueAt: now.addingTimeInterval(1), attempts: job.attempts,
-                    lastError: "the suggestion could not be recorded", payload: entry.payload)
+                    id: entry.id,
+                    dueAt: now.addingTimeInterval(1),
+                    attempts: job.attempts,
+                    lastError: "the suggestion could not be recorded",
+                    payload: entry.payload
+                )
             }
             logger.info(
                 "not enriched; the customer's name suggests a CRM contact",
                 metadata: [
-                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.externalIdMasked: "\(Masking.mask(suggestion.externalId))",
-                ])
+                    LogKeys.callIdMasked: "\(callMasked)",
+                    LogKeys.externalIdMasked: "\(Masking.mask(suggestion.externalId))",
+                ]
+            )
             return .finished(id: entry.id, outcome: "suggested")
         case .finished(let reason):
             if let change = job.contextChange {
@@ -524,25 +610,44 @@ public final class OutboxDispatcher: Service {
                     metadata: [
                         LogKeys.callIdMasked: "\(callMasked)",
                         LogKeys.externalIdMasked: "\(Masking.mask(change.newExternalId))", LogKeys.reason: "\(reason)",
-                    ])
+                    ]
+                )
             } else {
-                logger.info("not enriched", metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.reason: "\(reason)"])
+                logger.info(
+                    "not enriched",
+                    metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.reason: "\(reason)"]
+                )
             }
             return .finished(id: entry.id, outcome: "noUpdate")
         case .retry(let at, let next):
             logger.debug(
                 "lookup set back; retry scheduled",
-                metadata: [LogKeys.callIdMasked: "\(callMasked)", LogKeys.attempt: "\(next.attempts)", "delivery.due": "\(at)"])
+                metadata: [
+                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.attempt: "\(next.attempts)", "delivery.due": "\(at)",
+                ]
+            )
             return .retry(
-                id: entry.id, dueAt: at, attempts: next.attempts, lastError: next.lastError ?? "",
-                payload: sealed(next).encoded())
+                id: entry.id,
+                dueAt: at,
+                attempts: next.attempts,
+                lastError: next.lastError ?? "",
+                payload: sealed(next).encoded()
+            )
         case .deadLetter(let error, let status, let next):
             let record = DeadLetterRecord(
                 id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(next.idempotencyKey.utf8)),
-                reason: .enrichmentFailed, callId: next.callId, eventType: nil, eventId: next.causeId,
-                attempts: next.attempts, firstFailureAt: next.firstFailureAt ?? now, lastFailureAt: now, lastError: error,
-                originalPayload: sealed(next).encoded(), origin: .outbox,
-                target: .init(method: "GET", url: lookupURL(for: next), lastStatus: status))
+                reason: .enrichmentFailed,
+                callId: next.callId,
+                eventType: nil,
+                eventId: next.causeId,
+                attempts: next.attempts,
+                firstFailureAt: next.firstFailureAt ?? now,
+                lastFailureAt: now,
+                lastError: error,
+                originalPayload: sealed(next).encoded(),
+                origin: .outbox,
+                target: .init(method: "GET", url: lookupURL(for: next), lastStatus: status)
+            )
             return await deadLetter(record, entry: entry)
         case .send, .superseded, .delivered:
             return .finished(id: entry.id, outcome: "noUpdate")
@@ -558,11 +663,13 @@ public final class OutboxDispatcher: Service {
         }
         guard let request = job.enrichment else { return enricher.crm.urlTemplate.template }
         let first: UpstreamLookup? =
-            if request.contactId != nil { enricher.crmContact }
-            else if request.email != nil, let crmEmail = enricher.crmEmail { crmEmail }
-            else if request.phone != nil { enricher.crm }
-            else if request.messagingId != nil, let crmMessaging = enricher.crmMessaging { crmMessaging }
-            else { enricher.crmName ?? enricher.crm }
+            if request.contactId != nil {
+                enricher.crmContact
+            } else if request.email != nil, let crmEmail = enricher.crmEmail { crmEmail } else if request.phone != nil {
+                enricher.crm
+            } else if request.messagingId != nil, let crmMessaging = enricher.crmMessaging { crmMessaging } else {
+                enricher.crmName ?? enricher.crm
+            }
         return first?.urlTemplate.template ?? "(no CRM lookup configured)"
     }
 
@@ -575,10 +682,15 @@ public final class OutboxDispatcher: Service {
             try await deadLetters.publish(record)
         } catch {
             logger.error(
-                "could not publish a dead letter; it waits in the outbox", metadata: [LogKeys.error: "\(error)"])
+                "could not publish a dead letter; it waits in the outbox",
+                metadata: [LogKeys.error: "\(error)"]
+            )
             return .deadLetter(
-                id: entry.id, dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
-                lastError: "dead-letter record not published: \(error)", record: record.encoded())
+                id: entry.id,
+                dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
+                lastError: "dead-letter record not published: \(error)",
+                record: record.encoded()
+            )
         }
         logDeadLettered(record)
         return .finished(id: entry.id, outcome: "deadLettered")
@@ -592,16 +704,24 @@ public final class OutboxDispatcher: Service {
         } catch {
             logger.error(
                 "unreadable dead-letter record in the outbox; finished without publishing",
-                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"])
+                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"]
+            )
             return .finished(id: entry.id, outcome: "unreadable")
         }
         do {
             try await deadLetters.publish(record)
         } catch {
-            logger.error("could not publish a dead letter; it waits in the outbox", metadata: [LogKeys.error: "\(error)"])
+            logger.error(
+                "could not publish a dead letter; it waits in the outbox",
+                metadata: [LogKeys.error: "\(error)"]
+            )
             return .retry(
-                id: entry.id, dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
-                attempts: entry.attempts + 1, lastError: "\(error)", payload: entry.payload)
+                id: entry.id,
+                dueAt: Date().addingTimeInterval(Self.deadLetterRetryDelay.totalSeconds),
+                attempts: entry.attempts + 1,
+                lastError: "\(error)",
+                payload: entry.payload
+            )
         }
         logDeadLettered(record)
         return .finished(id: entry.id, outcome: "deadLettered")
@@ -613,9 +733,18 @@ public final class OutboxDispatcher: Service {
     private func deadLetterUnreadable(_ entry: OutboxEntry, error: any Error) async -> OutboxSettlement {
         let now = Date()
         let record = DeadLetterRecord(
-            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: entry.payload), reason: .deliveryFailed,
-            callId: entry.callId, eventType: nil, eventId: entry.causeId, attempts: entry.attempts, firstFailureAt: now,
-            lastFailureAt: now, lastError: "not a delivery job: \(error)", originalPayload: entry.payload, origin: .outbox)
+            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: entry.payload),
+            reason: .deliveryFailed,
+            callId: entry.callId,
+            eventType: nil,
+            eventId: entry.causeId,
+            attempts: entry.attempts,
+            firstFailureAt: now,
+            lastFailureAt: now,
+            lastError: "not a delivery job: \(error)",
+            originalPayload: entry.payload,
+            origin: .outbox
+        )
         return await deadLetter(record, entry: entry)
     }
 
@@ -630,7 +759,8 @@ public final class OutboxDispatcher: Service {
                 LogKeys.deadLetterId: "\(record.id)", LogKeys.deadLetterReason: "\(record.reason.rawValue)",
                 LogKeys.callIdMasked: "\(Masking.mask(record.callId ?? ""))", LogKeys.error: "\(loggedError)",
                 LogKeys.attempt: "\(record.attempts)",
-            ])
+            ]
+        )
     }
 
     private func metadata(_ job: DeliveryJob, attempt: Int, result: DeliveryAttemptResult) -> Logger.Metadata {

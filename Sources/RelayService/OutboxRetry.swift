@@ -33,7 +33,10 @@ public struct OutboxRetry: Sendable {
 
     /// - Parameter progress: told after each batch of 100: done, of how many.
     public func run(
-        _ selection: Selection, dryRun: Bool, now: Date = Date(), progress: @Sendable (Int, Int) -> Void = { _, _ in }
+        _ selection: Selection,
+        dryRun: Bool,
+        now: Date = Date(),
+        progress: @Sendable (Int, Int) -> Void = { _, _ in }
     ) async throws -> Report {
         var report = Report()
         report.dryRun = dryRun

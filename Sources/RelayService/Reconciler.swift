@@ -50,8 +50,12 @@ public struct Reconciler: Sendable {
     let logger: Logger
 
     public init(
-        store: any InteractionStore, enricher: Enricher, dispatcher: OutboxDispatcher?,
-        numberFor: @escaping @Sendable (Interaction) async throws -> String?, cipher: FieldCipher?, logger: Logger
+        store: any InteractionStore,
+        enricher: Enricher,
+        dispatcher: OutboxDispatcher?,
+        numberFor: @escaping @Sendable (Interaction) async throws -> String?,
+        cipher: FieldCipher?,
+        logger: Logger
     ) {
         self.cipher = cipher
         self.store = store
@@ -65,7 +69,10 @@ public struct Reconciler: Sendable {
     ///   - since: interactions first seen at or after this time.
     ///   - dryRun: ask the CRM, change nothing: `upgraded` counts what would be upgraded.
     public func run(
-        since: Date, limit: Int = 100_000, dryRun: Bool = false, progress: @Sendable (Progress) -> Void = { _ in }
+        since: Date,
+        limit: Int = 100_000,
+        dryRun: Bool = false,
+        progress: @Sendable (Progress) -> Void = { _ in }
     ) async throws -> Report {
         let candidates = try await store.phoneLinkedInteractions(since: since, limit: limit)
         var report = Report()
@@ -81,7 +88,8 @@ public struct Reconciler: Sendable {
                 "reconcile.unmatched": "\(report.stillUnmatched)", "reconcile.no_number": "\(report.noNumber)",
                 "reconcile.failed": "\(report.failed)", "reconcile.left_as_is": "\(report.leftAsIs)",
                 "reconcile.dry_run": "\(dryRun)",
-            ])
+            ]
+        )
         return report
     }
 
@@ -117,7 +125,11 @@ public struct Reconciler: Sendable {
             return
         }
         let request = EnrichmentRequest(
-            callId: interaction.callId, eventId: "reconcile:\(interaction.callId)", customerId: customerId, phone: number)
+            callId: interaction.callId,
+            eventId: "reconcile:\(interaction.callId)",
+            customerId: customerId,
+            phone: number
+        )
         switch await enricher.enrich(request, attempt: 1) {
         case .noUpdate, .suggestion:
             report.stillUnmatched += 1
@@ -134,28 +146,42 @@ public struct Reconciler: Sendable {
             }
             let job = DeliveryJob(
                 customerUpdate: CustomerUpdate(
-                    customerId: update.customerId, externalId: update.externalId, callId: interaction.callId,
-                    idempotencyKey: "reconcile:\(interaction.callId):\(update.externalId)", profile: update.profile),
-                causeId: "reconcile:\(interaction.callId)")
+                    customerId: update.customerId,
+                    externalId: update.externalId,
+                    callId: interaction.callId,
+                    idempotencyKey: "reconcile:\(interaction.callId):\(update.externalId)",
+                    profile: update.profile
+                ),
+                causeId: "reconcile:\(interaction.callId)"
+            )
             do {
                 let queued = try await store.enqueueOutbox(
-                    callId: interaction.callId, causeId: job.causeId,
+                    callId: interaction.callId,
+                    causeId: job.causeId,
                     [NewOutboxEntry(kind: OutboxKind.delivery, payload: (cipher.map(job.sealed) ?? job).encoded())],
-                    relink: (update.externalId.description, .phoneLinkOnly), now: Date())
+                    relink: (update.externalId.description, .phoneLinkOnly),
+                    now: Date()
+                )
                 if queued.isEmpty {
                     // Linked in the moments since the check above: that newer link stays, and no update
                     // is queued for this match.
                     report.leftAsIs += 1
                     logger.notice(
                         "reconciliation found the call linked since; left as is",
-                        metadata: [LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
+                        metadata: [
+                            LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                        ]
+                    )
                     return
                 }
                 dispatcher?.submit(queued)
                 report.upgraded += 1
                 logger.info(
                     "reconciled",
-                    metadata: [LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)"])
+                    metadata: [
+                        LogKeys.callIdMasked: "\(masked)", LogKeys.externalIdMasked: "\(update.externalId.masked)",
+                    ]
+                )
             } catch {
                 report.failed += 1
                 report.failures.append("\(masked): could not queue the update: \(error)")
@@ -172,7 +198,8 @@ public struct ReconciliationSchedule: Sendable {
     let lease: ChoreLease?
     let logger: Logger
 
-    public init(reconciler: Reconciler, interval: Duration, window: Duration, lease: ChoreLease? = nil, logger: Logger) {
+    public init(reconciler: Reconciler, interval: Duration, window: Duration, lease: ChoreLease? = nil, logger: Logger)
+    {
         self.lease = lease
         self.reconciler = reconciler
         self.interval = interval
@@ -183,7 +210,10 @@ public struct ReconciliationSchedule: Sendable {
     public func run() async {
         guard interval > .zero else { return }
         await repeatUntilShutdown(
-            every: interval, startNow: false, lease: lease, logger: logger,
+            every: interval,
+            startNow: false,
+            lease: lease,
+            logger: logger,
             failure: "scheduled reconciliation failed; the next run tries again"
         ) {
             _ = try await reconciler.run(since: Date().addingTimeInterval(-window.totalSeconds))

@@ -1,10 +1,10 @@
-public import Logging
 import Foundation
+public import Logging
 public import RelayAMQP
 public import RelayCore
 public import RelayHTTP
-public import RelayStore
 import RelayPostgres
+public import RelayStore
 public import ServiceLifecycle
 
 /// The relay wired together from its configuration: broker client, store, HTTP client, and the
@@ -45,8 +45,13 @@ public final class RelayApp: Service {
     public var reconciler: Reconciler? {
         enricher.map { enricher in
             Reconciler(
-                store: store, enricher: enricher, dispatcher: dispatcher,
-                numberFor: { [self] in try await self.customerNumber(for: $0) }, cipher: cipher, logger: logger)
+                store: store,
+                enricher: enricher,
+                dispatcher: dispatcher,
+                numberFor: { [self] in try await self.customerNumber(for: $0) },
+                cipher: cipher,
+                logger: logger
+            )
         }
     }
     public let logger: Logger
@@ -68,9 +73,14 @@ public final class RelayApp: Service {
         public var crmNameLookupURLTemplate: String
 
         public init(
-            platformBaseURL: String, postCallWebhookURL: String, crmLookupURLTemplate: String = "",
-            crmContactURLTemplate: String = "", erpLookupURLTemplate: String = "", crmEmailLookupURLTemplate: String = "",
-            crmMessagingLookupURLTemplate: String = "", crmNameLookupURLTemplate: String = ""
+            platformBaseURL: String,
+            postCallWebhookURL: String,
+            crmLookupURLTemplate: String = "",
+            crmContactURLTemplate: String = "",
+            erpLookupURLTemplate: String = "",
+            crmEmailLookupURLTemplate: String = "",
+            crmMessagingLookupURLTemplate: String = "",
+            crmNameLookupURLTemplate: String = ""
         ) {
             self.crmEmailLookupURLTemplate = crmEmailLookupURLTemplate
             self.crmMessagingLookupURLTemplate = crmMessagingLookupURLTemplate
@@ -86,32 +96,48 @@ public final class RelayApp: Service {
     /// - Parameter carriesOutOutbox: false for a tool built on the relay's parts (`reconcile`): what it
     ///   adds to the outbox is left to the running relays, never claimed by a process about to exit.
     public convenience init(
-        configuration: RelayConfiguration, endpoints: Endpoints, metrics: RelayMetrics = .disabled,
-        carriesOutOutbox: Bool = true, logger: Logger
+        configuration: RelayConfiguration,
+        endpoints: Endpoints,
+        metrics: RelayMetrics = .disabled,
+        carriesOutOutbox: Bool = true,
+        logger: Logger
     ) throws(ConfigurationError) {
         try self.init(
-            configuration: configuration, amqpConfiguration: configuration.amqp.connection, endpoints: endpoints,
-            metrics: metrics, carriesOutOutbox: carriesOutOutbox, logger: logger)
+            configuration: configuration,
+            amqpConfiguration: configuration.amqp.connection,
+            endpoints: endpoints,
+            metrics: metrics,
+            carriesOutOutbox: carriesOutOutbox,
+            logger: logger
+        )
     }
 
     /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
     ///   file offers (tests shorten the reconnection backoff).
     public init(
-        configuration: RelayConfiguration, amqpConfiguration: AMQPConfiguration, endpoints: Endpoints,
-        metrics: RelayMetrics = .disabled, carriesOutOutbox: Bool = true, logger: Logger
+        configuration: RelayConfiguration,
+        amqpConfiguration: AMQPConfiguration,
+        endpoints: Endpoints,
+        metrics: RelayMetrics = .disabled,
+        carriesOutOutbox: Bool = true,
+        logger: Logger
     ) throws(ConfigurationError) {
         let (hasher, identifiers) = try configuration.identityHashers()
         let cipher = try configuration.fieldCipher()
         var signer: WebhookSigner?
         if let secret = configuration.webhook.signingSecret {
             guard let parsed = WebhookSigner(secret: secret) else {
-                throw ConfigurationError(key: "webhook.signingSecret", "is not whsec_ followed by base64 of at least 24 bytes")
+                throw ConfigurationError(
+                    key: "webhook.signingSecret",
+                    "is not whsec_ followed by base64 of at least 24 bytes"
+                )
             }
             signer = parsed
         } else if !configuration.crm.postCallWebhookURL.isEmpty {
             throw ConfigurationError(
                 key: "webhook.signingSecret",
-                "is required with crm.postCallWebhookUrl: set RELAY_WEBHOOK_SIGNING_SECRET or RELAY_WEBHOOK_SIGNING_SECRET_FILE")
+                "is required with crm.postCallWebhookUrl: set RELAY_WEBHOOK_SIGNING_SECRET or RELAY_WEBHOOK_SIGNING_SECRET_FILE"
+            )
         }
         let topology: Topology
         do {
@@ -132,52 +158,102 @@ public final class RelayApp: Service {
         // lookups: when the CRM and the platform share a host, a lookup backlog must not hold updates back.
         let inFlight = configuration.delivery.concurrency + configuration.delivery.enrichmentConcurrency + 64
         let http = CurlHTTPClient(
-            configuration: .init(maxConnectionsPerHost: inFlight, maxCachedConnections: 2 * inFlight), logger: logger)
+            configuration: .init(maxConnectionsPerHost: inFlight, maxCachedConnections: 2 * inFlight),
+            logger: logger
+        )
         var enricher: Enricher?
         if !endpoints.crmLookupURLTemplate.isEmpty {
             let crm = try Self.lookup(
-                "crm", configuration.crm.lookup, template: endpoints.crmLookupURLTemplate, placeholder: "phone")
-            let erp = try endpoints.erpLookupURLTemplate.isEmpty
+                "crm",
+                configuration.crm.lookup,
+                template: endpoints.crmLookupURLTemplate,
+                placeholder: "phone"
+            )
+            let erp =
+                try endpoints.erpLookupURLTemplate.isEmpty
                 ? nil
-                : Self.lookup("erp", configuration.erp.lookup, template: endpoints.erpLookupURLTemplate, placeholder: "accountId")
+                : Self.lookup(
+                    "erp",
+                    configuration.erp.lookup,
+                    template: endpoints.erpLookupURLTemplate,
+                    placeholder: "accountId"
+                )
             var contactLookup = configuration.crm.lookup
             contactLookup.pointers["results"] = configuration.crm.contactLookupResultsPointer
-            let crmContact = try endpoints.crmContactURLTemplate.isEmpty
+            let crmContact =
+                try endpoints.crmContactURLTemplate.isEmpty
                 ? nil
                 : Self.lookup(
-                    "crm", contactLookup, template: endpoints.crmContactURLTemplate, placeholder: "contactId",
-                    key: "crm.contactLookup.urlTemplate")
-            let crmEmail = try endpoints.crmEmailLookupURLTemplate.isEmpty
+                    "crm",
+                    contactLookup,
+                    template: endpoints.crmContactURLTemplate,
+                    placeholder: "contactId",
+                    key: "crm.contactLookup.urlTemplate"
+                )
+            let crmEmail =
+                try endpoints.crmEmailLookupURLTemplate.isEmpty
                 ? nil
                 : Self.lookup(
-                    "crm", configuration.crm.lookup, template: endpoints.crmEmailLookupURLTemplate, placeholder: "email",
-                    key: "crm.emailLookup.urlTemplate")
-            let crmMessaging = try endpoints.crmMessagingLookupURLTemplate.isEmpty
+                    "crm",
+                    configuration.crm.lookup,
+                    template: endpoints.crmEmailLookupURLTemplate,
+                    placeholder: "email",
+                    key: "crm.emailLookup.urlTemplate"
+                )
+            let crmMessaging =
+                try endpoints.crmMessagingLookupURLTemplate.isEmpty
                 ? nil
                 : Self.lookup(
-                    "crm", configuration.crm.lookup, template: endpoints.crmMessagingLookupURLTemplate,
-                    placeholders: ["messagingId", "platform"], key: "crm.messagingLookup.urlTemplate")
-            let crmName = try endpoints.crmNameLookupURLTemplate.isEmpty
+                    "crm",
+                    configuration.crm.lookup,
+                    template: endpoints.crmMessagingLookupURLTemplate,
+                    placeholders: ["messagingId", "platform"],
+                    key: "crm.messagingLookup.urlTemplate"
+                )
+            let crmName =
+                try endpoints.crmNameLookupURLTemplate.isEmpty
                 ? nil
                 : Self.lookup(
-                    "crm", configuration.crm.lookup, template: endpoints.crmNameLookupURLTemplate, placeholder: "name",
-                    key: "crm.nameLookup.urlTemplate")
+                    "crm",
+                    configuration.crm.lookup,
+                    template: endpoints.crmNameLookupURLTemplate,
+                    placeholder: "name",
+                    key: "crm.nameLookup.urlTemplate"
+                )
             enricher = Enricher(
-                crm: crm, crmContact: crmContact, crmEmail: crmEmail, crmMessaging: crmMessaging, crmName: crmName, erp: erp,
+                crm: crm,
+                crmContact: crmContact,
+                crmEmail: crmEmail,
+                crmMessaging: crmMessaging,
+                crmName: crmName,
+                erp: erp,
                 severalMatches: configuration.crm.severalMatches,
-                http: http, policy: configuration.delivery.retryPolicy,
-                backlogRatePerSecond: Double(configuration.enrichment.backlogRatePerSecond), logger: logger)
+                http: http,
+                policy: configuration.delivery.retryPolicy,
+                backlogRatePerSecond: Double(configuration.enrichment.backlogRatePerSecond),
+                logger: logger
+            )
         }
         let linking = PhaseOneLinking(
-            hasher: hasher, defaultRegion: configuration.identity.defaultRegion, enrichment: enricher != nil)
+            hasher: hasher,
+            defaultRegion: configuration.identity.defaultRegion,
+            enrichment: enricher != nil
+        )
         let correlator = CallCorrelator(settings: configuration.correlation.settings, linking: linking)
         let contacts = ContactDirectory(
-            store: store, cipher: cipher, hasher: identifiers, timeToLive: configuration.contacts.temporaryTimeToLive,
-            defaultRegion: configuration.identity.defaultRegion)
+            store: store,
+            cipher: cipher,
+            hasher: identifiers,
+            timeToLive: configuration.contacts.temporaryTimeToLive,
+            defaultRegion: configuration.identity.defaultRegion
+        )
         self.contacts = contacts
         self.contactExpiry = ContactExpiryService(
-            directory: contacts, interval: configuration.privacy.purgeInterval,
-            lease: ChoreLease(store: store, name: "contact-expiry"), logger: logger)
+            directory: contacts,
+            interval: configuration.privacy.purgeInterval,
+            lease: ChoreLease(store: store, name: "contact-expiry"),
+            logger: logger
+        )
         self.configuration = configuration
         self.logger = logger
         self.cipher = cipher
@@ -188,34 +264,60 @@ public final class RelayApp: Service {
         self.http = http
         self.store = store
         let lookup = CustomerLookup(
-            linking: linking, store: store, localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
-            enricher: enricher, budget: configuration.admin.lookupBudget,
-            cacheTimeToLive: configuration.admin.lookupCacheTimeToLive, metrics: metrics, logger: logger)
+            linking: linking,
+            store: store,
+            localAnswer: { try await contacts.localAnswer(phoneKey: $0, now: Date()) },
+            enricher: enricher,
+            budget: configuration.admin.lookupBudget,
+            cacheTimeToLive: configuration.admin.lookupCacheTimeToLive,
+            metrics: metrics,
+            logger: logger
+        )
         self.lookup = lookup
         let dispatcher = OutboxDispatcher(
             store: store,
             sender: DeliverySender(
                 http: http,
                 targets: .init(
-                    platformBaseURL: endpoints.platformBaseURL, postCallWebhookURL: endpoints.postCallWebhookURL,
-                    webhookSigner: signer),
+                    platformBaseURL: endpoints.platformBaseURL,
+                    postCallWebhookURL: endpoints.postCallWebhookURL,
+                    webhookSigner: signer
+                ),
                 requestTimeout: configuration.platform.requestTimeout,
-                breakerThreshold: configuration.platform.breakerThreshold, breakerOpen: configuration.platform.breakerOpen),
+                breakerThreshold: configuration.platform.breakerThreshold,
+                breakerOpen: configuration.platform.breakerOpen
+            ),
             enricher: enricher,
-            rules: DeliveryStateMachine(retryPolicy: configuration.delivery.retryPolicy, lookupMaxAge: configuration.enrichment.maxAge),
+            rules: DeliveryStateMachine(
+                retryPolicy: configuration.delivery.retryPolicy,
+                lookupMaxAge: configuration.enrichment.maxAge
+            ),
             deadLetters: DeadLetterPublisher(amqp: amqp, exchange: names.deadLetterExchange),
             settings: .init(
                 concurrency: configuration.delivery.concurrency,
                 lookupConcurrency: configuration.delivery.enrichmentConcurrency,
                 pollInterval: configuration.delivery.pollInterval,
-                overrideTimeToLive: configuration.identity.overrideTimeToLive),
-            cipher: cipher, metrics: metrics, logger: logger,
-            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) })
+                overrideTimeToLive: configuration.identity.overrideTimeToLive
+            ),
+            cipher: cipher,
+            metrics: metrics,
+            logger: logger,
+            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) }
+        )
         self.dispatcher = dispatcher
         self.pipeline = EventPipeline(
-            amqp: amqp, store: store, names: names, decoder: InputDecoder(limits: configuration.input.limits),
-            correlator: correlator, prefetch: configuration.amqp.prefetch, dispatcher: dispatcher, cipher: cipher,
-            metrics: metrics, logger: logger, contacts: contacts)
+            amqp: amqp,
+            store: store,
+            names: names,
+            decoder: InputDecoder(limits: configuration.input.limits),
+            correlator: correlator,
+            prefetch: configuration.amqp.prefetch,
+            dispatcher: dispatcher,
+            cipher: cipher,
+            metrics: metrics,
+            logger: logger,
+            contacts: contacts
+        )
         self.enricher = enricher
         self.deadLetterDrain = DeadLetterDrain(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)
         var retentionDeadLetters = DeadLetterQueue(configuration: amqpConfiguration, names: names, logger: logger)
@@ -223,18 +325,31 @@ public final class RelayApp: Service {
         // The relay's own drain moves the queue into the store; retention must not wait for the broker.
         retentionDeadLetters.drainsFirst = false
         self.retentionPurge = RetentionPurge(
-            store: store, deadLetters: retentionDeadLetters,
-            retention: configuration.privacy.retention, interval: configuration.privacy.purgeInterval,
-            lease: ChoreLease(store: store, name: "retention-purge"), logger: logger)
+            store: store,
+            deadLetters: retentionDeadLetters,
+            retention: configuration.privacy.retention,
+            interval: configuration.privacy.purgeInterval,
+            lease: ChoreLease(store: store, name: "retention-purge"),
+            logger: logger
+        )
         self.timers = TimerService(
-            store: store, correlator: correlator, dispatcher: dispatcher,
+            store: store,
+            correlator: correlator,
+            dispatcher: dispatcher,
             scanInterval: configuration.correlation.timerScanInterval,
-            processedEventRetention: configuration.correlation.processedEventRetention, cipher: cipher, logger: logger)
+            processedEventRetention: configuration.correlation.processedEventRetention,
+            cipher: cipher,
+            logger: logger
+        )
     }
 
     private static func lookup(
-        _ name: String, _ lookup: RelayConfiguration.Lookup, template: String, placeholder: String? = nil,
-        placeholders: Set<String> = [], key: String? = nil
+        _ name: String,
+        _ lookup: RelayConfiguration.Lookup,
+        template: String,
+        placeholder: String? = nil,
+        placeholders: Set<String> = [],
+        key: String? = nil
     ) throws(ConfigurationError) -> UpstreamLookup {
         let urlTemplate: URLTemplate
         do {
@@ -244,13 +359,25 @@ public final class RelayApp: Service {
         }
         func pointer(_ field: String) -> JSONPointer? { lookup.pointers[field].flatMap(JSONPointer.init) }
         let mapping = LookupMapping(
-            results: pointer("results") ?? JSONPointer("")!, contactId: pointer("contactId"), accountId: pointer("accountId"),
-            name: pointer("name"), email: pointer("email"), caseId: pointer("caseId"), loyaltyTier: pointer("loyaltyTier"),
-            previousInteractionCount: pointer("previousInteractionCount"), accountStatus: pointer("accountStatus"))
+            results: pointer("results") ?? JSONPointer("")!,
+            contactId: pointer("contactId"),
+            accountId: pointer("accountId"),
+            name: pointer("name"),
+            email: pointer("email"),
+            caseId: pointer("caseId"),
+            loyaltyTier: pointer("loyaltyTier"),
+            previousInteractionCount: pointer("previousInteractionCount"),
+            accountStatus: pointer("accountStatus")
+        )
         return UpstreamLookup(
-            name: name, urlTemplate: urlTemplate,
-            headers: lookup.authorization.map { [(name: "Authorization", value: $0)] } ?? [], timeout: lookup.timeout,
-            mapping: mapping, breakerThreshold: lookup.breakerThreshold, breakerOpenDuration: lookup.breakerOpen)
+            name: name,
+            urlTemplate: urlTemplate,
+            headers: lookup.authorization.map { [(name: "Authorization", value: $0)] } ?? [],
+            timeout: lookup.timeout,
+            mapping: mapping,
+            breakerThreshold: lookup.breakerThreshold,
+            breakerOpenDuration: lookup.breakerOpen
+        )
     }
 
     /// Reads what waits in the outbox (pending, due, retrying, oldest, by kind) into the metrics; called
@@ -275,7 +402,8 @@ public final class RelayApp: Service {
             guard count > 0 else { continue }
             logger.warning(
                 "an earlier version's work queue still holds messages this version does not read; drain it with the earlier version",
-                metadata: ["amqp.queue": "\(queue)", "amqp.messages": "\(count)"])
+                metadata: ["amqp.queue": "\(queue)", "amqp.messages": "\(count)"]
+            )
         }
     }
 
@@ -307,7 +435,8 @@ public final class RelayApp: Service {
                 } catch {
                     logger.warning(
                         "could not release this relay's outbox claims; other relays take them when the lease runs out",
-                        metadata: [LogKeys.error: "\(error)"])
+                        metadata: [LogKeys.error: "\(error)"]
+                    )
                 }
             }
             storeGroup.cancelAll()
@@ -338,9 +467,11 @@ public final class RelayApp: Service {
             if let reconciler = self.reconciler {
                 group.addTask {
                     await ReconciliationSchedule(
-                        reconciler: reconciler, interval: self.configuration.reconciliation.interval,
+                        reconciler: reconciler,
+                        interval: self.configuration.reconciliation.interval,
                         window: self.configuration.reconciliation.window,
-                        lease: ChoreLease(store: self.store, name: "reconciliation"), logger: self.logger
+                        lease: ChoreLease(store: self.store, name: "reconciliation"),
+                        logger: self.logger
                     ).run()
                 }
             }
@@ -359,8 +490,11 @@ public final class RelayApp: Service {
         var storeError: String?
         do { try await store.checkWritable() } catch { storeError = "\(error)" }
         return Readiness(
-            brokerConnected: amqp.isConnected, consuming: pipeline.isConsuming, storeWritable: storeError == nil,
-            storeError: storeError)
+            brokerConnected: amqp.isConnected,
+            consuming: pipeline.isConsuming,
+            storeWritable: storeError == nil,
+            storeError: storeError
+        )
     }
 
     public struct Readiness: Sendable, Hashable {

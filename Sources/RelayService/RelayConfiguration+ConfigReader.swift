@@ -1,7 +1,7 @@
 public import Foundation
 import RelayAMQP
-import RelayPostgres
 import RelayCore
+import RelayPostgres
 import Yams
 
 /// A configuration problem, always naming the key at fault.
@@ -52,7 +52,8 @@ extension RelayConfiguration {
     /// A key `a.bC` is overridden by `RELAY_A_B_C`; a secret also by `RELAY_A_B_C_FILE`, the path of a
     /// file holding it. Secrets are refused in the YAML file, which is meant to be committed.
     public static func load(
-        filePath: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+        filePath: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> (RelayConfiguration, [ResolvedConfigKey]) {
         var fileValues: [String: String] = [:]
         if let filePath {
@@ -67,7 +68,10 @@ extension RelayConfiguration {
         let known = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })
         for key in fileValues.keys.sorted() {
             if let why = retiredKeys[key] {
-                throw ConfigurationError(key: key, "is no longer used (\(why)): remove it from \(filePath ?? "the configuration file")")
+                throw ConfigurationError(
+                    key: key,
+                    "is no longer used (\(why)): remove it from \(filePath ?? "the configuration file")"
+                )
             }
             guard let definition = known[key] else {
                 throw ConfigurationError(key: key, "unknown key in \(filePath ?? "the configuration file")")
@@ -76,7 +80,8 @@ extension RelayConfiguration {
                 throw ConfigurationError(
                     key: key,
                     "is a secret and must not be in \(filePath ?? "the configuration file"): "
-                        + "set \(environmentName(for: key)) or \(environmentName(for: key))_FILE instead")
+                        + "set \(environmentName(for: key)) or \(environmentName(for: key))_FILE instead"
+                )
             }
         }
 
@@ -116,7 +121,14 @@ extension RelayConfiguration {
                 definition.isSecret
                 ? (definition.read(configuration).map { _ in "<redacted>" })
                 : definition.read(configuration)
-            resolved.append(ResolvedConfigKey(key: definition.name, displayValue: display, source: source, isSecret: definition.isSecret))
+            resolved.append(
+                ResolvedConfigKey(
+                    key: definition.name,
+                    displayValue: display,
+                    source: source,
+                    isSecret: definition.isSecret
+                )
+            )
         }
         try configuration.validate()
         return (configuration, resolved)
@@ -126,7 +138,9 @@ extension RelayConfiguration {
     static let environmentNamesThatAreNotKeys: Set<String> = [
         "RELAY_CONFIG", "RELAY_REPO_ROOT", "RELAY_CLI_BINARY", "RELAY_KEEP_BROKER",
     ]
-    static let environmentPrefixesThatAreNotKeys = ["RELAY_BROKER_", "RELAY_CLUSTER_", "RELAY_POSTGRES_", "RELAY_TEST_"]
+    static let environmentPrefixesThatAreNotKeys = [
+        "RELAY_BROKER_", "RELAY_CLUSTER_", "RELAY_POSTGRES_", "RELAY_TEST_",
+    ]
 
     /// A `RELAY_` variable that names no key is a typo until shown otherwise: ignored, it would leave
     /// the relay running on a default the operator meant to replace (`RELAY_CRM_LOOKUP_URL_TEMPLTE`
@@ -143,7 +157,10 @@ extension RelayConfiguration {
                 && !environmentPrefixesThatAreNotKeys.contains { name.hasPrefix($0) }
         }
         for key in retiredKeys.keys.sorted() where environment[environmentName(for: key)] != nil {
-            throw ConfigurationError(key: key, "is no longer used (\(retiredKeys[key]!)): unset \(environmentName(for: key))")
+            throw ConfigurationError(
+                key: key,
+                "is no longer used (\(retiredKeys[key]!)): unset \(environmentName(for: key))"
+            )
         }
         guard let first = unknown.sorted().first else { return }
         let nearest = known.keys.min {
@@ -198,7 +215,9 @@ extension RelayConfiguration {
         if delivery.baseDelay > delivery.maxDelay {
             throw ConfigurationError(key: "delivery.baseDelayMs", "must not exceed delivery.maxDelayMs")
         }
-        for (key, value) in [("platform.baseUrl", platform.baseURL), ("crm.postCallWebhookUrl", crm.postCallWebhookURL)]
+        for (key, value) in [
+            ("platform.baseUrl", platform.baseURL), ("crm.postCallWebhookUrl", crm.postCallWebhookURL),
+        ]
         where !value.isEmpty {
             guard let url = URL(string: value), let scheme = url.scheme, ["http", "https"].contains(scheme),
                 url.host != nil
@@ -207,22 +226,33 @@ extension RelayConfiguration {
             }
         }
         if let key = identity.phoneHashKey, key.utf8.count < 32 {
-            throw ConfigurationError(key: "identity.phoneHashKey", "must be at least 32 bytes (it is an HMAC-SHA256 key)")
+            throw ConfigurationError(
+                key: "identity.phoneHashKey",
+                "must be at least 32 bytes (it is an HMAC-SHA256 key)"
+            )
         }
         if identity.defaultRegion.count != 2 || !identity.defaultRegion.allSatisfy({ $0.isASCII && $0.isUppercase }) {
-            throw ConfigurationError(key: "identity.defaultRegion", "must be a two-letter ISO 3166 code such as US or GB (ZZ: none)")
+            throw ConfigurationError(
+                key: "identity.defaultRegion",
+                "must be a two-letter ISO 3166 code such as US or GB (ZZ: none)"
+            )
         }
         if let secret = webhook.signingSecret, !secret.hasPrefix("whsec_") {
             throw ConfigurationError(key: "webhook.signingSecret", "must start with whsec_ (Standard Webhooks)")
         }
         if let key = privacy.encryptionKey, FieldCipher(base64Key: key) == nil {
             throw ConfigurationError(
-                key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes (e.g. the output of `openssl rand -base64 32`)")
+                key: "privacy.encryptionKey",
+                "must be base64 of exactly 32 bytes (e.g. the output of `openssl rand -base64 32`)"
+            )
         }
         if !store.schema.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
             || store.schema.first?.isNumber != false
         {
-            throw ConfigurationError(key: "store.schema", "must be a lower-case PostgreSQL name: letters, digits and _, not starting with a digit")
+            throw ConfigurationError(
+                key: "store.schema",
+                "must be a lower-case PostgreSQL name: letters, digits and _, not starting with a digit"
+            )
         }
         if let token = admin.token, token.utf8.count < 16 {
             throw ConfigurationError(key: "admin.token", "must be at least 16 characters")
@@ -373,30 +403,39 @@ extension RelayConfiguration {
 
 extension ConfigKeyDefinition {
     static func string(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable, secret: Bool = false,
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable,
+        secret: Bool = false,
         allowEmpty: Bool = false
     ) -> Self {
         Self(
-            name: name, isSecret: secret,
+            name: name,
+            isSecret: secret,
             apply: { configuration, value in
                 if !allowEmpty && value.isEmpty { throw ConfigurationError(key: nil, "must not be empty") }
                 configuration[keyPath: path] = value
             },
-            read: { $0[keyPath: path] })
+            read: { $0[keyPath: path] }
+        )
     }
 
     static func optionalString(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String?> & Sendable, secret: Bool = false
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, String?> & Sendable,
+        secret: Bool = false
     ) -> Self {
         Self(
-            name: name, isSecret: secret,
+            name: name,
+            isSecret: secret,
             apply: { configuration, value in configuration[keyPath: path] = value.isEmpty ? nil : value },
-            read: { $0[keyPath: path] })
+            read: { $0[keyPath: path] }
+        )
     }
 
     /// Broker nodes, `host:port` separated by commas; empty: none.
     static func endpoints(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, [AMQPConfiguration.Endpoint]> & Sendable
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, [AMQPConfiguration.Endpoint]> & Sendable
     ) -> Self {
         Self(
             name: name,
@@ -410,7 +449,8 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path] = endpoints
             },
-            read: { $0[keyPath: path].map(\.description).joined(separator: ",") })
+            read: { $0[keyPath: path].map(\.description).joined(separator: ",") }
+        )
     }
 
     /// A PostgreSQL URL, checked as it is read; shown with its password hidden.
@@ -430,12 +470,17 @@ extension ConfigKeyDefinition {
                 configuration[keyPath: path] = value
             },
             read: { configuration in
-                configuration[keyPath: path].map { (try? PostgresURL(parsing: $0).description) ?? "(not a postgres:// URL)" }
-            })
+                configuration[keyPath: path].map {
+                    (try? PostgresURL(parsing: $0).description) ?? "(not a postgres:// URL)"
+                }
+            }
+        )
     }
 
     static func int(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Int> & Sendable, _ range: ClosedRange<Int>
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Int> & Sendable,
+        _ range: ClosedRange<Int>
     ) -> Self {
         Self(
             name: name,
@@ -448,11 +493,14 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path] = number
             },
-            read: { String($0[keyPath: path]) })
+            read: { String($0[keyPath: path]) }
+        )
     }
 
     static func milliseconds(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable,
+        _ range: ClosedRange<Int>
     ) -> Self {
         duration(name, path, range, unit: "milliseconds", make: Duration.milliseconds) { duration in
             let (seconds, attoseconds) = duration.components
@@ -461,27 +509,51 @@ extension ConfigKeyDefinition {
     }
 
     static func hours(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable,
+        _ range: ClosedRange<Int>
     ) -> Self {
-        duration(name, path, range, unit: "hours", make: { .seconds($0 * 3600) }) { $0.components.seconds / 3600 }
+        duration(
+            name,
+            path,
+            range,
+            unit: "hours",
+            make: { .seconds($0 * 3600) },
+            count: { $0.components.seconds / 3600 }
+        )
     }
 
     static func days(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable,
+        _ range: ClosedRange<Int>
     ) -> Self {
-        duration(name, path, range, unit: "days", make: { .seconds($0 * 86_400) }) { $0.components.seconds / 86_400 }
+        duration(
+            name,
+            path,
+            range,
+            unit: "days",
+            make: { .seconds($0 * 86_400) },
+            count: { $0.components.seconds / 86_400 }
+        )
     }
 
     static func seconds(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable,
+        _ range: ClosedRange<Int>
     ) -> Self {
         duration(name, path, range, unit: "seconds", make: Duration.seconds) { $0.components.seconds }
     }
 
     /// A duration written as a whole number of `unit`s.
     private static func duration(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable, _ range: ClosedRange<Int>,
-        unit: String, make: @escaping @Sendable (Int) -> Duration, count: @escaping @Sendable (Duration) -> Int64
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, Duration> & Sendable,
+        _ range: ClosedRange<Int>,
+        unit: String,
+        make: @escaping @Sendable (Int) -> Duration,
+        count: @escaping @Sendable (Duration) -> Int64
     ) -> Self {
         Self(
             name: name,
@@ -494,12 +566,15 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path] = make(number)
             },
-            read: { String(count($0[keyPath: path])) })
+            read: { String(count($0[keyPath: path])) }
+        )
     }
 
     /// A JSON pointer into a lookup's response, kept in the lookup's pointer table under `field`.
     static func pointer(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, [String: String]> & Sendable, _ field: String
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, [String: String]> & Sendable,
+        _ field: String
     ) -> Self {
         Self(
             name: name,
@@ -509,10 +584,12 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path][field] = value
             },
-            read: { $0[keyPath: path][field] })
+            read: { $0[keyPath: path][field] }
+        )
     }
 
-    static func pointerText(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable) -> Self {
+    static func pointerText(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable) -> Self
+    {
         Self(
             name: name,
             apply: { configuration, value in
@@ -521,7 +598,8 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path] = value
             },
-            read: { $0[keyPath: path] })
+            read: { $0[keyPath: path] }
+        )
     }
 
     static func bool(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, Bool> & Sendable) -> Self {
@@ -534,11 +612,14 @@ extension ConfigKeyDefinition {
                 default: throw ConfigurationError(key: nil, "'\(value)' is not true or false")
                 }
             },
-            read: { String($0[keyPath: path]) })
+            read: { String($0[keyPath: path]) }
+        )
     }
 
     static func choice(
-        _ name: String, _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable, _ choices: [String]
+        _ name: String,
+        _ path: any WritableKeyPath<RelayConfiguration, String> & Sendable,
+        _ choices: [String]
     ) -> Self {
         Self(
             name: name,
@@ -548,6 +629,7 @@ extension ConfigKeyDefinition {
                 }
                 configuration[keyPath: path] = value
             },
-            read: { $0[keyPath: path] })
+            read: { $0[keyPath: path] }
+        )
     }
 }

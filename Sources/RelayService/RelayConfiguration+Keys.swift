@@ -7,9 +7,11 @@ extension RelayConfiguration {
         guard let key = identity.phoneHashKey else {
             throw ConfigurationError(
                 key: "identity.phoneHashKey",
-                "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE")
+                "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE"
+            )
         }
-        guard let phones = PhoneHasher(key: Array(key.utf8)), let identifiers = IdentifierHasher(key: Array(key.utf8)) else {
+        guard let phones = PhoneHasher(key: Array(key.utf8)), let identifiers = IdentifierHasher(key: Array(key.utf8))
+        else {
             throw ConfigurationError(key: "identity.phoneHashKey", "is too short")
         }
         return (phones, identifiers)
@@ -20,7 +22,8 @@ extension RelayConfiguration {
         guard let encryptionKey = privacy.encryptionKey else {
             throw ConfigurationError(
                 key: "privacy.encryptionKey",
-                "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE (base64 of 32 bytes)")
+                "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE (base64 of 32 bytes)"
+            )
         }
         guard let cipher = FieldCipher(base64Key: encryptionKey) else {
             throw ConfigurationError(key: "privacy.encryptionKey", "must be base64 of exactly 32 bytes")

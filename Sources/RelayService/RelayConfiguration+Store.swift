@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 public import RelayPostgres
 public import RelayStore
 
@@ -29,7 +29,8 @@ extension RelayConfiguration {
     public func makeInstanceName() -> String {
         if let name = store.instanceName { return name }
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "relay"
-        return "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        return
+            "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 
     /// Opens the store `store.url` names (PostgreSQL), or the SQLite file at `store.path` when unset.
@@ -40,7 +41,11 @@ extension RelayConfiguration {
     public func openStore(logger: Logger, instance: String? = nil) throws(ConfigurationError) -> OpenedStore {
         guard let text = store.url else {
             do {
-                return OpenedStore(database: try SQLiteInteractionStore(path: store.path), postgres: nil, location: store.path)
+                return OpenedStore(
+                    database: try SQLiteInteractionStore(path: store.path),
+                    postgres: nil,
+                    location: store.path
+                )
             } catch {
                 throw ConfigurationError(key: "store.path", "cannot open the store: \(error)")
             }
@@ -53,11 +58,17 @@ extension RelayConfiguration {
         }
         if let password = store.password { url.password = password }
         let postgres = PostgresStore(
-            configuration: url, searchPath: store.schema == "public" ? nil : store.schema,
-            maximumConnections: store.maxConnections, instance: instance, claimLease: store.claimLease,
-            logger: logger)
+            configuration: url,
+            searchPath: store.schema == "public" ? nil : store.schema,
+            maximumConnections: store.maxConnections,
+            instance: instance,
+            claimLease: store.claimLease,
+            logger: logger
+        )
         return OpenedStore(
-            database: postgres, postgres: postgres,
-            location: url.description + (store.schema == "public" ? "" : " (schema \(store.schema))"))
+            database: postgres,
+            postgres: postgres,
+            location: url.description + (store.schema == "public" ? "" : " (schema \(store.schema))")
+        )
     }
 }

@@ -29,9 +29,14 @@ public struct RelayConfiguration: Sendable {
 
         public var connection: AMQPConfiguration {
             var connection = AMQPConfiguration(
-                host: host, port: port, virtualHost: virtualHost, user: user, password: password,
+                host: host,
+                port: port,
+                virtualHost: virtualHost,
+                user: user,
+                password: password,
                 heartbeatSeconds: heartbeatSeconds,
-                tls: tlsEnabled ? .init(caCertificatePath: tlsCACertificate, verifyPeer: tlsVerifyPeer) : nil)
+                tls: tlsEnabled ? .init(caCertificatePath: tlsCACertificate, verifyPeer: tlsVerifyPeer) : nil
+            )
             connection.failoverEndpoints = failoverNodes
             return connection
         }
@@ -154,8 +159,10 @@ public struct RelayConfiguration: Sendable {
 
         public var retryPolicy: RetryPolicy {
             RetryPolicy(
-                maxAttempts: maxAttempts, backoff: Backoff(baseDelay: baseDelay, maxDelay: maxDelay),
-                maxRetryAfter: maxRetryAfter)
+                maxAttempts: maxAttempts,
+                backoff: Backoff(baseDelay: baseDelay, maxDelay: maxDelay),
+                maxRetryAfter: maxRetryAfter
+            )
         }
     }
 

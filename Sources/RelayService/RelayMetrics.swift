@@ -1,8 +1,8 @@
 public import CoreMetrics
 public import Foundation
+import Metrics
 public import RelayCore
 public import RelayStore
-import Metrics
 
 /// Every metric the relay records, in one place, so names and label sets stay consistent (a
 /// Prometheus registry refuses one name with two label sets).
@@ -65,10 +65,13 @@ public struct RelayMetrics: Sendable {
     /// transport, or none.
     public func delivery(kind: String, outcome: String, statusClass: String, duration: Duration) {
         Counter(
-            label: Name.deliveries, dimensions: [("kind", kind), ("outcome", outcome), ("status_class", statusClass)],
+            label: Name.deliveries,
+            dimensions: [("kind", kind), ("outcome", outcome), ("status_class", statusClass)],
             factory: factory
         ).increment()
-        Timer(label: Name.deliveryDuration, dimensions: [("kind", kind)], factory: factory).recordNanoseconds(duration.nanoseconds)
+        Timer(label: Name.deliveryDuration, dimensions: [("kind", kind)], factory: factory).recordNanoseconds(
+            duration.nanoseconds
+        )
         if outcome == "retried" {
             Counter(label: Name.retries, dimensions: [("kind", kind)], factory: factory).increment()
         }

@@ -17,7 +17,9 @@ public struct RelayNames: Sendable, Hashable {
         deadLetterExchange = prefix + "relay.dead"
         deadLettersQueue = prefix + "relay.dead-letters"
         legacyWorkExchange = prefix + "relay.work"
-        legacyWorkQueues = ["relay.deliveries", "relay.enrichment", "relay.delay.5s", "relay.delay.30s", "relay.delay.2m",
-            "relay.delay.10m", "relay.delay.1h"].map { prefix + $0 }
+        legacyWorkQueues = [
+            "relay.deliveries", "relay.enrichment", "relay.delay.5s", "relay.delay.30s", "relay.delay.2m",
+            "relay.delay.10m", "relay.delay.1h",
+        ].map { prefix + $0 }
     }
 }

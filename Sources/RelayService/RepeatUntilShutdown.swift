@@ -13,7 +13,11 @@ import ServiceLifecycle
 /// - Parameter lease: when several relays share the store, the chore's lease: a round runs only on
 ///   the relay that takes it, so the chore runs about once per interval across all of them.
 func repeatUntilShutdown(
-    every interval: Duration, startNow: Bool, lease: ChoreLease? = nil, logger: Logger, failure: Logger.Message,
+    every interval: Duration,
+    startNow: Bool,
+    lease: ChoreLease? = nil,
+    logger: Logger,
+    failure: Logger.Message,
     _ work: () async throws -> Void
 ) async {
     var waitFirst = !startNow

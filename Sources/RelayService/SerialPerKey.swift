@@ -9,7 +9,8 @@ import Synchronization
 final class SerialPerKey: Sendable {
     private let turns = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
-    func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async throws -> Result) async rethrows -> Result {
+    func run<Result: Sendable>(_ key: String, _ operation: @Sendable () async throws -> Result) async rethrows -> Result
+    {
         // Nearly always the key is free: take it without suspending.
         if !turns.withLock({ $0.claim(key, orWait: nil) }) {
             await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in

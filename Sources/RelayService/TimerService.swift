@@ -1,5 +1,5 @@
-public import Logging
 public import Foundation
+public import Logging
 public import RelayCore
 public import RelayStore
 public import ServiceLifecycle
@@ -18,8 +18,13 @@ public final class TimerService: Service {
     let cipher: FieldCipher?
 
     public init(
-        store: any InteractionStore, correlator: CallCorrelator, dispatcher: OutboxDispatcher?, scanInterval: Duration,
-        processedEventRetention: Duration, cipher: FieldCipher? = nil, logger: Logger
+        store: any InteractionStore,
+        correlator: CallCorrelator,
+        dispatcher: OutboxDispatcher?,
+        scanInterval: Duration,
+        processedEventRetention: Duration,
+        cipher: FieldCipher? = nil,
+        logger: Logger
     ) {
         self.cipher = cipher
         self.store = store
@@ -68,7 +73,10 @@ public final class TimerService: Service {
             do {
                 let result = try await store.apply(callId: interaction.callId, eventId: causeId, now: now) { state in
                     let transition = correlator.fireTimers(state ?? interaction, now: firedAt)
-                    return (transition.interaction, transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) })
+                    return (
+                        transition.interaction,
+                        transition.effects.map { $0.outboxEntry(causeId: causeId, sealingWith: cipher) }
+                    )
                 }
                 switch result {
                 case .committed(let entries), .alreadyProcessed(let entries):
@@ -77,7 +85,8 @@ public final class TimerService: Service {
             } catch {
                 logger.error(
                     "timer firing not finished; the next scan finishes it",
-                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(interaction.callId))", LogKeys.error: "\(error)"])
+                    metadata: [LogKeys.callIdMasked: "\(Masking.mask(interaction.callId))", LogKeys.error: "\(error)"]
+                )
             }
         }
         return due.count
@@ -94,7 +103,8 @@ public final class TimerService: Service {
                 metadata: [
                     "store.processedEvents": "\(events)", "store.outboxEntries": "\(entries)",
                     "store.expiredOverrides": "\(overrides)",
-                ])
+                ]
+            )
         }
     }
 }

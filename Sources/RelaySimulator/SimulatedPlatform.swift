@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 import Synchronization
 
 /// A stand-in for the systems we do not own, for the embedded default, the demo, the tests and the
@@ -49,9 +49,15 @@ public final class SimulatedPlatform: Sendable {
         public var messagingId: String?
 
         public init(
-            contactId: String, accountId: String? = nil, name: String? = nil, email: String? = nil,
-            caseId: String? = nil, loyaltyTier: String? = nil, interactionCount: Int? = nil,
-            messagingPlatform: String? = nil, messagingId: String? = nil
+            contactId: String,
+            accountId: String? = nil,
+            name: String? = nil,
+            email: String? = nil,
+            caseId: String? = nil,
+            loyaltyTier: String? = nil,
+            interactionCount: Int? = nil,
+            messagingPlatform: String? = nil,
+            messagingId: String? = nil
         ) {
             self.messagingPlatform = messagingPlatform
             self.messagingId = messagingId
@@ -72,8 +78,13 @@ public final class SimulatedPlatform: Sendable {
         var record: CRMRecord
 
         enum CodingKeys: String, CodingKey {
-            case id = "Id", accountId = "AccountId", name = "Name", email = "Email", caseId = "CaseId"
-            case loyaltyTier = "LoyaltyTier", interactionCount = "InteractionCount"
+            case id = "Id"
+            case accountId = "AccountId"
+            case name = "Name"
+            case email = "Email"
+            case caseId = "CaseId"
+            case loyaltyTier = "LoyaltyTier"
+            case interactionCount = "InteractionCount"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -102,7 +113,11 @@ public final class SimulatedPlatform: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(value)) ?? Data()
-        return ScriptedResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")], body: Array(body))
+        return ScriptedResponse(
+            status: 200,
+            headers: [(name: "Content-Type", value: "application/json")],
+            body: Array(body)
+        )
     }
 
     public let server: LocalHTTPServer
@@ -112,8 +127,11 @@ public final class SimulatedPlatform: Sendable {
     private let accounts: Locked<[String: String]>
 
     private init(
-        server: LocalHTTPServer, updates: Locked<[CustomerUpdate]>, webhooks: Locked<[Webhook]>,
-        directory: Locked<[String: [CRMRecord]]>, accounts: Locked<[String: String]>
+        server: LocalHTTPServer,
+        updates: Locked<[CustomerUpdate]>,
+        webhooks: Locked<[Webhook]>,
+        directory: Locked<[String: [CRMRecord]]>,
+        accounts: Locked<[String: String]>
     ) {
         self.server = server
         self.updates = updates
@@ -154,7 +172,11 @@ public final class SimulatedPlatform: Sendable {
 
     /// Starts the simulator on loopback. `behaviour` may return a response to send instead of the
     /// default 200; `attempt` counts the requests for the same path, from 1.
-    public static func start(port: Int = 0, logger: Logger, behaviour: Behaviour? = nil) async throws
+    public static func start(
+        port: Int = 0,
+        logger: Logger,
+        behaviour: Behaviour? = nil
+    ) async throws
         -> SimulatedPlatform
     {
         let updates = Locked<[CustomerUpdate]>([])
@@ -165,7 +187,8 @@ public final class SimulatedPlatform: Sendable {
         let server = try await LocalHTTPServer.start(port: port, logger: logger) { request in
             let prefix = "/api/v2/customers/"
             let isWebhook = request.method == "POST" && request.path == postCallWebhookPath
-            let isLookup = request.method == "GET"
+            let isLookup =
+                request.method == "GET"
                 && (request.path.hasPrefix(crmSearchPath + "?") || request.path.hasPrefix(crmSearchPath + "/")
                     || request.path.hasPrefix(erpAccountsPath))
             guard isWebhook || isLookup || (request.method == "PUT" && request.path.hasPrefix(prefix)) else {
@@ -190,8 +213,12 @@ public final class SimulatedPlatform: Sendable {
                     webhooks.withLock {
                         $0.append(
                             Webhook(
-                                id: request.header("webhook-id"), timestamp: request.header("webhook-timestamp"),
-                                signature: request.header("webhook-signature"), body: request.body))
+                                id: request.header("webhook-id"),
+                                timestamp: request.header("webhook-timestamp"),
+                                signature: request.header("webhook-signature"),
+                                body: request.body
+                            )
+                        )
                     }
                 } else {
                     updates.withLock { $0.append(update(from: request)) }
@@ -213,11 +240,18 @@ public final class SimulatedPlatform: Sendable {
             let received = update(from: request)
             updates.withLock { $0.append(received) }
             return ScriptedResponse(
-                status: 200, headers: [(name: "Content-Type", value: "application/json")],
-                body: Array(#"{"id":"\#(received.customerId.count)","version":1}"#.utf8))
+                status: 200,
+                headers: [(name: "Content-Type", value: "application/json")],
+                body: Array(#"{"id":"\#(received.customerId.count)","version":1}"#.utf8)
+            )
         }
         return SimulatedPlatform(
-            server: server, updates: updates, webhooks: webhooks, directory: directory, accounts: accounts)
+            server: server,
+            updates: updates,
+            webhooks: webhooks,
+            directory: directory,
+            accounts: accounts
+        )
     }
 
     /// Waits until `count` updates have been accepted; throws naming both counts on timeout.
@@ -230,13 +264,20 @@ public final class SimulatedPlatform: Sendable {
         try await waitFor(count, "webhooks", timeout: timeout) { webhooks }
     }
 
-    private func waitFor<Item>(_ count: Int, _ what: String, timeout: Duration, read: () -> [Item]) async throws -> [Item] {
+    private func waitFor<Item>(
+        _ count: Int,
+        _ what: String,
+        timeout: Duration,
+        read: () -> [Item]
+    ) async throws -> [Item] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let received = read()
             if received.count >= count { return received }
             guard ContinuousClock.now < deadline else {
-                throw LocalHTTPServerError(message: "expected \(count) \(what) within \(timeout), received \(received.count)")
+                throw LocalHTTPServerError(
+                    message: "expected \(count) \(what) within \(timeout), received \(received.count)"
+                )
             }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -247,7 +288,9 @@ public final class SimulatedPlatform: Sendable {
     }
 
     private static func lookup(
-        _ request: RecordedRequest, directory: Locked<[String: [CRMRecord]]>, accounts: Locked<[String: String]>
+        _ request: RecordedRequest,
+        directory: Locked<[String: [CRMRecord]]>,
+        accounts: Locked<[String: String]>
     ) -> ScriptedResponse {
         if request.path.hasPrefix(crmSearchPath + "?") {
             let query = URLComponents(string: "http://simulator" + request.path)?.queryItems ?? []
@@ -287,8 +330,10 @@ public final class SimulatedPlatform: Sendable {
         let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any]
         return CustomerUpdate(
             customerId: encodedId.removingPercentEncoding ?? encodedId,
-            externalId: body?["externalId"] as? String, idempotencyKey: request.header("idempotency-key"),
-            body: request.bodyText)
+            externalId: body?["externalId"] as? String,
+            idempotencyKey: request.header("idempotency-key"),
+            body: request.bodyText
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 public import Foundation
-public import RelayCore
 import GRDB
+public import RelayCore
 
 /// A contact as stored: ids, types and times in clear; name, attributes, notes and identifier values
 /// sealed by the caller (`FieldCipher`), which alone holds the key.
@@ -24,10 +24,21 @@ public struct StoredContact: Sendable, Hashable {
     public var expiredAt: Date?
 
     public init(
-        id: String, type: ContactType, mergedInto: String?, aliases: [String], name: [UInt8]?, nameKey: String?,
-        attributes: [UInt8]?, notes: [UInt8]?, identifiers: [UInt8]?, identifierKeys: [String], createdAt: Date,
+        id: String,
+        type: ContactType,
+        mergedInto: String?,
+        aliases: [String],
+        name: [UInt8]?,
+        nameKey: String?,
+        attributes: [UInt8]?,
+        notes: [UInt8]?,
+        identifiers: [UInt8]?,
+        identifierKeys: [String],
+        createdAt: Date,
         updatedAt: Date,
-        lastInteractionAt: Date?, expiresAt: Date?, expiredAt: Date?
+        lastInteractionAt: Date?,
+        expiresAt: Date?,
+        expiredAt: Date?
     ) {
         self.id = id
         self.type = type
@@ -86,9 +97,20 @@ public struct StoredJourneyEntry: Sendable, Hashable {
     public var suggestions: [StoredSuggestion] = []
 
     public init(
-        callId: String, contactId: String, linkedBy: String, status: Interaction.Status, channel: Channel?,
-        direction: CallDirection?, startedAt: Date?, endedAt: Date?, firstSeenAt: Date, queueId: String?,
-        agentId: String?, wrapUpCode: String?, notes: [UInt8]?, suggestions: [StoredSuggestion]
+        callId: String,
+        contactId: String,
+        linkedBy: String,
+        status: Interaction.Status,
+        channel: Channel?,
+        direction: CallDirection?,
+        startedAt: Date?,
+        endedAt: Date?,
+        firstSeenAt: Date,
+        queueId: String?,
+        agentId: String?,
+        wrapUpCode: String?,
+        notes: [UInt8]?,
+        suggestions: [StoredSuggestion]
     ) {
         self.callId = callId
         self.contactId = contactId
@@ -139,8 +161,14 @@ public struct ContactCapture: Sendable {
     public var sealedNotes: [UInt8]?
 
     public init(
-        sighting: ContactSighting?, keys: [String], sealedIdentifiers: [UInt8]?, nameKey: String?, sealedName: [UInt8]?,
-        newContactId: String, timeToLive: Duration, sealedNotes: [UInt8]?
+        sighting: ContactSighting?,
+        keys: [String],
+        sealedIdentifiers: [UInt8]?,
+        nameKey: String?,
+        sealedName: [UInt8]?,
+        newContactId: String,
+        timeToLive: Duration,
+        sealedNotes: [UInt8]?
     ) {
         self.sighting = sighting
         self.keys = keys
@@ -165,14 +193,17 @@ public struct ContactRows: ContactTables {
     }
 
     public func contact(_ id: String) throws -> StoredContact? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM contact WHERE id = ?"), arguments: [id])
+        else { return nil }
         return try Self.contact(row)
     }
 
     /// The contact that owns the identifier with this key, not resolved through merges.
     public func owner(key: String) throws -> String? {
         try String.fetchOne(
-            db.cachedStatement(sql: "SELECT contact_id FROM contact_identifier WHERE key = ?"), arguments: [key])
+            db.cachedStatement(sql: "SELECT contact_id FROM contact_identifier WHERE key = ?"),
+            arguments: [key]
+        )
     }
 
     /// Follows `merged_into` to the canonical contact.
@@ -180,7 +211,9 @@ public struct ContactRows: ContactTables {
         var current = id
         var seen: Set<String> = [id]
         while let next = try String.fetchOne(
-            db.cachedStatement(sql: "SELECT merged_into FROM contact WHERE id = ?"), arguments: [current]),
+            db.cachedStatement(sql: "SELECT merged_into FROM contact WHERE id = ?"),
+            arguments: [current]
+        ),
             seen.insert(next).inserted
         {
             current = next
@@ -196,7 +229,8 @@ public struct ContactRows: ContactTables {
                 SELECT id FROM contact WHERE name_key = ? AND merged_into IS NULL AND expired_at IS NULL
                 ORDER BY created_at, id LIMIT ?
                 """,
-            arguments: [nameKey, limit])
+            arguments: [nameKey, limit]
+        )
     }
 
     public func merge(_ id: String) throws -> StoredMerge? {
@@ -210,7 +244,8 @@ public struct ContactRows: ContactTables {
                 sql: """
                     SELECT * FROM contact_merge WHERE undone_at IS NULL AND (target_id = ? OR absorbed_id = ?)
                     ORDER BY merged_at, id
-                    """),
+                    """
+            ),
             arguments: [contactId, contactId]
         ).map(Self.merge)
     }
@@ -218,10 +253,13 @@ public struct ContactRows: ContactTables {
     /// Writes the contact and makes the lookup table match its identifiers: keys it no longer has are
     /// released, new ones taken (from whoever held them: the rules checked that before).
     public func save(_ contact: StoredContact) throws {
-        let previousKeys = try String.fetchOne(
-            db.cachedStatement(sql: "SELECT identifier_keys FROM contact WHERE id = ?"), arguments: [contact.id]
-        ).map(Self.keys) ?? []
-        let aliases = contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
+        let previousKeys =
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT identifier_keys FROM contact WHERE id = ?"),
+                arguments: [contact.id]
+            ).map(Self.keys) ?? []
+        let aliases =
+            contact.aliases.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(contact.aliases), as: UTF8.self)
         try db.cachedStatement(
             sql: """
                 INSERT INTO contact (
@@ -253,7 +291,8 @@ public struct ContactRows: ContactTables {
             sql: """
                 INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)
                 ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id
-                """)
+                """
+        )
         for key in contact.identifierKeys where !previousKeys.contains(key) {
             try take.execute(arguments: [key, contact.id])
         }
@@ -269,7 +308,8 @@ public struct ContactRows: ContactTables {
             arguments: [
                 merge.id, merge.targetId, merge.absorbedId, ColumnTime.value(merge.mergedAt),
                 ColumnTime.value(merge.undoneAt), Data(merge.snapshot),
-            ])
+            ]
+        )
     }
 
     /// Every interaction linked to any of these contacts, newest first.
@@ -288,8 +328,12 @@ public struct ContactRows: ContactTables {
                 ORDER BY COALESCE(i.started_at, i.first_seen_at) DESC, ci.call_id DESC
                 LIMIT ?
                 """,
-            arguments: StatementArguments(contactIds) + [limit])
-        let suggestions = Dictionary(grouping: try self.suggestions(callIds: rows.map { $0[0] as String }), by: \.callId)
+            arguments: StatementArguments(contactIds) + [limit]
+        )
+        let suggestions = Dictionary(
+            grouping: try self.suggestions(callIds: rows.map { $0[0] as String }),
+            by: \.callId
+        )
         // By position, not name: a journey is a thousand rows, and a name lookup per column per row
         // was most of the query's time.
         return rows.map { row in
@@ -297,13 +341,21 @@ public struct ContactRows: ContactTables {
             let started: Double? = row[6]
             let ended: Double? = row[7]
             return StoredJourneyEntry(
-                callId: row[0], contactId: row[1], linkedBy: row[2],
+                callId: row[0],
+                contactId: row[1],
+                linkedBy: row[2],
                 status: Interaction.Status(rawValue: row[3]) ?? .active,
                 channel: (row[4] as String?).flatMap(Channel.init(rawValue:)),
                 direction: (row[5] as String?).flatMap(CallDirection.init(rawValue:)),
-                startedAt: started.map(ColumnTime.date), endedAt: ended.map(ColumnTime.date),
-                firstSeenAt: ColumnTime.date(row[8]), queueId: row[9], agentId: row[10], wrapUpCode: row[11],
-                notes: notes.map { [UInt8]($0) }, suggestions: suggestions[row[0] as String] ?? [])
+                startedAt: started.map(ColumnTime.date),
+                endedAt: ended.map(ColumnTime.date),
+                firstSeenAt: ColumnTime.date(row[8]),
+                queueId: row[9],
+                agentId: row[10],
+                wrapUpCode: row[11],
+                notes: notes.map { [UInt8]($0) },
+                suggestions: suggestions[row[0] as String] ?? []
+            )
         }
     }
 
@@ -325,8 +377,11 @@ public struct ContactRows: ContactTables {
                 arguments: StatementArguments(Array(slice))
             ).map { row in
                 StoredSuggestion(
-                    callId: row[0], externalId: row[1], name: (row[2] as Data?).map { [UInt8]($0) },
-                    suggestedAt: ColumnTime.date(row[3]))
+                    callId: row[0],
+                    externalId: row[1],
+                    name: (row[2] as Data?).map { [UInt8]($0) },
+                    suggestedAt: ColumnTime.date(row[3])
+                )
             }
         }
         return found
@@ -346,8 +401,11 @@ public struct ContactRows: ContactTables {
             arguments: StatementArguments(contactIds)
         ).map { row in
             StoredSuggestion(
-                callId: row[0], externalId: row[1], name: (row[2] as Data?).map { [UInt8]($0) },
-                suggestedAt: ColumnTime.date(row[3]))
+                callId: row[0],
+                externalId: row[1],
+                name: (row[2] as Data?).map { [UInt8]($0) },
+                suggestedAt: ColumnTime.date(row[3])
+            )
         }
     }
 
@@ -356,11 +414,15 @@ public struct ContactRows: ContactTables {
     public func link(callId: String) throws -> (contactId: String, linkedBy: String, suggestions: [String])? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT contact_id, linked_by, suggestions FROM contact_interaction WHERE call_id = ?",
-                arguments: [callId])
+                db,
+                sql: "SELECT contact_id, linked_by, suggestions FROM contact_interaction WHERE call_id = ?",
+                arguments: [callId]
+            )
         else { return nil }
         let suggestions: String? = row["suggestions"]
-        return (row["contact_id"], row["linked_by"], suggestions.map { $0.split(separator: ",").map(String.init) } ?? [])
+        return (
+            row["contact_id"], row["linked_by"], suggestions.map { $0.split(separator: ",").map(String.init) } ?? []
+        )
     }
 
     /// Contacts whose expiry is due at `now`, soonest first.
@@ -371,7 +433,8 @@ public struct ContactRows: ContactTables {
                 SELECT id FROM contact WHERE expires_at IS NOT NULL AND expires_at <= ? AND expired_at IS NULL
                 ORDER BY expires_at, id LIMIT ?
                 """,
-            arguments: [ColumnTime.value(now), limit])
+            arguments: [ColumnTime.value(now), limit]
+        )
     }
 
     public func erase(contactIds: [String], phoneKeys: [String]) throws -> ContactErasure {
@@ -381,15 +444,21 @@ public struct ContactRows: ContactTables {
         if !contactIds.isEmpty {
             callIds.formUnion(
                 try String.fetchAll(
-                    db, sql: "SELECT call_id FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))",
-                    arguments: StatementArguments(contactIds)))
+                    db,
+                    sql: "SELECT call_id FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))",
+                    arguments: StatementArguments(contactIds)
+                )
+            )
         }
         let phoneIds = phoneKeys.map { "PHONE:\($0)" }
         if !phoneIds.isEmpty {
             callIds.formUnion(
                 try String.fetchAll(
-                    db, sql: "SELECT call_id FROM interaction WHERE external_id IN (\(list(phoneIds)))",
-                    arguments: StatementArguments(phoneIds)))
+                    db,
+                    sql: "SELECT call_id FROM interaction WHERE external_id IN (\(list(phoneIds)))",
+                    arguments: StatementArguments(phoneIds)
+                )
+            )
         }
         for callId in callIds {
             try db.execute(sql: "DELETE FROM interaction WHERE call_id = ?", arguments: [callId])
@@ -402,25 +471,36 @@ public struct ContactRows: ContactTables {
         }
         if !contactIds.isEmpty {
             let ids = StatementArguments(contactIds)
-            try db.execute(sql: "DELETE FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))", arguments: ids)
+            try db.execute(
+                sql: "DELETE FROM contact_interaction WHERE contact_id IN (\(list(contactIds)))",
+                arguments: ids
+            )
             for id in contactIds {
-                let keys = try String.fetchOne(db, sql: "SELECT identifier_keys FROM contact WHERE id = ?", arguments: [id])
+                let keys =
+                    try String.fetchOne(db, sql: "SELECT identifier_keys FROM contact WHERE id = ?", arguments: [id])
                     .map(Self.keys) ?? []
                 for key in keys {
-                    try db.execute(sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?", arguments: [key, id])
+                    try db.execute(
+                        sql: "DELETE FROM contact_identifier WHERE key = ? AND contact_id = ?",
+                        arguments: [key, id]
+                    )
                     erasure.identifiers += db.changesCount
                 }
             }
             try db.execute(
-                sql: "DELETE FROM contact_merge WHERE target_id IN (\(list(contactIds))) OR absorbed_id IN (\(list(contactIds)))",
-                arguments: ids + ids)
+                sql:
+                    "DELETE FROM contact_merge WHERE target_id IN (\(list(contactIds))) OR absorbed_id IN (\(list(contactIds)))",
+                arguments: ids + ids
+            )
             erasure.merges = db.changesCount
             try db.execute(sql: "DELETE FROM contact WHERE id IN (\(list(contactIds)))", arguments: ids)
             erasure.contacts = db.changesCount
         }
         if !phoneKeys.isEmpty {
             try db.execute(
-                sql: "DELETE FROM identity_override WHERE phone_key IN (\(list(phoneKeys)))", arguments: StatementArguments(phoneKeys))
+                sql: "DELETE FROM identity_override WHERE phone_key IN (\(list(phoneKeys)))",
+                arguments: StatementArguments(phoneKeys)
+            )
             erasure.overrides = db.changesCount
         }
         return erasure
@@ -452,8 +532,10 @@ public struct ContactRows: ContactTables {
                     sql: """
                         SELECT id FROM contact WHERE name_key = ? AND merged_into IS NULL AND expired_at IS NULL
                         ORDER BY created_at, id LIMIT 5
-                        """),
-                arguments: [nameKey])
+                        """
+                ),
+                arguments: [nameKey]
+            )
         }
         let contactId: String
         let linkedBy: String
@@ -479,17 +561,22 @@ public struct ContactRows: ContactTables {
             ).execute(arguments: [
                 contactId, type.rawValue, capture.sealedName.map { Data($0) }, capture.nameKey,
                 capture.sealedIdentifiers.map { Data($0) }, capture.keys.joined(separator: " "), ColumnTime.value(now),
-                ColumnTime.value(now), ColumnTime.value(now), ColumnTime.value(contact.expiry(timeToLive: capture.timeToLive)),
+                ColumnTime.value(now), ColumnTime.value(now),
+                ColumnTime.value(contact.expiry(timeToLive: capture.timeToLive)),
             ])
-            let insertIdentifier = try db.cachedStatement(sql: "INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)")
+            let insertIdentifier = try db.cachedStatement(
+                sql: "INSERT INTO contact_identifier (key, contact_id) VALUES (?, ?)"
+            )
             for key in capture.keys {
                 try insertIdentifier.execute(arguments: [key, contactId])
             }
         }
         try db.cachedStatement(
-            sql: "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES (?, ?, ?, ?, ?)"
+            sql:
+                "INSERT INTO contact_interaction (call_id, contact_id, linked_by, suggestions, linked_at) VALUES (?, ?, ?, ?, ?)"
         ).execute(arguments: [
-            callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ","), ColumnTime.value(now),
+            callId, contactId, linkedBy, suggestions.isEmpty ? nil : suggestions.joined(separator: ","),
+            ColumnTime.value(now),
         ])
     }
 
@@ -497,10 +584,17 @@ public struct ContactRows: ContactTables {
     private func renew(_ id: String, now: Date, timeToLive: Duration) throws {
         guard
             let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = ?"),
-                arguments: [id])
+                db.cachedStatement(
+                    sql: "SELECT type, merged_into, aliases, created_at, expired_at FROM contact WHERE id = ?"
+                ),
+                arguments: [id]
+            )
         else { return }
-        var contact = Contact(id: id, type: ContactType(rawValue: row["type"]) ?? .curated, createdAt: ColumnTime.date(row["created_at"]))
+        var contact = Contact(
+            id: id,
+            type: ContactType(rawValue: row["type"]) ?? .curated,
+            createdAt: ColumnTime.date(row["created_at"])
+        )
         contact.mergedInto = row["merged_into"]
         // Only whether it has aliases matters to the rule, not which.
         contact.aliases = (row["aliases"] as String) == "[]" ? [] : [""]
@@ -521,30 +615,47 @@ public struct ContactRows: ContactTables {
         func blob(_ column: String) -> [UInt8]? { (row[column] as Data?).map { [UInt8]($0) } }
         func time(_ column: String) -> Date? { (row[column] as Double?).map(ColumnTime.date) }
         return StoredContact(
-            id: row["id"], type: ContactType(rawValue: row["type"]) ?? .curated, mergedInto: row["merged_into"],
-            aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)), name: blob("name"),
-            nameKey: row["name_key"], attributes: blob("attributes"), notes: blob("notes"), identifiers: blob("identifiers"),
+            id: row["id"],
+            type: ContactType(rawValue: row["type"]) ?? .curated,
+            mergedInto: row["merged_into"],
+            aliases: try JSONDecoder().decode([String].self, from: Data(aliases.utf8)),
+            name: blob("name"),
+            nameKey: row["name_key"],
+            attributes: blob("attributes"),
+            notes: blob("notes"),
+            identifiers: blob("identifiers"),
             identifierKeys: keys(row["identifier_keys"]),
-            createdAt: ColumnTime.date(row["created_at"]), updatedAt: ColumnTime.date(row["updated_at"]),
-            lastInteractionAt: time("last_interaction_at"), expiresAt: time("expires_at"), expiredAt: time("expired_at"))
+            createdAt: ColumnTime.date(row["created_at"]),
+            updatedAt: ColumnTime.date(row["updated_at"]),
+            lastInteractionAt: time("last_interaction_at"),
+            expiresAt: time("expires_at"),
+            expiredAt: time("expired_at")
+        )
     }
 
     private static func merge(_ row: Row) -> StoredMerge {
         let snapshot: Data = row["snapshot"]
         return StoredMerge(
-            id: row["id"], targetId: row["target_id"], absorbedId: row["absorbed_id"],
-            mergedAt: ColumnTime.date(row["merged_at"]), undoneAt: (row["undone_at"] as Double?).map(ColumnTime.date),
-            snapshot: [UInt8](snapshot))
+            id: row["id"],
+            targetId: row["target_id"],
+            absorbedId: row["absorbed_id"],
+            mergedAt: ColumnTime.date(row["merged_at"]),
+            undoneAt: (row["undone_at"] as Double?).map(ColumnTime.date),
+            snapshot: [UInt8](snapshot)
+        )
     }
 }
 
 extension SQLiteInteractionStore: ContactStore {
-    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
+    public func readContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T
+    {
         try await writer.read { db in try body(ContactRows(db: db)) }
     }
 
     /// On the single writer: it never interleaves with another write, an event's contact link included.
-    public func writeContacts<T: Sendable>(_ body: @escaping @Sendable (any ContactTables) throws -> T) async throws -> T {
+    public func writeContacts<T: Sendable>(
+        _ body: @escaping @Sendable (any ContactTables) throws -> T
+    ) async throws -> T {
         try await writer.write { db in try body(ContactRows(db: db)) }
     }
 }

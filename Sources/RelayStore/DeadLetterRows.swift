@@ -1,6 +1,6 @@
 public import Foundation
-public import RelayCore
 import GRDB
+public import RelayCore
 
 /// One dead letter as the store keeps it: the record operators query, replay, purge and resolve.
 ///
@@ -55,11 +55,30 @@ public struct StoredDeadLetter: Sendable, Hashable {
     public var sequence: Int64
 
     public init(
-        id: String, kind: String, reason: String, callId: String?, eventType: String?, eventId: String?, attempts: Int?,
-        firstFailureAt: Date?, lastFailureAt: Date?, lastError: String, target: DeadLetterRecord.Target?,
-        origin: DeadLetterRecord.Origin?, replayCount: Int, payloadEncoding: String, payload: [UInt8], message: [UInt8],
-        headers: [String: StoredHeaderValue], routingKey: String, state: State = .open, stateChangedAt: Date? = nil,
-        note: String? = nil, recordedAt: Date, copies: Int = 1, sequence: Int64 = 0
+        id: String,
+        kind: String,
+        reason: String,
+        callId: String?,
+        eventType: String?,
+        eventId: String?,
+        attempts: Int?,
+        firstFailureAt: Date?,
+        lastFailureAt: Date?,
+        lastError: String,
+        target: DeadLetterRecord.Target?,
+        origin: DeadLetterRecord.Origin?,
+        replayCount: Int,
+        payloadEncoding: String,
+        payload: [UInt8],
+        message: [UInt8],
+        headers: [String: StoredHeaderValue],
+        routingKey: String,
+        state: State = .open,
+        stateChangedAt: Date? = nil,
+        note: String? = nil,
+        recordedAt: Date,
+        copies: Int = 1,
+        sequence: Int64 = 0
     ) {
         self.id = id
         self.kind = kind
@@ -137,8 +156,14 @@ public struct DeadLetterQuery: Sendable, Hashable {
     public var limit: Int?
 
     public init(
-        reasons: Set<String> = [], since: Date? = nil, until: Date? = nil, callId: String? = nil, ids: Set<String> = [],
-        states: Set<StoredDeadLetter.State> = [.open], after: Int64? = nil, limit: Int? = nil
+        reasons: Set<String> = [],
+        since: Date? = nil,
+        until: Date? = nil,
+        callId: String? = nil,
+        ids: Set<String> = [],
+        states: Set<StoredDeadLetter.State> = [.open],
+        after: Int64? = nil,
+        limit: Int? = nil
     ) {
         self.reasons = reasons
         self.since = since
@@ -170,7 +195,13 @@ public struct DeadLetterSummary: Sendable, Hashable {
     public var oldestFailure: Date?
     public var newestFailure: Date?
 
-    public init(total: Int, byReason: [String: Int], byLastError: [ErrorGroup], oldestFailure: Date?, newestFailure: Date?) {
+    public init(
+        total: Int,
+        byReason: [String: Int],
+        byLastError: [ErrorGroup],
+        oldestFailure: Date?,
+        newestFailure: Date?
+    ) {
         self.total = total
         self.byReason = byReason
         self.byLastError = byLastError
@@ -181,7 +212,9 @@ public struct DeadLetterSummary: Sendable, Hashable {
 
 extension SQLiteInteractionStore: DeadLetterStore {
     public func recordDeadLetters(_ letters: [StoredDeadLetter], now: Date) async throws -> [DeadLetterRecording] {
-        try await database { try await writeShared { db in try letters.map { try DeadLetterRows(db).record($0, now: now) } } }
+        try await database {
+            try await writeShared { db in try letters.map { try DeadLetterRows(db).record($0, now: now) } }
+        }
     }
 
     public func deadLetterSummary(_ query: DeadLetterQuery, groups: Int) async throws -> DeadLetterSummary {
@@ -214,7 +247,8 @@ extension SQLiteInteractionStore: DeadLetterStore {
                         UPDATE dead_letter SET state = 'open', state_changed_at = ?
                         WHERE state = 'replaying' AND state_changed_at < ? RETURNING id
                         """,
-                    arguments: [ColumnTime.value(now), ColumnTime.value(cutoff)])
+                    arguments: [ColumnTime.value(now), ColumnTime.value(cutoff)]
+                )
             }
         }
     }
@@ -231,11 +265,17 @@ extension SQLiteInteractionStore: DeadLetterStore {
 
     /// Two operators claiming the same record: one gets it, the other an empty answer.
     public func transitionDeadLetters(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
+        ids: [String],
+        from: Set<StoredDeadLetter.State>,
+        to: StoredDeadLetter.State,
+        note: String?,
+        now: Date
     ) async throws -> [String] {
         guard !ids.isEmpty, !from.isEmpty else { return [] }
         return try await database {
-            try await writeShared { db in try DeadLetterRows(db).transition(ids: ids, from: from, to: to, note: note, now: now) }
+            try await writeShared { db in
+                try DeadLetterRows(db).transition(ids: ids, from: from, to: to, note: note, now: now)
+            }
         }
     }
 }
@@ -251,7 +291,8 @@ struct DeadLetterRows {
     func record(_ letter: StoredDeadLetter, now: Date) throws -> DeadLetterRecording {
         let existing = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT replay_count, state, state_changed_at FROM dead_letter WHERE id = ?"),
-            arguments: [letter.id])
+            arguments: [letter.id]
+        )
         guard let existing else {
             try db.cachedStatement(
                 sql: """
@@ -274,9 +315,15 @@ struct DeadLetterRows {
         let changed: Double? = existing["state_changed_at"]
         let (recording, replays) = DeadLetterRecording.decide(
             letter,
-            stored: (existing["replay_count"], StoredDeadLetter.State(rawValue: stateText) ?? .open, changed.map(ColumnTime.date)))
+            stored: (
+                existing["replay_count"], StoredDeadLetter.State(rawValue: stateText) ?? .open,
+                changed.map(ColumnTime.date)
+            )
+        )
         guard recording == .failedAgain else {
-            try db.cachedStatement(sql: "UPDATE dead_letter SET copies = copies + 1 WHERE id = ?").execute(arguments: [letter.id])
+            try db.cachedStatement(sql: "UPDATE dead_letter SET copies = copies + 1 WHERE id = ?").execute(arguments: [
+                letter.id
+            ])
             return .copy
         }
         try db.cachedStatement(
@@ -325,7 +372,8 @@ struct DeadLetterRows {
 
     func count(_ query: DeadLetterQuery) throws -> Int {
         let (whereSQL, arguments) = conditions(query)
-        return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letter WHERE \(whereSQL)", arguments: arguments) ?? 0
+        return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letter WHERE \(whereSQL)", arguments: arguments)
+            ?? 0
     }
 
     func summary(_ query: DeadLetterQuery, groups: Int) throws -> DeadLetterSummary {
@@ -333,8 +381,10 @@ struct DeadLetterRows {
         var byReason: [String: Int] = [:]
         var total = 0
         for row in try Row.fetchAll(
-            db, sql: "SELECT reason, COUNT(*) AS count FROM dead_letter WHERE \(whereSQL) GROUP BY reason", arguments: arguments)
-        {
+            db,
+            sql: "SELECT reason, COUNT(*) AS count FROM dead_letter WHERE \(whereSQL) GROUP BY reason",
+            arguments: arguments
+        ) {
             let count: Int = row["count"]
             byReason[row["reason"]] = count
             total += count
@@ -348,13 +398,20 @@ struct DeadLetterRows {
             arguments: arguments + [groups]
         ).map { DeadLetterSummary.ErrorGroup(lastError: $0["last_error"], count: $0["count"]) }
         let span = try Row.fetchOne(
-            db, sql: "SELECT MIN(last_failure_at) AS oldest, MAX(last_failure_at) AS newest FROM dead_letter WHERE \(whereSQL)",
-            arguments: arguments)
+            db,
+            sql:
+                "SELECT MIN(last_failure_at) AS oldest, MAX(last_failure_at) AS newest FROM dead_letter WHERE \(whereSQL)",
+            arguments: arguments
+        )
         let oldest: Double? = span?["oldest"]
         let newest: Double? = span?["newest"]
         return DeadLetterSummary(
-            total: total, byReason: byReason, byLastError: errorGroups, oldestFailure: oldest.map(ColumnTime.date),
-            newestFailure: newest.map(ColumnTime.date))
+            total: total,
+            byReason: byReason,
+            byLastError: errorGroups,
+            oldestFailure: oldest.map(ColumnTime.date),
+            newestFailure: newest.map(ColumnTime.date)
+        )
     }
 
     /// Every column but the payload and the message.
@@ -380,13 +437,18 @@ struct DeadLetterRows {
 
     func whole(ids: [String]) throws -> [StoredDeadLetter] {
         try Row.fetchAll(
-            db, sql: "SELECT * FROM dead_letter WHERE id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY seq",
+            db,
+            sql: "SELECT * FROM dead_letter WHERE id IN (\(databaseQuestionMarks(count: ids.count))) ORDER BY seq",
             arguments: StatementArguments(ids)
         ).map { try Self.letter($0, whole: true) }
     }
 
     func transition(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
+        ids: [String],
+        from: Set<StoredDeadLetter.State>,
+        to: StoredDeadLetter.State,
+        note: String?,
+        now: Date
     ) throws -> [String] {
         let states = from.map(\.rawValue).sorted()
         let purging = to == .purged
@@ -409,8 +471,10 @@ struct DeadLetterRows {
                 WHERE id IN (\(databaseQuestionMarks(count: ids.count))) AND state IN (\(databaseQuestionMarks(count: states.count)))
                 RETURNING id
                 """,
-            arguments: [to.rawValue, note, to.rawValue, ColumnTime.value(now), purging, purging, purging] + StatementArguments(ids)
-                + StatementArguments(states))
+            arguments: [to.rawValue, note, to.rawValue, ColumnTime.value(now), purging, purging, purging]
+                + StatementArguments(ids)
+                + StatementArguments(states)
+        )
     }
 
     static func headersJSON(_ headers: [String: StoredHeaderValue]) -> String { StoredHeaderValue.json(headers) }
@@ -425,19 +489,40 @@ struct DeadLetterRows {
         let changed: Double? = row["state_changed_at"]
         let stateText: String = row["state"]
         guard let state = StoredDeadLetter.State(rawValue: stateText) else {
-            throw StoreError(.corruptState, "dead letter \(row["id"] as String? ?? "?") has the unknown state '\(stateText)'")
+            throw StoreError(
+                .corruptState,
+                "dead letter \(row["id"] as String? ?? "?") has the unknown state '\(stateText)'"
+            )
         }
         let payload: Data? = whole ? row["payload"] : nil
         let message: Data? = whole ? row["message"] : nil
         return StoredDeadLetter(
-            id: row["id"], kind: row["kind"], reason: row["reason"], callId: row["call_id"], eventType: row["event_type"],
-            eventId: row["event_id"], attempts: row["attempts"], firstFailureAt: first.map(ColumnTime.date),
-            lastFailureAt: last.map(ColumnTime.date), lastError: row["last_error"],
-            target: targetURL.map { .init(method: row["target_method"] ?? "", url: $0, lastStatus: row["target_status"]) },
+            id: row["id"],
+            kind: row["kind"],
+            reason: row["reason"],
+            callId: row["call_id"],
+            eventType: row["event_type"],
+            eventId: row["event_id"],
+            attempts: row["attempts"],
+            firstFailureAt: first.map(ColumnTime.date),
+            lastFailureAt: last.map(ColumnTime.date),
+            lastError: row["last_error"],
+            target: targetURL.map {
+                .init(method: row["target_method"] ?? "", url: $0, lastStatus: row["target_status"])
+            },
             origin: originExchange.map { .init(exchange: $0, routingKey: row["origin_routing_key"] ?? "") },
-            replayCount: row["replay_count"], payloadEncoding: row["payload_encoding"], payload: payload.map(Array.init) ?? [],
-            message: message.map(Array.init) ?? [], headers: headers, routingKey: row["routing_key"], state: state,
-            stateChangedAt: changed.map(ColumnTime.date), note: row["note"], recordedAt: ColumnTime.date(row["recorded_at"]),
-            copies: row["copies"], sequence: row["seq"])
+            replayCount: row["replay_count"],
+            payloadEncoding: row["payload_encoding"],
+            payload: payload.map(Array.init) ?? [],
+            message: message.map(Array.init) ?? [],
+            headers: headers,
+            routingKey: row["routing_key"],
+            state: state,
+            stateChangedAt: changed.map(ColumnTime.date),
+            note: row["note"],
+            recordedAt: ColumnTime.date(row["recorded_at"]),
+            copies: row["copies"],
+            sequence: row["seq"]
+        )
     }
 }

@@ -22,7 +22,11 @@ public protocol DeadLetterStore: Sendable {
     /// Moves the dead letters among `ids` that are in one of `from` to `to`, in one statement; returns
     /// the ids it moved. A purge drops the payload, the message and the last error.
     func transitionDeadLetters(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, note: String?, now: Date
+        ids: [String],
+        from: Set<StoredDeadLetter.State>,
+        to: StoredDeadLetter.State,
+        note: String?,
+        now: Date
     ) async throws -> [String]
 
     /// Reopens replays claimed before `cutoff` and never settled; returns their ids.
@@ -43,7 +47,10 @@ extension DeadLetterStore {
     }
 
     public func transitionDeadLetters(
-        ids: [String], from: Set<StoredDeadLetter.State>, to: StoredDeadLetter.State, now: Date
+        ids: [String],
+        from: Set<StoredDeadLetter.State>,
+        to: StoredDeadLetter.State,
+        now: Date
     ) async throws -> [String] {
         try await transitionDeadLetters(ids: ids, from: from, to: to, note: nil, now: now)
     }
@@ -57,7 +64,8 @@ extension DeadLetterRecording {
     ///   the store does not know the id.
     /// - Returns: the recording, and for `failedAgain` the replay count to store.
     public static func decide(
-        _ letter: StoredDeadLetter, stored: (replayCount: Int, state: StoredDeadLetter.State, stateChangedAt: Date?)?
+        _ letter: StoredDeadLetter,
+        stored: (replayCount: Int, state: StoredDeadLetter.State, stateChangedAt: Date?)?
     ) -> (recording: DeadLetterRecording, replayCount: Int) {
         guard let stored else { return (.new, letter.replayCount) }
         // Failed again after a replay: a higher replay count (a republished event carries one), or a
@@ -71,6 +79,8 @@ extension DeadLetterRecording {
         case .purged, .resolved: failedAgain = false
         }
         guard failedAgain else { return (.copy, stored.replayCount) }
-        return (.failedAgain, stored.state == .open ? letter.replayCount : max(letter.replayCount, stored.replayCount + 1))
+        return (
+            .failedAgain, stored.state == .open ? letter.replayCount : max(letter.replayCount, stored.replayCount + 1)
+        )
     }
 }

@@ -43,7 +43,8 @@ final class GroupCommit: Sendable {
                         return { continuation.resume(throwing: error) }
                     }
                 },
-                fail: { error in continuation.resume(throwing: error) })
+                fail: { error in continuation.resume(throwing: error) }
+            )
             enqueue(request)
         }
     }
@@ -58,7 +59,9 @@ final class GroupCommit: Sendable {
                         let value = work(db)
                         return { continuation.resume(returning: value) }
                     },
-                    fail: { error in continuation.resume(throwing: error) }))
+                    fail: { error in continuation.resume(throwing: error) }
+                )
+            )
         }
     }
 

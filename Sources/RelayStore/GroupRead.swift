@@ -32,7 +32,8 @@ final class GroupRead: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
             let request = Request(
                 run: { db in continuation.resume(with: Swift.Result { try work(db) }) },
-                fail: { error in continuation.resume(throwing: error) })
+                fail: { error in continuation.resume(throwing: error) }
+            )
             let startReading = queue.withLock { queue in
                 queue.pending.append(request)
                 if queue.reading { return false }

@@ -44,8 +44,17 @@ public struct OutboxEntry: Sendable, Hashable {
     public var inMemoryJob: DeliveryJob?
 
     public init(
-        id: Int64, causeId: String, callId: String, kind: String, payload: [UInt8], createdAt: Date, dueAt: Date? = nil,
-        attempts: Int = 0, lastError: String? = nil, finishedAt: Date? = nil, outcome: String? = nil,
+        id: Int64,
+        causeId: String,
+        callId: String,
+        kind: String,
+        payload: [UInt8],
+        createdAt: Date,
+        dueAt: Date? = nil,
+        attempts: Int = 0,
+        lastError: String? = nil,
+        finishedAt: Date? = nil,
+        outcome: String? = nil,
         inMemoryJob: DeliveryJob? = nil
     ) {
         self.inMemoryJob = inMemoryJob
@@ -88,7 +97,12 @@ public struct LookupCompletion: Sendable, Hashable {
     public var override: (phoneKey: String, expiresAt: Date)?
 
     public init(
-        entryId: Int64, callId: String, causeId: String, externalId: String, rule: RelinkRule, update: NewOutboxEntry,
+        entryId: Int64,
+        callId: String,
+        causeId: String,
+        externalId: String,
+        rule: RelinkRule,
+        update: NewOutboxEntry,
         override: (phoneKey: String, expiresAt: Date)? = nil
     ) {
         self.entryId = entryId
@@ -205,14 +219,19 @@ public protocol InteractionStore: Sendable {
     ///
     /// - Parameter eventId: the causing event's id, or a unique id for a timer firing.
     func apply(
-        callId: String, eventId: String, now: Date,
+        callId: String,
+        eventId: String,
+        now: Date,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult
 
     /// `apply`, and in the same transaction the contact link of the event (`ContactCapture`): the
     /// interaction lands on a contact exactly once, however often the event is delivered.
     func apply(
-        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        callId: String,
+        eventId: String,
+        now: Date,
+        contact: ContactCapture?,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult
 
@@ -268,7 +287,10 @@ public protocol InteractionStore: Sendable {
     /// Adds entries for a call outside an event (reconciliation, a replayed dead letter). With a
     /// relink, the entries are added only if the call then has that link; returns the entries added.
     func enqueueOutbox(
-        callId: String, causeId: String, _ entries: [NewOutboxEntry], relink: (externalId: String, rule: RelinkRule)?,
+        callId: String,
+        causeId: String,
+        _ entries: [NewOutboxEntry],
+        relink: (externalId: String, rule: RelinkRule)?,
         now: Date
     ) async throws -> [OutboxEntry]
 
@@ -341,7 +363,10 @@ public struct EventApplication: Sendable {
     public var phoneKey: String?
 
     public init(
-        callId: String, eventId: String, contact: ContactCapture?, phoneKey: String? = nil,
+        callId: String,
+        eventId: String,
+        contact: ContactCapture?,
+        phoneKey: String? = nil,
         transition: @escaping @Sendable (Interaction?, any ContactTables) throws -> (Interaction, [NewOutboxEntry])
     ) {
         self.callId = callId
@@ -359,7 +384,10 @@ extension InteractionStore {
 
     /// Stores without a contact graph commit the interaction only.
     public func apply(
-        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        callId: String,
+        eventId: String,
+        now: Date,
+        contact: ContactCapture?,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         try await apply(callId: callId, eventId: eventId, now: now, transition)

@@ -22,14 +22,25 @@ extension SQLiteInteractionStore {
 
     func columns(callId: String) async throws -> InteractionColumns? {
         try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM interaction WHERE call_id = ?", arguments: [callId])
+            guard
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM interaction WHERE call_id = ?", arguments: [callId])
             else { return nil }
             return InteractionColumns(
-                status: row["status"], channel: row["channel"], direction: row["direction"],
-                startedAt: row["started_at"], endedAt: row["ended_at"], wrappedUpAt: row["wrapped_up_at"],
-                queueId: row["queue_id"], agentId: row["agent_id"], wrapUpCode: row["wrap_up_code"],
-                disconnectType: row["disconnect_type"], externalId: row["external_id"], nextDueAt: row["next_due_at"],
-                firstSeenAt: row["first_seen_at"], updatedAt: row["updated_at"])
+                status: row["status"],
+                channel: row["channel"],
+                direction: row["direction"],
+                startedAt: row["started_at"],
+                endedAt: row["ended_at"],
+                wrappedUpAt: row["wrapped_up_at"],
+                queueId: row["queue_id"],
+                agentId: row["agent_id"],
+                wrapUpCode: row["wrap_up_code"],
+                disconnectType: row["disconnect_type"],
+                externalId: row["external_id"],
+                nextDueAt: row["next_due_at"],
+                firstSeenAt: row["first_seen_at"],
+                updatedAt: row["updated_at"]
+            )
         }
     }
 

@@ -1,6 +1,6 @@
 public import Foundation
-public import RelayCore
 import GRDB
+public import RelayCore
 
 /// The embedded default `InteractionStore`: one SQLite file, reached through GRDB.
 ///
@@ -46,7 +46,9 @@ public final class SQLiteInteractionStore: InteractionStore {
                 // savepoints' sub-journal spilled to a temporary file past 64 KiB: a file created,
                 // written and deleted per transaction, six times the WAL's own writes (strace).
                 try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 8000; PRAGMA temp_store = MEMORY")
+                    try db.execute(
+                        sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 8000; PRAGMA temp_store = MEMORY"
+                    )
                 }
                 writer = pool
             }
@@ -67,14 +69,19 @@ public final class SQLiteInteractionStore: InteractionStore {
     // MARK: InteractionStore
 
     public func apply(
-        callId: String, eventId: String, now: Date,
+        callId: String,
+        eventId: String,
+        now: Date,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         try await apply(callId: callId, eventId: eventId, now: now, contact: nil, transition)
     }
 
     public func apply(
-        callId: String, eventId: String, now: Date, contact: ContactCapture?,
+        callId: String,
+        eventId: String,
+        now: Date,
+        contact: ContactCapture?,
         _ transition: @escaping @Sendable (Interaction?) throws -> (Interaction, [NewOutboxEntry])
     ) async throws -> ApplyResult {
         try await database {
@@ -91,8 +98,13 @@ public final class SQLiteInteractionStore: InteractionStore {
                     Result {
                         try db.inCachedSavepoint {
                             try Self.apply(
-                                callId: item.callId, eventId: item.eventId, now: now, contact: item.contact,
-                                { state in try item.transition(state, ContactRows(db: db)) }, db)
+                                callId: item.callId,
+                                eventId: item.eventId,
+                                now: now,
+                                contact: item.contact,
+                                { state in try item.transition(state, ContactRows(db: db)) },
+                                db
+                            )
                         }
                     }.mapError(Self.storeError)
                 }
@@ -101,8 +113,12 @@ public final class SQLiteInteractionStore: InteractionStore {
     }
 
     private static func apply(
-        callId: String, eventId: String, now: Date, contact: ContactCapture?,
-        _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]), _ db: Database
+        callId: String,
+        eventId: String,
+        now: Date,
+        contact: ContactCapture?,
+        _ transition: (Interaction?) throws -> (Interaction, [NewOutboxEntry]),
+        _ db: Database
     ) throws -> ApplyResult {
         if try isProcessed(eventId, db) {
             return .alreadyProcessed(try pendingOutbox(causedBy: eventId, db))
@@ -115,7 +131,9 @@ public final class SQLiteInteractionStore: InteractionStore {
         try save(next, now: now, db)
         // The contact link commits with the state, so a redelivery (caught above) never links twice; a
         // second start under another event id finds the first one's start in `current` and links nothing.
-        if let contact { try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil) }
+        if let contact {
+            try ContactRows(db: db).capture(contact, callId: callId, now: now, firstStart: current?.startEventId == nil)
+        }
         try db.cachedStatement(sql: "INSERT INTO processed_event (event_id, call_id, processed_at) VALUES (?, ?, ?)")
             .execute(arguments: [eventId, callId, ColumnTime.value(now)])
         return .committed(try insertOutbox(newEntries, callId: callId, causeId: eventId, now: now, db))
@@ -135,20 +153,36 @@ public final class SQLiteInteractionStore: InteractionStore {
     }
 
     static func link(callId: String, _ db: Database) throws -> String? {
-        try String.fetchOne(db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"), arguments: [callId])
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT external_id FROM interaction WHERE call_id = ?"),
+            arguments: [callId]
+        )
     }
 
-    public func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule) async throws -> String? {
+    public func relink(
+        callId: String,
+        to externalId: String,
+        now: Date,
+        replacing rule: RelinkRule
+    ) async throws -> String? {
         // Through the group commit: phase 2 relinks at the enrichment rate, and a transaction of its own
         // each would cost an fsync each, in the way of the pipeline's commits.
         try await database {
-            try await groupCommit.write { db in try Self.relink(callId: callId, to: externalId, now: now, replacing: rule, db) }
+            try await groupCommit.write { db in
+                try Self.relink(callId: callId, to: externalId, now: now, replacing: rule, db)
+            }
         }
     }
 
     /// One UPDATE with json_set, not a decode and encode of the whole state: the writer is the
     /// pipeline's bottleneck. Returns the call's link afterwards, read in the same transaction.
-    private static func relink(callId: String, to externalId: String, now: Date, replacing rule: RelinkRule, _ db: Database)
+    private static func relink(
+        callId: String,
+        to externalId: String,
+        now: Date,
+        replacing rule: RelinkRule,
+        _ db: Database
+    )
         throws -> String?
     {
         try db.cachedStatement(
@@ -185,24 +219,32 @@ public final class SQLiteInteractionStore: InteractionStore {
     public func phoneLinkedInteractions(since: Date, limit: Int) async throws -> [Interaction] {
         try await interactions(
             where: "external_id LIKE 'PHONE:%' AND first_seen_at >= ? ORDER BY first_seen_at, call_id",
-            [ColumnTime.value(since) as Double], limit: limit)
+            [ColumnTime.value(since) as Double],
+            limit: limit
+        )
     }
 
     public func interactionsWithDueTimers(now: Date, limit: Int) async throws -> [Interaction] {
         try await interactions(
             where: "next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at, call_id",
-            [ColumnTime.value(now) as Double], limit: limit)
+            [ColumnTime.value(now) as Double],
+            limit: limit
+        )
     }
 
     /// The states of the interactions a condition (and its order) selects, at most `limit`.
     private func interactions(
-        where condition: String, _ arguments: StatementArguments, limit: Int
+        where condition: String,
+        _ arguments: StatementArguments,
+        limit: Int
     ) async throws -> [Interaction] {
         try await database {
             try await writer.read { db in
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT call_id, state FROM interaction WHERE \(condition) LIMIT ?",
-                    arguments: arguments + [max(0, limit)])
+                    db,
+                    sql: "SELECT call_id, state FROM interaction WHERE \(condition) LIMIT ?",
+                    arguments: arguments + [max(0, limit)]
+                )
                 return try rows.map { row in try InteractionStateCoding.decode(row["state"], callId: row["call_id"]) }
             }
         }
@@ -213,7 +255,8 @@ public final class SQLiteInteractionStore: InteractionStore {
             try await writer.read { db in
                 try Row.fetchAll(
                     db.cachedStatement(
-                        sql: "SELECT * FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"),
+                        sql: "SELECT * FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"
+                    ),
                     arguments: [dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude, max(0, limit)]
                 ).map(Self.outboxEntry)
             }
@@ -225,8 +268,10 @@ public final class SQLiteInteractionStore: InteractionStore {
             try await writer.read { db in
                 try Int64.fetchAll(
                     db.cachedStatement(
-                        sql: "SELECT id FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"),
-                    arguments: [dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude, max(0, limit)])
+                        sql: "SELECT id FROM outbox WHERE finished_at IS NULL AND due_at <= ? ORDER BY id LIMIT ?"
+                    ),
+                    arguments: [dueBy.map { ColumnTime.value($0) } ?? Double.greatestFiniteMagnitude, max(0, limit)]
+                )
             }
         }
     }
@@ -258,7 +303,8 @@ public final class SQLiteInteractionStore: InteractionStore {
                             SUM(due_at > :now AND attempts > 0) AS retrying, MIN(created_at) AS oldest
                         FROM outbox WHERE finished_at IS NULL GROUP BY kind
                         """,
-                    arguments: ["now": ColumnTime.value(now)])
+                    arguments: ["now": ColumnTime.value(now)]
+                )
                 var summary = OutboxSummary()
                 for row in rows {
                     var kind = OutboxSummary.Kind()
@@ -337,37 +383,66 @@ public final class SQLiteInteractionStore: InteractionStore {
         }
     }
 
-    public func completeLookup(_ completion: LookupCompletion, now: Date) async throws -> (link: String?, update: OutboxEntry?) {
+    public func completeLookup(
+        _ completion: LookupCompletion,
+        now: Date
+    ) async throws -> (link: String?, update: OutboxEntry?) {
         try await database {
             try await groupCommit.write { db in
                 let link = try Self.relink(
-                    callId: completion.callId, to: completion.externalId, now: now, replacing: completion.rule, db)
+                    callId: completion.callId,
+                    to: completion.externalId,
+                    now: now,
+                    replacing: completion.rule,
+                    db
+                )
                 var update: OutboxEntry?
                 if link == completion.externalId {
                     update = try Self.insertOutbox(
-                        [completion.update], callId: completion.callId, causeId: completion.causeId, now: now, db
+                        [completion.update],
+                        callId: completion.callId,
+                        causeId: completion.causeId,
+                        now: now,
+                        db
                     ).first
                     if let override = completion.override {
                         try Self.setOverride(
-                            phoneKey: override.phoneKey, externalId: completion.externalId, callId: completion.callId,
-                            now: now, expiresAt: override.expiresAt, db)
+                            phoneKey: override.phoneKey,
+                            externalId: completion.externalId,
+                            callId: completion.callId,
+                            now: now,
+                            expiresAt: override.expiresAt,
+                            db
+                        )
                     }
                 }
                 try Self.settle(
-                    [.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked")], now: now, db)
+                    [.finished(id: completion.entryId, outcome: update == nil ? "superseded" : "relinked")],
+                    now: now,
+                    db
+                )
                 return (link, update)
             }
         }
     }
 
     public func enqueueOutbox(
-        callId: String, causeId: String, _ entries: [NewOutboxEntry], relink: (externalId: String, rule: RelinkRule)?,
+        callId: String,
+        causeId: String,
+        _ entries: [NewOutboxEntry],
+        relink: (externalId: String, rule: RelinkRule)?,
         now: Date
     ) async throws -> [OutboxEntry] {
         try await database {
             try await groupCommit.write { db in
                 if let relink {
-                    let link = try Self.relink(callId: callId, to: relink.externalId, now: now, replacing: relink.rule, db)
+                    let link = try Self.relink(
+                        callId: callId,
+                        to: relink.externalId,
+                        now: now,
+                        replacing: relink.rule,
+                        db
+                    )
                     guard link == relink.externalId else { return [] }
                 }
                 return try Self.insertOutbox(entries, callId: callId, causeId: causeId, now: now, db)
@@ -380,7 +455,8 @@ public final class SQLiteInteractionStore: InteractionStore {
         return try await database {
             try await groupCommit.write { db in
                 let statement = try db.cachedStatement(
-                    sql: "UPDATE outbox SET due_at = ? WHERE id = ? AND finished_at IS NULL AND due_at > ?")
+                    sql: "UPDATE outbox SET due_at = ? WHERE id = ? AND finished_at IS NULL AND due_at > ?"
+                )
                 var changed = 0
                 for id in ids {
                     try statement.execute(arguments: [ColumnTime.value(now), id, ColumnTime.value(now)])
@@ -403,7 +479,9 @@ public final class SQLiteInteractionStore: InteractionStore {
         try await database {
             try await writer.write { db in
                 try db.execute(
-                    sql: "DELETE FROM processed_event WHERE processed_at < ?", arguments: [ColumnTime.value(cutoff)])
+                    sql: "DELETE FROM processed_event WHERE processed_at < ?",
+                    arguments: [ColumnTime.value(cutoff)]
+                )
                 return db.changesCount
             }
         }
@@ -415,7 +493,8 @@ public final class SQLiteInteractionStore: InteractionStore {
             try await writer.write { db in
                 try db.execute(
                     sql: "DELETE FROM outbox WHERE finished_at IS NOT NULL AND finished_at < ?",
-                    arguments: [ColumnTime.value(cutoff)])
+                    arguments: [ColumnTime.value(cutoff)]
+                )
                 return db.changesCount
             }
         }
@@ -430,19 +509,38 @@ public final class SQLiteInteractionStore: InteractionStore {
     static func liveOverride(phoneKey: String, now: Date, _ db: Database) throws -> String? {
         try String.fetchOne(
             db.cachedStatement(sql: "SELECT external_id FROM identity_override WHERE phone_key = ? AND expires_at > ?"),
-            arguments: [phoneKey, ColumnTime.value(now)])
+            arguments: [phoneKey, ColumnTime.value(now)]
+        )
     }
 
-    public func setOverride(phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date) async throws {
+    public func setOverride(
+        phoneKey: String,
+        externalId: String,
+        callId: String,
+        now: Date,
+        expiresAt: Date
+    ) async throws {
         try await database {
             try await groupCommit.write { db in
-                try Self.setOverride(phoneKey: phoneKey, externalId: externalId, callId: callId, now: now, expiresAt: expiresAt, db)
+                try Self.setOverride(
+                    phoneKey: phoneKey,
+                    externalId: externalId,
+                    callId: callId,
+                    now: now,
+                    expiresAt: expiresAt,
+                    db
+                )
             }
         }
     }
 
     private static func setOverride(
-        phoneKey: String, externalId: String, callId: String, now: Date, expiresAt: Date, _ db: Database
+        phoneKey: String,
+        externalId: String,
+        callId: String,
+        now: Date,
+        expiresAt: Date,
+        _ db: Database
     ) throws {
         try db.execute(
             sql: """
@@ -452,13 +550,17 @@ public final class SQLiteInteractionStore: InteractionStore {
                     external_id = excluded.external_id, call_id = excluded.call_id,
                     created_at = excluded.created_at, expires_at = excluded.expires_at
                 """,
-            arguments: [phoneKey, externalId, callId, ColumnTime.value(now), ColumnTime.value(expiresAt)])
+            arguments: [phoneKey, externalId, callId, ColumnTime.value(now), ColumnTime.value(expiresAt)]
+        )
     }
 
     public func pruneExpiredOverrides(now: Date) async throws -> Int {
         try await database {
             try await groupCommit.write { db in
-                try db.execute(sql: "DELETE FROM identity_override WHERE expires_at <= ?", arguments: [ColumnTime.value(now)])
+                try db.execute(
+                    sql: "DELETE FROM identity_override WHERE expires_at <= ?",
+                    arguments: [ColumnTime.value(now)]
+                )
                 return db.changesCount
             }
         }
@@ -477,15 +579,18 @@ public final class SQLiteInteractionStore: InteractionStore {
                             SELECT call_id FROM interaction
                             WHERE status IN ('completed', 'orphaned') AND updated_at < ?;
                         """,
-                    arguments: [ColumnTime.value(cutoff)])
+                    arguments: [ColumnTime.value(cutoff)]
+                )
                 try db.execute(
-                    sql: "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)")
+                    sql: "DELETE FROM processed_event WHERE call_id IN (SELECT call_id FROM purged_call)"
+                )
                 let processedEvents = db.changesCount
                 try db.execute(
                     sql: """
                         DELETE FROM outbox
                         WHERE finished_at IS NOT NULL AND call_id IN (SELECT call_id FROM purged_call)
-                        """)
+                        """
+                )
                 let outboxEntries = db.changesCount
                 // What the contacts keep of an interaction (its sealed wrap-up notes, its journey link) goes
                 // with it; the link table is keyed by contact, so this one statement scans it.
@@ -494,12 +599,16 @@ public final class SQLiteInteractionStore: InteractionStore {
                         DELETE FROM interaction_note WHERE call_id IN (SELECT call_id FROM purged_call);
                         DELETE FROM crm_suggestion WHERE call_id IN (SELECT call_id FROM purged_call);
                         DELETE FROM contact_interaction WHERE call_id IN (SELECT call_id FROM purged_call);
-                        """)
+                        """
+                )
                 try db.execute(sql: "DELETE FROM interaction WHERE call_id IN (SELECT call_id FROM purged_call)")
                 let interactions = db.changesCount
                 try db.execute(sql: "DELETE FROM purged_call")
                 return FinishedInteractionsPurge(
-                    interactions: interactions, processedEvents: processedEvents, outboxEntries: outboxEntries)
+                    interactions: interactions,
+                    processedEvents: processedEvents,
+                    outboxEntries: outboxEntries
+                )
             }
         }
     }
@@ -508,12 +617,18 @@ public final class SQLiteInteractionStore: InteractionStore {
 
     private static func isProcessed(_ eventId: String, _ db: Database) throws -> Bool {
         try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = ?)"), arguments: [eventId])
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM processed_event WHERE event_id = ?)"),
+            arguments: [eventId]
+        )
             ?? false
     }
 
     private static func state(callId: String, _ db: Database) throws -> Interaction? {
-        guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT state FROM interaction WHERE call_id = ?"), arguments: [callId])
+        guard
+            let data = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT state FROM interaction WHERE call_id = ?"),
+                arguments: [callId]
+            )
         else { return nil }
         return try InteractionStateCoding.decode(data, callId: callId)
     }
@@ -564,7 +679,11 @@ public final class SQLiteInteractionStore: InteractionStore {
     }
 
     private static func insertOutbox(
-        _ newEntries: [NewOutboxEntry], callId: String, causeId: String, now: Date, _ db: Database
+        _ newEntries: [NewOutboxEntry],
+        callId: String,
+        causeId: String,
+        now: Date,
+        _ db: Database
     ) throws -> [OutboxEntry] {
         var entries: [OutboxEntry] = []
         for entry in newEntries {
@@ -574,11 +693,20 @@ public final class SQLiteInteractionStore: InteractionStore {
                     INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, due_at)
                     VALUES (?, ?, ?, COALESCE(?, x''), ?, ?)
                     """
-            ).execute(arguments: [causeId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now), ColumnTime.value(now)])
+            ).execute(arguments: [
+                causeId, callId, entry.kind, Data(entry.payload), ColumnTime.value(now), ColumnTime.value(now),
+            ])
             entries.append(
                 OutboxEntry(
-                    id: db.lastInsertedRowID, causeId: causeId, callId: callId, kind: entry.kind, payload: entry.payload,
-                    createdAt: ColumnTime.stored(now), inMemoryJob: entry.inMemoryJob))
+                    id: db.lastInsertedRowID,
+                    causeId: causeId,
+                    callId: callId,
+                    kind: entry.kind,
+                    payload: entry.payload,
+                    createdAt: ColumnTime.stored(now),
+                    inMemoryJob: entry.inMemoryJob
+                )
+            )
         }
         return entries
     }
@@ -587,10 +715,18 @@ public final class SQLiteInteractionStore: InteractionStore {
         let payload: Data = row["payload"]
         let finishedAt: Double? = row["finished_at"]
         return OutboxEntry(
-            id: row["id"], causeId: row["cause_id"], callId: row["call_id"], kind: row["kind"],
-            payload: [UInt8](payload), createdAt: ColumnTime.date(row["created_at"]), dueAt: ColumnTime.date(row["due_at"]),
-            attempts: row["attempts"], lastError: row["last_error"], finishedAt: finishedAt.map(ColumnTime.date),
-            outcome: row["outcome"])
+            id: row["id"],
+            causeId: row["cause_id"],
+            callId: row["call_id"],
+            kind: row["kind"],
+            payload: [UInt8](payload),
+            createdAt: ColumnTime.date(row["created_at"]),
+            dueAt: ColumnTime.date(row["due_at"]),
+            attempts: row["attempts"],
+            lastError: row["last_error"],
+            finishedAt: finishedAt.map(ColumnTime.date),
+            outcome: row["outcome"]
+        )
     }
 
     /// Runs a database access, turning GRDB's errors into `StoreError`s; any other error (a transition's,

@@ -53,7 +53,8 @@ enum SQLiteSchema {
                     ) STRICT;
                     CREATE INDEX outbox_cause_id ON outbox(cause_id);
                     CREATE INDEX outbox_unpublished ON outbox(id) WHERE published_at IS NULL;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v2") { db in
             // Recent overrides (an agent's validated identity switch), keyed by the caller's keyed phone
@@ -68,7 +69,8 @@ enum SQLiteSchema {
                         expires_at REAL NOT NULL
                     ) STRICT, WITHOUT ROWID;
                     CREATE INDEX identity_override_expires_at ON identity_override(expires_at);
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v3") { db in
             // The identity graph of the single customer view. Personal data (names, attributes, notes,
@@ -134,7 +136,8 @@ enum SQLiteSchema {
                     ) STRICT;
                     CREATE INDEX contact_merge_target_id ON contact_merge(target_id);
                     CREATE INDEX contact_merge_absorbed_id ON contact_merge(absorbed_id);
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v4") { db in
             try db.execute(
@@ -148,7 +151,8 @@ enum SQLiteSchema {
                         suggested_at REAL NOT NULL,
                         PRIMARY KEY (call_id, external_id)
                     ) STRICT, WITHOUT ROWID;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v5") { db in
             // The outbox becomes the work queue: an entry is due at a time, counts its attempts, and is
@@ -166,7 +170,8 @@ enum SQLiteSchema {
                     DROP INDEX outbox_unpublished;
                     -- What the dispatcher polls: the unfinished entries, by due time.
                     CREATE INDEX outbox_pending ON outbox(due_at, id) WHERE finished_at IS NULL;
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v6") { db in
             // The record of dead letters: what operators query, replay, purge and resolve. The broker's
@@ -210,7 +215,8 @@ enum SQLiteSchema {
                     CREATE INDEX dead_letter_by_state ON dead_letter(state, seq);
                     CREATE INDEX dead_letter_by_reason ON dead_letter(reason, state);
                     CREATE INDEX dead_letter_by_call ON dead_letter(call_id);
-                    """)
+                    """
+            )
         }
         return migrator
     }

@@ -32,8 +32,10 @@ public enum BuiltExecutable {
     public static func locate() throws -> URL {
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
             throw BuiltExecutableError(
-                message: "identity-relay executable not found; looked at \(candidates.map(\.path).joined(separator: ", ")). "
-                    + "Build it first: swift build --build-tests (or point RELAY_CLI_BINARY at it)")
+                message:
+                    "identity-relay executable not found; looked at \(candidates.map(\.path).joined(separator: ", ")). "
+                    + "Build it first: swift build --build-tests (or point RELAY_CLI_BINARY at it)"
+            )
         }
         return found
     }
@@ -44,7 +46,10 @@ public enum BuiltExecutable {
     ///   - environment: set in the child; with `inherit` false the child gets only these plus PATH and HOME.
     ///   - timeout: the child is terminated and this throws if it has not exited by then.
     public static func run(
-        _ arguments: [String], environment: [String: String], inherit: Bool = false, timeout: TimeInterval = 120
+        _ arguments: [String],
+        environment: [String: String],
+        inherit: Bool = false,
+        timeout: TimeInterval = 120
     ) throws -> ProcessResult {
         let process = ChildProcess()
         process.executableURL = try locate()
@@ -73,11 +78,16 @@ public enum BuiltExecutable {
         if exited.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
             exited.wait()
-            throw BuiltExecutableError(message: "identity-relay \(arguments.joined(separator: " ")) did not exit within \(timeout) s")
+            throw BuiltExecutableError(
+                message: "identity-relay \(arguments.joined(separator: " ")) did not exit within \(timeout) s"
+            )
         }
         return ProcessResult(
-            status: process.terminationStatus, reason: process.terminationReason,
-            stdout: stdoutDrain.wait(), stderr: stderrDrain.wait())
+            status: process.terminationStatus,
+            reason: process.terminationReason,
+            stdout: stdoutDrain.wait(),
+            stderr: stderrDrain.wait()
+        )
     }
 }
 

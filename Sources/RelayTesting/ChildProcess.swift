@@ -33,8 +33,8 @@ public final class ChildProcess: @unchecked Sendable {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer {
-            argv.forEach { free($0) }
-            envp?.forEach { free($0) }
+            for argument in argv { free(argument) }
+            for variable in envp ?? [] { free(variable) }
         }
         var pid: pid_t = 0
         let error = Self.descriptor(standardInput, reading: true) { input in
@@ -48,7 +48,9 @@ public final class ChildProcess: @unchecked Sendable {
                 }
             }
         }
-        guard error == 0 else { throw ChildProcessError("could not start \(path): \(String(cString: strerror(error)))") }
+        guard error == 0 else {
+            throw ChildProcessError("could not start \(path): \(String(cString: strerror(error)))")
+        }
         processIdentifier = pid
         // The child has its ends of the pipes; the parent's copies would keep a reader from seeing the end.
         for (stream, reading) in [(standardInput, true), (standardOutput, false), (standardError, false)] {

@@ -1,7 +1,9 @@
 /// Polls until the condition holds; throws if it still does not after the timeout. Broker counters
 /// and acks settle asynchronously, so tests wait for them rather than sleep.
 public func eventually(
-    timeout: Duration = .seconds(15), _ what: String = "condition", _ condition: () async throws -> Bool
+    timeout: Duration = .seconds(15),
+    _ what: String = "condition",
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

@@ -1,13 +1,13 @@
+import Foundation
 public import Logging
 public import Prometheus
-public import RelayAdmin
 public import RelayAMQP
+public import RelayAdmin
 public import RelayCore
-public import RelayService
 import RelayPostgres
-public import RelayStore
+public import RelayService
 public import RelaySimulator
-import Foundation
+public import RelayStore
 import ServiceLifecycle
 import Synchronization
 
@@ -57,7 +57,8 @@ public final class RelayHarness: Sendable {
         logger: Logger = Logger(label: "test.relay")
     ) async throws -> RelayHarness {
         let shared = previous ?? host
-        let (topology, prefix) = try shared.map { ($0.topology, $0.app.configuration.amqp.namePrefix) }
+        let (topology, prefix) =
+            try shared.map { ($0.topology, $0.app.configuration.amqp.namePrefix) }
             ?? TestBroker.isolatedTopology()
         var configuration = RelayConfiguration()
         configuration.amqp.port = TestBroker.port
@@ -67,10 +68,14 @@ public final class RelayHarness: Sendable {
         configuration.identity.phoneHashKey = "integration-test-key-0123456789abcdef"
         configuration.privacy.encryptionKey = RelayHarness.testEncryptionKey
         configuration.webhook.signingSecret = testWebhookSecret
-        configuration.store.path = shared?.app.configuration.store.path
+        configuration.store.path =
+            shared?.app.configuration.store.path
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("relay-test-\(prefix)sqlite").path
         if shared.map({ $0.app.configuration.store.url != nil }) ?? ((store ?? .forIntegrationTests) == .postgres) {
-            try TestPostgres.configure(&configuration.store, schema: shared?.app.configuration.store.schema ?? "relay_\(prefix)")
+            try TestPostgres.configure(
+                &configuration.store,
+                schema: shared?.app.configuration.store.schema ?? "relay_\(prefix)"
+            )
             // Dozens of test relays share one server: a few connections each are plenty.
             configuration.store.maxConnections = 4
         }
@@ -93,20 +98,27 @@ public final class RelayHarness: Sendable {
         let platform = try await SimulatedPlatform.start(logger: logger, behaviour: platformBehaviour)
         let registry = PrometheusCollectorRegistry()
         let app = try RelayApp(
-            configuration: configuration, amqpConfiguration: amqpConfiguration,
+            configuration: configuration,
+            amqpConfiguration: amqpConfiguration,
             endpoints: .init(
-                platformBaseURL: platform.baseURL, postCallWebhookURL: platform.postCallWebhookURL,
+                platformBaseURL: platform.baseURL,
+                postCallWebhookURL: platform.postCallWebhookURL,
                 crmLookupURLTemplate: enrichment ? platform.crmLookupURLTemplate : "",
                 crmContactURLTemplate: enrichment ? platform.crmContactURLTemplate : "",
                 erpLookupURLTemplate: enrichment ? platform.erpLookupURLTemplate : "",
                 crmEmailLookupURLTemplate: enrichment ? platform.crmEmailLookupURLTemplate : "",
                 crmMessagingLookupURLTemplate: enrichment ? platform.crmMessagingLookupURLTemplate : "",
-                crmNameLookupURLTemplate: enrichment ? platform.crmNameLookupURLTemplate : ""),
-            metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
-        let adminServer = admin
+                crmNameLookupURLTemplate: enrichment ? platform.crmNameLookupURLTemplate : ""
+            ),
+            metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)),
+            logger: logger
+        )
+        let adminServer =
+            admin
             ? AdminServer(app: app, settings: .init(configuration.admin), registry: registry, logger: logger) : nil
         let group = ServiceGroup(
-            configuration: .init(services: [app] + (adminServer.map { [$0] } ?? []), logger: logger))
+            configuration: .init(services: [app] + (adminServer.map { [$0] } ?? []), logger: logger)
+        )
         let runTask = Task { try await group.run() }
         do {
             try await app.amqp.waitUntilConnected(timeout: .seconds(15))
@@ -117,8 +129,16 @@ public final class RelayHarness: Sendable {
         }
         let publisher = try await TestBroker.connectedClient(topology: nil, virtualHost: configuration.amqp.virtualHost)
         let harness = RelayHarness(
-            app: app, platform: platform, publisher: publisher, topology: topology, hashKey: configuration.identity.phoneHashKey!,
-            registry: registry, admin: adminServer, group: group, runTask: runTask)
+            app: app,
+            platform: platform,
+            publisher: publisher,
+            topology: topology,
+            hashKey: configuration.identity.phoneHashKey!,
+            registry: registry,
+            admin: adminServer,
+            group: group,
+            runTask: runTask
+        )
         // The successor owns the queues and the store now; the test still shuts the old publisher down.
         previous?.state.withLock { $0.isHandedOver = true }
         if host != nil { harness.state.withLock { $0.isGuest = true } }
@@ -127,8 +147,15 @@ public final class RelayHarness: Sendable {
     }
 
     private init(
-        app: RelayApp, platform: SimulatedPlatform, publisher: AMQPClient, topology: Topology, hashKey: String,
-        registry: PrometheusCollectorRegistry, admin: AdminServer?, group: ServiceGroup, runTask: Task<Void, any Error>
+        app: RelayApp,
+        platform: SimulatedPlatform,
+        publisher: AMQPClient,
+        topology: Topology,
+        hashKey: String,
+        registry: PrometheusCollectorRegistry,
+        admin: AdminServer?,
+        group: ServiceGroup,
+        runTask: Task<Void, any Error>
     ) {
         self.registry = registry
         self.admin = admin
@@ -144,7 +171,9 @@ public final class RelayHarness: Sendable {
     /// Publishes raw bodies to the platform exchange, as the platform would, with confirms.
     public func publish(_ bodies: [[UInt8]], routingKey: String = "callStarted") async throws {
         for body in bodies {
-            try await publisher.publish(OutboundMessage(exchange: names.eventsExchange, routingKey: routingKey, body: body))
+            try await publisher.publish(
+                OutboundMessage(exchange: names.eventsExchange, routingKey: routingKey, body: body)
+            )
         }
     }
 
@@ -203,14 +232,20 @@ public final class RelayHarness: Sendable {
     /// a BYTEA column holding it (hex digits).
     public static func holdsInClear(_ bytes: [UInt8], _ text: String) -> Bool {
         let haystack = Data(bytes)
-        let hex = text.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            .joined()
+        let hex = text.utf8.map {
+            String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+        }
+        .joined()
         return haystack.range(of: Data(text.utf8)) != nil || haystack.range(of: Data(hex.utf8)) != nil
     }
 
     /// The dead-letter tools' view of this relay: its queue, drained into its store.
     public var deadLetterQueue: DeadLetterQueue {
-        var queue = DeadLetterQueue(configuration: app.configuration.amqp.connection, names: names, logger: Logger(label: "test.dead-letters"))
+        var queue = DeadLetterQueue(
+            configuration: app.configuration.amqp.connection,
+            names: names,
+            logger: Logger(label: "test.dead-letters")
+        )
         queue.store = app.store
         queue.cipher = app.cipher
         return queue
@@ -251,7 +286,9 @@ public final class RelayHarness: Sendable {
                 await TestBroker.tearDown(self.topology, using: self.publisher)
                 await self.publisher.shutdown()
                 try? FileManager.default.removeItem(atPath: self.app.configuration.store.path)
-                if self.app.configuration.store.url != nil { await TestPostgres.dropSchema(self.app.configuration.store.schema) }
+                if self.app.configuration.store.url != nil {
+                    await TestPostgres.dropSchema(self.app.configuration.store.schema)
+                }
             }
             state.stopping = stopping
             return stopping
@@ -315,21 +352,32 @@ extension RelayHarness {
 
 /// A `callEnded` body per the contract.
 public func callEndedBody(eventId: String, callId: String, at time: String = "2026-11-24T10:05:00Z") -> [UInt8] {
-    Array(#"{"eventId":"\#(eventId)","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(time)","disconnectType":"client"}"#.utf8)
+    Array(
+        #"{"eventId":"\#(eventId)","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(time)","disconnectType":"client"}"#
+            .utf8
+    )
 }
 
 /// A `wrapUp` body per the contract.
 public func wrapUpBody(eventId: String, callId: String, at time: String = "2026-11-24T10:05:45Z") -> [UInt8] {
-    Array(#"{"eventId":"\#(eventId)","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(time)","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#.utf8)
+    Array(
+        #"{"eventId":"\#(eventId)","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(time)","wrapUpCode":"RESOLVED","agentId":"agent-7"}"#
+            .utf8
+    )
 }
 
 /// A `callStarted` body per the contract.
 public func callStartedBody(
-    eventId: String, callId: String, from: String = "+15550100001", to: String = "+15550190000",
-    direction: String = "inbound", customerId: String? = nil
+    eventId: String,
+    callId: String,
+    from: String = "+15550100001",
+    to: String = "+15550190000",
+    direction: String = "inbound",
+    customerId: String? = nil
 ) -> [UInt8] {
     let customer = customerId.map { #","customerId":"\#($0)""# } ?? ""
     return Array(
         #"{"eventId":"\#(eventId)","type":"callStarted","callId":"\#(callId)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(from)","toNumber":"\#(to)","direction":"\#(direction)"\#(customer)}"#
-            .utf8)
+            .utf8
+    )
 }

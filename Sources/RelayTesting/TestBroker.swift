@@ -1,6 +1,6 @@
+import Foundation
 public import Logging
 public import RelayAMQP
-import Foundation
 
 /// The RabbitMQ node the integration tests run against: a real broker on loopback, started by
 /// `scripts/broker start` (which `scripts/test` does).
@@ -22,10 +22,15 @@ public enum TestBroker {
 
     public static func configuration(heartbeatSeconds: Int = 10, virtualHost: String = "/") -> AMQPConfiguration {
         AMQPConfiguration(
-            host: "127.0.0.1", port: port, virtualHost: virtualHost, heartbeatSeconds: heartbeatSeconds,
+            host: "127.0.0.1",
+            port: port,
+            virtualHost: virtualHost,
+            heartbeatSeconds: heartbeatSeconds,
             connectTimeout: .seconds(2),
-            connectionName: "identity-relay-tests", reconnectBaseDelay: .milliseconds(50),
-            reconnectMaxDelay: .milliseconds(500))
+            connectionName: "identity-relay-tests",
+            reconnectBaseDelay: .milliseconds(50),
+            reconnectMaxDelay: .milliseconds(500)
+        )
     }
 
     /// The project's topology file with every name prefixed by a fresh unique prefix, so tests running
@@ -38,9 +43,15 @@ public enum TestBroker {
 
     /// A started client connected to the test broker, or a thrown error that says how to start it.
     public static func connectedClient(
-        topology: Topology?, virtualHost: String = "/", logger: Logger = Logger(label: "test.amqp")
+        topology: Topology?,
+        virtualHost: String = "/",
+        logger: Logger = Logger(label: "test.amqp")
     ) async throws -> AMQPClient {
-        let client = AMQPClient(configuration: configuration(virtualHost: virtualHost), topology: topology, logger: logger)
+        let client = AMQPClient(
+            configuration: configuration(virtualHost: virtualHost),
+            topology: topology,
+            logger: logger
+        )
         client.start()
         do {
             try await client.waitUntilConnected(timeout: .seconds(15))
@@ -81,7 +92,10 @@ public enum TestBroker {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw BrokerControlFailed(verb: ([verb] + arguments).joined(separator: " "), status: process.terminationStatus)
+            throw BrokerControlFailed(
+                verb: ([verb] + arguments).joined(separator: " "),
+                status: process.terminationStatus
+            )
         }
     }
 }

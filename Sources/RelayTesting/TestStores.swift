@@ -2,8 +2,8 @@ import Foundation
 public import Logging
 import PostgresNIO
 public import RelayPostgres
-public import RelayStore
 public import RelayService
+public import RelayStore
 
 /// The stores a conformance suite runs against: each test takes one as its argument and must get
 /// the same answers from both.
@@ -21,7 +21,9 @@ public enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
 
     /// Runs `body` on a fresh, empty store of this kind: a SQLite file of its own, or a PostgreSQL
     /// schema of its own, migrated, dropped afterwards.
-    public func withStore<T>(_ body: (any InteractionStore & ContactStore & DeadLetterStore) async throws -> T) async throws -> T {
+    public func withStore<T>(
+        _ body: (any InteractionStore & ContactStore & DeadLetterStore) async throws -> T
+    ) async throws -> T {
         switch self {
         case .sqlite:
             try await withTemporaryDatabase { path in try await body(try SQLiteInteractionStore(path: path)) }
@@ -52,16 +54,23 @@ public enum TestPostgres {
         let environment = ProcessInfo.processInfo.environment
         if let text = environment["RELAY_TEST_POSTGRES_URL"], !text.isEmpty { return try PostgresURL(parsing: text) }
         // After `scripts/postgres start` by hand: its password file and port.
-        let root = environment["RELAY_REPO_ROOT"]
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let root =
+            environment["RELAY_REPO_ROOT"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
         guard let password = try? String(contentsOfFile: root + "/.run/postgres/password", encoding: .utf8) else {
             throw PostgresStoreError(
                 "no PostgreSQL for the tests: run scripts/test, or scripts/postgres start and "
-                    + "export RELAY_TEST_POSTGRES_URL=$(scripts/postgres url)")
+                    + "export RELAY_TEST_POSTGRES_URL=$(scripts/postgres url)"
+            )
         }
         return PostgresURL(
-            host: "127.0.0.1", port: Int(environment["RELAY_POSTGRES_PORT"] ?? "") ?? 5433, username: "relay",
-            password: password.trimmingCharacters(in: .whitespacesAndNewlines), database: "relay")
+            host: "127.0.0.1",
+            port: Int(environment["RELAY_POSTGRES_PORT"] ?? "") ?? 5433,
+            username: "relay",
+            password: password.trimmingCharacters(in: .whitespacesAndNewlines),
+            database: "relay"
+        )
     }
 
     /// Points a relay's store at the test server, in `schema` (the relay creates it).
@@ -69,23 +78,35 @@ public enum TestPostgres {
         let url = try url()
         store.url = url.withoutPassword
         store.password = url.password
-        store.schema = schema.lowercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
+        store.schema = schema.lowercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(
+            of: "-",
+            with: "_"
+        )
     }
 
     /// Drops a schema a relay of a test created; best effort.
     public static func dropSchema(_ schema: String) async {
         guard let url = try? url() else { return }
         await withAdminClient(url) { admin in
-            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+            _ = try? await admin.query(
+                PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"),
+                logger: logger
+            )
         }
     }
 
     static func withAdminClient<T>(_ url: PostgresURL, _ body: (PostgresClient) async throws -> T) async rethrows -> T {
         let admin = PostgresClient(
             configuration: .init(
-                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-                tls: .disable),
-            backgroundLogger: logger)
+                host: url.host,
+                port: url.port,
+                username: url.username,
+                password: url.password,
+                database: url.database,
+                tls: .disable
+            ),
+            backgroundLogger: logger
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await admin.run() }
             defer { group.cancelAll() }
@@ -94,7 +115,9 @@ public enum TestPostgres {
     }
 
     /// Runs `body` with the name of a new, empty schema of its own on the test server, dropped after.
-    public static func withEmptySchema<T>(_ body: (_ url: PostgresURL, _ schema: String) async throws -> T) async throws -> T {
+    public static func withEmptySchema<T>(
+        _ body: (_ url: PostgresURL, _ schema: String) async throws -> T
+    ) async throws -> T {
         let url = try url()
         let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         return try await withAdminClient(url) { admin in

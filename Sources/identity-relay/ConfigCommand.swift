@@ -5,12 +5,16 @@ import RelayService
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Inspect the configuration.", subcommands: [Check.self])
+        commandName: "config",
+        abstract: "Inspect the configuration.",
+        subcommands: [Check.self]
+    )
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the effective configuration (secrets redacted) and check it.",
-            discussion: "Exits 0 when `run` would accept it, 78 with the offending key otherwise.")
+            discussion: "Exits 0 when `run` would accept it, 78 with the offending key otherwise."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -28,24 +32,33 @@ struct ConfigCommand: AsyncParsableCommand {
             do {
                 topology = try Topology.load(contentsOf: configuration.amqp.topologyFile)
             } catch {
-                throw reportConfigurationFailure(.init(error: ConfigurationError(key: "amqp.topologyFile", error.message)))
+                throw reportConfigurationFailure(
+                    .init(error: ConfigurationError(key: "amqp.topologyFile", error.message))
+                )
             }
             print(
                 "# topology: \(topology.exchanges.count) exchanges, \(topology.queues.count) queues from "
-                    + "\(configuration.amqp.topologyFile), declared into vhost '\(configuration.amqp.virtualHost)' (amqp.vhost)")
+                    + "\(configuration.amqp.topologyFile), declared into vhost '\(configuration.amqp.virtualHost)' (amqp.vhost)"
+            )
             if configuration.identity.phoneHashKey == nil {
                 throw reportConfigurationFailure(
                     .init(
                         error: ConfigurationError(
                             key: "identity.phoneHashKey",
-                            "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE")))
+                            "is not set: set RELAY_IDENTITY_PHONE_HASH_KEY or RELAY_IDENTITY_PHONE_HASH_KEY_FILE"
+                        )
+                    )
+                )
             }
             if configuration.privacy.encryptionKey == nil {
                 throw reportConfigurationFailure(
                     .init(
                         error: ConfigurationError(
                             key: "privacy.encryptionKey",
-                            "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE")))
+                            "is not set: set RELAY_PRIVACY_ENCRYPTION_KEY or RELAY_PRIVACY_ENCRYPTION_KEY_FILE"
+                        )
+                    )
+                )
             }
             print("configuration OK")
         }

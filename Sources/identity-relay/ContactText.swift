@@ -14,12 +14,16 @@ enum ContactText {
             "contact     \(view.id)", "type        \(view.type.rawValue)", "name        \(view.name ?? "-")",
         ]
         for identifier in view.identifiers { lines.append("identifier  \(identifier.kind.name) \(identifier.value)") }
-        for (key, value) in view.attributes.sorted(by: { $0.key < $1.key }) { lines.append("attribute   \(key)=\(value)") }
+        for (key, value) in view.attributes.sorted(by: { $0.key < $1.key }) {
+            lines.append("attribute   \(key)=\(value)")
+        }
         for note in view.notes { lines.append("note        \(time(note.at)) \(note.author ?? "-"): \(note.text)") }
         if !view.aliases.isEmpty { lines.append("aliases     \(view.aliases.joined(separator: ", "))") }
         if !view.merges.isEmpty { lines.append("merges      \(view.merges.joined(separator: ", "))") }
         for suggestion in view.suggestions {
-            lines.append("suggested   \(suggestion.externalId) \(suggestion.name ?? "-") (by name, call \(suggestion.callId); not linked)")
+            lines.append(
+                "suggested   \(suggestion.externalId) \(suggestion.name ?? "-") (by name, call \(suggestion.callId); not linked)"
+            )
         }
         lines += [
             "created     \(time(view.createdAt))", "updated     \(time(view.updatedAt))",
@@ -52,11 +56,15 @@ enum ContactText {
             ].map(PrintSafe.escape)
         }
         // Cells escaped before the widths are taken; the lines escaped again below change nothing in them.
-        lines += columns([["TIME", "CHANNEL", "DIRECTION", "STATUS", "DURATION", "QUEUE", "AGENT", "WRAP-UP", "INTERACTION"]] + rows)
+        lines += columns(
+            [["TIME", "CHANNEL", "DIRECTION", "STATUS", "DURATION", "QUEUE", "AGENT", "WRAP-UP", "INTERACTION"]] + rows
+        )
         for entry in journey.interactions {
             if let notes = entry.notes { lines.append("  \(entry.callId) notes: \(notes)") }
             for suggestion in entry.suggestions {
-                lines.append("  \(entry.callId) suggested by name: \(suggestion.externalId) \(suggestion.name ?? "-") (not linked)")
+                lines.append(
+                    "  \(entry.callId) suggested by name: \(suggestion.externalId) \(suggestion.name ?? "-") (not linked)"
+                )
             }
         }
         return lines.map(PrintSafe.escape)

@@ -20,14 +20,19 @@ struct ContactsCommand: AsyncParsableCommand {
             found, 64 for usage errors, 78 for configuration errors.
             """,
         subcommands: [
-            Show.self, Search.self, Create.self, Edit.self, Import.self, Promote.self, Merge.self, Unmerge.self, Forget.self,
-        ])
+            Show.self, Search.self, Create.self, Edit.self, Import.self, Promote.self, Merge.self, Unmerge.self,
+            Forget.self,
+        ]
+    )
 
     static func directory(_ options: GlobalOptions) async throws -> ContactDirectory {
         let (configuration, _) = try options.load()
         bootstrapLogging(level: "error")
         do {
-            return try await ContactDirectory.open(configuration: configuration, logger: Logger(label: "identity-relay.store"))
+            return try await ContactDirectory.open(
+                configuration: configuration,
+                logger: Logger(label: "identity-relay.store")
+            )
         } catch let error as ConfigurationError {
             throw reportConfigurationFailure(ConfigurationFailure(error: error))
         }
@@ -65,13 +70,18 @@ struct ContactsCommand: AsyncParsableCommand {
             let reference = try ContactsCommand.reference(contact)
             let directory = try await ContactsCommand.directory(options)
             let view = try await ContactsCommand.attempt { try await directory.show(reference) }
-            if json { try ContactsCommand.printJSON(view) } else { ContactText.detail(view).forEach { print($0) } }
+            if json {
+                try ContactsCommand.printJSON(view)
+            } else {
+                for line in ContactText.detail(view) { print(line) }
+            }
         }
     }
 
     struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Find contacts by phone, email, external id or name (a name finds every contact of that name).")
+            abstract: "Find contacts by phone, email, external id or name (a name finds every contact of that name)."
+        )
 
         @OptionGroup var options: GlobalOptions
         @Option(help: "A phone number.") var phone: String?
@@ -91,7 +101,9 @@ struct ContactsCommand: AsyncParsableCommand {
             for (kind, value) in [(ContactIdentifier.Kind.phone, phone), (.email, email), (.external, externalId)] {
                 guard let value else { continue }
                 guard let identifier = ContactIdentifier(kind: kind, raw: value) else {
-                    throw ValidationError("--\(kind.name == "external" ? "external-id" : kind.name) is not a valid \(kind.name)")
+                    throw ValidationError(
+                        "--\(kind.name == "external" ? "external-id" : kind.name) is not a valid \(kind.name)"
+                    )
                 }
                 return identifier
             }
@@ -101,9 +113,14 @@ struct ContactsCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = try await ContactsCommand.directory(options)
             let identifier = try identifier()
-            let found = try await ContactsCommand.attempt { try await directory.search(identifier: identifier, name: name) }
-            if json { try ContactsCommand.printJSON(found); return }
-            ContactText.table(found).forEach { print($0) }
+            let found = try await ContactsCommand.attempt {
+                try await directory.search(identifier: identifier, name: name)
+            }
+            if json {
+                try ContactsCommand.printJSON(found)
+                return
+            }
+            for line in ContactText.table(found) { print(line) }
             print("\(found.count) contact\(found.count == 1 ? "" : "s")")
         }
     }
@@ -137,7 +154,13 @@ struct ContactsCommand: AsyncParsableCommand {
                 pairs[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
             }
             let draft = ContactDraft(
-                name: name, phones: phone, emails: email, externalIds: externalId, attributes: pairs, note: note)
+                name: name,
+                phones: phone,
+                emails: email,
+                externalIds: externalId,
+                attributes: pairs,
+                note: note
+            )
             let view = try await ContactsCommand.attempt { try await directory.create(draft) }
             if json { try ContactsCommand.printJSON(view) } else { print("created \(view.id)") }
         }
@@ -152,7 +175,8 @@ struct ContactsCommand: AsyncParsableCommand {
                 "attributes", "note"}. A row whose identifiers belong to one existing contact updates it; a row \
                 with an unparseable phone or email, or identifiers of different contacts, is rejected with its \
                 line number and reason, and the rest import. Exit status 1 when any row was rejected.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The file; - for standard input.") var file: String
@@ -161,7 +185,9 @@ struct ContactsCommand: AsyncParsableCommand {
         @Flag(help: "Print the summary as JSON.") var json = false
 
         func validate() throws {
-            if let format, ContactImportFormat(rawValue: format) == nil { throw ValidationError("--format is csv or jsonl") }
+            if let format, ContactImportFormat(rawValue: format) == nil {
+                throw ValidationError("--format is csv or jsonl")
+            }
         }
 
         func run() async throws {
@@ -175,7 +201,8 @@ struct ContactsCommand: AsyncParsableCommand {
                 }
                 data = contents
             }
-            let chosen = format.flatMap(ContactImportFormat.init(rawValue:))
+            let chosen =
+                format.flatMap(ContactImportFormat.init(rawValue:))
                 ?? ([".jsonl", ".ndjson", ".json"].contains { file.lowercased().hasSuffix($0) } ? .jsonl : .csv)
             let rows = ContactImportParser.parse(String(decoding: data, as: UTF8.self), format: chosen)
             let directory = try await ContactsCommand.directory(options)
@@ -191,7 +218,8 @@ struct ContactsCommand: AsyncParsableCommand {
             } else {
                 for rejection in report.rejected { print("line \(rejection.line): rejected: \(rejection.reason)") }
                 print(
-                    "\(report.rows) rows: \(report.created) created, \(report.updated) updated, \(report.rejected.count) rejected")
+                    "\(report.rows) rows: \(report.created) created, \(report.updated) updated, \(report.rejected.count) rejected"
+                )
             }
             if !report.rejected.isEmpty { throw ExitCode(1) }
         }
@@ -199,7 +227,8 @@ struct ContactsCommand: AsyncParsableCommand {
 
     struct Promote: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make a temporary (ephemeral or identified) contact curated: it no longer expires.")
+            abstract: "Make a temporary (ephemeral or identified) contact curated: it no longer expires."
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The contact.") var contact: String
@@ -215,7 +244,8 @@ struct ContactsCommand: AsyncParsableCommand {
     struct Merge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Fold a contact into another, which becomes canonical; the first stays as an alias.",
-            discussion: "Two curated contacts are never merged. Prints the merge id that `unmerge` takes.")
+            discussion: "Two curated contacts are never merged. Prints the merge id that `unmerge` takes."
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The contact to fold in (becomes an alias).") var contact: String
@@ -226,19 +256,27 @@ struct ContactsCommand: AsyncParsableCommand {
             let absorbed = try ContactsCommand.reference(contact)
             let target = try ContactsCommand.reference(into)
             let directory = try await ContactsCommand.directory(options)
-            let (mergeId, view) = try await ContactsCommand.attempt { try await directory.merge(absorbed, into: target) }
+            let (mergeId, view) = try await ContactsCommand.attempt {
+                try await directory.merge(absorbed, into: target)
+            }
             if json {
-                struct Output: Encodable { var mergeId: String; var contact: ContactView }
+                struct Output: Encodable {
+                    var mergeId: String
+                    var contact: ContactView
+                }
                 try ContactsCommand.printJSON(Output(mergeId: mergeId, contact: view))
             } else {
-                print("merged into \(view.id) (merge \(mergeId); undo with: identity-relay contacts unmerge \(mergeId))")
+                print(
+                    "merged into \(view.id) (merge \(mergeId); undo with: identity-relay contacts unmerge \(mergeId))"
+                )
             }
         }
     }
 
     struct Unmerge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Undo a merge: both contacts as they were before it, each with its interactions.")
+            abstract: "Undo a merge: both contacts as they were before it, each with its interactions."
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The merge id (mg-…), as `merge` printed it or `show` lists it.") var mergeId: String
@@ -255,14 +293,16 @@ extension ContactsCommand {
     struct Edit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Edit a contact as an agent would: set the name, add identifiers, attributes or a note.",
-            discussion: "An edit by a person curates the contact: a temporary contact stops expiring.")
+            discussion: "An edit by a person curates the contact: a temporary contact stops expiring."
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The contact.") var contact: String
         @Option(help: "Full name.") var name: String?
         @Option(help: "Phone number to add (repeatable).") var phone: [String] = []
         @Option(help: "Email address to add (repeatable).") var email: [String] = []
-        @Option(name: .customLong("external-id"), help: "CRM:… or ERP:… to add (repeatable).") var externalId: [String] = []
+        @Option(name: .customLong("external-id"), help: "CRM:… or ERP:… to add (repeatable).") var externalId:
+            [String] = []
         @Option(name: .customLong("attribute"), help: "key=value (repeatable).") var attributes: [String] = []
         @Option(help: "A note.") var note: String?
         @Option(help: "Who edits (an agent id); recorded with the note.") var author: String?
@@ -283,7 +323,13 @@ extension ContactsCommand {
                 pairs[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
             }
             let draft = ContactDraft(
-                name: name, phones: phone, emails: email, externalIds: externalId, attributes: pairs, note: note)
+                name: name,
+                phones: phone,
+                emails: email,
+                externalIds: externalId,
+                attributes: pairs,
+                note: note
+            )
             let view = try await ContactsCommand.attempt { try await directory.edit(reference, draft, author: author) }
             if json { try ContactsCommand.printJSON(view) } else { print("\(view.id) is \(view.type.rawValue)") }
         }
@@ -296,7 +342,8 @@ extension ContactsCommand {
                 Removes the contact with this identifier, its aliases, identifiers and merges, every \
                 interaction linked to it (with notes, journey links and outbox entries), and the recent \
                 overrides of its numbers. Cannot be undone.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
         @Option(help: "A phone number.") var phone: String?
@@ -313,7 +360,8 @@ extension ContactsCommand {
 
         func identifier() throws -> ContactIdentifier {
             for (kind, value, flag) in [
-                (ContactIdentifier.Kind.phone, phone, "--phone"), (.email, email, "--email"), (.external, externalId, "--external-id"),
+                (ContactIdentifier.Kind.phone, phone, "--phone"), (.email, email, "--email"),
+                (.external, externalId, "--external-id"),
             ] {
                 guard let value else { continue }
                 guard let identifier = ContactIdentifier(kind: kind, raw: value) else {
@@ -328,11 +376,15 @@ extension ContactsCommand {
             let identifier = try identifier()
             let directory = try await ContactsCommand.directory(options)
             let erased = try await ContactsCommand.attempt { try await directory.forget(identifier) }
-            if json { try ContactsCommand.printJSON(erased); return }
+            if json {
+                try ContactsCommand.printJSON(erased)
+                return
+            }
             print(
                 "forgot \(identifier): \(erased.contacts) contacts, \(erased.identifiers) identifiers, \(erased.merges) merges, "
                     + "\(erased.interactions) interactions, \(erased.interactionNotes) notes, \(erased.outboxEntries) outbox entries, "
-                    + "\(erased.overrides) overrides")
+                    + "\(erased.overrides) overrides"
+            )
         }
     }
 }
@@ -340,7 +392,8 @@ extension ContactsCommand {
 struct JourneyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journey",
-        abstract: "A contact's interactions across channels (and its aliases'), newest first.")
+        abstract: "A contact's interactions across channels (and its aliases'), newest first."
+    )
 
     @OptionGroup var options: GlobalOptions
     @Argument(help: "The contact: id, phone number, email or external id.") var contact: String
@@ -355,6 +408,10 @@ struct JourneyCommand: AsyncParsableCommand {
         let reference = try ContactsCommand.reference(contact)
         let directory = try await ContactsCommand.directory(options)
         let journey = try await ContactsCommand.attempt { try await directory.journey(reference, limit: limit) }
-        if json { try ContactsCommand.printJSON(journey) } else { ContactText.timeline(journey).forEach { print($0) } }
+        if json {
+            try ContactsCommand.printJSON(journey)
+        } else {
+            for line in ContactText.timeline(journey) { print(line) }
+        }
     }
 }

@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 import Logging
 import RelayCore
-import RelayStore
 import RelayService
+import RelayStore
 
 /// `identity-relay dead-letters`: the on-call engineer's tool for the record of dead letters. A thin
 /// layer over `DeadLetterQueue` (RelayService/DeadLetters), which holds the logic and the guarantees.
@@ -21,7 +21,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
             purge was declined, 64 for usage errors, 69 when the broker, the queue or the store cannot be \
             reached, 78 for configuration errors.
             """,
-        subcommands: [List.self, Show.self, Replay.self, Purge.self, Resolve.self, Export.self])
+        subcommands: [List.self, Show.self, Replay.self, Purge.self, Resolve.self, Export.self]
+    )
 }
 
 /// The filters every subcommand but `show` takes.
@@ -30,14 +31,18 @@ struct DeadLetterFilterOptions: ParsableArguments {
         name: .customLong("reason"),
         help: ArgumentHelp(
             "Only this reason; repeat for several: \(DeadLetter.knownReasons.joined(separator: ", ")).",
-            valueName: "reason"))
+            valueName: "reason"
+        )
+    )
     var reasons: [String] = []
 
     @Option(
         help: ArgumentHelp(
             "Only dead letters that last failed at or after this time: RFC 3339, a day (2026-05-01, UTC) or an "
                 + "age (90s, 30m, 2h, 7d).",
-            valueName: "time"))
+            valueName: "time"
+        )
+    )
     var since: String?
 
     @Option(
@@ -54,12 +59,14 @@ struct DeadLetterFilterOptions: ParsableArguments {
     func validate() throws {
         for reason in reasons where !DeadLetter.knownReasons.contains(reason) {
             throw ValidationError(
-                "unknown --reason '\(reason)'; expected one of \(DeadLetter.knownReasons.joined(separator: ", "))")
+                "unknown --reason '\(reason)'; expected one of \(DeadLetter.knownReasons.joined(separator: ", "))"
+            )
         }
         for (name, value) in [("--since", since), ("--until", until)] {
             if let value, DeadLetterFilter.parseTime(value, now: Date()) == nil {
                 throw ValidationError(
-                    "\(name) '\(value)' is not a time: give RFC 3339, a day (2026-05-01) or an age (30m, 2h, 7d)")
+                    "\(name) '\(value)' is not a time: give RFC 3339, a day (2026-05-01) or an age (30m, 2h, 7d)"
+                )
             }
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
@@ -70,9 +77,13 @@ struct DeadLetterFilterOptions: ParsableArguments {
 
     func filter(ids: [String] = [], now: Date) -> DeadLetterFilter {
         DeadLetterFilter(
-            reasons: Set(reasons), since: since.flatMap { DeadLetterFilter.parseTime($0, now: now) },
-            until: until.flatMap { DeadLetterFilter.parseTime($0, now: now) }, callId: callId, ids: Set(ids),
-            limit: limit)
+            reasons: Set(reasons),
+            since: since.flatMap { DeadLetterFilter.parseTime($0, now: now) },
+            until: until.flatMap { DeadLetterFilter.parseTime($0, now: now) },
+            callId: callId,
+            ids: Set(ids),
+            limit: limit
+        )
     }
 }
 
@@ -83,7 +94,9 @@ struct DeadLetterStateOptions: ParsableArguments {
         help: ArgumentHelp(
             "Dead letters in this state (default open); repeat for several: "
                 + StoredDeadLetter.State.allCases.map(\.rawValue).joined(separator: ", ") + ", or any.",
-            valueName: "state"))
+            valueName: "state"
+        )
+    )
     var states: [String] = []
 
     func validate() throws {
@@ -114,8 +127,10 @@ extension DeadLettersCommand {
         // The tool reports what matters itself; the AMQP client's info lines would only be noise.
         bootstrapLogging(level: "error")
         var queue = DeadLetterQueue(
-            configuration: configuration.amqp.connection, names: RelayNames(prefix: configuration.amqp.namePrefix),
-            logger: Logger(label: "identity-relay.dead-letters"))
+            configuration: configuration.amqp.connection,
+            names: RelayNames(prefix: configuration.amqp.namePrefix),
+            logger: Logger(label: "identity-relay.dead-letters")
+        )
         // With the relay's key, sealed payloads open for show, export and replay; without it they stay sealed.
         queue.cipher = configuration.privacy.encryptionKey.flatMap(FieldCipher.init(base64Key:))
         // The record of dead letters, and the outbox failed deliveries are replayed into. Only the relay's
@@ -124,12 +139,15 @@ extension DeadLettersCommand {
         if configuration.store.url == nil {
             let storePath = URL(fileURLWithPath: configuration.store.path).standardizedFileURL.path
             guard FileManager.default.fileExists(atPath: storePath) else {
-                printError("no relay store at \(storePath): run this where store.path is the relay's (the relay creates it)")
+                printError(
+                    "no relay store at \(storePath): run this where store.path is the relay's (the relay creates it)"
+                )
                 throw ExitCode(69)
             }
         }
         do {
-            queue.store = try await configuration.openStore(logger: Logger(label: "identity-relay.store")).readyForCommand()
+            queue.store = try await configuration.openStore(logger: Logger(label: "identity-relay.store"))
+                .readyForCommand()
         } catch {
             printError("cannot open the store: \(error)")
             throw ExitCode(69)
@@ -161,7 +179,8 @@ extension DeadLettersCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List dead letters as a table (call ids masked), or as JSON with --json. Changes nothing.")
+            abstract: "List dead letters as a table (call ids masked), or as JSON with --json. Changes nothing."
+        )
 
         @OptionGroup var options: GlobalOptions
         @OptionGroup var filter: DeadLetterFilterOptions
@@ -183,10 +202,19 @@ extension DeadLettersCommand {
             }
             if reveal {
                 FileHandle.standardError.write(
-                    Data("identity-relay: call ids shown in full (--reveal): keep this output out of tickets and chats\n".utf8))
+                    Data(
+                        "identity-relay: call ids shown in full (--reveal): keep this output out of tickets and chats\n"
+                            .utf8
+                    )
+                )
             }
             if json {
-                print(String(decoding: DeadLetter.listJSON(listing.letters, now: now, revealCallIds: reveal), as: UTF8.self))
+                print(
+                    String(
+                        decoding: DeadLetter.listJSON(listing.letters, now: now, revealCallIds: reveal),
+                        as: UTF8.self
+                    )
+                )
                 return
             }
             // Counts first: how many, of what, failing how, since when.
@@ -203,13 +231,17 @@ extension DeadLettersCommand {
                 selected.states == [.open]
                 ? "\(listing.letters.count) of \(listing.scanned) open dead letters"
                 : "\(listing.letters.count) of \(summary.total) dead letters (\(state.label)); open: \(listing.scanned)"
-            print(counts + (listing.truncated ? " (more were arriving on \(queue.names.deadLettersQueue): run again)" : ""))
+            print(
+                counts
+                    + (listing.truncated ? " (more were arriving on \(queue.names.deadLettersQueue): run again)" : "")
+            )
         }
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one dead letter in full, payload included, whatever its state. Changes nothing.")
+            abstract: "Show one dead letter in full, payload included, whatever its state. Changes nothing."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -219,11 +251,16 @@ extension DeadLettersCommand {
         @Flag(help: "Print the record as JSON (the `export` form).")
         var json = false
 
-        @Flag(help: "With --json: write a sealed payload opened, with privacy.encryptionKey (the text form always opens it).")
+        @Flag(
+            help:
+                "With --json: write a sealed payload opened, with privacy.encryptionKey (the text form always opens it)."
+        )
         var decrypt = false
 
         func validate() throws {
-            if decrypt && !json { throw ValidationError("--decrypt goes with --json: the text form opens sealed payloads anyway") }
+            if decrypt && !json {
+                throw ValidationError("--decrypt goes with --json: the text form opens sealed payloads anyway")
+            }
         }
 
         func run() async throws {
@@ -256,7 +293,8 @@ extension DeadLettersCommand {
                 x-relay-replay-count (one more than the dead letter carried), and the dead letter is removed \
                 only once the broker confirmed the republish. One that cannot be replayed (no origin, the \
                 exchange is gone, nothing routes it) is kept, reported, and makes the exit status 1.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -280,7 +318,8 @@ extension DeadLettersCommand {
             help: """
                 Give a failed delivery or lookup a new retry budget (attempts and age). Without it the job goes \
                 on counting: one that used up its attempts gets one more.
-                """)
+                """
+        )
         var resetAttempts = false
 
         func validate() throws {
@@ -296,8 +335,12 @@ extension DeadLettersCommand {
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(
-                    filter.filter(ids: ids, now: Date()), dryRun: dryRun, rate: rate, resetAttempts: resetAttempts,
-                    progress: { reporter.report($0) })
+                    filter.filter(ids: ids, now: Date()),
+                    dryRun: dryRun,
+                    rate: rate,
+                    resetAttempts: resetAttempts,
+                    progress: { reporter.report($0) }
+                )
             }
             try DeadLettersCommand.finish(report)
         }
@@ -309,7 +352,8 @@ extension DeadLettersCommand {
             discussion: """
                 Asks on the terminal before removing anything; without a terminal it refuses unless --yes \
                 is given. Purging everything needs --all, so a missing filter never closes every dead letter.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -338,18 +382,21 @@ extension DeadLettersCommand {
             let interactive = isatty(STDIN_FILENO) != 0
             if !yes && !dryRun && !interactive {
                 DeadLettersCommand.printError(
-                    "purge asks for confirmation, and standard input is not a terminal: pass --yes to purge anyway")
+                    "purge asks for confirmation, and standard input is not a terminal: pass --yes to purge anyway"
+                )
                 throw ExitCode.validationFailure
             }
             let queue = try await DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.purge(
-                    filter.filter(ids: ids, now: Date()), dryRun: dryRun,
+                    filter.filter(ids: ids, now: Date()),
+                    dryRun: dryRun,
                     confirm: { [yes] letters in
                         yes || DeadLettersCommand.confirmPurge(letters, queue: queue.names.deadLettersQueue)
                     },
-                    progress: { reporter.report($0) })
+                    progress: { reporter.report($0) }
+                )
             }
             try DeadLettersCommand.finish(report)
         }
@@ -357,7 +404,8 @@ extension DeadLettersCommand {
 
     struct Resolve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Close dead letters that need no replay (an orphan, something handled elsewhere), with a note.")
+            abstract: "Close dead letters that need no replay (an orphan, something handled elsewhere), with a note."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -390,7 +438,8 @@ extension DeadLettersCommand {
             discussion: """
                 Each line holds the record's own fields (DeadLetterRecord's JSON form) plus kind and replayCount; \
                 raw messages the broker dead-lettered have the reason brokerDeadLettered and no failure times.
-                """)
+                """
+        )
 
         enum Format: String, ExpressibleByArgument, CaseIterable {
             case jsonl
@@ -405,14 +454,16 @@ extension DeadLettersCommand {
 
         @Option(
             name: [.short, .long],
-            help: ArgumentHelp("Write to this file instead of standard output.", valueName: "path"))
+            help: ArgumentHelp("Write to this file instead of standard output.", valueName: "path")
+        )
         var output: String?
 
         @Flag(
             help: """
                 Write sealed payloads opened, with privacy.encryptionKey; a payload that does not open is \
                 written sealed, named on standard error, and makes the exit status 1.
-                """)
+                """
+        )
         var decrypt = false
 
         func run() async throws {
@@ -422,7 +473,9 @@ extension DeadLettersCommand {
             // Written a page of whole records at a time: an incident's payloads never sit in memory at once.
             let pageSize = 100
             let destination: URL? = output.flatMap { $0 == "-" ? nil : URL(fileURLWithPath: $0) }
-            let partial = destination.map { $0.deletingLastPathComponent().appendingPathComponent(".\($0.lastPathComponent).partial") }
+            let partial = destination.map {
+                $0.deletingLastPathComponent().appendingPathComponent(".\($0.lastPathComponent).partial")
+            }
             let sink: FileHandle
             if let partial {
                 guard FileManager.default.createFile(atPath: partial.path, contents: nil),
@@ -467,11 +520,14 @@ extension DeadLettersCommand {
                 page.after = last.sequence
             }
             let described =
-                selected.states == [.open] ? "of \(scanned) open dead letters" : "dead letters (\(state.label)); open: \(scanned)"
+                selected.states == [.open]
+                ? "of \(scanned) open dead letters" : "dead letters (\(state.label)); open: \(scanned)"
             if let destination, let partial {
                 try? sink.close()
                 do {
-                    if FileManager.default.fileExists(atPath: destination.path) { try FileManager.default.removeItem(at: destination) }
+                    if FileManager.default.fileExists(atPath: destination.path) {
+                        try FileManager.default.removeItem(at: destination)
+                    }
                     try FileManager.default.moveItem(at: partial, to: destination)
                 } catch {
                     DeadLettersCommand.printError("cannot write \(destination.path): \(error.localizedDescription)")
@@ -484,7 +540,8 @@ extension DeadLettersCommand {
             if let firstSealed {
                 DeadLettersCommand.printError(
                     "\(stillSealed) payload\(stillSealed == 1 ? "" : "s") written sealed (first: \(firstSealed.id)): "
-                        + firstSealed.sealedPayloadReason)
+                        + firstSealed.sealedPayloadReason
+                )
                 throw ExitCode(1)
             }
         }
@@ -504,7 +561,8 @@ extension DeadLettersCommand {
         for letter in letters { byReason[letter.reason, default: 0] += 1 }
         let reasons = byReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         FileHandle.standardError.write(
-            Data("purge \(letters.count) messages from \(queue) (\(reasons))? This cannot be undone. [y/N] ".utf8))
+            Data("purge \(letters.count) messages from \(queue) (\(reasons))? This cannot be undone. [y/N] ".utf8)
+        )
         let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         return answer == "y" || answer == "yes"
     }

@@ -17,7 +17,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
             Exit status: 0 success, 1 when an entry named was not found or not pending, 64 for usage errors, \
             78 for configuration errors.
             """,
-        subcommands: [List.self, Show.self, Retry.self])
+        subcommands: [List.self, Show.self, Retry.self]
+    )
 
     static func store(_ options: GlobalOptions) async throws -> any RelayDatabase {
         let (configuration, _) = try options.load()
@@ -26,7 +27,13 @@ struct DeliveriesCommand: AsyncParsableCommand {
             return try await configuration.openStore(logger: Logger(label: "identity-relay.store")).readyForCommand()
         } catch {
             throw reportConfigurationFailure(
-                ConfigurationFailure(error: ConfigurationError(key: configuration.store.url == nil ? "store.path" : "store.url", "cannot open the store: \(error)")))
+                ConfigurationFailure(
+                    error: ConfigurationError(
+                        key: configuration.store.url == nil ? "store.path" : "store.url",
+                        "cannot open the store: \(error)"
+                    )
+                )
+            )
         }
     }
 
@@ -40,7 +47,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func query() throws -> OutboxQuery {
             guard let parsed = OutboxQuery.State(rawValue: state) else {
                 throw ValidationError(
-                    "--state must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "--state must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             if let rejection = OutboxKind.rejection(of: kind) { throw ValidationError("--kind \(rejection)") }
             guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
@@ -67,7 +75,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
             let summary = try await store.outboxSummary(now: now)
             print(
                 "\(summary.pending) pending (\(summary.kinds.values.reduce(0) { $0 + $1.due }) due, "
-                    + "\(summary.kinds.values.reduce(0) { $0 + $1.retrying }) retries scheduled); showing \(views.count)")
+                    + "\(summary.kinds.values.reduce(0) { $0 + $1.retrying }) retries scheduled); showing \(views.count)"
+            )
             guard !views.isEmpty else { return }
             print(DeliveriesText.table(views, now: now))
         }
@@ -87,7 +96,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let view = OutboxEntryView(entry, now: Date())
-            if json { try printJSONResult(view) } else { DeliveriesText.detail(view).forEach { print($0) } }
+            if json { try printJSONResult(view) } else { for line in DeliveriesText.detail(view) { print(line) } }
         }
     }
 
@@ -98,7 +107,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
                 Name entries by id, or select them with --all and the filters. A retry does not reset the attempts: \
                 an entry on its last attempt is dead-lettered if it fails again. What is dead-lettered already is \
                 replayed with `dead-letters replay`.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
         @Argument(help: "Entry ids.") var ids: [Int64] = []
@@ -110,7 +120,9 @@ struct DeliveriesCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard ids.isEmpty == all else { throw ValidationError("name entry ids, or --all (with filters), not both") }
-            guard all || (kind == nil && callId == nil) else { throw ValidationError("--kind and --call-id go with --all") }
+            guard all || (kind == nil && callId == nil) else {
+                throw ValidationError("--kind and --call-id go with --all")
+            }
             if let rejection = OutboxKind.rejection(of: kind) { throw ValidationError("--kind \(rejection)") }
         }
 
@@ -136,10 +148,12 @@ enum DeliveriesText {
         for view in views {
             rows.append(
                 [
-                    "\(view.id)", view.kind, view.job, view.callId, view.outcome.map { "finished: \($0)" } ?? view.state,
+                    "\(view.id)", view.kind, view.job, view.callId,
+                    view.outcome.map { "finished: \($0)" } ?? view.state,
                     "\(view.attempts)", view.finishedAt == nil ? relative(view.dueAt, now: now) : "-",
                     view.lastError.map { String($0.prefix(60)) } ?? "-",
-                ].map(PrintSafe.escape))
+                ].map(PrintSafe.escape)
+            )
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

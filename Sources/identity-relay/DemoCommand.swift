@@ -4,8 +4,8 @@ import Logging
 import RelayAMQP
 import RelayCore
 import RelayService
-import RelayStore
 import RelaySimulator
+import RelayStore
 import ServiceLifecycle
 import UnixSignals
 
@@ -18,7 +18,8 @@ struct DemoCommand: AsyncParsableCommand {
             starts (and one malformed event) to platform.events on the configured broker, waits for the \
             customer updates and the dead letter, prints them, and stops. Needs a running broker: \
             scripts/demo starts one.
-            """)
+            """
+    )
 
     @OptionGroup var options: GlobalOptions
 
@@ -42,17 +43,23 @@ struct DemoCommand: AsyncParsableCommand {
         let logger = Logger(label: "identity-relay")
         var notes: [String] = []
         if configuration.identity.phoneHashKey == nil {
-            configuration.identity.phoneHashKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            configuration.identity.phoneHashKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255))
+            }.joined()
             notes.append("no identity.phoneHashKey set: this demo uses a random one, so its PHONE: ids are one-off")
         }
         if configuration.privacy.encryptionKey == nil {
-            configuration.privacy.encryptionKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            configuration.privacy.encryptionKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
+                .base64EncodedString()
             notes.append("no privacy.encryptionKey set: this demo uses a random one")
         }
         // The demo always talks to the simulator, on a free port, whatever the configuration names.
         configuration.platform.baseURL = ""
         configuration.crm.postCallWebhookURL = ""
-        let resolved = try await ResolvedEndpoints.resolve(&configuration, simulatorPort: 0, logger: Logger(label: "simulator"))
+        let resolved = try await ResolvedEndpoints.resolve(
+            &configuration,
+            simulatorPort: 0,
+            logger: Logger(label: "simulator")
+        )
         let platform = resolved.simulator!
         notes += resolved.notes.filter { $0.contains("signingSecret") }
         let app: RelayApp
@@ -66,21 +73,38 @@ struct DemoCommand: AsyncParsableCommand {
             platform.addCRMContact(
                 phone: DemoCall.number(index),
                 .init(
-                    contactId: String(format: "003DEMO%04d", index), accountId: "ACC-\(index)", name: "Demo Customer \(index)",
-                    email: "customer\(index)@example.com", caseId: "CASE-\(1000 + index)", loyaltyTier: index == 1 ? "Gold" : "Silver",
-                    interactionCount: index))
+                    contactId: String(format: "003DEMO%04d", index),
+                    accountId: "ACC-\(index)",
+                    name: "Demo Customer \(index)",
+                    email: "customer\(index)@example.com",
+                    caseId: "CASE-\(1000 + index)",
+                    loyaltyTier: index == 1 ? "Gold" : "Silver",
+                    interactionCount: index
+                )
+            )
             platform.setERPAccount("ACC-\(index)", status: index == 1 ? "Active" : "OnHold")
         }
         // The other channels' rules: a web chat whose address the CRM does not know but whose number it
         // does, and a WhatsApp conversation the CRM knows by its messaging id.
         platform.addCRMContact(
             phone: DemoChannels.chatNumber,
-            .init(contactId: "003DEMOCHAT", name: "Demo Chatter", email: "chatter@crm.example.com", loyaltyTier: "Silver"))
+            .init(
+                contactId: "003DEMOCHAT",
+                name: "Demo Chatter",
+                email: "chatter@crm.example.com",
+                loyaltyTier: "Silver"
+            )
+        )
         platform.addCRMContact(
             phone: "",
             .init(
-                contactId: "003DEMOMSG", name: "Demo Messenger", loyaltyTier: "Gold", messagingPlatform: "whatsapp",
-                messagingId: DemoChannels.whatsAppId))
+                contactId: "003DEMOMSG",
+                name: "Demo Messenger",
+                loyaltyTier: "Gold",
+                messagingPlatform: "whatsapp",
+                messagingId: DemoChannels.whatsAppId
+            )
+        )
         print("identity-relay demo")
         print("  broker:             \(configuration.amqp.connection.endpointDescription)")
         print("  simulated platform: \(platform.baseURL)")
@@ -89,7 +113,8 @@ struct DemoCommand: AsyncParsableCommand {
         for note in notes { print("  note: \(note)") }
 
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -99,50 +124,71 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError(
                     "cannot reach RabbitMQ at \(configuration.amqp.connection.endpointDescription): \(error). "
-                        + "Start it with scripts/broker start (scripts/demo does).")
+                        + "Start it with scripts/broker start (scripts/demo does)."
+                )
             }
             let runID = String(UUID().uuidString.prefix(8)).lowercased()
             let samples = (1...calls).map { DemoCall(index: $0, runID: runID) }
             for sample in samples {
                 for (type, body) in sample.events {
-                    try await app.amqp.publish(OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body))
+                    try await app.amqp.publish(
+                        OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body)
+                    )
                 }
             }
-            let malformed = Array(#"{"eventId":"demo-\#(runID)-bad","type":"callStarted","callId":"demo-\#(runID)-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100000","direction":"inbound"}"#.utf8)
+            let malformed = Array(
+                #"{"eventId":"demo-\#(runID)-bad","type":"callStarted","callId":"demo-\#(runID)-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100000","direction":"inbound"}"#
+                    .utf8
+            )
             try await app.amqp.publish(
-                OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed))
+                OutboundMessage(exchange: app.names.eventsExchange, routingKey: "callStarted", body: malformed)
+            )
             let channels = DemoChannels(runID: runID)
             for (type, body) in channels.events {
-                try await app.amqp.publish(OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body))
+                try await app.amqp.publish(
+                    OutboundMessage(exchange: app.names.eventsExchange, routingKey: type, body: body)
+                )
             }
             print(
                 "\npublished \(calls) calls (start, end, wrap-up), a web chat, a WhatsApp message and 1 malformed event "
-                    + "to \(app.names.eventsExchange)")
+                    + "to \(app.names.eventsExchange)"
+            )
 
             // Phase 1 for every call, phase 2 for the callers the simulated CRM knows: waited for by key, as
             // the other channels' updates arrive among them.
             let expectedKeys = Set(
-                samples.map { "customer-update:\($0.eventId)" } + samples.filter(\.knownToCRM).map { "enrichment:\($0.eventId)" })
+                samples.map { "customer-update:\($0.eventId)" }
+                    + samples.filter(\.knownToCRM).map { "enrichment:\($0.eventId)" }
+            )
             let received = try await Self.updates(withKeys: expectedKeys, on: platform, timeout: .seconds(timeout))
             print("\ncustomer updates received by the simulated platform:")
-            print("  call id                  direction  customer number  phase 1 (at once)            phase 2 (CRM + ERP)")
+            print(
+                "  call id                  direction  customer number  phase 1 (at once)            phase 2 (CRM + ERP)"
+            )
             for sample in samples {
                 let phaseOne = received.first { $0.idempotencyKey == "customer-update:\(sample.eventId)" }?.externalId
                 let phaseTwo = received.first { $0.idempotencyKey == "enrichment:\(sample.eventId)" }
                 var enriched = "no CRM match: keeps phase 1"
-                if let phaseTwo, let body = try? JSONSerialization.jsonObject(with: Data(phaseTwo.body.utf8)) as? [String: Any] {
+                if let phaseTwo,
+                    let body = try? JSONSerialization.jsonObject(with: Data(phaseTwo.body.utf8)) as? [String: Any]
+                {
                     let data = body["data"] as? [String: Any]
-                    enriched = "\(phaseTwo.externalId ?? "?") \(data?["loyaltyTier"] as? String ?? "") \(data?["erpAccountStatus"] as? String ?? "")"
+                    enriched =
+                        "\(phaseTwo.externalId ?? "?") \(data?["loyaltyTier"] as? String ?? "") \(data?["erpAccountStatus"] as? String ?? "")"
                 }
                 print(
                     "  \(sample.callId.padded(24)) \(sample.direction.rawValue.padded(10)) "
                         + "\(Masking.mask(sample.customerNumber).padded(16)) "
-                        + "\((phaseOne ?? "none yet").shortened(28).padded(28)) " + enriched)
+                        + "\((phaseOne ?? "none yet").shortened(28).padded(28)) " + enriched
+                )
             }
 
             print("\nother channels, linked in phase 2 by the channel's rule:")
             for (label, eventId, how) in [
-                ("web chat", channels.chatEventId, "email \(Masking.mask(DemoChannels.chatEmail)) not in the CRM, then phone \(Masking.mask(DemoChannels.chatNumber))"),
+                (
+                    "web chat", channels.chatEventId,
+                    "email \(Masking.mask(DemoChannels.chatEmail)) not in the CRM, then phone \(Masking.mask(DemoChannels.chatNumber))"
+                ),
                 ("whatsapp", channels.messageEventId, "messaging id \(Masking.mask(DemoChannels.whatsAppId))"),
             ] {
                 let linked = try await Self.phaseTwo(of: eventId, on: platform, timeout: .seconds(timeout))
@@ -162,19 +208,28 @@ struct DemoCommand: AsyncParsableCommand {
                 let code = payload?["wrapUpCode"] as? String ?? "-"
                 print(
                     "  \(callId.padded(24)) \(handle.padded(7)) \(afterCall.padded(11)) \(code.padded(10)) "
-                        + (webhook.id ?? "?").shortened(24))
+                        + (webhook.id ?? "?").shortened(24)
+                )
             }
 
             let record = try await firstDeadLetter(in: app, eventBody: malformed, timeout: .seconds(timeout))
-            print("\nthe malformed event became a dead letter, recorded in the store (identity-relay dead-letters list):")
+            print(
+                "\nthe malformed event became a dead letter, recorded in the store (identity-relay dead-letters list):"
+            )
             print("  id \(record.id), reason \(record.reason.rawValue), error: \(record.lastError)")
-            print("\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))")
+            print(
+                "\ndone in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated)))"
+            )
         }
         await platform.stop()
     }
 
     /// Every customer update so far, once those with `keys` have all reached the simulated platform.
-    private static func updates(withKeys keys: Set<String>, on platform: SimulatedPlatform, timeout: Duration) async throws
+    private static func updates(
+        withKeys keys: Set<String>,
+        on platform: SimulatedPlatform,
+        timeout: Duration
+    ) async throws
         -> [SimulatedPlatform.CustomerUpdate]
     {
         let deadline = ContinuousClock.now + timeout
@@ -187,7 +242,11 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// The phase-2 customer update of an event, once it has reached the simulated platform.
-    private static func phaseTwo(of eventId: String, on platform: SimulatedPlatform, timeout: Duration) async throws
+    private static func phaseTwo(
+        of eventId: String,
+        on platform: SimulatedPlatform,
+        timeout: Duration
+    ) async throws
         -> SimulatedPlatform.CustomerUpdate
     {
         let deadline = ContinuousClock.now + timeout
@@ -201,8 +260,14 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// The record of `eventBody` once the relay has drained it from `relay.dead-letters` into its store.
-    private func firstDeadLetter(in app: RelayApp, eventBody: [UInt8], timeout: Duration) async throws -> DeadLetterRecord {
-        guard let store = app.store as? SQLiteInteractionStore else { throw ValidationError("the demo needs the SQLite store") }
+    private func firstDeadLetter(
+        in app: RelayApp,
+        eventBody: [UInt8],
+        timeout: Duration
+    ) async throws -> DeadLetterRecord {
+        guard let store = app.store as? SQLiteInteractionStore else {
+            throw ValidationError("the demo needs the SQLite store")
+        }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             for row in try await store.deadLetters(DeadLetterQuery(reasons: ["malformed"])) {
@@ -243,8 +308,10 @@ struct DemoCall {
         body = Array(json.utf8)
         let ended = RFC3339.format(Date().addingTimeInterval(Double(60 + index * 17)))
         let wrapped = RFC3339.format(Date().addingTimeInterval(Double(90 + index * 17)))
-        let end = #"{"eventId":"\#(eventId)-end","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(ended)","disconnectType":"client"}"#
-        let wrapUp = #"{"eventId":"\#(eventId)-wrap","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(wrapped)","wrapUpCode":"RESOLVED","agentId":"agent-demo"}"#
+        let end =
+            #"{"eventId":"\#(eventId)-end","type":"callEnded","callId":"\#(callId)","occurredAt":"\#(ended)","disconnectType":"client"}"#
+        let wrapUp =
+            #"{"eventId":"\#(eventId)-wrap","type":"wrapUp","callId":"\#(callId)","occurredAt":"\#(wrapped)","wrapUpCode":"RESOLVED","agentId":"agent-demo"}"#
         events = [("callStarted", body), ("callEnded", Array(end.utf8)), ("wrapUp", Array(wrapUp.utf8))]
     }
 

@@ -12,11 +12,14 @@ struct ResolvedEndpoints {
     var notes: [String]
 
     static func resolve(
-        _ configuration: inout RelayConfiguration, simulatorPort: Int, logger: Logger
+        _ configuration: inout RelayConfiguration,
+        simulatorPort: Int,
+        logger: Logger
     ) async throws -> ResolvedEndpoints {
         var notes: [String] = []
         let needsSimulator = configuration.platform.baseURL.isEmpty || configuration.crm.postCallWebhookURL.isEmpty
-        let simulator = needsSimulator
+        let simulator =
+            needsSimulator
             ? try await SimulatedPlatform.start(port: simulatorPort, logger: logger) : nil
         var platformURL = configuration.platform.baseURL
         var webhookURL = configuration.crm.postCallWebhookURL
@@ -29,7 +32,9 @@ struct ResolvedEndpoints {
         if let simulator {
             if platformURL.isEmpty {
                 platformURL = simulator.baseURL
-                notes.append("no platform.baseUrl configured: customer updates go to the simulator at \(simulator.baseURL)")
+                notes.append(
+                    "no platform.baseUrl configured: customer updates go to the simulator at \(simulator.baseURL)"
+                )
             }
             if webhookURL.isEmpty {
                 webhookURL = simulator.postCallWebhookURL
@@ -45,16 +50,25 @@ struct ResolvedEndpoints {
                     // The simulator checks nothing; a throwaway secret still exercises the signing path.
                     let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
                     configuration.webhook.signingSecret = "whsec_" + Data(key).base64EncodedString()
-                    notes.append("no webhook.signingSecret set: webhooks to the simulator are signed with a one-off secret")
+                    notes.append(
+                        "no webhook.signingSecret set: webhooks to the simulator are signed with a one-off secret"
+                    )
                 }
             }
         }
         return ResolvedEndpoints(
             endpoints: .init(
-                platformBaseURL: platformURL, postCallWebhookURL: webhookURL, crmLookupURLTemplate: crmLookup,
-                crmContactURLTemplate: crmContact, erpLookupURLTemplate: erpLookup, crmEmailLookupURLTemplate: crmEmail,
-                crmMessagingLookupURLTemplate: crmMessaging, crmNameLookupURLTemplate: crmName),
+                platformBaseURL: platformURL,
+                postCallWebhookURL: webhookURL,
+                crmLookupURLTemplate: crmLookup,
+                crmContactURLTemplate: crmContact,
+                erpLookupURLTemplate: erpLookup,
+                crmEmailLookupURLTemplate: crmEmail,
+                crmMessagingLookupURLTemplate: crmMessaging,
+                crmNameLookupURLTemplate: crmName
+            ),
             simulator: simulator,
-            notes: notes)
+            notes: notes
+        )
     }
 }

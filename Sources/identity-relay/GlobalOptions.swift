@@ -8,7 +8,9 @@ struct GlobalOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "The YAML configuration file. Default: $RELAY_CONFIG, else Config/relay.yaml if it exists.",
-            valueName: "path"))
+            valueName: "path"
+        )
+    )
     var config: String?
 
     var configurationPath: String? {

@@ -10,5 +10,6 @@ struct IdentityRelay: AsyncParsableCommand {
             ContactsCommand.self,
             JourneyCommand.self, ReconcileCommand.self,
         ],
-        defaultSubcommand: nil)
+        defaultSubcommand: nil
+    )
 }

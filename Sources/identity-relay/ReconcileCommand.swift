@@ -14,11 +14,17 @@ struct ReconcileCommand: AsyncParsableCommand {
             relay to deliver, in the transaction that relinks its interaction. `run` does the same on a schedule \
             (reconciliation.intervalHours). Progress goes to standard error; the summary to standard output. \
             Exit status: 0 done, 1 when an interaction failed, 69 broker unreachable, 78 configuration error.
-            """)
+            """
+    )
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: ArgumentHelp("Interactions first seen at or after this time: RFC 3339, a day, or an age (24h, 7d).", valueName: "time"))
+    @Option(
+        help: ArgumentHelp(
+            "Interactions first seen at or after this time: RFC 3339, a day, or an age (24h, 7d).",
+            valueName: "time"
+        )
+    )
     var since = "24h"
 
     @Option(help: "At most this many interactions.")
@@ -40,7 +46,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         let logger = Logger(label: "identity-relay.reconcile")
         guard !configuration.crm.lookup.urlTemplate.isEmpty else {
             throw reportConfigurationFailure(
-                .init(error: ConfigurationError(key: "crm.lookup.urlTemplate", "is empty: reconciliation asks the CRM")))
+                .init(error: ConfigurationError(key: "crm.lookup.urlTemplate", "is empty: reconciliation asks the CRM"))
+            )
         }
         // No simulator: reconciliation talks to the configured CRM, and its PUTs go through the queue.
         configuration.admin.enabled = false
@@ -49,11 +56,15 @@ struct ReconcileCommand: AsyncParsableCommand {
             app = try RelayApp(
                 configuration: configuration,
                 endpoints: .init(
-                    platformBaseURL: configuration.platform.baseURL, postCallWebhookURL: configuration.crm.postCallWebhookURL,
+                    platformBaseURL: configuration.platform.baseURL,
+                    postCallWebhookURL: configuration.crm.postCallWebhookURL,
                     crmLookupURLTemplate: configuration.crm.lookup.urlTemplate,
                     crmContactURLTemplate: configuration.crm.contactLookupURLTemplate,
-                    erpLookupURLTemplate: configuration.erp.lookup.urlTemplate),
-                carriesOutOutbox: false, logger: logger)
+                    erpLookupURLTemplate: configuration.erp.lookup.urlTemplate
+                ),
+                carriesOutOutbox: false,
+                logger: logger
+            )
         } catch {
             throw reportConfigurationFailure(.init(error: error))
         }
@@ -68,7 +79,11 @@ struct ReconcileCommand: AsyncParsableCommand {
         }
         let isTerminal = isatty(STDERR_FILENO) != 0
         let report = try await app.withStoreReady {
-            try await app.reconciler!.run(since: DeadLetterFilter.parseTime(since, now: Date())!, limit: limit, dryRun: dryRun) {
+            try await app.reconciler!.run(
+                since: DeadLetterFilter.parseTime(since, now: Date())!,
+                limit: limit,
+                dryRun: dryRun
+            ) {
                 progress in
                 guard isTerminal || progress.done % 100 == 0 || progress.done == progress.total else { return }
                 let line = "reconcile: \(progress.done)/\(progress.total), upgraded \(progress.upgraded)"

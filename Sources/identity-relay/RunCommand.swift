@@ -18,7 +18,8 @@ struct RunCommand: AsyncParsableCommand {
 
             With no platform.baseUrl configured, customer updates go to a built-in simulated platform on \
             loopback (platform.simulatorPort), so the relay runs end to end on one machine.
-            """)
+            """
+    )
 
     @OptionGroup var options: GlobalOptions
 
@@ -28,14 +29,20 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "identity-relay")
 
         let resolved = try await ResolvedEndpoints.resolve(
-            &configuration, simulatorPort: configuration.platform.simulatorPort, logger: Logger(label: "simulator"))
+            &configuration,
+            simulatorPort: configuration.platform.simulatorPort,
+            logger: Logger(label: "simulator")
+        )
         for note in resolved.notes { logger.notice("\(note)") }
         let registry = PrometheusCollectorRegistry()
         let app: RelayApp
         do {
             app = try RelayApp(
-                configuration: configuration, endpoints: resolved.endpoints,
-                metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)), logger: logger)
+                configuration: configuration,
+                endpoints: resolved.endpoints,
+                metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)),
+                logger: logger
+            )
         } catch {
             await resolved.simulator?.stop()
             throw reportConfigurationFailure(.init(error: error))
@@ -43,18 +50,26 @@ struct RunCommand: AsyncParsableCommand {
         logger.notice(
             "declaring the relay's topology into vhost '\(configuration.amqp.virtualHost)'",
             metadata: [
-                "amqp.vhost": "\(configuration.amqp.virtualHost)", "amqp.topologyFile": "\(configuration.amqp.topologyFile)",
+                "amqp.vhost": "\(configuration.amqp.virtualHost)",
+                "amqp.topologyFile": "\(configuration.amqp.topologyFile)",
                 "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
-            ])
+            ]
+        )
         var services: [any Service] = [app]
         if configuration.admin.enabled {
             if configuration.admin.token == nil {
                 logger.warning(
-                    "admin.token is not set: every admin endpoint but /healthz and /readyz answers 401 (set RELAY_ADMIN_TOKEN)")
+                    "admin.token is not set: every admin endpoint but /healthz and /readyz answers 401 (set RELAY_ADMIN_TOKEN)"
+                )
             }
             services.append(
                 AdminServer(
-                    app: app, settings: .init(configuration.admin), registry: registry, logger: Logger(label: "admin")))
+                    app: app,
+                    settings: .init(configuration.admin),
+                    registry: registry,
+                    logger: Logger(label: "admin")
+                )
+            )
         }
         // ShutdownSignals handles SIGTERM and SIGINT (a second one forces exit): not the group's own.
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))

@@ -24,12 +24,14 @@ enum ShutdownSignals {
                     if caught == 1 {
                         logger.notice(
                             "shutting down gracefully; send the signal again to exit at once",
-                            metadata: ["signal": "\(signal)"])
+                            metadata: ["signal": "\(signal)"]
+                        )
                         await group.triggerGracefulShutdown()
                     } else {
                         logger.warning(
                             "second signal: exiting at once; unfinished work stays on the broker",
-                            metadata: ["signal": "\(signal)", "exit.status": "\(forcedExitStatus(signal))"])
+                            metadata: ["signal": "\(signal)", "exit.status": "\(forcedExitStatus(signal))"]
+                        )
                         // `_exit`, not `exit`: no atexit handlers or destructors racing the running threads.
                         _exit(forcedExitStatus(signal))
                     }

@@ -16,8 +16,12 @@ struct AdminAPITests {
     let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
 
     func call(
-        _ relay: RelayHarness, _ method: String, _ path: String, body: String? = nil,
-        token: String? = RelayHarness.testAdminToken, headers: [(name: String, value: String)] = []
+        _ relay: RelayHarness,
+        _ method: String,
+        _ path: String,
+        body: String? = nil,
+        token: String? = RelayHarness.testAdminToken,
+        headers: [(name: String, value: String)] = []
     ) async throws -> HTTPResponse {
         var allHeaders = headers
         if let token { allHeaders.append((name: "Authorization", value: "Bearer \(token)")) }
@@ -28,12 +32,20 @@ struct AdminAPITests {
         // answers, and the lookup's own budget tests assert cause, not this bound.
         return try await http.execute(
             HTTPRequest(
-                method: method, url: try await relay.adminBaseURL() + path, headers: allHeaders,
-                body: Array((body ?? "").utf8), timeout: .seconds(60)))
+                method: method,
+                url: try await relay.adminBaseURL() + path,
+                headers: allHeaders,
+                body: Array((body ?? "").utf8),
+                timeout: .seconds(60)
+            )
+        )
     }
 
     func object(_ response: HTTPResponse) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], "\(response.bodyText)")
+        try #require(
+            try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+            "\(response.bodyText)"
+        )
     }
 
     @Test("health needs no token; everything else answers 401 with no detail to a missing or wrong token")
@@ -80,7 +92,9 @@ struct AdminAPITests {
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, request in
                 request.path.hasSuffix("retry-once") && attempt == 1 ? .status(503) : nil
-            }, admin: true)
+            },
+            admin: true
+        )
         defer { Task { await relay.stop() } }
         try await relay.publish([
             callStartedBody(eventId: "m1", callId: "metrics-1", from: "+15550100301"),
@@ -105,10 +119,16 @@ struct AdminAPITests {
         #expect(samples.value("relay_dead_letters_total", ["reason": "malformed"]) == 1)
         #expect(
             samples.value(
-                "relay_deliveries_total", ["kind": "customerUpdate", "outcome": "delivered", "status_class": "2xx"]) == 2)
+                "relay_deliveries_total",
+                ["kind": "customerUpdate", "outcome": "delivered", "status_class": "2xx"]
+            ) == 2
+        )
         #expect(
             samples.value(
-                "relay_deliveries_total", ["kind": "customerUpdate", "outcome": "retried", "status_class": "5xx"]) == 1)
+                "relay_deliveries_total",
+                ["kind": "customerUpdate", "outcome": "retried", "status_class": "5xx"]
+            ) == 1
+        )
         #expect(samples.value("relay_delivery_retries_total", ["kind": "customerUpdate"]) == 1)
         #expect(samples.value("relay_delivery_duration_seconds_count", ["kind": "customerUpdate"]) == 3)
         #expect(samples.value("relay_messages_in_flight", ["stage": "events"]) == 0)
@@ -116,8 +136,13 @@ struct AdminAPITests {
         #expect(
             samples.value(
                 "relay_info",
-                ["instance_name": relay.app.instanceName, "store": relay.app.configuration.store.url == nil ? "sqlite" : "postgres"])
-                == 1)
+                [
+                    "instance_name": relay.app.instanceName,
+                    "store": relay.app.configuration.store.url == nil ? "sqlite" : "postgres",
+                ]
+            )
+                == 1
+        )
     }
 
     @Test("metrics show what waits in the outbox: pending, due and retrying by kind, with the oldest one's age")
@@ -125,7 +150,9 @@ struct AdminAPITests {
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
                 request.method == "PUT" ? .status(503, headers: [(name: "Retry-After", value: "600")]) : nil
-            }, admin: true)
+            },
+            admin: true
+        )
         defer { Task { await relay.stop() } }
         func gauge(_ name: String, _ kind: String) async throws -> Double? {
             let samples = try PrometheusText.parse(try await call(relay, "GET", "/metrics").bodyText)
@@ -140,7 +167,10 @@ struct AdminAPITests {
         // An entry of a kind this version cannot carry out (as a newer version may write) stays pending.
         let then = Date().addingTimeInterval(-120)
         _ = try await relay.app.store.apply(callId: "call-waiting", eventId: "waiting", now: then) { state in
-            (state ?? Interaction(callId: "call-waiting", firstSeenAt: then), [NewOutboxEntry(kind: "fromANewerVersion", payload: Array("{}".utf8))])
+            (
+                state ?? Interaction(callId: "call-waiting", firstSeenAt: then),
+                [NewOutboxEntry(kind: "fromANewerVersion", payload: Array("{}".utf8))]
+            )
         }
         #expect(try await gauge("relay_outbox_pending", "fromANewerVersion") == 1)
         #expect(try await gauge("relay_outbox_due", "fromANewerVersion") == 1)
@@ -155,7 +185,9 @@ struct AdminAPITests {
                 guard request.method == "PUT" else { return nil }
                 return refusals.add(1, ordering: .relaxed).newValue == 1
                     ? .status(503, headers: [(name: "Retry-After", value: "3000")]) : nil
-            }, admin: true)
+            },
+            admin: true
+        )
         defer { Task { await relay.stop() } }
         try await relay.publish([callStartedBody(eventId: "api-d1", callId: "call-api-waiting")])
         var listing: [String: Any] = [:]
@@ -175,9 +207,13 @@ struct AdminAPITests {
         #expect(shown["idempotencyKey"] as? String == "customer-update:api-d1")
         #expect(try await call(relay, "GET", "/api/v1/deliveries/999999").status == 404)
         #expect(try await call(relay, "GET", "/api/v1/deliveries?state=stuck").status == 400)
-        #expect(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"ids":[1]}"#).status == 400)
+        #expect(
+            try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"ids":[1]}"#).status == 400
+        )
 
-        let dryRun = try object(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"dryRun":true}"#))
+        let dryRun = try object(
+            try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"all":true,"dryRun":true}"#)
+        )
         #expect(dryRun["madeDue"] as? Int == 1 && dryRun["dryRun"] as? Bool == true)
         #expect(relay.platform.customerUpdates.isEmpty)
         let retried = try object(try await call(relay, "POST", "/api/v1/deliveries/retry", body: #"{"ids":[\#(id)]}"#))
@@ -204,12 +240,15 @@ struct AdminAPITests {
                     return .ok(#"{"records":[{"Id":"500000003","Name":"Late Answer"}]}"#, heldBy: late)
                 }
                 return nil
-            }, enrichment: true, admin: true,
+            },
+            enrichment: true,
+            admin: true,
             adjust: {
                 $0.admin.lookupBudget = .milliseconds(300)
                 // Far beyond the budget: an answer before it did not wait for the CRM.
                 $0.crm.lookup.timeout = .seconds(60)
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         defer {
             hung.open()
@@ -217,7 +256,12 @@ struct AdminAPITests {
         }
 
         let started = ContinuousClock.now
-        let fallbackResponse = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100401", callId: "l-1"))
+        let fallbackResponse = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100401", callId: "l-1")
+        )
         let elapsed = ContinuousClock.now - started
         #expect(fallbackResponse.status == 200)
         // Answered while the CRM still held its answer, and not before the budget was spent.
@@ -230,11 +274,21 @@ struct AdminAPITests {
         #expect(fallbackResponse.header("x-relay-answer-source") == "phone")
         #expect(fallback.keys.contains("name") && fallback["name"] is NSNull)
 
-        let beforeTheAnswer = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100403", callId: "l-2"))
+        let beforeTheAnswer = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100403", callId: "l-2")
+        )
         #expect(beforeTheAnswer.header("x-relay-answer-source") == "phone")
         late.open()
         try await eventually {
-            let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100403", callId: "l-3"))
+            let again = try await call(
+                relay,
+                "POST",
+                "/api/v1/genesys/lookup",
+                body: lookupBody("+15550100403", callId: "l-3")
+            )
             let name = try object(again)["name"] as? String
             return again.header("x-relay-answer-source") == "cache" && name == "Late Answer"
         }
@@ -246,11 +300,21 @@ struct AdminAPITests {
     func lookupFromCRMThenMemory() async throws {
         let relay = try await RelayHarness.start(
             // A budget no loaded machine runs out of: this test is about the answer, not the budget.
-            enrichment: true, admin: true, adjust: { $0.admin.lookupBudget = .seconds(30) })
+            enrichment: true,
+            admin: true,
+            adjust: { $0.admin.lookupBudget = .seconds(30) }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(
-            phone: "+15550100402", .init(contactId: "500000002", name: "Ann Lee", email: "ann.lee@example.com"))
-        let fresh = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-1"))
+            phone: "+15550100402",
+            .init(contactId: "500000002", name: "Ann Lee", email: "ann.lee@example.com")
+        )
+        let fresh = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100402", callId: "f-1")
+        )
         #expect(fresh.header("x-relay-answer-source") == "crm")
         let answer = try object(fresh)
         #expect(answer["externalId"] as? String == "CRM:500000002")
@@ -258,27 +322,49 @@ struct AdminAPITests {
         #expect(answer["email"] as? String == "ann.lee@example.com")
 
         let searches = relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") }
-        let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-2"))
+        let again = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100402", callId: "f-2")
+        )
         #expect(again.header("x-relay-answer-source") == "cache")
         #expect(try object(again)["externalId"] as? String == "CRM:500000002")
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix("/crm/contacts?") } == searches)
 
         // Outbound: the customer is the dialled number.
         let outbound = try await call(
-            relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100402", callId: "f-3", type: "outbound"))
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100402", callId: "f-3", type: "outbound")
+        )
         #expect(try object(outbound)["externalId"] as? String == "CRM:500000002")
     }
 
     @Test("a number a contact holds is answered with the contact's CRM id, without asking the CRM")
     func lookupFromContact() async throws {
         // A budget no loaded machine runs out of: the last lookup must reach the CRM's answer.
-        let relay = try await RelayHarness.start(enrichment: true, admin: true, adjust: { $0.admin.lookupBudget = .seconds(30) })
+        let relay = try await RelayHarness.start(
+            enrichment: true,
+            admin: true,
+            adjust: { $0.admin.lookupBudget = .seconds(30) }
+        )
         defer { Task { await relay.stop() } }
         _ = try await relay.app.contacts.create(
             ContactDraft(
-                name: "Held Number", phones: ["+15550100405"], emails: ["held.number@example.com"],
-                externalIds: ["CRM:500000005"]))
-        let answer = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-1"))
+                name: "Held Number",
+                phones: ["+15550100405"],
+                emails: ["held.number@example.com"],
+                externalIds: ["CRM:500000005"]
+            )
+        )
+        let answer = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100405", callId: "h-1")
+        )
         #expect(answer.header("x-relay-answer-source") == "contact")
         let body = try object(answer)
         #expect(body["externalId"] as? String == "CRM:500000005")
@@ -290,10 +376,17 @@ struct AdminAPITests {
         // A call from the number: phase 2 fetches the contact from the CRM. The next lookup answers with
         // the CRM's data it saw then, and still the contact's own name.
         relay.platform.addCRMContact(
-            phone: "+15550100405", .init(contactId: "500000005", name: "CRM Name", caseId: "CASE-405", loyaltyTier: "Gold"))
+            phone: "+15550100405",
+            .init(contactId: "500000005", name: "CRM Name", caseId: "CASE-405", loyaltyTier: "Gold")
+        )
         try await relay.publish([callStartedBody(eventId: "h-call", callId: "h-call", from: "+15550100405")])
         #expect(try await relay.platform.waitForPhases(of: "h-call").phaseTwo.externalId == "CRM:500000005")
-        let again = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-2"))
+        let again = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100405", callId: "h-2")
+        )
         #expect(again.header("x-relay-answer-source") == "contact")
         let enriched = try object(again)
         #expect(enriched["name"] as? String == "Held Number")
@@ -304,22 +397,34 @@ struct AdminAPITests {
         // Forgetting the person drops what the lookup remembered: the next answer asks the CRM again.
         let forgotten = try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550100405"}"#)
         #expect(forgotten.status == 200)
-        let afterForget = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100405", callId: "h-3"))
+        let afterForget = try await call(
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: lookupBody("+15550100405", callId: "h-3")
+        )
         #expect(afterForget.header("x-relay-answer-source") == "crm")
     }
 
     @Test("with admin.lookupCacheSeconds 0, every lookup asks the CRM again")
     func lookupWithoutCache() async throws {
         let relay = try await RelayHarness.start(
-            enrichment: true, admin: true,
+            enrichment: true,
+            admin: true,
             adjust: {
                 $0.admin.lookupBudget = .seconds(30)
                 $0.admin.lookupCacheTimeToLive = .zero
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100404", .init(contactId: "500000004", name: "No Cache"))
         for callId in ["n-1", "n-2"] {
-            let answer = try await call(relay, "POST", "/api/v1/genesys/lookup", body: lookupBody("+15550100404", callId: callId))
+            let answer = try await call(
+                relay,
+                "POST",
+                "/api/v1/genesys/lookup",
+                body: lookupBody("+15550100404", callId: callId)
+            )
             #expect(answer.header("x-relay-answer-source") == "crm")
         }
         #expect(relay.platform.server.requests.count { $0.path.hasSuffix("%2B15550100404") } == 2)
@@ -345,13 +450,17 @@ struct AdminAPITests {
             #expect(error["field"] as? String == field, "\(body): \(response.bodyText)")
             #expect((error["error"] as? String)?.isEmpty == false)
         }
-        let huge = #"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"c","type":"inbound","pad":""#
+        let huge =
+            #"{"fromNumber":"+15550100001","toNumber":"+15550190000","callId":"c","type":"inbound","pad":""#
             + String(repeating: "x", count: 4096) + #""}"#
         #expect(try await call(relay, "POST", "/api/v1/genesys/lookup", body: huge).status == 413)
         // A withheld number is not an error: there is nobody to link.
         let withheld = try await call(
-            relay, "POST", "/api/v1/genesys/lookup",
-            body: #"{"fromNumber":"anonymous","toNumber":"+15550190000","callId":"c","type":"inbound"}"#)
+            relay,
+            "POST",
+            "/api/v1/genesys/lookup",
+            body: #"{"fromNumber":"anonymous","toNumber":"+15550190000","callId":"c","type":"inbound"}"#
+        )
         #expect(withheld.status == 200)
         #expect(try object(withheld)["externalId"] is NSNull)
     }
@@ -370,8 +479,12 @@ struct AdminAPITests {
 
         func update(_ body: String, key: String? = nil) async throws -> HTTPResponse {
             try await call(
-                relay, "POST", "/api/v1/genesys/update-context", body: body,
-                headers: key.map { [(name: "Idempotency-Key", value: $0)] } ?? [])
+                relay,
+                "POST",
+                "/api/v1/genesys/update-context",
+                body: body,
+                headers: key.map { [(name: "Idempotency-Key", value: $0)] } ?? []
+            )
         }
         let missing = try await update(#"{"callId":"ctx-call-1","reason":"Agent Verified Account Switch"}"#)
         #expect(missing.status == 400)
@@ -385,12 +498,16 @@ struct AdminAPITests {
         let notStarted = try await update(#"{"callId":"ctx-call-2","newExternalId":"CRM:500999999","reason":"r"}"#)
         #expect(notStarted.status == 202)
         #expect(try object(notStarted)["status"] as? String == "deferred")
-        let notInCRM = try await update(#"{"callId":"ctx-call-1","newExternalId":"CRM:404404404","reason":"r"}"#, key: "k-bad")
+        let notInCRM = try await update(
+            #"{"callId":"ctx-call-1","newExternalId":"CRM:404404404","reason":"r"}"#,
+            key: "k-bad"
+        )
         #expect(notInCRM.status == 202)
 
         let accepted = try await update(
             #"{"callId":"ctx-call-1","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch","agentId":"agent-7"}"#,
-            key: "k-good")
+            key: "k-good"
+        )
         #expect(accepted.status == 202)
         #expect(try object(accepted)["eventId"] as? String == "admin:k-good")
         let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
@@ -400,21 +517,29 @@ struct AdminAPITests {
         #expect(!relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:admin:k-bad" })
 
         // The same request again (a client retry) changes nothing.
-        #expect(try await update(
-            #"{"callId":"ctx-call-1","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch"}"#,
-            key: "k-good").status == 200)
+        #expect(
+            try await update(
+                #"{"callId":"ctx-call-1","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch"}"#,
+                key: "k-good"
+            ).status == 200
+        )
 
         // The next lookup for this caller answers with the override, without asking the CRM.
         try await eventually {
             let answer = try await call(
-                relay, "POST", "/api/v1/genesys/lookup",
-                body: #"{"fromNumber":"\#(caller)","toNumber":"+15550190000","callId":"ctx-call-3","type":"inbound"}"#)
+                relay,
+                "POST",
+                "/api/v1/genesys/lookup",
+                body: #"{"fromNumber":"\#(caller)","toNumber":"+15550190000","callId":"ctx-call-3","type":"inbound"}"#
+            )
             let externalId = try object(answer)["externalId"] as? String
             return answer.header("x-relay-answer-source") == "override" && externalId == "CRM:500999999"
         }
     }
 
-    @Test("dead letters over the API come from the store: concurrent readers agree, pages cover all once, resolve needs a note")
+    @Test(
+        "dead letters over the API come from the store: concurrent readers agree, pages cover all once, resolve needs a note"
+    )
     func deadLetterPagesAndReaders() async throws {
         let relay = try await RelayHarness.start(admin: true)
         defer { Task { await relay.stop() } }
@@ -423,9 +548,18 @@ struct AdminAPITests {
         var ids: [String] = []
         for index in 0..<25 {
             let record = DeadLetterRecord(
-                id: "dl_page_\(index)", reason: .orphanedInteraction, callId: "page-call-\(index)", eventType: nil,
-                eventId: nil, attempts: 1, firstFailureAt: now, lastFailureAt: now, lastError: "no end came",
-                originalPayload: Array("{}".utf8), origin: nil)
+                id: "dl_page_\(index)",
+                reason: .orphanedInteraction,
+                callId: "page-call-\(index)",
+                eventType: nil,
+                eventId: nil,
+                attempts: 1,
+                firstFailureAt: now,
+                lastFailureAt: now,
+                lastError: "no end came",
+                originalPayload: Array("{}".utf8),
+                origin: nil
+            )
             try await publisher.publish(record)
             ids.append(record.id)
         }
@@ -445,7 +579,11 @@ struct AdminAPITests {
         var seen: [String] = []
         var after: String?
         for _ in 0..<5 {
-            let page = try await call(relay, "GET", "/api/v1/dead-letters?limit=10" + (after.map { "&after=\($0)" } ?? ""))
+            let page = try await call(
+                relay,
+                "GET",
+                "/api/v1/dead-letters?limit=10" + (after.map { "&after=\($0)" } ?? "")
+            )
             seen += try array(page).compactMap { $0["id"] as? String }
             after = page.header("x-relay-next-after")
             if after == nil { break }
@@ -455,9 +593,15 @@ struct AdminAPITests {
         #expect(seen.count == ids.count && Set(seen) == Set(ids), "pages of 10 cover the 25 once each")
         #expect(try await call(relay, "GET", "/api/v1/dead-letters?after=soon").status == 400)
 
-        #expect(try await call(relay, "POST", "/api/v1/dead-letters/resolve", body: #"{"ids":["dl_page_0"]}"#).status == 400)
+        #expect(
+            try await call(relay, "POST", "/api/v1/dead-letters/resolve", body: #"{"ids":["dl_page_0"]}"#).status == 400
+        )
         let resolve = try await call(
-            relay, "POST", "/api/v1/dead-letters/resolve", body: #"{"ids":["dl_page_0","dl_page_1"],"note":"calls ended in the platform"}"#)
+            relay,
+            "POST",
+            "/api/v1/dead-letters/resolve",
+            body: #"{"ids":["dl_page_0","dl_page_1"],"note":"calls ended in the platform"}"#
+        )
         #expect(resolve.status == 200)
         #expect(try object(resolve)["succeeded"] as? Int == 2)
         #expect(try await relay.deadLetterCount() == 23)
@@ -510,7 +654,11 @@ struct AdminAPITests {
 
         #expect(try await call(relay, "POST", "/api/v1/dead-letters/purge", body: "{}").status == 400)
         let dryRun = try await call(
-            relay, "POST", "/api/v1/dead-letters/purge", body: #"{"ids":["\#(ids[0])"],"dryRun":true}"#)
+            relay,
+            "POST",
+            "/api/v1/dead-letters/purge",
+            body: #"{"ids":["\#(ids[0])"],"dryRun":true}"#
+        )
         #expect(try object(dryRun)["succeeded"] as? Int == 0)
         // A dry run changes nothing: both are still open.
         #expect(try await relay.deadLetterCount() == 2)
@@ -529,14 +677,19 @@ struct AdminAPITests {
             guard again.status == 200 else { return false }
             return try object(again)["replayCount"] as? Int == 1
         }
-        #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"rate":-1,"all":true}"#).status == 400)
+        #expect(
+            try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"rate":-1,"all":true}"#).status == 400
+        )
         #expect(try await call(relay, "POST", "/api/v1/dead-letters/replay", body: #"{"all":"yes"}"#).status == 400)
     }
 }
 
 extension AdminAPITests {
     func array(_ response: HTTPResponse) throws -> [[String: Any]] {
-        try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [[String: Any]], "\(response.bodyText)")
+        try #require(
+            try JSONSerialization.jsonObject(with: Data(response.body)) as? [[String: Any]],
+            "\(response.bodyText)"
+        )
     }
 
     @Test("contacts over the API: create, show, search, import, journey, merge, unmerge, forget, with clear refusals")
@@ -544,8 +697,11 @@ extension AdminAPITests {
         let relay = try await RelayHarness.start(admin: true)
         defer { Task { await relay.stop() } }
         let created = try await call(
-            relay, "POST", "/api/v1/contacts",
-            body: #"{"name":"Dana Curated","phones":["+1 555 010 2001"],"externalIds":["CRM:D-1"],"note":"VIP"}"#)
+            relay,
+            "POST",
+            "/api/v1/contacts",
+            body: #"{"name":"Dana Curated","phones":["+1 555 010 2001"],"externalIds":["CRM:D-1"],"note":"VIP"}"#
+        )
         #expect(created.status == 201, "\(created.bodyText)")
         let dana = try object(created)
         let danaId = try #require(dana["id"] as? String)
@@ -571,9 +727,13 @@ extension AdminAPITests {
 
         // Import: JSON lines, one bad row rejected with its line, the rest imported.
         let imported = try await call(
-            relay, "POST", "/api/v1/contacts/import",
-            body: #"{"name":"Eve Import","phone":"+15550102002"}"# + "\n" + #"{"name":"Bad Row","email":"not-an-email"}"# + "\n",
-            headers: [(name: "Content-Type", value: "application/x-ndjson")])
+            relay,
+            "POST",
+            "/api/v1/contacts/import",
+            body: #"{"name":"Eve Import","phone":"+15550102002"}"# + "\n"
+                + #"{"name":"Bad Row","email":"not-an-email"}"# + "\n",
+            headers: [(name: "Content-Type", value: "application/x-ndjson")]
+        )
         #expect(imported.status == 207, "\(imported.bodyText)")
         let report = try object(imported)
         #expect(report["created"] as? Int == 1)
@@ -588,25 +748,50 @@ extension AdminAPITests {
         try await eventually { relay.app.pipeline.acknowledgedCount == 2 }
         let journey = try object(try await call(relay, "GET", "/api/v1/contacts/\(danaId)/journey"))
         #expect((journey["interactions"] as? [[String: Any]])?.map { $0["callId"] as? String } == ["api-call-1"])
-        let strangerId = try #require(try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102009"))["id"] as? String)
+        let strangerId = try #require(
+            try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102009"))["id"] as? String
+        )
 
         // Merge: curated + curated is refused; the stranger folds into Dana; unmerge restores both.
-        let eveId = try #require(try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102002"))["id"] as? String)
-        let refused = try await call(relay, "POST", "/api/v1/contacts/merge", body: #"{"absorbed":"\#(eveId)","into":"\#(danaId)"}"#)
+        let eveId = try #require(
+            try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102002"))["id"] as? String
+        )
+        let refused = try await call(
+            relay,
+            "POST",
+            "/api/v1/contacts/merge",
+            body: #"{"absorbed":"\#(eveId)","into":"\#(danaId)"}"#
+        )
         #expect(refused.status == 409)
         #expect(try object(refused)["code"] as? String == "bothCurated")
-        let merged = try await call(relay, "POST", "/api/v1/contacts/merge", body: #"{"absorbed":"\#(strangerId)","into":"\#(danaId)"}"#)
+        let merged = try await call(
+            relay,
+            "POST",
+            "/api/v1/contacts/merge",
+            body: #"{"absorbed":"\#(strangerId)","into":"\#(danaId)"}"#
+        )
         #expect(merged.status == 200, "\(merged.bodyText)")
         let mergeId = try #require(try object(merged)["mergeId"] as? String)
         let joined = try object(try await call(relay, "GET", "/api/v1/contacts/%2B15550102009/journey"))
-        #expect(Set((joined["interactions"] as? [[String: Any]] ?? []).compactMap { $0["callId"] as? String }) == ["api-call-1", "api-call-2"])
-        #expect(try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 200)
-        #expect(try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 404)
+        #expect(
+            Set((joined["interactions"] as? [[String: Any]] ?? []).compactMap { $0["callId"] as? String }) == [
+                "api-call-1", "api-call-2",
+            ]
+        )
+        #expect(
+            try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 200
+        )
+        #expect(
+            try await call(relay, "POST", "/api/v1/contacts/unmerge", body: #"{"mergeId":"\#(mergeId)"}"#).status == 404
+        )
         let apart = try object(try await call(relay, "GET", "/api/v1/contacts/\(strangerId)/journey"))
         #expect((apart["interactions"] as? [[String: Any]])?.map { $0["callId"] as? String } == ["api-call-2"])
 
         // Forget: everything about Dana goes, and the API says what.
-        #expect(try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550102001","email":"x@y.z"}"#).status == 400)
+        #expect(
+            try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550102001","email":"x@y.z"}"#)
+                .status == 400
+        )
         let forgotten = try await call(relay, "POST", "/api/v1/contacts/forget", body: #"{"phone":"+15550102001"}"#)
         #expect(forgotten.status == 200)
         #expect(try object(forgotten)["contacts"] as? Int == 1)

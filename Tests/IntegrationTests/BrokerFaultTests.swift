@@ -31,7 +31,9 @@ struct BrokerFaultTests {
 
         try await eventually(timeout: .seconds(60)) {
             let keys = Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey))
-            return (1...10).allSatisfy { keys.contains("customer-update:inflight-\($0)") && keys.contains("customer-update:after-\($0)") }
+            return (1...10).allSatisfy {
+                keys.contains("customer-update:inflight-\($0)") && keys.contains("customer-update:after-\($0)")
+            }
         }
         // Every event acked: 25, plus the in-flight ones the broker delivered twice.
         try await eventually(timeout: .seconds(30)) { relay.app.pipeline.acknowledgedCount >= 25 }
@@ -68,7 +70,10 @@ struct BrokerFaultTests {
             // Nothing is consumed while the broker is away: the answer must not say otherwise.
             try await eventually(timeout: .seconds(10)) { try await ready() == (503, false, false) }
             // Health is the process, not its dependencies: still up.
-            #expect(try await http.execute(HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/healthz")).status == 200)
+            #expect(
+                try await http.execute(HTTPRequest(method: "GET", url: try await relay.adminBaseURL() + "/healthz"))
+                    .status == 200
+            )
         } catch {
             try? TestBroker.control("start")
             throw error

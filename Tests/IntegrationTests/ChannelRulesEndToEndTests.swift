@@ -15,18 +15,23 @@ struct ChannelRulesEndToEndTests {
     let http = CurlHTTPClient(logger: Logger(label: "test.admin-client"))
 
     func chatBody(eventId: String, callId: String, email: String?, phone: String?, name: String?) -> [UInt8] {
-        var fields = [#""eventId":"\#(eventId)""#, #""type":"chatStarted""#, #""callId":"\#(callId)""#, #""occurredAt":"2026-11-24T10:00:00Z""#]
+        var fields = [
+            #""eventId":"\#(eventId)""#, #""type":"chatStarted""#, #""callId":"\#(callId)""#,
+            #""occurredAt":"2026-11-24T10:00:00Z""#,
+        ]
         if let email { fields.append(#""email":"\#(email)""#) }
         if let phone { fields.append(#""phone":"\#(phone)""#) }
         if let name { fields.append(#""name":"\#(name)""#) }
         return Array("{\(fields.joined(separator: ","))}".utf8)
     }
 
-    func messageBody(eventId: String, callId: String, messagingId: String, name: String?, customerId: String) -> [UInt8] {
+    func messageBody(eventId: String, callId: String, messagingId: String, name: String?, customerId: String) -> [UInt8]
+    {
         let name = name.map { #","name":"\#($0)""# } ?? ""
         return Array(
             #"{"eventId":"\#(eventId)","type":"messageReceived","callId":"\#(callId)","occurredAt":"2026-11-24T10:00:00Z","platform":"whatsapp","messagingId":"\#(messagingId)","customerId":"\#(customerId)"\#(name)}"#
-                .utf8)
+                .utf8
+        )
     }
 
     @Test("a web chat whose email finds no CRM contact is linked by its phone number")
@@ -34,9 +39,17 @@ struct ChannelRulesEndToEndTests {
         let relay = try await RelayHarness.start(enrichment: true)
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(
-            phone: "+15550100501", .init(contactId: "003CHAT0501", name: "Chat Caller", email: "listed@example.com"))
+            phone: "+15550100501",
+            .init(contactId: "003CHAT0501", name: "Chat Caller", email: "listed@example.com")
+        )
         try await relay.publish([
-            chatBody(eventId: "ch1", callId: "chat-0501", email: "unlisted@example.com", phone: "+15550100501", name: nil)
+            chatBody(
+                eventId: "ch1",
+                callId: "chat-0501",
+                email: "unlisted@example.com",
+                phone: "+15550100501",
+                name: nil
+            )
         ])
         let phases = try await relay.platform.waitForPhases(of: "ch1")
         #expect(phases.phaseOne?.externalId == relay.expectedPhoneID("+15550100501"))
@@ -54,11 +67,14 @@ struct ChannelRulesEndToEndTests {
         defer { Task { await relay.stop() } }
         _ = try await relay.app.contacts.create(ContactDraft(name: "Address Only", emails: ["known@example.com"]))
         _ = try await relay.app.contacts.create(
-            ContactDraft(name: "Number Holder", phones: ["+15550100502"], externalIds: ["CRM:003CHAT0502"]))
+            ContactDraft(name: "Number Holder", phones: ["+15550100502"], externalIds: ["CRM:003CHAT0502"])
+        )
         try await relay.publish([
             chatBody(eventId: "ch2", callId: "chat-0502", email: "known@example.com", phone: "+15550100502", name: nil)
         ])
-        let update = try #require(try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15)).first)
+        let update = try #require(
+            try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15)).first
+        )
         #expect(update.externalId == "CRM:003CHAT0502")
     }
 
@@ -68,19 +84,36 @@ struct ChannelRulesEndToEndTests {
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(
             phone: "",
-            .init(contactId: "003MSG0503", name: "Whats App", messagingPlatform: "whatsapp", messagingId: "wa-15550100503"))
+            .init(
+                contactId: "003MSG0503",
+                name: "Whats App",
+                messagingPlatform: "whatsapp",
+                messagingId: "wa-15550100503"
+            )
+        )
         try await relay.publish([
-            messageBody(eventId: "ms1", callId: "msg-0503", messagingId: "wa-15550100503", name: nil, customerId: "platform-customer-503")
+            messageBody(
+                eventId: "ms1",
+                callId: "msg-0503",
+                messagingId: "wa-15550100503",
+                name: nil,
+                customerId: "platform-customer-503"
+            )
         ])
         let phases = try await relay.platform.waitForPhases(of: "ms1")
         #expect(phases.phaseTwo.externalId == "CRM:003MSG0503")
         #expect(phases.phaseTwo.customerId == "platform-customer-503")
-        #expect(relay.platform.server.requests.contains { $0.path.contains("messagingId=wa-15550100503") && $0.path.contains("platform=whatsapp") })
+        #expect(
+            relay.platform.server.requests.contains {
+                $0.path.contains("messagingId=wa-15550100503") && $0.path.contains("platform=whatsapp")
+            }
+        )
     }
 
     @Test(
         "a name alone only suggests: recorded on the interaction and its contact, shown by the API, never linked or sent",
-        arguments: ["chat", "message"])
+        arguments: ["chat", "message"]
+    )
     func nameSuggests(channel: String) async throws {
         let relay = try await RelayHarness.start(enrichment: true, admin: true)
         defer { Task { await relay.stop() } }
@@ -89,11 +122,23 @@ struct ChannelRulesEndToEndTests {
         let callId = "\(channel)-0504"
         if channel == "chat" {
             try await relay.publish([
-                chatBody(eventId: "nm-\(channel)", callId: callId, email: "nobody@example.com", phone: "+15550100504", name: "Grace Hopper")
+                chatBody(
+                    eventId: "nm-\(channel)",
+                    callId: callId,
+                    email: "nobody@example.com",
+                    phone: "+15550100504",
+                    name: "Grace Hopper"
+                )
             ])
         } else {
             try await relay.publish([
-                messageBody(eventId: "nm-\(channel)", callId: callId, messagingId: "wa-unknown", name: "Grace Hopper", customerId: "pc-504")
+                messageBody(
+                    eventId: "nm-\(channel)",
+                    callId: callId,
+                    messagingId: "wa-unknown",
+                    name: "Grace Hopper",
+                    customerId: "pc-504"
+                )
             ])
         }
         let link = try await eventuallyValue { try await relay.app.contacts.link(callId: callId) }
@@ -126,7 +171,8 @@ struct ChannelRulesEndToEndTests {
 
 /// Polls `read` until it gives a value (or fails after `timeout`).
 func eventuallyValue<Value: Sendable>(
-    timeout: Duration = .seconds(20), _ read: @Sendable () async throws -> Value?
+    timeout: Duration = .seconds(20),
+    _ read: @Sendable () async throws -> Value?
 ) async throws -> Value {
     let deadline = ContinuousClock.now + timeout
     while true {

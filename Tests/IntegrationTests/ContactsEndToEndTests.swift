@@ -10,48 +10,98 @@ import Testing
 /// committed with each interaction, then the directory's operations on the same store.
 @Suite("Contacts end to end", .stopsRelays)
 struct ContactsEndToEndTests {
-    static func event(_ type: String, _ eventId: String, _ callId: String, at time: String, _ fields: String) -> [UInt8] {
-        Array(#"{"eventId":"\#(eventId)","type":"\#(type)","callId":"\#(callId)","occurredAt":"\#(time)"\#(fields)}"#.utf8)
+    static func event(_ type: String, _ eventId: String, _ callId: String, at time: String, _ fields: String) -> [UInt8]
+    {
+        Array(
+            #"{"eventId":"\#(eventId)","type":"\#(type)","callId":"\#(callId)","occurredAt":"\#(time)"\#(fields)}"#.utf8
+        )
     }
 
     static func voice(_ eventId: String, _ callId: String, at time: String, from: String) -> [UInt8] {
-        event("callStarted", eventId, callId, at: time, #","fromNumber":"\#(from)","toNumber":"+15550190000","direction":"inbound","queueId":"q-voice","userId":"agent-1""#)
+        event(
+            "callStarted",
+            eventId,
+            callId,
+            at: time,
+            #","fromNumber":"\#(from)","toNumber":"+15550190000","direction":"inbound","queueId":"q-voice","userId":"agent-1""#
+        )
     }
 
     /// Publishes the bodies, each under its own type's routing key, and waits until all are acked.
     /// With `oneByOne`, each is acked before the next goes out, as a day's interactions, minutes apart,
     /// would be (the relay processes a burst concurrently, in no set order).
-    static func publish(_ relay: RelayHarness, _ bodies: [[UInt8]], expectAcked total: Int, oneByOne: Bool = false) async throws {
+    static func publish(
+        _ relay: RelayHarness,
+        _ bodies: [[UInt8]],
+        expectAcked total: Int,
+        oneByOne: Bool = false
+    ) async throws {
         let already = relay.app.pipeline.acknowledgedCount
         for (index, body) in bodies.enumerated() {
             let type = try #require(
-                (try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["type"] as? String)
+                (try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["type"] as? String
+            )
             try await relay.publish([body], routingKey: type)
             if oneByOne {
-                try await eventually(timeout: .seconds(30)) { relay.app.pipeline.acknowledgedCount >= already + index + 1 }
+                try await eventually(timeout: .seconds(30)) {
+                    relay.app.pipeline.acknowledgedCount >= already + index + 1
+                }
             }
         }
         try await eventually(timeout: .seconds(30)) { relay.app.pipeline.acknowledgedCount >= total }
     }
 
-    @Test("a day over voice, email, web chat and messaging from overlapping people gives the expected contacts and journeys")
+    @Test(
+        "a day over voice, email, web chat and messaging from overlapping people gives the expected contacts and journeys"
+    )
     func dayOfInteractions() async throws {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
         let directory = relay.app.contacts
         let carol = try await directory.create(
-            ContactDraft(name: "Carol Curated", phones: ["+1 555 010 1003"], externalIds: ["CRM:C-3"]))
+            ContactDraft(name: "Carol Curated", phones: ["+1 555 010 1003"], externalIds: ["CRM:C-3"])
+        )
 
         let day: [[UInt8]] = [
             // Alice: a call, then an email, then a web chat giving both.
             Self.voice("a1", "call-a1", at: "2026-11-24T08:00:00Z", from: "+15550101001"),
             Self.event("callEnded", "a1-end", "call-a1", at: "2026-11-24T08:04:00Z", ""),
-            Self.event("wrapUp", "a1-wrap", "call-a1", at: "2026-11-24T08:05:00Z", #","wrapUpCode":"BILLING","agentId":"agent-1","notes":"asked about invoice 42""#),
-            Self.event("emailReceived", "a2", "mail-a2", at: "2026-11-24T09:00:00Z", #","fromAddress":"Alice@Example.com","name":"Alice Liddell","queueId":"q-mail""#),
-            Self.event("chatStarted", "a3", "chat-a3", at: "2026-11-24T10:00:00Z", #","email":"alice@example.com","phone":"+15550101001","name":"Alice Liddell""#),
+            Self.event(
+                "wrapUp",
+                "a1-wrap",
+                "call-a1",
+                at: "2026-11-24T08:05:00Z",
+                #","wrapUpCode":"BILLING","agentId":"agent-1","notes":"asked about invoice 42""#
+            ),
+            Self.event(
+                "emailReceived",
+                "a2",
+                "mail-a2",
+                at: "2026-11-24T09:00:00Z",
+                #","fromAddress":"Alice@Example.com","name":"Alice Liddell","queueId":"q-mail""#
+            ),
+            Self.event(
+                "chatStarted",
+                "a3",
+                "chat-a3",
+                at: "2026-11-24T10:00:00Z",
+                #","email":"alice@example.com","phone":"+15550101001","name":"Alice Liddell""#
+            ),
             // Bob: two WhatsApp conversations, then a chat with his name only.
-            Self.event("messageReceived", "b1", "msg-b1", at: "2026-11-24T11:00:00Z", #","platform":"whatsapp","messagingId":"wa-bob-77","name":"Bob Builder""#),
-            Self.event("messageReceived", "b2", "msg-b2", at: "2026-11-24T12:00:00Z", #","platform":"whatsapp","messagingId":"wa-bob-77""#),
+            Self.event(
+                "messageReceived",
+                "b1",
+                "msg-b1",
+                at: "2026-11-24T11:00:00Z",
+                #","platform":"whatsapp","messagingId":"wa-bob-77","name":"Bob Builder""#
+            ),
+            Self.event(
+                "messageReceived",
+                "b2",
+                "msg-b2",
+                at: "2026-11-24T12:00:00Z",
+                #","platform":"whatsapp","messagingId":"wa-bob-77""#
+            ),
             Self.event("chatStarted", "b3", "chat-b3", at: "2026-11-24T13:00:00Z", #","name":"bob  builder""#),
             // Carol, curated beforehand, calls in a national-looking international format.
             Self.voice("c1", "call-c1", at: "2026-11-24T14:00:00Z", from: "+1 (555) 010-1003"),
@@ -75,18 +125,25 @@ struct ContactsEndToEndTests {
         #expect(try await landed("msg-b2") == (bob.contactId, "messaging:whatsapp", []))
         // A name alone never links: a new contact, with Bob only suggested.
         let nameOnly = try await landed("chat-b3")
-        #expect(nameOnly.contactId != bob.contactId && nameOnly.linkedBy == "new" && nameOnly.suggestions == [bob.contactId])
+        #expect(
+            nameOnly.contactId != bob.contactId && nameOnly.linkedBy == "new" && nameOnly.suggestions == [bob.contactId]
+        )
         #expect(try await landed("call-c1") == (carol.id, "phone", []))
         let anonymous = try await directory.show(.id(try await landed("chat-z1").contactId))
         #expect(anonymous.type == .ephemeral && anonymous.identifiers.isEmpty && anonymous.expiresAt != nil)
 
-        let aliceEmail = try await directory.show(.identifier(ContactIdentifier(kind: .email, raw: "alice@example.com")!))
+        let aliceEmail = try await directory.show(
+            .identifier(ContactIdentifier(kind: .email, raw: "alice@example.com")!)
+        )
         #expect(aliceEmail.type == .identified && aliceEmail.name == "Alice Liddell")
         #expect(try await directory.show(.id(carol.id)).type == .curated)
         #expect(try await directory.journey(.id(carol.id)).interactions.map(\.callId) == ["call-c1"])
 
         // The agent sees it is one Alice: merge, and the journey spans every channel, newest first.
-        let (mergeId, merged) = try await directory.merge(.id(aliceByPhone.contactId), into: .id(aliceByEmail.contactId))
+        let (mergeId, merged) = try await directory.merge(
+            .id(aliceByPhone.contactId),
+            into: .id(aliceByEmail.contactId)
+        )
         #expect(Set(merged.identifiers.map(\.kind.name)) == ["email", "phone"])
         let journey = try await directory.journey(.identifier(ContactIdentifier(kind: .phone, raw: "+15550101001")!))
         #expect(journey.contact.id == aliceByEmail.contactId)
@@ -100,7 +157,11 @@ struct ContactsEndToEndTests {
         // Undo: each Alice gets back exactly the interactions she had.
         _ = try await directory.unmerge(mergeId)
         #expect(try await directory.journey(.id(aliceByPhone.contactId)).interactions.map(\.callId) == ["call-a1"])
-        #expect(try await directory.journey(.id(aliceByEmail.contactId)).interactions.map(\.callId) == ["chat-a3", "mail-a2"])
+        #expect(
+            try await directory.journey(.id(aliceByEmail.contactId)).interactions.map(\.callId) == [
+                "chat-a3", "mail-a2",
+            ]
+        )
 
         // The operator's view of the same store, next to the running relay.
         let environment = relay.storeEnvironment.merging([
@@ -111,7 +172,9 @@ struct ContactsEndToEndTests {
         #expect(timeline.status == 0, "\(timeline)")
         let lines = timeline.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "\(aliceByEmail.contactId) (identified) Alice Liddell: 2 interactions")
-        #expect(lines.count == 4 && lines[1].hasPrefix("TIME") && lines[2].contains("chat") && lines[3].contains("email"))
+        #expect(
+            lines.count == 4 && lines[1].hasPrefix("TIME") && lines[2].contains("chat") && lines[3].contains("email")
+        )
         #expect(lines[3].contains("q-mail") && lines[3].contains("mail-a2"))
         let voiceTimeline = try BuiltExecutable.run(["journey", "+15550101001"], environment: environment)
         #expect(voiceTimeline.stdout.contains("4m00s") && voiceTimeline.stdout.contains("BILLING"))
@@ -120,7 +183,9 @@ struct ContactsEndToEndTests {
         // An agent names the anonymous chatter from the terminal: the contact is curated from then on.
         let anonymousId = anonymous.id
         let edited = try BuiltExecutable.run(
-            ["contacts", "edit", anonymousId, "--name", "Zed Anon", "--author", "agent-9"], environment: environment)
+            ["contacts", "edit", anonymousId, "--name", "Zed Anon", "--author", "agent-9"],
+            environment: environment
+        )
         #expect(edited.status == 0 && edited.stdout.contains("\(anonymousId) is curated"), "\(edited)")
         #expect(try await directory.show(.id(anonymousId)).expiresAt == nil)
 
@@ -143,7 +208,8 @@ struct ContactsEndToEndTests {
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550101501", .init(contactId: "500777777", name: "Known Customer"))
         _ = try await relay.app.contacts.create(
-            ContactDraft(name: "Known Customer", phones: ["+15550101501"], externalIds: ["CRM:500777777"]))
+            ContactDraft(name: "Known Customer", phones: ["+15550101501"], externalIds: ["CRM:500777777"])
+        )
 
         try await relay.publish([callStartedBody(eventId: "kl1", callId: "known-1", from: "+15550101501")])
         let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
@@ -156,16 +222,25 @@ struct ContactsEndToEndTests {
 
         // An agent's validated switch for this caller outranks what the contact says.
         try await relay.app.store.setOverride(
-            phoneKey: String(relay.expectedPhoneID("+15550101501").dropFirst("PHONE:".count)), externalId: "CRM:500888888",
-            callId: "known-1", now: Date(), expiresAt: Date().addingTimeInterval(3600))
+            phoneKey: String(relay.expectedPhoneID("+15550101501").dropFirst("PHONE:".count)),
+            externalId: "CRM:500888888",
+            callId: "known-1",
+            now: Date(),
+            expiresAt: Date().addingTimeInterval(3600)
+        )
         try await relay.publish([callStartedBody(eventId: "kl2", callId: "known-2", from: "+15550101501")])
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:kl2" } }
-        #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl2" }?.externalId == "CRM:500888888")
+        #expect(
+            relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl2" }?.externalId
+                == "CRM:500888888"
+        )
 
         // By the channel's identifier: an email from a known address is linked at once too.
         _ = try await relay.app.contacts.create(
-            ContactDraft(name: "Known Writer", emails: ["known.writer@example.com"], externalIds: ["ERP:A-77"]))
-        let email = #"{"eventId":"kl3","type":"emailReceived","callId":"known-mail-3","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Known.Writer@example.com","customerId":"cust-kw"}"#
+            ContactDraft(name: "Known Writer", emails: ["known.writer@example.com"], externalIds: ["ERP:A-77"])
+        )
+        let email =
+            #"{"eventId":"kl3","type":"emailReceived","callId":"known-mail-3","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Known.Writer@example.com","customerId":"cust-kw"}"#
         try await relay.publish([Array(email.utf8)], routingKey: "emailReceived")
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:kl3" } }
         let mailUpdate = relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:kl3" }

@@ -11,15 +11,23 @@ import Testing
 @Suite("Context updates and recent overrides end to end", .stopsRelays)
 struct ContextUpdateEndToEndTests {
     func contextUpdate(eventId: String, callId: String, to newId: String) -> [UInt8] {
-        Array(#"{"eventId":"\#(eventId)","type":"contextUpdate","callId":"\#(callId)","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"\#(newId)","reason":"Agent Verified Account Switch","agentId":"agent-7"}"#.utf8)
+        Array(
+            #"{"eventId":"\#(eventId)","type":"contextUpdate","callId":"\#(callId)","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"\#(newId)","reason":"Agent Verified Account Switch","agentId":"agent-7"}"#
+                .utf8
+        )
     }
 
-    @Test("a valid switch updates the customer and is reused for the same caller until its TTL; an invalid one changes nothing")
+    @Test(
+        "a valid switch updates the customer and is reused for the same caller until its TTL; an invalid one changes nothing"
+    )
     func overrideLifecycle() async throws {
         // Long enough for the next call to be linked within it on a loaded machine (PostgreSQL in CI took
         // longer than 3 s), short enough to wait out below.
         let timeToLive = Duration.seconds(10)
-        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.identity.overrideTimeToLive = timeToLive })
+        let relay = try await RelayHarness.start(
+            enrichment: true,
+            adjust: { $0.identity.overrideTimeToLive = timeToLive }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100900", .init(contactId: "500999999", name: "Acme Corp"))
         let caller = "+15550100091"  // the CRM knows nobody by this number: phase 2 finds no match
@@ -27,9 +35,15 @@ struct ContextUpdateEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "s1", callId: "call-1", from: caller)])
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
         // A switch to an id the CRM does not know: nothing changes.
-        try await relay.publish([contextUpdate(eventId: "bad", callId: "call-1", to: "CRM:404404404")], routingKey: "contextUpdate")
+        try await relay.publish(
+            [contextUpdate(eventId: "bad", callId: "call-1", to: "CRM:404404404")],
+            routingKey: "contextUpdate"
+        )
         // A switch the CRM confirms: the call's customer is updated with the company's profile.
-        try await relay.publish([contextUpdate(eventId: "good", callId: "call-1", to: "CRM:500999999")], routingKey: "contextUpdate")
+        try await relay.publish(
+            [contextUpdate(eventId: "good", callId: "call-1", to: "CRM:500999999")],
+            routingKey: "contextUpdate"
+        )
         let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
         let switched = try #require(updates.first { $0.idempotencyKey == "context-update:good" })
         #expect(switched.externalId == "CRM:500999999")
@@ -48,7 +62,10 @@ struct ContextUpdateEndToEndTests {
         try await Task.sleep(for: timeToLive)
         try await relay.publish([callStartedBody(eventId: "s3", callId: "call-3", from: caller)])
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:s3" } }
-        #expect(relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:s3" }?.externalId == relay.expectedPhoneID(caller))
+        #expect(
+            relay.platform.customerUpdates.first { $0.idempotencyKey == "customer-update:s3" }?.externalId
+                == relay.expectedPhoneID(caller)
+        )
     }
 
     @Test("a context update that arrives before its call's start is applied once the start is in")
@@ -58,8 +75,13 @@ struct ContextUpdateEndToEndTests {
         relay.platform.addCRMContact(phone: "+15550100901", .init(contactId: "500999998", name: "Early Corp"))
         let caller = "+15550100097"  // the CRM knows nobody by this number: phase 2 finds no match
 
-        try await relay.publish([contextUpdate(eventId: "early", callId: "call-early", to: "CRM:500999998")], routingKey: "contextUpdate")
-        try await eventually { try await relay.app.store.interaction(callId: "call-early")?.pendingContextUpdates?.count == 1 }
+        try await relay.publish(
+            [contextUpdate(eventId: "early", callId: "call-early", to: "CRM:500999998")],
+            routingKey: "contextUpdate"
+        )
+        try await eventually {
+            try await relay.app.store.interaction(callId: "call-early")?.pendingContextUpdates?.count == 1
+        }
         #expect(relay.platform.customerUpdates.isEmpty)
 
         try await relay.publish([callStartedBody(eventId: "late-start", callId: "call-early", from: caller)])
@@ -68,7 +90,9 @@ struct ContextUpdateEndToEndTests {
         #expect(switched.externalId == "CRM:500999998")
         #expect(switched.customerId == relay.expectedPhoneID(caller))
         #expect(switched.body.contains("Early Corp"))
-        try await eventually { try await relay.app.store.interaction(callId: "call-early")?.externalId == "CRM:500999998" }
+        try await eventually {
+            try await relay.app.store.interaction(callId: "call-early")?.externalId == "CRM:500999998"
+        }
     }
 
     @Test("a CRM answer that comes after a validated switch never puts the platform back on the CRM's match")
@@ -91,20 +115,30 @@ struct ContextUpdateEndToEndTests {
                 $0.delivery.maxDelay = .milliseconds(50)
                 $0.crm.lookup.breakerThreshold = 1_000_000
             },
-            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs)
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100900", .init(contactId: "500999999", name: "Acme Corp"))
 
         try await relay.publish([callStartedBody(eventId: "late1", callId: "call-late", from: caller)])
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
-        try await relay.publish([contextUpdate(eventId: "late-switch", callId: "call-late", to: "CRM:500999999")], routingKey: "contextUpdate")
-        try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:late-switch" } }
+        try await relay.publish(
+            [contextUpdate(eventId: "late-switch", callId: "call-late", to: "CRM:500999999")],
+            routingKey: "contextUpdate"
+        )
+        try await eventually {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:late-switch" }
+        }
         switched.withLock { $0 = true }
 
         // The late answer finds the call switched: its update is neither queued nor sent.
         try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
         #expect(relay.platform.server.requests.contains { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") })
-        #expect(relay.platform.customerUpdates.map(\.idempotencyKey) == ["customer-update:late1", "context-update:late-switch"])
+        #expect(
+            relay.platform.customerUpdates.map(\.idempotencyKey) == [
+                "customer-update:late1", "context-update:late-switch",
+            ]
+        )
         #expect(relay.platform.customerUpdates.last?.externalId == "CRM:500999999")
         #expect(try await relay.app.store.link(callId: "call-late") == "CRM:500999999")
         #expect(try await relay.deadLetterCount() == 0)

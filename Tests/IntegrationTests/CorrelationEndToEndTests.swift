@@ -3,8 +3,8 @@ import Foundation
 import RelayAMQP
 import RelayCore
 import RelayService
-import RelayStore
 import RelaySimulator
+import RelayStore
 import RelayTesting
 import Testing
 
@@ -31,13 +31,20 @@ struct CorrelationEndToEndTests {
         let signer = try #require(WebhookSigner(secret: testWebhookSecret))
         #expect(
             signer.verify(
-                id: try #require(webhook.id), timestamp: try #require(webhook.timestamp),
-                signatureHeader: try #require(webhook.signature), body: webhook.body, now: Date()))
+                id: try #require(webhook.id),
+                timestamp: try #require(webhook.timestamp),
+                signatureHeader: try #require(webhook.signature),
+                body: webhook.body,
+                now: Date()
+            )
+        )
         // And by the scheme's definition, written out here apart from WebhookSigner: v1, base64 of
         // HMAC-SHA256 under the base64-decoded whsec_ key, over "id.timestamp.body".
         let key = try #require(Data(base64Encoded: String(testWebhookSecret.dropFirst("whsec_".count))))
         let signed = Data("\(webhook.id!).\(webhook.timestamp!).".utf8) + Data(webhook.body)
-        let expected = "v1," + Data(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: key))).base64EncodedString()
+        let expected =
+            "v1,"
+            + Data(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: key))).base64EncodedString()
         #expect(webhook.signature?.split(separator: " ").map(String.init).contains(expected) == true)
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(webhook.body)) as? [String: Any])
         #expect(payload["callId"] as? String == "call-w")
@@ -95,15 +102,20 @@ struct CorrelationEndToEndTests {
         let committedAt = Date()
         let phoneId = first.expectedPhoneID("+15550100093")
         let update = CustomerUpdate(
-            customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-left",
-            idempotencyKey: "customer-update:left")
+            customerId: phoneId,
+            externalId: try #require(ExternalID(parsing: phoneId)),
+            callId: "call-left",
+            idempotencyKey: "customer-update:left"
+        )
         _ = try await first.detachedStore().apply(callId: "call-left", eventId: "left", now: committedAt) { state in
             (
                 state ?? Interaction(callId: "call-left", firstSeenAt: committedAt),
                 [
                     NewOutboxEntry(
                         kind: "delivery",
-                        payload: DeliveryJob(customerUpdate: update, causeId: "left").sealed(with: first.app.cipher).encoded())
+                        payload: DeliveryJob(customerUpdate: update, causeId: "left").sealed(with: first.app.cipher)
+                            .encoded()
+                    )
                 ]
             )
         }
@@ -125,9 +137,18 @@ struct CorrelationEndToEndTests {
         // version cannot publish (as a newer version may write), and beside it a dead letter.
         let then = Date().addingTimeInterval(-60)
         let neighbour = DeadLetterRecord(
-            id: "dl-beside-the-unpublishable", reason: .malformed, callId: "call-beside", eventType: nil, eventId: nil,
-            attempts: 1, firstFailureAt: then, lastFailureAt: then, lastError: "left by a crash",
-            originalPayload: Array("{}".utf8), origin: .init(exchange: harness.names.eventsExchange, routingKey: "callStarted"))
+            id: "dl-beside-the-unpublishable",
+            reason: .malformed,
+            callId: "call-beside",
+            eventType: nil,
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: then,
+            lastFailureAt: then,
+            lastError: "left by a crash",
+            originalPayload: Array("{}".utf8),
+            origin: .init(exchange: harness.names.eventsExchange, routingKey: "callStarted")
+        )
         _ = try await harness.app.store.apply(callId: "call-beside", eventId: "left-by-a-crash", now: then) { state in
             (
                 state ?? Interaction(callId: "call-beside", firstSeenAt: then),
@@ -142,7 +163,9 @@ struct CorrelationEndToEndTests {
         let records = try await harness.deadLetters(atLeast: 2, timeout: .seconds(20))
         #expect(records.contains { $0.reason == .orphanedInteraction && $0.callId == "call-orphan-2" })
         #expect(records.contains { $0.id == neighbour.id })
-        try await eventually { try await harness.app.store.pendingOutbox(dueBy: nil, limit: 10).map(\.kind) == ["fromANewerVersion"] }
+        try await eventually {
+            try await harness.app.store.pendingOutbox(dueBy: nil, limit: 10).map(\.kind) == ["fromANewerVersion"]
+        }
     }
 
     @Test("a scan a hair before a timer's due time, which the store already counts as due, fires it")
@@ -175,7 +198,9 @@ struct CorrelationEndToEndTests {
         // The scan fires every timer due by then, so earlier calls' orphans may be recorded first: wait
         // for this one's, not for the first.
         try await eventually(timeout: .seconds(15), "the orphan's dead letter") {
-            try await harness.deadLetters(atLeast: 0).contains { $0.reason == .orphanedInteraction && $0.callId == callId }
+            try await harness.deadLetters(atLeast: 0).contains {
+                $0.reason == .orphanedInteraction && $0.callId == callId
+            }
         }
     }
 
@@ -183,7 +208,8 @@ struct CorrelationEndToEndTests {
     func scheduledRetry() async throws {
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, request in
-                request.method == "PUT" && attempt == 1 ? .status(429, headers: [(name: "Retry-After", value: "3")]) : nil
+                request.method == "PUT" && attempt == 1
+                    ? .status(429, headers: [(name: "Retry-After", value: "3")]) : nil
             })
         defer { Task { await relay.stop() } }
         try await relay.publish([callStartedBody(eventId: "p1", callId: "call-park")])

@@ -10,7 +10,9 @@ import Testing
 /// The running relay's drain of `relay.dead-letters` into its store.
 @Suite("Dead-letter drain of the running relay")
 struct DeadLetterDrainTests {
-    @Test("a dead letter the store refuses is held and recorded once the store takes it, never requeued (no delivery counted)")
+    @Test(
+        "a dead letter the store refuses is held and recorded once the store takes it, never requeued (no delivery counted)"
+    )
     func storeRefusalHoldsTheBatch() async throws {
         // SQLite, whatever RELAY_TEST_STORE says: the refusal is a trigger in the relay's own file.
         let relay = try await RelayHarness.start(store: .sqlite)
@@ -20,12 +22,23 @@ struct DeadLetterDrainTests {
         let database = try DatabaseQueue(path: relay.app.configuration.store.path)
         try await database.write { db in
             try db.execute(
-                sql: "CREATE TRIGGER refuse_dead_letters BEFORE INSERT ON dead_letter BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+                sql:
+                    "CREATE TRIGGER refuse_dead_letters BEFORE INSERT ON dead_letter BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            )
         }
         let record = DeadLetterRecord(
-            id: "dl_refused_once", reason: .orphanedInteraction, callId: "call-refused", eventType: nil, eventId: nil,
-            attempts: 1, firstFailureAt: Date(), lastFailureAt: Date(), lastError: "no end came",
-            originalPayload: Array("{}".utf8), origin: nil)
+            id: "dl_refused_once",
+            reason: .orphanedInteraction,
+            callId: "call-refused",
+            eventType: nil,
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: Date(),
+            lastFailureAt: Date(),
+            lastError: "no end came",
+            originalPayload: Array("{}".utf8),
+            origin: nil
+        )
         try await DeadLetterPublisher(amqp: relay.publisher, exchange: relay.names.deadLetterExchange).publish(record)
         // Taken by the relay (nothing ready on the queue) but not recorded: held while the store refuses.
         try await eventually("the relay to take the dead letter") {

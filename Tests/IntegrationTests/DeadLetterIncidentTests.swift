@@ -3,8 +3,8 @@ import Logging
 import RelayAMQP
 import RelayCore
 import RelayHTTP
-import RelaySimulator
 import RelayService
+import RelaySimulator
 import RelayTesting
 import Synchronization
 import Testing
@@ -44,12 +44,18 @@ struct DeadLetterIncidentTests {
         }
         try await relay.waitForOutput("admin API listening")
         let port = try #require(
-            relay.output.firstMatch(of: /admin\.endpoint=[0-9.]+:([0-9]+)/).map { String($0.1) }, "\(relay.output)")
+            relay.output.firstMatch(of: /admin\.endpoint=[0-9.]+:([0-9]+)/).map { String($0.1) },
+            "\(relay.output)"
+        )
         func get(_ path: String) async throws -> HTTPResponse {
             try await http.execute(
                 HTTPRequest(
-                    method: "GET", url: "http://127.0.0.1:\(port)\(path)",
-                    headers: [(name: "Authorization", value: "Bearer \(token)")], timeout: .seconds(120)))
+                    method: "GET",
+                    url: "http://127.0.0.1:\(port)\(path)",
+                    headers: [(name: "Authorization", value: "Bearer \(token)")],
+                    timeout: .seconds(120)
+                )
+            )
         }
 
         // The incident: malformed events by the thousand, a tenth of them with 70 KB bodies.
@@ -61,15 +67,28 @@ struct DeadLetterIncidentTests {
                 if index >= 200 { try await group.next() }
                 let body = index < Self.large ? bulk : Array(#"{"eventId":"e-\#(index)","type":"callStarted"}"#.utf8)
                 let record = DeadLetterRecord(
-                    id: "dl_incident_\(index)", reason: .malformed, callId: "incident-\(index)", eventType: "callStarted",
-                    eventId: "e-\(index)", attempts: 1, firstFailureAt: now, lastFailureAt: now,
-                    lastError: "body is not valid JSON", originalPayload: body,
-                    origin: .init(exchange: names.eventsExchange, routingKey: "callStarted"))
+                    id: "dl_incident_\(index)",
+                    reason: .malformed,
+                    callId: "incident-\(index)",
+                    eventType: "callStarted",
+                    eventId: "e-\(index)",
+                    attempts: 1,
+                    firstFailureAt: now,
+                    lastFailureAt: now,
+                    lastError: "body is not valid JSON",
+                    originalPayload: body,
+                    origin: .init(exchange: names.eventsExchange, routingKey: "callStarted")
+                )
                 group.addTask {
                     try await client.publish(
                         OutboundMessage(
-                            exchange: names.deadLetterExchange, routingKey: "malformed", body: record.encoded(),
-                            headers: [DeadLetterPublisher.reasonHeader: .string("malformed")], messageId: record.id))
+                            exchange: names.deadLetterExchange,
+                            routingKey: "malformed",
+                            body: record.encoded(),
+                            headers: [DeadLetterPublisher.reasonHeader: .string("malformed")],
+                            messageId: record.id
+                        )
+                    )
                 }
             }
             try await group.waitForAll()
@@ -78,7 +97,10 @@ struct DeadLetterIncidentTests {
         try await eventually(timeout: .seconds(300), "the relay to record all \(Self.count)") {
             Int(try await get("/api/v1/dead-letters?limit=1").header("x-relay-scanned") ?? "") == Self.count
         }
-        #expect(try await client.messageCount(queue: names.deadLettersQueue) == 0, "the queue stays short: all in the store")
+        #expect(
+            try await client.messageCount(queue: names.deadLettersQueue) == 0,
+            "the queue stays short: all in the store"
+        )
 
         // Twenty readers of a page of five at once: every one answers five rows and counts all of them.
         let pages = try await withThrowingTaskGroup(of: (Int, Int, String?).self) { group in
@@ -105,20 +127,35 @@ struct DeadLetterIncidentTests {
         for list in lists {
             let result = try list.get()
             #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stdout.hasPrefix("open: \(Self.count) (malformed \(Self.count))"), "\(result.stdout.prefix(300))")
+            #expect(
+                result.stdout.hasPrefix("open: \(Self.count) (malformed \(Self.count))"),
+                "\(result.stdout.prefix(300))"
+            )
             #expect(result.stdout.hasSuffix("5 of \(Self.count) open dead letters\n"), "\(result.stdout.suffix(300))")
         }
-        let purge = try BuiltExecutable.run(["dead-letters", "purge", "--all", "--dry-run"], environment: cliEnvironment)
+        let purge = try BuiltExecutable.run(
+            ["dead-letters", "purge", "--all", "--dry-run"],
+            environment: cliEnvironment
+        )
         #expect(purge.status == 0 && purge.stdout.contains("would purge \(Self.count)"), "\(purge.stdout.suffix(300))")
-        let replay = try BuiltExecutable.run(["dead-letters", "replay", "--all", "--dry-run"], environment: cliEnvironment)
-        #expect(replay.status == 0 && replay.stdout.contains("would replay \(Self.count)"), "\(replay.stdout.suffix(300))")
+        let replay = try BuiltExecutable.run(
+            ["dead-letters", "replay", "--all", "--dry-run"],
+            environment: cliEnvironment
+        )
+        #expect(
+            replay.status == 0 && replay.stdout.contains("would replay \(Self.count)"),
+            "\(replay.stdout.suffix(300))"
+        )
         // Counted, not changed.
         #expect(Int(try await get("/api/v1/dead-letters?limit=1").header("x-relay-scanned") ?? "") == Self.count)
     }
 
     /// Runs `body` on `count` threads of its own at once (a blocking child process each) and collects
     /// what each returned.
-    static func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) async -> [Result<T, any Error>] {
+    static func concurrently<T: Sendable>(
+        _ count: Int,
+        _ body: @escaping @Sendable (Int) throws -> T
+    ) async -> [Result<T, any Error>] {
         let results = Mutex<[Int: Result<T, any Error>]>([:])
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let group = DispatchGroup()

@@ -12,7 +12,9 @@ import Testing
 /// real broker, each test on its own prefixed topology.
 @Suite("Dead-letter tool on a real broker")
 struct DeadLetterToolTests {
-    @Test("list drains the queue into the store and selects by reason, time, call id and limit, in arrival order, changing no record")
+    @Test(
+        "list drains the queue into the store and selects by reason, time, call id and limit, in arrival order, changing no record"
+    )
     func listFilters() async throws {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
@@ -21,7 +23,11 @@ struct DeadLetterToolTests {
             fixture.record("a", reason: .malformed, callId: "call-A", lastFailure: now.addingTimeInterval(-3 * 3600)),
             fixture.record("b", reason: .malformed, callId: "call-B", lastFailure: now.addingTimeInterval(-600)),
             fixture.record(
-                "c", reason: .deliveryFailed, callId: "call-A", lastFailure: now.addingTimeInterval(-86_400 * 2)),
+                "c",
+                reason: .deliveryFailed,
+                callId: "call-A",
+                lastFailure: now.addingTimeInterval(-86_400 * 2)
+            ),
             fixture.record("d", reason: .orphanedInteraction, callId: "call-C", lastFailure: now, replayable: false),
             fixture.record("e", reason: .enrichmentFailed, callId: nil, lastFailure: now.addingTimeInterval(-30)),
         ]
@@ -38,7 +44,8 @@ struct DeadLetterToolTests {
         #expect(try await ids(DeadLetterFilter(reasons: ["malformed"])) == [records[0].id, records[1].id])
         #expect(
             try await ids(DeadLetterFilter(reasons: ["deliveryFailed", "orphanedInteraction"]))
-                == [records[2].id, records[3].id])
+                == [records[2].id, records[3].id]
+        )
         #expect(try await ids(DeadLetterFilter(callId: "call-A")) == [records[0].id, records[2].id])
         let lastHour = try #require(DeadLetterFilter.parseTime("1h", now: now))
         #expect(try await ids(DeadLetterFilter(since: lastHour)) == [records[1].id, records[3].id, records[4].id])
@@ -62,8 +69,12 @@ struct DeadLetterToolTests {
         let records = [
             fixture.record("one", reason: .malformed, callId: "call-1"),
             fixture.record(
-                "two", reason: .deliveryFailed, callId: "call-2", payload: binary,
-                target: .init(method: "PUT", url: "http://platform/api/v2/customers/x", lastStatus: 422)),
+                "two",
+                reason: .deliveryFailed,
+                callId: "call-2",
+                payload: binary,
+                target: .init(method: "PUT", url: "http://platform/api/v2/customers/x", lastStatus: 422)
+            ),
         ]
         try await fixture.publish(records)
 
@@ -82,16 +93,25 @@ struct DeadLetterToolTests {
         #expect(try await fixture.queue.list(DeadLetterFilter(ids: ["dl_nope"])).letters.isEmpty)
     }
 
-    @Test("a replayed or resolved record keeps its history: list --state and show read it; --reveal prints call ids and says so")
+    @Test(
+        "a replayed or resolved record keeps its history: list --state and show read it; --reveal prints call ids and says so"
+    )
     func historyAndReveal() async throws {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
         let replayed = fixture.record("hist-replayed", reason: .malformed, callId: "call-history-0001")
-        let resolved = fixture.record("hist-resolved", reason: .orphanedInteraction, callId: "call-history-0002", replayable: false)
+        let resolved = fixture.record(
+            "hist-resolved",
+            reason: .orphanedInteraction,
+            callId: "call-history-0002",
+            replayable: false
+        )
         let open = fixture.record("hist-open", reason: .malformed, callId: "call-history-0003")
         try await fixture.publish([replayed, resolved, open])
         #expect(try await fixture.queue.replay(DeadLetterFilter(ids: [replayed.id])).succeeded == 1)
-        #expect(try await fixture.queue.resolve(DeadLetterFilter(ids: [resolved.id]), note: "caller hung up").succeeded == 1)
+        #expect(
+            try await fixture.queue.resolve(DeadLetterFilter(ids: [resolved.id]), note: "caller hung up").succeeded == 1
+        )
 
         let openOnly = try fixture.runCLI(["dead-letters", "list"])
         #expect(openOnly.status == 0 && openOnly.stdout.hasPrefix("open: 1 (malformed 1)"), "\(openOnly)")
@@ -116,14 +136,20 @@ struct DeadLetterToolTests {
         #expect(show.status == 0, "\(show)")
         #expect(show.stdout.contains("state:         resolved since "), "\(show)")
         #expect(show.stdout.contains(": caller hung up"))
-        #expect(try fixture.runCLI(["dead-letters", "show", replayed.id]).stdout.contains("state:         replayed since "))
+        #expect(
+            try fixture.runCLI(["dead-letters", "show", replayed.id]).stdout.contains("state:         replayed since ")
+        )
 
         let reveal = try fixture.runCLI(["dead-letters", "list", "--state", "any", "--reveal"])
         #expect(reveal.status == 0, "\(reveal)")
-        #expect(["call-history-0001", "call-history-0002", "call-history-0003"].allSatisfy { reveal.stdout.contains($0) })
+        #expect(
+            ["call-history-0001", "call-history-0002", "call-history-0003"].allSatisfy { reveal.stdout.contains($0) }
+        )
         #expect(reveal.stderr.contains("call ids shown in full (--reveal)"), "\(reveal)")
         let revealJSON = try fixture.runCLI(["dead-letters", "list", "--reveal", "--json"])
-        let revealed = try #require(try JSONSerialization.jsonObject(with: Data(revealJSON.stdout.utf8)) as? [[String: Any]])
+        let revealed = try #require(
+            try JSONSerialization.jsonObject(with: Data(revealJSON.stdout.utf8)) as? [[String: Any]]
+        )
         #expect(revealed.map { $0["callId"] as? String } == ["call-history-0003"])
         #expect(!openOnly.stdout.contains("call-history-0003"))
 
@@ -137,7 +163,12 @@ struct DeadLetterToolTests {
     func firstFailureKept() async throws {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
-        let first = fixture.record("kept", reason: .malformed, callId: "call-kept", lastFailure: Date().addingTimeInterval(-3600))
+        let first = fixture.record(
+            "kept",
+            reason: .malformed,
+            callId: "call-kept",
+            lastFailure: Date().addingTimeInterval(-3600)
+        )
         try await fixture.publish([first])
         #expect(try await fixture.queue.replay(DeadLetterFilter(ids: [first.id])).succeeded == 1)
         _ = try await fixture.next(from: fixture.names.eventsQueue)
@@ -148,10 +179,20 @@ struct DeadLetterToolTests {
         again.lastFailureAt = again.firstFailureAt
         again.lastError = "failed again after its replay"
         let cause = Delivery(
-            deliveryTag: 1, connectionGeneration: 1, exchange: fixture.names.eventsExchange, routingKey: "callStarted",
-            redelivered: false, body: first.originalPayload, headers: [DeadLetter.replayCountHeader: .int(1)], messageId: nil,
-            consumerTag: "t")
-        try await DeadLetterPublisher(amqp: fixture.client, exchange: fixture.names.deadLetterExchange).publish(again, causedBy: cause)
+            deliveryTag: 1,
+            connectionGeneration: 1,
+            exchange: fixture.names.eventsExchange,
+            routingKey: "callStarted",
+            redelivered: false,
+            body: first.originalPayload,
+            headers: [DeadLetter.replayCountHeader: .int(1)],
+            messageId: nil,
+            consumerTag: "t"
+        )
+        try await DeadLetterPublisher(amqp: fixture.client, exchange: fixture.names.deadLetterExchange).publish(
+            again,
+            causedBy: cause
+        )
 
         let listed = try #require(try await fixture.queue.list(DeadLetterFilter()).letters.first)
         #expect(listed.id == first.id && listed.replayCount == 1 && listed.lastError == "failed again after its replay")
@@ -195,10 +236,16 @@ struct DeadLetterToolTests {
         let record = fixture.record("again", reason: .malformed, callId: "call-again")
         // What the relay publishes when a replayed event fails again (DeadLetterPublisher.publish(_:causedBy:)).
         let cause = Delivery(
-            deliveryTag: 1, connectionGeneration: 1, exchange: fixture.names.eventsExchange, routingKey: "callStarted",
-            redelivered: false, body: record.originalPayload,
-            headers: [DeadLetter.replayCountHeader: .int(2), "x-unrelated": .string("dropped")], messageId: nil,
-            consumerTag: "t")
+            deliveryTag: 1,
+            connectionGeneration: 1,
+            exchange: fixture.names.eventsExchange,
+            routingKey: "callStarted",
+            redelivered: false,
+            body: record.originalPayload,
+            headers: [DeadLetter.replayCountHeader: .int(2), "x-unrelated": .string("dropped")],
+            messageId: nil,
+            consumerTag: "t"
+        )
         try await DeadLetterPublisher(amqp: fixture.client, exchange: fixture.names.deadLetterExchange)
             .publish(record, causedBy: cause)
 
@@ -216,8 +263,11 @@ struct DeadLetterToolTests {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
         let gone = fixture.record(
-            "gone", reason: .malformed, callId: "call-gone",
-            origin: .init(exchange: fixture.prefix + "deleted.exchange", routingKey: "callStarted"))
+            "gone",
+            reason: .malformed,
+            callId: "call-gone",
+            origin: .init(exchange: fixture.prefix + "deleted.exchange", routingKey: "callStarted")
+        )
         let orphan = fixture.record("orphan", reason: .orphanedInteraction, callId: "call-orphan", replayable: false)
         let good = fixture.record("good", reason: .malformed, callId: "call-good")
         try await fixture.publish([gone, orphan, good])
@@ -261,11 +311,13 @@ struct DeadLetterToolTests {
         #expect(replay.outcomes[1].isFailure, "the orphan has nowhere to go, even in a dry run")
         #expect(replay.summary.hasPrefix("dry run: would replay 1, failed 1, nothing changed"))
         let purge = try await fixture.queue.purge(
-            DeadLetterFilter(), dryRun: true,
+            DeadLetterFilter(),
+            dryRun: true,
             confirm: { _ in
                 Issue.record("a dry run must not ask")
                 return true
-            })
+            }
+        )
         #expect(purge.outcomes.map(\.result) == [.wouldPurge, .wouldPurge])
 
         try await fixture.expectOpen(2)
@@ -288,7 +340,9 @@ struct DeadLetterToolTests {
         try await fixture.publish([records[2]], total: 5)
 
         let declined = try await fixture.queue.purge(
-            DeadLetterFilter(reasons: ["deliveryFailed"]), confirm: { _ in false })
+            DeadLetterFilter(reasons: ["deliveryFailed"]),
+            confirm: { _ in false }
+        )
         #expect(declined.cancelled)
         #expect(declined.exitStatus == 2, "a declined purge is not a success a script could act on")
         // The copy of records[2] is counted on its record, not a second dead letter.
@@ -300,7 +354,8 @@ struct DeadLetterToolTests {
             confirm: { letters in
                 asked.set(letters.map(\.id))
                 return true
-            })
+            }
+        )
         #expect(asked.value == [records[0].id, records[2].id])
         #expect(report.outcomes.map(\.letter.id) == [records[0].id, records[2].id])
         #expect(report.outcomes.map(\.copies) == [1, 2])
@@ -317,8 +372,12 @@ struct DeadLetterToolTests {
         let records = [
             fixture.record("j1", reason: .malformed, callId: "call-1"),
             fixture.record(
-                "j2", reason: .deliveryFailed, callId: nil, payload: [0xC3, 0x28, 0x00],
-                target: .init(method: "POST", url: "http://crm/hook", lastStatus: nil)),
+                "j2",
+                reason: .deliveryFailed,
+                callId: nil,
+                payload: [0xC3, 0x28, 0x00],
+                target: .init(method: "POST", url: "http://crm/hook", lastStatus: nil)
+            ),
             fixture.record("j3", reason: .orphanedInteraction, callId: "call-3", replayable: false),
         ]
         try await fixture.publish(records)
@@ -358,7 +417,10 @@ struct DeadLetterToolTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
                 let record = fixture.record(
-                    "bulk-\(index)", reason: index % 2 == 0 ? .malformed : .deliveryFailed, callId: "c-\(index)")
+                    "bulk-\(index)",
+                    reason: index % 2 == 0 ? .malformed : .deliveryFailed,
+                    callId: "c-\(index)"
+                )
                 group.addTask { try await publisher.publish(record) }
             }
             try await group.waitForAll()
@@ -384,8 +446,12 @@ struct DeadLetterToolTests {
         let body = Array(#"{"eventId":"poison-1","type":"callStarted","callId":"call-poison"}"#.utf8)
         try await fixture.client.publish(
             OutboundMessage(
-                exchange: fixture.names.eventsExchange, routingKey: "callStarted", body: body,
-                headers: ["x-platform-trace": .string("t-1")]))
+                exchange: fixture.names.eventsExchange,
+                routingKey: "callStarted",
+                body: body,
+                headers: ["x-platform-trace": .string("t-1")]
+            )
+        )
         // A consumer that keeps giving it back, as a relay crashing on it would: past the delivery limit
         // the broker moves it to the dead-letter exchange.
         let bouncer = try await TestBroker.connectedClient(topology: nil)
@@ -411,7 +477,11 @@ struct DeadLetterToolTests {
         let stored = try #require(try await fixture.queue.store?.deadLetter(id: letter.id))
         #expect(stored.headers["x-first-death-reason"] == .string("delivery_limit"))
         #expect(stored.headers["x-death"] != nil)
-        let page = DeadLetterText.detail(try #require(try await fixture.queue.letter(id: letter.id)), copies: 1, now: Date())
+        let page = DeadLetterText.detail(
+            try #require(try await fixture.queue.letter(id: letter.id)),
+            copies: 1,
+            now: Date()
+        )
         #expect(page.contains { $0.hasPrefix("x-first-death-reason:") && $0.hasSuffix("delivery_limit") }, "\(page)")
         #expect(page.contains { $0.hasPrefix("x-death:") && $0.contains(fixture.names.eventsQueue) }, "\(page)")
 
@@ -431,8 +501,11 @@ struct DeadLetterToolTests {
         let fixture = try await Fixture.start()
         defer { fixture.tearDown() }
         let planted = fixture.record(
-            "ansi", reason: .malformed, callId: "c1\nnote:   SAFE TO PURGE\r",
-            payload: Array("\u{1B}[2J\u{1B}[HALL CLEAR: 0 dead letters\u{0}\r\nnote: forged".utf8))
+            "ansi",
+            reason: .malformed,
+            callId: "c1\nnote:   SAFE TO PURGE\r",
+            payload: Array("\u{1B}[2J\u{1B}[HALL CLEAR: 0 dead letters\u{0}\r\nnote: forged".utf8)
+        )
         try await fixture.publish([planted])
         let list = try fixture.runCLI(["dead-letters", "list"])
         let show = try fixture.runCLI(["dead-letters", "show", planted.id])
@@ -451,8 +524,11 @@ struct DeadLetterToolTests {
         defer { fixture.tearDown() }
         let good = fixture.record("cli-good", reason: .malformed, callId: "call-cli-0001")
         let gone = fixture.record(
-            "cli-gone", reason: .malformed, callId: "call-cli-0002",
-            origin: .init(exchange: fixture.prefix + "no.such.exchange", routingKey: "callStarted"))
+            "cli-gone",
+            reason: .malformed,
+            callId: "call-cli-0002",
+            origin: .init(exchange: fixture.prefix + "no.such.exchange", routingKey: "callStarted")
+        )
         let delivery = fixture.record("cli-delivery", reason: .deliveryFailed, callId: "call-cli-0003")
         try await fixture.publish([good, gone, delivery])
 
@@ -485,12 +561,14 @@ struct DeadLetterToolTests {
         let export = try fixture.runCLI(["dead-letters", "export", "--format", "jsonl", "--call-id", "call-cli-0003"])
         #expect(export.status == 0, "\(export)")
         #expect(
-            try export.stdout.split(separator: "\n").map { try DeadLetterRecord.decode(Array($0.utf8)) } == [delivery])
+            try export.stdout.split(separator: "\n").map { try DeadLetterRecord.decode(Array($0.utf8)) } == [delivery]
+        )
 
         let dryRun = try fixture.runCLI(["dead-letters", "replay", "--all", "--reason", "malformed", "--dry-run"])
         #expect(dryRun.status == 0, "\(dryRun)")
         #expect(
-            dryRun.stdout.contains("would replay \(good.id) (malformed) → \(fixture.names.eventsExchange)/callStarted"))
+            dryRun.stdout.contains("would replay \(good.id) (malformed) → \(fixture.names.eventsExchange)/callStarted")
+        )
 
         let replay = try fixture.runCLI(["dead-letters", "replay", "--all", "--reason", "malformed", "--rate", "50"])
         #expect(replay.status == 1, "one record failed: \(replay)")
@@ -498,7 +576,9 @@ struct DeadLetterToolTests {
         #expect(
             replay.stdout.contains(
                 "failed \(gone.id) (malformed): its origin exchange '\(fixture.prefix)no.such.exchange' "
-                    + "no longer exists"))
+                    + "no longer exists"
+            )
+        )
         #expect(replay.stdout.contains("replayed 1, failed 1, kept 2"))
         #expect(replay.stderr.contains("replay: 2/2 replayed 1 failed 1"), "plain progress lines off a terminal")
         let replayed = try await fixture.next(from: fixture.names.eventsQueue)
@@ -519,16 +599,23 @@ struct DeadLetterToolTests {
         #expect(noQueue.status == 69, "\(noQueue)")
         #expect(
             noQueue.stderr.contains(
-                "the dead-letter queue '\(fixture.prefix)missing.relay.dead-letters' does not exist"))
+                "the dead-letter queue '\(fixture.prefix)missing.relay.dead-letters' does not exist"
+            )
+        )
 
         #expect(try fixture.runCLI(["dead-letters", "resolve", gone.id]).status == 64, "a resolve needs a note")
-        let resolve = try fixture.runCLI(["dead-letters", "resolve", gone.id, "--note", "exchange retired; nothing to replay"])
+        let resolve = try fixture.runCLI([
+            "dead-letters", "resolve", gone.id, "--note", "exchange retired; nothing to replay",
+        ])
         #expect(resolve.status == 0, "\(resolve)")
         #expect(resolve.stdout.contains("resolved \(gone.id) (malformed)"))
         #expect(resolve.stdout.contains("resolved 1, failed 0, kept 1"))
         let resolved = try #require(try await fixture.queue.store?.deadLetter(id: gone.id))
         #expect(resolved.state == .resolved && resolved.note == "exchange retired; nothing to replay")
-        #expect(try fixture.runCLI(["dead-letters", "resolve", gone.id, "--note", "again"]).status == 1, "resolved already")
+        #expect(
+            try fixture.runCLI(["dead-letters", "resolve", gone.id, "--note", "again"]).status == 1,
+            "resolved already"
+        )
 
         let purge = try fixture.runCLI(["dead-letters", "purge", "--reason", "malformed", "--yes"])
         #expect(purge.status == 0, "\(purge)")
@@ -561,11 +648,26 @@ struct DeadLetterToolPureTests {
     func absurdReplayCount() throws {
         let now = Date()
         let record = DeadLetterRecord(
-            id: "dl_absurd", reason: .malformed, callId: "call-absurd", eventType: nil, eventId: nil, attempts: 1,
-            firstFailureAt: now, lastFailureAt: now, lastError: "bad", originalPayload: Array("{}".utf8),
-            origin: .init(exchange: names.eventsExchange, routingKey: "callStarted"))
-        for (header, expected) in [(AMQPHeaderValue.int(.max), Int(Int32.max)), (.int(-5), 0), (.string("9223372036854775807"), Int(Int32.max))] {
-            let letter = DeadLetter(message: delivery(record.encoded(), headers: [DeadLetter.replayCountHeader: header]), names: names)
+            id: "dl_absurd",
+            reason: .malformed,
+            callId: "call-absurd",
+            eventType: nil,
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: now,
+            lastFailureAt: now,
+            lastError: "bad",
+            originalPayload: Array("{}".utf8),
+            origin: .init(exchange: names.eventsExchange, routingKey: "callStarted")
+        )
+        for (header, expected) in [
+            (AMQPHeaderValue.int(.max), Int(Int32.max)), (.int(-5), 0),
+            (.string("9223372036854775807"), Int(Int32.max)),
+        ] {
+            let letter = DeadLetter(
+                message: delivery(record.encoded(), headers: [DeadLetter.replayCountHeader: header]),
+                names: names
+            )
             #expect(letter.replayCount == expected, "\(header)")
             #expect(letter.replayMessage()?.headers[DeadLetter.replayCountHeader] == .int(Int64(expected) + 1))
         }
@@ -575,10 +677,18 @@ struct DeadLetterToolPureTests {
     func table() throws {
         let now = Date()
         let record = DeadLetterRecord(
-            id: "dl_0123456789abcdef01234567", reason: .orphanedInteraction, callId: "a-very-long-call-identifier-0042",
-            eventType: nil, eventId: nil, attempts: 12, firstFailureAt: now,
+            id: "dl_0123456789abcdef01234567",
+            reason: .orphanedInteraction,
+            callId: "a-very-long-call-identifier-0042",
+            eventType: nil,
+            eventId: nil,
+            attempts: 12,
+            firstFailureAt: now,
             lastFailureAt: now.addingTimeInterval(-7200),
-            lastError: String(repeating: "the CRM said no; ", count: 20), originalPayload: [], origin: nil)
+            lastError: String(repeating: "the CRM said no; ", count: 20),
+            originalPayload: [],
+            origin: nil
+        )
         let letter = DeadLetter(message: delivery(record.encoded(), headers: [:]), names: names)
         let lines = DeadLetterText.table([letter], now: now)
         #expect(lines.count == 2)
@@ -589,12 +699,27 @@ struct DeadLetterToolPureTests {
         #expect(lines[1].hasSuffix("…"))
         // A failed delivery's target: the method and the end of its path, the external id masked.
         let delivery = DeadLetterRecord(
-            id: "dl_delivery", reason: .deliveryFailed, callId: "call-0042", eventType: "callStarted", eventId: "e1",
-            attempts: 5, firstFailureAt: now, lastFailureAt: now, lastError: "HTTP 503", originalPayload: [],
+            id: "dl_delivery",
+            reason: .deliveryFailed,
+            callId: "call-0042",
+            eventType: "callStarted",
+            eventId: "e1",
+            attempts: 5,
+            firstFailureAt: now,
+            lastFailureAt: now,
+            lastError: "HTTP 503",
+            originalPayload: [],
             origin: .outbox,
-            target: .init(method: "PUT", url: "https://platform.example/api/v2/customers/CRM%3A500245678", lastStatus: 503))
+            target: .init(
+                method: "PUT",
+                url: "https://platform.example/api/v2/customers/CRM%3A500245678",
+                lastStatus: 503
+            )
+        )
         let deliveryLines = DeadLetterText.table(
-            [DeadLetter(message: self.delivery(delivery.encoded(), headers: [:]), names: names)], now: now)
+            [DeadLetter(message: self.delivery(delivery.encoded(), headers: [:]), names: names)],
+            now: now
+        )
         #expect(deliveryLines[0].contains("TARGET"))
         let masked = Masking.mask("CRM%3A500245678")
         #expect(deliveryLines[1].contains("PUT customers/\(masked)"), "\(deliveryLines)")
@@ -605,17 +730,21 @@ struct DeadLetterToolPureTests {
     }
 
     @Test(
-        "raw messages: broker dead letters get an origin, an old delay queue's go back to the outbox, others are unreadable")
+        "raw messages: broker dead letters get an origin, an old delay queue's go back to the outbox, others are unreadable"
+    )
     func rawMessages() {
         let fromEvents = DeadLetter(
             message: delivery(
-                Array("{}".utf8), routingKey: "callEnded",
+                Array("{}".utf8),
+                routingKey: "callEnded",
                 headers: [
                     "x-first-death-reason": .string("delivery_limit"), "x-first-death-queue": .string("p.relay.events"),
                     "x-first-death-exchange": .string("p.platform.events"), "x-death": .other("<field kind A>"),
                     "x-delivery-count": .int(20),
-                ]),
-            names: names)
+                ]
+            ),
+            names: names
+        )
         #expect(fromEvents.kind == .brokerDeadLettered)
         #expect(fromEvents.attempts == 20)
         #expect(fromEvents.origin == .init(exchange: "p.platform.events", routingKey: "callEnded"))
@@ -623,16 +752,20 @@ struct DeadLetterToolPureTests {
         #expect(
             fromEvents.replayMessage()?.headers == [
                 DeadLetter.replayCountHeader: .int(1), DeadLetter.replayOfHeader: .string(fromEvents.id),
-            ])
+            ]
+        )
 
         let fromDelay = DeadLetter(
             message: delivery(
-                Array("{}".utf8), routingKey: "delivery",
+                Array("{}".utf8),
+                routingKey: "delivery",
                 headers: [
                     "x-first-death-reason": .string("expired"), "x-first-death-queue": .string("p.relay.delay.5s"),
                     "x-first-death-exchange": .string(""),
-                ]),
-            names: names)
+                ]
+            ),
+            names: names
+        )
         // A job of an earlier version, expired from its delay queue: back to the store's outbox.
         #expect(fromDelay.origin == .outbox)
 
@@ -674,9 +807,16 @@ struct DeadLetterToolPureTests {
 
     private func delivery(_ body: [UInt8], routingKey: String = "rk", headers: [String: AMQPHeaderValue]) -> Delivery {
         Delivery(
-            deliveryTag: 1, connectionGeneration: 1, exchange: "p.relay.dead", routingKey: routingKey,
+            deliveryTag: 1,
+            connectionGeneration: 1,
+            exchange: "p.relay.dead",
+            routingKey: routingKey,
             redelivered: false,
-            body: body, headers: headers, messageId: nil, consumerTag: "t")
+            body: body,
+            headers: headers,
+            messageId: nil,
+            consumerTag: "t"
+        )
     }
 }
 
@@ -696,12 +836,24 @@ private struct Fixture {
         let client = try await TestBroker.connectedClient(topology: topology)
         let names = RelayNames(prefix: prefix)
         var queue = DeadLetterQueue(
-            configuration: TestBroker.configuration(), names: names, logger: Logger(label: "test.dead-letters"))
+            configuration: TestBroker.configuration(),
+            names: names,
+            logger: Logger(label: "test.dead-letters")
+        )
         queue.confirmTimeout = .seconds(10)
         // The record of dead letters: a store of this test's own, which the CLI runs open too.
-        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("dead-letter-tests-\(UUID().uuidString).sqlite").path
+        let storePath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dead-letter-tests-\(UUID().uuidString).sqlite"
+        ).path
         queue.store = try SQLiteInteractionStore(path: storePath)
-        return Fixture(topology: topology, prefix: prefix, names: names, client: client, queue: queue, storePath: storePath)
+        return Fixture(
+            topology: topology,
+            prefix: prefix,
+            names: names,
+            client: client,
+            queue: queue,
+            storePath: storePath
+        )
     }
 
     func tearDown() {
@@ -715,8 +867,14 @@ private struct Fixture {
 
     /// A record as the relay would publish it; its payload is a platform event unless given.
     func record(
-        _ tag: String, reason: DeadLetterReason, callId: String?, lastFailure: Date = Date(), payload: [UInt8]? = nil,
-        origin: DeadLetterRecord.Origin? = nil, replayable: Bool = true, target: DeadLetterRecord.Target? = nil
+        _ tag: String,
+        reason: DeadLetterReason,
+        callId: String?,
+        lastFailure: Date = Date(),
+        payload: [UInt8]? = nil,
+        origin: DeadLetterRecord.Origin? = nil,
+        replayable: Bool = true,
+        target: DeadLetterRecord.Target? = nil
     ) -> DeadLetterRecord {
         let body = payload ?? Array(#"{"eventId":"ev-\#(tag)","type":"callStarted","callId":"call-\#(tag)"}"#.utf8)
         // Unless told otherwise, the event came from platform.events, as a malformed event does.
@@ -725,10 +883,19 @@ private struct Fixture {
         // Whole seconds: the record's JSON keeps milliseconds, and a Date with more would not compare equal.
         let lastFailure = Date(timeIntervalSince1970: lastFailure.timeIntervalSince1970.rounded(.down))
         return DeadLetterRecord(
-            id: DeadLetterRecord.stableID(reason: reason, source: Array((prefix + tag).utf8)), reason: reason,
-            callId: callId, eventType: "callStarted", eventId: "ev-\(tag)", attempts: 3,
-            firstFailureAt: lastFailure.addingTimeInterval(-60), lastFailureAt: lastFailure,
-            lastError: "failure of \(tag)", originalPayload: body, origin: resolvedOrigin, target: target)
+            id: DeadLetterRecord.stableID(reason: reason, source: Array((prefix + tag).utf8)),
+            reason: reason,
+            callId: callId,
+            eventType: "callStarted",
+            eventId: "ev-\(tag)",
+            attempts: 3,
+            firstFailureAt: lastFailure.addingTimeInterval(-60),
+            lastFailureAt: lastFailure,
+            lastError: "failure of \(tag)",
+            originalPayload: body,
+            origin: resolvedOrigin,
+            target: target
+        )
     }
 
     /// Publishes in order, each confirmed before the next, as the relay's publisher does; returns once
@@ -779,7 +946,8 @@ private struct Fixture {
                 "RELAY_CONFIG": "", "RELAY_AMQP_NAME_PREFIX": prefix ?? self.prefix, "RELAY_STORE_PATH": storePath,
                 "RELAY_AMQP_PORT": String(TestBroker.port), "RELAY_AMQP_HOST": "127.0.0.1",
             ],
-            inherit: true)
+            inherit: true
+        )
         return CLIResult(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 }

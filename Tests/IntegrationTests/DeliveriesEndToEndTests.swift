@@ -55,7 +55,10 @@ struct DeliveriesEndToEndTests {
         let missing = try BuiltExecutable.run(["deliveries", "show", "999999"], environment: environment(relay))
         #expect(missing.status == 1 && missing.stderr.contains("no outbox entry 999999"))
 
-        let dryRun = try BuiltExecutable.run(["deliveries", "retry", "--all", "--dry-run"], environment: environment(relay))
+        let dryRun = try BuiltExecutable.run(
+            ["deliveries", "retry", "--all", "--dry-run"],
+            environment: environment(relay)
+        )
         #expect(dryRun.status == 0 && dryRun.stdout.contains("would make 1 due now"), "\(dryRun)")
         #expect(try await relay.app.store.outboxEntry(id: entry.id)?.dueAt == entry.dueAt, "a dry run changes nothing")
         #expect(relay.platform.customerUpdates.isEmpty)
@@ -82,10 +85,15 @@ struct DeliveriesEndToEndTests {
         #expect(record.reason == .deliveryFailed && record.origin == .outbox)
 
         var queue = DeadLetterQueue(
-            configuration: relay.app.configuration.amqp.connection, names: relay.names, logger: Logger(label: "test"))
+            configuration: relay.app.configuration.amqp.connection,
+            names: relay.names,
+            logger: Logger(label: "test")
+        )
         queue.cipher = relay.app.cipher
         // Without the store there is no record to replay from: the operation cannot run at all.
-        let withoutStore = await #expect(throws: DeadLetterQueueError.self) { try await queue.replay(DeadLetterFilter(ids: [record.id])) }
+        let withoutStore = await #expect(throws: DeadLetterQueueError.self) {
+            try await queue.replay(DeadLetterFilter(ids: [record.id]))
+        }
         #expect(withoutStore?.code == .storeFailed && withoutStore?.message.contains("store.path") == true)
 
         queue.store = relay.app.store
@@ -103,18 +111,23 @@ struct DeliveriesEndToEndTests {
         #expect(try await relay.deadLetterCount() == 0)
     }
 
-    @Test("a replayed delivery goes on counting (one more attempt once exhausted); --reset-attempts gives it a new budget; its first failure stays")
+    @Test(
+        "a replayed delivery goes on counting (one more attempt once exhausted); --reset-attempts gives it a new budget; its first failure stays"
+    )
     func replayAttemptBudget() async throws {
         let failing = Atomic<Bool>(true)
         let puts = Atomic<Int>(0)
-        let relay = try await RelayHarness.start(platformBehaviour: { _, request in
-            guard request.method == "PUT" else { return nil }
-            puts.add(1, ordering: .relaxed)
-            return failing.load(ordering: .relaxed) ? .status(503) : nil
-        }, adjust: {
-            // Every attempt is counted here: the platform's breaker must not open and hold one back.
-            $0.platform.breakerThreshold = 1000
-        })
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                guard request.method == "PUT" else { return nil }
+                puts.add(1, ordering: .relaxed)
+                return failing.load(ordering: .relaxed) ? .status(503) : nil
+            },
+            adjust: {
+                // Every attempt is counted here: the platform's breaker must not open and hold one back.
+                $0.platform.breakerThreshold = 1000
+            }
+        )
         defer { Task { await relay.stop() } }
         let store = relay.app.store
         try await relay.publish([callStartedBody(eventId: "b1", callId: "call-budget", from: "+15550100773")])
@@ -132,15 +145,23 @@ struct DeliveriesEndToEndTests {
             return try #require(stored)
         }
         let queue = relay.deadLetterQueue
-        #expect(try await queue.replay(DeadLetterFilter(ids: [record.id])).outcomes.map(\.result) == [.replayed(to: .outbox)])
+        #expect(
+            try await queue.replay(DeadLetterFilter(ids: [record.id])).outcomes.map(\.result) == [
+                .replayed(to: .outbox)
+            ]
+        )
         let once = try await failedAgain(replays: 1)
         #expect(puts.load(ordering: .relaxed) == 5, "an exhausted job replayed as it was gets exactly one more attempt")
         #expect(once.attempts == 5)
-        #expect(abs(try #require(once.firstFailureAt).timeIntervalSince(record.firstFailureAt)) < 0.002, "its first failure stays")
+        #expect(
+            abs(try #require(once.firstFailureAt).timeIntervalSince(record.firstFailureAt)) < 0.002,
+            "its first failure stays"
+        )
 
         #expect(
             try await queue.replay(DeadLetterFilter(ids: [record.id]), resetAttempts: true).outcomes.map(\.result)
-                == [.replayed(to: .outbox)])
+                == [.replayed(to: .outbox)]
+        )
         let reset = try await failedAgain(replays: 2)
         #expect(puts.load(ordering: .relaxed) == 9, "a new budget: four more attempts")
         #expect(reset.attempts == 4)

@@ -22,7 +22,8 @@ struct DemoCommandTests {
             ["demo", "--calls", "3", "--timeout", "30"],
             environment: [
                 "RELAY_AMQP_PORT": String(TestBroker.port), "RELAY_AMQP_NAME_PREFIX": prefix, "RELAY_STORE_PATH": store,
-            ])
+            ]
+        )
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("customer updates received by the simulated platform"))
         // Every caller the CRM knows is shown enriched, whatever the other channels' updates did meanwhile.

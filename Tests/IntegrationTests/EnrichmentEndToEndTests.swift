@@ -12,8 +12,14 @@ import Testing
 @Suite("Enrichment end to end", .stopsRelays)
 struct EnrichmentEndToEndTests {
     static let contact = SimulatedPlatform.CRMRecord(
-        contactId: "003A000001", accountId: "ACC-1", name: "Jane Roe", email: "jane.roe@example.com", caseId: "CASE-99812",
-        loyaltyTier: "Gold", interactionCount: 4)
+        contactId: "003A000001",
+        accountId: "ACC-1",
+        name: "Jane Roe",
+        email: "jane.roe@example.com",
+        caseId: "CASE-99812",
+        loyaltyTier: "Gold",
+        interactionCount: 4
+    )
 
     func updates(_ relay: RelayHarness, count: Int) async throws -> [SimulatedPlatform.CustomerUpdate] {
         try await relay.platform.waitForCustomerUpdates(count: count, timeout: .seconds(20))
@@ -28,10 +34,15 @@ struct EnrichmentEndToEndTests {
         try await relay.publish([callStartedBody(eventId: "m1", callId: "call-m1", from: "(555) 010-0041")])
         // Phase 1 first, unless phase 2 linked the call before it could be sent (then it is not sent).
         let phases = try await relay.platform.waitForPhases(of: "m1")
-        #expect(phases.phaseOne.map(\.externalId) ?? relay.expectedPhoneID("+15550100041") == relay.expectedPhoneID("+15550100041"))
+        #expect(
+            phases.phaseOne.map(\.externalId) ?? relay.expectedPhoneID("+15550100041")
+                == relay.expectedPhoneID("+15550100041")
+        )
         #expect(phases.phaseTwo.externalId == "CRM:003A000001")
         #expect(phases.phaseTwo.customerId == relay.expectedPhoneID("+15550100041"))
-        let body = try #require(try JSONSerialization.jsonObject(with: Data(phases.phaseTwo.body.utf8)) as? [String: Any])
+        let body = try #require(
+            try JSONSerialization.jsonObject(with: Data(phases.phaseTwo.body.utf8)) as? [String: Any]
+        )
         #expect(body["name"] as? String == "Jane Roe")
         #expect(body["email"] as? String == "jane.roe@example.com")
         let data = try #require(body["data"] as? [String: Any])
@@ -75,7 +86,8 @@ struct EnrichmentEndToEndTests {
                 request.path.hasPrefix("/crm/contacts") ? .ok("[]", heldBy: crm) : nil
             },
             enrichment: true,
-            adjust: { $0.crm.lookup.timeout = .seconds(60) })
+            adjust: { $0.crm.lookup.timeout = .seconds(60) }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100062", Self.contact)
         try await relay.publish([callStartedBody(eventId: "h1", callId: "call-h1", from: "+15550100062")])
@@ -97,7 +109,8 @@ struct EnrichmentEndToEndTests {
             adjust: {
                 $0.crm.lookup.timeout = .milliseconds(1500)
                 $0.delivery.maxAttempts = 2
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100061", Self.contact)
         try await relay.publish([callStartedBody(eventId: "t1", callId: "call-t1", from: "+15550100061")])
@@ -119,7 +132,8 @@ struct EnrichmentEndToEndTests {
                 return request.path.contains("0071")
                     ? .status(503) : .status(429, headers: [(name: "Retry-After", value: "1")])
             },
-            enrichment: true)
+            enrichment: true
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
         relay.platform.addCRMContact(phone: "+15550100072", .init(contactId: "003C000003"))
@@ -134,7 +148,9 @@ struct EnrichmentEndToEndTests {
         #expect(relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count == 4)
     }
 
-    @Test("a CRM outage longer than the breaker's window: refusals cost no attempt, and every call is enriched once it is back")
+    @Test(
+        "a CRM outage longer than the breaker's window: refusals cost no attempt, and every call is enriched once it is back"
+    )
     func outageLongerThanTheBreakerWindow() async throws {
         // The CRM fails each caller's first two searches; its breaker opens at the first failure, for a
         // second at a time. Three real tries each is all it takes; counted with the refusals (about one
@@ -148,18 +164,34 @@ struct EnrichmentEndToEndTests {
                 $0.crm.lookup.breakerThreshold = 1
                 $0.crm.lookup.breakerOpen = .seconds(1)
                 $0.delivery.maxAttempts = 4
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         let calls = 1...5
         for index in calls {
-            relay.platform.addCRMContact(phone: "+1555010\(String(format: "%04d", 800 + index))", .init(contactId: "003OUT\(index)"))
+            relay.platform.addCRMContact(
+                phone: "+1555010\(String(format: "%04d", 800 + index))",
+                .init(contactId: "003OUT\(index)")
+            )
         }
         try await relay.publish(
-            calls.map { callStartedBody(eventId: "o\($0)", callId: "outage-\($0)", from: "+1555010\(String(format: "%04d", 800 + $0))") })
+            calls.map {
+                callStartedBody(
+                    eventId: "o\($0)",
+                    callId: "outage-\($0)",
+                    from: "+1555010\(String(format: "%04d", 800 + $0))"
+                )
+            }
+        )
         for index in calls {
-            #expect(try await relay.platform.waitForPhases(of: "o\(index)", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003OUT\(index)")
+            #expect(
+                try await relay.platform.waitForPhases(of: "o\(index)", timeout: .seconds(60)).phaseTwo.externalId
+                    == "CRM:003OUT\(index)"
+            )
         }
-        let searches = relay.platform.server.requests.filter { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
+        let searches = relay.platform.server.requests.filter {
+            $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?")
+        }
         #expect(searches.count == 15, "three real tries per call, no more")
         #expect(try await relay.deadLetterCount() == 0)
     }
@@ -169,19 +201,23 @@ struct EnrichmentEndToEndTests {
         let crmDown = Mutex(true)
         let relay = try await RelayHarness.start(
             platformBehaviour: { _, request in
-                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") && crmDown.withLock({ $0 }) ? .status(500) : nil
+                request.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") && crmDown.withLock({ $0 })
+                    ? .status(500) : nil
             },
             enrichment: true,
             adjust: {
                 $0.crm.lookup.breakerThreshold = 1
                 $0.crm.lookup.breakerOpen = .seconds(1)
                 $0.enrichment.backlogRatePerSecond = 4
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         let calls = 1...20
         func number(_ index: Int) -> String { "+1555010\(String(format: "%04d", 900 + index))" }
         for index in calls { relay.platform.addCRMContact(phone: number(index), .init(contactId: "003BACK\(index)")) }
-        try await relay.publish(calls.map { callStartedBody(eventId: "b\($0)", callId: "backlog-\($0)", from: number($0)) })
+        try await relay.publish(
+            calls.map { callStartedBody(eventId: "b\($0)", callId: "backlog-\($0)", from: number($0)) }
+        )
         _ = try await relay.platform.waitForCustomerUpdates(count: calls.count, timeout: .seconds(30))
         // Long enough for every lookup to have been set back by the outage (failed, or refused).
         try await Task.sleep(for: .seconds(2))
@@ -194,11 +230,19 @@ struct EnrichmentEndToEndTests {
         }
         relay.platform.addCRMContact(phone: number(99), .init(contactId: "003BACKNEW"))
         try await relay.publish([callStartedBody(eventId: "bnew", callId: "backlog-new", from: number(99))])
-        #expect(try await relay.platform.waitForPhases(of: "bnew", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACKNEW")
-        let backlogDoneBeforeIt = relay.platform.customerUpdates.count { $0.idempotencyKey?.hasPrefix("enrichment:b") == true && $0.idempotencyKey != "enrichment:bnew" }
+        #expect(
+            try await relay.platform.waitForPhases(of: "bnew", timeout: .seconds(60)).phaseTwo.externalId
+                == "CRM:003BACKNEW"
+        )
+        let backlogDoneBeforeIt = relay.platform.customerUpdates.count {
+            $0.idempotencyKey?.hasPrefix("enrichment:b") == true && $0.idempotencyKey != "enrichment:bnew"
+        }
         #expect(backlogDoneBeforeIt < calls.count, "the new call waited for the whole backlog")
         for index in calls {
-            #expect(try await relay.platform.waitForPhases(of: "b\(index)", timeout: .seconds(60)).phaseTwo.externalId == "CRM:003BACK\(index)")
+            #expect(
+                try await relay.platform.waitForPhases(of: "b\(index)", timeout: .seconds(60)).phaseTwo.externalId
+                    == "CRM:003BACK\(index)"
+            )
         }
         // Twenty at four a second, one second's worth at once: at least four seconds, on any machine.
         // Unpaced, they all came back within the breaker's one-second window.
@@ -220,11 +264,14 @@ struct EnrichmentEndToEndTests {
                 $0.delivery.maxAttempts = 50
                 $0.delivery.baseDelay = .milliseconds(20)
                 $0.delivery.maxDelay = .milliseconds(100)
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         let enricher = try #require(relay.app.enricher)
         relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
-        try await relay.publish((1...10).map { callStartedBody(eventId: "b\($0)", callId: "call-b\($0)", from: "+15550100081") })
+        try await relay.publish(
+            (1...10).map { callStartedBody(eventId: "b\($0)", callId: "call-b\($0)", from: "+15550100081") }
+        )
         try await eventually { if case .open = enricher.breakerState("crm") { true } else { false } }
         try await Task.sleep(for: .seconds(2))
         let duringOutage = relay.platform.server.requests.filter { $0.path.hasPrefix("/crm/contacts") }.count
@@ -251,14 +298,20 @@ struct EnrichmentEndToEndTests {
                 $0.delivery.concurrency = 4
                 $0.delivery.enrichmentConcurrency = 2
                 $0.crm.lookup.timeout = .seconds(30)
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         let calls = 24
         try await relay.publish(
-            (1...calls).map { callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))") })
+            (1...calls).map {
+                callStartedBody(eventId: "h\($0)", callId: "hung-\($0)", from: "+1555010\(String(format: "%04d", $0))")
+            }
+        )
         // Every phase-1 link arrives while the two lookup slots sit on requests the CRM holds.
         let expected = Set((1...calls).map { "customer-update:h\($0)" })
-        try await eventually(timeout: .seconds(30)) { Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey)) == expected }
+        try await eventually(timeout: .seconds(30)) {
+            Set(relay.platform.customerUpdates.compactMap(\.idempotencyKey)) == expected
+        }
         #expect(!crm.isOpen && crm.heldCount == 2)
         #expect(relay.platform.server.requests.count { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") } == 2)
     }
@@ -281,7 +334,8 @@ struct EnrichmentEndToEndTests {
                 $0.delivery.concurrency = 1
                 $0.delivery.enrichmentConcurrency = 2
                 $0.crm.lookup.timeout = .seconds(30)
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         try await relay.publish([
             callStartedBody(eventId: "k1", callId: "park-1", from: "+15550100091"),
@@ -301,12 +355,17 @@ struct EnrichmentEndToEndTests {
 
     @Test("phase 2's CRM link is the interaction's: the post-call webhook carries CRM:{id}, not the PHONE: id")
     func webhookCarriesTheEnrichedLink() async throws {
-        let relay = try await RelayHarness.start(enrichment: true, adjust: { $0.correlation.wrapUpGrace = .seconds(30) })
+        let relay = try await RelayHarness.start(
+            enrichment: true,
+            adjust: { $0.correlation.wrapUpGrace = .seconds(30) }
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100061", Self.contact)
         try await relay.publish([callStartedBody(eventId: "w1", callId: "call-w1", from: "+15550100061")])
         _ = try await relay.platform.waitForPhases(of: "w1")
-        try await eventually { try await relay.app.store.interaction(callId: "call-w1")?.externalId == "CRM:003A000001" }
+        try await eventually {
+            try await relay.app.store.interaction(callId: "call-w1")?.externalId == "CRM:003A000001"
+        }
         try await relay.publish([callEndedBody(eventId: "w2", callId: "call-w1")], routingKey: "callEnded")
         try await relay.publish([wrapUpBody(eventId: "w3", callId: "call-w1")], routingKey: "wrapUp")
         let webhooks = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
@@ -323,13 +382,17 @@ struct EnrichmentEndToEndTests {
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, request in
                 request.method == "PUT" && request.header("idempotency-key") == "customer-update:r1" && attempt == 1
-                    ? ScriptedResponse(status: 503, headers: [(name: "Retry-After", value: "2")], gate: firstAnswer) : nil
-            }, enrichment: true)
+                    ? ScriptedResponse(status: 503, headers: [(name: "Retry-After", value: "2")], gate: firstAnswer)
+                    : nil
+            },
+            enrichment: true
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100071", Self.contact)
         try await relay.publish([callStartedBody(eventId: "r1", callId: "call-r1", from: "+15550100071")])
         try await eventually(timeout: .seconds(30)) {
-            firstAnswer.heldCount == 1 && relay.platform.server.requests.contains { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
+            firstAnswer.heldCount == 1
+                && relay.platform.server.requests.contains { $0.path.hasPrefix(SimulatedPlatform.crmSearchPath + "?") }
         }
         firstAnswer.open()
         let received = try await updates(relay, count: 1)
@@ -345,7 +408,9 @@ struct EnrichmentEndToEndTests {
         #expect(try await relay.deadLetterCount() == 0)
     }
 
-    @Test("a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link")
+    @Test(
+        "a phase-1 update that phase 2 overtook is not sent even once: the platform never goes back to the PHONE: link"
+    )
     func overtakenPhaseOneIsNotSent() async throws {
         let logs = RecordingLogHandler.Store()
         // The answer to another call's update holds the only send slot until phase 2 (its CRM answers at
@@ -361,11 +426,14 @@ struct EnrichmentEndToEndTests {
                 $0.delivery.concurrency = 1
                 $0.platform.requestTimeout = .seconds(10)
             },
-            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs)
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
         try await relay.publish([callStartedBody(eventId: "hold", callId: "call-hold", from: "+15550100080")])
-        try await eventually { relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:hold" } }
+        try await eventually {
+            relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:hold" }
+        }
         try await relay.publish([callStartedBody(eventId: "v1", callId: "call-v1", from: "+15550100081")])
         // Phase 2 relinks the call while its phase-1 update still waits for the slot.
         try await eventually { try await relay.app.store.link(callId: "call-v1") == "CRM:003A000001" }
@@ -373,7 +441,11 @@ struct EnrichmentEndToEndTests {
         try await eventually { relay.platform.customerUpdates.contains { $0.idempotencyKey == "enrichment:v1" } }
         try await eventually { logs.all.contains { $0.contains("customer update superseded") } }
         #expect(!relay.platform.server.requests.contains { $0.header("idempotency-key") == "customer-update:v1" })
-        #expect(relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == ["CRM:003A000001"])
+        #expect(
+            relay.platform.customerUpdates.filter { $0.idempotencyKey?.hasSuffix(":v1") == true }.map(\.externalId) == [
+                "CRM:003A000001"
+            ]
+        )
         #expect(try await relay.deadLetterCount() == 0)
     }
 
@@ -388,16 +460,30 @@ struct EnrichmentEndToEndTests {
         // so the restarted relay takes it on its first poll, as a first attempt.
         let phoneId = first.expectedPhoneID("+15550100086")
         let update = CustomerUpdate(
-            customerId: phoneId, externalId: try #require(ExternalID(parsing: phoneId)), callId: "call-q1",
-            idempotencyKey: "customer-update:q1")
+            customerId: phoneId,
+            externalId: try #require(ExternalID(parsing: phoneId)),
+            callId: "call-q1",
+            idempotencyKey: "customer-update:q1"
+        )
         let left = try await first.detachedStore().enqueueOutbox(
-            callId: "call-q1", causeId: "q1",
-            [NewOutboxEntry(kind: "delivery", payload: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded())],
-            relink: nil, now: Date())
+            callId: "call-q1",
+            causeId: "q1",
+            [
+                NewOutboxEntry(
+                    kind: "delivery",
+                    payload: DeliveryJob(customerUpdate: update, causeId: "q1").sealed(with: first.app.cipher).encoded()
+                )
+            ],
+            relink: nil,
+            now: Date()
+        )
 
         let logs = RecordingLogHandler.Store()
         let second = try await RelayHarness.start(
-            enrichment: true, reuse: first, logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+            enrichment: true,
+            reuse: first,
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs)
+        )
         defer { Task { await second.stop() } }
         // The restarted dispatcher reads the call's link from the store with the job: superseded.
         try await eventually { try await second.app.store.outboxEntry(id: left[0].id)?.outcome == "superseded" }
@@ -406,7 +492,9 @@ struct EnrichmentEndToEndTests {
         await first.publisher.shutdown()
     }
 
-    @Test("phase 2's own PUT retries under its key without asking the CRM again; a refused one is a replayable deliveryFailed")
+    @Test(
+        "phase 2's own PUT retries under its key without asking the CRM again; a refused one is a replayable deliveryFailed"
+    )
     func phaseTwoUpdateRetries() async throws {
         let p1Attempts = Atomic<Int>(0)
         let relay = try await RelayHarness.start(
@@ -416,7 +504,9 @@ struct EnrichmentEndToEndTests {
                 case "enrichment:p2": .status(400)
                 default: nil
                 }
-            }, enrichment: true)
+            },
+            enrichment: true
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(phone: "+15550100081", Self.contact)
         relay.platform.addCRMContact(phone: "+15550100082", .init(contactId: "003C000003", name: "Ann Other"))
@@ -429,7 +519,10 @@ struct EnrichmentEndToEndTests {
         let requests = relay.platform.server.requests
         #expect(requests.count { $0.header("idempotency-key") == "enrichment:p1" } == 3)
         #expect(requests.count { $0.header("idempotency-key") == "enrichment:p2" } == 1, "a 400 is not retried")
-        #expect(requests.count { $0.path == "/crm/contacts?phone=%2B15550100081" } == 1, "retrying the PUT is not a new lookup")
+        #expect(
+            requests.count { $0.path == "/crm/contacts?phone=%2B15550100081" } == 1,
+            "retrying the PUT is not a new lookup"
+        )
         #expect(requests.count { $0.path == "/crm/contacts?phone=%2B15550100082" } == 1)
         #expect(record.reason == .deliveryFailed)
         #expect(record.callId == "call-p2")
@@ -446,9 +539,13 @@ struct EnrichmentEndToEndTests {
         let relay = try await RelayHarness.start(enrichment: true)
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(
-            phone: "+15550100091", .init(contactId: "003E000001", name: "Erin Mail", email: "erin.mail@example.com"))
-        let email = #"{"eventId":"em1","type":"emailReceived","callId":"mail-1","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Erin.Mail@EXAMPLE.com","customerId":"cust-erin"}"#
-        let chat = #"{"eventId":"ch1","type":"chatStarted","callId":"chat-1","occurredAt":"2026-11-24T10:00:00Z","email":"erin.mail@example.com","phone":"+1 555 010 0092"}"#
+            phone: "+15550100091",
+            .init(contactId: "003E000001", name: "Erin Mail", email: "erin.mail@example.com")
+        )
+        let email =
+            #"{"eventId":"em1","type":"emailReceived","callId":"mail-1","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"Erin.Mail@EXAMPLE.com","customerId":"cust-erin"}"#
+        let chat =
+            #"{"eventId":"ch1","type":"chatStarted","callId":"chat-1","occurredAt":"2026-11-24T10:00:00Z","email":"erin.mail@example.com","phone":"+1 555 010 0092"}"#
         try await relay.publish([Array(email.utf8)], routingKey: "emailReceived")
         try await relay.publish([Array(chat.utf8)], routingKey: "chatStarted")
 
@@ -463,7 +560,10 @@ struct EnrichmentEndToEndTests {
         #expect(!updates.contains { $0.idempotencyKey == "customer-update:em1" })
         // The chat: its number's PHONE: id at once, then the CRM's contact found by the address.
         // (Unless phase 2 linked it before the PHONE: id could be sent, which is then not sent.)
-        #expect(chatPhases.phaseOne.map(\.externalId) ?? relay.expectedPhoneID("+15550100092") == relay.expectedPhoneID("+15550100092"))
+        #expect(
+            chatPhases.phaseOne.map(\.externalId) ?? relay.expectedPhoneID("+15550100092")
+                == relay.expectedPhoneID("+15550100092")
+        )
         #expect(chatPhases.phaseTwo.externalId == "CRM:003E000001")
         #expect(relay.platform.server.requests.contains { $0.path == "/crm/contacts?email=erin.mail%40example.com" })
         #expect(try await relay.app.store.interaction(callId: "mail-1")?.externalId == "CRM:003E000001")

@@ -20,7 +20,8 @@ struct GenesysEndToEndTests {
     static func bridged(_ kind: String, conversationId: String, eventBody: String) -> [UInt8] {
         Array(
             #"{"version":"0","id":"\#(UUID().uuidString.lowercased())","detail-type":"v2.detail.events.conversation.{id}.\#(kind)","source":"aws.partner/genesys.com/cloud/\#(org)/identity-relay","account":"123456789012","time":"2026-11-24T10:00:00Z","region":"us-east-1","resources":[],"detail":{"topicName":"v2.detail.events.conversation.\#(conversationId).\#(kind)","version":"2","eventBody":\#(eventBody)}}"#
-                .utf8)
+                .utf8
+        )
     }
 
     /// `CustomerStartDetailEventTopicCustomerStartEvent`, an inbound call at 2026-11-24T10:00:00Z.
@@ -42,10 +43,13 @@ struct GenesysEndToEndTests {
     static func notification(_ kind: String, conversationId: String, eventBody: String) -> [UInt8] {
         Array(
             #"{"topicName":"v2.detail.events.conversation.\#(conversationId).\#(kind)","version":"2","eventBody":\#(eventBody)}"#
-                .utf8)
+                .utf8
+        )
     }
 
-    @Test("a whole conversation in each Genesys shape gives the same customer update and webhook as in the relay envelope")
+    @Test(
+        "a whole conversation in each Genesys shape gives the same customer update and webhook as in the relay envelope"
+    )
     func sameOutputs() async throws {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
@@ -61,21 +65,33 @@ struct GenesysEndToEndTests {
                 Self.bridged("acw", conversationId: bridgedCall, eventBody: Self.afterCallWork(bridgedCall)),
                 // The same start again, bare this time: the same derived event id, so a duplicate.
                 Array(Self.customerStart(bridgedCall).utf8),
-                Self.notification("customer.start", conversationId: notifiedCall, eventBody: Self.customerStart(notifiedCall)),
-                Self.notification("customer.end", conversationId: notifiedCall, eventBody: Self.customerEnd(notifiedCall)),
+                Self.notification(
+                    "customer.start",
+                    conversationId: notifiedCall,
+                    eventBody: Self.customerStart(notifiedCall)
+                ),
+                Self.notification(
+                    "customer.end",
+                    conversationId: notifiedCall,
+                    eventBody: Self.customerEnd(notifiedCall)
+                ),
                 Self.notification("acw", conversationId: notifiedCall, eventBody: Self.afterCallWork(notifiedCall)),
                 Array(Self.customerStart(bareCall).utf8),
                 Array(Self.customerEnd(bareCall).utf8),
                 Array(Self.afterCallWork(bareCall).utf8),
-            ], routingKey: "genesys")
+            ],
+            routingKey: "genesys"
+        )
         try await relay.publish([
             callStartedBody(eventId: "r-start", callId: relayCall, from: "+15550100042", to: "+15550190000"),
             Array(
                 #"{"eventId":"r-end","type":"callEnded","callId":"\#(relayCall)","occurredAt":"2026-11-24T10:05:00Z","disconnectType":"CLIENT"}"#
-                    .utf8),
+                    .utf8
+            ),
             Array(
                 #"{"eventId":"r-wrap","type":"wrapUp","callId":"\#(relayCall)","occurredAt":"2026-11-24T10:05:45Z","wrapUpCode":"\#(Self.wrapupCode)","agentId":"\#(Self.agent)","queueId":"\#(Self.queue)"}"#
-                    .utf8),
+                    .utf8
+            ),
         ])
 
         _ = try await relay.platform.waitForCustomerUpdates(count: 4, timeout: .seconds(15))
@@ -132,8 +148,11 @@ struct GenesysEndToEndTests {
         defer { Task { await relay.stop() } }
         let conversation = UUID().uuidString.lowercased()
         let body = Self.bridged(
-            "user.start", conversationId: conversation,
-            eventBody: #"{"eventTime":1795514410000,"conversationId":"\#(conversation)","userId":"\#(Self.agent)","mediaType":"VOICE"}"#)
+            "user.start",
+            conversationId: conversation,
+            eventBody:
+                #"{"eventTime":1795514410000,"conversationId":"\#(conversation)","userId":"\#(Self.agent)","mediaType":"VOICE"}"#
+        )
         try await relay.publish([body], routingKey: "genesys")
         let records = try await relay.deadLetters(atLeast: 1)
         let record = try #require(records.first)

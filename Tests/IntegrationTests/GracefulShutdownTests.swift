@@ -22,15 +22,27 @@ struct GracefulShutdownTests {
         static func make(behaviour: SimulatedPlatform.Behaviour? = nil) async throws -> Setup {
             let (topology, prefix) = try TestBroker.isolatedTopology()
             let publisher = try await TestBroker.connectedClient(topology: topology)
-            let platform = try await SimulatedPlatform.start(logger: Logger(label: "test.platform"), behaviour: behaviour)
-            let storePath = FileManager.default.temporaryDirectory.appendingPathComponent("relay-shutdown-\(prefix)sqlite").path
-            return Setup(topology: topology, prefix: prefix, publisher: publisher, platform: platform, storePath: storePath)
+            let platform = try await SimulatedPlatform.start(
+                logger: Logger(label: "test.platform"),
+                behaviour: behaviour
+            )
+            let storePath = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "relay-shutdown-\(prefix)sqlite"
+            ).path
+            return Setup(
+                topology: topology,
+                prefix: prefix,
+                publisher: publisher,
+                platform: platform,
+                storePath: storePath
+            )
         }
 
         func startRelay(_ extra: [String: String] = [:]) async throws -> RelayProcess {
             let relay = try RelayProcess(
                 environment: RelayProcess.environment(prefix: prefix, storePath: storePath, platform: platform)
-                    .merging(extra) { $1 })
+                    .merging(extra) { $1 }
+            )
             try await relay.waitForOutput("relay consuming")
             return relay
         }
@@ -38,7 +50,16 @@ struct GracefulShutdownTests {
         func publish(calls: Range<Int>, withEnds: Bool) async throws {
             for index in calls {
                 let callId = "shutdown-call-\(index)"
-                var bodies = [("callStarted", callStartedBody(eventId: "\(callId)-s", callId: callId, from: String(format: "+1555%07d", index)))]
+                var bodies = [
+                    (
+                        "callStarted",
+                        callStartedBody(
+                            eventId: "\(callId)-s",
+                            callId: callId,
+                            from: String(format: "+1555%07d", index)
+                        )
+                    )
+                ]
                 if withEnds {
                     bodies += [
                         ("callEnded", callEndedBody(eventId: "\(callId)-e", callId: callId)),
@@ -46,7 +67,9 @@ struct GracefulShutdownTests {
                     ]
                 }
                 for (type, body) in bodies {
-                    try await publisher.publish(OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: body))
+                    try await publisher.publish(
+                        OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: body)
+                    )
                 }
             }
         }
@@ -70,14 +93,17 @@ struct GracefulShutdownTests {
         let calls = 300
         // A platform that takes a little time per request, so the stream is still flowing at the signal.
         let setup = try await Setup.make(behaviour: { _, request in
-            request.method == "PUT" ? ScriptedResponse(status: 200, body: Array(#"{"version":1}"#.utf8), delay: .milliseconds(15)) : nil
+            request.method == "PUT"
+                ? ScriptedResponse(status: 200, body: Array(#"{"version":1}"#.utf8), delay: .milliseconds(15)) : nil
         })
         defer { Task { await setup.tearDown() } }
         var relay = try await setup.startRelay()
         defer { relay.killIfRunning() }
         // The signal lands while the platform is still publishing the stream.
         let publishing = Task { try await setup.publish(calls: 0..<calls, withEnds: true) }
-        try await eventually(timeout: .seconds(60), "some webhooks before the signal") { setup.platform.webhooks.count >= 10 }
+        try await eventually(timeout: .seconds(60), "some webhooks before the signal") {
+            setup.platform.webhooks.count >= 10
+        }
 
         relay.signal(SIGTERM)
         let status = try await relay.waitForExit(timeout: .seconds(60))
@@ -105,7 +131,11 @@ struct GracefulShutdownTests {
         #expect(Set(updates.compactMap(\.idempotencyKey)) == expectedUpdates)
         // At least once: a repeat is allowed only as the same request under the same id.
         #expect(Dictionary(grouping: webhooks) { $0.id ?? "" }.values.allSatisfy { Set($0.map(\.body)).count == 1 })
-        #expect(Dictionary(grouping: updates) { $0.idempotencyKey ?? "" }.values.allSatisfy { Set($0.map(\.body)).count == 1 })
+        #expect(
+            Dictionary(grouping: updates) { $0.idempotencyKey ?? "" }.values.allSatisfy {
+                Set($0.map(\.body)).count == 1
+            }
+        )
         #expect(try await setup.count("relay.dead-letters") == 0)
         #expect(try await setup.count("relay.events") == 0)
         #expect(try await setup.pendingEffects() == 0)
@@ -119,7 +149,8 @@ struct GracefulShutdownTests {
     func secondSignalForcesExit() async throws {
         let hang = Hang()
         let setup = try await Setup.make(behaviour: { _, request in
-            request.method == "PUT" && hang.on.load(ordering: .relaxed) ? ScriptedResponse(status: 503, delay: .seconds(120)) : nil
+            request.method == "PUT" && hang.on.load(ordering: .relaxed)
+                ? ScriptedResponse(status: 503, delay: .seconds(120)) : nil
         })
         defer { Task { await setup.tearDown() } }
         // The hung request holds the graceful shutdown for as long as the request timeout.
@@ -132,7 +163,10 @@ struct GracefulShutdownTests {
         }
 
         relay.signal(SIGTERM)
-        #expect(try await relay.waitForExit(timeout: .seconds(2)) == nil, "the graceful shutdown did not wait for the hung request")
+        #expect(
+            try await relay.waitForExit(timeout: .seconds(2)) == nil,
+            "the graceful shutdown did not wait for the hung request"
+        )
         let forcedAt = ContinuousClock.now
         relay.signal(SIGTERM)
         let status = try await relay.waitForExit(timeout: .seconds(30))
@@ -156,7 +190,8 @@ struct GracefulShutdownTests {
     func stuckDeliveryReturnedOnShutdown() async throws {
         let hang = Hang()
         let setup = try await Setup.make(behaviour: { _, request in
-            request.method == "PUT" && hang.on.load(ordering: .relaxed) ? ScriptedResponse(status: 503, delay: .seconds(10)) : nil
+            request.method == "PUT" && hang.on.load(ordering: .relaxed)
+                ? ScriptedResponse(status: 503, delay: .seconds(10)) : nil
         })
         defer { Task { await setup.tearDown() } }
         var relay = try await setup.startRelay(["RELAY_PLATFORM_REQUEST_TIMEOUT_MS": "1500"])
@@ -234,7 +269,8 @@ struct GracefulShutdownTests {
         try await setup.publish(calls: 0..<1, withEnds: false)
         var scheduled: OutboxEntry?
         try await eventually(timeout: .seconds(30), "the retry to be scheduled") {
-            scheduled = try await SQLiteInteractionStore(path: setup.storePath).outboxEntries(.init(state: .failing)).first
+            scheduled = try await SQLiteInteractionStore(path: setup.storePath).outboxEntries(.init(state: .failing))
+                .first
             return scheduled != nil
         }
         relay.signal(SIGKILL)

@@ -13,22 +13,30 @@ struct LogPrivacyTests {
         let relay = try await RelayHarness.start(
             platformBehaviour: { attempt, _ in attempt == 1 ? .status(503) : nil },
             adjust: { $0.log.level = "trace" },
-            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs)
+        )
         defer { Task { await relay.stop() } }
         let numbers = ["+15550100071", "+15550100072"]
         try await relay.publish([
             callStartedBody(eventId: "p1", callId: "privacy-call-0001", from: numbers[0]),
             callStartedBody(eventId: "p2", callId: "privacy-call-0002", from: numbers[1]),
-            Array(#"{"eventId":"p3","type":"callStarted","callId":"privacy-call-0003","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100073","direction":"inbound"}"#.utf8),
+            Array(
+                #"{"eventId":"p3","type":"callStarted","callId":"privacy-call-0003","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550100073","direction":"inbound"}"#
+                    .utf8
+            ),
         ])
         _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
         _ = try await relay.deadLetters(atLeast: 1)
 
         // The relay logs a delivery once it has the answer, a moment after the platform recorded it.
-        try await eventually { logs.all.contains { $0.contains("delivered") } && logs.all.contains { $0.contains("dead-lettered") } }
+        try await eventually {
+            logs.all.contains { $0.contains("delivered") } && logs.all.contains { $0.contains("dead-lettered") }
+        }
         let lines = logs.all
-        let secrets = numbers + ["+15550100073", "5550100071", "privacy-call-0001", "privacy-call-0003"]
-            + numbers.map { relay.expectedPhoneID($0) } + numbers.map { String(relay.expectedPhoneID($0).dropFirst(6).prefix(16)) }
+        let secrets =
+            numbers + ["+15550100073", "5550100071", "privacy-call-0001", "privacy-call-0003"]
+            + numbers.map { relay.expectedPhoneID($0) }
+            + numbers.map { String(relay.expectedPhoneID($0).dropFirst(6).prefix(16)) }
         for secret in secrets {
             #expect(!lines.contains { $0.contains(secret) }, "a log line holds \(secret)")
         }
@@ -45,7 +53,8 @@ struct LogPrivacyTests {
                 request.method == "PUT" ? ScriptedResponse(status: 422, body: Array(echo.utf8)) : nil
             },
             adjust: { $0.log.level = "trace" },
-            logger: RecordingLogHandler.logger(label: "test.relay", store: logs))
+            logger: RecordingLogHandler.logger(label: "test.relay", store: logs)
+        )
         defer { Task { await relay.stop() } }
         try await relay.publish([callStartedBody(eventId: "n1", callId: "privacy-call-0101", from: "+15550100074")])
 

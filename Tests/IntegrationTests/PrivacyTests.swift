@@ -11,8 +11,12 @@ import Testing
 /// with its WAL and shared-memory files, nor the durable broker records hold any of them in clear.
 @Suite("Personal data stays out of logs and storage", .stopsRelays)
 struct PrivacyTests {
-    static let ada = (phone: "+15550100081", national: "5550100081", name: "Ada Lovelace", email: "ada.lovelace@example.com")
-    static let grace = (phone: "+15550100082", national: "5550100082", name: "Grace Hopper", email: "grace.hopper@example.org")
+    static let ada = (
+        phone: "+15550100081", national: "5550100081", name: "Ada Lovelace", email: "ada.lovelace@example.com"
+    )
+    static let grace = (
+        phone: "+15550100082", national: "5550100082", name: "Grace Hopper", email: "grace.hopper@example.org"
+    )
     static let chat = (phone: "+15550100083", name: "Alan Turing", email: "alan.turing@example.net")
     static let mail = (name: "Edsger Dijkstra", email: "edsger.dijkstra@example.com")
     static let messaging = (name: "Barbara Liskov", id: "wa-15550100084")
@@ -20,13 +24,15 @@ struct PrivacyTests {
     /// Free text typed by a person, each with a name planted in it.
     static let freeText = (
         reason: "caller said she is Rosalind Franklin", deferredReason: "Katherine Johnson asked for her account",
-        notes: "Hedy Lamarr called about her order", subject: "Invoice for Mary Jackson")
+        notes: "Hedy Lamarr called about her order", subject: "Invoice for Mary Jackson"
+    )
 
     static var secrets: [String] {
         [
             ada.phone, ada.national, ada.name, ada.email, grace.phone, grace.national, grace.name, grace.email,
             chat.phone, "5550100083", chat.name, chat.email, mail.name, mail.email, messaging.name, "15550100084",
-            malformed.phone, malformed.national, "Rosalind Franklin", "Katherine Johnson", "Hedy Lamarr", "Mary Jackson",
+            malformed.phone, malformed.national, "Rosalind Franklin", "Katherine Johnson", "Hedy Lamarr",
+            "Mary Jackson",
         ]
     }
 
@@ -42,12 +48,19 @@ struct PrivacyTests {
             platformBehaviour: { _, request in
                 String(decoding: request.body, as: UTF8.self).contains(Self.grace.name) ? .status(500) : nil
             },
-            enrichment: true, adjust: { $0.log.level = "trace" }, logger: logger)
+            enrichment: true,
+            adjust: { $0.log.level = "trace" },
+            logger: logger
+        )
         defer { Task { await relay.stop() } }
         relay.platform.addCRMContact(
-            phone: Self.ada.phone, .init(contactId: "003PRIV0081", accountId: "ACC-81", name: Self.ada.name, email: Self.ada.email))
+            phone: Self.ada.phone,
+            .init(contactId: "003PRIV0081", accountId: "ACC-81", name: Self.ada.name, email: Self.ada.email)
+        )
         relay.platform.addCRMContact(
-            phone: Self.grace.phone, .init(contactId: "003PRIV0082", name: Self.grace.name, email: Self.grace.email))
+            phone: Self.grace.phone,
+            .init(contactId: "003PRIV0082", name: Self.grace.name, email: Self.grace.email)
+        )
         relay.platform.setERPAccount("ACC-81", status: "Active")
         // What the agent switches the web chat to: a contact the CRM knows, with nothing personal.
         relay.platform.addCRMContact(phone: "+15550100089", .init(contactId: "003PRIV0089"))
@@ -59,22 +72,45 @@ struct PrivacyTests {
             callStartedBody(eventId: "pv1", callId: "privacy-call-0081", from: "(555) 010-0081"),
             callStartedBody(eventId: "pv2", callId: "privacy-call-0082", from: Self.grace.phone),
             callEndedBody(eventId: "pv3", callId: "privacy-call-0081"),
-            Array(#"{"eventId":"pv4","type":"wrapUp","callId":"privacy-call-0081","occurredAt":"2026-11-24T10:05:45Z","wrapUpCode":"RESOLVED","notes":"\#(Self.freeText.notes)"}"#.utf8),
-            Array(#"{"eventId":"pv5","type":"chatStarted","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:00:00Z","email":"\#(Self.chat.email)","phone":"\#(Self.chat.phone)","name":"\#(Self.chat.name)"}"#.utf8),
-            Array(#"{"eventId":"pv6","type":"emailReceived","callId":"privacy-mail-0084","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"\#(Self.mail.email)","name":"\#(Self.mail.name)","subject":"\#(Self.freeText.subject)"}"#.utf8),
+            Array(
+                #"{"eventId":"pv4","type":"wrapUp","callId":"privacy-call-0081","occurredAt":"2026-11-24T10:05:45Z","wrapUpCode":"RESOLVED","notes":"\#(Self.freeText.notes)"}"#
+                    .utf8
+            ),
+            Array(
+                #"{"eventId":"pv5","type":"chatStarted","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:00:00Z","email":"\#(Self.chat.email)","phone":"\#(Self.chat.phone)","name":"\#(Self.chat.name)"}"#
+                    .utf8
+            ),
+            Array(
+                #"{"eventId":"pv6","type":"emailReceived","callId":"privacy-mail-0084","occurredAt":"2026-11-24T10:00:00Z","fromAddress":"\#(Self.mail.email)","name":"\#(Self.mail.name)","subject":"\#(Self.freeText.subject)"}"#
+                    .utf8
+            ),
             // Malformed (no `toNumber`): dead-lettered as it arrived, number and all.
-            Array(#"{"eventId":"pv8","type":"callStarted","callId":"privacy-bad-0086","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(Self.malformed.phone)","direction":"inbound"}"#.utf8),
+            Array(
+                #"{"eventId":"pv8","type":"callStarted","callId":"privacy-bad-0086","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(Self.malformed.phone)","direction":"inbound"}"#
+                    .utf8
+            ),
             // An agent's switch, with a reason that names the caller; and one whose call has not started,
             // kept in the interaction's state until it does.
-            Array(#"{"eventId":"pv9","type":"contextUpdate","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0089","reason":"\#(Self.freeText.reason)"}"#.utf8),
-            Array(#"{"eventId":"pv10","type":"contextUpdate","callId":"privacy-call-0087","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0081","reason":"\#(Self.freeText.deferredReason)"}"#.utf8),
-            Array(#"{"eventId":"pv7","type":"messageReceived","callId":"privacy-msg-0085","occurredAt":"2026-11-24T10:00:00Z","platform":"whatsapp","messagingId":"\#(Self.messaging.id)","name":"\#(Self.messaging.name)"}"#.utf8),
+            Array(
+                #"{"eventId":"pv9","type":"contextUpdate","callId":"privacy-chat-0083","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0089","reason":"\#(Self.freeText.reason)"}"#
+                    .utf8
+            ),
+            Array(
+                #"{"eventId":"pv10","type":"contextUpdate","callId":"privacy-call-0087","occurredAt":"2026-11-24T10:01:00Z","newExternalId":"CRM:003PRIV0081","reason":"\#(Self.freeText.deferredReason)"}"#
+                    .utf8
+            ),
+            Array(
+                #"{"eventId":"pv7","type":"messageReceived","callId":"privacy-msg-0085","occurredAt":"2026-11-24T10:00:00Z","platform":"whatsapp","messagingId":"\#(Self.messaging.id)","name":"\#(Self.messaging.name)"}"#
+                    .utf8
+            ),
         ])
         // Ada: phase 1 and her profile; Grace and the web chat: phase 1 only; Ada's call completes with a
         // webhook.
         _ = try await relay.platform.waitForCustomerUpdates(count: 3, timeout: .seconds(20))
         try await eventually(timeout: .seconds(20)) {
-            relay.platform.customerUpdates.contains { $0.body.contains(Self.ada.name) && $0.body.contains(Self.ada.email) }
+            relay.platform.customerUpdates.contains {
+                $0.body.contains(Self.ada.name) && $0.body.contains(Self.ada.email)
+            }
         }
         _ = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(20))
         let deadLetters = try await relay.deadLetters(atLeast: 2, timeout: .seconds(20))
@@ -94,7 +130,11 @@ struct PrivacyTests {
         let job = try DeliveryJob.decode(record.originalPayload).opened(with: relay.app.cipher)
         #expect(job.body.contains(Self.grace.email))
         let malformed = try #require(deadLetters.first { $0.callId == "privacy-bad-0086" })
-        #expect(String(decoding: try malformed.openedPayload(with: relay.app.cipher), as: UTF8.self).contains(Self.malformed.phone))
+        #expect(
+            String(decoding: try malformed.openedPayload(with: relay.app.cipher), as: UTF8.self).contains(
+                Self.malformed.phone
+            )
+        )
         for letter in deadLetters {
             try expectNoSecret(in: letter.encoded(), where: "dead letter \(letter.id)")
         }
@@ -143,15 +183,31 @@ struct SealedDeadLetterTests {
 
     func message(_ record: DeadLetterRecord) -> Delivery {
         Delivery(
-            deliveryTag: 1, connectionGeneration: 1, exchange: "p.relay.dead", routingKey: "malformed", redelivered: false,
-            body: record.encoded(), headers: [:], messageId: nil, consumerTag: "t")
+            deliveryTag: 1,
+            connectionGeneration: 1,
+            exchange: "p.relay.dead",
+            routingKey: "malformed",
+            redelivered: false,
+            body: record.encoded(),
+            headers: [:],
+            messageId: nil,
+            consumerTag: "t"
+        )
     }
 
     func sealedRecord() -> DeadLetterRecord {
         DeadLetterRecord(
-            id: "dl_sealed", reason: .malformed, callId: "c1", eventType: "callStarted", eventId: nil, attempts: 1,
-            firstFailureAt: Date(), lastFailureAt: Date(), lastError: "missing required field 'toNumber'",
-            originalPayload: event, origin: .init(exchange: "p.platform.events", routingKey: "callStarted")
+            id: "dl_sealed",
+            reason: .malformed,
+            callId: "c1",
+            eventType: "callStarted",
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: Date(),
+            lastFailureAt: Date(),
+            lastError: "missing required field 'toNumber'",
+            originalPayload: event,
+            origin: .init(exchange: "p.platform.events", routingKey: "callStarted")
         ).sealingPayload(with: cipher)
     }
 
@@ -174,9 +230,11 @@ struct SealedDeadLetterTests {
         #expect(letter.notReplayableReason?.contains("privacy.encryptionKey") == true)
         #expect(!DeadLetterText.detail(letter, copies: 1, now: Date()).joined(separator: "\n").contains("5550100091"))
         #expect(!letter.payloadKeyDoesNotFit)
-        #expect(DeadLetterText.detail(letter, copies: 1, now: Date()).contains {
-            $0.hasPrefix("payload:") && $0.contains("no privacy.encryptionKey is configured")
-        })
+        #expect(
+            DeadLetterText.detail(letter, copies: 1, now: Date()).contains {
+                $0.hasPrefix("payload:") && $0.contains("no privacy.encryptionKey is configured")
+            }
+        )
     }
 
     @Test("with another key, show says the key does not fit rather than print ciphertext as if it were the payload")
@@ -186,19 +244,30 @@ struct SealedDeadLetterTests {
         #expect(letter.payloadIsSealed && letter.payloadKeyDoesNotFit)
         #expect(letter.notReplayableReason?.contains("not the key it was sealed with") == true)
         let page = DeadLetterText.detail(letter, copies: 1, now: Date())
-        #expect(page.contains { $0.hasPrefix("payload:") && $0.contains("does not open with the configured privacy.encryptionKey") })
+        #expect(
+            page.contains {
+                $0.hasPrefix("payload:") && $0.contains("does not open with the configured privacy.encryptionKey")
+            }
+        )
         #expect(!page.joined(separator: "\n").contains("5550100091"))
     }
 
     @Test("export --decrypt writes an opened payload as text; without it, the record stays byte for byte as published")
     func exportDecrypted() throws {
         let letter = DeadLetter(message: message(sealedRecord()), names: names, cipher: cipher)
-        let published = try #require(try JSONSerialization.jsonObject(with: Data(letter.exportJSON())) as? [String: Any])
+        let published = try #require(
+            try JSONSerialization.jsonObject(with: Data(letter.exportJSON())) as? [String: Any]
+        )
         #expect(published["payloadEncoding"] as? String == "sealed")
-        let opened = try #require(try JSONSerialization.jsonObject(with: Data(letter.exportJSON(decrypted: true))) as? [String: Any])
+        let opened = try #require(
+            try JSONSerialization.jsonObject(with: Data(letter.exportJSON(decrypted: true))) as? [String: Any]
+        )
         #expect(opened["payloadEncoding"] as? String == "utf8")
         #expect(opened["payload"] as? String == String(decoding: event, as: UTF8.self))
-        #expect(opened["id"] as? String == "dl_sealed" && opened["lastError"] as? String == published["lastError"] as? String)
+        #expect(
+            opened["id"] as? String == "dl_sealed"
+                && opened["lastError"] as? String == published["lastError"] as? String
+        )
         // Without the key there is nothing to open: the sealed form is written, unchanged.
         let withoutKey = DeadLetter(message: message(sealedRecord()), names: names)
         #expect(withoutKey.exportJSON(decrypted: true) == withoutKey.exportJSON())

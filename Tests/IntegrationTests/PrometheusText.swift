@@ -42,14 +42,18 @@ struct PrometheusText {
         process.waitUntilExit()
         try #require(
             process.terminationStatus == 0,
-            "the Prometheus parser refused the metrics text: \(String(decoding: errorData, as: UTF8.self))")
+            "the Prometheus parser refused the metrics text: \(String(decoding: errorData, as: UTF8.self))"
+        )
         let parsed = try #require(try JSONSerialization.jsonObject(with: outputData) as? [[String: Any]])
         return PrometheusText(
             samples: parsed.map {
                 Sample(
-                    name: $0["name"] as? String ?? "", labels: $0["labels"] as? [String: String] ?? [:],
-                    value: ($0["value"] as? NSNumber)?.doubleValue ?? .nan)
-            })
+                    name: $0["name"] as? String ?? "",
+                    labels: $0["labels"] as? [String: String] ?? [:],
+                    value: ($0["value"] as? NSNumber)?.doubleValue ?? .nan
+                )
+            }
+        )
     }
 
     /// The value of the one sample with this name and exactly these labels; nil when there is none.

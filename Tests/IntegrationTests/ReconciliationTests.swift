@@ -16,9 +16,13 @@ struct ReconciliationTests {
     func unmatchedCall(_ relay: RelayHarness, eventId: String, callId: String, from number: String) async throws {
         try await relay.publish([callStartedBody(eventId: eventId, callId: callId, from: number)])
         try await eventually {
-            relay.platform.server.requests.contains { $0.path == "/crm/contacts?phone=\(number.replacingOccurrences(of: "+", with: "%2B"))" }
+            relay.platform.server.requests.contains {
+                $0.path == "/crm/contacts?phone=\(number.replacingOccurrences(of: "+", with: "%2B"))"
+            }
         }
-        try await eventually { try await relay.app.store.interaction(callId: callId)?.externalId?.hasPrefix("PHONE:") == true }
+        try await eventually {
+            try await relay.app.store.interaction(callId: callId)?.externalId?.hasPrefix("PHONE:") == true
+        }
     }
 
     @Test("a PHONE: link the CRM matches now is upgraded with a PUT; unmatched ones stay; a second run finds nothing")
@@ -61,8 +65,12 @@ struct ReconciliationTests {
         relay.platform.addCRMContact(phone: "+15550100821", Self.contact)
         let phoneKey = try #require(try await relay.app.store.interaction(callId: "rec-override")?.phoneKey)
         try await relay.app.store.setOverride(
-            phoneKey: phoneKey, externalId: "CRM:003AGENTCHOICE", callId: "a-later-call", now: Date(),
-            expiresAt: Date().addingTimeInterval(86_400))
+            phoneKey: phoneKey,
+            externalId: "CRM:003AGENTCHOICE",
+            callId: "a-later-call",
+            now: Date(),
+            expiresAt: Date().addingTimeInterval(86_400)
+        )
 
         let reconciler = try #require(relay.app.reconciler)
         let report = try await reconciler.run(since: Date().addingTimeInterval(-3600))
@@ -103,7 +111,9 @@ struct ReconciliationTests {
         #expect(result.stdout.contains("examined 1, upgraded 1, still unmatched 0, no number 0, failed 0"), "\(result)")
         #expect(result.stderr.contains("reconcile: 1/1"))
         let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(30))
-        #expect(updates.contains { $0.externalId == "CRM:500245678" && $0.idempotencyKey?.hasPrefix("reconcile:") == true })
+        #expect(
+            updates.contains { $0.externalId == "CRM:500245678" && $0.idempotencyKey?.hasPrefix("reconcile:") == true }
+        )
         #expect(try await relay.app.store.interaction(callId: "rec-cli-1")?.externalId == "CRM:500245678")
 
         let bad = try BuiltExecutable.run(["reconcile", "--since", "whenever"], environment: environment)
@@ -117,11 +127,16 @@ struct ReconciliationTests {
         try await unmatchedCall(relay, eventId: "s1", callId: "rec-sched-1", from: "+15550100821")
         relay.platform.addCRMContact(phone: "+15550100821", Self.contact)
         let schedule = ReconciliationSchedule(
-            reconciler: try #require(relay.app.reconciler), interval: .milliseconds(200), window: .seconds(3600),
-            logger: relay.app.logger)
+            reconciler: try #require(relay.app.reconciler),
+            interval: .milliseconds(200),
+            window: .seconds(3600),
+            logger: relay.app.logger
+        )
         let running = Task { await schedule.run() }
         defer { running.cancel() }
-        try await eventually { try await relay.app.store.interaction(callId: "rec-sched-1")?.externalId == "CRM:500245678" }
+        try await eventually {
+            try await relay.app.store.interaction(callId: "rec-sched-1")?.externalId == "CRM:500245678"
+        }
         // The PUT is queued before the relink and delivered by the worker: it may land a moment later.
         try await eventually {
             relay.platform.customerUpdates.contains { $0.idempotencyKey == "reconcile:rec-sched-1:CRM:500245678" }

@@ -18,7 +18,13 @@ struct RelayEndToEndTests {
         defer { Task { await relay.stop() } }
         try await relay.publish([
             callStartedBody(eventId: "e1", callId: "c1", from: "+15550100001"),
-            callStartedBody(eventId: "e2", callId: "c2", from: "+15550190000", to: "tel:+1 555 010 0002", direction: "outbound"),
+            callStartedBody(
+                eventId: "e2",
+                callId: "c2",
+                from: "+15550190000",
+                to: "tel:+1 555 010 0002",
+                direction: "outbound"
+            ),
             callStartedBody(eventId: "e3", callId: "c3", from: "+15550100003", customerId: "platform-customer-3"),
         ])
         let updates = try await relay.platform.waitForCustomerUpdates(count: 3, timeout: .seconds(15))
@@ -59,7 +65,10 @@ struct RelayEndToEndTests {
     func malformed() async throws {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
-        let broken = Array(#"{"eventId":"bad-1","type":"callStarted","callId":"c-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550190000","direction":"inbound"}"#.utf8)
+        let broken = Array(
+            #"{"eventId":"bad-1","type":"callStarted","callId":"c-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550190000","direction":"inbound"}"#
+                .utf8
+        )
         let notJSON = Array("\u{FF}\u{FE}garbage".utf8)
         try await relay.publish([broken, notJSON, callStartedBody(eventId: "good-1", callId: "c-good")])
 
@@ -99,7 +108,9 @@ struct RelayEndToEndTests {
         #expect(try await relay.deadLetterCount() == 0)
     }
 
-    @Test("with the store polled all the while, every update is sent exactly once: a poll never takes an entry in hand or just finished")
+    @Test(
+        "with the store polled all the while, every update is sent exactly once: a poll never takes an entry in hand or just finished"
+    )
     func pollsNeverSendTwice() async throws {
         let relay = try await RelayHarness.start(adjust: { $0.delivery.pollInterval = .milliseconds(10) })
         defer { Task { await relay.stop() } }
@@ -109,12 +120,16 @@ struct RelayEndToEndTests {
         try await eventually { try await relay.app.store.pendingOutbox(dueBy: nil, limit: 10).isEmpty }
         // A few more polls, after everything finished.
         try await Task.sleep(for: .milliseconds(200))
-        let keys = relay.platform.server.requests.filter { $0.method == "PUT" }.compactMap { $0.header("idempotency-key") }
+        let keys = relay.platform.server.requests.filter { $0.method == "PUT" }.compactMap {
+            $0.header("idempotency-key")
+        }
         #expect(keys.count == calls.count, "\(keys.count - Set(keys).count) sent twice")
         #expect(Set(keys).count == calls.count)
     }
 
-    @Test("a platform outage longer than the retries' backoff: the breaker spares it, refusals cost no attempt, nothing is dead-lettered")
+    @Test(
+        "a platform outage longer than the retries' backoff: the breaker spares it, refusals cost no attempt, nothing is dead-lettered"
+    )
     func platformOutage() async throws {
         let down = Mutex(true)
         let duringOutage = Atomic<Int>(0)
@@ -128,14 +143,16 @@ struct RelayEndToEndTests {
                 $0.delivery.maxAttempts = 3
                 $0.platform.breakerThreshold = 2
                 $0.platform.breakerOpen = .seconds(1)
-            })
+            }
+        )
         defer { Task { await relay.stop() } }
         let calls = 0..<10
         try await relay.publish(calls.map { callStartedBody(eventId: "down-\($0)", callId: "c-down-\($0)") })
         // Three attempts each, without the breaker, would have dead-lettered all ten within a second or two.
         // Each failed once, or was refused by the open breaker without an attempt.
         try await eventually {
-            try await relay.app.store.outboxEntries(.init(state: .pending)).filter { $0.lastError != nil }.count == calls.count
+            try await relay.app.store.outboxEntries(.init(state: .pending)).filter { $0.lastError != nil }.count
+                == calls.count
         }
         try await Task.sleep(for: .seconds(4))
         #expect(try await relay.deadLetterCount() == 0)
@@ -176,7 +193,9 @@ struct RelayEndToEndTests {
         #expect(relay.platform.server.requests.count == 4)
         // Its outbox entry is done: dead-lettered once, not tried again.
         try await eventually {
-            try await relay.app.store.outboxEntries(.init(state: .finished, callId: "c-x1")).map(\.outcome) == ["deadLettered"]
+            try await relay.app.store.outboxEntries(.init(state: .finished, callId: "c-x1")).map(\.outcome) == [
+                "deadLettered"
+            ]
         }
         try await eventually { relay.app.pipeline.acknowledgedCount == 1 }
         #expect(try await relay.publisher.messageCount(queue: relay.names.eventsQueue) == 0)

@@ -14,9 +14,18 @@ struct RetentionPurgeTests {
 
     func record(id: String, lastFailureAt: Date) -> DeadLetterRecord {
         DeadLetterRecord(
-            id: id, reason: .deliveryFailed, callId: "retention-\(id)", eventType: nil, eventId: nil, attempts: 4,
-            firstFailureAt: lastFailureAt, lastFailureAt: lastFailureAt, lastError: "HTTP 500", originalPayload: Array("{}".utf8),
-            origin: nil)
+            id: id,
+            reason: .deliveryFailed,
+            callId: "retention-\(id)",
+            eventType: nil,
+            eventId: nil,
+            attempts: 4,
+            firstFailureAt: lastFailureAt,
+            lastFailureAt: lastFailureAt,
+            lastError: "HTTP 500",
+            originalPayload: Array("{}".utf8),
+            origin: nil
+        )
     }
 
     @Test("old dead letters and expired overrides go; recent ones and recent interactions stay")
@@ -24,7 +33,8 @@ struct RetentionPurgeTests {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
         try await relay.publish([
-            callStartedBody(eventId: "r1", callId: "retention-call-1"), callEndedBody(eventId: "r2", callId: "retention-call-1"),
+            callStartedBody(eventId: "r1", callId: "retention-call-1"),
+            callEndedBody(eventId: "r2", callId: "retention-call-1"),
             wrapUpBody(eventId: "r3", callId: "retention-call-1"),
         ])
         _ = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
@@ -34,9 +44,19 @@ struct RetentionPurgeTests {
         try await deadLetters.publish(record(id: "dl_recent", lastFailureAt: now.addingTimeInterval(-1 * Self.day)))
         _ = try await relay.deadLetters(atLeast: 2)
         try await relay.app.store.setOverride(
-            phoneKey: "expired", externalId: "CRM:1", callId: "c", now: now - 100, expiresAt: now - 1)
+            phoneKey: "expired",
+            externalId: "CRM:1",
+            callId: "c",
+            now: now - 100,
+            expiresAt: now - 1
+        )
         try await relay.app.store.setOverride(
-            phoneKey: "live", externalId: "CRM:2", callId: "c", now: now, expiresAt: now + 100)
+            phoneKey: "live",
+            externalId: "CRM:2",
+            callId: "c",
+            now: now,
+            expiresAt: now + 100
+        )
 
         let report = try await relay.app.retentionPurge.purge(now: now)
 
@@ -54,7 +74,8 @@ struct RetentionPurgeTests {
         let relay = try await RelayHarness.start()
         defer { Task { await relay.stop() } }
         try await relay.publish([
-            callStartedBody(eventId: "s1", callId: "retention-done-0001"), callEndedBody(eventId: "s2", callId: "retention-done-0001"),
+            callStartedBody(eventId: "s1", callId: "retention-done-0001"),
+            callEndedBody(eventId: "s2", callId: "retention-done-0001"),
             wrapUpBody(eventId: "s3", callId: "retention-done-0001"),
             callStartedBody(eventId: "s4", callId: "retention-open-0002"),
         ])
@@ -63,12 +84,19 @@ struct RetentionPurgeTests {
 
         let logs = RecordingLogHandler.Store()
         let purge = RetentionPurge(
-            store: relay.app.store, deadLetters: nil, retention: .seconds(30 * Self.day), interval: .milliseconds(100),
-            now: { Date().addingTimeInterval(31 * Self.day) }, logger: RecordingLogHandler.logger(label: "test", store: logs))
+            store: relay.app.store,
+            deadLetters: nil,
+            retention: .seconds(30 * Self.day),
+            interval: .milliseconds(100),
+            now: { Date().addingTimeInterval(31 * Self.day) },
+            logger: RecordingLogHandler.logger(label: "test", store: logs)
+        )
         let running = Task { try await purge.run() }
         try await eventually { try await relay.app.store.interaction(callId: "retention-done-0001") == nil }
         // The purge logs what it removed once its transaction is done: wait for the line, not only the effect.
-        try await eventually { logs.all.contains { $0.contains("retention purge") && $0.contains("purged.interactions=1") } }
+        try await eventually {
+            logs.all.contains { $0.contains("retention purge") && $0.contains("purged.interactions=1") }
+        }
         running.cancel()
         _ = try? await running.value
 

@@ -21,7 +21,9 @@ struct SeveralRelaysTests {
         let calls = 200
         for n in 0..<calls {
             let callId = "several-\(n)"
-            try await first.publish([callStartedBody(eventId: "s\(n)", callId: callId, from: "+1555010\(String(format: "%04d", n))")])
+            try await first.publish([
+                callStartedBody(eventId: "s\(n)", callId: callId, from: "+1555010\(String(format: "%04d", n))")
+            ])
             try await first.publish([callEndedBody(eventId: "e\(n)", callId: callId)], routingKey: "callEnded")
             try await first.publish([wrapUpBody(eventId: "w\(n)", callId: callId)], routingKey: "wrapUp")
         }
@@ -37,7 +39,10 @@ struct SeveralRelaysTests {
         #expect(Set(updateKeys) == Set((0..<calls).map { "customer-update:s\($0)" }))
         let webhookIds = platforms.flatMap { $0.webhooks.compactMap(\.id) }
         #expect(webhookIds.count == calls && Set(webhookIds).count == calls, "each call's webhook once")
-        #expect(first.platform.customerUpdates.count > 0 && second.platform.customerUpdates.count > 0, "both relays worked")
+        #expect(
+            first.platform.customerUpdates.count > 0 && second.platform.customerUpdates.count > 0,
+            "both relays worked"
+        )
         #expect(try await first.deadLetterCount() == 0)
     }
 }

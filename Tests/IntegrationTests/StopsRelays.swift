@@ -7,7 +7,9 @@ struct StopsRelays: SuiteTrait, TestTrait, TestScoping {
     var isRecursive: Bool { true }
 
     func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
     ) async throws {
         // The suite itself starts no relay; its tests do.
         guard testCase != nil else { return try await function() }

@@ -11,7 +11,12 @@ struct AMQPClientTests {
     func declaresTopology() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
 
         for name in ["relay.events", "relay.dead-letters"] {
             #expect(try await client.messageCount(queue: prefix + name) == 0)
@@ -20,7 +25,11 @@ struct AMQPClientTests {
         var classic = try #require(topology.queue(named: prefix + "relay.events"))
         classic.arguments = [:]
         let conflicting = Topology(exchanges: [], queues: [classic], bindings: [])
-        let other = AMQPClient(configuration: TestBroker.configuration(), topology: conflicting, logger: Logger(label: "test"))
+        let other = AMQPClient(
+            configuration: TestBroker.configuration(),
+            topology: conflicting,
+            logger: Logger(label: "test")
+        )
         other.start()
         await #expect(throws: AMQPError.self) { try await other.waitUntilConnected(timeout: .seconds(3)) }
         #expect(other.lastError?.code == .topologyRejected)
@@ -40,8 +49,13 @@ struct AMQPClientTests {
         #expect(client.isConnected)
         await client.shutdown()
 
-        #expect(AMQPConfiguration.Endpoint(parsing: " rabbit-2:5673 ", defaultPort: 5672) == .init(host: "rabbit-2", port: 5673))
-        #expect(AMQPConfiguration.Endpoint(parsing: "rabbit-3", defaultPort: 5672) == .init(host: "rabbit-3", port: 5672))
+        #expect(
+            AMQPConfiguration.Endpoint(parsing: " rabbit-2:5673 ", defaultPort: 5672)
+                == .init(host: "rabbit-2", port: 5673)
+        )
+        #expect(
+            AMQPConfiguration.Endpoint(parsing: "rabbit-3", defaultPort: 5672) == .init(host: "rabbit-3", port: 5672)
+        )
         #expect(AMQPConfiguration.Endpoint(parsing: "rabbit-3:http", defaultPort: 5672) == nil)
         #expect(AMQPConfiguration.Endpoint(parsing: ":5672", defaultPort: 5672) == nil)
     }
@@ -50,7 +64,12 @@ struct AMQPClientTests {
     func publishAndConsume() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
         let count = 500
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -58,8 +77,12 @@ struct AMQPClientTests {
                 group.addTask {
                     try await client.publish(
                         OutboundMessage(
-                            exchange: prefix + "platform.events", routingKey: "callStarted",
-                            body: Array("message-\(index)".utf8), headers: ["x-index": .int(Int64(index))]))
+                            exchange: prefix + "platform.events",
+                            routingKey: "callStarted",
+                            body: Array("message-\(index)".utf8),
+                            headers: ["x-index": .int(Int64(index))]
+                        )
+                    )
                 }
             }
             try await group.waitForAll()
@@ -80,17 +103,29 @@ struct AMQPClientTests {
         try await eventually { try await client.messageCount(queue: prefix + "relay.events") == 0 }
     }
 
-    @Test("batches hand over each loop turn's deliveries in order, never more than the prefetch, and one ack call settles them")
+    @Test(
+        "batches hand over each loop turn's deliveries in order, never more than the prefetch, and one ack call settles them"
+    )
     func consumeBatches() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
         let count = 400
         let prefetch: UInt16 = 32
         // One publisher in order: the queue, and so the batches, keep the publish order.
         for index in 0..<count {
             try await client.publish(
-                OutboundMessage(exchange: prefix + "platform.events", routingKey: "callStarted", body: Array("\(index)".utf8)))
+                OutboundMessage(
+                    exchange: prefix + "platform.events",
+                    routingKey: "callStarted",
+                    body: Array("\(index)".utf8)
+                )
+            )
         }
         var received: [Int] = []
         var largest = 0
@@ -113,14 +148,20 @@ struct AMQPClientTests {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let first = try await TestBroker.connectedClient(topology: topology)
         try await first.publish(
-            OutboundMessage(exchange: prefix + "platform.events", routingKey: "x", body: Array("keep me".utf8)))
+            OutboundMessage(exchange: prefix + "platform.events", routingKey: "x", body: Array("keep me".utf8))
+        )
         var iterator = first.consume(queue: prefix + "relay.events", prefetch: 1).makeAsyncIterator()
         let original = try #require(await iterator.next())
         #expect(!original.redelivered)
         await first.shutdown()  // no ack: the broker must hand it out again
 
         let second = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: second); await second.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: second)
+                await second.shutdown()
+            }
+        }
         var secondIterator = second.consume(queue: prefix + "relay.events", prefetch: 1).makeAsyncIterator()
         let again = try #require(await secondIterator.next())
         #expect(again.body == Array("keep me".utf8))
@@ -132,8 +173,15 @@ struct AMQPClientTests {
     func nackRequeues() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
-        try await client.publish(OutboundMessage(exchange: prefix + "platform.events", routingKey: "x", body: [1, 2, 3]))
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
+        try await client.publish(
+            OutboundMessage(exchange: prefix + "platform.events", routingKey: "x", body: [1, 2, 3])
+        )
         var iterator = client.consume(queue: prefix + "relay.events", prefetch: 1).makeAsyncIterator()
         let first = try #require(await iterator.next())
         client.nack(first, requeue: true)
@@ -152,7 +200,12 @@ struct AMQPClientTests {
     func unroutable() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
         let error = await #expect(throws: AMQPError.self) {
             try await client.publish(OutboundMessage(exchange: "", routingKey: prefix + "no-such-queue", body: [1]))
         }
@@ -163,7 +216,12 @@ struct AMQPClientTests {
     func missingExchange() async throws {
         let (topology, prefix) = try TestBroker.isolatedTopology()
         let client = try await TestBroker.connectedClient(topology: topology)
-        defer { Task { await TestBroker.tearDown(topology, using: client); await client.shutdown() } }
+        defer {
+            Task {
+                await TestBroker.tearDown(topology, using: client)
+                await client.shutdown()
+            }
+        }
         let error = await #expect(throws: AMQPError.self) {
             try await client.publish(OutboundMessage(exchange: prefix + "missing", routingKey: "x", body: [1]))
         }

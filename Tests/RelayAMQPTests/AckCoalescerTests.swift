@@ -1,5 +1,6 @@
-@testable import RelayAMQP
 import Testing
+
+@testable import RelayAMQP
 
 /// Coalesced acks must never settle a delivery nobody acked: `multiple` covers every unsettled tag
 /// up to its own.
@@ -99,7 +100,8 @@ struct AckCoalescerTests {
                     }
                 }
                 for frame in acks.frames(acking: batch) {
-                    let covered = frame.multiple ? Set((1...frame.tag).filter { !settledAtBroker.contains($0) }) : [frame.tag]
+                    let covered =
+                        frame.multiple ? Set((1...frame.tag).filter { !settledAtBroker.contains($0) }) : [frame.tag]
                     // Nothing still in hand may be covered.
                     #expect(covered.isDisjoint(with: unsettled))
                     settledAtBroker.formUnion(covered)

@@ -11,7 +11,8 @@ struct TopologyTests {
              "queues":[{"name":"relay.events","vhost":"\#(vhosts.queue)","durable":true,"arguments":{"x-queue-type":"quorum"}}],
              "bindings":[{"source":"platform.events","vhost":"\#(vhosts.binding)","destination":"relay.events",
                           "destination_type":"queue","routing_key":"#"}]}
-            """#.utf8)
+            """#.utf8
+        )
     }
 
     @Test("every definition is the relay's, whatever vhost the file names: the relay declares into amqp.vhost")

@@ -10,21 +10,37 @@ struct CallScript {
 
     func start(id: String? = nil, at offset: Double = 0, agent: String? = "agent-start") -> PlatformEvent {
         PlatformEvent(
-            eventId: id ?? "\(callId)-start", callId: callId, occurredAt: Self.t0 + offset,
+            eventId: id ?? "\(callId)-start",
+            callId: callId,
+            occurredAt: Self.t0 + offset,
             payload: .callStarted(
-                CallStarted(fromNumber: caller, toNumber: "+15550190000", direction: .inbound, userId: agent, queueId: "queue-1")))
+                CallStarted(
+                    fromNumber: caller,
+                    toNumber: "+15550190000",
+                    direction: .inbound,
+                    userId: agent,
+                    queueId: "queue-1"
+                )
+            )
+        )
     }
 
     func end(id: String? = nil, at offset: Double = 300) -> PlatformEvent {
         PlatformEvent(
-            eventId: id ?? "\(callId)-end", callId: callId, occurredAt: Self.t0 + offset,
-            payload: .callEnded(CallEnded(disconnectType: "client")))
+            eventId: id ?? "\(callId)-end",
+            callId: callId,
+            occurredAt: Self.t0 + offset,
+            payload: .callEnded(CallEnded(disconnectType: "client"))
+        )
     }
 
     func wrapUp(id: String? = nil, at offset: Double = 345) -> PlatformEvent {
         PlatformEvent(
-            eventId: id ?? "\(callId)-wrap", callId: callId, occurredAt: Self.t0 + offset,
-            payload: .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "agent-7")))
+            eventId: id ?? "\(callId)-wrap",
+            callId: callId,
+            occurredAt: Self.t0 + offset,
+            payload: .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "agent-7"))
+        )
     }
 }
 
@@ -40,7 +56,10 @@ struct Harness {
     var outcomes: [CallCorrelator.Outcome] = []
 
     init(settings: CallCorrelator.Settings = .init()) {
-        correlator = CallCorrelator(settings: settings, linking: PhaseOneLinking(hasher: PhoneHasher(key: Array(repeating: 3, count: 32))!))
+        correlator = CallCorrelator(
+            settings: settings,
+            linking: PhaseOneLinking(hasher: PhoneHasher(key: Array(repeating: 3, count: 32))!)
+        )
     }
 
     mutating func feed(_ event: PlatformEvent, now: Date = CallScript.t0) {
@@ -75,21 +94,35 @@ struct CallCorrelatorTests {
 
     @Test(
         "the queue comes from the wrap-up when the start names none, whatever the order; the start's wins otherwise",
-        arguments: [false, true])
+        arguments: [false, true]
+    )
     func queueFromTheWrapUp(wrapUpFirst: Bool) throws {
         func start(queue: String?) -> PlatformEvent {
             PlatformEvent(
-                eventId: "q-start", callId: "call-q", occurredAt: CallScript.t0,
+                eventId: "q-start",
+                callId: "call-q",
+                occurredAt: CallScript.t0,
                 payload: .callStarted(
-                    CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound, queueId: queue)))
+                    CallStarted(
+                        fromNumber: "+15550100001",
+                        toNumber: "+15550190000",
+                        direction: .inbound,
+                        queueId: queue
+                    )
+                )
+            )
         }
         let wrapUp = PlatformEvent(
-            eventId: "q-wrap", callId: "call-q", occurredAt: CallScript.t0 + 345,
-            payload: .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "agent-acw", queueId: "queue-acw")))
+            eventId: "q-wrap",
+            callId: "call-q",
+            occurredAt: CallScript.t0 + 345,
+            payload: .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "agent-acw", queueId: "queue-acw"))
+        )
         let end = CallScript(callId: "call-q").end()
         for (startQueue, expected) in [(String?.none, "queue-acw"), ("queue-start", "queue-start")] {
             var harness = Harness()
-            let events = wrapUpFirst ? [wrapUp, end, start(queue: startQueue)] : [start(queue: startQueue), end, wrapUp]
+            let events =
+                wrapUpFirst ? [wrapUp, end, start(queue: startQueue)] : [start(queue: startQueue), end, wrapUp]
             for event in events { harness.feed(event) }
             let payload = try #require(harness.webhooks.first).payload
             #expect(payload.queueId == expected)
@@ -136,7 +169,9 @@ struct CallCorrelatorTests {
         for order in permutations(of: [0, 1, 2]) {
             for duplicated in [nil, 0, 1, 2] {
                 var sequence = order.map { events[$0] }
-                if let duplicated { sequence.insert(events[duplicated], at: min(sequence.count, order.firstIndex(of: duplicated)! + 1)) }
+                if let duplicated {
+                    sequence.insert(events[duplicated], at: min(sequence.count, order.firstIndex(of: duplicated)! + 1))
+                }
                 var harness = Harness()
                 for event in sequence { harness.feed(event) }
                 #expect(harness.webhooks == [expected], "order \(order), duplicated \(String(describing: duplicated))")
@@ -240,11 +275,28 @@ struct CallCorrelatorTests {
     func otherChannels() throws {
         var harness = Harness()
         let chat = PlatformEvent(
-            eventId: "chat-start", callId: "chat-1", occurredAt: CallScript.t0,
-            payload: .chatStarted(ChatStarted(email: "a@example.com", queueId: "chat-queue")))
+            eventId: "chat-start",
+            callId: "chat-1",
+            occurredAt: CallScript.t0,
+            payload: .chatStarted(ChatStarted(email: "a@example.com", queueId: "chat-queue"))
+        )
         harness.feed(chat)
-        harness.feed(PlatformEvent(eventId: "chat-end", callId: "chat-1", occurredAt: CallScript.t0 + 60, payload: .callEnded(CallEnded())))
-        harness.feed(PlatformEvent(eventId: "chat-wrap", callId: "chat-1", occurredAt: CallScript.t0 + 90, payload: .wrapUp(WrapUp(wrapUpCode: "ANSWERED"))))
+        harness.feed(
+            PlatformEvent(
+                eventId: "chat-end",
+                callId: "chat-1",
+                occurredAt: CallScript.t0 + 60,
+                payload: .callEnded(CallEnded())
+            )
+        )
+        harness.feed(
+            PlatformEvent(
+                eventId: "chat-wrap",
+                callId: "chat-1",
+                occurredAt: CallScript.t0 + 90,
+                payload: .wrapUp(WrapUp(wrapUpCode: "ANSWERED"))
+            )
+        )
         let payload = try #require(harness.webhooks.first?.payload)
         #expect(payload.channel == .chat)
         #expect(payload.queueId == "chat-queue")
@@ -260,13 +312,18 @@ struct CallCorrelatorTests {
             let script = CallScript(callId: "call-\(index)", caller: String(format: "+1555010%04d", index))
             // Every shape: complete, no wrap-up, no end, no start, start only.
             switch index % 5 {
-            case 0, 1: events += [script.start(), script.end(at: Double(60 + index)), script.wrapUp(at: Double(90 + index))]
+            case 0, 1:
+                events += [script.start(), script.end(at: Double(60 + index)), script.wrapUp(at: Double(90 + index))]
             case 2: events += [script.start(), script.end(at: Double(60 + index))]
             case 3: events += [script.end(), script.wrapUp()]
             default: events += [script.start()]
             }
         }
-        let settings = CallCorrelator.Settings(orphanAfter: .seconds(3600), wrapUpGrace: .seconds(60), startGrace: .seconds(60))
+        let settings = CallCorrelator.Settings(
+            orphanAfter: .seconds(3600),
+            wrapUpGrace: .seconds(60),
+            startGrace: .seconds(60)
+        )
         var inOrder = Harness(settings: settings)
         for event in events { inOrder.feed(event) }
         inOrder.fireTimers(now: CallScript.t0 + 86_400)
@@ -329,15 +386,22 @@ struct OverrideTests {
         #expect(harness.customerUpdates.first?.externalId == phoneID)
     }
 
-    @Test("a context update with a valid id asks for validation; anything else is rejected and changes nothing",
-        arguments: [("CRM:500999999", true), ("ERP:A-7", true), ("PHONE:abc", false), ("500999999", false), ("CRM:", false)])
+    @Test(
+        "a context update with a valid id asks for validation; anything else is rejected and changes nothing",
+        arguments: [
+            ("CRM:500999999", true), ("ERP:A-7", true), ("PHONE:abc", false), ("500999999", false), ("CRM:", false),
+        ]
+    )
     func contextUpdates(newId: String, valid: Bool) throws {
         var harness = Harness()
         harness.feed(call.start())
         let before = harness.states["call-1"]!
         let event = PlatformEvent(
-            eventId: "ctx", callId: "call-1", occurredAt: CallScript.t0 + 10,
-            payload: .contextUpdate(ContextUpdate(newExternalId: newId, reason: "Agent Verified Account Switch")))
+            eventId: "ctx",
+            callId: "call-1",
+            occurredAt: CallScript.t0 + 10,
+            payload: .contextUpdate(ContextUpdate(newExternalId: newId, reason: "Agent Verified Account Switch"))
+        )
         let transition = harness.correlator.handle(event, state: before, now: CallScript.t0)
         if valid {
             guard case .changeContext(let change) = try #require(transition.effects.first) else {
@@ -360,8 +424,11 @@ struct OverrideTests {
         var harness = Harness()
         let call = CallScript(callId: "call-9")
         let update = PlatformEvent(
-            eventId: "ctx", callId: "call-9", occurredAt: CallScript.t0 + 30,
-            payload: .contextUpdate(ContextUpdate(newExternalId: "CRM:1", reason: "Agent Verified Account Switch")))
+            eventId: "ctx",
+            callId: "call-9",
+            occurredAt: CallScript.t0 + 30,
+            payload: .contextUpdate(ContextUpdate(newExternalId: "CRM:1", reason: "Agent Verified Account Switch"))
+        )
         harness.feed(update)
         #expect(harness.outcomes.last == .deferred)
         #expect(harness.effects.isEmpty)
@@ -370,7 +437,8 @@ struct OverrideTests {
 
         harness.feed(call.start(), now: CallScript.t0 + 1)
         let effectsOfStart = harness.effects.count
-        guard case .customerUpdate(let phaseOne)? = harness.effects.first, case .changeContext(let change)? = harness.effects.last,
+        guard case .customerUpdate(let phaseOne)? = harness.effects.first,
+            case .changeContext(let change)? = harness.effects.last,
             harness.effects.count { if case .changeContext = $0 { true } else { false } } == 1
         else {
             Issue.record("expected the phase-1 update first and one context change last: \(harness.effects)")
@@ -392,8 +460,12 @@ struct OverrideTests {
         var harness = Harness(settings: .init(startGrace: .seconds(60)))
         harness.feed(
             PlatformEvent(
-                eventId: "ctx-alone", callId: "call-10", occurredAt: CallScript.t0,
-                payload: .contextUpdate(ContextUpdate(newExternalId: "ERP:77", reason: "r"))))
+                eventId: "ctx-alone",
+                callId: "call-10",
+                occurredAt: CallScript.t0,
+                payload: .contextUpdate(ContextUpdate(newExternalId: "ERP:77", reason: "r"))
+            )
+        )
         harness.fireTimers(now: CallScript.t0 + 60)
         let record = try #require(harness.orphans.first)
         #expect(record.eventType == "contextUpdate")

@@ -29,7 +29,8 @@ struct ContactBookTests {
         let sameText = "x@example.com"
         #expect(
             email(sameText).key(hasher)
-                != ContactIdentifier(kind: .messaging(.whatsapp), raw: sameText)!.key(hasher))
+                != ContactIdentifier(kind: .messaging(.whatsapp), raw: sameText)!.key(hasher)
+        )
         #expect(!phone("+15550100001").description.contains("0100001"))
     }
 
@@ -48,7 +49,12 @@ struct ContactBookTests {
         #expect(expired.identifiers.isEmpty && expired.name == nil && expired.isExpired)
         #expect(book.owner(of: phone("+15550100001")) == nil)
         // The number is free again for whoever calls next.
-        try book.create(id: "b", type: .identified, identifiers: [phone("+15550100001")], now: t0.addingTimeInterval(91 * day))
+        try book.create(
+            id: "b",
+            type: .identified,
+            identifiers: [phone("+15550100001")],
+            now: t0.addingTimeInterval(91 * day)
+        )
     }
 
     @Test("the time to live is configurable")
@@ -97,7 +103,9 @@ struct ContactBookTests {
         #expect(!error.message.contains("0100001"))
         #expect(book.contacts == before)
         #expect(book.owner(of: email("new@example.com")) == nil)
-        #expect(throws: ContactError.self) { try book.create(id: "c", type: .curated, identifiers: [phone("+15550100001")], now: t0) }
+        #expect(throws: ContactError.self) {
+            try book.create(id: "c", type: .curated, identifiers: [phone("+15550100001")], now: t0)
+        }
         #expect(book.contacts["c"] == nil)
     }
 
@@ -105,17 +113,32 @@ struct ContactBookTests {
     func mergeRules() throws {
         var book = book()
         try book.create(
-            id: "crm", type: .curated, name: "Grace Hopper", identifiers: [email("grace@example.com")],
-            attributes: ["tier": "gold"], notes: [ContactNote(text: "prefers email", at: t0)], now: t0)
+            id: "crm",
+            type: .curated,
+            name: "Grace Hopper",
+            identifiers: [email("grace@example.com")],
+            attributes: ["tier": "gold"],
+            notes: [ContactNote(text: "prefers email", at: t0)],
+            now: t0
+        )
         try book.create(
-            id: "caller", type: .identified, identifiers: [phone("+15550100002")], attributes: ["tier": "none", "lang": "en"],
-            notes: [ContactNote(text: "called twice", at: t0.addingTimeInterval(60))], now: t0)
+            id: "caller",
+            type: .identified,
+            identifiers: [phone("+15550100002")],
+            attributes: ["tier": "none", "lang": "en"],
+            notes: [ContactNote(text: "called twice", at: t0.addingTimeInterval(60))],
+            now: t0
+        )
         try book.create(id: "other", type: .curated, name: "Other", now: t0)
 
         let before = book.contacts
-        let both = try #require(throws: ContactError.self) { try book.merge("other", into: "crm", mergeId: "x", now: t0) }
+        let both = try #require(throws: ContactError.self) {
+            try book.merge("other", into: "crm", mergeId: "x", now: t0)
+        }
         #expect(both.code == .bothCurated)
-        let myself = try #require(throws: ContactError.self) { try book.merge("crm", into: "crm", mergeId: "x", now: t0) }
+        let myself = try #require(throws: ContactError.self) {
+            try book.merge("crm", into: "crm", mergeId: "x", now: t0)
+        }
         #expect(myself.code == .sameContact)
         #expect(book.contacts == before && book.merges.isEmpty)
 
@@ -160,8 +183,13 @@ struct ContactBookTests {
         try book.create(id: "a", type: .identified, name: "Ann", identifiers: [phone("+15550100001")], now: t0)
         try book.recordInteraction(on: "a", at: t0.addingTimeInterval(10))
         try book.create(
-            id: "b", type: .curated, name: "Ann B", identifiers: [email("ann@example.com")], attributes: ["k": "v"],
-            now: t0)
+            id: "b",
+            type: .curated,
+            name: "Ann B",
+            identifiers: [email("ann@example.com")],
+            attributes: ["k": "v"],
+            now: t0
+        )
         try book.create(id: "c", type: .identified, identifiers: [phone("+15550100003")], now: t0)
         let before = book.contacts
 
@@ -195,20 +223,42 @@ struct ContactLinkingTests {
     @Test("each channel offers its identifiers in its order; a name is never one")
     func sightings() throws {
         let voice = try #require(
-            ContactSighting(event(.callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound)))))
+            ContactSighting(
+                event(
+                    .callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound))
+                )
+            )
+        )
         #expect(voice.identifiers.map(\.kind) == [.phone] && voice.newContactType == .identified)
         let outbound = try #require(
-            ContactSighting(event(.callStarted(CallStarted(fromNumber: "+15550190000", toNumber: "+15550100007", direction: .outbound)))))
+            ContactSighting(
+                event(
+                    .callStarted(
+                        CallStarted(fromNumber: "+15550190000", toNumber: "+15550100007", direction: .outbound)
+                    )
+                )
+            )
+        )
         #expect(outbound.identifiers.first?.value == "+15550100007")
         let chat = try #require(
-            ContactSighting(event(.chatStarted(ChatStarted(email: "a@example.com", phone: "+15550100001", name: "Ann")))))
+            ContactSighting(
+                event(.chatStarted(ChatStarted(email: "a@example.com", phone: "+15550100001", name: "Ann")))
+            )
+        )
         #expect(chat.identifiers.map(\.kind) == [.email, .phone] && chat.name == "Ann")
         let anonymous = try #require(ContactSighting(event(.chatStarted(ChatStarted()))))
         #expect(anonymous.identifiers.isEmpty && anonymous.newContactType == .ephemeral)
         let withheld = try #require(
-            ContactSighting(event(.callStarted(CallStarted(fromNumber: "anonymous", toNumber: "+15550190000", direction: .inbound)))))
+            ContactSighting(
+                event(.callStarted(CallStarted(fromNumber: "anonymous", toNumber: "+15550190000", direction: .inbound)))
+            )
+        )
         #expect(withheld.newContactType == .ephemeral)
-        let message = try #require(ContactSighting(event(.messageReceived(MessageReceived(platform: .whatsapp, messagingId: "wa-1", name: "Bo")))))
+        let message = try #require(
+            ContactSighting(
+                event(.messageReceived(MessageReceived(platform: .whatsapp, messagingId: "wa-1", name: "Bo")))
+            )
+        )
         #expect(message.identifiers.map(\.kind) == [.messaging(.whatsapp)])
         #expect(ContactSighting(event(.wrapUp(WrapUp(wrapUpCode: "X")))) == nil)
     }
@@ -216,9 +266,15 @@ struct ContactLinkingTests {
     @Test("the first owned identifier in order links; otherwise a new contact, name matches only suggested")
     func decisions() throws {
         let chat = try #require(
-            ContactSighting(event(.chatStarted(ChatStarted(email: "a@example.com", phone: "+15550100001", name: "Ann")))))
+            ContactSighting(
+                event(.chatStarted(ChatStarted(email: "a@example.com", phone: "+15550100001", name: "Ann")))
+            )
+        )
         #expect(ContactLinking.decide(chat, owners: ["x", "y"], sameName: []) == .link(contactId: "x", by: .email))
         #expect(ContactLinking.decide(chat, owners: [nil, "y"], sameName: ["z"]) == .link(contactId: "y", by: .phone))
-        #expect(ContactLinking.decide(chat, owners: [nil, nil], sameName: ["z"]) == .create(type: .identified, suggestions: ["z"]))
+        #expect(
+            ContactLinking.decide(chat, owners: [nil, nil], sameName: ["z"])
+                == .create(type: .identified, suggestions: ["z"])
+        )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import RelayCore
 import Testing
+
+@testable import RelayCore
 
 /// A job's hand-written JSON must be byte for byte what `JSONEncoder` writes, for every kind and
 /// every field, and read back to the same job: a field added to the job and not to the writer fails.
@@ -10,15 +11,33 @@ struct DeliveryJobCodingTests {
 
     static var jobs: [DeliveryJob] {
         let update = CustomerUpdate(
-            customerId: "cust/1", externalId: ExternalID(parsing: "CRM:500245678")!, callId: "call-1",
-            idempotencyKey: "customer-update:e1")
+            customerId: "cust/1",
+            externalId: ExternalID(parsing: "CRM:500245678")!,
+            callId: "call-1",
+            idempotencyKey: "customer-update:e1"
+        )
         var full = DeliveryJob(
             enrichment: EnrichmentRequest(
-                callId: "call-" + odd, eventId: "e1", customerId: "cust-1", phone: "+15550100", email: "a@b.example",
-                messagingPlatform: "whatsapp", messagingId: "m-1", name: "Ann Ödegaard", contactId: "003A"),
-            causeId: "e1")
+                callId: "call-" + odd,
+                eventId: "e1",
+                customerId: "cust-1",
+                phone: "+15550100",
+                email: "a@b.example",
+                messagingPlatform: "whatsapp",
+                messagingId: "m-1",
+                name: "Ann Ödegaard",
+                contactId: "003A"
+            ),
+            causeId: "e1"
+        )
         full.contextChange = ContextChange(
-            callId: "call-1", eventId: "e2", customerId: "cust-1", phoneKey: "k/+=", newExternalId: "ERP:9", reason: odd)
+            callId: "call-1",
+            eventId: "e2",
+            customerId: "cust-1",
+            phoneKey: "k/+=",
+            newExternalId: "ERP:9",
+            reason: odd
+        )
         full.attempts = 3
         full.firstFailureAt = Date(timeIntervalSince1970: 1_764_000_000.123_456)
         full.lastError = "HTTP 503 " + odd
@@ -44,7 +63,10 @@ struct DeliveryJobCodingTests {
     @Test("byte for byte the JSON JSONEncoder writes, and the same job back")
     func sameAsFoundation() throws {
         for job in Self.jobs {
-            #expect(String(decoding: job.encoded(), as: UTF8.self) == String(decoding: job.encodedByFoundation(), as: UTF8.self))
+            #expect(
+                String(decoding: job.encoded(), as: UTF8.self)
+                    == String(decoding: job.encodedByFoundation(), as: UTF8.self)
+            )
             #expect(try DeliveryJob.decode(job.encoded()) == job)
         }
     }
@@ -52,7 +74,12 @@ struct DeliveryJobCodingTests {
     @Test("the phase-1 body is what the encoder wrote")
     func phaseOneBody() throws {
         for id in ["CRM:500245678", "ERP:A-1", "PHONE:" + String(repeating: "ab", count: 32)] {
-            let update = CustomerUpdate(customerId: "c", externalId: try #require(ExternalID(parsing: id)), callId: "c", idempotencyKey: "k")
+            let update = CustomerUpdate(
+                customerId: "c",
+                externalId: try #require(ExternalID(parsing: id)),
+                callId: "c",
+                idempotencyKey: "k"
+            )
             let expected = try CustomerUpdate.bodyEncoder.encode(["externalId": id])
             #expect(update.body() == Array(expected))
         }

@@ -9,14 +9,18 @@ struct DeliveryJobSealingTests {
     func enrichmentJob() -> DeliveryJob {
         DeliveryJob(
             enrichment: EnrichmentRequest(callId: "c1", eventId: "e1", customerId: "PHONE:abc", phone: "+15550100071"),
-            causeId: "e1")
+            causeId: "e1"
+        )
     }
 
     func profileUpdateJob() -> DeliveryJob {
         let update = CustomerUpdate(
-            customerId: "cust-1", externalId: ExternalID(parsing: "CRM:003A")!, callId: "c2",
+            customerId: "cust-1",
+            externalId: ExternalID(parsing: "CRM:003A")!,
+            callId: "c2",
             idempotencyKey: "enrichment-update:e2",
-            profile: CRMContact(contactId: "003A", name: "Ada Lovelace", email: "ada@example.com"))
+            profile: CRMContact(contactId: "003A", name: "Ada Lovelace", email: "ada@example.com")
+        )
         return DeliveryJob(customerUpdate: update, causeId: "e2")
     }
 

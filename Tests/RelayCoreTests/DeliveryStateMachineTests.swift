@@ -6,22 +6,32 @@ import Testing
 struct DeliveryStateMachineTests {
     let machine = DeliveryStateMachine(
         retryPolicy: RetryPolicy(
-            maxAttempts: 3, backoff: Backoff(baseDelay: .seconds(1), maxDelay: .seconds(60)), maxRetryAfter: .seconds(120)),
-        lookupMaxAge: .seconds(900))
+            maxAttempts: 3,
+            backoff: Backoff(baseDelay: .seconds(1), maxDelay: .seconds(60)),
+            maxRetryAfter: .seconds(120)
+        ),
+        lookupMaxAge: .seconds(900)
+    )
     let now = Date(timeIntervalSince1970: 1_760_000_000)
     let phoneId = "PHONE:" + String(repeating: "ab", count: 32)
 
     func update(_ externalId: String, key: String = "customer-update:e1") -> DeliveryJob {
         DeliveryJob(
             customerUpdate: CustomerUpdate(
-                customerId: "cust-1", externalId: ExternalID(parsing: externalId)!, callId: "call-1", idempotencyKey: key),
-            causeId: "e1")
+                customerId: "cust-1",
+                externalId: ExternalID(parsing: externalId)!,
+                callId: "call-1",
+                idempotencyKey: key
+            ),
+            causeId: "e1"
+        )
     }
 
     var lookup: DeliveryJob {
         DeliveryJob(
             enrichment: EnrichmentRequest(callId: "call-1", eventId: "e1", customerId: "cust-1", phone: "+15550100001"),
-            causeId: "e1")
+            causeId: "e1"
+        )
     }
 
     // MARK: Before a send
@@ -55,7 +65,11 @@ struct DeliveryStateMachineTests {
     func delivered() {
         var generator = SplitMix64(state: 1)
         let action = machine.afterSend(
-            update("CRM:1"), result: .response(status: 204, retryAfter: nil, bodyExcerpt: ""), now: now, using: &generator)
+            update("CRM:1"),
+            result: .response(status: 204, retryAfter: nil, bodyExcerpt: ""),
+            now: now,
+            using: &generator
+        )
         #expect(action == .delivered)
     }
 
@@ -63,7 +77,11 @@ struct DeliveryStateMachineTests {
     func retryWithBackoff() throws {
         var generator = SplitMix64(state: 7)
         let action = machine.afterSend(
-            update("CRM:1"), result: .response(status: 503, retryAfter: nil, bodyExcerpt: "busy"), now: now, using: &generator)
+            update("CRM:1"),
+            result: .response(status: 503, retryAfter: nil, bodyExcerpt: "busy"),
+            now: now,
+            using: &generator
+        )
         guard case .retry(let at, let job) = action else {
             Issue.record("expected a retry, got \(action)")
             return
@@ -76,7 +94,11 @@ struct DeliveryStateMachineTests {
         // The second failure keeps the first failure's time and widens the window.
         let later = now.addingTimeInterval(5)
         let second = machine.afterSend(
-            job, result: .transportFailure(isRetriable: true, description: "connection refused"), now: later, using: &generator)
+            job,
+            result: .transportFailure(isRetriable: true, description: "connection refused"),
+            now: later,
+            using: &generator
+        )
         guard case .retry(let secondAt, let secondJob) = second else {
             Issue.record("expected a retry, got \(second)")
             return
@@ -91,14 +113,22 @@ struct DeliveryStateMachineTests {
     func retryAfter() {
         var generator = SplitMix64(state: 3)
         let honoured = machine.afterSend(
-            update("CRM:1"), result: .response(status: 429, retryAfter: "30", bodyExcerpt: ""), now: now, using: &generator)
+            update("CRM:1"),
+            result: .response(status: 429, retryAfter: "30", bodyExcerpt: ""),
+            now: now,
+            using: &generator
+        )
         guard case .retry(let at, _) = honoured else {
             Issue.record("expected a retry, got \(honoured)")
             return
         }
         #expect(at == now.addingTimeInterval(30))
         let capped = machine.afterSend(
-            update("CRM:1"), result: .response(status: 503, retryAfter: "86400", bodyExcerpt: ""), now: now, using: &generator)
+            update("CRM:1"),
+            result: .response(status: 503, retryAfter: "86400", bodyExcerpt: ""),
+            now: now,
+            using: &generator
+        )
         guard case .retry(let cappedAt, _) = capped else {
             Issue.record("expected a retry, got \(capped)")
             return
@@ -110,8 +140,11 @@ struct DeliveryStateMachineTests {
     func clientErrorDeadLetters() {
         var generator = SplitMix64(state: 3)
         let action = machine.afterSend(
-            update("CRM:1"), result: .response(status: 400, retryAfter: nil, bodyExcerpt: "externalId rejected"), now: now,
-            using: &generator)
+            update("CRM:1"),
+            result: .response(status: 400, retryAfter: nil, bodyExcerpt: "externalId rejected"),
+            now: now,
+            using: &generator
+        )
         guard case .deadLetter(let error, let status, let job) = action else {
             Issue.record("expected a dead letter, got \(action)")
             return
@@ -128,7 +161,11 @@ struct DeliveryStateMachineTests {
         job.attempts = 2
         job.firstFailureAt = now.addingTimeInterval(-10)
         let action = machine.afterSend(
-            job, result: .response(status: 500, retryAfter: nil, bodyExcerpt: ""), now: now, using: &generator)
+            job,
+            result: .response(status: 500, retryAfter: nil, bodyExcerpt: ""),
+            now: now,
+            using: &generator
+        )
         guard case .deadLetter(let error, let status, let exhausted) = action else {
             Issue.record("expected a dead letter, got \(action)")
             return
@@ -144,19 +181,38 @@ struct DeliveryStateMachineTests {
     @Test("an enrichment's answer relinks the call from a PHONE: link only; a validated switch from any")
     func relink() throws {
         let answer = CustomerUpdate(
-            customerId: "cust-1", externalId: try #require(ExternalID(parsing: "CRM:5")), callId: "call-1",
-            idempotencyKey: "enrichment:e1")
-        #expect(machine.afterLookup(lookup, outcome: .update(answer), now: now) == .relinkAndSend(update: answer, rule: .phoneLinkOnly))
+            customerId: "cust-1",
+            externalId: try #require(ExternalID(parsing: "CRM:5")),
+            callId: "call-1",
+            idempotencyKey: "enrichment:e1"
+        )
+        #expect(
+            machine.afterLookup(lookup, outcome: .update(answer), now: now)
+                == .relinkAndSend(update: answer, rule: .phoneLinkOnly)
+        )
         let change = DeliveryJob(
             contextChange: ContextChange(
-                callId: "call-1", eventId: "e2", customerId: "cust-1", phoneKey: nil, newExternalId: "CRM:5", reason: "agent"),
-            causeId: "e2")
-        #expect(machine.afterLookup(change, outcome: .update(answer), now: now) == .relinkAndSend(update: answer, rule: .anyLink))
+                callId: "call-1",
+                eventId: "e2",
+                customerId: "cust-1",
+                phoneKey: nil,
+                newExternalId: "CRM:5",
+                reason: "agent"
+            ),
+            causeId: "e2"
+        )
+        #expect(
+            machine.afterLookup(change, outcome: .update(answer), now: now)
+                == .relinkAndSend(update: answer, rule: .anyLink)
+        )
     }
 
     @Test("no match finishes the lookup; a name's single match is a suggestion")
     func noMatchAndSuggestion() {
-        #expect(machine.afterLookup(lookup, outcome: .noUpdate(reason: "no CRM match"), now: now) == .finished(reason: "no CRM match"))
+        #expect(
+            machine.afterLookup(lookup, outcome: .noUpdate(reason: "no CRM match"), now: now)
+                == .finished(reason: "no CRM match")
+        )
         let suggestion = CRMSuggestion(externalId: "CRM:9", name: "A Name")
         #expect(machine.afterLookup(lookup, outcome: .suggestion(suggestion), now: now) == .suggest(suggestion))
     }
@@ -166,7 +222,11 @@ struct DeliveryStateMachineTests {
         var job = lookup
         var at = now
         for _ in 0..<50 {
-            let action = machine.afterLookup(job, outcome: .refused(reason: "crm circuit open", after: .seconds(10)), now: at)
+            let action = machine.afterLookup(
+                job,
+                outcome: .refused(reason: "crm circuit open", after: .seconds(10)),
+                now: at
+            )
             guard case .retry(let due, let next) = action else {
                 Issue.record("expected a retry, got \(action)")
                 return
@@ -184,7 +244,11 @@ struct DeliveryStateMachineTests {
     func givesUpByAge() {
         var job = lookup
         job.firstFailureAt = now.addingTimeInterval(-895)
-        let action = machine.afterLookup(job, outcome: .refused(reason: "crm circuit open", after: .seconds(10)), now: now)
+        let action = machine.afterLookup(
+            job,
+            outcome: .refused(reason: "crm circuit open", after: .seconds(10)),
+            now: now
+        )
         guard case .deadLetter(let error, _, let next) = action else {
             Issue.record("expected a dead letter, got \(action)")
             return
@@ -225,7 +289,12 @@ struct DeliveryStateMachineTests {
     func refusedSend() {
         var job = update("CRM:1")
         job.attempts = 2
-        let action = machine.afterRefusal(job, until: now.addingTimeInterval(30), reason: "platform circuit open", now: now)
+        let action = machine.afterRefusal(
+            job,
+            until: now.addingTimeInterval(30),
+            reason: "platform circuit open",
+            now: now
+        )
         guard case .retry(let at, let next) = action else {
             Issue.record("expected a retry, got \(action)")
             return

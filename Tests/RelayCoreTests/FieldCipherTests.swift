@@ -28,7 +28,9 @@ struct FieldCipherTests {
         var tampered = sealed
         tampered[20] ^= 1
         #expect(throws: FieldCipherError.cannotOpen) { try cipher.open(tampered, context: "contact.name") }
-        #expect(throws: FieldCipherError.unknownVersion) { try cipher.open([9] + sealed.dropFirst(), context: "contact.name") }
+        #expect(throws: FieldCipherError.unknownVersion) {
+            try cipher.open([9] + sealed.dropFirst(), context: "contact.name")
+        }
         #expect(throws: FieldCipherError.unknownVersion) { try cipher.open([], context: "contact.name") }
     }
 

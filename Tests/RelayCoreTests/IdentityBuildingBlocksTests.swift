@@ -9,12 +9,18 @@ struct EmailAddressTests {
         arguments: [
             (" John.Doe@Example.COM ", "John.Doe@example.com"), ("mailto:a@b.example", "a@b.example"),
             ("x+tag@sub.Example.org", "x+tag@sub.example.org"),
-        ])
+        ]
+    )
     func normalises(raw: String, expected: String) {
         #expect(EmailAddress(normalizing: raw)?.normalized == expected)
     }
 
-    @Test("rejects what is not an address", arguments: ["", "john", "@example.com", "john@", "john@localhost", "a b@c.d", "a@b..c", "a@@b.c", "<a@b.c>", "a@b.c."])
+    @Test(
+        "rejects what is not an address",
+        arguments: [
+            "", "john", "@example.com", "john@", "john@localhost", "a b@c.d", "a@b..c", "a@@b.c", "<a@b.c>", "a@b.c.",
+        ]
+    )
     func rejects(raw: String) {
         #expect(EmailAddress(normalizing: raw) == nil)
     }
@@ -38,7 +44,10 @@ struct CircuitBreakerTests {
         #expect(breaker.permit(now: t0.addingTimeInterval(29)) == .refused(retryAfter: t0.addingTimeInterval(30)))
         #expect(breaker.permit(now: t0.addingTimeInterval(30)) == .probe)
         // While the probe is out, nobody else goes through.
-        if case .refused = breaker.permit(now: t0.addingTimeInterval(30)) {} else { Issue.record("a second probe went through") }
+        if case .refused = breaker.permit(now: t0.addingTimeInterval(30)) {
+        } else {
+            Issue.record("a second probe went through")
+        }
         breaker.recordSuccess()
         #expect(breaker.state == .closed(consecutiveFailures: 0))
         #expect(breaker.permit(now: t0.addingTimeInterval(31)) == .allowed)
@@ -57,19 +66,30 @@ struct CircuitBreakerTests {
 @Suite("JSON pointers")
 struct JSONPointerTests {
     let document = try! JSONSerialization.jsonObject(
-        with: Data(#"{"records":[{"Id":"003A","Account":{"Id":42},"Active":true,"a/b":"slash","m~n":"tilde"}],"totalSize":1,"none":null}"#.utf8))
+        with: Data(
+            #"{"records":[{"Id":"003A","Account":{"Id":42},"Active":true,"a/b":"slash","m~n":"tilde"}],"totalSize":1,"none":null}"#
+                .utf8
+        )
+    )
 
-    @Test("resolves object members, array indexes and escaped tokens", arguments: [
-        ("/records/0/Id", "003A"), ("/records/0/Account/Id", "42"), ("/totalSize", "1"), ("/records/0/Active", "true"),
-        ("/records/0/a~1b", "slash"), ("/records/0/m~0n", "tilde"),
-    ])
+    @Test(
+        "resolves object members, array indexes and escaped tokens",
+        arguments: [
+            ("/records/0/Id", "003A"), ("/records/0/Account/Id", "42"), ("/totalSize", "1"),
+            ("/records/0/Active", "true"),
+            ("/records/0/a~1b", "slash"), ("/records/0/m~0n", "tilde"),
+        ]
+    )
     func resolves(pointer: String, value: String) throws {
         #expect(try #require(JSONPointer(pointer)).string(in: document) == value)
     }
 
-    @Test("gives nil for missing members, bad indexes, null and containers", arguments: [
-        "/records/1/Id", "/records/-1", "/records/01/Id", "/nope", "/none", "/records", "/records/0/Account",
-    ])
+    @Test(
+        "gives nil for missing members, bad indexes, null and containers",
+        arguments: [
+            "/records/1/Id", "/records/-1", "/records/01/Id", "/nope", "/none", "/records", "/records/0/Account",
+        ]
+    )
     func missing(pointer: String) throws {
         #expect(try #require(JSONPointer(pointer)).string(in: document) == nil)
     }

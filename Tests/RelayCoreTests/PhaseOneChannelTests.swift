@@ -7,7 +7,10 @@ import Testing
 @Suite("Phase 1 on every channel")
 struct PhaseOneChannelTests {
     let linking = PhaseOneLinking(
-        hasher: PhoneHasher(key: Array(repeating: 7, count: 32))!, defaultRegion: "US", enrichment: true)
+        hasher: PhoneHasher(key: Array(repeating: 7, count: 32))!,
+        defaultRegion: "US",
+        enrichment: true
+    )
 
     func event(_ payload: PlatformEvent.Payload) -> PlatformEvent {
         PlatformEvent(eventId: "e1", callId: "c1", occurredAt: Date(), payload: payload)
@@ -30,7 +33,9 @@ struct PhaseOneChannelTests {
 
     @Test("voice: the PHONE: id at once, the CRM searched by the number")
     func voice() {
-        let result = effects(.callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound)))
+        let result = effects(
+            .callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound))
+        )
         #expect(update(result)?.externalId.description == phoneID)
         #expect(request(result)?.phone == "+15550100001")
         #expect(request(result)?.email == nil)
@@ -45,7 +50,8 @@ struct PhaseOneChannelTests {
         // A known contact: linked at once, and fetched by id rather than searched.
         let known = effects(
             .emailReceived(EmailReceived(fromAddress: "ada@example.com", customerId: "cust-9")),
-            override: ExternalID(parsing: "CRM:500245678"))
+            override: ExternalID(parsing: "CRM:500245678")
+        )
         #expect(update(known)?.externalId.description == "CRM:500245678")
         #expect(update(known)?.customerId == "cust-9")
         #expect(request(known)?.contactId == "500245678")
@@ -90,7 +96,11 @@ struct PhaseOneChannelTests {
 
     @Test("a web chat's number keys its overrides like a call's")
     func chatPhoneKey() {
-        let call = linking.caller(of: event(.callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound)))).phoneKey
+        let call = linking.caller(
+            of: event(
+                .callStarted(CallStarted(fromNumber: "+15550100001", toNumber: "+15550190000", direction: .inbound))
+            )
+        ).phoneKey
         #expect(call != nil)
         #expect(linking.caller(of: event(.chatStarted(ChatStarted(phone: "+1 555 010 0001")))).phoneKey == call)
         #expect(linking.caller(of: event(.emailReceived(EmailReceived(fromAddress: "a@b.co")))).phoneKey == nil)
@@ -101,7 +111,10 @@ struct PhaseOneChannelTests {
         let correlator = CallCorrelator(linking: linking)
         // The customer's number each payload names (nil: none), written out here, not worked out.
         let cases: [(payload: PlatformEvent.Payload, number: String?)] = [
-            (.callStarted(CallStarted(fromNumber: "(555) 010-0001", toNumber: "+15550190000", direction: .inbound)), "+15550100001"),
+            (
+                .callStarted(CallStarted(fromNumber: "(555) 010-0001", toNumber: "+15550190000", direction: .inbound)),
+                "+15550100001"
+            ),
             (.callStarted(CallStarted(fromNumber: "anonymous", toNumber: "+15550190000", direction: .inbound)), nil),
             (.chatStarted(ChatStarted(email: "Ann@Example.COM", phone: "+1 555 010 0001")), "+15550100001"),
             (.emailReceived(EmailReceived(fromAddress: "ann@example.com")), nil),

@@ -12,7 +12,8 @@ struct PrintSafeTests {
             ("\u{9B}31m", "\\u{009B}31m"),
             ("pay\u{202E}gnp.exe", "pay\\u{202E}gnp.exe"),
             ("line\u{2028}sep\u{2066}iso\u{2069}", "line\\u{2028}sep\\u{2066}iso\\u{2069}"),
-        ])
+        ]
+    )
     func escapes(input: String, expected: String) {
         #expect(PrintSafe.needsEscaping(input))
         #expect(PrintSafe.escape(input) == expected)
@@ -20,7 +21,8 @@ struct PrintSafeTests {
 
     @Test(
         "everything else is left as written, backslashes, accents and punctuation included",
-        arguments: ["plain ASCII 123 {\"json\": [1]}", "Zoë Ødegaard — £5 … ©", "C:\\path\\n is text", "数据 ✓", ""])
+        arguments: ["plain ASCII 123 {\"json\": [1]}", "Zoë Ødegaard — £5 … ©", "C:\\path\\n is text", "数据 ✓", ""]
+    )
     func untouched(input: String) {
         #expect(PrintSafe.escape(input) == input)
     }

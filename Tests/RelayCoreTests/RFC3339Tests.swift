@@ -15,7 +15,8 @@ struct RFC3339Tests {
             ("1970-01-01T00:00:00Z", 0),
             ("2024-02-29T00:00:00Z", 1_709_164_800),
             ("2000-03-01T00:00:00Z", 951_868_800),
-        ])
+        ]
+    )
     func parses(text: String, seconds: Double) throws {
         let date = try #require(RFC3339.parse(text))
         #expect(abs(date.timeIntervalSince1970 - seconds) < 0.0005)
@@ -27,7 +28,8 @@ struct RFC3339Tests {
             "", "2026-11-24", "2026-11-24T10:00:00", "2026-11-24T10:00Z", "2026-13-01T00:00:00Z",
             "2023-02-29T00:00:00Z", "2026-11-24T24:00:00Z", "2026-11-24T10:00:00.Z", "2026-11-24T10:00:00+0100",
             "2026-11-24T10:00:00Z trailing", "yesterday",
-        ])
+        ]
+    )
     func rejects(text: String) {
         #expect(RFC3339.parse(text) == nil)
     }

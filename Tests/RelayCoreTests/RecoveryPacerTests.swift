@@ -59,7 +59,9 @@ struct RecoveryPacerTests {
         for _ in 0..<10 { _ = pacer.take(now: t0) }
         var waits: [Double] = []
         for _ in 0..<3 {
-            if case .reserved(let wait) = pacer.take(now: t0, reserveWithin: .milliseconds(250)) { waits.append(wait.totalSeconds) }
+            if case .reserved(let wait) = pacer.take(now: t0, reserveWithin: .milliseconds(250)) {
+                waits.append(wait.totalSeconds)
+            }
         }
         #expect(waits.count == 2, "0.1 s and 0.2 s are within the window; 0.3 s is not")
         #expect(abs(waits[0] - 0.1) < 1e-9 && abs(waits[1] - 0.2) < 1e-9)

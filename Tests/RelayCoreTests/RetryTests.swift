@@ -43,8 +43,10 @@ struct BackoffTests {
 @Suite("Which delivery failures are retried")
 struct RetryPolicyTests {
     let policy = RetryPolicy(
-        maxAttempts: 4, backoff: Backoff(baseDelay: .milliseconds(100), maxDelay: .seconds(1)),
-        maxRetryAfter: .seconds(60))
+        maxAttempts: 4,
+        backoff: Backoff(baseDelay: .milliseconds(100), maxDelay: .seconds(1)),
+        maxRetryAfter: .seconds(60)
+    )
     let now = Date(timeIntervalSince1970: 1_795_514_400)
 
     func decide(_ result: DeliveryAttemptResult, attempt: Int = 1) -> RetryPolicy.Decision {
@@ -57,10 +59,13 @@ struct RetryPolicyTests {
         #expect(decide(.response(status: 204, retryAfter: nil, bodyExcerpt: "")) == .delivered)
     }
 
-    @Test("5xx, 408, 429 and retriable transport errors are retried within the backoff ceiling",
-        arguments: [500, 502, 503, 504, 408, 429])
+    @Test(
+        "5xx, 408, 429 and retriable transport errors are retried within the backoff ceiling",
+        arguments: [500, 502, 503, 504, 408, 429]
+    )
     func retriable(status: Int) {
-        guard case .retry(let delay) = decide(.response(status: status, retryAfter: nil, bodyExcerpt: ""), attempt: 2) else {
+        guard case .retry(let delay) = decide(.response(status: status, retryAfter: nil, bodyExcerpt: ""), attempt: 2)
+        else {
             Issue.record("HTTP \(status) must be retried")
             return
         }
@@ -70,8 +75,9 @@ struct RetryPolicyTests {
     @Test("other 4xx give up at once, keeping the status and body excerpt", arguments: [400, 401, 403, 404, 409, 422])
     func permanent(status: Int) {
         #expect(
-            decide(.response(status: status, retryAfter: nil, bodyExcerpt: "bad field")) ==
-                .giveUp(error: "HTTP \(status): bad field", status: status))
+            decide(.response(status: status, retryAfter: nil, bodyExcerpt: "bad field"))
+                == .giveUp(error: "HTTP \(status): bad field", status: status)
+        )
     }
 
     @Test("Retry-After on 429 and 503 is honoured, in seconds or as an HTTP date, up to the cap")
@@ -79,7 +85,8 @@ struct RetryPolicyTests {
         #expect(decide(.response(status: 429, retryAfter: "7", bodyExcerpt: "")) == .retry(after: .seconds(7)))
         #expect(
             decide(.response(status: 503, retryAfter: "Tue, 24 Nov 2026 10:00:30 GMT", bodyExcerpt: ""))
-                == .retry(after: .seconds(30)))
+                == .retry(after: .seconds(30))
+        )
         #expect(decide(.response(status: 503, retryAfter: "86400", bodyExcerpt: "")) == .retry(after: .seconds(60)))
         // Ignored on other statuses: a 500's Retry-After is not part of the contract.
         guard case .retry(let delay) = decide(.response(status: 500, retryAfter: "30", bodyExcerpt: "")) else {
@@ -91,17 +98,22 @@ struct RetryPolicyTests {
 
     @Test("transport failures retry only when retriable")
     func transport() {
-        if case .retry = decide(.transportFailure(isRetriable: true, description: "timeout")) {} else {
+        if case .retry = decide(.transportFailure(isRetriable: true, description: "timeout")) {
+        } else {
             Issue.record("a timeout must be retried")
         }
-        #expect(decide(.transportFailure(isRetriable: false, description: "bad url")) == .giveUp(error: "bad url", status: nil))
+        #expect(
+            decide(.transportFailure(isRetriable: false, description: "bad url"))
+                == .giveUp(error: "bad url", status: nil)
+        )
     }
 
     @Test("the last attempt gives up with the last error")
     func exhausted() {
         #expect(
             decide(.response(status: 503, retryAfter: nil, bodyExcerpt: ""), attempt: 4)
-                == .giveUp(error: "HTTP 503 (after 4 attempts)", status: 503))
+                == .giveUp(error: "HTTP 503 (after 4 attempts)", status: 503)
+        )
     }
 }
 
@@ -110,12 +122,19 @@ struct DeadLetterRecordTests {
     @Test("round-trips through its JSON form, with RFC 3339 times")
     func roundTrip() throws {
         let record = DeadLetterRecord(
-            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array("key".utf8)), reason: .deliveryFailed,
-            callId: "c1", eventType: "callStarted", eventId: "e1", attempts: 5,
-            firstFailureAt: Date(timeIntervalSince1970: 1_795_514_400), lastFailureAt: Date(timeIntervalSince1970: 1_795_514_460.5),
-            lastError: "HTTP 503", originalPayload: Array(#"{"a":1}"#.utf8),
+            id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array("key".utf8)),
+            reason: .deliveryFailed,
+            callId: "c1",
+            eventType: "callStarted",
+            eventId: "e1",
+            attempts: 5,
+            firstFailureAt: Date(timeIntervalSince1970: 1_795_514_400),
+            lastFailureAt: Date(timeIntervalSince1970: 1_795_514_460.5),
+            lastError: "HTTP 503",
+            originalPayload: Array(#"{"a":1}"#.utf8),
             origin: .init(exchange: "platform.events", routingKey: "callStarted"),
-            target: .init(method: "PUT", url: "http://x/api/v2/customers/1", lastStatus: 503))
+            target: .init(method: "PUT", url: "http://x/api/v2/customers/1", lastStatus: 503)
+        )
         let json = String(decoding: record.encoded(), as: UTF8.self)
         #expect(json.contains(#""firstFailureAt":"2026-11-24T10:00:00.000Z""#))
         #expect(json.contains(#""reason":"deliveryFailed""#))
@@ -127,8 +146,18 @@ struct DeadLetterRecordTests {
     func binaryPayload() throws {
         let bytes: [UInt8] = [0xFF, 0xFE, 0x00, 0x41]
         let record = DeadLetterRecord(
-            id: "dl_x", reason: .malformed, callId: nil, eventType: nil, eventId: nil, attempts: 1, firstFailureAt: Date(),
-            lastFailureAt: Date(), lastError: "body is not valid JSON", originalPayload: bytes, origin: nil)
+            id: "dl_x",
+            reason: .malformed,
+            callId: nil,
+            eventType: nil,
+            eventId: nil,
+            attempts: 1,
+            firstFailureAt: Date(),
+            lastFailureAt: Date(),
+            lastError: "body is not valid JSON",
+            originalPayload: bytes,
+            origin: nil
+        )
         #expect(record.payloadEncoding == .base64)
         #expect(try DeadLetterRecord.decode(record.encoded()).originalPayload == bytes)
     }

@@ -3,7 +3,6 @@ import RelayService
 import RelayTesting
 import Testing
 
-
 @Suite("identity-relay config check, run as a process")
 struct ConfigCheckCommandTests {
     static let hashKey = "cfgcheck-hash-key-0123456789abcdef012345"
@@ -16,7 +15,9 @@ struct ConfigCheckCommandTests {
     func valid() throws {
         #expect(Self.hashKey.utf8.count == 40)
         let result = try BuiltExecutable.run(
-            ["config", "check"], environment: Self.requiredSecrets)
+            ["config", "check"],
+            environment: Self.requiredSecrets
+        )
         #expect(result.reason == .exit)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("configuration OK"))
@@ -41,7 +42,8 @@ struct ConfigCheckCommandTests {
     func mistypedEnvironmentVariable() throws {
         let result = try BuiltExecutable.run(
             ["config", "check"],
-            environment: Self.requiredSecrets.merging(["RELAY_CRM_LOOKUP_URL_TEMPLTE": "http://crm/{phone}"]) { $1 })
+            environment: Self.requiredSecrets.merging(["RELAY_CRM_LOOKUP_URL_TEMPLTE": "http://crm/{phone}"]) { $1 }
+        )
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("RELAY_CRM_LOOKUP_URL_TEMPLTE"))
@@ -51,7 +53,9 @@ struct ConfigCheckCommandTests {
     @Test("config check says which vhost the topology is declared into")
     func namesTheVirtualHost() throws {
         let result = try BuiltExecutable.run(
-            ["config", "check"], environment: Self.requiredSecrets.merging(["RELAY_AMQP_VHOST": "contact-center"]) { $1 })
+            ["config", "check"],
+            environment: Self.requiredSecrets.merging(["RELAY_AMQP_VHOST": "contact-center"]) { $1 }
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("declared into vhost 'contact-center'"), "\(result.stdout)")
     }
@@ -60,7 +64,8 @@ struct ConfigCheckCommandTests {
     func badPort() throws {
         let result = try BuiltExecutable.run(
             ["config", "check"],
-            environment: Self.requiredSecrets.merging(["RELAY_AMQP_PORT": "notaport"]) { $1 })
+            environment: Self.requiredSecrets.merging(["RELAY_AMQP_PORT": "notaport"]) { $1 }
+        )
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("amqp.port"))
@@ -79,7 +84,9 @@ struct ConfigCheckCommandTests {
     @Test("a missing encryption key exits 78 naming privacy.encryptionKey")
     func missingEncryptionKey() throws {
         let result = try BuiltExecutable.run(
-            ["config", "check"], environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey])
+            ["config", "check"],
+            environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": Self.hashKey]
+        )
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("privacy.encryptionKey"))
@@ -92,7 +99,9 @@ struct ConfigCheckCommandTests {
         defer { directory.remove() }
         let path = try directory.write("amqp:\n  password: hunter2-in-yaml\n")
         let result = try BuiltExecutable.run(
-            ["config", "check", "--config", path], environment: Self.requiredSecrets)
+            ["config", "check", "--config", path],
+            environment: Self.requiredSecrets
+        )
         #expect(result.reason == .exit)
         #expect(result.status == 78, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stderr.contains("amqp.password"))

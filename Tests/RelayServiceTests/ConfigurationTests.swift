@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import RelayAMQP
-@testable import RelayService
 import Testing
+
+@testable import RelayService
 
 /// The repository root: this file is `<root>/Tests/RelayServiceTests/ConfigurationTests.swift`.
 let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -194,7 +195,8 @@ struct CommittedConfigurationTests {
         // The display values of a nil-file load are those of `RelayConfiguration()` itself.
         let builtIn = RelayConfiguration()
         for definition in RelayConfiguration.keys {
-            let expected = definition.isSecret ? definition.read(builtIn).map { _ in "<redacted>" } : definition.read(builtIn)
+            let expected =
+                definition.isSecret ? definition.read(builtIn).map { _ in "<redacted>" } : definition.read(builtIn)
             #expect(defaults[definition.name] == expected, "\(definition.name)")
             #expect(definition.read(fromFile) == definition.read(builtIn), "\(definition.name)")
         }
@@ -229,7 +231,10 @@ struct CommittedConfigurationTests {
 
         let table = Set(RelayConfiguration.keys.map(\.name))
         #expect(table.count == RelayConfiguration.keys.count, "duplicate names in RelayConfiguration.keys")
-        #expect(scan.leaves.subtracting(table).isEmpty, "keys in the YAML but not in the code: \(scan.leaves.subtracting(table))")
+        #expect(
+            scan.leaves.subtracting(table).isEmpty,
+            "keys in the YAML but not in the code: \(scan.leaves.subtracting(table))"
+        )
 
         let header = headerComment(ofYAML: text)
         for definition in RelayConfiguration.keys {
@@ -239,7 +244,10 @@ struct CommittedConfigurationTests {
                 let line = header.split(separator: "\n").first { $0.contains(" \(definition.name) ") }
                 #expect(line != nil, "secret \(definition.name) is not named in the header comment")
                 #expect(line?.contains(" \(envName) ") == true, "header line of \(definition.name) lacks \(envName)")
-                #expect(line?.contains(" \(envName)_FILE") == true, "header line of \(definition.name) lacks \(envName)_FILE")
+                #expect(
+                    line?.contains(" \(envName)_FILE") == true,
+                    "header line of \(definition.name) lacks \(envName)_FILE"
+                )
             } else {
                 #expect(scan.leaves.contains(definition.name), "\(definition.name) is not documented in the YAML")
             }
@@ -274,7 +282,8 @@ struct EnvironmentOverrideTests {
                 verifyPeer: true
             platform:
               baseUrl: http://from-file.example
-            """)
+            """
+        )
         let environment = [
             "RELAY_AMQP_HEARTBEAT_SECONDS": "45",
             "RELAY_AMQP_TLS_VERIFY_PEER": "false",
@@ -315,12 +324,18 @@ struct EnvironmentOverrideTests {
         #expect(definition.read(base) != value, "the sample value of \(key) is its default: the test proves nothing")
 
         let (configuration, resolved) = try RelayConfiguration.load(
-            filePath: committedConfigPath, environment: [envName: value])
+            filePath: committedConfigPath,
+            environment: [envName: value]
+        )
         #expect(definition.read(configuration) == value)
         let entry = try #require(resolved.first { $0.key == key })
         #expect(entry.source == .environment(envName))
         #expect(entry.displayValue == (definition.isSecret ? "<redacted>" : value))
-        #expect(resolved.filter { $0.source != .file(committedConfigPath) && $0.source != .defaultValue }.map(\.key) == [key])
+        #expect(
+            resolved.filter { $0.source != .file(committedConfigPath) && $0.source != .defaultValue }.map(\.key) == [
+                key
+            ]
+        )
     }
 }
 
@@ -357,7 +372,10 @@ struct FileEnvironmentParityTests {
         }
         switch (fromFile, fromEnvironment) {
         case (.success(let file), .success(let environment)):
-            #expect(file == environment, "\(key): \(text) gives \(file ?? "nil") from the file, \(environment ?? "nil") from env")
+            #expect(
+                file == environment,
+                "\(key): \(text) gives \(file ?? "nil") from the file, \(environment ?? "nil") from env"
+            )
         case (.failure(let file), .failure(let environment)):
             #expect(file.key == key)
             #expect(environment.key == key)
@@ -371,7 +389,8 @@ struct FileEnvironmentParityTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = try directory.write(
-            "amqp:\n  host: ~\n  namePrefix: \"\"\n  tls:\n    caCertificate:\nplatform:\n  baseUrl: null\n")
+            "amqp:\n  host: ~\n  namePrefix: \"\"\n  tls:\n    caCertificate:\nplatform:\n  baseUrl: null\n"
+        )
         let (configuration, resolved) = try RelayConfiguration.load(filePath: path, environment: [:])
         #expect(configuration.amqp.host == RelayConfiguration().amqp.host)
         #expect(configuration.amqp.tlsCACertificate == nil)
@@ -392,7 +411,8 @@ struct SecretTests {
             Set(Self.secretKeys) == [
                 "amqp.password", "identity.phoneHashKey", "webhook.signingSecret", "crm.lookup.authorization",
                 "erp.lookup.authorization", "privacy.encryptionKey", "admin.token", "store.password",
-            ])
+            ]
+        )
     }
 
     @Test("a broker password in the YAML is refused, naming the key and the variable to use")
@@ -440,7 +460,9 @@ struct SecretTests {
         ]
 
         let (configuration, resolved) = try RelayConfiguration.load(
-            filePath: committedConfigPath, environment: environment)
+            filePath: committedConfigPath,
+            environment: environment
+        )
         #expect(configuration.identity.phoneHashKey == hashKey)
         #expect(configuration.webhook.signingSecret == webhookSecret)
         #expect(configuration.amqp.password == password)
@@ -492,44 +514,76 @@ struct BadValueTests {
         .init(label: "port 70000 from env", yaml: nil, environment: ["RELAY_AMQP_PORT": "70000"], key: "amqp.port"),
         .init(label: "port 70000 from file", yaml: "amqp:\n  port: 70000\n", key: "amqp.port"),
         .init(
-            label: "heartbeat abc", yaml: nil, environment: ["RELAY_AMQP_HEARTBEAT_SECONDS": "abc"],
-            key: "amqp.heartbeatSeconds"),
+            label: "heartbeat abc",
+            yaml: nil,
+            environment: ["RELAY_AMQP_HEARTBEAT_SECONDS": "abc"],
+            key: "amqp.heartbeatSeconds"
+        ),
         .init(label: "unknown key amqp.hots", yaml: "amqp:\n  hots: broker\n", key: "amqp.hots"),
         .init(label: "unknown top-level key", yaml: "amqpp:\n  host: broker\n", key: "amqpp.host"),
         .init(label: "log.level loud", yaml: "log:\n  level: loud\n", key: "log.level"),
         .init(label: "platform.baseUrl ftp", yaml: "platform:\n  baseUrl: ftp://x\n", key: "platform.baseUrl"),
         .init(
-            label: "platform.baseUrl not a URL", yaml: nil, environment: ["RELAY_PLATFORM_BASE_URL": "api.example.com"],
-            key: "platform.baseUrl"),
+            label: "platform.baseUrl not a URL",
+            yaml: nil,
+            environment: ["RELAY_PLATFORM_BASE_URL": "api.example.com"],
+            key: "platform.baseUrl"
+        ),
         .init(
-            label: "webhook secret without whsec_", yaml: nil,
-            environment: ["RELAY_WEBHOOK_SIGNING_SECRET": "plain-signing-secret-value"], key: "webhook.signingSecret",
-            mustNotContain: "plain-signing-secret-value"),
+            label: "webhook secret without whsec_",
+            yaml: nil,
+            environment: ["RELAY_WEBHOOK_SIGNING_SECRET": "plain-signing-secret-value"],
+            key: "webhook.signingSecret",
+            mustNotContain: "plain-signing-secret-value"
+        ),
         .init(
-            label: "baseDelayMs above maxDelayMs", yaml: "delivery:\n  baseDelayMs: 6000\n  maxDelayMs: 5000\n",
-            key: "delivery.baseDelayMs"),
+            label: "baseDelayMs above maxDelayMs",
+            yaml: "delivery:\n  baseDelayMs: 6000\n  maxDelayMs: 5000\n",
+            key: "delivery.baseDelayMs"
+        ),
         .init(
-            label: "short phone hash key", yaml: nil, environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": "too-short-key"],
-            key: "identity.phoneHashKey", mustNotContain: "too-short-key"),
+            label: "short phone hash key",
+            yaml: nil,
+            environment: ["RELAY_IDENTITY_PHONE_HASH_KEY": "too-short-key"],
+            key: "identity.phoneHashKey",
+            mustNotContain: "too-short-key"
+        ),
         .init(
-            label: "unreadable phone hash key file", yaml: nil,
+            label: "unreadable phone hash key file",
+            yaml: nil,
             environment: ["RELAY_IDENTITY_PHONE_HASH_KEY_FILE": "/nonexistent/relay-\(UUID().uuidString)"],
-            key: "identity.phoneHashKey"),
+            key: "identity.phoneHashKey"
+        ),
         .init(
-            label: "encryption key of 16 bytes", yaml: nil,
-            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "c2l4dGVlbi1ieXRlcy1rZXk="], key: "privacy.encryptionKey",
-            mustNotContain: "c2l4dGVlbi1ieXRlcy1rZXk="),
+            label: "encryption key of 16 bytes",
+            yaml: nil,
+            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "c2l4dGVlbi1ieXRlcy1rZXk="],
+            key: "privacy.encryptionKey",
+            mustNotContain: "c2l4dGVlbi1ieXRlcy1rZXk="
+        ),
         .init(
-            label: "encryption key not base64", yaml: nil,
-            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "not base64 at all, clearly!"], key: "privacy.encryptionKey",
-            mustNotContain: "not base64 at all"),
+            label: "encryption key not base64",
+            yaml: nil,
+            environment: ["RELAY_PRIVACY_ENCRYPTION_KEY": "not base64 at all, clearly!"],
+            key: "privacy.encryptionKey",
+            mustNotContain: "not base64 at all"
+        ),
         .init(
-            label: "short admin token", yaml: nil, environment: ["RELAY_ADMIN_TOKEN": "tiny-token1"], key: "admin.token",
-            mustNotContain: "tiny-token1"),
+            label: "short admin token",
+            yaml: nil,
+            environment: ["RELAY_ADMIN_TOKEN": "tiny-token1"],
+            key: "admin.token",
+            mustNotContain: "tiny-token1"
+        ),
         .init(label: "retention of zero days", yaml: "privacy:\n  retentionDays: 0\n", key: "privacy.retentionDays"),
         .init(label: "list value", yaml: "amqp:\n  host:\n    - a.example\n    - b.example\n", key: "amqp.host"),
         .init(label: "flow list value", yaml: "log:\n  level: [info, debug]\n", key: "log.level"),
-        .init(label: "bool not a bool", yaml: nil, environment: ["RELAY_AMQP_TLS_ENABLED": "maybe"], key: "amqp.tls.enabled"),
+        .init(
+            label: "bool not a bool",
+            yaml: nil,
+            environment: ["RELAY_AMQP_TLS_ENABLED": "maybe"],
+            key: "amqp.tls.enabled"
+        ),
         .init(label: "empty host", yaml: nil, environment: ["RELAY_AMQP_HOST": ""], key: "amqp.host"),
         .init(label: "fractional milliseconds", yaml: "delivery:\n  maxDelayMs: 2.5\n", key: "delivery.maxDelayMs"),
     ]
@@ -588,7 +642,8 @@ struct BadValueTests {
 
     @Test("a missing file: no key, and the message names the file")
     func missingFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("absent-\(UUID().uuidString).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("absent-\(UUID().uuidString).yaml")
+            .path
         let error = try #require(throws: ConfigurationError.self) {
             _ = try RelayConfiguration.load(filePath: path, environment: [:])
         }
@@ -614,7 +669,8 @@ struct EnvironmentNameTests {
             ("webhook.signingSecret", "RELAY_WEBHOOK_SIGNING_SECRET"),
             ("privacy.encryptionKey", "RELAY_PRIVACY_ENCRYPTION_KEY"),
             ("contacts.temporaryTtlDays", "RELAY_CONTACTS_TEMPORARY_TTL_DAYS"),
-        ])
+        ]
+    )
     func name(key: String, expected: String) {
         #expect(RelayConfiguration.environmentName(for: key) == expected)
     }
@@ -635,7 +691,8 @@ struct UnknownEnvironmentVariableTests {
             ("RELAY_CRM_LOOKUP_URL_TEMPLTE", "RELAY_CRM_LOOKUP_URL_TEMPLATE"),
             ("RELAY_AMQP_HEARTBEAT_SECOND", "RELAY_AMQP_HEARTBEAT_SECONDS"),
             ("RELAY_WEBHOOK_SIGNING_SECRET_FIEL", "RELAY_WEBHOOK_SIGNING_SECRET_FILE"),
-        ])
+        ]
+    )
     func typo(name: String, nearest: String) throws {
         let error = try #require(throws: ConfigurationError.self) {
             _ = try RelayConfiguration.load(filePath: nil, environment: [name: "x"])
@@ -655,10 +712,16 @@ struct UnknownEnvironmentVariableTests {
         #expect(fromFile.key == "delivery.inProcessRetryLimitMs")
         #expect(fromFile.message.contains("no longer used") && fromFile.message.contains("outbox"), "\(fromFile)")
         let fromEnvironment = try #require(throws: ConfigurationError.self) {
-            _ = try RelayConfiguration.load(filePath: nil, environment: ["RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS": "2000"])
+            _ = try RelayConfiguration.load(
+                filePath: nil,
+                environment: ["RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS": "2000"]
+            )
         }
         #expect(fromEnvironment.key == "delivery.inProcessRetryLimitMs")
-        #expect(fromEnvironment.message.contains("unset RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS"), "\(fromEnvironment)")
+        #expect(
+            fromEnvironment.message.contains("unset RELAY_DELIVERY_IN_PROCESS_RETRY_LIMIT_MS"),
+            "\(fromEnvironment)"
+        )
     }
 
     @Test("RELAY_STORE_DSN, a key that does not exist, is refused too")
@@ -682,12 +745,12 @@ struct UnknownEnvironmentVariableTests {
                 "RELAY_BROKER_PORT": "5673", "RELAY_TEST_BROKER_PORT": "5673", "RELAY_REPO_ROOT": "/tmp",
                 "RELAY_POSTGRES_PORT": "5433", "RELAY_TEST_POSTGRES_URL": "postgres://relay@127.0.0.1:5433/relay",
                 "RELAY_STORE_PATH": "/tmp/x.sqlite", "NOT_RELAY_STORE_PTH": "ignored: not ours",
-            ])
+            ]
+        )
         #expect(configuration.store.path == "/tmp/x.sqlite")
         #expect(configuration.webhook.signingSecret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     }
 }
-
 
 @Suite("The store a configuration names")
 struct StoreConfigurationTests {
@@ -703,7 +766,9 @@ struct StoreConfigurationTests {
         #expect(noDatabase.key == "store.url" && noDatabase.message.contains("names no database"), "\(noDatabase)")
 
         let (configuration, resolved) = try RelayConfiguration.load(
-            filePath: nil, environment: ["RELAY_STORE_URL": "postgres://relay:hunter2@db.internal:6432/relay"])
+            filePath: nil,
+            environment: ["RELAY_STORE_URL": "postgres://relay:hunter2@db.internal:6432/relay"]
+        )
         #expect(configuration.store.url == "postgres://relay:hunter2@db.internal:6432/relay")
         let shown = try #require(resolved.first { $0.key == "store.url" }).displayValue
         #expect(shown == "postgres://relay:***@db.internal:6432/relay")
@@ -717,7 +782,8 @@ struct StoreConfigurationTests {
     @Test("without store.url the relay opens SQLite at store.path; with it, PostgreSQL, the password from its secret")
     func opensTheNamedStore() throws {
         var configuration = RelayConfiguration()
-        configuration.store.path = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
+        configuration.store.path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: configuration.store.path) }
         let sqlite = try configuration.openStore(logger: Logger(label: "test"))
         #expect(sqlite.postgres == nil && sqlite.location == configuration.store.path)

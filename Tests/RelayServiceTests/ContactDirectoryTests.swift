@@ -21,7 +21,8 @@ struct ContactDirectoryTests {
 
     /// Runs `body` with a directory on a fresh store of this kind.
     func withDirectory(
-        _ kind: StoreKind, _ body: (any InteractionStore & ContactStore, ContactDirectory) async throws -> Void
+        _ kind: StoreKind,
+        _ body: (any InteractionStore & ContactStore, ContactDirectory) async throws -> Void
     ) async throws {
         try await kind.withStore { store in try await body(store, makeDirectory(store)) }
     }
@@ -29,45 +30,85 @@ struct ContactDirectoryTests {
     func makeDirectory(_ store: any ContactStore) -> ContactDirectory {
         let clock = self.clock
         let directory = ContactDirectory(
-            store: store, cipher: FieldCipher(base64Key: "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hIT0=")!, hasher: hasher,
-            timeToLive: .seconds(60 * 86_400), clock: { clock.date })
+            store: store,
+            cipher: FieldCipher(base64Key: "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hIT0=")!,
+            hasher: hasher,
+            timeToLive: .seconds(60 * 86_400),
+            clock: { clock.date }
+        )
         return directory
     }
 
     /// Commits a start event with its contact capture, as the pipeline does, at the injected time.
-    func start(_ store: any InteractionStore, _ directory: ContactDirectory, eventId: String, callId: String, from number: String) async throws {
+    func start(
+        _ store: any InteractionStore,
+        _ directory: ContactDirectory,
+        eventId: String,
+        callId: String,
+        from number: String
+    ) async throws {
         let event = PlatformEvent(
-            eventId: eventId, callId: callId, occurredAt: clock.date,
-            payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound)))
+            eventId: eventId,
+            callId: callId,
+            occurredAt: clock.date,
+            payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound))
+        )
         let linking = PhaseOneLinking(hasher: hasher.phone)
         let now = clock.date
-        _ = try await store.apply(callId: callId, eventId: eventId, now: now, contact: directory.capture(for: event)) { state in
+        _ = try await store.apply(callId: callId, eventId: eventId, now: now, contact: directory.capture(for: event)) {
+            state in
             (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
         }
     }
 
     /// The pipeline's batch as one commit: a store that reads a batch ahead and writes it at the end
     /// (PostgreSQL) must give each event what the events before it in the batch wrote.
-    @Test("in one batch, a new caller twice makes one contact and a known caller's start links to its CRM id", arguments: StoreKind.allCases)
+    @Test(
+        "in one batch, a new caller twice makes one contact and a known caller's start links to its CRM id",
+        arguments: StoreKind.allCases
+    )
     func oneBatch(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
             let known = try await directory.create(
-                ContactDraft(name: "Known Caller", phones: ["+15550100021"], externalIds: ["CRM:500245678"]))
+                ContactDraft(name: "Known Caller", phones: ["+15550100021"], externalIds: ["CRM:500245678"])
+            )
             let linking = PhaseOneLinking(hasher: hasher.phone)
             let now = clock.date
-            let starts = [("c1", "+15550100020"), ("c2", "+15550100020"), ("c3", "+15550100021"), ("c4", "+15550100022")]
+            let starts = [
+                ("c1", "+15550100020"), ("c2", "+15550100020"), ("c3", "+15550100021"), ("c4", "+15550100022"),
+            ]
             let applications = starts.map { callId, number in
                 let event = PlatformEvent(
-                    eventId: "start-\(callId)", callId: callId, occurredAt: now,
-                    payload: .callStarted(CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound)))
+                    eventId: "start-\(callId)",
+                    callId: callId,
+                    occurredAt: now,
+                    payload: .callStarted(
+                        CallStarted(fromNumber: number, toNumber: "+15550190000", direction: .inbound)
+                    )
+                )
                 let capture = directory.capture(for: event)
                 let caller = linking.caller(of: event)
-                return EventApplication(callId: callId, eventId: event.eventId, contact: capture, phoneKey: caller.phoneKey) {
-                    state, rows in
+                return EventApplication(
+                    callId: callId,
+                    eventId: event.eventId,
+                    contact: capture,
+                    phoneKey: caller.phoneKey
+                ) {
+                    state,
+                    rows in
                     let link = try directory.phaseOneLink(
-                        phoneKey: caller.phoneKey, keys: capture?.keys ?? [], now: now, rows)
+                        phoneKey: caller.phoneKey,
+                        keys: capture?.keys ?? [],
+                        now: now,
+                        rows
+                    )
                     let transition = CallCorrelator(linking: linking).handle(
-                        event, state: state, now: now, override: link?.externalId, caller: caller)
+                        event,
+                        state: state,
+                        now: now,
+                        override: link?.externalId,
+                        caller: caller
+                    )
                     return (transition.interaction, [NewOutboxEntry(kind: "k", payload: Array(callId.utf8))])
                 }
             }
@@ -90,7 +131,10 @@ struct ContactDirectoryTests {
         }
     }
 
-    @Test("a temporary contact expires 60 days after its last interaction, renewed by each; expiry removes its PII", arguments: StoreKind.allCases)
+    @Test(
+        "a temporary contact expires 60 days after its last interaction, renewed by each; expiry removes its PII",
+        arguments: StoreKind.allCases
+    )
     func expiry(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
             let caller = ContactReference.identifier(ContactIdentifier(kind: .phone, raw: "+15550100001")!)
@@ -118,16 +162,25 @@ struct ContactDirectoryTests {
         }
     }
 
-    @Test("identifiers with quotes, backslashes and control characters come back as they went in", arguments: StoreKind.allCases)
+    @Test(
+        "identifiers with quotes, backslashes and control characters come back as they went in",
+        arguments: StoreKind.allCases
+    )
     func awkwardIdentifiers(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
             let awkward = "open-\"id\\with\u{1}odd\nbits"
             let event = PlatformEvent(
-                eventId: "m1", callId: "m1", occurredAt: clock.date,
-                payload: .messageReceived(MessageReceived(platform: .open, messagingId: awkward, name: "Odd \"Q\" Name")))
+                eventId: "m1",
+                callId: "m1",
+                occurredAt: clock.date,
+                payload: .messageReceived(
+                    MessageReceived(platform: .open, messagingId: awkward, name: "Odd \"Q\" Name")
+                )
+            )
             let now = clock.date
             let linking = PhaseOneLinking(hasher: hasher.phone)
-            _ = try await store.apply(callId: "m1", eventId: "m1", now: now, contact: directory.capture(for: event)) { state in
+            _ = try await store.apply(callId: "m1", eventId: "m1", now: now, contact: directory.capture(for: event)) {
+                state in
                 (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
             }
             let identifier = try #require(ContactIdentifier(kind: .messaging(.open), raw: awkward))
@@ -141,7 +194,9 @@ struct ContactDirectoryTests {
         try await withDirectory(kind) { store, directory in
             let curated = try await directory.create(ContactDraft(name: "Kim", phones: ["+15550100002"]))
             try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100003")
-            let promoted = try await directory.promote(.identifier(ContactIdentifier(kind: .phone, raw: "+15550100003")!))
+            let promoted = try await directory.promote(
+                .identifier(ContactIdentifier(kind: .phone, raw: "+15550100003")!)
+            )
             #expect(promoted.type == .curated && promoted.expiresAt == nil)
             clock.advance(days: 3650)
             #expect(try await directory.expireDue() == 0)
@@ -149,7 +204,10 @@ struct ContactDirectoryTests {
         }
     }
 
-    @Test("an agent's edit promotes implicitly; an identifier owned elsewhere names the owner and changes nothing", arguments: StoreKind.allCases)
+    @Test(
+        "an agent's edit promotes implicitly; an identifier owned elsewhere names the owner and changes nothing",
+        arguments: StoreKind.allCases
+    )
     func editPromotes(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
             let owner = try await directory.create(ContactDraft(name: "Owner", emails: ["owner@example.com"]))
@@ -159,13 +217,20 @@ struct ContactDirectoryTests {
             #expect(before.type == .identified)
 
             let refused = try await #require(throws: ContactError.self) {
-                try await directory.edit(caller, ContactDraft(name: "Someone", emails: ["owner@example.com"]), author: "agent-3")
+                try await directory.edit(
+                    caller,
+                    ContactDraft(name: "Someone", emails: ["owner@example.com"]),
+                    author: "agent-3"
+                )
             }
             #expect(refused.code == .identifierOwned && refused.ownerId == owner.id)
             #expect(try await directory.show(caller) == before)
 
             let edited = try await directory.edit(
-                caller, ContactDraft(name: "Sam Caller", emails: ["sam@example.com"], note: "prefers mornings"), author: "agent-3")
+                caller,
+                ContactDraft(name: "Sam Caller", emails: ["sam@example.com"], note: "prefers mornings"),
+                author: "agent-3"
+            )
             #expect(edited.type == .curated && edited.expiresAt == nil && edited.name == "Sam Caller")
             #expect(edited.identifiers.map(\.kind.name) == ["phone", "email"])
             #expect(edited.notes.map(\.author) == ["agent-3"])
@@ -173,20 +238,38 @@ struct ContactDirectoryTests {
         }
     }
 
-    @Test("the retention purge takes a finished interaction's journey link and notes with it; the contact stays", arguments: StoreKind.allCases)
+    @Test(
+        "the retention purge takes a finished interaction's journey link and notes with it; the contact stays",
+        arguments: StoreKind.allCases
+    )
     func retention(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
             let linking = PhaseOneLinking(hasher: hasher.phone)
             let events = [
                 PlatformEvent(
-                    eventId: "s", callId: "c1", occurredAt: clock.date,
-                    payload: .callStarted(CallStarted(fromNumber: "+15550100009", toNumber: "+15550190000", direction: .inbound))),
+                    eventId: "s",
+                    callId: "c1",
+                    occurredAt: clock.date,
+                    payload: .callStarted(
+                        CallStarted(fromNumber: "+15550100009", toNumber: "+15550190000", direction: .inbound)
+                    )
+                ),
                 PlatformEvent(eventId: "e", callId: "c1", occurredAt: clock.date, payload: .callEnded(CallEnded())),
-                PlatformEvent(eventId: "w", callId: "c1", occurredAt: clock.date, payload: .wrapUp(WrapUp(wrapUpCode: "OK", notes: "call back"))),
+                PlatformEvent(
+                    eventId: "w",
+                    callId: "c1",
+                    occurredAt: clock.date,
+                    payload: .wrapUp(WrapUp(wrapUpCode: "OK", notes: "call back"))
+                ),
             ]
             for event in events {
                 let now = clock.date
-                _ = try await store.apply(callId: "c1", eventId: event.eventId, now: now, contact: directory.capture(for: event)) { state in
+                _ = try await store.apply(
+                    callId: "c1",
+                    eventId: event.eventId,
+                    now: now,
+                    contact: directory.capture(for: event)
+                ) { state in
                     (CallCorrelator(linking: linking).handle(event, state: state, now: now).interaction, [])
                 }
             }
@@ -203,17 +286,27 @@ struct ContactDirectoryTests {
         }
     }
 
-    @Test("forget erases the contact, its aliases, interactions and overrides, and reports the counts", arguments: StoreKind.allCases)
+    @Test(
+        "forget erases the contact, its aliases, interactions and overrides, and reports the counts",
+        arguments: StoreKind.allCases
+    )
     func forget(_ kind: StoreKind) async throws {
         try await withDirectory(kind) { store, directory in
-            let curated = try await directory.create(ContactDraft(name: "Lee", emails: ["lee@example.com"], externalIds: ["CRM:5"]))
+            let curated = try await directory.create(
+                ContactDraft(name: "Lee", emails: ["lee@example.com"], externalIds: ["CRM:5"])
+            )
             try await start(store, directory, eventId: "e1", callId: "c1", from: "+15550100005")
             try await start(store, directory, eventId: "e2", callId: "c2", from: "+15550100005")
             try await start(store, directory, eventId: "e3", callId: "other", from: "+15550100006")
             let phone = ContactIdentifier(kind: .phone, raw: "+15550100005")!
             _ = try await directory.merge(.identifier(phone), into: .id(curated.id))
             try await store.setOverride(
-                phoneKey: phone.key(hasher), externalId: "CRM:5", callId: "c1", now: clock.date, expiresAt: clock.date.addingTimeInterval(86_400))
+                phoneKey: phone.key(hasher),
+                externalId: "CRM:5",
+                callId: "c1",
+                now: clock.date,
+                expiresAt: clock.date.addingTimeInterval(86_400)
+            )
 
             let erased = try await directory.forget(ContactIdentifier(kind: .external, raw: "CRM:5")!)
             #expect(erased.contacts == 2 && erased.identifiers == 3 && erased.merges == 1)
@@ -222,7 +315,10 @@ struct ContactDirectoryTests {
             #expect(try await store.interaction(callId: "other") != nil)
             #expect(try await store.override(phoneKey: phone.key(hasher), now: clock.date) == nil)
             await #expect(throws: ContactError.self) { try await directory.show(.id(curated.id)) }
-            #expect(try await directory.journey(.identifier(ContactIdentifier(kind: .phone, raw: "+15550100006")!)).interactions.count == 1)
+            #expect(
+                try await directory.journey(.identifier(ContactIdentifier(kind: .phone, raw: "+15550100006")!))
+                    .interactions.count == 1
+            )
         }
     }
 }

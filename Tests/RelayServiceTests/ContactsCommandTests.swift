@@ -37,7 +37,8 @@ struct ContactsCommandTests {
             Grace Hopper,+44 20 7946 0958,grace@example.com,,
             Two People,+15550100001,grace@example.com,,
 
-            """)
+            """
+        )
         let result = try BuiltExecutable.run(["contacts", "import", csv], environment: environment)
         #expect(result.status == 1, "\(result)")
         #expect(result.stdout.contains("line 3: rejected: phone"))
@@ -45,7 +46,10 @@ struct ContactsCommandTests {
         #expect(result.stdout.contains("line 4: rejected: email"))
         #expect(result.stdout.contains("is not a valid email address"))
         #expect(result.stdout.contains("line 7: rejected: its identifiers belong to different contacts"))
-        #expect(!result.stdout.contains("line 2:") && !result.stdout.contains("line 5:") && !result.stdout.contains("line 6:"))
+        #expect(
+            !result.stdout.contains("line 2:") && !result.stdout.contains("line 5:")
+                && !result.stdout.contains("line 6:")
+        )
         #expect(result.stdout.contains("6 rows: 2 created, 1 updated, 3 rejected"), "\(result)")
         #expect(result.stderr.contains("imported 6/6 rows"))
 
@@ -57,7 +61,8 @@ struct ContactsCommandTests {
             {"name": 42}
             not json
             {"email": "linus@example.com", "externalId": "CRM:9"}
-            """)
+            """
+        )
         let json = try BuiltExecutable.run(["contacts", "import", jsonl, "--json"], environment: environment)
         #expect(json.status == 1, "\(json)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -71,23 +76,40 @@ struct ContactsCommandTests {
         #expect(shown.stdout.contains("identifier  external CRM:1"))
     }
 
-    @Test("create, a taken identifier, merge and unmerge refusals, an unknown contact and an empty journey: exit statuses")
+    @Test(
+        "create, a taken identifier, merge and unmerge refusals, an unknown contact and an empty journey: exit statuses"
+    )
     func operations() throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         let created = try BuiltExecutable.run(
-            ["contacts", "create", "--name", "Dee", "--phone", "+15550100004"], environment: environment)
+            ["contacts", "create", "--name", "Dee", "--phone", "+15550100004"],
+            environment: environment
+        )
         #expect(created.status == 0, "\(created)")
         let taken = try BuiltExecutable.run(
-            ["contacts", "create", "--name", "Eve", "--phone", "+1 555 010 0004"], environment: environment)
+            ["contacts", "create", "--name", "Eve", "--phone", "+1 555 010 0004"],
+            environment: environment
+        )
         #expect(taken.status == 1)
-        let deeId = created.stdout.replacingOccurrences(of: "created ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let deeId = created.stdout.replacingOccurrences(of: "created ", with: "").trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         #expect(taken.stderr.contains("already belongs to contact \(deeId)"))
         #expect(!taken.stderr.contains("5550100004"), "the number is masked")
 
-        _ = try BuiltExecutable.run(["contacts", "create", "--name", "Fay", "--email", "fay@example.com"], environment: environment)
-        let curated = try BuiltExecutable.run(["contacts", "merge", "fay@example.com", "--into", deeId], environment: environment)
+        _ = try BuiltExecutable.run(
+            ["contacts", "create", "--name", "Fay", "--email", "fay@example.com"],
+            environment: environment
+        )
+        let curated = try BuiltExecutable.run(
+            ["contacts", "merge", "fay@example.com", "--into", deeId],
+            environment: environment
+        )
         #expect(curated.status == 1 && curated.stderr.contains("both curated"))
-        let myself = try BuiltExecutable.run(["contacts", "merge", deeId, "--into", "+15550100004"], environment: environment)
+        let myself = try BuiltExecutable.run(
+            ["contacts", "merge", deeId, "--into", "+15550100004"],
+            environment: environment
+        )
         #expect(myself.status == 1 && myself.stderr.contains("itself"))
         let never = try BuiltExecutable.run(["contacts", "unmerge", "mg-never"], environment: environment)
         #expect(never.status == 1 && never.stderr.contains("no merge mg-never"))
@@ -97,7 +119,10 @@ struct ContactsCommandTests {
         #expect(journey.status == 0, "\(journey)")
         #expect(journey.stdout.contains("\"interactions\" : ["))
 
-        let forgot = try BuiltExecutable.run(["contacts", "forget", "--email", "fay@example.com"], environment: environment)
+        let forgot = try BuiltExecutable.run(
+            ["contacts", "forget", "--email", "fay@example.com"],
+            environment: environment
+        )
         #expect(forgot.status == 0, "\(forgot)")
         #expect(forgot.stdout.contains(": 1 contacts, 1 identifiers"))
         let gone = try BuiltExecutable.run(["contacts", "show", "fay@example.com"], environment: environment)

@@ -25,7 +25,8 @@ struct PIIMaskingLogHandlerTests {
             // When in doubt it masks: a number glued to an id by a hyphen may well be a caller's.
             ("customer-15550100071", "customer-*******0071"),
             ("GET /crm/contacts?phone=%2B15550100071", "GET /crm/contacts?phone=********0071"),
-        ])
+        ]
+    )
     func message(input: String, expected: String) {
         let (logger, store) = maskedLogger()
         logger.info("\(input)")
@@ -38,9 +39,11 @@ struct PIIMaskingLogHandlerTests {
         logger.warning(
             "dead-lettered\r\n\u{1B}[2Jforged",
             metadata: [
-                "call.id.masked": "c1\nnote:   SAFE TO PURGE", "error": "bad byte \u{0} and \u{202E}", "nested": ["k": "a\nb"],
+                "call.id.masked": "c1\nnote:   SAFE TO PURGE", "error": "bad byte \u{0} and \u{202E}",
+                "nested": ["k": "a\nb"],
                 "list": ["x\ty"],
-            ])
+            ]
+        )
         let line = store.all.joined()
         for control in ["\n", "\r", "\u{1B}", "\u{0}", "\t", "\u{202E}"] {
             #expect(!line.contains(control), "\(control.unicodeScalars.map(\.value)) in \(line)")
@@ -55,7 +58,8 @@ struct PIIMaskingLogHandlerTests {
         arguments: [
             "at 2026-11-24T10:05:00Z", "took 1500 ms", "queue t1732456789123-relay.events",
             "event 550e8400-e29b-41d4-a716-4466554400ab", "call.id privacy-call-0001", "attempt 3 of 4",
-        ])
+        ]
+    )
     func notPersonalData(input: String) {
         #expect(PIIScanner.mask(input) == input)
     }
@@ -68,7 +72,8 @@ struct PIIMaskingLogHandlerTests {
             metadata: [
                 "customer.name": "Ada Lovelace", "name": "Grace Hopper", "customerName": "Alan Turing",
                 "email": "not-an-address", "queue.id": "support",
-            ])
+            ]
+        )
         let line = store.all.joined()
         for name in ["Ada Lovelace", "Grace Hopper", "Alan Turing", "not-an-address"] {
             #expect(!line.contains(name), "\(name) is in \(line)")
@@ -88,7 +93,8 @@ struct PIIMaskingLogHandlerTests {
         logger.error(
             "lookup failed",
             error: LookupFailed(),
-            metadata: ["detail": .dictionary(["to": "bob@example.net"]), "list": .array(["+15550100098"])])
+            metadata: ["detail": .dictionary(["to": "bob@example.net"]), "list": .array(["+15550100098"])]
+        )
         let line = store.all.joined()
         for secret in ["+447700900123", "bob@example.net", "+15550100098", "+15550100099"] {
             #expect(!line.contains(secret), "\(secret) is in \(line)")

@@ -26,7 +26,7 @@ struct SerialPerKeyTests {
                 defer { state.waiting = [] }
                 return state.waiting
             }
-            waiting.forEach { $0.resume() }
+            for continuation in waiting { continuation.resume() }
         }
     }
 
@@ -73,7 +73,10 @@ struct SerialPerKeyTests {
         let third = Task { await serial.run("call-1") { log.append("third") } }
         try await waitUntil { serial.waitingCount(for: "call-1") == 2 }
         // Another call is not held up by call-1's turn.
-        let other = await serial.run("call-2") { log.append("other"); return 7 }
+        let other = await serial.run("call-2") {
+            log.append("other")
+            return 7
+        }
         #expect(other == 7)
         #expect(log.all == ["first started", "other"])
 

@@ -1,14 +1,18 @@
 import Foundation
 import RelayCore
-@testable import RelayStore
 import Testing
+
+@testable import RelayStore
 
 /// The state's hand-written JSON must be the JSON `JSONEncoder` writes, field for field, and read
 /// back to the same interaction: a field added to `Interaction` and not to the writer fails here.
 @Suite("Interaction state coding")
 struct InteractionStateCodingTests {
     static func full(_ seconds: Double) -> Interaction {
-        var interaction = Interaction(callId: "call/\"quoted\"\\ \u{1}\n\té", firstSeenAt: Date(timeIntervalSinceReferenceDate: seconds))
+        var interaction = Interaction(
+            callId: "call/\"quoted\"\\ \u{1}\n\té",
+            firstSeenAt: Date(timeIntervalSinceReferenceDate: seconds)
+        )
         interaction.status = .ended
         interaction.channel = .chat
         interaction.direction = .outbound
@@ -38,7 +42,10 @@ struct InteractionStateCodingTests {
     static var samples: [Interaction] {
         var minimal = Interaction(callId: "c", firstSeenAt: Date(timeIntervalSinceReferenceDate: 0))
         minimal.pendingContextUpdates = []
-        return [full(786_000_000), full(786_000_000.000_001), full(-5), full(1e-7), minimal, Interaction(callId: "", firstSeenAt: Date(timeIntervalSinceReferenceDate: 1))]
+        return [
+            full(786_000_000), full(786_000_000.000_001), full(-5), full(1e-7), minimal,
+            Interaction(callId: "", firstSeenAt: Date(timeIntervalSinceReferenceDate: 1)),
+        ]
     }
 
     @Test("every field of the fixture is set, so every field is compared")

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import RelayCore
-import Synchronization
 import RelayTesting
+import Synchronization
 import Testing
 
 @testable import RelayStore
@@ -10,7 +10,9 @@ import Testing
 /// The conformance suite of `InteractionStore`: every test runs on SQLite and on PostgreSQL and must get
 /// the same answers.
 @Suite struct InteractionStoreTests {
-    @Test(arguments: StoreKind.allCases) func relinkReplacesOnlyWhatItsRuleAllowsAndKeepsTheRestOfTheState(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func relinkReplacesOnlyWhatItsRuleAllowsAndKeepsTheRestOfTheState(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let now = Date(timeIntervalSince1970: 1_760_000_000)
             var state = sampleInteraction(callId: "call-1")
@@ -19,13 +21,19 @@ import Testing
             _ = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in (initial, []) }
             #expect(try await store.link(callId: "call-1") == "PHONE:6f1c2a")
 
-            #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly) == "CRM:1")
+            #expect(
+                try await store.relink(callId: "call-1", to: "CRM:1", now: now + 1, replacing: .phoneLinkOnly)
+                    == "CRM:1"
+            )
             var expected = state
             expected.externalId = "CRM:1"
             #expect(try await store.interaction(callId: "call-1") == expected)
             #expect(try await store.phoneLinkedInteractions(since: .distantPast, limit: 10).isEmpty)
             // A CRM answer never overwrites a CRM link; a validated switch does.
-            #expect(try await store.relink(callId: "call-1", to: "CRM:2", now: now + 2, replacing: .phoneLinkOnly) == "CRM:1")
+            #expect(
+                try await store.relink(callId: "call-1", to: "CRM:2", now: now + 2, replacing: .phoneLinkOnly)
+                    == "CRM:1"
+            )
             #expect(try await store.relink(callId: "call-1", to: "CRM:1", now: now + 2, replacing: .anyLink) == "CRM:1")
             #expect(try await store.relink(callId: "call-1", to: "ERP:7", now: now + 3, replacing: .anyLink) == "ERP:7")
             expected.externalId = "ERP:7"
@@ -67,7 +75,10 @@ import Testing
 
             // A later commit on another call gets later ids, and the unpublished list is oldest first.
             let later = try await store.apply(callId: "call-2", eventId: "event-2", now: now + 1) { _ in
-                (Interaction(callId: "call-2", firstSeenAt: now + 1), [NewOutboxEntry(kind: "deadLetter", payload: [7])])
+                (
+                    Interaction(callId: "call-2", firstSeenAt: now + 1),
+                    [NewOutboxEntry(kind: "deadLetter", payload: [7])]
+                )
             }
             guard case .committed(let laterEntries) = later else {
                 Issue.record("expected committed, got \(later)")
@@ -82,12 +93,20 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.allCases) func applyOfAnAlreadyProcessedEventReturnsItsOutboxWithoutCallingTheTransition(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func applyOfAnAlreadyProcessedEventReturnsItsOutboxWithoutCallingTheTransition(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let now = Date(timeIntervalSince1970: 1_760_000_000.5)
             let state = sampleInteraction(callId: "call-1")
             let first = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
-                (state, [NewOutboxEntry(kind: "customerUpdate", payload: [1]), NewOutboxEntry(kind: "deadLetter", payload: [2])])
+                (
+                    state,
+                    [
+                        NewOutboxEntry(kind: "customerUpdate", payload: [1]),
+                        NewOutboxEntry(kind: "deadLetter", payload: [2]),
+                    ]
+                )
             }
             guard case .committed(var entries) = first else {
                 Issue.record("expected committed, got \(first)")
@@ -143,7 +162,8 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.allCases) func aTransitionThatReturnsAnotherCallIsRefused(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func aTransitionThatReturnsAnotherCallIsRefused(_ kind: StoreKind) async throws
+    {
         try await kind.withInteractionStore { store in
             let error = await #expect(throws: StoreError.self) {
                 try await store.apply(callId: "call-1", eventId: "event-1", now: Date()) { _ in
@@ -166,7 +186,6 @@ import Testing
         }
     }
 
-
     @Test(arguments: StoreKind.allCases) func theStateRoundTripsExactly(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
             // Dates no decimal rendering of milliseconds or seconds since 1970 would give back bit for bit.
@@ -184,14 +203,18 @@ import Testing
 
     // MARK: Timers
 
-    @Test(arguments: StoreKind.allCases) func dueTimersAreReturnedSoonestFirstUpToTheLimit(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func dueTimersAreReturnedSoonestFirstUpToTheLimit(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let t0 = Date(timeIntervalSince1970: 1_760_000_000)
             func put(_ callId: String, eventId: String, dueIn offsets: [TimeInterval]) async throws -> Interaction {
                 var interaction = Interaction(callId: callId, firstSeenAt: t0)
                 interaction.status = .active
                 interaction.timers = offsets.map { InteractionTimer(kind: .endNeverCame, dueAt: t0 + $0) }
-                _ = try await store.apply(callId: callId, eventId: eventId, now: t0) { [interaction] _ in (interaction, []) }
+                _ = try await store.apply(callId: callId, eventId: eventId, now: t0) { [interaction] _ in
+                    (interaction, [])
+                }
                 return interaction
             }
             let a = try await put("a", eventId: "a-1", dueIn: [10, 500])
@@ -203,9 +226,12 @@ import Testing
 
             #expect(try await store.interactionsWithDueTimers(now: t0 + 20, limit: 10) == [b, a])
             #expect(try await store.interactionsWithDueTimers(now: t0 + 20, limit: 1) == [b])
-            #expect(try await store.interactionsWithDueTimers(now: t0 + 30, limit: 10) == [b, a, c])  // due at now counts
+            // Due at `now` counts.
+            #expect(try await store.interactionsWithDueTimers(now: t0 + 30, limit: 10) == [b, a, c])
             #expect(try await store.interactionsWithDueTimers(now: t0 + 4.999, limit: 10) == [])
-            #expect(try await store.interactionsWithDueTimers(now: t0 + 10_000, limit: 10).map(\.callId) == ["b", "a", "c"])
+            #expect(
+                try await store.interactionsWithDueTimers(now: t0 + 10_000, limit: 10).map(\.callId) == ["b", "a", "c"]
+            )
         }
     }
 
@@ -267,7 +293,9 @@ import Testing
     }
 
     /// Concurrent applies share transactions (group commit): one that throws must undo only itself.
-    @Test(arguments: StoreKind.allCases) func aThrowingTransitionInASharedCommitUndoesOnlyItself(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func aThrowingTransitionInASharedCommitUndoesOnlyItself(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let now = Date(timeIntervalSince1970: 1_760_000_000)
             struct Refused: Error {}
@@ -277,7 +305,10 @@ import Testing
                         do {
                             _ = try await store.apply(callId: "call-\(n)", eventId: "event-\(n)", now: now) { current in
                                 if n % 3 == 0 { throw Refused() }
-                                return (current ?? Interaction(callId: "call-\(n)", firstSeenAt: now), [NewOutboxEntry(kind: "k", payload: [1])])
+                                return (
+                                    current ?? Interaction(callId: "call-\(n)", firstSeenAt: now),
+                                    [NewOutboxEntry(kind: "k", payload: [1])]
+                                )
                             }
                             return (n, true)
                         } catch is Refused {
@@ -301,25 +332,44 @@ import Testing
 
     /// The pipeline's batch: one transaction, a savepoint per event. One that throws undoes only itself,
     /// the others commit with their outbox, and a repeat of an event in the batch is recognised.
-    @Test(arguments: StoreKind.allCases) func aBatchCommitsEachEventInASavepointOfItsOwn(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func aBatchCommitsEachEventInASavepointOfItsOwn(_ kind: StoreKind) async throws
+    {
         try await kind.withInteractionStore { store in
             let now = Date(timeIntervalSince1970: 1_760_000_000)
             struct Refused: Error {}
             func application(_ n: Int, eventId: String? = nil) -> EventApplication {
                 EventApplication(callId: "call-\(n)", eventId: eventId ?? "event-\(n)", contact: nil) { current, _ in
                     if n == 1 { throw Refused() }
-                    return (current ?? Interaction(callId: "call-\(n)", firstSeenAt: now), [NewOutboxEntry(kind: "k", payload: [UInt8(n)])])
+                    return (
+                        current ?? Interaction(callId: "call-\(n)", firstSeenAt: now),
+                        [NewOutboxEntry(kind: "k", payload: [UInt8(n)])]
+                    )
                 }
             }
-            let results = try await store.apply([application(0), application(1), application(2), application(0)], now: now)
+            let results = try await store.apply(
+                [application(0), application(1), application(2), application(0)],
+                now: now
+            )
             #expect(results.count == 4)
-            guard case .success(.committed(let first)) = results[0] else { Issue.record("event 0: \(results[0])"); return }
+            guard case .success(.committed(let first)) = results[0] else {
+                Issue.record("event 0: \(results[0])")
+                return
+            }
             #expect(first.map(\.payload) == [[0]])
-            guard case .failure(let error) = results[1] else { Issue.record("event 1 committed"); return }
+            guard case .failure(let error) = results[1] else {
+                Issue.record("event 1 committed")
+                return
+            }
             #expect(error is Refused)
-            guard case .success(.committed) = results[2] else { Issue.record("event 2: \(results[2])"); return }
+            guard case .success(.committed) = results[2] else {
+                Issue.record("event 2: \(results[2])")
+                return
+            }
             // The same event again in the batch: processed by the first, nothing added.
-            guard case .success(.alreadyProcessed) = results[3] else { Issue.record("repeat: \(results[3])"); return }
+            guard case .success(.alreadyProcessed) = results[3] else {
+                Issue.record("repeat: \(results[3])")
+                return
+            }
             let counts = try await store.rowCounts()
             #expect(counts.interactions == 2 && counts.processedEvents == 2 && counts.outbox == 2)
             #expect(try await store.interaction(callId: "call-1") == nil)
@@ -340,7 +390,10 @@ import Testing
                     return (next, [NewOutboxEntry(kind: "k", payload: Array(eventId.utf8))])
                 }
             }
-            let results = try await store.apply([application("e1", queue: "q1"), application("e2", queue: "q2")], now: now)
+            let results = try await store.apply(
+                [application("e1", queue: "q1"), application("e2", queue: "q2")],
+                now: now
+            )
             #expect(seen.withLock { $0 } == [nil, "q1"])
             var ids: [Int64] = []
             for result in results {
@@ -359,20 +412,37 @@ import Testing
 
     // MARK: Overrides
 
-    @Test(arguments: StoreKind.allCases) func overridesLiveUntilTheirExpiryAndAreReplacedAndPruned(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func overridesLiveUntilTheirExpiryAndAreReplacedAndPruned(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let now = Date(timeIntervalSince1970: 1_760_000_000)
             #expect(try await store.override(phoneKey: "k1", now: now) == nil)
             try await store.setOverride(
-                phoneKey: "k1", externalId: "CRM:1", callId: "c1", now: now, expiresAt: now.addingTimeInterval(60))
+                phoneKey: "k1",
+                externalId: "CRM:1",
+                callId: "c1",
+                now: now,
+                expiresAt: now.addingTimeInterval(60)
+            )
             #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(59)) == "CRM:1")
             #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(60)) == nil)
             #expect(try await store.override(phoneKey: "k2", now: now) == nil)
             try await store.setOverride(
-                phoneKey: "k1", externalId: "CRM:2", callId: "c2", now: now, expiresAt: now.addingTimeInterval(120))
+                phoneKey: "k1",
+                externalId: "CRM:2",
+                callId: "c2",
+                now: now,
+                expiresAt: now.addingTimeInterval(120)
+            )
             #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(90)) == "CRM:2")
             try await store.setOverride(
-                phoneKey: "k3", externalId: "ERP:9", callId: "c3", now: now, expiresAt: now.addingTimeInterval(10))
+                phoneKey: "k3",
+                externalId: "ERP:9",
+                callId: "c3",
+                now: now,
+                expiresAt: now.addingTimeInterval(10)
+            )
             #expect(try await store.pruneExpiredOverrides(now: now.addingTimeInterval(30)) == 1)
             #expect(try await store.override(phoneKey: "k1", now: now.addingTimeInterval(30)) == "CRM:2")
         }
@@ -380,7 +450,8 @@ import Testing
 
     // MARK: Pruning
 
-    @Test(arguments: StoreKind.allCases) func pruningProcessedEventsForgetsOnlyOlderOnes(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func pruningProcessedEventsForgetsOnlyOlderOnes(_ kind: StoreKind) async throws
+    {
         try await kind.withInteractionStore { store in
             let t0 = Date(timeIntervalSince1970: 1_760_000_000)
             let state = Interaction(callId: "call-1", firstSeenAt: t0)
@@ -409,7 +480,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreKind.allCases) func pruningTheOutboxNeverRemovesUnpublishedEntries(_ kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases) func pruningTheOutboxNeverRemovesUnpublishedEntries(
+        _ kind: StoreKind
+    ) async throws {
         try await kind.withInteractionStore { store in
             let t0 = Date(timeIntervalSince1970: 1_760_000_000)
             let result = try await store.apply(callId: "call-1", eventId: "event-1", now: t0) { _ in
@@ -444,7 +517,6 @@ import Testing
             #expect(nextEntries[0].id > entries[2].id)
         }
     }
-
 
 }
 
@@ -500,18 +572,29 @@ extension InteractionStore {
 struct OutboxWorkQueueTests {
     let t0 = Date(timeIntervalSince1970: 1_760_000_000)
 
-    func commit(_ store: any InteractionStore, _ kinds: [String], callId: String = "call-1", eventId: String = "e1")
+    func commit(
+        _ store: any InteractionStore,
+        _ kinds: [String],
+        callId: String = "call-1",
+        eventId: String = "e1"
+    )
         async throws -> [OutboxEntry]
     {
         let at = t0
         let result = try await store.apply(callId: callId, eventId: eventId, now: at) { state in
-            (state ?? Interaction(callId: callId, firstSeenAt: at), kinds.map { NewOutboxEntry(kind: $0, payload: [1]) })
+            (
+                state ?? Interaction(callId: callId, firstSeenAt: at),
+                kinds.map { NewOutboxEntry(kind: $0, payload: [1]) }
+            )
         }
         guard case .committed(let entries) = result else { throw StoreError(.databaseFailed, "not committed") }
         return entries
     }
 
-    @Test("a new entry is due when committed; a retry waits for its time, with its attempts and error on the row", arguments: StoreKind.allCases)
+    @Test(
+        "a new entry is due when committed; a retry waits for its time, with its attempts and error on the row",
+        arguments: StoreKind.allCases
+    )
     func retryScheduling(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
             let entries = try await commit(store, ["delivery", "lookup"])
@@ -519,10 +602,15 @@ struct OutboxWorkQueueTests {
             #expect(try await store.pendingOutbox(dueBy: t0, limit: 10).map(\.id) == entries.map(\.id))
 
             try await store.settleOutbox(
-                [.retry(id: entries[0].id, dueAt: t0 + 30, attempts: 1, lastError: "HTTP 503", payload: [2])], now: t0 + 1)
+                [.retry(id: entries[0].id, dueAt: t0 + 30, attempts: 1, lastError: "HTTP 503", payload: [2])],
+                now: t0 + 1
+            )
             #expect(try await store.pendingOutbox(dueBy: t0 + 29, limit: 10).map(\.id) == [entries[1].id])
             let retried = try #require(try await store.pendingOutbox(dueBy: t0 + 30, limit: 10).first)
-            #expect(retried.id == entries[0].id && retried.attempts == 1 && retried.lastError == "HTTP 503" && retried.payload == [2])
+            #expect(
+                retried.id == entries[0].id && retried.attempts == 1 && retried.lastError == "HTTP 503"
+                    && retried.payload == [2]
+            )
 
             let summary = try await store.outboxSummary(now: t0 + 10)
             #expect(summary.kinds["delivery"]?.pending == 1 && summary.kinds["delivery"]?.due == 0)
@@ -534,7 +622,9 @@ struct OutboxWorkQueueTests {
             #expect(try await store.pendingOutbox(dueBy: t0 + 11, limit: 10).count == 2)
             try await store.settleOutbox([.finished(id: entries[0].id, outcome: "delivered")], now: t0 + 12)
             try await store.settleOutbox(
-                [.retry(id: entries[0].id, dueAt: t0 + 60, attempts: 2, lastError: "late", payload: [3])], now: t0 + 13)
+                [.retry(id: entries[0].id, dueAt: t0 + 60, attempts: 2, lastError: "late", payload: [3])],
+                now: t0 + 13
+            )
             let finished = try #require(try await store.outboxEntry(id: entries[0].id))
             #expect(finished.outcome == "delivered" && finished.finishedAt == t0 + 12 && finished.attempts == 1)
             #expect(try await store.makeOutboxDue(ids: [entries[0].id], now: t0 + 14) == 0)
@@ -543,7 +633,10 @@ struct OutboxWorkQueueTests {
         }
     }
 
-    @Test("a poll reads the due ids from the index, then only the entries it asks for that are still pending", arguments: StoreKind.allCases)
+    @Test(
+        "a poll reads the due ids from the index, then only the entries it asks for that are still pending",
+        arguments: StoreKind.allCases
+    )
     func pollByIds(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
             let entries = try await commit(store, ["delivery", "delivery", "lookup", "delivery"])
@@ -551,33 +644,54 @@ struct OutboxWorkQueueTests {
                 [
                     .retry(id: entries[1].id, dueAt: t0 + 30, attempts: 1, lastError: "HTTP 503", payload: [2]),
                     .finished(id: entries[2].id, outcome: "delivered"),
-                ], now: t0 + 1)
+                ],
+                now: t0 + 1
+            )
             #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 10) == [entries[0].id, entries[3].id])
             #expect(try await store.pendingOutboxIds(dueBy: t0 + 2, limit: 1) == [entries[0].id])
-            #expect(try await store.pendingOutboxIds(dueBy: t0 + 30, limit: 10) == [entries[0].id, entries[1].id, entries[3].id])
+            #expect(
+                try await store.pendingOutboxIds(dueBy: t0 + 30, limit: 10) == [
+                    entries[0].id, entries[1].id, entries[3].id,
+                ]
+            )
             // Asked in any order, answered in commit order; a finished one is left out, and one due later
             // (rescheduled by someone else since its id was read) too.
-            let read = try await store.pendingOutbox(ids: [entries[3].id, entries[2].id, entries[1].id], dueBy: t0 + 30)
+            let read = try await store.pendingOutbox(
+                ids: [entries[3].id, entries[2].id, entries[1].id],
+                dueBy: t0 + 30
+            )
             #expect(read.map(\.id) == [entries[1].id, entries[3].id])
             #expect(read[0].attempts == 1 && read[0].payload == [2])
-            #expect(try await store.pendingOutbox(ids: [entries[1].id, entries[3].id], dueBy: t0 + 2).map(\.id) == [entries[3].id])
+            #expect(
+                try await store.pendingOutbox(ids: [entries[1].id, entries[3].id], dueBy: t0 + 2).map(\.id) == [
+                    entries[3].id
+                ]
+            )
             #expect(try await store.pendingOutbox(ids: [], dueBy: nil).isEmpty)
         }
     }
 
-    @Test("a job whose dead-letter record the broker did not take becomes that record, still to publish", arguments: StoreKind.allCases)
+    @Test(
+        "a job whose dead-letter record the broker did not take becomes that record, still to publish",
+        arguments: StoreKind.allCases
+    )
     func deadLetterConversion(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
             let entry = try #require(try await commit(store, ["delivery"]).first)
             try await store.settleOutbox(
-                [.deadLetter(id: entry.id, dueAt: t0 + 5, lastError: "broker away", record: [9, 9])], now: t0 + 1)
+                [.deadLetter(id: entry.id, dueAt: t0 + 5, lastError: "broker away", record: [9, 9])],
+                now: t0 + 1
+            )
             let converted = try #require(try await store.outboxEntry(id: entry.id))
             #expect(converted.kind == "deadLetter" && converted.payload == [9, 9] && converted.finishedAt == nil)
             #expect(converted.dueAt == t0 + 5 && converted.lastError == "broker away")
         }
     }
 
-    @Test("a lookup's answer relinks the call and queues its update in one transaction, unless the link is another's", arguments: StoreKind.allCases)
+    @Test(
+        "a lookup's answer relinks the call and queues its update in one transaction, unless the link is another's",
+        arguments: StoreKind.allCases
+    )
     func completeLookup(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
             let phone = "PHONE:" + String(repeating: "cd", count: 32)
@@ -588,8 +702,14 @@ struct OutboxWorkQueueTests {
             }
             let lookup = try #require(try await store.pendingOutbox(dueBy: nil, limit: 10).first)
             let completion = LookupCompletion(
-                entryId: lookup.id, callId: "call-1", causeId: "e1", externalId: "CRM:5", rule: .phoneLinkOnly,
-                update: NewOutboxEntry(kind: "delivery", payload: [7]), override: (phoneKey: "key-1", expiresAt: t0 + 3600))
+                entryId: lookup.id,
+                callId: "call-1",
+                causeId: "e1",
+                externalId: "CRM:5",
+                rule: .phoneLinkOnly,
+                update: NewOutboxEntry(kind: "delivery", payload: [7]),
+                override: (phoneKey: "key-1", expiresAt: t0 + 3600)
+            )
             let done = try await store.completeLookup(completion, now: t0 + 1)
             #expect(done.link == "CRM:5")
             #expect(done.update?.kind == "delivery" && done.update?.payload == [7] && done.update?.causeId == "e1")
@@ -600,8 +720,15 @@ struct OutboxWorkQueueTests {
             // A second answer that may replace only a PHONE: link finds the CRM link and queues nothing.
             let again = try await store.completeLookup(
                 LookupCompletion(
-                    entryId: lookup.id, callId: "call-1", causeId: "e1", externalId: "CRM:6", rule: .phoneLinkOnly,
-                    update: NewOutboxEntry(kind: "delivery", payload: [8])), now: t0 + 2)
+                    entryId: lookup.id,
+                    callId: "call-1",
+                    causeId: "e1",
+                    externalId: "CRM:6",
+                    rule: .phoneLinkOnly,
+                    update: NewOutboxEntry(kind: "delivery", payload: [8])
+                ),
+                now: t0 + 2
+            )
             #expect(again.link == "CRM:5" && again.update == nil)
             #expect(try await store.pendingOutbox(dueBy: nil, limit: 10).map(\.payload) == [[7]])
         }

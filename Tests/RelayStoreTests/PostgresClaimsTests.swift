@@ -15,14 +15,20 @@ struct PostgresClaimsTests {
     /// Runs `body` with relays named `names` on one fresh schema, each with its pool (and claim renewal)
     /// running in a task the body may cancel, as a SIGKILL would end it: without releasing anything.
     func withRelays(
-        _ names: [String], lease: Duration,
+        _ names: [String],
+        lease: Duration,
         _ body: ([(store: PostgresStore, run: Task<Void, any Error>)]) async throws -> Void
     ) async throws {
         try await TestPostgres.withEmptySchema { url, schema in
             let relays = names.map { name in
                 let store = PostgresStore(
-                    configuration: url, searchPath: schema, maximumConnections: 4, instance: name, claimLease: lease,
-                    logger: TestPostgres.logger)
+                    configuration: url,
+                    searchPath: schema,
+                    maximumConnections: 4,
+                    instance: name,
+                    claimLease: lease,
+                    logger: TestPostgres.logger
+                )
                 return (store: store, run: Task { try await store.run() })
             }
             defer { for relay in relays { relay.run.cancel() } }
@@ -81,7 +87,10 @@ struct PostgresClaimsTests {
                 return !taken.isEmpty
             }
             #expect(taken.map(\.id) == ids)
-            #expect(try await b.claimOutbox(ids: ids, dueBy: nil).map(\.id) == ids, "b's own claim is b's to take again")
+            #expect(
+                try await b.claimOutbox(ids: ids, dueBy: nil).map(\.id) == ids,
+                "b's own claim is b's to take again"
+            )
         }
     }
 

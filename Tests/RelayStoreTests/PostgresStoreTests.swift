@@ -19,7 +19,9 @@ struct PostgresStoreTests {
         }
         // Three relays starting at once on an empty schema: the advisory lock lets one migrate.
         try await TestPostgres.withEmptySchema { url, schema in
-            let relays = (0..<3).map { _ in PostgresStore(configuration: url, searchPath: schema, logger: TestPostgres.logger) }
+            let relays = (0..<3).map { _ in
+                PostgresStore(configuration: url, searchPath: schema, logger: TestPostgres.logger)
+            }
             let runs = relays.map { relay in Task { try await relay.run() } }
             defer { for run in runs { run.cancel() } }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
@@ -31,7 +33,9 @@ struct PostgresStoreTests {
 
             // A database a newer relay migrated: this one refuses to work on it.
             try await relays[0].client.query(
-                "INSERT INTO relay_schema_migration (version, name) VALUES (999, 'future')", logger: TestPostgres.logger)
+                "INSERT INTO relay_schema_migration (version, name) VALUES (999, 'future')",
+                logger: TestPostgres.logger
+            )
             let refusal = await #expect(throws: PostgresStoreError.self) { try await relays[1].migrate() }
             #expect(refusal?.description.contains("version 999, newer than this relay knows") == true)
         }
@@ -47,11 +51,15 @@ struct PostgresStoreTests {
             // PostgreSQL's text holds no NUL: refused when read ahead (a call id) or when written (an outbox kind).
             func application(_ callId: String, kind: String = "k") -> EventApplication {
                 EventApplication(callId: callId, eventId: "event-\(callId)", contact: nil) { current, _ in
-                    (current ?? Interaction(callId: callId, firstSeenAt: now), [NewOutboxEntry(kind: kind, payload: [1])])
+                    (
+                        current ?? Interaction(callId: callId, firstSeenAt: now),
+                        [NewOutboxEntry(kind: kind, payload: [1])]
+                    )
                 }
             }
             let batch = [
-                application("call-0"), application("call-1", kind: "k\u{0}"), application("call-2"), application("call-\u{0}3"),
+                application("call-0"), application("call-1", kind: "k\u{0}"), application("call-2"),
+                application("call-\u{0}3"),
                 application("call-4"),
             ]
             let results = try await store.apply(batch, now: now)
@@ -82,7 +90,9 @@ struct PostgresStoreTests {
                         """
                         SELECT count(*) FROM pg_locks
                         WHERE locktype = 'advisory' AND NOT granted AND ((classid::int8 << 32) | objid::int8) = \(lock)
-                        """, logger: TestPostgres.logger)
+                        """,
+                        logger: TestPostgres.logger
+                    )
                     for try await waiting in rows.decode(Int.self) { return waiting > 0 }
                     return false
                 }
@@ -102,24 +112,41 @@ struct PostgresStoreTests {
         let run = Task { try await store.run() }
         defer { run.cancel() }
         let error = await #expect(throws: PostgresStoreError.self) { try await store.migrate(timeout: .seconds(2)) }
-        #expect(error?.description.contains("\(url.host):\(url.port)/\(url.database) did not answer") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("\(url.host):\(url.port)/\(url.database) did not answer") == true,
+            "\(String(describing: error))"
+        )
         #expect(error?.description.contains("not-the-password") == false)
     }
 
     @Test("store.url: postgres://user:password@host:port/database, the password never shown")
     func url() throws {
         let url = try PostgresURL(parsing: "postgres://relay:s%40cret@db.internal:6432/relay")
-        #expect(url == PostgresURL(host: "db.internal", port: 6432, username: "relay", password: "s@cret", database: "relay"))
+        #expect(
+            url
+                == PostgresURL(
+                    host: "db.internal",
+                    port: 6432,
+                    username: "relay",
+                    password: "s@cret",
+                    database: "relay"
+                )
+        )
         #expect(url.description == "postgres://relay:***@db.internal:6432/relay")
         #expect(try PostgresURL(parsing: "postgresql://relay@localhost/relay").port == 5432)
-        #expect(try PostgresURL(parsing: "postgres://relay:50%2541@localhost/relay").password == "50%41", "decoded once")
+        #expect(
+            try PostgresURL(parsing: "postgres://relay:50%2541@localhost/relay").password == "50%41",
+            "decoded once"
+        )
         for (text, reason) in [
             ("mysql://relay@localhost/relay", "not a postgres:// URL"), ("postgres://localhost/relay", "names no user"),
             ("postgres://relay@localhost", "names no database"),
         ] {
             #expect(throws: PostgresStoreError.self, "\(text)") { try PostgresURL(parsing: text) }
             #expect((try? PostgresURL(parsing: text)) == nil)
-            do { _ = try PostgresURL(parsing: text) } catch { #expect(error.description.contains(reason), "\(text): \(error)") }
+            do { _ = try PostgresURL(parsing: text) } catch {
+                #expect(error.description.contains(reason), "\(text): \(error)")
+            }
         }
     }
 }

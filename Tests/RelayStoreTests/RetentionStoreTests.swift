@@ -13,7 +13,11 @@ struct RetentionStoreTests {
 
     /// Commits one event for `callId` at `at`, leaving the interaction in `status` with one outbox entry.
     func commit(
-        _ store: any InteractionStore, callId: String, eventId: String, status: Interaction.Status, at: Date
+        _ store: any InteractionStore,
+        callId: String,
+        eventId: String,
+        status: Interaction.Status,
+        at: Date
     ) async throws -> [OutboxEntry] {
         let result = try await store.apply(callId: callId, eventId: eventId, now: at) { current in
             var interaction = current ?? Interaction(callId: callId, firstSeenAt: at)
@@ -26,17 +30,41 @@ struct RetentionStoreTests {
 
     struct UnexpectedResult: Error {}
 
-    @Test("old completed and orphaned interactions go with their event ids and published entries; the rest stays", arguments: StoreKind.allCases)
+    @Test(
+        "old completed and orphaned interactions go with their event ids and published entries; the rest stays",
+        arguments: StoreKind.allCases
+    )
     func purge(_ kind: StoreKind) async throws {
         try await kind.withInteractionStore { store in
-            let oldCompleted = try await commit(store, callId: "old-completed", eventId: "e1", status: .active, at: longAgo)
+            let oldCompleted =
+                try await commit(store, callId: "old-completed", eventId: "e1", status: .active, at: longAgo)
                 + (try await commit(store, callId: "old-completed", eventId: "e2", status: .completed, at: longAgo))
-            let oldOrphaned = try await commit(store, callId: "old-orphaned", eventId: "e3", status: .orphaned, at: longAgo)
-            let oldUnpublished = try await commit(store, callId: "old-unpublished", eventId: "e4", status: .completed, at: longAgo)
+            let oldOrphaned = try await commit(
+                store,
+                callId: "old-orphaned",
+                eventId: "e3",
+                status: .orphaned,
+                at: longAgo
+            )
+            let oldUnpublished = try await commit(
+                store,
+                callId: "old-unpublished",
+                eventId: "e4",
+                status: .completed,
+                at: longAgo
+            )
             let oldActive = try await commit(store, callId: "old-active", eventId: "e5", status: .active, at: longAgo)
-            let recentCompleted = try await commit(store, callId: "recent-completed", eventId: "e6", status: .completed, at: recently)
+            let recentCompleted = try await commit(
+                store,
+                callId: "recent-completed",
+                eventId: "e6",
+                status: .completed,
+                at: recently
+            )
             try await store.finishForTest(
-                (oldCompleted + oldOrphaned + oldActive + recentCompleted).map(\.id), at: longAgo)
+                (oldCompleted + oldOrphaned + oldActive + recentCompleted).map(\.id),
+                at: longAgo
+            )
             _ = oldUnpublished
 
             let purged = try await store.purgeFinishedInteractions(before: cutoff)
@@ -56,7 +84,10 @@ struct RetentionStoreTests {
             #expect(try await store.pendingOutbox(dueBy: nil, limit: 10).map(\.callId) == ["old-unpublished"])
 
             // A second purge finds nothing more.
-            #expect(try await store.purgeFinishedInteractions(before: cutoff) == .init(interactions: 0, processedEvents: 0, outboxEntries: 0))
+            #expect(
+                try await store.purgeFinishedInteractions(before: cutoff)
+                    == .init(interactions: 0, processedEvents: 0, outboxEntries: 0)
+            )
         }
     }
 }

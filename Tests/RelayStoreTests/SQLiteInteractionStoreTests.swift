@@ -17,7 +17,13 @@ import Testing
             do {
                 let store = try SQLiteInteractionStore(path: path)
                 let result = try await store.apply(callId: "call-1", eventId: "event-1", now: now) { _ in
-                    (state, [NewOutboxEntry(kind: "customerUpdate", payload: [1]), NewOutboxEntry(kind: "deadLetter", payload: [2])])
+                    (
+                        state,
+                        [
+                            NewOutboxEntry(kind: "customerUpdate", payload: [1]),
+                            NewOutboxEntry(kind: "deadLetter", payload: [2]),
+                        ]
+                    )
                 }
                 guard case .committed(let entries) = result else {
                     Issue.record("expected committed, got \(result)")
@@ -111,13 +117,16 @@ import Testing
                 sql: """
                     INSERT INTO outbox (cause_id, call_id, kind, payload, created_at, published_at)
                     VALUES ('e1', 'call-1', 'delivery', x'01', 100, 101), ('e2', 'call-2', 'lookup', x'02', 200, NULL)
-                    """)
+                    """
+            )
         }
         let store = try SQLiteInteractionStore(path: path)
         let pending = try await store.pendingOutbox(dueBy: nil, limit: 10)
         #expect(pending.map(\.causeId) == ["e2"])
         #expect(pending.first?.dueAt == Date(timeIntervalSince1970: 200) && pending.first?.attempts == 0)
         let finished = try await store.outboxEntries(.init(state: .finished))
-        #expect(finished.map(\.outcome) == ["published"] && finished.first?.finishedAt == Date(timeIntervalSince1970: 101))
+        #expect(
+            finished.map(\.outcome) == ["published"] && finished.first?.finishedAt == Date(timeIntervalSince1970: 101)
+        )
     }
 }

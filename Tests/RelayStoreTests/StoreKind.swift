@@ -33,7 +33,9 @@ extension PostgresStore: TestableStore {
             """
             SELECT (SELECT COUNT(*) FROM interaction), (SELECT COUNT(*) FROM processed_event),
                 (SELECT COUNT(*) FROM outbox)
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await (interactions, processedEvents, outbox) in rows.decode((Int, Int, Int).self) {
             return (interactions, processedEvents, outbox)
         }

@@ -53,7 +53,9 @@ struct Options {
         while let flag = iterator.next() {
             guard let value = iterator.next() else { fail("\(flag) needs a value") }
             func number(atLeast minimum: Int) -> Int {
-                guard let number = Int(value), number >= minimum else { fail("\(flag) needs a whole number ≥ \(minimum)") }
+                guard let number = Int(value), number >= minimum else {
+                    fail("\(flag) needs a whole number ≥ \(minimum)")
+                }
                 return number
             }
             switch flag {
@@ -68,7 +70,10 @@ struct Options {
             case "--broker":
                 guard let choice = BrokerChoice(rawValue: value) else { fail("--broker is single or cluster") }
                 broker = choice
-            default: fail("unknown option \(flag); known: --calls --kills --relays --store --broker --lease --upstream-delay-ms")
+            default:
+                fail(
+                    "unknown option \(flag); known: --calls --kills --relays --store --broker --lease --upstream-delay-ms"
+                )
             }
         }
         if relays > 1 && store == .sqlite { fail("several relays need a shared store: add --store postgres") }
@@ -124,7 +129,9 @@ guard FileManager.default.isExecutableFile(atPath: relayBinary) else {
 let simulator = try await SimulatedPlatform.start(logger: logger) { _, request in
     guard options.upstreamDelayMilliseconds > 0, request.method != "GET" else { return nil }
     return ScriptedResponse(
-        status: request.method == "PUT" ? 200 : 204, delay: .milliseconds(options.upstreamDelayMilliseconds))
+        status: request.method == "PUT" ? 200 : 204,
+        delay: .milliseconds(options.upstreamDelayMilliseconds)
+    )
 }
 let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -143,7 +150,9 @@ final class RelayProcess {
         let ports = options.brokerPorts
         let home = ports[slot % ports.count]
         environment["RELAY_AMQP_PORT"] = String(home)
-        environment["RELAY_AMQP_FAILOVER_NODES"] = ports.filter { $0 != home }.map { "127.0.0.1:\($0)" }.joined(separator: ",")
+        environment["RELAY_AMQP_FAILOVER_NODES"] = ports.filter { $0 != home }.map { "127.0.0.1:\($0)" }.joined(
+            separator: ","
+        )
         environment["RELAY_AMQP_NAME_PREFIX"] = prefix
         environment["RELAY_AMQP_TOPOLOGY_FILE"] = options.root + "/topology/definitions.json"
         if let postgresURL {
@@ -199,9 +208,15 @@ func script(_ name: String, _ arguments: String...) throws {
 let postgresClient: PostgresClient? = postgresURL.map { url in
     PostgresClient(
         configuration: .init(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-            tls: .disable),
-        backgroundLogger: logger)
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: .disable
+        ),
+        backgroundLogger: logger
+    )
 }
 let postgresPool = Task { await postgresClient?.run() }
 
@@ -228,10 +243,20 @@ func finishTimes(of ids: [Int64]) async throws -> [Int64: Date] {
     try await withPostgres { client in
         var finished: [Int64: Date] = [:]
         let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT id, finished_at FROM \(schema).outbox WHERE id = ANY($1) AND finished_at IS NOT NULL",
-                          binds: { var binds = PostgresBindings(); binds.append(ids); return binds }()),
-            logger: logger)
-        for try await (id, seconds) in rows.decode((Int64, Double).self) { finished[id] = Date(timeIntervalSince1970: seconds) }
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT id, finished_at FROM \(schema).outbox WHERE id = ANY($1) AND finished_at IS NOT NULL",
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(ids)
+                    return binds
+                }()
+            ),
+            logger: logger
+        )
+        for try await (id, seconds) in rows.decode((Int64, Double).self) {
+            finished[id] = Date(timeIntervalSince1970: seconds)
+        }
         return finished
     }
 }
@@ -240,21 +265,37 @@ func unfinishedClaimCount(of instance: String) async throws -> Int {
     try await withPostgres { client in
         var count = 0
         let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
-                          binds: { var binds = PostgresBindings(); binds.append(instance); return binds }()),
-            logger: logger)
+            PostgresQuery(
+                unsafeSQL: "SELECT COUNT(*) FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(instance)
+                    return binds
+                }()
+            ),
+            logger: logger
+        )
         for try await total in rows.decode(Int.self) { count = total }
         return count
     }
 }
 
-func claims(of instance: String, killedAt: ContinuousClock.Instant, killedAtDate: Date) async throws -> ClaimsLeftBehind {
+func claims(of instance: String, killedAt: ContinuousClock.Instant, killedAtDate: Date) async throws -> ClaimsLeftBehind
+{
     try await withPostgres { client in
         var entries: [(id: Int64, deliveryKey: String?)] = []
         let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT id, kind, payload FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
-                          binds: { var binds = PostgresBindings(); binds.append(instance); return binds }()),
-            logger: logger)
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT id, kind, payload FROM \(schema).outbox WHERE claimed_by = $1 AND finished_at IS NULL",
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(instance)
+                    return binds
+                }()
+            ),
+            logger: logger
+        )
         for try await (id, kind, payload) in rows.decode((Int64, String, ByteBuffer).self) {
             let job = kind == "delivery" ? try? DeliveryJob.decode(Array(buffer: payload)) : nil
             entries.append((id, job.map { $0.webhookId ?? $0.idempotencyKey }))
@@ -269,20 +310,41 @@ func events(forCall index: Int) -> [(String, [UInt8])] {
     let callId = "fault-call-\(index)"
     let number = String(format: "+1555%07d", index)
     return [
-        ("callStarted", body(#"{"eventId":"\#(callId)-s","type":"callStarted","callId":"\#(callId)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(number)","toNumber":"+15550190000","direction":"inbound"}"#)),
-        ("callEnded", body(#"{"eventId":"\#(callId)-e","type":"callEnded","callId":"\#(callId)","occurredAt":"2026-11-24T10:04:00Z","disconnectType":"client"}"#)),
-        ("wrapUp", body(#"{"eventId":"\#(callId)-w","type":"wrapUp","callId":"\#(callId)","occurredAt":"2026-11-24T10:05:00Z","wrapUpCode":"DONE"}"#)),
+        (
+            "callStarted",
+            body(
+                #"{"eventId":"\#(callId)-s","type":"callStarted","callId":"\#(callId)","occurredAt":"2026-11-24T10:00:00Z","fromNumber":"\#(number)","toNumber":"+15550190000","direction":"inbound"}"#
+            )
+        ),
+        (
+            "callEnded",
+            body(
+                #"{"eventId":"\#(callId)-e","type":"callEnded","callId":"\#(callId)","occurredAt":"2026-11-24T10:04:00Z","disconnectType":"client"}"#
+            )
+        ),
+        (
+            "wrapUp",
+            body(
+                #"{"eventId":"\#(callId)-w","type":"wrapUp","callId":"\#(callId)","occurredAt":"2026-11-24T10:05:00Z","wrapUpCode":"DONE"}"#
+            )
+        ),
     ]
 }
 
 /// The relays, by slot; the first is the one killed.
 var relays = try (0..<options.relays).map { try RelayProcess(slot: $0, generation: 0) }
 let ports = options.brokerPorts
-var publisherConfiguration = AMQPConfiguration(port: ports[0], connectionName: "relay-fault", reconnectMaxDelay: .seconds(1))
+var publisherConfiguration = AMQPConfiguration(
+    port: ports[0],
+    connectionName: "relay-fault",
+    reconnectMaxDelay: .seconds(1)
+)
 publisherConfiguration.failoverEndpoints = ports.dropFirst().map { .init(host: "127.0.0.1", port: $0) }
 let publisher = AMQPClient(
     configuration: publisherConfiguration,
-    topology: try Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix), logger: logger)
+    topology: try Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix),
+    logger: logger
+)
 publisher.start()
 try await publisher.waitUntilConnected(timeout: .seconds(30))
 // Every relay consuming (and so its store migrated) before the first event, or the first kill could
@@ -295,7 +357,8 @@ while (try? await publisher.consumerCount(queue: prefix + "relay.events")) ?? 0 
 let brokerFault = options.broker == .single ? "1 broker restart" : "node 1 of 3 stopped and started again"
 say(
     "\(options.calls) calls (\(options.calls * 3) events), \(options.relays) relay(s) on \(options.store), "
-        + "\(options.kills) SIGKILLs of relay 1, \(brokerFault)")
+        + "\(options.kills) SIGKILLs of relay 1, \(brokerFault)"
+)
 
 /// Publishes until a node confirms it: while a cluster node goes away, a publish in flight fails and
 /// is sent again (a repeated event is absorbed by its event id).
@@ -333,7 +396,9 @@ for slice in 0..<slices {
         for index in range {
             group.addTask {
                 for (type, payload) in events(forCall: index) {
-                    try await publishConfirmed(OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: payload))
+                    try await publishConfirmed(
+                        OutboundMessage(exchange: prefix + "platform.events", routingKey: type, body: payload)
+                    )
                 }
             }
         }
@@ -346,7 +411,9 @@ for slice in 0..<slices {
     if options.store == .postgres && killsDone < options.kills {
         let holdingDeadline = ContinuousClock.now + .seconds(60)
         while (try? await unfinishedClaimCount(of: relays[0].instanceName)) ?? 0 < 1 {
-            guard ContinuousClock.now < holdingDeadline else { fail("relay 1 held no claimed work for 60 s before kill \(killsDone + 1)") }
+            guard ContinuousClock.now < holdingDeadline else {
+                fail("relay 1 held no claimed work for 60 s before kill \(killsDone + 1)")
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
         // A moment more, varied: some kills find entries committed and not yet sent, others sends on
@@ -369,7 +436,9 @@ for slice in 0..<slices {
                 fail("could not read the killed relay's claims: \(String(reflecting: error))")
             }
             claimsLeftBehind.append(left)
-            say("SIGKILL \(killsDone) of relay 1 after \(range.upperBound) calls published; it left \(left.entries.count) claimed entries unfinished")
+            say(
+                "SIGKILL \(killsDone) of relay 1 after \(range.upperBound) calls published; it left \(left.entries.count) claimed entries unfinished"
+            )
         } else {
             say("SIGKILL \(killsDone) after \(range.upperBound) calls published")
         }
@@ -426,31 +495,45 @@ let missingWebhooks = expectedWebhooks.subtracting(webhookIds).count
 let missingUpdates = expectedUpdates.subtracting(updateKeys).count
 let unexpected = webhookIds.subtracting(expectedWebhooks).count + updateKeys.subtracting(expectedUpdates).count
 // A repeated delivery is legal (at least once) only if it is the same request under the same id.
-let divergentWebhooks = Dictionary(grouping: webhooks, by: { $0.id ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
-let divergentUpdates = Dictionary(grouping: updates, by: { $0.idempotencyKey ?? "" }).values.filter { Set($0.map(\.body)).count > 1 }.count
+let divergentWebhooks = Dictionary(grouping: webhooks, by: { $0.id ?? "" }).values.filter {
+    Set($0.map(\.body)).count > 1
+}.count
+let divergentUpdates = Dictionary(grouping: updates, by: { $0.idempotencyKey ?? "" }).values.filter {
+    Set($0.map(\.body)).count > 1
+}.count
 // Dead letters: what the relays recorded in their store, and anything still on the queue not drained.
 let recordedDeadLetters: Int
 switch options.store {
 case .sqlite:
-    recordedDeadLetters = (try? await SQLiteInteractionStore(path: storePath).deadLetterSummary(DeadLetterQuery()).total) ?? -1
+    recordedDeadLetters =
+        (try? await SQLiteInteractionStore(path: storePath).deadLetterSummary(DeadLetterQuery()).total) ?? -1
 case .postgres:
-    recordedDeadLetters = (try? await withPostgres { client in
-        var count = -1
-        for try await total in try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(schema).dead_letter"), logger: logger)
-            .decode(Int.self)
-        {
-            count = total
-        }
-        return count
-    }) ?? -1
+    recordedDeadLetters =
+        (try? await withPostgres { client in
+            var count = -1
+            for try await total in try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(schema).dead_letter"),
+                logger: logger
+            )
+            .decode(Int.self) {
+                count = total
+            }
+            return count
+        }) ?? -1
 }
 let queuedDeadLetters = (try? await publisher.messageCount(queue: prefix + "relay.dead-letters")) ?? -1
 let deadLetters = recordedDeadLetters < 0 || queuedDeadLetters < 0 ? -1 : recordedDeadLetters + queuedDeadLetters
 
 say("done in \(elapsed.formatted(.units(allowed: [.seconds], width: .abbreviated)))")
-say("webhooks: \(webhookIds.count)/\(options.calls) ids, \(webhooks.count - webhookIds.count) repeated deliveries absorbed by webhook-id, \(divergentWebhooks) divergent")
-say("customer updates: \(updateKeys.count)/\(options.calls) keys, \(updates.count - updateKeys.count) repeated deliveries absorbed by Idempotency-Key, \(divergentUpdates) divergent")
-say("lost: \(missingWebhooks) webhooks, \(missingUpdates) customer updates; unexpected: \(unexpected); dead letters: \(deadLetters)")
+say(
+    "webhooks: \(webhookIds.count)/\(options.calls) ids, \(webhooks.count - webhookIds.count) repeated deliveries absorbed by webhook-id, \(divergentWebhooks) divergent"
+)
+say(
+    "customer updates: \(updateKeys.count)/\(options.calls) keys, \(updates.count - updateKeys.count) repeated deliveries absorbed by Idempotency-Key, \(divergentUpdates) divergent"
+)
+say(
+    "lost: \(missingWebhooks) webhooks, \(missingUpdates) customer updates; unexpected: \(unexpected); dead letters: \(deadLetters)"
+)
 // How late a restart leaves what the killed relay had in hand: for each restart, the longest wait from
 // it to the first delivery of a phase-1 update whose start was published before the kill and had not
 // been delivered by the restart. An upper bound on "committed before the kill" (some starts were still
@@ -464,7 +547,9 @@ var longestAfterRestart: Duration = .zero
 var deliveredAfterARestart = 0
 for restart in restarts {
     for index in 0..<restart.callsPublished {
-        guard let delivered = firstDelivery["customer-update:fault-call-\(index)-s"], delivered > restart.at else { continue }
+        guard let delivered = firstDelivery["customer-update:fault-call-\(index)-s"], delivered > restart.at else {
+            continue
+        }
         deliveredAfterARestart += 1
         longestAfterRestart = max(longestAfterRestart, delivered - restart.at)
     }
@@ -472,7 +557,8 @@ for restart in restarts {
 say(
     "longest wait from a restart to an update published before its kill: "
         + longestAfterRestart.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
-        + " (\(deliveredAfterARestart) such updates over \(restarts.count) restarts)")
+        + " (\(deliveredAfterARestart) such updates over \(restarts.count) restarts)"
+)
 
 // With claims (PostgreSQL): for each kill, the longest wait from it to the first delivery, by another
 // relay, of an entry the dead relay had claimed and not finished. An entry it had sent just before the
@@ -508,14 +594,17 @@ if !claimsLeftBehind.isEmpty {
         "longest wait from a kill to the first delivery of the dead relay's claimed work: "
             + longestAfterKill.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
             + " (lease \(options.leaseSeconds) s; \(claimedEntries) claimed entries over \(claimsLeftBehind.count) kills, "
-            + "\(claimedNeverTakenUp) never taken up)")
+            + "\(claimedNeverTakenUp) never taken up)"
+    )
 }
 // With claims and kills, the run must have killed a relay holding work: else it proved nothing.
-let claimsTakenUpInTime = claimedNeverTakenUp == 0 && longestAfterKill <= .seconds(options.leaseSeconds + 2)
+let claimsTakenUpInTime =
+    claimedNeverTakenUp == 0 && longestAfterKill <= .seconds(options.leaseSeconds + 2)
     && (options.store == .sqlite || options.kills == 0 || claimedEntries > 0)
 
 // Clean up the broker and the store before judging.
-for queue in (try? Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix).queues) ?? [] {
+for queue in (try? Topology.load(contentsOf: options.root + "/topology/definitions.json").prefixed(prefix).queues) ?? []
+{
     try? await publisher.deleteQueue(queue.name)
 }
 await publisher.shutdown()
@@ -528,7 +617,8 @@ if options.store == .postgres {
 }
 postgresPool.cancel()
 
-let passed = missingWebhooks == 0 && missingUpdates == 0 && unexpected == 0 && divergentWebhooks == 0 && divergentUpdates == 0
+let passed =
+    missingWebhooks == 0 && missingUpdates == 0 && unexpected == 0 && divergentWebhooks == 0 && divergentUpdates == 0
     && deadLetters == 0 && claimsTakenUpInTime
 print(passed ? "fault: 1 passed, 0 failed" : "fault: 0 passed, 1 failed")
 exit(passed ? 0 : 1)

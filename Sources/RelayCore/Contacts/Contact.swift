@@ -69,7 +69,9 @@ public struct ContactIdentifier: Sendable, Hashable, Codable, CustomStringConver
             // ignores case, and one person writing `Alice@` and `alice@` must be one contact.
             value = email.normalized.lowercased()
         case .external:
-            guard let id = ExternalID(parsing: String(raw.trimmingWhitespace())), id.source != .phone else { return nil }
+            guard let id = ExternalID(parsing: String(raw.trimmingWhitespace())), id.source != .phone else {
+                return nil
+            }
             value = id.description
         case .messaging, .cookie:
             let trimmed = raw.trimmingWhitespace()
@@ -109,7 +111,11 @@ public struct ContactIdentifier: Sendable, Hashable, Codable, CustomStringConver
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let name = try container.decode(String.self, forKey: .kind)
         guard let kind = Kind(name: name) else {
-            throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "unknown kind \(name)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind,
+                in: container,
+                debugDescription: "unknown kind \(name)"
+            )
         }
         self.kind = kind
         self.value = try container.decode(String.self, forKey: .value)
@@ -158,8 +164,13 @@ public struct Contact: Sendable, Hashable, Codable {
     public var expiredAt: Date?
 
     public init(
-        id: String, type: ContactType, name: String? = nil, attributes: [String: String] = [:], notes: [ContactNote] = [],
-        identifiers: [ContactIdentifier] = [], createdAt: Date
+        id: String,
+        type: ContactType,
+        name: String? = nil,
+        attributes: [String: String] = [:],
+        notes: [ContactNote] = [],
+        identifiers: [ContactIdentifier] = [],
+        createdAt: Date
     ) {
         self.id = id
         self.type = type

@@ -19,7 +19,10 @@ public struct ContactBook: Sendable {
     public let temporaryTimeToLive: Duration
 
     public init(
-        contacts: [Contact] = [], owners: [String: String] = [:], merges: [MergeRecord] = [], hasher: IdentifierHasher,
+        contacts: [Contact] = [],
+        owners: [String: String] = [:],
+        merges: [MergeRecord] = [],
+        hasher: IdentifierHasher,
         temporaryTimeToLive: Duration = .seconds(60 * 24 * 3600)
     ) {
         self.contacts = Dictionary(contacts.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
@@ -79,20 +82,36 @@ public struct ContactBook: Sendable {
     /// owner) or when two are the same.
     @discardableResult
     public mutating func create(
-        id: String, type: ContactType, name: String? = nil, identifiers: [ContactIdentifier] = [],
-        attributes: [String: String] = [:], notes: [ContactNote] = [], now: Date
+        id: String,
+        type: ContactType,
+        name: String? = nil,
+        identifiers: [ContactIdentifier] = [],
+        attributes: [String: String] = [:],
+        notes: [ContactNote] = [],
+        now: Date
     ) throws(ContactError) -> Contact {
         guard contacts[id] == nil else { throw ContactError(.sameContact, "contact \(id) exists already") }
         try checkFree(identifiers, for: id)
         var contact = Contact(
-            id: id, type: type, name: name, attributes: attributes, notes: notes, identifiers: identifiers, createdAt: now)
+            id: id,
+            type: type,
+            name: name,
+            attributes: attributes,
+            notes: notes,
+            identifiers: identifiers,
+            createdAt: now
+        )
         contact.expiresAt = contact.expiry(timeToLive: temporaryTimeToLive)
         put(contact)
         return contact
     }
 
     /// Adds identifiers to a contact (an agent's or the API's edit: the contact becomes curated).
-    public mutating func addIdentifiers(_ identifiers: [ContactIdentifier], to id: String, now: Date) throws(ContactError) {
+    public mutating func addIdentifiers(
+        _ identifiers: [ContactIdentifier],
+        to id: String,
+        now: Date
+    ) throws(ContactError) {
         var contact = try editable(id)
         // Identifiers this contact or one of its aliases owns already are there: nothing to add.
         let new = identifiers.filter { owner(of: $0)?.id != contact.id }
@@ -104,7 +123,11 @@ public struct ContactBook: Sendable {
 
     /// An edit by a person: sets the name and attributes, appends a note; implicitly promotes.
     public mutating func edit(
-        _ id: String, name: String? = nil, attributes: [String: String] = [:], note: ContactNote? = nil, now: Date
+        _ id: String,
+        name: String? = nil,
+        attributes: [String: String] = [:],
+        note: ContactNote? = nil,
+        now: Date
     ) throws(ContactError) {
         var contact = try editable(id)
         if let name { contact.name = name }
@@ -129,7 +152,12 @@ public struct ContactBook: Sendable {
     /// becomes an alias that still resolves, keeping its identifiers. Two curated contacts are never
     /// merged, nor a contact with itself.
     @discardableResult
-    public mutating func merge(_ absorbedId: String, into targetId: String, mergeId: String, now: Date) throws(ContactError)
+    public mutating func merge(
+        _ absorbedId: String,
+        into targetId: String,
+        mergeId: String,
+        now: Date
+    ) throws(ContactError)
         -> MergeRecord
     {
         let target = try resolve(targetId)
@@ -139,11 +167,14 @@ public struct ContactBook: Sendable {
                 .sameContact,
                 absorbedId == targetId
                     ? "cannot merge contact \(targetId) with itself"
-                    : "\(absorbedId) and \(targetId) are already the same contact (\(target.id))")
+                    : "\(absorbedId) and \(targetId) are already the same contact (\(target.id))"
+            )
         }
         guard !(target.type == .curated && absorbed.type == .curated) else {
             throw ContactError(
-                .bothCurated, "contacts \(absorbed.id) and \(target.id) are both curated; two curated contacts are never merged")
+                .bothCurated,
+                "contacts \(absorbed.id) and \(target.id) are both curated; two curated contacts are never merged"
+            )
         }
         for contact in [target, absorbed] where contact.isExpired {
             throw ContactError(.expired, "contact \(contact.id) has expired; its data is gone")
@@ -151,7 +182,8 @@ public struct ContactBook: Sendable {
         let record = MergeRecord(id: mergeId, targetBefore: target, absorbedBefore: absorbed, mergedAt: now)
         var newTarget = target
         var newAbsorbed = absorbed
-        newTarget.type = target.type == .curated || absorbed.type == .curated ? .curated : max(target.type, absorbed.type)
+        newTarget.type =
+            target.type == .curated || absorbed.type == .curated ? .curated : max(target.type, absorbed.type)
         if newTarget.name == nil { newTarget.name = absorbed.name }
         newTarget.attributes.merge(absorbed.attributes) { own, _ in own }
         newTarget.notes = (target.notes + absorbed.notes).sorted { $0.at < $1.at }
@@ -183,13 +215,17 @@ public struct ContactBook: Sendable {
             }
             throw ContactError(
                 .laterMergeFirst,
-                "contact \(target.id) was merged again after \(mergeId); undo \(later ?? "that merge") first")
+                "contact \(target.id) was merged again after \(mergeId); undo \(later ?? "that merge") first"
+            )
         }
         if let outer = target.mergedInto {
-            let later = merges.values.first { $0.targetId == outer && $0.absorbedId == target.id && $0.undoneAt == nil }?.id
+            let later = merges.values.first {
+                $0.targetId == outer && $0.absorbedId == target.id && $0.undoneAt == nil
+            }?.id
             throw ContactError(
                 .laterMergeFirst,
-                "contact \(target.id) was merged into \(outer) after \(mergeId); undo \(later ?? "that merge") first")
+                "contact \(target.id) was merged into \(outer) after \(mergeId); undo \(later ?? "that merge") first"
+            )
         }
         // The snapshots are put back as they were (even `updatedAt`): identifiers the target gained
         // since are released by `put`, and the snapshot's own are still owned by these two.
@@ -246,7 +282,9 @@ public struct ContactBook: Sendable {
 
     private func editable(_ id: String) throws(ContactError) -> Contact {
         let contact = try resolve(id)
-        guard !contact.isExpired else { throw ContactError(.expired, "contact \(contact.id) has expired; its data is gone") }
+        guard !contact.isExpired else {
+            throw ContactError(.expired, "contact \(contact.id) has expired; its data is gone")
+        }
         return contact
     }
 
@@ -267,7 +305,10 @@ public struct ContactBook: Sendable {
                 let canonical = (try? resolve(ownerId).id) ?? ownerId
                 if contacts[id] != nil, canonical == (try? resolve(id).id) { continue }
                 throw ContactError(
-                    .identifierOwned, "\(identifier) already belongs to contact \(canonical)", ownerId: canonical)
+                    .identifierOwned,
+                    "\(identifier) already belongs to contact \(canonical)",
+                    ownerId: canonical
+                )
             }
         }
     }

@@ -41,7 +41,9 @@ public struct ContactSighting: Sendable, Hashable {
             self.name = name(chat.name)
         case .messageReceived(let message):
             channel = .messaging
-            identifiers = [ContactIdentifier(kind: .messaging(message.platform), raw: message.messagingId)].compactMap { $0 }
+            identifiers = [ContactIdentifier(kind: .messaging(message.platform), raw: message.messagingId)].compactMap {
+                $0
+            }
             self.name = name(message.name)
         case .callEnded, .wrapUp, .contextUpdate:
             return nil

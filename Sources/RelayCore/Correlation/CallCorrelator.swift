@@ -17,7 +17,8 @@ public struct CallCorrelator: Sendable {
         public var startGrace: Duration
 
         public init(
-            orphanAfter: Duration = .seconds(4 * 3600), wrapUpGrace: Duration = .seconds(600),
+            orphanAfter: Duration = .seconds(4 * 3600),
+            wrapUpGrace: Duration = .seconds(600),
             startGrace: Duration = .seconds(600)
         ) {
             self.orphanAfter = orphanAfter
@@ -68,7 +69,10 @@ public struct CallCorrelator: Sendable {
     ///     it wins over the `PHONE:` id in phase 1.
     ///   - caller: `linking.caller(of: event)`, when the caller worked it out already.
     public func handle(
-        _ event: PlatformEvent, state: Interaction?, now: Date, override: ExternalID? = nil,
+        _ event: PlatformEvent,
+        state: Interaction?,
+        now: Date,
+        override: ExternalID? = nil,
         caller: PhaseOneLinking.Caller? = nil
     ) -> Transition {
         var interaction = state ?? Interaction(callId: event.callId, firstSeenAt: now)
@@ -102,8 +106,15 @@ public struct CallCorrelator: Sendable {
                     effects.append(
                         .changeContext(
                             ContextChange(
-                                callId: event.callId, eventId: update.eventId, customerId: customerId,
-                                phoneKey: interaction.phoneKey, newExternalId: update.newExternalId, reason: update.reason)))
+                                callId: event.callId,
+                                eventId: update.eventId,
+                                customerId: customerId,
+                                phoneKey: interaction.phoneKey,
+                                newExternalId: update.newExternalId,
+                                reason: update.reason
+                            )
+                        )
+                    )
                 }
                 interaction.pendingContextUpdates = nil
             }
@@ -163,27 +174,44 @@ public struct CallCorrelator: Sendable {
             // Nothing changes here: the new id must first be found in its system of record.
             guard let externalId = ExternalID(parsing: update.newExternalId), externalId.source != .phone else {
                 return Transition(
-                    interaction: interaction, effects: [],
-                    outcome: .rejected(reason: "not a CRM: or ERP: external id"))
+                    interaction: interaction,
+                    effects: [],
+                    outcome: .rejected(reason: "not a CRM: or ERP: external id")
+                )
             }
             guard interaction.startEventId != nil else {
                 // Events of one interaction arrive out of order: kept, and asked for once the start is
                 // in. Without a start in time the interaction is orphaned, this update with it.
-                interaction.pendingContextUpdates = (interaction.pendingContextUpdates ?? []) + [
-                    PendingContextUpdate(eventId: event.eventId, newExternalId: externalId.description, reason: update.reason)
-                ]
+                interaction.pendingContextUpdates =
+                    (interaction.pendingContextUpdates ?? []) + [
+                        PendingContextUpdate(
+                            eventId: event.eventId,
+                            newExternalId: externalId.description,
+                            reason: update.reason
+                        )
+                    ]
                 waitForStart(&interaction, now: now)
                 return Transition(interaction: interaction, effects: [], outcome: .deferred)
             }
             guard let customerId = interaction.customerId else {
                 return Transition(
-                    interaction: interaction, effects: [], outcome: .rejected(reason: "the call has no platform customer to update"))
+                    interaction: interaction,
+                    effects: [],
+                    outcome: .rejected(reason: "the call has no platform customer to update")
+                )
             }
             effects.append(
                 .changeContext(
                     ContextChange(
-                        callId: event.callId, eventId: event.eventId, customerId: customerId,
-                        phoneKey: interaction.phoneKey, newExternalId: externalId.description, reason: update.reason)))
+                        callId: event.callId,
+                        eventId: event.eventId,
+                        customerId: customerId,
+                        phoneKey: interaction.phoneKey,
+                        newExternalId: externalId.description,
+                        reason: update.reason
+                    )
+                )
+            )
         }
         return Transition(interaction: interaction, effects: effects, outcome: .applied)
     }
@@ -197,10 +225,24 @@ public struct CallCorrelator: Sendable {
             interaction.timers.removeAll { $0 == timer }
             switch (timer.kind, interaction.status) {
             case (.endNeverCame, .active):
-                effects.append(orphan(&interaction, now: now, because: "no callEnded within \(Self.describe(settings.orphanAfter)) of the start"))
+                effects.append(
+                    orphan(
+                        &interaction,
+                        now: now,
+                        because: "no callEnded within \(Self.describe(settings.orphanAfter)) of the start"
+                    )
+                )
             case (.startNeverCame, .awaitingStart):
-                let first = interaction.endEventId == nil && interaction.wrapUpEventId == nil ? "context update" : "end or wrap-up"
-                effects.append(orphan(&interaction, now: now, because: "no start event within \(Self.describe(settings.startGrace)) of its \(first)"))
+                let first =
+                    interaction.endEventId == nil && interaction.wrapUpEventId == nil
+                    ? "context update" : "end or wrap-up"
+                effects.append(
+                    orphan(
+                        &interaction,
+                        now: now,
+                        because: "no start event within \(Self.describe(settings.startGrace)) of its \(first)"
+                    )
+                )
             case (.wrapUpGrace, .ended):
                 effects.append(complete(&interaction, now: now))
             default:
@@ -264,20 +306,29 @@ public struct CallCorrelator: Sendable {
         interaction.status = .orphaned
         interaction.timers.removeAll()
         let known = PostCallWebhook(completing: interaction, at: now).body()
-        let onlyContextUpdates = interaction.startEventId == nil && interaction.endEventId == nil && interaction.wrapUpEventId == nil
+        let onlyContextUpdates =
+            interaction.startEventId == nil && interaction.endEventId == nil && interaction.wrapUpEventId == nil
         let eventType =
             interaction.startEventId != nil
             ? Self.startEventType(interaction.channel)
-            : onlyContextUpdates && interaction.pendingContextUpdates != nil ? EventType.contextUpdate.rawValue : EventType.callEnded.rawValue
+            : onlyContextUpdates && interaction.pendingContextUpdates != nil
+                ? EventType.contextUpdate.rawValue : EventType.callEnded.rawValue
         return .orphaned(
             DeadLetterRecord(
                 id: DeadLetterRecord.stableID(reason: .orphanedInteraction, source: Array(interaction.callId.utf8)),
-                reason: .orphanedInteraction, callId: interaction.callId,
+                reason: .orphanedInteraction,
+                callId: interaction.callId,
                 eventType: eventType,
                 eventId: interaction.startEventId ?? interaction.endEventId ?? interaction.wrapUpEventId
                     ?? interaction.pendingContextUpdates?.first?.eventId,
-                attempts: 1, firstFailureAt: now, lastFailureAt: now, lastError: reason, originalPayload: known,
-                origin: nil))
+                attempts: 1,
+                firstFailureAt: now,
+                lastFailureAt: now,
+                lastError: reason,
+                originalPayload: known,
+                origin: nil
+            )
+        )
     }
 
     private func supersede(_ interaction: Interaction, _ event: PlatformEvent) -> Transition {
@@ -319,7 +370,14 @@ public struct ContextChange: Sendable, Hashable, Codable {
     public var newExternalId: String
     public var reason: String
 
-    public init(callId: String, eventId: String, customerId: String, phoneKey: String?, newExternalId: String, reason: String) {
+    public init(
+        callId: String,
+        eventId: String,
+        customerId: String,
+        phoneKey: String?,
+        newExternalId: String,
+        reason: String
+    ) {
         self.callId = callId
         self.eventId = eventId
         self.customerId = customerId

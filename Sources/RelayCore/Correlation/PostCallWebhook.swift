@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// `POST {crm.postCallWebhookUrl}` once an interaction is complete (DESIGN.md, "Outputs").
 public struct PostCallWebhook: Sendable, Hashable {
@@ -30,11 +30,19 @@ public struct PostCallWebhook: Sendable, Hashable {
         id = Self.webhookID(callId: interaction.callId)
         self.completedAt = Int64(completedAt.timeIntervalSince1970.rounded(.down))
         payload = Payload(
-            callId: interaction.callId, externalId: interaction.externalId, channel: interaction.channel,
-            direction: interaction.direction, startedAt: interaction.startedAt.map(RFC3339.format),
-            endedAt: interaction.endedAt.map(RFC3339.format), handleTimeSeconds: interaction.handleTimeSeconds,
-            afterCallWorkSeconds: interaction.afterCallWorkSeconds, wrapUpCode: interaction.wrapUpCode,
-            disconnectType: interaction.disconnectType, queueId: interaction.queueId, agentId: interaction.agentId)
+            callId: interaction.callId,
+            externalId: interaction.externalId,
+            channel: interaction.channel,
+            direction: interaction.direction,
+            startedAt: interaction.startedAt.map(RFC3339.format),
+            endedAt: interaction.endedAt.map(RFC3339.format),
+            handleTimeSeconds: interaction.handleTimeSeconds,
+            afterCallWorkSeconds: interaction.afterCallWorkSeconds,
+            wrapUpCode: interaction.wrapUpCode,
+            disconnectType: interaction.disconnectType,
+            queueId: interaction.queueId,
+            agentId: interaction.agentId
+        )
     }
 
     public static func webhookID(callId: String) -> String {

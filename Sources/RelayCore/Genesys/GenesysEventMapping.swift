@@ -63,7 +63,12 @@ public enum GenesysEventMapping {
 
     /// The id of an event the platform gave none: stable for the same event, different when the
     /// topic, conversation, participant or time differs.
-    public static func eventId(topic: GenesysTopic, conversationId: String, participantId: String?, eventTime: Int) -> String {
+    public static func eventId(
+        topic: GenesysTopic,
+        conversationId: String,
+        participantId: String?,
+        eventTime: Int
+    ) -> String {
         // Length-prefixed parts, so no two different tuples hash the same input.
         let input = [topic.template, conversationId, participantId ?? "", String(eventTime)]
             .map { "\($0.utf8.count):\($0)" }.joined()
@@ -98,11 +103,18 @@ public enum GenesysEventMapping {
     /// - Parameter path: where the body sits in the message (`""`, `"eventBody."`,
     ///   `"detail.eventBody."`), so an error names the field as it is in the message.
     static func event(
-        from start: GenesysCustomerStartEvent, at path: String, limits: PlatformEventDecoder.Limits
+        from start: GenesysCustomerStartEvent,
+        at path: String,
+        limits: PlatformEventDecoder.Limits
     ) throws(MalformedEventError) -> PlatformEvent {
         let header = try Header(
-            .customerStart, conversationId: start.conversationId, participantId: start.participantId,
-            eventTime: start.eventTime, at: path, limits: limits)
+            .customerStart,
+            conversationId: start.conversationId,
+            participantId: start.participantId,
+            eventTime: start.eventTime,
+            at: path,
+            limits: limits
+        )
         let hint = nonEmpty(start.externalContactId)
         let payload: PlatformEvent.Payload
         switch start.mediaType {
@@ -113,12 +125,16 @@ public enum GenesysEventMapping {
             if start.mediaType == "CALLBACK", let number = start.callbackNumbers?.first(where: { !$0.isEmpty }) {
                 if direction == .inbound { from = phoneAddress(number) } else { to = phoneAddress(number) }
             }
-            payload = .callStarted(CallStarted(fromNumber: from, toNumber: to, direction: direction, externalContactId: hint))
+            payload = .callStarted(
+                CallStarted(fromNumber: from, toNumber: to, direction: direction, externalContactId: hint)
+            )
         case "CHAT":
             payload = .chatStarted(ChatStarted(externalContactId: hint))
         case "EMAIL":
             let address = try customerAddress(start, at: path)
-            payload = .emailReceived(EmailReceived(fromAddress: address, subject: start.subject, externalContactId: hint))
+            payload = .emailReceived(
+                EmailReceived(fromAddress: address, subject: start.subject, externalContactId: hint)
+            )
         case "MESSAGE":
             guard let messageType = start.messageType else { throw missing(path + "messageType") }
             guard let platform = messagingPlatforms[messageType] else {
@@ -126,44 +142,74 @@ public enum GenesysEventMapping {
                 throw MalformedEventError(
                     .invalidValue,
                     "field '\(path)messageType' is '\(messageType.prefix(40))', not a messaging platform the relay knows (known: \(known))",
-                    field: path + "messageType")
+                    field: path + "messageType"
+                )
             }
             var address = try customerAddress(start, at: path)
             if platform == .sms { address = phoneAddress(address) }
-            payload = .messageReceived(MessageReceived(platform: platform, messagingId: address, externalContactId: hint))
+            payload = .messageReceived(
+                MessageReceived(platform: platform, messagingId: address, externalContactId: hint)
+            )
         default:
             throw MalformedEventError(
                 .invalidValue,
                 "field '\(path)mediaType' is '\(start.mediaType.prefix(40))', not an interaction the relay links (it takes \(startMediaTypes.joined(separator: ", ")))",
-                field: path + "mediaType")
+                field: path + "mediaType"
+            )
         }
         return header.event(payload)
     }
 
     static func event(
-        from end: GenesysCustomerEndEvent, at path: String, limits: PlatformEventDecoder.Limits
+        from end: GenesysCustomerEndEvent,
+        at path: String,
+        limits: PlatformEventDecoder.Limits
     ) throws(MalformedEventError) -> PlatformEvent {
         let header = try Header(
-            .customerEnd, conversationId: end.conversationId, participantId: end.participantId, eventTime: end.eventTime,
-            at: path, limits: limits)
+            .customerEnd,
+            conversationId: end.conversationId,
+            participantId: end.participantId,
+            eventTime: end.eventTime,
+            at: path,
+            limits: limits
+        )
         return header.event(
-            .callEnded(CallEnded(disconnectType: nonEmpty(end.disconnectType), interactingDurationMs: end.interactingDurationMs)))
+            .callEnded(
+                CallEnded(
+                    disconnectType: nonEmpty(end.disconnectType),
+                    interactingDurationMs: end.interactingDurationMs
+                )
+            )
+        )
     }
 
     static func event(
-        from acw: GenesysAfterCallWorkEvent, at path: String, limits: PlatformEventDecoder.Limits
+        from acw: GenesysAfterCallWorkEvent,
+        at path: String,
+        limits: PlatformEventDecoder.Limits
     ) throws(MalformedEventError) -> PlatformEvent {
         let header = try Header(
-            .afterCallWork, conversationId: acw.conversationId, participantId: acw.participantId, eventTime: acw.eventTime,
-            at: path, limits: limits)
+            .afterCallWork,
+            conversationId: acw.conversationId,
+            participantId: acw.participantId,
+            eventTime: acw.eventTime,
+            at: path,
+            limits: limits
+        )
         guard !acw.wrapupCode.isEmpty else {
             throw MalformedEventError(.invalidValue, "field '\(path)wrapupCode' is empty", field: path + "wrapupCode")
         }
         return header.event(
             .wrapUp(
                 WrapUp(
-                    wrapUpCode: acw.wrapupCode, agentId: nonEmpty(acw.userId), notes: acw.wrapupNotes,
-                    durationMs: acw.wrapupDurationMs, queueId: nonEmpty(acw.queueId))))
+                    wrapUpCode: acw.wrapupCode,
+                    agentId: nonEmpty(acw.userId),
+                    notes: acw.wrapupNotes,
+                    durationMs: acw.wrapupDurationMs,
+                    queueId: nonEmpty(acw.queueId)
+                )
+            )
+        )
     }
 
     // MARK: Parts
@@ -175,7 +221,11 @@ public enum GenesysEventMapping {
         var occurredAt: Date
 
         init(
-            _ topic: GenesysTopic, conversationId: String, participantId: String?, eventTime: Int, at path: String,
+            _ topic: GenesysTopic,
+            conversationId: String,
+            participantId: String?,
+            eventTime: Int,
+            at path: String,
             limits: PlatformEventDecoder.Limits
         ) throws(MalformedEventError) {
             let field = path + "conversationId"
@@ -186,15 +236,22 @@ public enum GenesysEventMapping {
                 throw MalformedEventError(
                     .invalidValue,
                     "field '\(field)' is \(conversationId.count) characters, over the limit of \(limits.maxIdLength)",
-                    field: field)
+                    field: field
+                )
             }
             guard eventTime > 0 else {
                 throw MalformedEventError(
-                    .invalidValue, "field '\(path)eventTime' is not a time in milliseconds since the epoch",
-                    field: path + "eventTime")
+                    .invalidValue,
+                    "field '\(path)eventTime' is not a time in milliseconds since the epoch",
+                    field: path + "eventTime"
+                )
             }
             eventId = GenesysEventMapping.eventId(
-                topic: topic, conversationId: conversationId, participantId: participantId, eventTime: eventTime)
+                topic: topic,
+                conversationId: conversationId,
+                participantId: participantId,
+                eventTime: eventTime
+            )
             callId = conversationId
             occurredAt = Date(timeIntervalSince1970: Double(eventTime) / 1000)
         }
@@ -212,25 +269,36 @@ public enum GenesysEventMapping {
         case nil: throw missing(path + "direction")
         default:
             throw MalformedEventError(
-                .invalidValue, "field '\(path)direction' is neither INBOUND nor OUTBOUND", field: path + "direction")
+                .invalidValue,
+                "field '\(path)direction' is neither INBOUND nor OUTBOUND",
+                field: path + "direction"
+            )
         }
     }
 
     /// Email and messaging: the customer wrote (`addressFrom`) unless the agent started it (`OUTBOUND`:
     /// `addressTo`). An absent or `UNKNOWN` direction counts as inbound.
-    private static func customerAddress(_ start: GenesysCustomerStartEvent, at path: String) throws(MalformedEventError) -> String {
+    private static func customerAddress(
+        _ start: GenesysCustomerStartEvent,
+        at path: String
+    ) throws(MalformedEventError) -> String {
         let outbound: Bool
         switch start.direction {
         case "OUTBOUND": outbound = true
         case "INBOUND", "UNKNOWN", nil: outbound = false
         default:
             throw MalformedEventError(
-                .invalidValue, "field '\(path)direction' is neither INBOUND nor OUTBOUND", field: path + "direction")
+                .invalidValue,
+                "field '\(path)direction' is neither INBOUND nor OUTBOUND",
+                field: path + "direction"
+            )
         }
         let field = path + (outbound ? "addressTo" : "addressFrom")
         guard let address = outbound ? start.addressTo : start.addressFrom else { throw missing(field) }
         let trimmed = String(address.trimmingWhitespace())
-        guard !trimmed.isEmpty else { throw MalformedEventError(.invalidValue, "field '\(field)' is empty", field: field) }
+        guard !trimmed.isEmpty else {
+            throw MalformedEventError(.invalidValue, "field '\(field)' is empty", field: field)
+        }
         return trimmed
     }
 

@@ -28,7 +28,9 @@ public struct InputDecoder: Sendable {
     public func decode(_ body: [UInt8]) throws(MalformedEventError) -> PlatformEvent {
         guard body.count <= limits.maxBodyBytes else {
             throw MalformedEventError(
-                .bodyTooLarge, "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)")
+                .bodyTooLarge,
+                "body is \(body.count) bytes, over the limit of \(limits.maxBodyBytes)"
+            )
         }
         let data = Data(body)
         let keys: Set<String>
@@ -50,13 +52,22 @@ public struct InputDecoder: Sendable {
             switch try Self.bareTopic(keys) {
             case .customerStart:
                 return try GenesysEventMapping.event(
-                    from: Self.decode(GenesysCustomerStartEvent.self, from: data), at: "", limits: limits)
+                    from: Self.decode(GenesysCustomerStartEvent.self, from: data),
+                    at: "",
+                    limits: limits
+                )
             case .customerEnd:
                 return try GenesysEventMapping.event(
-                    from: Self.decode(GenesysCustomerEndEvent.self, from: data), at: "", limits: limits)
+                    from: Self.decode(GenesysCustomerEndEvent.self, from: data),
+                    at: "",
+                    limits: limits
+                )
             case .afterCallWork:
                 return try GenesysEventMapping.event(
-                    from: Self.decode(GenesysAfterCallWorkEvent.self, from: data), at: "", limits: limits)
+                    from: Self.decode(GenesysAfterCallWorkEvent.self, from: data),
+                    at: "",
+                    limits: limits
+                )
             }
         case nil:
             throw MalformedEventError(
@@ -64,7 +75,8 @@ public struct InputDecoder: Sendable {
                 "not a recognised event: tried the relay envelope (no 'type', 'eventId' or 'callId'), "
                     + "a Genesys Cloud detail event (no 'conversationId' or 'eventTime'), "
                     + "its notification shape (no 'topicName' or 'eventBody') "
-                    + "and its event-bridge envelope (no 'detail')")
+                    + "and its event-bridge envelope (no 'detail')"
+            )
         }
     }
 
@@ -122,7 +134,8 @@ public struct InputDecoder: Sendable {
     /// Fields of the other conversation detail topics (user.*, acd.*, flow.*, voicemail.*, outbound,
     /// attributes) that neither customer event has.
     static let otherTopicFields: Set<String> = [
-        "userId", "queueId", "flowId", "flowType", "acdOutcome", "outboundCampaignId", "attributes", "voicemailDurationMs",
+        "userId", "queueId", "flowId", "flowType", "acdOutcome", "outboundCampaignId", "attributes",
+        "voicemailDurationMs",
     ]
 
     /// The topic of a bare detail event body, from its fields:
@@ -140,7 +153,8 @@ public struct InputDecoder: Sendable {
             throw MalformedEventError(
                 .unknownType,
                 "not a recognised event: a bare Genesys Cloud detail event with field '\(marker)' belongs to "
-                    + "another topic than \(Self.knownTopics)")
+                    + "another topic than \(Self.knownTopics)"
+            )
         }
         if !keys.isDisjoint(with: endFields) { return .customerEnd }
         return .customerStart
@@ -163,38 +177,50 @@ public struct InputDecoder: Sendable {
                 .unknownType,
                 "unknown topic '\(GenesysTopic.conversationPrefix){id}.\(kind.prefix(40))' in field '\(topicField)' "
                     + "(known: \(Self.knownTopics))",
-                field: topicField)
+                field: topicField
+            )
         case .other:
             throw MalformedEventError(
                 .unknownType,
                 "field '\(topicField)' is not a conversation detail event topic (known: \(Self.knownTopics))",
-                field: topicField)
+                field: topicField
+            )
         }
         let event: PlatformEvent
         switch topic {
         case .customerStart:
             event = try GenesysEventMapping.event(
-                from: Self.eventBody(GenesysCustomerStartEvent.self, from: data, inBridge: inBridge), at: bodyPath,
-                limits: limits)
+                from: Self.eventBody(GenesysCustomerStartEvent.self, from: data, inBridge: inBridge),
+                at: bodyPath,
+                limits: limits
+            )
         case .customerEnd:
             event = try GenesysEventMapping.event(
-                from: Self.eventBody(GenesysCustomerEndEvent.self, from: data, inBridge: inBridge), at: bodyPath,
-                limits: limits)
+                from: Self.eventBody(GenesysCustomerEndEvent.self, from: data, inBridge: inBridge),
+                at: bodyPath,
+                limits: limits
+            )
         case .afterCallWork:
             event = try GenesysEventMapping.event(
-                from: Self.eventBody(GenesysAfterCallWorkEvent.self, from: data, inBridge: inBridge), at: bodyPath,
-                limits: limits)
+                from: Self.eventBody(GenesysAfterCallWorkEvent.self, from: data, inBridge: inBridge),
+                at: bodyPath,
+                limits: limits
+            )
         }
         guard event.callId == topicConversationId else {
             throw MalformedEventError(
-                .invalidValue, "field '\(topicField)' names another conversation than '\(bodyPath)conversationId'",
-                field: topicField)
+                .invalidValue,
+                "field '\(topicField)' names another conversation than '\(bodyPath)conversationId'",
+                field: topicField
+            )
         }
         return event
     }
 
     private static func eventBody<Body: Decodable & Sendable>(
-        _ type: Body.Type, from data: Data, inBridge: Bool
+        _ type: Body.Type,
+        from data: Data,
+        inBridge: Bool
     ) throws(MalformedEventError) -> Body {
         if inBridge { return try decode(GenesysEventBridgeEnvelope<Body>.self, from: data).detail.eventBody }
         return try decode(GenesysNotification<Body>.self, from: data).eventBody
@@ -229,7 +255,11 @@ public struct InputDecoder: Sendable {
         case .typeMismatch(let type, let context)? where !context.codingPath.isEmpty:
             guard let expected = container(type) else { break }
             let field = path(context.codingPath)
-            return MalformedEventError(.wrongType, "field '\(field)' has the wrong type, expected \(expected)", field: field)
+            return MalformedEventError(
+                .wrongType,
+                "field '\(field)' has the wrong type, expected \(expected)",
+                field: field
+            )
         case .valueNotFound(let type, let context)? where !context.codingPath.isEmpty:
             guard let expected = container(type) else { break }
             let field = path(context.codingPath)

@@ -13,8 +13,14 @@ public struct CRMContact: Sendable, Hashable, Codable {
     public var erpAccountStatus: String?
 
     public init(
-        contactId: String, accountId: String? = nil, name: String? = nil, email: String? = nil, caseId: String? = nil,
-        loyaltyTier: String? = nil, previousInteractionCount: Int? = nil, erpAccountStatus: String? = nil
+        contactId: String,
+        accountId: String? = nil,
+        name: String? = nil,
+        email: String? = nil,
+        caseId: String? = nil,
+        loyaltyTier: String? = nil,
+        previousInteractionCount: Int? = nil,
+        erpAccountStatus: String? = nil
     ) {
         self.contactId = contactId
         self.accountId = accountId
@@ -43,9 +49,15 @@ public struct LookupMapping: Sendable, Hashable {
     public var accountStatus: JSONPointer?
 
     public init(
-        results: JSONPointer, contactId: JSONPointer? = nil, accountId: JSONPointer? = nil, name: JSONPointer? = nil,
-        email: JSONPointer? = nil, caseId: JSONPointer? = nil, loyaltyTier: JSONPointer? = nil,
-        previousInteractionCount: JSONPointer? = nil, accountStatus: JSONPointer? = nil
+        results: JSONPointer,
+        contactId: JSONPointer? = nil,
+        accountId: JSONPointer? = nil,
+        name: JSONPointer? = nil,
+        email: JSONPointer? = nil,
+        caseId: JSONPointer? = nil,
+        loyaltyTier: JSONPointer? = nil,
+        previousInteractionCount: JSONPointer? = nil,
+        accountStatus: JSONPointer? = nil
     ) {
         self.results = results
         self.contactId = contactId
@@ -74,10 +86,14 @@ public struct LookupMapping: Sendable, Hashable {
         return matches.compactMap { match in
             guard let contactId = contactId?.string(in: match), !contactId.isEmpty else { return nil }
             return CRMContact(
-                contactId: contactId, accountId: accountId?.string(in: match), name: name?.string(in: match),
-                email: email?.string(in: match), caseId: caseId?.string(in: match),
+                contactId: contactId,
+                accountId: accountId?.string(in: match),
+                name: name?.string(in: match),
+                email: email?.string(in: match),
+                caseId: caseId?.string(in: match),
                 loyaltyTier: loyaltyTier?.string(in: match),
-                previousInteractionCount: previousInteractionCount?.string(in: match).flatMap { Int($0) })
+                previousInteractionCount: previousInteractionCount?.string(in: match).flatMap { Int($0) }
+            )
         }
     }
 
@@ -140,7 +156,9 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
             let name = String(rest[rest.index(after: open)..<close])
             guard allowed.contains(name) else {
                 throw LookupResponseError(
-                    message: "unknown placeholder {\(name)} (known: \(allowed.sorted().map { "{\($0)}" }.joined(separator: ", ")))")
+                    message:
+                        "unknown placeholder {\(name)} (known: \(allowed.sorted().map { "{\($0)}" }.joined(separator: ", ")))"
+                )
             }
             found.insert(name)
             rest = rest[rest.index(after: close)...]
@@ -152,7 +170,10 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
     public func render(_ values: [String: String]) -> String {
         var result = template
         for name in placeholders {
-            result = result.replacingOccurrences(of: "{\(name)}", with: PercentEncoding.encodePathSegment(values[name] ?? ""))
+            result = result.replacingOccurrences(
+                of: "{\(name)}",
+                with: PercentEncoding.encodePathSegment(values[name] ?? "")
+            )
         }
         return result
     }

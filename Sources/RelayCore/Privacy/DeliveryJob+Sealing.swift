@@ -30,8 +30,13 @@ extension DeliveryJob {
     public func sealed(with cipher: FieldCipher) -> DeliveryJob {
         guard sealedPersonalData == nil else { return self }
         let personal = PersonalData(
-            body: body, phone: enrichment?.phone, email: enrichment?.email, messagingId: enrichment?.messagingId,
-            name: enrichment?.name, reason: contextChange?.reason)
+            body: body,
+            phone: enrichment?.phone,
+            email: enrichment?.email,
+            messagingId: enrichment?.messagingId,
+            name: enrichment?.name,
+            reason: contextChange?.reason
+        )
         guard personal != PersonalData(body: "") else { return self }
         var job = self
         job.body = ""

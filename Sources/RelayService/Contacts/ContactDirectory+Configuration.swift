@@ -13,10 +13,17 @@ extension ContactDirectory {
         do {
             database = try await store.readyForCommand()
         } catch {
-            throw ConfigurationError(key: store.postgres == nil ? "store.path" : "store.url", "cannot open the store: \(error)")
+            throw ConfigurationError(
+                key: store.postgres == nil ? "store.path" : "store.url",
+                "cannot open the store: \(error)"
+            )
         }
         return ContactDirectory(
-            store: database, cipher: cipher, hasher: hasher, timeToLive: configuration.contacts.temporaryTimeToLive,
-            defaultRegion: configuration.identity.defaultRegion)
+            store: database,
+            cipher: cipher,
+            hasher: hasher,
+            timeToLive: configuration.contacts.temporaryTimeToLive,
+            defaultRegion: configuration.identity.defaultRegion
+        )
     }
 }

@@ -29,8 +29,12 @@ public final class ContactDirectory: Sendable {
     let clock: @Sendable () -> Date
 
     public init(
-        store: any ContactStore, cipher: FieldCipher, hasher: IdentifierHasher, timeToLive: Duration,
-        defaultRegion: String = PhoneNumber.unknownRegion, clock: @escaping @Sendable () -> Date = { Date() }
+        store: any ContactStore,
+        cipher: FieldCipher,
+        hasher: IdentifierHasher,
+        timeToLive: Duration,
+        defaultRegion: String = PhoneNumber.unknownRegion,
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.store = store
         self.cipher = cipher
@@ -53,11 +57,15 @@ public final class ContactDirectory: Sendable {
         guard sighting != nil || notes != nil else { return nil }
         let identifiers = sighting?.identifiers ?? []
         return ContactCapture(
-            sighting: sighting, keys: identifiers.map { $0.key(hasher) },
+            sighting: sighting,
+            keys: identifiers.map { $0.key(hasher) },
             sealedIdentifiers: identifiers.isEmpty ? nil : sealIdentifiers(identifiers),
             nameKey: sighting?.name.map { ContactSighting.nameKey($0, hasher: hasher) },
             sealedName: sighting?.name.map { cipher.seal($0, context: SealContext.name) },
-            newContactId: Self.newContactId(), timeToLive: timeToLive, sealedNotes: notes)
+            newContactId: Self.newContactId(),
+            timeToLive: timeToLive,
+            sealedNotes: notes
+        )
     }
 
     // MARK: Reading
@@ -71,7 +79,11 @@ public final class ContactDirectory: Sendable {
     }
 
     /// Contacts with this identifier (at most one) or, by name, every canonical contact of that name.
-    public func search(identifier: ContactIdentifier? = nil, name: String? = nil, limit: Int = 50) async throws -> [ContactView] {
+    public func search(
+        identifier: ContactIdentifier? = nil,
+        name: String? = nil,
+        limit: Int = 50
+    ) async throws -> [ContactView] {
         try await store.readContacts { rows in
             var ids: [String] = []
             if let identifier, let owner = try rows.owner(key: identifier.key(self.hasher)) { ids.append(owner) }
@@ -95,14 +107,24 @@ public final class ContactDirectory: Sendable {
             let view = try self.view(of: id, book, rows)
             let entries = try rows.journey(contactIds: book.aliasTree(view.id), limit: limit).map { stored in
                 JourneyEntry(
-                    callId: stored.callId, contactId: stored.contactId, linkedBy: stored.linkedBy, channel: stored.channel,
-                    direction: stored.direction, at: stored.startedAt ?? stored.firstSeenAt, queueId: stored.queueId,
-                    agentId: stored.agentId, wrapUpCode: stored.wrapUpCode, status: stored.status,
+                    callId: stored.callId,
+                    contactId: stored.contactId,
+                    linkedBy: stored.linkedBy,
+                    channel: stored.channel,
+                    direction: stored.direction,
+                    at: stored.startedAt ?? stored.firstSeenAt,
+                    queueId: stored.queueId,
+                    agentId: stored.agentId,
+                    wrapUpCode: stored.wrapUpCode,
+                    status: stored.status,
                     durationSeconds: stored.startedAt.flatMap { start in
                         stored.endedAt.map { max(0, Int($0.timeIntervalSince(start).rounded())) }
                     },
-                    notes: try stored.notes.map { try self.cipher.openString($0, context: SealContext.interactionNotes) },
-                    suggestions: try stored.suggestions.map(self.open))
+                    notes: try stored.notes.map {
+                        try self.cipher.openString($0, context: SealContext.interactionNotes)
+                    },
+                    suggestions: try stored.suggestions.map(self.open)
+                )
             }
             return Journey(contact: view, interactions: entries)
         }
@@ -121,21 +143,34 @@ public final class ContactDirectory: Sendable {
         let now = clock()
         return try await change(keys: identifiers.map { $0.key(hasher) }) { book in
             let contact = try book.create(
-                id: Self.newContactId(), type: .curated, name: draft.name, identifiers: identifiers,
-                attributes: draft.attributes, notes: draft.note.map { [ContactNote(text: $0, at: now, author: "api")] } ?? [],
-                now: now)
+                id: Self.newContactId(),
+                type: .curated,
+                name: draft.name,
+                identifiers: identifiers,
+                attributes: draft.attributes,
+                notes: draft.note.map { [ContactNote(text: $0, at: now, author: "api")] } ?? [],
+                now: now
+            )
             return contact.id
         }
     }
 
     /// An edit by a person (name, attributes, a note, more identifiers): the contact becomes curated.
-    public func edit(_ reference: ContactReference, _ draft: ContactDraft, author: String? = nil) async throws -> ContactView {
+    public func edit(
+        _ reference: ContactReference,
+        _ draft: ContactDraft,
+        author: String? = nil
+    ) async throws -> ContactView {
         let identifiers = try identifiers(of: draft)
         let now = clock()
         return try await change(reference: reference, keys: identifiers.map { $0.key(hasher) }) { book, id in
             try book.edit(
-                id, name: draft.name, attributes: draft.attributes,
-                note: draft.note.map { ContactNote(text: $0, at: now, author: author) }, now: now)
+                id,
+                name: draft.name,
+                attributes: draft.attributes,
+                note: draft.note.map { ContactNote(text: $0, at: now, author: author) },
+                now: now
+            )
             if !identifiers.isEmpty { try book.addIdentifiers(identifiers, to: id, now: now) }
             return try book.resolve(id).id
         }
@@ -150,7 +185,10 @@ public final class ContactDirectory: Sendable {
     }
 
     /// Folds `absorbed` into `target`; returns the merge's id (for `unmerge`) and the canonical contact.
-    public func merge(_ absorbed: ContactReference, into target: ContactReference) async throws -> (mergeId: String, contact: ContactView) {
+    public func merge(
+        _ absorbed: ContactReference,
+        into target: ContactReference
+    ) async throws -> (mergeId: String, contact: ContactView) {
         let now = clock()
         let mergeId = "mg-" + Self.randomHex(12)
         let view = try await store.writeContacts { rows in
@@ -203,7 +241,8 @@ public final class ContactDirectory: Sendable {
     /// Runs a change on the book loaded with the contacts a reference names and the owners of `keys`,
     /// then saves it; returns the view of the contact the change returns.
     func change(
-        reference: ContactReference? = nil, keys: [String] = [],
+        reference: ContactReference? = nil,
+        keys: [String] = [],
         _ body: @escaping @Sendable (inout ContactBook, String) throws -> String
     ) async throws -> ContactView {
         try await store.writeContacts { rows in
@@ -215,7 +254,10 @@ public final class ContactDirectory: Sendable {
         }
     }
 
-    func change(keys: [String], _ body: @escaping @Sendable (inout ContactBook) throws -> String) async throws -> ContactView {
+    func change(
+        keys: [String],
+        _ body: @escaping @Sendable (inout ContactBook) throws -> String
+    ) async throws -> ContactView {
         try await change(reference: nil, keys: keys) { book, _ in try body(&book) }
     }
 
@@ -258,8 +300,12 @@ public final class ContactDirectory: Sendable {
             }
         }
         return ContactBook(
-            contacts: Array(contacts.values), owners: owners, merges: Array(merges.values), hasher: hasher,
-            temporaryTimeToLive: timeToLive)
+            contacts: Array(contacts.values),
+            owners: owners,
+            merges: Array(merges.values),
+            hasher: hasher,
+            temporaryTimeToLive: timeToLive
+        )
     }
 
     func save(_ book: ContactBook, _ rows: any ContactTables) throws {
@@ -279,13 +325,22 @@ public final class ContactDirectory: Sendable {
         let suggestions = try rows.suggestions(contactIds: book.aliasTree(canonical.id)).map(open)
             .filter { seen.insert($0.externalId).inserted }
         return ContactView(
-            id: canonical.id, type: canonical.type, name: canonical.name, attributes: canonical.attributes,
-            notes: canonical.notes, identifiers: book.allIdentifiers(canonical.id),
+            id: canonical.id,
+            type: canonical.type,
+            name: canonical.name,
+            attributes: canonical.attributes,
+            notes: canonical.notes,
+            identifiers: book.allIdentifiers(canonical.id),
             aliases: Array(book.aliasTree(canonical.id).dropFirst()),
             merges: book.merges.values.filter { $0.targetId == canonical.id && $0.undoneAt == nil }
                 .sorted { ($0.mergedAt, $0.id) < ($1.mergedAt, $1.id) }.map(\.id),
-            createdAt: canonical.createdAt, updatedAt: canonical.updatedAt, lastInteractionAt: canonical.lastInteractionAt,
-            expiresAt: canonical.expiresAt, expiredAt: canonical.expiredAt, suggestions: suggestions)
+            createdAt: canonical.createdAt,
+            updatedAt: canonical.updatedAt,
+            lastInteractionAt: canonical.lastInteractionAt,
+            expiresAt: canonical.expiresAt,
+            expiredAt: canonical.expiredAt,
+            suggestions: suggestions
+        )
     }
 
     /// The draft's identifiers, parsed; an unparseable one refuses the whole draft, saying which.
@@ -311,39 +366,58 @@ public final class ContactDirectory: Sendable {
         ContactSuggestion(
             externalId: stored.externalId,
             name: try stored.name.map { try cipher.openString($0, context: SealContext.suggestionName) },
-            callId: stored.callId, suggestedAt: stored.suggestedAt)
+            callId: stored.callId,
+            suggestedAt: stored.suggestedAt
+        )
     }
 
     func seal(_ contact: Contact) -> StoredContact {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return StoredContact(
-            id: contact.id, type: contact.type, mergedInto: contact.mergedInto, aliases: contact.aliases,
+            id: contact.id,
+            type: contact.type,
+            mergedInto: contact.mergedInto,
+            aliases: contact.aliases,
             name: contact.name.map { cipher.seal($0, context: SealContext.name) },
             nameKey: contact.name.map { ContactSighting.nameKey($0, hasher: hasher) },
             attributes: contact.attributes.isEmpty
                 ? nil : cipher.seal(try! encoder.encode(contact.attributes), context: SealContext.attributes),
-            notes: contact.notes.isEmpty ? nil : cipher.seal(try! encoder.encode(contact.notes), context: SealContext.notes),
+            notes: contact.notes.isEmpty
+                ? nil : cipher.seal(try! encoder.encode(contact.notes), context: SealContext.notes),
             identifiers: contact.identifiers.isEmpty ? nil : sealIdentifiers(contact.identifiers),
             identifierKeys: contact.identifiers.map { $0.key(hasher) },
-            createdAt: contact.createdAt, updatedAt: contact.updatedAt, lastInteractionAt: contact.lastInteractionAt,
-            expiresAt: contact.expiresAt, expiredAt: contact.expiredAt)
+            createdAt: contact.createdAt,
+            updatedAt: contact.updatedAt,
+            lastInteractionAt: contact.lastInteractionAt,
+            expiresAt: contact.expiresAt,
+            expiredAt: contact.expiredAt
+        )
     }
 
     func open(_ stored: StoredContact) throws -> Contact {
         let decoder = JSONDecoder()
         var contact = Contact(
-            id: stored.id, type: stored.type, name: try stored.name.map { try cipher.openString($0, context: SealContext.name) },
+            id: stored.id,
+            type: stored.type,
+            name: try stored.name.map { try cipher.openString($0, context: SealContext.name) },
             attributes: try stored.attributes.map {
-                try decoder.decode([String: String].self, from: Data(try cipher.open($0, context: SealContext.attributes)))
+                try decoder.decode(
+                    [String: String].self,
+                    from: Data(try cipher.open($0, context: SealContext.attributes))
+                )
             } ?? [:],
             notes: try stored.notes.map {
                 try decoder.decode([ContactNote].self, from: Data(try cipher.open($0, context: SealContext.notes)))
             } ?? [],
             identifiers: try stored.identifiers.map {
-                try decoder.decode([ContactIdentifier].self, from: Data(try cipher.open($0, context: SealContext.identifiers)))
+                try decoder.decode(
+                    [ContactIdentifier].self,
+                    from: Data(try cipher.open($0, context: SealContext.identifiers))
+                )
             } ?? [],
-            createdAt: stored.createdAt)
+            createdAt: stored.createdAt
+        )
         contact.mergedInto = stored.mergedInto
         contact.aliases = stored.aliases
         contact.updatedAt = stored.updatedAt
@@ -359,7 +433,8 @@ public final class ContactDirectory: Sendable {
         var json = "["
         for (index, identifier) in identifiers.enumerated() {
             if index > 0 { json += "," }
-            json += #"{"kind":"\#(Self.jsonEscaped(identifier.kind.name))","value":"\#(Self.jsonEscaped(identifier.value))"}"#
+            json +=
+                #"{"kind":"\#(Self.jsonEscaped(identifier.kind.name))","value":"\#(Self.jsonEscaped(identifier.value))"}"#
         }
         json += "]"
         return cipher.seal(json, context: SealContext.identifiers)
@@ -381,14 +456,20 @@ public final class ContactDirectory: Sendable {
 
     func seal(_ record: MergeRecord) -> StoredMerge {
         StoredMerge(
-            id: record.id, targetId: record.targetId, absorbedId: record.absorbedId, mergedAt: record.mergedAt,
+            id: record.id,
+            targetId: record.targetId,
+            absorbedId: record.absorbedId,
+            mergedAt: record.mergedAt,
             undoneAt: record.undoneAt,
-            snapshot: cipher.seal(try! JSONEncoder().encode(record), context: SealContext.mergeSnapshot))
+            snapshot: cipher.seal(try! JSONEncoder().encode(record), context: SealContext.mergeSnapshot)
+        )
     }
 
     func open(_ stored: StoredMerge) throws -> MergeRecord {
         var record = try JSONDecoder().decode(
-            MergeRecord.self, from: Data(try cipher.open(stored.snapshot, context: SealContext.mergeSnapshot)))
+            MergeRecord.self,
+            from: Data(try cipher.open(stored.snapshot, context: SealContext.mergeSnapshot))
+        )
         record.undoneAt = stored.undoneAt
         return record
     }
@@ -431,9 +512,14 @@ extension ContactDirectory {
             return try rows.erase(contactIds: contactIds, phoneKeys: phoneKeys)
         }
         return ForgetReport(
-            contacts: erasure.contacts, identifiers: erasure.identifiers, merges: erasure.merges,
-            interactions: erasure.interactions, interactionNotes: erasure.interactionNotes,
-            outboxEntries: erasure.outboxEntries, overrides: erasure.overrides)
+            contacts: erasure.contacts,
+            identifiers: erasure.identifiers,
+            merges: erasure.merges,
+            interactions: erasure.interactions,
+            interactionNotes: erasure.interactionNotes,
+            outboxEntries: erasure.outboxEntries,
+            overrides: erasure.overrides
+        )
     }
 }
 
@@ -477,12 +563,21 @@ extension ContactDirectory {
     /// identifiers in its order (a capture's `keys`). A name is never a key.
     public func phaseOneLink(phoneKey: String?, keys: [String], now: Date) async throws -> LocalLink? {
         guard phoneKey != nil || !keys.isEmpty else { return nil }
-        return try await store.readContacts { rows in try self.phaseOneLink(phoneKey: phoneKey, keys: keys, now: now, rows) }
+        return try await store.readContacts { rows in
+            try self.phaseOneLink(phoneKey: phoneKey, keys: keys, now: now, rows)
+        }
     }
 
     /// `phaseOneLink`, read in a transaction already open (the pipeline's commit).
-    public func phaseOneLink(phoneKey: String?, keys: [String], now: Date, _ rows: any ContactTables) throws -> LocalLink? {
-        if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now), let override = ExternalID(parsing: stored) {
+    public func phaseOneLink(
+        phoneKey: String?,
+        keys: [String],
+        now: Date,
+        _ rows: any ContactTables
+    ) throws -> LocalLink? {
+        if let phoneKey, let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
+            let override = ExternalID(parsing: stored)
+        {
             return .override(override)
         }
         return try knownExternalId(forKeys: keys, rows).map(LocalLink.contact)
@@ -502,7 +597,9 @@ extension ContactDirectory {
     public func localAnswer(phoneKey: String, now: Date) async throws -> LocalAnswer? {
         try await store.readContacts { rows in
             var link: LocalLink?
-            if let stored = try rows.liveOverride(phoneKey: phoneKey, now: now), let override = ExternalID(parsing: stored) {
+            if let stored = try rows.liveOverride(phoneKey: phoneKey, now: now),
+                let override = ExternalID(parsing: stored)
+            {
                 link = .override(override)
             }
             guard let owner = try rows.owner(key: phoneKey) else { return link.map { LocalAnswer(link: $0) } }
@@ -514,7 +611,10 @@ extension ContactDirectory {
             let own = identifiers.contains { $0.kind == .external && ExternalID(parsing: $0.value) == link.externalId }
             guard own else { return LocalAnswer(link: link) }
             return LocalAnswer(
-                link: link, name: contact.name, email: identifiers.first { $0.kind == .email }?.value)
+                link: link,
+                name: contact.name,
+                email: identifiers.first { $0.kind == .email }?.value
+            )
         }
     }
 

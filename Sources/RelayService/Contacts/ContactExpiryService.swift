@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 public import ServiceLifecycle
 
 /// Expires temporary contacts on a schedule (every `privacy.purgeInterval`): their personal data goes
@@ -20,7 +20,11 @@ public final class ContactExpiryService: Service {
 
     public func run() async throws {
         await repeatUntilShutdown(
-            every: interval, startNow: true, lease: lease, logger: logger, failure: "contact expiry failed; retrying at the next run"
+            every: interval,
+            startNow: true,
+            lease: lease,
+            logger: logger,
+            failure: "contact expiry failed; retrying at the next run"
         ) {
             let expired = try await directory.expireDue()
             if expired > 0 { logger.info("temporary contacts expired", metadata: ["contacts.expired": "\(expired)"]) }

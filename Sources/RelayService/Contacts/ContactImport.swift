@@ -53,12 +53,19 @@ public enum ContactImportParser {
             let columns = header.map { $0.trimmingCharacters(in: .whitespaces) }
             return lines.enumerated().dropFirst().compactMap { index, line in
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-                return ContactImportRow(line: index + 1, draft: csvDraft(csvFields(line), columns: columns, line: index + 1))
+                return ContactImportRow(
+                    line: index + 1,
+                    draft: csvDraft(csvFields(line), columns: columns, line: index + 1)
+                )
             }
         }
     }
 
-    static func csvDraft(_ fields: [String], columns: [String], line: Int) -> Result<ContactDraft, ContactImportRejection> {
+    static func csvDraft(
+        _ fields: [String],
+        columns: [String],
+        line: Int
+    ) -> Result<ContactDraft, ContactImportRejection> {
         guard fields.count == columns.count else {
             return .failure(.init(line: line, reason: "\(fields.count) fields where the header has \(columns.count)"))
         }
@@ -87,7 +94,8 @@ public enum ContactImportParser {
             switch object[key] {
             case nil, is NSNull: return []
             case let value as String: return [value]
-            case let values as [Any]: return values.allSatisfy { $0 is String } ? values.compactMap { $0 as? String } : nil
+            case let values as [Any]:
+                return values.allSatisfy { $0 is String } ? values.compactMap { $0 as? String } : nil
             default: return nil
             }
         }
@@ -160,7 +168,9 @@ extension ContactDirectory {
     /// line and reason, and changes nothing. Rows commit in batches, so a large file is not one long
     /// transaction.
     public func importContacts(
-        _ rows: [ContactImportRow], batch: Int = 500, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        _ rows: [ContactImportRow],
+        batch: Int = 500,
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> ContactImportReport {
         var report = ContactImportReport()
         report.rows = rows.count
@@ -173,7 +183,11 @@ extension ContactDirectory {
                 for row in slice {
                     do {
                         let draft = try row.draft.get()
-                        if try self.importRow(draft, storeRows, now: now) { outcome.created += 1 } else { outcome.updated += 1 }
+                        if try self.importRow(draft, storeRows, now: now) {
+                            outcome.created += 1
+                        } else {
+                            outcome.updated += 1
+                        }
                     } catch let rejection as ContactImportRejection {
                         outcome.rejected.append(rejection)
                     } catch let error as ContactError {
@@ -203,7 +217,8 @@ extension ContactDirectory {
         guard owners.count <= 1 else {
             throw ContactError(
                 .identifierOwned,
-                "its identifiers belong to different contacts (\(owners.joined(separator: ", "))); merge them first")
+                "its identifiers belong to different contacts (\(owners.joined(separator: ", "))); merge them first"
+            )
         }
         let note = draft.note.map { ContactNote(text: $0, at: now, author: "import") }
         if let existing = owners.first {
@@ -213,8 +228,14 @@ extension ContactDirectory {
             return false
         }
         try book.create(
-            id: Self.newContactId(), type: .curated, name: draft.name, identifiers: identifiers,
-            attributes: draft.attributes, notes: note.map { [$0] } ?? [], now: now)
+            id: Self.newContactId(),
+            type: .curated,
+            name: draft.name,
+            identifiers: identifiers,
+            attributes: draft.attributes,
+            notes: note.map { [$0] } ?? [],
+            now: now
+        )
         try save(book, rows)
         return true
     }

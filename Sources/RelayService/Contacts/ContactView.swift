@@ -69,7 +69,9 @@ public enum ContactReference: Sendable, Hashable, CustomStringConvertible {
     public init?(parsing text: String, defaultRegion: String = PhoneNumber.unknownRegion) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.hasPrefix("+") {
-            guard let identifier = ContactIdentifier(kind: .phone, raw: trimmed, defaultRegion: defaultRegion) else { return nil }
+            guard let identifier = ContactIdentifier(kind: .phone, raw: trimmed, defaultRegion: defaultRegion) else {
+                return nil
+            }
             self = .identifier(identifier)
         } else if trimmed.contains("@") {
             guard let identifier = ContactIdentifier(kind: .email, raw: trimmed) else { return nil }
@@ -102,8 +104,12 @@ public struct ContactDraft: Sendable, Hashable {
     public var note: String?
 
     public init(
-        name: String? = nil, phones: [String] = [], emails: [String] = [], externalIds: [String] = [],
-        attributes: [String: String] = [:], note: String? = nil
+        name: String? = nil,
+        phones: [String] = [],
+        emails: [String] = [],
+        externalIds: [String] = [],
+        attributes: [String: String] = [:],
+        note: String? = nil
     ) {
         self.name = name
         self.phones = phones

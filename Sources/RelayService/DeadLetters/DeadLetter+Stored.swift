@@ -9,13 +9,26 @@ extension StoredDeadLetter {
     public init(message delivery: Delivery, names: RelayNames, now: Date) {
         let letter = DeadLetter(message: delivery, names: names)
         self.init(
-            id: letter.id, kind: letter.kind.rawValue, reason: letter.reason, callId: letter.callId,
-            eventType: letter.eventType, eventId: letter.eventId, attempts: letter.attempts,
-            firstFailureAt: letter.firstFailureAt, lastFailureAt: letter.lastFailureAt, lastError: letter.lastError,
-            target: letter.target, origin: letter.origin, replayCount: letter.replayCount,
-            payloadEncoding: letter.record?.payloadEncoding.rawValue ?? "base64", payload: letter.payload,
-            message: delivery.body, headers: delivery.headers.mapValues(StoredHeaderValue.init), routingKey: delivery.routingKey,
-            recordedAt: now)
+            id: letter.id,
+            kind: letter.kind.rawValue,
+            reason: letter.reason,
+            callId: letter.callId,
+            eventType: letter.eventType,
+            eventId: letter.eventId,
+            attempts: letter.attempts,
+            firstFailureAt: letter.firstFailureAt,
+            lastFailureAt: letter.lastFailureAt,
+            lastError: letter.lastError,
+            target: letter.target,
+            origin: letter.origin,
+            replayCount: letter.replayCount,
+            payloadEncoding: letter.record?.payloadEncoding.rawValue ?? "base64",
+            payload: letter.payload,
+            message: delivery.body,
+            headers: delivery.headers.mapValues(StoredHeaderValue.init),
+            routingKey: delivery.routingKey,
+            recordedAt: now
+        )
     }
 }
 
@@ -48,16 +61,32 @@ extension DeadLetter {
     public init(stored: StoredDeadLetter, names: RelayNames, cipher: FieldCipher? = nil) {
         if !stored.message.isEmpty {
             let delivery = Delivery(
-                deliveryTag: 0, connectionGeneration: 0, exchange: names.deadLetterExchange, routingKey: stored.routingKey,
-                redelivered: false, body: stored.message, headers: stored.headers.mapValues(AMQPHeaderValue.init),
-                messageId: nil, consumerTag: "")
+                deliveryTag: 0,
+                connectionGeneration: 0,
+                exchange: names.deadLetterExchange,
+                routingKey: stored.routingKey,
+                redelivered: false,
+                body: stored.message,
+                headers: stored.headers.mapValues(AMQPHeaderValue.init),
+                messageId: nil,
+                consumerTag: ""
+            )
             self.init(message: delivery, names: names, cipher: cipher)
         } else {
             self.init(
                 message: Delivery(
-                    deliveryTag: 0, connectionGeneration: 0, exchange: names.deadLetterExchange, routingKey: stored.routingKey,
-                    redelivered: false, body: [], headers: [:], messageId: nil, consumerTag: ""),
-                names: names)
+                    deliveryTag: 0,
+                    connectionGeneration: 0,
+                    exchange: names.deadLetterExchange,
+                    routingKey: stored.routingKey,
+                    redelivered: false,
+                    body: [],
+                    headers: [:],
+                    messageId: nil,
+                    consumerTag: ""
+                ),
+                names: names
+            )
             kind = Kind(rawValue: stored.kind) ?? .unreadable
             reason = stored.reason
             callId = stored.callId
@@ -84,6 +113,8 @@ extension DeadLetter {
         // A dead letter that failed again after a replay carries its latest failure's message; its first
         // failure is the store's, which keeps the earliest.
         // (Earlier by more than the rounding of a time through a column.)
-        if let first = stored.firstFailureAt, first < (firstFailureAt ?? .distantFuture) - 0.001 { firstFailureAt = first }
+        if let first = stored.firstFailureAt, first < (firstFailureAt ?? .distantFuture) - 0.001 {
+            firstFailureAt = first
+        }
     }
 }

@@ -190,7 +190,11 @@ public struct DeadLetter: Sendable, Hashable {
         replayHeaders[Self.replayCountHeader] = .int(Int64(replayCount + 1))
         replayHeaders[Self.replayOfHeader] = .string(id)
         return OutboundMessage(
-            exchange: origin.exchange, routingKey: origin.routingKey, body: payload, headers: replayHeaders)
+            exchange: origin.exchange,
+            routingKey: origin.routingKey,
+            body: payload,
+            headers: replayHeaders
+        )
     }
 
     /// Time since the last failure, nil when unknown.
@@ -210,7 +214,12 @@ public struct DeadLetter: Sendable, Hashable {
 
     /// Where a message the broker dead-lettered was first published. A delivery job of an earlier
     /// version (its work queues, its delay queues) goes back to the store's outbox.
-    static func brokerOrigin(queue: String, exchange: String, routingKey: String, names: RelayNames)
+    static func brokerOrigin(
+        queue: String,
+        exchange: String,
+        routingKey: String,
+        names: RelayNames
+    )
         -> DeadLetterRecord.Origin?
     {
         if names.legacyWorkQueues.contains(queue) { return .outbox }

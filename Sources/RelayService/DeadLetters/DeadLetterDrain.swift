@@ -20,7 +20,13 @@ public final class DeadLetterDrain: Service {
     /// twice (payload and message), so this bounds what one batch holds in memory to about 13 MB.
     static let prefetch: UInt16 = 100
 
-    public init(amqp: AMQPClient, store: any RelayDatabase, names: RelayNames, metrics: RelayMetrics = .disabled, logger: Logger) {
+    public init(
+        amqp: AMQPClient,
+        store: any RelayDatabase,
+        names: RelayNames,
+        metrics: RelayMetrics = .disabled,
+        logger: Logger
+    ) {
         self.amqp = amqp
         self.store = store
         self.names = names
@@ -40,7 +46,9 @@ public final class DeadLetterDrain: Service {
             let now = Date()
             do {
                 let recorded = try await store.recordDeadLetters(
-                    batch.map { StoredDeadLetter(message: $0, names: names, now: now) }, now: now)
+                    batch.map { StoredDeadLetter(message: $0, names: names, now: now) },
+                    now: now
+                )
                 amqp.ack(batch)
                 let new = recorded.count { $0 != .copy }
                 if new > 0 {
@@ -50,7 +58,8 @@ public final class DeadLetterDrain: Service {
             } catch {
                 logger.error(
                     "could not record dead letters in the store; holding them and trying again",
-                    metadata: [LogKeys.error: "\(error)", "deadletter.batch": "\(batch.count)"])
+                    metadata: [LogKeys.error: "\(error)", "deadletter.batch": "\(batch.count)"]
+                )
             }
             // Held, not nacked: a requeue counts as a delivery, and a queue with a delivery limit (quorum
             // queues have one by default from RabbitMQ 4.0) would drop a dead letter the store refused

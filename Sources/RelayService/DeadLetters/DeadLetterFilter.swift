@@ -27,8 +27,12 @@ public struct DeadLetterFilter: Sendable, Hashable {
     public var states: Set<StoredDeadLetter.State> = [.open]
 
     public init(
-        reasons: Set<String> = [], since: Date? = nil, until: Date? = nil, callId: String? = nil,
-        ids: Set<String> = [], limit: Int? = nil
+        reasons: Set<String> = [],
+        since: Date? = nil,
+        until: Date? = nil,
+        callId: String? = nil,
+        ids: Set<String> = [],
+        limit: Int? = nil
     ) {
         self.reasons = reasons
         self.since = since

@@ -61,7 +61,8 @@ extension DeadLetter {
 
     /// A JSON array of `listJSON` objects.
     public static func listJSON(_ letters: [DeadLetter], now: Date, revealCallIds: Bool = false) -> [UInt8] {
-        Array("[".utf8) + letters.map { $0.listJSON(now: now, revealCallIds: revealCallIds) }.joined(separator: Array(",".utf8))
+        Array("[".utf8)
+            + letters.map { $0.listJSON(now: now, revealCallIds: revealCallIds) }.joined(separator: Array(",".utf8))
             + Array("]".utf8)
     }
 
@@ -80,7 +81,9 @@ extension DeadLetter {
     /// Payload as the record carries it: UTF-8 text when it is, else base64.
     var payloadForJSON: (text: String, encoding: DeadLetterRecord.PayloadEncoding) {
         // An opened payload is shown as what it is; one still sealed, as the record carries it.
-        if let record, record.payloadEncoding != .sealed || payloadIsSealed { return (record.payload, record.payloadEncoding) }
+        if let record, record.payloadEncoding != .sealed || payloadIsSealed {
+            return (record.payload, record.payloadEncoding)
+        }
         if let text = String(validating: payload, as: UTF8.self) { return (text, .utf8) }
         return (Data(payload).base64EncodedString(), .base64)
     }
@@ -165,7 +168,11 @@ extension DeadLetter {
             origin = letter.origin
             // The end of a delivery's path is the customer's external id: masked, as in the table.
             target = letter.target.map {
-                .init(method: $0.method, url: DeadLetterText.maskingLastPathComponent($0.url), lastStatus: $0.lastStatus)
+                .init(
+                    method: $0.method,
+                    url: DeadLetterText.maskingLastPathComponent($0.url),
+                    lastStatus: $0.lastStatus
+                )
             }
             sequence = letter.sequence
             copies = letter.copies

@@ -82,7 +82,8 @@ public struct DeadLetterQueue: Sendable {
                 throw DeadLetterQueueError(
                     .queueMissing,
                     "the dead-letter queue '\(queue)' does not exist (is amqp.namePrefix right, and has the relay "
-                        + "declared its topology?): \(error.message)")
+                        + "declared its topology?): \(error.message)"
+                )
             }
             throw DeadLetterQueueError(.scanFailed, "cannot read '\(queue)': \(error)")
         }
@@ -124,7 +125,9 @@ public struct DeadLetterQueue: Sendable {
             let now = Date()
             do {
                 _ = try await store.recordDeadLetters(
-                    deliveries.map { StoredDeadLetter(message: $0, names: names, now: now) }, now: now)
+                    deliveries.map { StoredDeadLetter(message: $0, names: names, now: now) },
+                    now: now
+                )
             } catch {
                 // Not acked: the broker keeps them for the next drain.
                 failure = DeadLetterQueueError(.storeFailed, "cannot record dead letters in the store: \(error)")
@@ -147,7 +150,10 @@ public struct DeadLetterQueue: Sendable {
 
     /// The dead letters the filter selects (open ones unless it names states), oldest first, after a
     /// drain. Rows only, without payloads, unless `whole` (export: keep its `limit` to a page).
-    public func list(_ filter: DeadLetterFilter, whole: Bool = false) async throws(DeadLetterQueueError) -> DeadLetterListing {
+    public func list(
+        _ filter: DeadLetterFilter,
+        whole: Bool = false
+    ) async throws(DeadLetterQueueError) -> DeadLetterListing {
         let drained = try await drain()
         let store = try requireStore()
         return try await stored { () async throws -> DeadLetterListing in
@@ -155,8 +161,10 @@ public struct DeadLetterQueue: Sendable {
             if whole { rows = try await Self.wholeRows(rows, store) }
             let total = try await store.deadLetterCount(DeadLetterQuery())
             return DeadLetterListing(
-                letters: rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }, scanned: total,
-                truncated: drained.remaining > 0)
+                letters: rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) },
+                scanned: total,
+                truncated: drained.remaining > 0
+            )
         }
     }
 
@@ -190,14 +198,20 @@ public struct DeadLetterQueue: Sendable {
     ///   - resetAttempts: a delivery or lookup replayed into the outbox starts a new retry budget
     ///     (attempts and age); without it the job goes on counting, so an exhausted one gets one attempt.
     public func replay(
-        _ filter: DeadLetterFilter, dryRun: Bool = false, rate: Double? = nil, resetAttempts: Bool = false,
+        _ filter: DeadLetterFilter,
+        dryRun: Bool = false,
+        rate: Double? = nil,
+        resetAttempts: Bool = false,
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
         let drained = try await drain()
         let store = try requireStore()
         if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter, states: [.open])), try await store.deadLetterCount(DeadLetterQuery()))
+            (
+                try await store.deadLetters(Self.query(filter, states: [.open])),
+                try await store.deadLetterCount(DeadLetterQuery())
+            )
         }
         var outcomes: [DeadLetterOutcome] = []
         var publisher: AMQPClient?
@@ -209,7 +223,9 @@ public struct DeadLetterQueue: Sendable {
             if index % Self.wholePage == 0 {
                 let ids = rows[index..<min(index + Self.wholePage, rows.count)].map(\.id)
                 page = Dictionary(
-                    ((try? await store.deadLetters(ids: ids)) ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                    ((try? await store.deadLetters(ids: ids)) ?? []).map { ($0.id, $0) },
+                    uniquingKeysWith: { first, _ in first }
+                )
             }
             let whole = page.removeValue(forKey: row.id)
             // The whole record (payload, message) only while this one is handled; the report keeps the row.
@@ -225,11 +241,14 @@ public struct DeadLetterQueue: Sendable {
                 if !toOutbox, publisher == nil {
                     do { publisher = try await connect() } catch { return .failed("\(error)") }
                 }
-                let claimed = (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date())) ?? []
+                let claimed =
+                    (try? await store.transitionDeadLetters(ids: [row.id], from: [.open], to: .replaying, now: Date()))
+                    ?? []
                 guard !claimed.isEmpty else { return .failed("replayed, purged or resolved by someone else meanwhile") }
                 let result =
                     toOutbox
-                    ? await requeueInOutbox(letter, resetAttempts: resetAttempts) : await republish(letter, using: publisher!)
+                    ? await requeueInOutbox(letter, resetAttempts: resetAttempts)
+                    : await republish(letter, using: publisher!)
                 let settled: StoredDeadLetter.State
                 if case .replayed = result { settled = .replayed } else { settled = .open }
                 // Left `replaying` only if the store is gone too: the next operation reopens it (`drain`).
@@ -241,51 +260,95 @@ public struct DeadLetterQueue: Sendable {
             tally.add(done)
             progress(
                 DeadLetterProgress(
-                    operation: .replay, done: index + 1, total: rows.count, succeeded: tally.succeeded, failed: tally.failed,
-                    dryRun: dryRun))
+                    operation: .replay,
+                    done: index + 1,
+                    total: rows.count,
+                    succeeded: tally.succeeded,
+                    failed: tally.failed,
+                    dryRun: dryRun
+                )
+            )
         }
         if let publisher { await publisher.shutdown() }
         return DeadLetterReport(
-            operation: .replay, dryRun: dryRun, scanned: total, truncated: drained.remaining > 0, outcomes: outcomes,
-            notFound: Self.notFound(filter, in: rows), cancelled: false)
+            operation: .replay,
+            dryRun: dryRun,
+            scanned: total,
+            truncated: drained.remaining > 0,
+            outcomes: outcomes,
+            notFound: Self.notFound(filter, in: rows),
+            cancelled: false
+        )
     }
 
     /// Marks the selected dead letters purged once `confirm` (shown all of them) agrees. Their rows stay
     /// (state `purged`) until the retention purge removes them.
     public func purge(
-        _ filter: DeadLetterFilter, dryRun: Bool = false,
+        _ filter: DeadLetterFilter,
+        dryRun: Bool = false,
         confirm: @escaping @Sendable ([DeadLetter]) async -> Bool = { _ in true },
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
-        try await close(filter, to: .purged, operation: .purge, note: nil, dryRun: dryRun, confirm: confirm, progress: progress)
+        try await close(
+            filter,
+            to: .purged,
+            operation: .purge,
+            note: nil,
+            dryRun: dryRun,
+            confirm: confirm,
+            progress: progress
+        )
     }
 
     /// Closes the selected dead letters with a note: an orphan, or anything handled elsewhere, that
     /// needs no replay.
     public func resolve(
-        _ filter: DeadLetterFilter, note: String, dryRun: Bool = false,
+        _ filter: DeadLetterFilter,
+        note: String,
+        dryRun: Bool = false,
         progress: @escaping @Sendable (DeadLetterProgress) -> Void = { _ in }
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
-        try await close(filter, to: .resolved, operation: .resolve, note: note, dryRun: dryRun, confirm: { _ in true }, progress: progress)
+        try await close(
+            filter,
+            to: .resolved,
+            operation: .resolve,
+            note: note,
+            dryRun: dryRun,
+            confirm: { _ in true },
+            progress: progress
+        )
     }
 
     private func close(
-        _ filter: DeadLetterFilter, to state: StoredDeadLetter.State, operation: DeadLetterOperation, note: String?,
-        dryRun: Bool, confirm: @escaping @Sendable ([DeadLetter]) async -> Bool,
+        _ filter: DeadLetterFilter,
+        to state: StoredDeadLetter.State,
+        operation: DeadLetterOperation,
+        note: String?,
+        dryRun: Bool,
+        confirm: @escaping @Sendable ([DeadLetter]) async -> Bool,
         progress: @escaping @Sendable (DeadLetterProgress) -> Void
     ) async throws(DeadLetterQueueError) -> DeadLetterReport {
         let drained = try await drain()
         let store = try requireStore()
         if !drainsFirst { await reopenStaleClaims(store) }
         let (rows, total) = try await stored { () async throws -> ([StoredDeadLetter], Int) in
-            (try await store.deadLetters(Self.query(filter, states: [.open])), try await store.deadLetterCount(DeadLetterQuery()))
+            (
+                try await store.deadLetters(Self.query(filter, states: [.open])),
+                try await store.deadLetterCount(DeadLetterQuery())
+            )
         }
         let letters = rows.map { DeadLetter(stored: $0, names: names, cipher: cipher) }
         let notFound = Self.notFound(filter, in: rows)
         if !dryRun, !rows.isEmpty, !(await confirm(letters)) {
             return DeadLetterReport(
-                operation: operation, dryRun: false, scanned: total, truncated: drained.remaining > 0, outcomes: [],
-                notFound: notFound, cancelled: true)
+                operation: operation,
+                dryRun: false,
+                scanned: total,
+                truncated: drained.remaining > 0,
+                outcomes: [],
+                notFound: notFound,
+                cancelled: true
+            )
         }
         var outcomes: [DeadLetterOutcome] = []
         var tally = OutcomeTally()
@@ -296,8 +359,15 @@ public struct DeadLetterQueue: Sendable {
             if !dryRun {
                 moved = Set(
                     try await stored { () async throws -> [String] in
-                        try await store.transitionDeadLetters(ids: chunk.map(\.id), from: [.open], to: state, note: note, now: Date())
-                    })
+                        try await store.transitionDeadLetters(
+                            ids: chunk.map(\.id),
+                            from: [.open],
+                            to: state,
+                            note: note,
+                            now: Date()
+                        )
+                    }
+                )
             }
             for letter in chunk {
                 let result: DeadLetterOutcome.Result
@@ -313,14 +383,26 @@ public struct DeadLetterQueue: Sendable {
                 tally.add(done)
                 progress(
                     DeadLetterProgress(
-                        operation: operation, done: outcomes.count, total: letters.count, succeeded: tally.succeeded,
-                        failed: tally.failed, dryRun: dryRun))
+                        operation: operation,
+                        done: outcomes.count,
+                        total: letters.count,
+                        succeeded: tally.succeeded,
+                        failed: tally.failed,
+                        dryRun: dryRun
+                    )
+                )
             }
             start += chunk.count
         }
         return DeadLetterReport(
-            operation: operation, dryRun: dryRun, scanned: total, truncated: drained.remaining > 0, outcomes: outcomes,
-            notFound: notFound, cancelled: false)
+            operation: operation,
+            dryRun: dryRun,
+            scanned: total,
+            truncated: drained.remaining > 0,
+            outcomes: outcomes,
+            notFound: notFound,
+            cancelled: false
+        )
     }
 
     /// Retention: drains the queue, then deletes every dead letter (whatever its state) whose last
@@ -337,16 +419,23 @@ public struct DeadLetterQueue: Sendable {
     /// is seen and can be replayed. Before every drain (the CLI) and every replay, purge or resolve: a
     /// read inside the relay (the admin API) costs no write.
     private func reopenStaleClaims(_ store: any RelayDatabase) async {
-        let stale = (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date())) ?? []
+        let stale =
+            (try? await store.reopenStaleReplays(claimedBefore: Date() - 2 * confirmTimeout.totalSeconds, now: Date()))
+            ?? []
         if !stale.isEmpty {
-            logger.warning("replays left unfinished by a stopped process are open again", metadata: ["deadletter.reopened": "\(stale.count)"])
+            logger.warning(
+                "replays left unfinished by a stopped process are open again",
+                metadata: ["deadletter.reopened": "\(stale.count)"]
+            )
         }
     }
 
     private func requireStore() throws(DeadLetterQueueError) -> any RelayDatabase {
         guard let store else {
             throw DeadLetterQueueError(
-                .storeFailed, "the dead-letter tools need the relay's store: run them where store.path is the relay's")
+                .storeFailed,
+                "the dead-letter tools need the relay's store: run them where store.path is the relay's"
+            )
         }
         return store
     }
@@ -363,8 +452,15 @@ public struct DeadLetterQueue: Sendable {
     /// The store's question for `filter`; `states` overrides the filter's (what an action may act on).
     static func query(_ filter: DeadLetterFilter, states: Set<StoredDeadLetter.State>? = nil) -> DeadLetterQuery {
         DeadLetterQuery(
-            reasons: filter.reasons, since: filter.since, until: filter.until, callId: filter.callId, ids: filter.ids,
-            states: states ?? filter.states, after: filter.after, limit: filter.limit)
+            reasons: filter.reasons,
+            since: filter.since,
+            until: filter.until,
+            callId: filter.callId,
+            ids: filter.ids,
+            states: states ?? filter.states,
+            after: filter.after,
+            limit: filter.limit
+        )
     }
 
     static func wholeRows(_ rows: [StoredDeadLetter], _ store: any RelayDatabase) async throws -> [StoredDeadLetter] {
@@ -372,7 +468,10 @@ public struct DeadLetterQueue: Sendable {
         var start = 0
         while start < rows.count {
             let ids = rows[start..<min(start + wholePage, rows.count)].map(\.id)
-            let read = Dictionary(try await store.deadLetters(ids: ids).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let read = Dictionary(
+                try await store.deadLetters(ids: ids).map { ($0.id, $0) },
+                uniquingKeysWith: { first, _ in first }
+            )
             whole += rows[start..<min(start + wholePage, rows.count)].map { read[$0.id] ?? $0 }
             start += wholePage
         }
@@ -392,7 +491,9 @@ public struct DeadLetterQueue: Sendable {
     /// `resetAttempts` gives it a new budget. Either way its record keeps its first failure.
     private func requeueInOutbox(_ letter: DeadLetter, resetAttempts: Bool) async -> DeadLetterOutcome.Result {
         guard let outbox = store else {
-            return .failed("a failed delivery is replayed into the relay's store: run this where store.path is the relay's")
+            return .failed(
+                "a failed delivery is replayed into the relay's store: run this where store.path is the relay's"
+            )
         }
         var job: DeliveryJob
         do {
@@ -410,8 +511,12 @@ public struct DeadLetterQueue: Sendable {
         let kind = job.kind == .enrich || job.kind == .contextChange ? "lookup" : "delivery"
         do {
             _ = try await outbox.enqueueOutbox(
-                callId: job.callId, causeId: "replay:\(letter.id):\(letter.replayCount + 1)",
-                [NewOutboxEntry(kind: kind, payload: job.encoded())], relink: nil, now: Date())
+                callId: job.callId,
+                causeId: "replay:\(letter.id):\(letter.replayCount + 1)",
+                [NewOutboxEntry(kind: kind, payload: job.encoded())],
+                relink: nil,
+                now: Date()
+            )
         } catch {
             return .failed("the store did not take it: \(error)")
         }
@@ -419,8 +524,10 @@ public struct DeadLetterQueue: Sendable {
             "dead letter replayed into the outbox",
             metadata: [
                 LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
-                "deadletter.replay.count": "\(letter.replayCount + 1)", "deadletter.replay.reset_attempts": "\(resetAttempts)",
-            ])
+                "deadletter.replay.count": "\(letter.replayCount + 1)",
+                "deadletter.replay.reset_attempts": "\(resetAttempts)",
+            ]
+        )
         return .replayed(to: .outbox)
     }
 
@@ -436,12 +543,14 @@ public struct DeadLetterQueue: Sendable {
                 metadata: [
                     LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
                     "amqp.exchange": "\(origin.exchange)", "deadletter.replay.count": "\(letter.replayCount + 1)",
-                ])
+                ]
+            )
             return .replayed(to: origin)
         case .failure(let error):
             logger.warning(
                 "dead letter replay failed; kept",
-                metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.error: "\(error)"])
+                metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.error: "\(error)"]
+            )
             return .failed(Self.explain(error, origin: origin))
         }
     }
@@ -463,7 +572,11 @@ public struct DeadLetterQueue: Sendable {
 
     /// Publishes and waits for the confirm, at most `timeout`. A publish still unconfirmed then may yet
     /// arrive: its record is kept, so the worst case is one more replay of the same payload.
-    static func publish(_ message: OutboundMessage, on client: AMQPClient, timeout: Duration) async
+    static func publish(
+        _ message: OutboundMessage,
+        on client: AMQPClient,
+        timeout: Duration
+    ) async
         -> Result<Void, AMQPError>
     {
         let race = PublishRace()
@@ -512,7 +625,9 @@ public struct DeadLetterQueue: Sendable {
         } catch {
             await client.shutdown()
             throw DeadLetterQueueError(
-                .brokerUnreachable, "cannot reach the broker at \(configuration.endpointDescription): \(error.message)")
+                .brokerUnreachable,
+                "cannot reach the broker at \(configuration.endpointDescription): \(error.message)"
+            )
         }
         return client
     }

@@ -28,7 +28,12 @@ public struct DeadLetterProgress: Sendable, Hashable {
     public var dryRun: Bool
 
     public init(
-        operation: DeadLetterOperation, done: Int, total: Int, succeeded: Int, failed: Int, dryRun: Bool = false
+        operation: DeadLetterOperation,
+        done: Int,
+        total: Int,
+        succeeded: Int,
+        failed: Int,
+        dryRun: Bool = false
     ) {
         self.operation = operation
         self.done = done
@@ -133,8 +138,13 @@ public struct DeadLetterReport: Sendable {
     public var cancelled: Bool
 
     public init(
-        operation: DeadLetterOperation, dryRun: Bool, scanned: Int, truncated: Bool, outcomes: [DeadLetterOutcome],
-        notFound: [String], cancelled: Bool
+        operation: DeadLetterOperation,
+        dryRun: Bool,
+        scanned: Int,
+        truncated: Bool,
+        outcomes: [DeadLetterOutcome],
+        notFound: [String],
+        cancelled: Bool
     ) {
         self.operation = operation
         self.dryRun = dryRun

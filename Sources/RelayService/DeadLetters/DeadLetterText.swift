@@ -8,16 +8,26 @@ public enum DeadLetterText {
     /// `list`'s table, at most `width` columns wide: the last error is cut to fit (with `…`).
     /// Call ids are masked (the table is for screens and tickets) unless `revealCallIds`; a STATE
     /// column appears when any listed dead letter is not open.
-    public static func table(_ letters: [DeadLetter], now: Date, width: Int = 120, revealCallIds: Bool = false) -> [String] {
+    public static func table(
+        _ letters: [DeadLetter],
+        now: Date,
+        width: Int = 120,
+        revealCallIds: Bool = false
+    ) -> [String] {
         let showsState = letters.contains { $0.state != .open }
         let headers =
-            ["ID", "REASON"] + (showsState ? ["STATE"] : []) + ["TARGET", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR"]
+            ["ID", "REASON"] + (showsState ? ["STATE"] : []) + [
+                "TARGET", "CALL ID", "TRIES", "REPLAYS", "AGE", "LAST ERROR",
+            ]
         // Every cell is what a publisher or an upstream sent: escaped before the widths are taken.
         let rows = letters.map { letter -> [String] in
             let callId: String = letter.callId.map { revealCallIds ? $0 : Masking.mask($0) } ?? "-"
             var cells: [String] = [letter.id, letter.reason]
             if showsState { cells.append(letter.state.rawValue) }
-            cells += [keepEnd(targetCell(letter), width: 26), callId, letter.attempts.map(String.init) ?? "-", String(letter.replayCount)]
+            cells += [
+                keepEnd(targetCell(letter), width: 26), callId, letter.attempts.map(String.init) ?? "-",
+                String(letter.replayCount),
+            ]
             cells += [letter.age(now: now).map(age) ?? "?", letter.lastError]
             return cells.map(PrintSafe.escape)
         }
@@ -59,13 +69,21 @@ public enum DeadLetterText {
     /// errors, and how old the oldest and newest failures are.
     ///
     /// - Parameter label: what is counted: `open`, or the states asked for (`replayed`, `any state`).
-    public static func summary(_ summary: DeadLetterSummary, now: Date, errors: Int = 3, label: String = "open") -> [String] {
+    public static func summary(
+        _ summary: DeadLetterSummary,
+        now: Date,
+        errors: Int = 3,
+        label: String = "open"
+    ) -> [String] {
         guard summary.total > 0 else { return ["\(label): 0"] }
-        let reasons = summary.byReason.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
+        let reasons = summary.byReason.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map {
+            "\($0.key) \($0.value)"
+        }
         var lines = ["\(label): \(summary.total) (" + reasons.joined(separator: ", ") + ")"]
         if let oldest = summary.oldestFailure, let newest = summary.newestFailure {
             lines.append(
-                "failed: oldest \(age(max(0, now.timeIntervalSince(oldest)))) ago, newest \(age(max(0, now.timeIntervalSince(newest)))) ago")
+                "failed: oldest \(age(max(0, now.timeIntervalSince(oldest)))) ago, newest \(age(max(0, now.timeIntervalSince(newest)))) ago"
+            )
         }
         for group in summary.byLastError.prefix(errors) {
             lines.append("error: \(group.count) × " + PrintSafe.escape(truncate(group.lastError, to: 100)))
@@ -90,7 +108,8 @@ public enum DeadLetterText {
         ]
         if let target = letter.target {
             fields.append(
-                ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? "")))
+                ("target", "\(target.method) \(target.url)" + (target.lastStatus.map { " (last status \($0))" } ?? ""))
+            )
         }
         if copies > 1 { fields.append(("copies", "\(copies) messages carried this id")) }
         // What the broker wrote when it dead-lettered the message itself: its death history.
@@ -114,7 +133,9 @@ public enum DeadLetterText {
             let object = try? JSONSerialization.jsonObject(with: Data(letter.payload), options: [.fragmentsAllowed]),
             object is [String: Any] || object is [Any],
             let pretty = try? JSONSerialization.data(
-                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                withJSONObject: object,
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            )
         {
             // JSON escapes C0 controls inside strings, not the line separators and bidi controls.
             lines += String(decoding: pretty, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)

@@ -88,11 +88,14 @@ public struct PIIMaskingLogHandler: LogHandler {
             var result: Logger.Metadata = [:]
             for (innerKey, innerValue) in dictionary {
                 result[innerKey] =
-                    wholeValue ? .string(PrintSafe.escape(Masking.mask("\(innerValue)"))) : mask(innerValue, key: innerKey)
+                    wholeValue
+                    ? .string(PrintSafe.escape(Masking.mask("\(innerValue)"))) : mask(innerValue, key: innerKey)
             }
             return .dictionary(result)
         case .array(let values):
-            return .array(values.map { wholeValue ? .string(PrintSafe.escape(Masking.mask("\($0)"))) : mask($0, key: key) })
+            return .array(
+                values.map { wholeValue ? .string(PrintSafe.escape(Masking.mask("\($0)"))) : mask($0, key: key) }
+            )
         }
     }
 }
@@ -154,7 +157,9 @@ public enum PIIScanner {
                     index = span.upperBound
                     continue
                 }
-            } else if startsWord, isUppercaseLetter(byte), let prefix = prefixes.first(where: { hasPrefix(bytes, $0, at: index) }) {
+            } else if startsWord, isUppercaseLetter(byte),
+                let prefix = prefixes.first(where: { hasPrefix(bytes, $0, at: index) })
+            {
                 let valueStart = index + prefix.count
                 var end = valueStart
                 while end < count, isIdentifierByte(bytes[end]) { end += 1 }
@@ -209,7 +214,8 @@ public enum PIIScanner {
                 // One separator between digit groups (`) ` after an area code is the one pair allowed).
                 let next = index + 1 < bytes.count ? bytes[index + 1] : 0
                 let afterNext = index + 2 < bytes.count ? bytes[index + 2] : 0
-                let continues = isDigit(next) || next == UInt8(ascii: "(")
+                let continues =
+                    isDigit(next) || next == UInt8(ascii: "(")
                     || (byte == UInt8(ascii: ")") && next == UInt8(ascii: " ") && isDigit(afterNext))
                 guard continues else { break }
                 if byte != UInt8(ascii: "-") { dashesOnly = false }
@@ -226,7 +232,9 @@ public enum PIIScanner {
         if lastDigitEnd < bytes.count, isWordByte(bytes[lastDigitEnd]) { return nil }
         // Dates (2026-11-24) and times are digit runs too: they are not personal data.
         if dashesOnly && groups == [4, 2, 2] { return nil }
-        if lastDigitEnd < bytes.count, bytes[lastDigitEnd] == UInt8(ascii: ":") || bytes[lastDigitEnd] == UInt8(ascii: "T") {
+        if lastDigitEnd < bytes.count,
+            bytes[lastDigitEnd] == UInt8(ascii: ":") || bytes[lastDigitEnd] == UInt8(ascii: "T")
+        {
             if groups.first == 4 { return nil }
         }
         return start..<lastDigitEnd
@@ -255,7 +263,9 @@ public enum PIIScanner {
 
     @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
     @inline(__always) static func isUppercaseLetter(_ byte: UInt8) -> Bool { byte >= 0x41 && byte <= 0x5A }
-    @inline(__always) static func isLetter(_ byte: UInt8) -> Bool { isUppercaseLetter(byte) || (byte >= 0x61 && byte <= 0x7A) }
+    @inline(__always) static func isLetter(_ byte: UInt8) -> Bool {
+        isUppercaseLetter(byte) || (byte >= 0x61 && byte <= 0x7A)
+    }
     @inline(__always) static func isWordByte(_ byte: UInt8) -> Bool {
         isDigit(byte) || isLetter(byte) || byte == UInt8(ascii: "_") || byte >= 0x80
     }
@@ -265,7 +275,8 @@ public enum PIIScanner {
             && byte != UInt8(ascii: "}") && byte != UInt8(ascii: "]") && byte != UInt8(ascii: ")") && byte != 0x7F
     }
     @inline(__always) static func isEmailLocalByte(_ byte: UInt8) -> Bool {
-        isDigit(byte) || isLetter(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "%")
+        isDigit(byte) || isLetter(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: "%")
             || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte >= 0x80
     }
     @inline(__always) static func isDomainByte(_ byte: UInt8) -> Bool {

@@ -35,8 +35,13 @@ public final class RetentionPurge: Service {
     ///   - deadLetters: the dead-letter queue to purge; nil leaves it alone.
     ///   - now: the clock the cutoff is computed from; tests move it forward instead of waiting a month.
     public init(
-        store: any InteractionStore, deadLetters: DeadLetterQueue?, retention: Duration, interval: Duration,
-        now: @escaping @Sendable () -> Date = { Date() }, lease: ChoreLease? = nil, logger: Logger
+        store: any InteractionStore,
+        deadLetters: DeadLetterQueue?,
+        retention: Duration,
+        interval: Duration,
+        now: @escaping @Sendable () -> Date = { Date() },
+        lease: ChoreLease? = nil,
+        logger: Logger
     ) {
         self.lease = lease
         self.store = store
@@ -51,7 +56,10 @@ public final class RetentionPurge: Service {
         // The first purge waits one interval too: a relay restarted often then does not scan the
         // dead-letter queue at every start.
         await repeatUntilShutdown(
-            every: interval, startNow: false, lease: lease, logger: logger,
+            every: interval,
+            startNow: false,
+            lease: lease,
+            logger: logger,
             failure: "retention purge failed; retrying at the next interval"
         ) {
             try await purge(now: now())

@@ -9,7 +9,9 @@ import Testing
 enum GenesysFixture {
     static func bytes(_ name: String) throws -> [UInt8] {
         let url = try #require(
-            Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"), "fixture \(name)")
+            Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
+            "fixture \(name)"
+        )
         return Array(try Data(contentsOf: url))
     }
 
@@ -62,63 +64,113 @@ struct GenesysDecoderTests {
 
     static let cases: [Case] = [
         Case(
-            fixture: "customer-start-voice-inbound", topic: .customerStart,
+            fixture: "customer-start-voice-inbound",
+            topic: .customerStart,
             payload: .callStarted(
                 CallStarted(
-                    fromNumber: "+15550100042", toNumber: "+15550190000", direction: .inbound,
-                    externalContactId: "3f9b2c1d-8e7a-4b6c-9d5e-1f2a3b4c5d74"))),
+                    fromNumber: "+15550100042",
+                    toNumber: "+15550190000",
+                    direction: .inbound,
+                    externalContactId: "3f9b2c1d-8e7a-4b6c-9d5e-1f2a3b4c5d74"
+                )
+            )
+        ),
         Case(
-            fixture: "customer-start-voice-outbound", topic: .customerStart,
-            payload: .callStarted(CallStarted(fromNumber: "+15550190000", toNumber: "+15550100043", direction: .outbound))),
+            fixture: "customer-start-voice-outbound",
+            topic: .customerStart,
+            payload: .callStarted(
+                CallStarted(fromNumber: "+15550190000", toNumber: "+15550100043", direction: .outbound)
+            )
+        ),
         Case(
-            fixture: "customer-start-callback", topic: .customerStart,
-            payload: .callStarted(CallStarted(fromNumber: "", toNumber: "+15550100044", direction: .outbound))),
+            fixture: "customer-start-callback",
+            topic: .customerStart,
+            payload: .callStarted(CallStarted(fromNumber: "", toNumber: "+15550100044", direction: .outbound))
+        ),
         Case(
-            fixture: "customer-start-chat", topic: .customerStart,
-            payload: .chatStarted(ChatStarted(externalContactId: "4a0c3d2e-9f8b-4c7d-8e6f-2a3b4c5d6e85"))),
+            fixture: "customer-start-chat",
+            topic: .customerStart,
+            payload: .chatStarted(ChatStarted(externalContactId: "4a0c3d2e-9f8b-4c7d-8e6f-2a3b4c5d6e85"))
+        ),
         Case(
-            fixture: "customer-start-email", topic: .customerStart,
-            payload: .emailReceived(EmailReceived(fromAddress: "ada@example.com", subject: "Order 1042 has not arrived"))),
+            fixture: "customer-start-email",
+            topic: .customerStart,
+            payload: .emailReceived(
+                EmailReceived(fromAddress: "ada@example.com", subject: "Order 1042 has not arrived")
+            )
+        ),
         Case(
-            fixture: "customer-start-sms", topic: .customerStart,
-            payload: .messageReceived(MessageReceived(platform: .sms, messagingId: "+15550100045"))),
+            fixture: "customer-start-sms",
+            topic: .customerStart,
+            payload: .messageReceived(MessageReceived(platform: .sms, messagingId: "+15550100045"))
+        ),
         Case(
-            fixture: "customer-start-whatsapp", topic: .customerStart,
+            fixture: "customer-start-whatsapp",
+            topic: .customerStart,
             payload: .messageReceived(
                 MessageReceived(
-                    platform: .whatsapp, messagingId: "+15550100046", externalContactId: "5b1d4e3f-0a9c-4d8e-9f7a-3b4c5d6e7f96"))),
+                    platform: .whatsapp,
+                    messagingId: "+15550100046",
+                    externalContactId: "5b1d4e3f-0a9c-4d8e-9f7a-3b4c5d6e7f96"
+                )
+            )
+        ),
         Case(
-            fixture: "customer-start-webmessaging", topic: .customerStart,
+            fixture: "customer-start-webmessaging",
+            topic: .customerStart,
             payload: .messageReceived(
-                MessageReceived(platform: .webmessaging, messagingId: "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a41"))),
+                MessageReceived(platform: .webmessaging, messagingId: "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a41")
+            )
+        ),
         Case(
-            fixture: "customer-start-open", topic: .customerStart,
-            payload: .messageReceived(MessageReceived(platform: .open, messagingId: "open-user-8841"))),
+            fixture: "customer-start-open",
+            topic: .customerStart,
+            payload: .messageReceived(MessageReceived(platform: .open, messagingId: "open-user-8841"))
+        ),
         Case(
-            fixture: "customer-end-voice", topic: .customerEnd,
-            payload: .callEnded(CallEnded(disconnectType: "CLIENT", interactingDurationMs: 283_000))),
+            fixture: "customer-end-voice",
+            topic: .customerEnd,
+            payload: .callEnded(CallEnded(disconnectType: "CLIENT", interactingDurationMs: 283_000))
+        ),
         Case(
-            fixture: "acw-voice", topic: .afterCallWork,
+            fixture: "acw-voice",
+            topic: .afterCallWork,
             payload: .wrapUp(
                 WrapUp(
-                    wrapUpCode: "1c9d4e2b-6f7a-4b8c-9d0e-1f2a3b4c5d85", agentId: "e7b2c9a1-3d4f-4a5b-8c6d-7e8f9a0b1c63",
-                    notes: "Refund issued for order 1042", durationMs: 45_000, queueId: "f8c3d0b2-4e5a-4b6c-9d7e-8f9a0b1c2d74"))),
+                    wrapUpCode: "1c9d4e2b-6f7a-4b8c-9d0e-1f2a3b4c5d85",
+                    agentId: "e7b2c9a1-3d4f-4a5b-8c6d-7e8f9a0b1c63",
+                    notes: "Refund issued for order 1042",
+                    durationMs: 45_000,
+                    queueId: "f8c3d0b2-4e5a-4b6c-9d7e-8f9a0b1c2d74"
+                )
+            )
+        ),
     ]
 
-    @Test("each fixture decodes to its event, bare, as a notification and in the event-bridge envelope", arguments: cases)
+    @Test(
+        "each fixture decodes to its event, bare, as a notification and in the event-bridge envelope",
+        arguments: cases
+    )
     func fixture(_ testCase: Case) throws {
         let body = try GenesysFixture.object(testCase.fixture)
         let conversationId = try #require(body["conversationId"] as? String)
         let eventTime = try #require(body["eventTime"] as? Int)
         let expected = PlatformEvent(
             eventId: GenesysEventMapping.eventId(
-                topic: testCase.topic, conversationId: conversationId, participantId: body["participantId"] as? String,
-                eventTime: eventTime),
-            callId: conversationId, occurredAt: Date(timeIntervalSince1970: Double(eventTime) / 1000),
-            payload: testCase.payload)
+                topic: testCase.topic,
+                conversationId: conversationId,
+                participantId: body["participantId"] as? String,
+                eventTime: eventTime
+            ),
+            callId: conversationId,
+            occurredAt: Date(timeIntervalSince1970: Double(eventTime) / 1000),
+            payload: testCase.payload
+        )
         let bare = try decoder.decode(GenesysFixture.bytes(testCase.fixture))
         #expect(bare == expected)
-        let notification = try decoder.decode(GenesysFixture.json(GenesysFixture.notification(body, topic: testCase.topic)))
+        let notification = try decoder.decode(
+            GenesysFixture.json(GenesysFixture.notification(body, topic: testCase.topic))
+        )
         #expect(notification == expected)
         let bridged = try decoder.decode(GenesysFixture.json(GenesysFixture.bridge(body, topic: testCase.topic)))
         #expect(bridged == expected)
@@ -136,7 +188,9 @@ struct GenesysDecoderTests {
         #expect(notified.type == .wrapUp)
     }
 
-    @Test("the customer's number: the caller inbound, the dialled party (dnis) outbound, the callback number on a callback")
+    @Test(
+        "the customer's number: the caller inbound, the dialled party (dnis) outbound, the callback number on a callback"
+    )
     func customerNumber() throws {
         func start(_ fixture: String) throws -> CallStarted {
             guard case .callStarted(let start) = try decoder.decode(GenesysFixture.bytes(fixture)).payload else {
@@ -172,7 +226,8 @@ struct GenesysDecoderTests {
             ("sips:+15550100042@edge.example.com", "+15550100042"),
             ("  tel:+15550100042 ", "+15550100042"),
             ("+15550100042", "+15550100042"),
-        ])
+        ]
+    )
     func schemes(raw: String, expected: String) throws {
         #expect(GenesysEventMapping.phoneAddress(raw) == expected)
         var body = try GenesysFixture.object("customer-start-voice-inbound")
@@ -226,11 +281,23 @@ struct GenesysDecoderTests {
         #expect(otherUnhashedFields.eventId == first.eventId)
         #expect(
             GenesysEventMapping.eventId(topic: .customerEnd, conversationId: "c", participantId: "p", eventTime: 1)
-                != GenesysEventMapping.eventId(topic: .customerStart, conversationId: "c", participantId: "p", eventTime: 1))
+                != GenesysEventMapping.eventId(
+                    topic: .customerStart,
+                    conversationId: "c",
+                    participantId: "p",
+                    eventTime: 1
+                )
+        )
         // Length-prefixed parts: moving text between conversation and participant changes the id.
         #expect(
             GenesysEventMapping.eventId(topic: .customerStart, conversationId: "ab", participantId: "c", eventTime: 1)
-                != GenesysEventMapping.eventId(topic: .customerStart, conversationId: "a", participantId: "bc", eventTime: 1))
+                != GenesysEventMapping.eventId(
+                    topic: .customerStart,
+                    conversationId: "a",
+                    participantId: "bc",
+                    eventTime: 1
+                )
+        )
     }
 
     static let pinnedInboundStartDigest = "c8920183955ab66073da26b9449055e0"
@@ -242,15 +309,31 @@ struct GenesysDecoderTests {
         let expected: [(body: String, payload: PlatformEvent.Payload)] = [
             (
                 #"{"type":"callStarted",\#(envelope),"fromNumber":"+15550199999","toNumber":"+15550190000","direction":"inbound","queueId":"q1"}"#,
-                .callStarted(CallStarted(fromNumber: "+15550199999", toNumber: "+15550190000", direction: .inbound, queueId: "q1"))
+                .callStarted(
+                    CallStarted(
+                        fromNumber: "+15550199999",
+                        toNumber: "+15550190000",
+                        direction: .inbound,
+                        queueId: "q1"
+                    )
+                )
             ),
-            (#"{"type":"callEnded",\#(envelope),"disconnectType":"client"}"#, .callEnded(CallEnded(disconnectType: "client"))),
-            (#"{"type":"wrapUp",\#(envelope),"wrapUpCode":"RESOLVED","agentId":"a1"}"#, .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "a1"))),
+            (
+                #"{"type":"callEnded",\#(envelope),"disconnectType":"client"}"#,
+                .callEnded(CallEnded(disconnectType: "client"))
+            ),
+            (
+                #"{"type":"wrapUp",\#(envelope),"wrapUpCode":"RESOLVED","agentId":"a1"}"#,
+                .wrapUp(WrapUp(wrapUpCode: "RESOLVED", agentId: "a1"))
+            ),
             (
                 #"{"type":"contextUpdate",\#(envelope),"newExternalId":"CRM:500999999","reason":"switch"}"#,
                 .contextUpdate(ContextUpdate(newExternalId: "CRM:500999999", reason: "switch"))
             ),
-            (#"{"type":"chatStarted",\#(envelope),"email":"a@example.com"}"#, .chatStarted(ChatStarted(email: "a@example.com"))),
+            (
+                #"{"type":"chatStarted",\#(envelope),"email":"a@example.com"}"#,
+                .chatStarted(ChatStarted(email: "a@example.com"))
+            ),
             (
                 #"{"type":"emailReceived",\#(envelope),"fromAddress":"a@example.com","subject":"Hi"}"#,
                 .emailReceived(EmailReceived(fromAddress: "a@example.com", subject: "Hi"))
@@ -261,14 +344,20 @@ struct GenesysDecoderTests {
             ),
         ]
         for (body, payload) in expected {
-            #expect(try decoder.decode(Array(body.utf8)) == PlatformEvent(eventId: "e1", callId: "c1", occurredAt: occurredAt, payload: payload))
+            #expect(
+                try decoder.decode(Array(body.utf8))
+                    == PlatformEvent(eventId: "e1", callId: "c1", occurredAt: occurredAt, payload: payload)
+            )
         }
         let broken: [(body: String, message: String)] = [
             (
                 #"{"eventId":"e","type":"callStarted","callId":"c","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+1555","direction":"inbound"}"#,
                 "missing required field 'fromNumber'"
             ),
-            (#"{"type":"callStarted","callId":"c","occurredAt":"2026-11-24T10:00:00Z"}"#, "missing required field 'eventId'"),
+            (
+                #"{"type":"callStarted","callId":"c","occurredAt":"2026-11-24T10:00:00Z"}"#,
+                "missing required field 'eventId'"
+            ),
             (
                 #"{"eventId":"e","type":"callTeleported","callId":"c","occurredAt":"2026-11-24T10:00:00Z"}"#,
                 "unknown event type 'callTeleported' (known: callStarted, callEnded, wrapUp, contextUpdate, chatStarted, emailReceived, messageReceived)"
@@ -281,13 +370,18 @@ struct GenesysDecoderTests {
         }
     }
 
-    @Test("a body of no known shape is malformed, naming every shape tried", arguments: [#"{"hello":"world"}"#, "{}", #"{"id":"x","detail-type":"y"}"#])
+    @Test(
+        "a body of no known shape is malformed, naming every shape tried",
+        arguments: [#"{"hello":"world"}"#, "{}", #"{"id":"x","detail-type":"y"}"#]
+    )
     func junk(_ body: String) throws {
         let error = try #require(failure(body))
         #expect(error.code == .unknownType)
         #expect(error.field == nil)
         #expect(error.message.hasPrefix("not a recognised event: tried "))
-        for shape in ["the relay envelope", "a Genesys Cloud detail event", "its notification shape", "its event-bridge envelope"] {
+        for shape in [
+            "the relay envelope", "a Genesys Cloud detail event", "its notification shape", "its event-bridge envelope",
+        ] {
             #expect(error.message.contains(shape))
         }
     }
@@ -304,7 +398,10 @@ struct GenesysDecoderTests {
         #expect(error.message.contains("'v2.detail.events.conversation.{id}.user.start'"))
         #expect(error.message.contains("v2.detail.events.conversation.{id}.customer.start"))
         #expect(!error.message.contains("0f3c6f1e"))
-        #expect(decoder.bestEffortEnvelope(try GenesysFixture.json(envelope)).type == "v2.detail.events.conversation.{id}.user.start")
+        #expect(
+            decoder.bestEffortEnvelope(try GenesysFixture.json(envelope)).type
+                == "v2.detail.events.conversation.{id}.user.start"
+        )
 
         detail["topicName"] = "v2.users.e7b2c9a1-3d4f-4a5b-8c6d-7e8f9a0b1c63.presence"
         envelope["detail"] = detail
@@ -314,7 +411,8 @@ struct GenesysDecoderTests {
         #expect(other.message.contains("not a conversation detail event topic"))
         #expect(!other.message.contains("e7b2c9a1"))
 
-        let notification = #"{"topicName":"v2.detail.events.conversation.c-1.flow.start","eventBody":{"conversationId":"c-1"}}"#
+        let notification =
+            #"{"topicName":"v2.detail.events.conversation.c-1.flow.start","eventBody":{"conversationId":"c-1"}}"#
         let flow = try #require(failure(notification))
         #expect(flow.field == "topicName")
         #expect(flow.message.contains("'v2.detail.events.conversation.{id}.flow.start'"))
@@ -328,18 +426,45 @@ struct GenesysDecoderTests {
     @Test(
         "a recognised shape with a missing or invalid field names the field where it is in the message",
         arguments: [
-            (#"{"eventTime":1795514400000,"mediaType":"VOICE","direction":"INBOUND","ani":"tel:+1555"}"#, MalformedEventError.Code.missingField, "conversationId"),
-            (#"{"detail":{"topicName":"\#(acwTopic)","eventBody":{"eventTime":1795514745000,"conversationId":"c-1","userId":"u"}}}"#, .missingField, "detail.eventBody.wrapupCode"),
-            (#"{"topicName":"\#(startTopic)","eventBody":{\#(voiceStart.replacingOccurrences(of: "1795514400000", with: "\"yesterday\""))}}"#, .wrongType, "eventBody.eventTime"),
-            (#"{\#(voiceStart.replacingOccurrences(of: #","direction":"INBOUND""#, with: ""))}"#, .missingField, "direction"),
+            (
+                #"{"eventTime":1795514400000,"mediaType":"VOICE","direction":"INBOUND","ani":"tel:+1555"}"#,
+                MalformedEventError.Code.missingField, "conversationId"
+            ),
+            (
+                #"{"detail":{"topicName":"\#(acwTopic)","eventBody":{"eventTime":1795514745000,"conversationId":"c-1","userId":"u"}}}"#,
+                .missingField, "detail.eventBody.wrapupCode"
+            ),
+            (
+                #"{"topicName":"\#(startTopic)","eventBody":{\#(voiceStart.replacingOccurrences(of: "1795514400000", with: "\"yesterday\""))}}"#,
+                .wrongType, "eventBody.eventTime"
+            ),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: #","direction":"INBOUND""#, with: ""))}"#, .missingField,
+                "direction"
+            ),
             (#"{\#(voiceStart.replacingOccurrences(of: "INBOUND", with: "SIDEWAYS"))}"#, .invalidValue, "direction"),
             (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "VIDEO"))}"#, .invalidValue, "mediaType"),
-            (#"{\#(voiceStart.replacingOccurrences(of: "\"mediaType\":\"VOICE\",", with: ""))}"#, .missingField, "mediaType"),
-            (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "MESSAGE")),"addressFrom":"+1555","messageType":"UNKNOWN"}"#, .invalidValue, "messageType"),
-            (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "MESSAGE")),"addressFrom":"+1555"}"#, .missingField, "messageType"),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: "\"mediaType\":\"VOICE\",", with: ""))}"#, .missingField,
+                "mediaType"
+            ),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "MESSAGE")),"addressFrom":"+1555","messageType":"UNKNOWN"}"#,
+                .invalidValue, "messageType"
+            ),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "MESSAGE")),"addressFrom":"+1555"}"#,
+                .missingField, "messageType"
+            ),
             (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "EMAIL"))}"#, .missingField, "addressFrom"),
-            (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "EMAIL")),"addressFrom":"  "}"#, .invalidValue, "addressFrom"),
-            (#"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "EMAIL").replacingOccurrences(of: "INBOUND", with: "OUTBOUND")),"addressFrom":"a@example.com"}"#, .missingField, "addressTo"),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "EMAIL")),"addressFrom":"  "}"#, .invalidValue,
+                "addressFrom"
+            ),
+            (
+                #"{\#(voiceStart.replacingOccurrences(of: "VOICE", with: "EMAIL").replacingOccurrences(of: "INBOUND", with: "OUTBOUND")),"addressFrom":"a@example.com"}"#,
+                .missingField, "addressTo"
+            ),
             (#"{\#(voiceStart.replacingOccurrences(of: "\"c-1\"", with: "\"\""))}"#, .invalidValue, "conversationId"),
             (#"{\#(voiceStart.replacingOccurrences(of: "1795514400000", with: "0"))}"#, .invalidValue, "eventTime"),
             (#"{"detail":"v2.detail.events.conversation.c-1.acw"}"#, .wrongType, "detail"),
@@ -347,10 +472,20 @@ struct GenesysDecoderTests {
             (#"{"detail":{"topicName":"\#(startTopic)","eventBody":null}}"#, .missingField, "detail.eventBody"),
             (#"{"detail":{"topicName":"\#(startTopic)","eventBody":[1]}}"#, .wrongType, "detail.eventBody"),
             (#"{"topicName":"\#(startTopic)"}"#, .missingField, "eventBody"),
-            (#"{"topicName":"\#(startTopic)","eventBody":{\#(voiceStart),"callbackNumbers":"+1555"}}"#, .wrongType, "eventBody.callbackNumbers"),
-            (#"{"detail":{"topicName":"\#(acwTopic)","eventBody":{"eventTime":1795514745000,"conversationId":"c-1","wrapupCode":""}}}"#, .invalidValue, "detail.eventBody.wrapupCode"),
-            (#"{"detail":{"topicName":"v2.detail.events.conversation.c-2.customer.start","eventBody":{\#(voiceStart)}}}"#, .invalidValue, "detail.topicName"),
-        ])
+            (
+                #"{"topicName":"\#(startTopic)","eventBody":{\#(voiceStart),"callbackNumbers":"+1555"}}"#, .wrongType,
+                "eventBody.callbackNumbers"
+            ),
+            (
+                #"{"detail":{"topicName":"\#(acwTopic)","eventBody":{"eventTime":1795514745000,"conversationId":"c-1","wrapupCode":""}}}"#,
+                .invalidValue, "detail.eventBody.wrapupCode"
+            ),
+            (
+                #"{"detail":{"topicName":"v2.detail.events.conversation.c-2.customer.start","eventBody":{\#(voiceStart)}}}"#,
+                .invalidValue, "detail.topicName"
+            ),
+        ]
+    )
     func fieldErrors(body: String, code: MalformedEventError.Code, field: String) throws {
         let error = try #require(failure(body))
         #expect(error.code == code, "\(error.message)")
@@ -367,15 +502,25 @@ struct GenesysDecoderTests {
         #expect(error.message.contains("'queueId'"))
         // user.end and flow.end have disconnectType, as customer.end does.
         #expect(failure(#"{\#(Self.voiceStart),"disconnectType":"PEER","userId":"u-1"}"#)?.code == .unknownType)
-        #expect(failure(#"{\#(Self.voiceStart),"disconnectType":"PEER","flowId":"f-1","flowType":"INBOUNDCALL"}"#)?.code == .unknownType)
+        #expect(
+            failure(#"{\#(Self.voiceStart),"disconnectType":"PEER","flowId":"f-1","flowType":"INBOUNDCALL"}"#)?.code
+                == .unknownType
+        )
         // The wrapup topic's body (acw without userId) is the same wrap-up.
-        let wrapup = try decoder.decode(Array(#"{"eventTime":1795514745000,"conversationId":"c-1","queueId":"q-1","wrapupCode":"w-1"}"#.utf8))
+        let wrapup = try decoder.decode(
+            Array(#"{"eventTime":1795514745000,"conversationId":"c-1","queueId":"q-1","wrapupCode":"w-1"}"#.utf8)
+        )
         #expect(wrapup.payload == .wrapUp(WrapUp(wrapUpCode: "w-1", queueId: "q-1")))
-        #expect(try decoder.decode(Array(#"{\#(Self.voiceStart),"interactingDurationMs":1000}"#.utf8)).type == .callEnded)
+        #expect(
+            try decoder.decode(Array(#"{\#(Self.voiceStart),"interactingDurationMs":1000}"#.utf8)).type == .callEnded
+        )
         #expect(try decoder.decode(Array(#"{\#(Self.voiceStart)}"#.utf8)).type == .callStarted)
     }
 
-    @Test("messageType maps onto the messaging platform", arguments: GenesysEventMapping.messagingPlatforms.sorted { $0.key < $1.key })
+    @Test(
+        "messageType maps onto the messaging platform",
+        arguments: GenesysEventMapping.messagingPlatforms.sorted { $0.key < $1.key }
+    )
     func messageTypes(_ entry: (key: String, value: MessagingPlatform)) throws {
         var body = try GenesysFixture.object("customer-start-whatsapp")
         body["messageType"] = entry.key
@@ -415,7 +560,8 @@ struct GenesysDecoderTests {
         #expect(throws: MalformedEventError(.bodyTooLarge, "body is 201 bytes, over the limit of 200")) {
             try strict.decode(big)
         }
-        let longId = #"{"eventTime":1795514400000,"conversationId":"\#(String(repeating: "c", count: 17))","mediaType":"CHAT"}"#
+        let longId =
+            #"{"eventTime":1795514400000,"conversationId":"\#(String(repeating: "c", count: 17))","mediaType":"CHAT"}"#
         do {
             _ = try strict.decode(Array(longId.utf8))
             Issue.record("an overlong conversationId was accepted")
@@ -432,7 +578,9 @@ struct GenesysDecoderTests {
         let bare = decoder.bestEffortEnvelope(Array(#"{"conversationId":"c-9","wrapupCode":null}"#.utf8))
         #expect(bare.callId == "c-9")
         #expect(bare.type == "v2.detail.events.conversation.{id}.acw")
-        let topicOnly = decoder.bestEffortEnvelope(Array(#"{"topicName":"v2.detail.events.conversation.c-8.customer.end"}"#.utf8))
+        let topicOnly = decoder.bestEffortEnvelope(
+            Array(#"{"topicName":"v2.detail.events.conversation.c-8.customer.end"}"#.utf8)
+        )
         #expect(topicOnly.callId == "c-8")
         #expect(topicOnly.type == "v2.detail.events.conversation.{id}.customer.end")
         let relay = decoder.bestEffortEnvelope(Array(#"{"callId":"c-7","type":"callStarted"}"#.utf8))

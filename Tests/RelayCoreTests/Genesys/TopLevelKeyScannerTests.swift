@@ -1,6 +1,7 @@
 import Foundation
-@testable import RelayCore
 import Testing
+
+@testable import RelayCore
 
 /// The byte scanner that picks an input's shape must name exactly the keys `JSONSerialization` finds,
 /// and say nothing (leaving the body to `JSONDecoder` and its errors) when it is not sure.
