@@ -3,6 +3,7 @@ public import Foundation
 import Metrics
 public import RelayCore
 public import RelayStore
+import Synchronization
 
 /// Every metric the relay records, in one place, so names and label sets stay consistent (a
 /// Prometheus registry refuses one name with two label sets).
@@ -31,9 +32,48 @@ public struct RelayMetrics: Sendable {
     }
 
     let factory: any MetricsFactory
+    private let eventsConsumed: MetricCache<Counter>
+    private let eventsProcessed: MetricCache<Counter>
+    private let deadLetters: MetricCache<Counter>
+    private let deliveries: MetricCache<Counter>
+    private let deliveryDurations: MetricCache<Timer>
+    private let retries: MetricCache<Counter>
+    private let enrichmentDurations: MetricCache<Timer>
+    private let breakerStates: MetricCache<Gauge>
+    private let inFlightMeters: MetricCache<Meter>
+    private let lookups: MetricCache<Counter>
+    private let lookupDurations: MetricCache<Timer>
+    private let outboxGauges: MetricCache<Gauge>
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
+        func counters(_ label: String, _ dimensions: String...) -> MetricCache<Counter> {
+            MetricCache { values in Counter(label: label, dimensions: Array(zip(dimensions, values)), factory: factory)
+            }
+        }
+        func timers(_ label: String, _ dimensions: String...) -> MetricCache<Timer> {
+            MetricCache { values in Timer(label: label, dimensions: Array(zip(dimensions, values)), factory: factory) }
+        }
+        func gauges(_ label: String, _ dimensions: String...) -> MetricCache<Gauge> {
+            MetricCache { values in Gauge(label: label, dimensions: Array(zip(dimensions, values)), factory: factory) }
+        }
+        eventsConsumed = counters(Name.eventsConsumed, "type")
+        eventsProcessed = counters(Name.eventsProcessed, "type", "outcome")
+        deadLetters = counters(Name.deadLetters, "reason")
+        deliveries = counters(Name.deliveries, "kind", "outcome", "status_class")
+        deliveryDurations = timers(Name.deliveryDuration, "kind")
+        retries = counters(Name.retries, "kind")
+        enrichmentDurations = timers(Name.enrichmentDuration, "outcome")
+        breakerStates = gauges(Name.breakerState, "upstream")
+        inFlightMeters = MetricCache { values in
+            Meter(label: Name.inFlight, dimensions: [("stage", values[0])], factory: factory)
+        }
+        lookups = counters(Name.lookups, "source")
+        lookupDurations = timers(Name.lookupDuration, "source")
+        // The label first, then the kind when it has one (`relay_outbox_in_hand` has none).
+        outboxGauges = MetricCache { values in
+            Gauge(label: values[0], dimensions: values.count > 1 ? [("kind", values[1])] : [], factory: factory)
+        }
     }
 
     /// Records nothing: for tools and tests that do not look at metrics.
@@ -47,45 +87,37 @@ public struct RelayMetrics: Sendable {
 
     /// An event taken off `relay.events`; `type` is the event type, or `undecodable`.
     public func eventConsumed(type: String) {
-        Counter(label: Name.eventsConsumed, dimensions: [("type", type)], factory: factory).increment()
+        eventsConsumed([type]).increment()
     }
 
     /// `outcome`: applied, duplicate, deadLettered or failed (left for redelivery).
     public func eventProcessed(type: String, outcome: String) {
-        Counter(label: Name.eventsProcessed, dimensions: [("type", type), ("outcome", outcome)], factory: factory)
-            .increment()
+        eventsProcessed([type, outcome]).increment()
     }
 
     public func deadLettered(reason: String) {
-        Counter(label: Name.deadLetters, dimensions: [("reason", reason)], factory: factory).increment()
+        deadLetters([reason]).increment()
     }
 
     /// One finished attempt of an outbound request. `outcome`: delivered, retried, deadLettered, or (no
     /// request made) refused by the target's open breaker or superseded; `statusClass`: 2xx…5xx,
     /// transport, or none.
     public func delivery(kind: String, outcome: String, statusClass: String, duration: Duration) {
-        Counter(
-            label: Name.deliveries,
-            dimensions: [("kind", kind), ("outcome", outcome), ("status_class", statusClass)],
-            factory: factory
-        ).increment()
-        Timer(label: Name.deliveryDuration, dimensions: [("kind", kind)], factory: factory).recordNanoseconds(
-            duration.nanoseconds
-        )
+        deliveries([kind, outcome, statusClass]).increment()
+        deliveryDurations([kind]).recordNanoseconds(duration.nanoseconds)
         if outcome == "retried" {
-            Counter(label: Name.retries, dimensions: [("kind", kind)], factory: factory).increment()
+            retries([kind]).increment()
         }
     }
 
     /// One enrichment or context-update lookup (CRM, then ERP), whatever its outcome.
     public func enrichment(outcome: String, duration: Duration) {
-        Timer(label: Name.enrichmentDuration, dimensions: [("outcome", outcome)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        enrichmentDurations([outcome]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// 0 closed, 1 half-open, 2 open.
     public func breakerState(upstream: String, value: Int) {
-        Gauge(label: Name.breakerState, dimensions: [("upstream", upstream)], factory: factory).record(value)
+        breakerStates([upstream]).record(value)
     }
 
     /// What waits in the outbox, read when scraped, by kind (`delivery`, `lookup`, `deadLetter`):
@@ -94,19 +126,18 @@ public struct RelayMetrics: Sendable {
     public func outbox(_ summary: OutboxSummary, now: Date, inHand: Int) {
         for kind in Set(summary.kinds.keys).union(OutboxKind.all) {
             let counts = summary.kinds[kind] ?? .init()
-            let dimensions = [("kind", kind)]
-            Gauge(label: Name.outboxPending, dimensions: dimensions, factory: factory).record(counts.pending)
-            Gauge(label: Name.outboxDue, dimensions: dimensions, factory: factory).record(counts.due)
-            Gauge(label: Name.outboxRetrying, dimensions: dimensions, factory: factory).record(counts.retrying)
-            Gauge(label: Name.outboxOldestPendingAge, dimensions: dimensions, factory: factory)
+            outboxGauges([Name.outboxPending, kind]).record(counts.pending)
+            outboxGauges([Name.outboxDue, kind]).record(counts.due)
+            outboxGauges([Name.outboxRetrying, kind]).record(counts.retrying)
+            outboxGauges([Name.outboxOldestPendingAge, kind])
                 .record(counts.oldestCreatedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         }
-        Gauge(label: Name.outboxInHand, factory: factory).record(inHand)
+        outboxGauges([Name.outboxInHand]).record(inHand)
     }
 
     /// `stage`: events, deliveries or lookups.
     public func inFlight(stage: String) -> InFlight {
-        InFlight(meter: Meter(label: Name.inFlight, dimensions: [("stage", stage)], factory: factory))
+        InFlight(meter: inFlightMeters([stage]))
     }
 
     /// Counts one message in while it is processed.
@@ -120,9 +151,8 @@ public struct RelayMetrics: Sendable {
 
     /// One CTI lookup. `source`: override, cache, crm, phone (the phase-1 id), none.
     public func lookup(source: String, duration: Duration) {
-        Counter(label: Name.lookups, dimensions: [("source", source)], factory: factory).increment()
-        Timer(label: Name.lookupDuration, dimensions: [("source", source)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        lookups([source]).increment()
+        lookupDurations([source]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// The status class a Prometheus label carries: bounded, unlike the status itself.
@@ -138,5 +168,26 @@ extension Duration {
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The metrics of one name, made once per set of label values and kept. Making one asks the factory
+/// each time (the Prometheus registry takes its lock and looks the name and labels up), and the relay
+/// records several per event.
+final class MetricCache<Metric: Sendable>: Sendable {
+    private let made = Mutex<[[String]: Metric]>([:])
+    private let make: @Sendable ([String]) -> Metric
+
+    init(_ make: @escaping @Sendable ([String]) -> Metric) {
+        self.make = make
+    }
+
+    func callAsFunction(_ values: [String]) -> Metric {
+        made.withLock { made in
+            if let metric = made[values] { return metric }
+            let metric = make(values)
+            made[values] = metric
+            return metric
+        }
     }
 }
