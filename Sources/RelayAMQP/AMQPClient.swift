@@ -39,7 +39,7 @@ public final class AMQPClient: Sendable {
         case ack(deliveryTag: UInt64, generation: UInt64)
         case nack(deliveryTag: UInt64, generation: UInt64, requeue: Bool)
         case consume(ConsumerRegistration)
-        case cancelConsumers(CheckedContinuation<Void, Never>)
+        case cancelConsumers(queue: String?, CheckedContinuation<Void, Never>)
         case admin(AdminOperation)
     }
 
@@ -185,13 +185,14 @@ public final class AMQPClient: Sendable {
         submit(.nack(deliveryTag: delivery.deliveryTag, generation: delivery.connectionGeneration, requeue: requeue)) {}
     }
 
-    /// Stops every consumer: their streams end, and deliveries already received can still be acked.
-    /// Whatever the broker still sends is held unacked until `shutdown()` returns it to the queue.
-    /// (No basic.cancel: on RabbitMQ 3.10 quorum queues that hands unacked messages back at once and
-    /// loses the acks that follow.)
-    public func stopConsuming() async {
+    /// Stops the consumers of `queue` (nil: every consumer): their streams end, and deliveries already
+    /// received can still be acked. Whatever the broker still sends them is held unacked until
+    /// `shutdown()` returns it to the queue. (No basic.cancel: on RabbitMQ 3.10 quorum queues that hands
+    /// unacked messages back at once and loses the acks that follow.) The relay's parts stop one at a
+    /// time, so one part's stop must leave the other consumers of the connection running.
+    public func stopConsuming(queue: String? = nil) async {
         await withCheckedContinuation { continuation in
-            submit(.cancelConsumers(continuation)) { continuation.resume() }
+            submit(.cancelConsumers(queue: queue, continuation)) { continuation.resume() }
         }
     }
 

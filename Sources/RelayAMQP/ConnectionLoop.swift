@@ -241,13 +241,14 @@ final class ConnectionLoop: @unchecked Sendable {
                     do { try subscribe(consumer, on: connection) } catch { connectionLost(error) }
                 }
                 reportConsumedQueues()
-            case .cancelConsumers(let continuation):
+            case .cancelConsumers(let queue, let continuation):
                 // No basic.cancel: on RabbitMQ 3.10 quorum queues, cancelling a consumer hands its
                 // unacked messages back to the queue, and acks sent afterwards are lost, so work
                 // finished during a drain would be delivered again. The consumer stays subscribed;
                 // its stream ends, later deliveries are held unacked, and closing the connection
                 // returns them to the queue.
-                for consumer in consumers where !consumer.cancelling {
+                for consumer in consumers
+                where !consumer.cancelling && (queue == nil || consumer.registration.queue == queue) {
                     consumer.cancelling = true
                     consumer.registration.sink.finish()
                 }
@@ -458,7 +459,7 @@ final class ConnectionLoop: @unchecked Sendable {
             switch command {
             case .publish(_, let continuation): continuation.resume(returning: .failure(shutdownError))
             case .consume(let registration): registration.sink.finish()
-            case .cancelConsumers(let continuation): continuation.resume()
+            case .cancelConsumers(_, let continuation): continuation.resume()
             case .admin(let operation): operation.continuation.resume(returning: .failure(shutdownError))
             case .ack, .nack: break
             }

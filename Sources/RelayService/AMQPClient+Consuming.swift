@@ -19,7 +19,7 @@ extension AMQPClient {
                 }
             }
         } onGracefulShutdown: {
-            Task { await self.stopConsuming() }
+            Task { await self.stopConsuming(queue: queue) }
         }
     }
 
@@ -38,7 +38,7 @@ extension AMQPClient {
                 }
             }
         } onGracefulShutdown: {
-            Task { await self.stopConsuming() }
+            Task { await self.stopConsuming(queue: queue) }
         }
     }
 }

@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 public import RelayCore
 public import RelayStore
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Post-call reconciliation (the seeds' nightly job): interactions still linked by `PHONE:` are
 /// looked up in the CRM again; those that match now get a customer-update PUT with `CRM:{id}` and
@@ -191,7 +191,7 @@ public struct Reconciler: Sendable {
 }
 
 /// Reconciliation on a schedule inside `run`: every `interval`, over the last `window`.
-public struct ReconciliationSchedule: Sendable {
+public struct ReconciliationSchedule: Service {
     let reconciler: Reconciler
     let interval: Duration
     let window: Duration
@@ -208,7 +208,11 @@ public struct ReconciliationSchedule: Sendable {
     }
 
     public func run() async {
-        guard interval > .zero else { return }
+        // Switched off: it still runs as a part of the relay, ending with it.
+        guard interval > .zero else {
+            try? await gracefulShutdown()
+            return
+        }
         await repeatUntilShutdown(
             every: interval,
             startNow: false,

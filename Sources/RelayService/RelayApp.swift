@@ -407,40 +407,10 @@ public final class RelayApp: Service {
         }
     }
 
+    /// Runs every part (`services`) in a group of its own, until graceful shutdown: for tests and
+    /// embedders; `identity-relay run` puts the parts in its own group, beside the admin server.
     public func run() async throws {
-        defer { http.shutdown() }
-        try await withThrowingTaskGroup { storeGroup in
-            // The schema first: nothing consumes, and the broker's connection is not even opened, until
-            // the store can take what would come of it.
-            if let postgres {
-                storeGroup.addTask { try await postgres.run() }
-                try await postgres.migrate()
-            }
-            amqp.start()
-            // Best effort, outside the group: a passive declare of a missing queue closes the admin channel,
-            // and nothing about it may hold the relay's shutdown.
-            Task { await self.warnAboutLegacyWorkQueues() }
-            do {
-                try await runServices()
-            } catch {
-                await amqp.shutdown()
-                throw error
-            }
-            await amqp.shutdown()
-            // Everything that used the pool has stopped: what this relay still held is any relay's now,
-            // then the connections close.
-            if let postgres {
-                do {
-                    try await postgres.releaseClaims()
-                } catch {
-                    logger.warning(
-                        "could not release this relay's outbox claims; other relays take them when the lease runs out",
-                        metadata: [LogKeys.error: "\(error)"]
-                    )
-                }
-            }
-            storeGroup.cancelAll()
-        }
+        try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
     }
 
     /// Runs `body` with the store ready, for a tool that uses the relay's parts without `run()`: the
@@ -452,29 +422,6 @@ public final class RelayApp: Service {
             defer { group.cancelAll() }
             try await postgres.migrate()
             return try await body()
-        }
-    }
-
-    private func runServices() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.pipeline.run() }
-            group.addTask { try await self.dispatcher.run() }
-            group.addTask { try await self.deadLetterDrain.run() }
-
-            group.addTask { try await self.timers.run() }
-            group.addTask { try await self.retentionPurge.run() }
-            group.addTask { try await self.contactExpiry.run() }
-            if let reconciler = self.reconciler {
-                group.addTask {
-                    await ReconciliationSchedule(
-                        reconciler: reconciler,
-                        interval: self.configuration.reconciliation.interval,
-                        window: self.configuration.reconciliation.window,
-                        lease: ChoreLease(store: self.store, name: "reconciliation"),
-                        logger: self.logger
-                    ).run()
-                }
-            }
         }
     }
 

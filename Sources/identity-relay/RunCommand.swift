@@ -55,7 +55,8 @@ struct RunCommand: AsyncParsableCommand {
                 "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
             ]
         )
-        var services: [any Service] = [app]
+        // One group for every part of the relay, the admin server last: it is the first to stop.
+        var services = app.services
         if configuration.admin.enabled {
             if configuration.admin.token == nil {
                 logger.warning(
@@ -63,11 +64,13 @@ struct RunCommand: AsyncParsableCommand {
                 )
             }
             services.append(
-                AdminServer(
-                    app: app,
-                    settings: .init(configuration.admin),
-                    registry: registry,
-                    logger: Logger(label: "admin")
+                .init(
+                    service: AdminServer(
+                        app: app,
+                        settings: .init(configuration.admin),
+                        registry: registry,
+                        logger: Logger(label: "admin")
+                    )
                 )
             )
         }

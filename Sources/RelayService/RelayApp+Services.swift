@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import RelayAMQP
+import RelayHTTP
+import RelayPostgres
+public import ServiceLifecycle
+import Synchronization
+
+extension RelayApp {
+    /// Every long-running part of the relay, for one `ServiceGroup` (`run` puts the admin server after
+    /// them). The group starts them together and shuts them down one at a time, from the last to the
+    /// first, each after the one before it has stopped:
+    ///
+    /// 1. the event pipeline stops consuming and finishes its batch (committed, then acked);
+    /// 2. the reconciliation, expiry, retention and timer chores stop between rounds;
+    /// 3. the dead-letter drain records what it took and acks it;
+    /// 4. the dispatcher lets what runs finish and record its outcome (what is queued stays in the store);
+    /// 5. the broker connection closes, the curl loop stops;
+    /// 6. the store lets go of this relay's claims and closes its connections.
+    ///
+    /// Nothing that uses the store or the broker starts before the store is ready (PostgreSQL's schema
+    /// migrated): not even the broker connection, so nothing is consumed that could not be committed.
+    public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        let storeReady = StartSignal()
+        func afterStore(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            part(StartsWhenReady(signal: storeReady, service: service))
+        }
+        var parts: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            part(StoreService(postgres: postgres, ready: storeReady, logger: logger)),
+            part(http),
+            afterStore(BrokerService(app: self)),
+            afterStore(dispatcher),
+            afterStore(deadLetterDrain),
+            afterStore(timers),
+            afterStore(retentionPurge),
+            afterStore(contactExpiry),
+        ]
+        if let reconciler {
+            parts.append(
+                afterStore(
+                    ReconciliationSchedule(
+                        reconciler: reconciler,
+                        interval: configuration.reconciliation.interval,
+                        window: configuration.reconciliation.window,
+                        lease: ChoreLease(store: store, name: "reconciliation"),
+                        logger: logger
+                    )
+                )
+            )
+        }
+        parts.append(afterStore(pipeline))
+        return parts
+    }
+
+    /// A part ends only when shut down; one that ends by itself or fails takes the relay down with it
+    /// (gracefully, or at once), rather than leaving it running without it.
+    private func part(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+        .init(
+            service: service,
+            successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .cancelGroup
+        )
+    }
+}
+
+/// The store as a service: PostgreSQL's connection pool runs and its schema is migrated before the
+/// others start (`ready`); at shutdown, the last of the relay's parts, it lets go of this relay's
+/// claims on outbox entries, so another relay takes them at once, then closes the pool. SQLite is
+/// ready when opened.
+private final class StoreService: Service {
+    let postgres: PostgresStore?
+    let ready: StartSignal
+    let logger: Logger
+
+    init(postgres: PostgresStore?, ready: StartSignal, logger: Logger) {
+        self.postgres = postgres
+        self.ready = ready
+        self.logger = logger
+    }
+
+    func run() async throws {
+        guard let postgres else {
+            ready.open()
+            try? await gracefulShutdown()
+            return
+        }
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await postgres.run() }
+            try await postgres.migrate()
+            ready.open()
+            try? await gracefulShutdown()
+            // Everything that used the pool has stopped: what this relay still held is any relay's now.
+            do {
+                try await postgres.releaseClaims()
+            } catch {
+                logger.warning(
+                    "could not release this relay's outbox claims; other relays take them when the lease runs out",
+                    metadata: [LogKeys.error: "\(error)"]
+                )
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// The broker connection as a part of the relay: `AMQPClient`'s own service, and a look for queues an
+/// earlier version left holding messages once it is up.
+private struct BrokerService: Service {
+    let app: RelayApp
+
+    func run() async throws {
+        // Best effort, beside the connection: a passive declare of a missing queue closes the admin
+        // channel, and nothing about it may hold the relay's shutdown.
+        let app = self.app
+        let warning = Task { await app.warnAboutLegacyWorkQueues() }
+        defer { warning.cancel() }
+        try await app.amqp.run()
+    }
+}
+
+/// Runs `service` once `signal` opens; shut down or cancelled before that, it never starts.
+private struct StartsWhenReady: Service {
+    let signal: StartSignal
+    let service: any Service
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await signal.wait() }
+        } catch is CancellationError {
+            return
+        }
+        if Task.isShuttingDownGracefully || Task.isCancelled { return }
+        try await service.run()
+    }
+}
+
+/// Opens once; every wait before that returns when it does (or throws when its task is cancelled).
+final class StartSignal: Sendable {
+    private struct State {
+        var isOpen = false
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var cancelledBeforeWaiting: Set<Int> = []
+    }
+
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiters = [:] }
+            return state.waiters.values
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async throws {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                enum Now { case resume, fail, wait }
+                let now: Now = state.withLock { state in
+                    if state.isOpen { return .resume }
+                    if state.cancelledBeforeWaiting.remove(id) != nil { return .fail }
+                    state.waiters[id] = continuation
+                    return .wait
+                }
+                switch now {
+                case .resume: continuation.resume()
+                case .fail: continuation.resume(throwing: CancellationError())
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            // Cancelled before the continuation was stored: the wait fails as soon as it would store it.
+            let waiter = state.withLock { state in
+                guard let waiter = state.waiters.removeValue(forKey: id) else {
+                    if !state.isOpen { state.cancelledBeforeWaiting.insert(id) }
+                    return nil as CheckedContinuation<Void, any Error>?
+                }
+                return waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+}
