@@ -213,7 +213,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayServiceTests",
-            dependencies: ["RelayService", "RelayCore", "RelayAMQP", "RelayTesting"],
+            dependencies: [
+                "RelayService", "RelayCore", "RelayAMQP", "RelayTesting",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
