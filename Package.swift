@@ -160,6 +160,7 @@ let package = Package(
             dependencies: [
                 "RelayService", "RelayAdmin", "RelaySimulator", "RelayAMQP", "RelayCore", "RelayHTTP", "RelayStore",
                 "RelayPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

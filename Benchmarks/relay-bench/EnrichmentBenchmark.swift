@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// flight at once.
 struct EnrichmentBenchmark {
     /// What the stream holds.
-    enum Mix: String {
+    enum Mix: String, CaseIterable {
         /// Only `callStarted` events: every event is a phase-1 update and an enrichment.
         case starts
         /// Whole calls: each call's `callStarted`, then about a second later its `callEnded` and

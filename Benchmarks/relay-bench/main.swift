@@ -13,6 +13,7 @@
 // --store both runs it on each store in every run, beside the same baseline, and adds the PostgreSQL
 // server's own CPU per event to the relay's.
 
+import ArgumentParser
 import Foundation
 import Logging
 import RelayAMQP
@@ -22,88 +23,70 @@ import RelayService
 import RelaySimulator
 import ServiceLifecycle
 
-struct Options {
-    var messages = 20_000
-    var runs = 3
-    /// The events consumer's prefetch: 64 for `throughput` (the baseline's too), else the relay's default.
-    var prefetchGiven: Int?
-    var prefetch: Int { prefetchGiven ?? 64 }
-    var window = 1_000
-    var port = Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672
-    var repositoryRoot =
-        ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
-    /// `throughput` (the default), `enrichment`, `lookup` or `contacts`.
-    var mode = "throughput"
-    var callers = 1_000
-    var rate = 2_000
-    var crmLatencyMs = 100
-    var concurrency = 64
-    /// For `enrichment`: CRM lookups in flight at most (default: `concurrency`).
-    var lookupSlots: Int?
-    /// For `enrichment`: `starts` (every event a call start) or `calls` (start, end and wrap-up per call).
-    var mix = EnrichmentBenchmark.Mix.starts
-    /// For `outage`: the CRM is down this long, from this long after the first call, then watched this long.
-    /// For `dead-letters`: how many of the records carry a 70 KB payload.
-    var large = 5_000
-    var outageSeconds = 60
-    var outageStartSeconds = 10
-    var afterSeconds = 60
-    /// For `throughput`: the relay's store, or both one after the other in every run.
-    var stores: [BenchmarkStore] = [.sqlite]
+struct Options: ParsableCommand {
+    // A command for its name in the help; only its options are parsed (`parseOrExit`), nothing is run.
+    static let configuration = CommandConfiguration(
+        commandName: "relay-bench",
+        abstract: "The relay's rates, each against a baseline measured in the same run on the same broker."
+    )
 
-    init(arguments: [String]) {
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            if flag == "--mode" {
-                guard let value = iterator.next(),
-                    ["throughput", "enrichment", "lookup", "contacts", "outage", "dead-letters"].contains(value)
-                else {
-                    fail("--mode is throughput, enrichment, lookup, contacts, outage or dead-letters")
-                }
-                mode = value
-                continue
-            }
-            if flag == "--store" {
-                switch iterator.next() {
-                case "sqlite": stores = [.sqlite]
-                case "postgres": stores = [.postgres]
-                case "both": stores = [.sqlite, .postgres]
-                default: fail("--store is sqlite, postgres or both")
-                }
-                continue
-            }
-            if flag == "--mix" {
-                guard let value = iterator.next().flatMap(EnrichmentBenchmark.Mix.init(rawValue:)) else {
-                    fail("--mix is starts or calls")
-                }
-                mix = value
-                continue
-            }
-            guard let value = iterator.next().flatMap(Int.init) else { fail("\(flag) needs a whole number") }
-            switch flag {
-            case "--rate": rate = value
-            case "--crm-latency-ms": crmLatencyMs = value
-            case "--concurrency": concurrency = value
-            case "--lookup-slots": lookupSlots = value
-            case "--messages": messages = value
-            case "--runs": runs = value
-            case "--prefetch": prefetchGiven = value
-            case "--window": window = value
-            case "--callers": callers = value
-            case "--outage-seconds": outageSeconds = value
-            case "--outage-start": outageStartSeconds = value
-            case "--after": afterSeconds = value
-            case "--large": large = value
-            default:
-                fail(
-                    "unknown option \(flag); known: --mode --store --mix --messages --runs --prefetch --window --rate --crm-latency-ms "
-                        + "--concurrency --lookup-slots --callers --outage-seconds --outage-start --after --large"
-                )
-            }
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case throughput, enrichment, lookup, contacts, outage
+        case deadLetters = "dead-letters"
+    }
+
+    enum StoreChoice: String, ExpressibleByArgument, CaseIterable {
+        case sqlite, postgres, both
+    }
+
+    @Option(help: "What to measure.") var mode: Mode = .throughput
+    @Option(help: "The relay's store, or both one after the other in every run (throughput).")
+    var store: StoreChoice = .sqlite
+    @Option(help: "Enrichment: every event a call start (starts), or start, end and wrap-up per call (calls).")
+    var mix: EnrichmentBenchmark.Mix = .starts
+    @Option(help: "Messages (events, calls, records) per run.") var messages = 20_000
+    @Option(help: "Runs; medians are taken over them.") var runs = 3
+    /// The events consumer's prefetch: 64 for `throughput` (the baseline's too), else the relay's default.
+    @Option(name: .customLong("prefetch"), help: "The consumer's prefetch (throughput: 64; else the relay's default).")
+    var prefetchGiven: Int?
+    @Option(help: "Unconfirmed publishes at most.") var window = 1_000
+    @Option(help: "Distinct callers (lookup, contacts).") var callers = 1_000
+    @Option(help: "Events published per second (enrichment, outage).") var rate = 2_000
+    @Option(name: .customLong("crm-latency-ms"), help: "The simulated CRM's answer time.") var crmLatencyMs = 100
+    @Option(help: "Requests in flight at most.") var concurrency = 64
+    @Option(
+        name: .customLong("lookup-slots"),
+        help: "Enrichment: CRM lookups in flight at most (default: --concurrency)."
+    )
+    var lookupSlots: Int?
+    @Option(name: .customLong("outage-seconds"), help: "Outage: the CRM is down this long (seconds).")
+    var outageSeconds = 60
+    @Option(name: .customLong("outage-start"), help: "Outage: seconds after the first call the CRM goes down.")
+    var outageStartSeconds = 10
+    @Option(name: .customLong("after"), help: "Outage: seconds watched after the CRM is back.") var afterSeconds = 60
+    @Option(help: "Dead letters: how many of the records carry a 70 KB payload.") var large = 5_000
+
+    var prefetch: Int { prefetchGiven ?? 64 }
+    var port: Int { Int(ProcessInfo.processInfo.environment["RELAY_BROKER_PORT"] ?? "") ?? 5672 }
+    var repositoryRoot: String {
+        ProcessInfo.processInfo.environment["RELAY_REPO_ROOT"] ?? FileManager.default.currentDirectoryPath
+    }
+    var stores: [BenchmarkStore] {
+        switch store {
+        case .sqlite: [.sqlite]
+        case .postgres: [.postgres]
+        case .both: [.sqlite, .postgres]
         }
-        guard messages > 0, runs > 0, prefetch > 0, window > 0 else { fail("every option must be positive") }
+    }
+
+    func validate() throws {
+        guard messages > 0, runs > 0, prefetch > 0, window > 0 else {
+            throw ValidationError("--messages, --runs, --prefetch and --window must be positive")
+        }
     }
 }
+
+extension EnrichmentBenchmark.Mix: ExpressibleByArgument {}
 
 enum BenchmarkStore: String {
     case sqlite = "SQLite"
@@ -115,7 +98,7 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-let options = Options(arguments: CommandLine.arguments)
+let options = Options.parseOrExit()
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
     handler.logLevel = .error
@@ -347,7 +330,7 @@ func medianCPU(_ samples: [CPUShares?]) -> String {
 
 func format(_ rate: Double) -> String { String(format: "%8.0f/s", rate) }
 
-if options.mode == "dead-letters" {
+if options.mode == .deadLetters {
     let count = options.messages
     let large = min(options.large, count)
     print(
@@ -383,7 +366,7 @@ if options.mode == "dead-letters" {
     exit(0)
 }
 
-if options.mode == "outage" {
+if options.mode == .outage {
     let callsPerSecond = options.rate == 2_000 ? 50 : options.rate
     print(
         "relay-bench outage: whole calls at \(callsPerSecond)/s, the CRM (answering in \(options.crmLatencyMs) ms) down for "
@@ -423,7 +406,7 @@ if options.mode == "outage" {
     exit(0)
 }
 
-if options.mode == "enrichment" {
+if options.mode == .enrichment {
     print(
         "relay-bench enrichment: \(options.messages) calls "
             + (options.mix == .calls ? "(\(options.messages * 3) events: start, end, wrap-up)" : "(starts only)")
@@ -491,7 +474,7 @@ if options.mode == "enrichment" {
     exit(0)
 }
 
-if options.mode == "lookup" {
+if options.mode == .lookup {
     print(
         "relay-bench lookup: \(options.messages) requests per run from \(options.concurrency) concurrent clients, "
             + "\(options.callers) callers known locally, \(options.runs) runs; baseline GET /healthz on the same server"
@@ -532,7 +515,7 @@ if options.mode == "lookup" {
 
 func milliseconds(_ duration: Duration) -> String { String(format: "%.1f ms", duration.totalSeconds * 1000) }
 
-if options.mode == "contacts" {
+if options.mode == .contacts {
     // --messages is the number of imported rows here (default 20,000 is more than the 10,000 of the issue).
     print(
         "relay-bench contacts: \(options.messages) imported rows per run, \(options.runs) runs; journey of 1,000 interactions"
