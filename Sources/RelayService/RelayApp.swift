@@ -24,7 +24,7 @@ public final class RelayApp: Service {
     public let pipeline: EventPipeline
     /// Carries out the outbox: sends, lookups and dead-letter records, straight from the store.
     public let dispatcher: OutboxDispatcher
-    public let timers: TimerService
+    public let timers: InteractionChores
     /// Forgets what is past `privacy.retention`, every `privacy.purgeInterval`.
     public let retentionPurge: RetentionPurge
     /// Records what reaches `relay.dead-letters` in the store, the record operators query.
@@ -332,7 +332,7 @@ public final class RelayApp: Service {
             lease: ChoreLease(store: store, name: "retention-purge"),
             logger: logger
         )
-        self.timers = TimerService(
+        self.timers = InteractionChores(
             store: store,
             correlator: correlator,
             dispatcher: dispatcher,

@@ -6,7 +6,7 @@ public import ServiceLifecycle
 
 /// Fires the interactions' durable timers (orphans, wrap-up grace) when they fall due, and prunes old
 /// bookkeeping. Timers live in the store, so they fire after a restart too.
-public final class TimerService: Service {
+public final class InteractionChores: Service {
     let store: any InteractionStore
     let correlator: CallCorrelator
     /// Takes the effects a firing committed.
