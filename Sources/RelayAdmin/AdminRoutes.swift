@@ -328,28 +328,21 @@ struct AdminRoutes: Sendable {
         let reasons = body.reasons ?? []
         let callId = body.callId
         let limit = body.limit
-        var since: Date?
-        var until: Date?
-        for (name, text) in [("since", body.since), ("until", body.until)] {
-            guard let text else { continue }
-            guard let time = DeadLetterFilter.parseTime(text, now: Date()) else {
-                return Self.badRequest("is not a time (RFC 3339, or a duration such as 2h ago)", field: name)
-            }
-            if name == "since" { since = time } else { until = time }
-        }
-        if let unknown = reasons.first(where: { !DeadLetter.knownReasons.contains($0) }) {
-            return Self.badRequest("unknown reason \(unknown)", field: "reasons")
-        }
         if let rate, rate <= 0 { return Self.badRequest("must be positive", field: "rate") }
-        if let limit, limit <= 0 { return Self.badRequest("must be positive", field: "limit") }
-        let filter = DeadLetterFilter(
-            reasons: Set(reasons),
-            since: since,
-            until: until,
-            callId: callId,
-            ids: Set(ids),
-            limit: limit
-        )
+        let filter: DeadLetterFilter
+        do {
+            filter = try DeadLetterFilter(
+                checkingReasons: reasons,
+                since: body.since,
+                until: body.until,
+                callId: callId,
+                ids: ids,
+                limit: limit,
+                now: Date()
+            )
+        } catch {
+            return Self.badRequest(error.problem, field: error.field == .reason ? "reasons" : error.field.rawValue)
+        }
         let note = body.note?.trimmingCharacters(in: .whitespaces) ?? ""
         if operation == .resolve && note.isEmpty {
             return Self.badRequest("say why they need no replay", field: "note")
@@ -414,24 +407,26 @@ struct AdminRoutes: Sendable {
     static func filter(from request: Request) -> Result<DeadLetterFilter, ResponseError> {
         let query = request.uri.queryParameters
         let now = Date()
-        var filter = DeadLetterFilter()
-        for reason in query.getAll("reason") {
-            guard DeadLetter.knownReasons.contains(String(reason)) else {
-                return .failure(.init(badRequest("unknown reason \(reason)", field: "reason")))
+        var limit: Int?
+        if let text = query.get("limit") {
+            guard let parsed = Int(text) else {
+                return .failure(.init(badRequest("must be a positive whole number", field: "limit")))
             }
-            filter.reasons.insert(String(reason))
+            limit = parsed
         }
-        for (name, keyPath) in [("since", \DeadLetterFilter.since), ("until", \DeadLetterFilter.until)] {
-            if let text = query.get(name) {
-                guard let time = DeadLetterFilter.parseTime(text, now: now) else {
-                    return .failure(
-                        .init(badRequest("not a time (RFC 3339, or a duration such as 2h ago)", field: name))
-                    )
-                }
-                filter[keyPath: keyPath] = time
-            }
+        var filter: DeadLetterFilter
+        do {
+            filter = try DeadLetterFilter(
+                checkingReasons: query.getAll("reason").map { String($0) },
+                since: query.get("since"),
+                until: query.get("until"),
+                callId: query.get("callId"),
+                limit: limit,
+                now: now
+            )
+        } catch {
+            return .failure(.init(badRequest(error.problem, field: error.field.rawValue)))
         }
-        filter.callId = query.get("callId")
         let states = query.getAll("state").map { String($0) }
         if !states.isEmpty {
             filter.states = []
@@ -452,12 +447,6 @@ struct AdminRoutes: Sendable {
                     )
                 }
             }
-        }
-        if let text = query.get("limit") {
-            guard let limit = Int(text), limit > 0 else {
-                return .failure(.init(badRequest("must be a positive whole number", field: "limit")))
-            }
-            filter.limit = limit
         }
         if let text = query.get("after") {
             guard let after = Int64(text), after >= 0 else {

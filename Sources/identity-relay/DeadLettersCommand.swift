@@ -57,33 +57,35 @@ struct DeadLetterFilterOptions: ParsableArguments {
     var limit: Int?
 
     func validate() throws {
-        for reason in reasons where !DeadLetter.knownReasons.contains(reason) {
-            throw ValidationError(
-                "unknown --reason '\(reason)'; expected one of \(DeadLetter.knownReasons.joined(separator: ", "))"
-            )
+        do {
+            _ = try checkedFilter(now: Date())
+        } catch {
+            throw ValidationError("--\(error.field.rawValue) \(error.problem)")
         }
-        for (name, value) in [("--since", since), ("--until", until)] {
-            if let value, DeadLetterFilter.parseTime(value, now: Date()) == nil {
-                throw ValidationError(
-                    "\(name) '\(value)' is not a time: give RFC 3339, a day (2026-05-01) or an age (30m, 2h, 7d)"
-                )
-            }
-        }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
     /// Whether any filter was given.
     var isSet: Bool { !reasons.isEmpty || since != nil || until != nil || callId != nil || limit != nil }
 
-    func filter(ids: [String] = [], now: Date) -> DeadLetterFilter {
-        DeadLetterFilter(
-            reasons: Set(reasons),
-            since: since.flatMap { DeadLetterFilter.parseTime($0, now: now) },
-            until: until.flatMap { DeadLetterFilter.parseTime($0, now: now) },
+    private func checkedFilter(ids: [String] = [], now: Date) throws(DeadLetterFilterError) -> DeadLetterFilter {
+        try DeadLetterFilter(
+            checkingReasons: reasons,
+            since: since,
+            until: until,
             callId: callId,
-            ids: Set(ids),
-            limit: limit
+            ids: ids,
+            limit: limit,
+            now: now
         )
+    }
+
+    /// The filter, checked by `validate()` before any command runs.
+    func filter(ids: [String] = [], now: Date) throws -> DeadLetterFilter {
+        do {
+            return try checkedFilter(ids: ids, now: now)
+        } catch {
+            throw ValidationError("--\(error.field.rawValue) \(error.problem)")
+        }
     }
 }
 
@@ -195,7 +197,7 @@ extension DeadLettersCommand {
         func run() async throws {
             let queue = try await DeadLettersCommand.queue(options)
             let now = Date()
-            var selected = filter.filter(now: now)
+            var selected = try filter.filter(now: now)
             selected.states = state.selected
             let listing = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.list(selected)
@@ -333,9 +335,10 @@ extension DeadLettersCommand {
         func run() async throws {
             let queue = try await DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
+            let selected = try filter.filter(ids: ids, now: Date())
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.replay(
-                    filter.filter(ids: ids, now: Date()),
+                    selected,
                     dryRun: dryRun,
                     rate: rate,
                     resetAttempts: resetAttempts,
@@ -388,9 +391,10 @@ extension DeadLettersCommand {
             }
             let queue = try await DeadLettersCommand.queue(options)
             let reporter = DeadLettersCommand.progressReporter()
+            let selected = try filter.filter(ids: ids, now: Date())
             let report = try await DeadLettersCommand.attempt { () throws(DeadLetterQueueError) in
                 try await queue.purge(
-                    filter.filter(ids: ids, now: Date()),
+                    selected,
                     dryRun: dryRun,
                     confirm: { [yes] letters in
                         yes || DeadLettersCommand.confirmPurge(letters, queue: queue.names.deadLettersQueue)
@@ -468,7 +472,7 @@ extension DeadLettersCommand {
 
         func run() async throws {
             var queue = try await DeadLettersCommand.queue(options)
-            var selected = filter.filter(now: Date())
+            var selected = try filter.filter(now: Date())
             selected.states = state.selected
             // Written a page of whole records at a time: an incident's payloads never sit in memory at once.
             let pageSize = 100

@@ -69,3 +69,56 @@ public struct DeadLetterFilter: Sendable, Hashable {
         return now.addingTimeInterval(-amount * seconds)
     }
 }
+
+/// What is wrong with a filter an operator gave: one check for the command line and the admin API,
+/// each naming the field its own way (`--since`, `since`).
+public struct DeadLetterFilterError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Field: String, Sendable, Hashable {
+        case reason, since, until, limit
+    }
+
+    public var field: Field
+    public var problem: String
+    public var description: String { "\(field.rawValue): \(problem)" }
+}
+
+extension DeadLetterFilter {
+    /// The filter an operator's words describe, checked: known reasons, times that read as times, a
+    /// positive limit.
+    public init(
+        checkingReasons reasons: [String],
+        since: String?,
+        until: String?,
+        callId: String?,
+        ids: [String] = [],
+        limit: Int?,
+        now: Date
+    ) throws(DeadLetterFilterError) {
+        for reason in reasons where !DeadLetter.knownReasons.contains(reason) {
+            throw DeadLetterFilterError(
+                field: .reason,
+                problem:
+                    "unknown reason '\(reason)'; expected one of \(DeadLetter.knownReasons.joined(separator: ", "))"
+            )
+        }
+        func time(_ text: String?, _ field: DeadLetterFilterError.Field) throws(DeadLetterFilterError) -> Date? {
+            guard let text else { return nil }
+            guard let date = Self.parseTime(text, now: now) else {
+                throw DeadLetterFilterError(
+                    field: field,
+                    problem: "'\(text)' is not a time: give RFC 3339, a day (2026-05-01) or an age (30m, 2h, 7d)"
+                )
+            }
+            return date
+        }
+        if let limit, limit < 1 { throw DeadLetterFilterError(field: .limit, problem: "must be at least 1") }
+        self.init(
+            reasons: Set(reasons),
+            since: try time(since, .since),
+            until: try time(until, .until),
+            callId: callId,
+            ids: Set(ids),
+            limit: limit
+        )
+    }
+}
