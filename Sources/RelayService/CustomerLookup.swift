@@ -200,7 +200,8 @@ public final class CustomerLookup: Sendable {
             callId: request.callId,
             enricher: enricher
         )
-        let answered = await Self.value(of: crmAnswer, before: deadline)
+        // nil: no answer in time; .some(nil): the CRM answered, with nothing.
+        let answered: CachedAnswer?? = await value(before: deadline, orElse: nil) { .some(await crmAnswer.value) }
         switch answered {
         case .some(.some(let entry)):
             return Answer(
@@ -210,34 +211,6 @@ public final class CustomerLookup: Sendable {
             )
         default:
             return Answer(externalId: phoneId, source: .phone)
-        }
-    }
-
-    /// The task's value if it comes before `deadline`, else nil. The task runs on either way: a task
-    /// group would wait for it, and a late CRM answer is still worth caching.
-    static func value(
-        of task: Task<CachedAnswer?, Never>,
-        before deadline: ContinuousClock.Instant
-    ) async
-        -> CachedAnswer??
-    {
-        await withCheckedContinuation { (continuation: CheckedContinuation<CachedAnswer??, Never>) in
-            let resumed = Mutex(false)
-            let resumeOnce: @Sendable (CachedAnswer??) -> Bool = { value in
-                let first = resumed.withLock { resumed in
-                    defer { resumed = true }
-                    return !resumed
-                }
-                if first { continuation.resume(returning: value) }
-                return first
-            }
-            let timer = Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                _ = resumeOnce(.none)
-            }
-            Task {
-                if resumeOnce(.some(await task.value)) { timer.cancel() }
-            }
         }
     }
 

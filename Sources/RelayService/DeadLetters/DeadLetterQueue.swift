@@ -579,39 +579,16 @@ public struct DeadLetterQueue: Sendable {
     ) async
         -> Result<Void, AMQPError>
     {
-        let race = PublishRace()
-        return await withCheckedContinuation { continuation in
-            race.begin(continuation)
-            let timer = Task {
-                do { try await Task.sleep(for: timeout) } catch { return }
-                race.settle(.failure(AMQPError(.shutdown, "no confirm from the broker within \(timeout)")))
+        await value(
+            before: .now + timeout,
+            orElse: .failure(AMQPError(.shutdown, "no confirm from the broker within \(timeout)"))
+        ) {
+            do throws(AMQPError) {
+                try await client.publish(message)
+                return .success(())
+            } catch {
+                return .failure(error)
             }
-            Task {
-                do throws(AMQPError) {
-                    try await client.publish(message)
-                    race.settle(.success(()))
-                } catch {
-                    race.settle(.failure(error))
-                }
-                timer.cancel()
-            }
-        }
-    }
-
-    /// The first of a confirm and a timeout resumes the waiting replay; the other is ignored.
-    private final class PublishRace: Sendable {
-        private let continuation = Mutex<CheckedContinuation<Result<Void, AMQPError>, Never>?>(nil)
-
-        func begin(_ continuation: CheckedContinuation<Result<Void, AMQPError>, Never>) {
-            self.continuation.withLock { $0 = continuation }
-        }
-
-        func settle(_ result: Result<Void, AMQPError>) {
-            let waiting = continuation.withLock { continuation in
-                defer { continuation = nil }
-                return continuation
-            }
-            waiting?.resume(returning: result)
         }
     }
 
