@@ -105,6 +105,7 @@ let package = Package(
         .target(
             name: "RelaySimulator",
             dependencies: [
+                "RelayCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -46,7 +46,8 @@ public final class AdminServer: Service {
     let registry: PrometheusCollectorRegistry
     let deadLetters: DeadLetterQueue
     let logger: Logger
-    private let bound = BoundPort()
+    /// The bound port (or why there is none), from the server's start-up callback to whoever waits for it.
+    private let bound = OneShot<Result<Int, any Error>>()
 
     public init(app: RelayApp, settings: Settings, registry: PrometheusCollectorRegistry, logger: Logger) {
         self.app = app
@@ -80,7 +81,7 @@ public final class AdminServer: Service {
     }
 
     /// The port the server listens on, once it does (waits for it).
-    public func boundPort() async throws -> Int { try await bound.value() }
+    public func boundPort() async throws -> Int { try await bound.value().get() }
 
     public func run() async throws {
         let router = Router(context: BasicRequestContext.self)
@@ -91,7 +92,7 @@ public final class AdminServer: Service {
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { [bound, logger, settings] channel in
                 let port = channel.localAddress?.port ?? settings.port
-                bound.set(port)
+                bound.set(.success(port))
                 logger.info("admin API listening", metadata: ["admin.endpoint": "\(settings.host):\(port)"])
             },
             logger: logger
@@ -99,7 +100,7 @@ public final class AdminServer: Service {
         do {
             try await application.runService()
         } catch {
-            bound.fail(error)
+            bound.set(.failure(error))
             // Most often the port is taken: say which setting to change.
             throw AdminServerError(
                 description:
@@ -112,21 +113,6 @@ public final class AdminServer: Service {
 
 public struct AdminServerError: Error, CustomStringConvertible {
     public var description: String
-}
-
-/// The bound port, handed from the server's start-up callback to whoever waits for it.
-final class BoundPort: Sendable {
-    private let state = Mutex<Result<Int, any Error>?>(nil)
-
-    func set(_ port: Int) { state.withLock { $0 = .success(port) } }
-    func fail(_ error: any Error) { state.withLock { if $0 == nil { $0 = .failure(error) } } }
-
-    func value() async throws -> Int {
-        while true {
-            if let result = state.withLock({ $0 }) { return try result.get() }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
 }
 
 /// `Authorization: Bearer <token>`, compared in constant time. A 401 says nothing more: no hint of

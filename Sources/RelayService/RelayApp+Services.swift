@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import RelayAMQP
+import RelayCore
 import RelayHTTP
 import RelayPostgres
 public import ServiceLifecycle
-import Synchronization
 
 extension RelayApp {
     /// Every long-running part of the relay, for one `ServiceGroup` (`run` puts the admin server after
@@ -21,7 +21,7 @@ extension RelayApp {
     /// Nothing that uses the store or the broker starts before the store is ready (PostgreSQL's schema
     /// migrated): not even the broker connection, so nothing is consumed that could not be committed.
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        let storeReady = StartSignal()
+        let storeReady = OneShot<Void>()
         func afterStore(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
             part(StartsWhenReady(signal: storeReady, service: service))
         }
@@ -69,10 +69,10 @@ extension RelayApp {
 /// ready when opened.
 private final class StoreService: Service {
     let postgres: PostgresStore?
-    let ready: StartSignal
+    let ready: OneShot<Void>
     let logger: Logger
 
-    init(postgres: PostgresStore?, ready: StartSignal, logger: Logger) {
+    init(postgres: PostgresStore?, ready: OneShot<Void>, logger: Logger) {
         self.postgres = postgres
         self.ready = ready
         self.logger = logger
@@ -80,14 +80,14 @@ private final class StoreService: Service {
 
     func run() async throws {
         guard let postgres else {
-            ready.open()
+            ready.set(())
             try? await gracefulShutdown()
             return
         }
         try await withThrowingTaskGroup { group in
             group.addTask { try await postgres.run() }
             try await postgres.migrate()
-            ready.open()
+            ready.set(())
             try? await gracefulShutdown()
             // Everything that used the pool has stopped: what this relay still held is any relay's now.
             do {
@@ -118,72 +118,18 @@ private struct BrokerService: Service {
     }
 }
 
-/// Runs `service` once `signal` opens; shut down or cancelled before that, it never starts.
+/// Runs `service` once `signal` is set; shut down or cancelled before that, it never starts.
 private struct StartsWhenReady: Service {
-    let signal: StartSignal
+    let signal: OneShot<Void>
     let service: any Service
 
     func run() async throws {
         do {
-            try await cancelWhenGracefulShutdown { try await signal.wait() }
+            try await cancelWhenGracefulShutdown { try await signal.value() }
         } catch is CancellationError {
             return
         }
         if Task.isShuttingDownGracefully || Task.isCancelled { return }
         try await service.run()
-    }
-}
-
-/// Opens once; every wait before that returns when it does (or throws when its task is cancelled).
-final class StartSignal: Sendable {
-    private struct State {
-        var isOpen = false
-        var nextWaiter = 0
-        var waiters: [Int: CheckedContinuation<Void, any Error>] = [:]
-        var cancelledBeforeWaiting: Set<Int> = []
-    }
-
-    private let state = Mutex(State())
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.isOpen = true
-            defer { state.waiters = [:] }
-            return state.waiters.values
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async throws {
-        let id = state.withLock { state in
-            defer { state.nextWaiter += 1 }
-            return state.nextWaiter
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                enum Now { case resume, fail, wait }
-                let now: Now = state.withLock { state in
-                    if state.isOpen { return .resume }
-                    if state.cancelledBeforeWaiting.remove(id) != nil { return .fail }
-                    state.waiters[id] = continuation
-                    return .wait
-                }
-                switch now {
-                case .resume: continuation.resume()
-                case .fail: continuation.resume(throwing: CancellationError())
-                case .wait: break
-                }
-            }
-        } onCancel: {
-            // Cancelled before the continuation was stored: the wait fails as soon as it would store it.
-            let waiter = state.withLock { state in
-                guard let waiter = state.waiters.removeValue(forKey: id) else {
-                    if !state.isOpen { state.cancelledBeforeWaiting.insert(id) }
-                    return nil as CheckedContinuation<Void, any Error>?
-                }
-                return waiter
-            }
-            waiter?.resume(throwing: CancellationError())
-        }
     }
 }

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 public import Logging
 import NIOCore
+import RelayCore
 import ServiceLifecycle
 import Synchronization
 
@@ -96,22 +97,22 @@ public struct ScriptedResponse: Sendable {
 /// Holds scripted answers until `open()`: "the CRM is still holding its answer" as a fact a test can
 /// rely on, on a machine of any speed.
 public final class ResponseGate: Sendable {
-    private let opened = Mutex(false)
+    private let opened = OneShot<Void>()
     private let waiting = Mutex(0)
 
     public init() {}
 
-    public var isOpen: Bool { opened.withLock { $0 } }
+    public var isOpen: Bool { opened.current != nil }
     /// Answers held at the gate right now.
     public var heldCount: Int { waiting.withLock { $0 } }
 
-    public func open() { opened.withLock { $0 = true } }
+    public func open() { opened.set(()) }
 
     /// Returns once the gate is open; throws if the task is cancelled (the server stopping).
     func pass() async throws {
         waiting.withLock { $0 += 1 }
         defer { waiting.withLock { $0 -= 1 } }
-        while !isOpen { try await Task.sleep(for: .milliseconds(5)) }
+        try await opened.value()
     }
 }
 
