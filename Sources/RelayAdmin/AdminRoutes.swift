@@ -281,7 +281,7 @@ struct AdminRoutes: Sendable {
             if decrypt, !listing.letters.isEmpty {
                 logger.notice(
                     "dead letter payloads opened through the admin API",
-                    metadata: ["deadletter.exported": "\(listing.letters.count)"]
+                    metadata: [LogKeys.deadLetterExported: "\(listing.letters.count)"]
                 )
             }
             var headers: HTTPFields = [.contentType: "application/x-ndjson"]
@@ -368,7 +368,9 @@ struct AdminRoutes: Sendable {
             }
             logger.notice(
                 "dead letters \(operation.rawValue) through the admin API",
-                metadata: ["deadletter.succeeded": "\(report.succeeded)", "deadletter.failed": "\(report.failed)"]
+                metadata: [
+                    LogKeys.deadLetterSucceeded: "\(report.succeeded)", LogKeys.deadLetterFailed: "\(report.failed)",
+                ]
             )
             return Self.json(
                 report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,

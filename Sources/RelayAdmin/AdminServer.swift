@@ -93,7 +93,7 @@ public final class AdminServer: Service {
             onServerRunning: { [bound, logger, settings] channel in
                 let port = channel.localAddress?.port ?? settings.port
                 bound.set(.success(port))
-                logger.info("admin API listening", metadata: ["admin.endpoint": "\(settings.host):\(port)"])
+                logger.info("admin API listening", metadata: [LogKeys.adminEndpoint: "\(settings.host):\(port)"])
             },
             logger: logger
         )

@@ -128,9 +128,9 @@ struct ContactRoutes: Sendable {
         logger.notice(
             "contacts imported through the admin API",
             metadata: [
-                "import.rows": "\(report.rows)", "import.created": "\(report.created)",
-                "import.updated": "\(report.updated)",
-                "import.rejected": "\(report.rejected.count)",
+                LogKeys.importRows: "\(report.rows)", LogKeys.importCreated: "\(report.created)",
+                LogKeys.importUpdated: "\(report.updated)",
+                LogKeys.importRejected: "\(report.rejected.count)",
             ]
         )
         return try Self.encoded(
@@ -198,7 +198,9 @@ struct ContactRoutes: Sendable {
             lookup.forgetRememberedAnswers()
             logger.notice(
                 "forgotten through the admin API",
-                metadata: ["forget.contacts": "\(report.contacts)", "forget.interactions": "\(report.interactions)"]
+                metadata: [
+                    LogKeys.forgetContacts: "\(report.contacts)", LogKeys.forgetInteractions: "\(report.interactions)",
+                ]
             )
             return try Self.encoded(report)
         }

@@ -72,7 +72,7 @@ public final class EventPipeline: Service {
     public func run() async throws {
         logger.info(
             "relay consuming",
-            metadata: ["amqp.queue": "\(names.eventsQueue)", "amqp.prefetch": "\(prefetch)"]
+            metadata: [LogKeys.amqpQueue: "\(names.eventsQueue)", LogKeys.amqpPrefetch: "\(prefetch)"]
         )
         consuming.store(true, ordering: .relaxed)
         defer { consuming.store(false, ordering: .relaxed) }
@@ -164,7 +164,7 @@ public final class EventPipeline: Service {
         } else if logger.logLevel <= .debug {
             logger.debug(
                 "event applied",
-                metadata: metadata(of: event).merging(["effects": "\(committed.effects)"]) { $1 }
+                metadata: metadata(of: event).merging([LogKeys.effects: "\(committed.effects)"]) { $1 }
             )
         }
     }

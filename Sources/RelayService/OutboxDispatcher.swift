@@ -152,7 +152,7 @@ public final class OutboxDispatcher: Service {
             if isNew {
                 logger.error(
                     "outbox entry of an unknown kind left for a relay version that knows it",
-                    metadata: ["outbox.id": "\(entry.id)", "outbox.kind": "\(entry.kind)"]
+                    metadata: [LogKeys.outboxId: "\(entry.id)", LogKeys.outboxKind: "\(entry.kind)"]
                 )
             }
             return false
@@ -316,7 +316,7 @@ public final class OutboxDispatcher: Service {
             // The attempt happened but is not recorded: the entry is tried again (its keys absorb a repeat).
             logger.error(
                 "could not record an outbox outcome; the entry will be tried again",
-                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"]
+                metadata: [LogKeys.outboxId: "\(entry.id)", LogKeys.error: "\(error)"]
             )
             try? await Task.sleep(for: .seconds(1))
             release(entry.id)
@@ -447,7 +447,10 @@ public final class OutboxDispatcher: Service {
             logger.info("delivered", metadata: details)
             return .finished(id: entry.id, outcome: "delivered")
         case .retry(let at, let next):
-            logger.info("delivery failed; retry scheduled", metadata: details.merging(["delivery.due": "\(at)"]) { $1 })
+            logger.info(
+                "delivery failed; retry scheduled",
+                metadata: details.merging([LogKeys.deliveryDue: "\(at)"]) { $1 }
+            )
             return .retry(
                 id: entry.id,
                 dueAt: at,
@@ -623,7 +626,8 @@ public final class OutboxDispatcher: Service {
             logger.debug(
                 "lookup set back; retry scheduled",
                 metadata: [
-                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.attempt: "\(next.attempts)", "delivery.due": "\(at)",
+                    LogKeys.callIdMasked: "\(callMasked)", LogKeys.attempt: "\(next.attempts)",
+                    LogKeys.deliveryDue: "\(at)",
                 ]
             )
             return .retry(
@@ -704,7 +708,7 @@ public final class OutboxDispatcher: Service {
         } catch {
             logger.error(
                 "unreadable dead-letter record in the outbox; finished without publishing",
-                metadata: ["outbox.id": "\(entry.id)", LogKeys.error: "\(error)"]
+                metadata: [LogKeys.outboxId: "\(entry.id)", LogKeys.error: "\(error)"]
             )
             return .finished(id: entry.id, outcome: "unreadable")
         }

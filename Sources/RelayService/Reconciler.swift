@@ -84,10 +84,10 @@ public struct Reconciler: Sendable {
         logger.notice(
             "reconciliation finished",
             metadata: [
-                "reconcile.examined": "\(report.examined)", "reconcile.upgraded": "\(report.upgraded)",
-                "reconcile.unmatched": "\(report.stillUnmatched)", "reconcile.no_number": "\(report.noNumber)",
-                "reconcile.failed": "\(report.failed)", "reconcile.left_as_is": "\(report.leftAsIs)",
-                "reconcile.dry_run": "\(dryRun)",
+                LogKeys.reconcileExamined: "\(report.examined)", LogKeys.reconcileUpgraded: "\(report.upgraded)",
+                LogKeys.reconcileUnmatched: "\(report.stillUnmatched)", LogKeys.reconcileNoNumber: "\(report.noNumber)",
+                LogKeys.reconcileFailed: "\(report.failed)", LogKeys.reconcileLeftAsIs: "\(report.leftAsIs)",
+                LogKeys.reconcileDryRun: "\(dryRun)",
             ]
         )
         return report

@@ -402,7 +402,7 @@ public final class RelayApp: Service {
             guard count > 0 else { continue }
             logger.warning(
                 "an earlier version's work queue still holds messages this version does not read; drain it with the earlier version",
-                metadata: ["amqp.queue": "\(queue)", "amqp.messages": "\(count)"]
+                metadata: [LogKeys.amqpQueue: "\(queue)", LogKeys.amqpMessages: "\(count)"]
             )
         }
     }

@@ -50,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.notice(
             "declaring the relay's topology into vhost '\(configuration.amqp.virtualHost)'",
             metadata: [
-                "amqp.vhost": "\(configuration.amqp.virtualHost)",
+                LogKeys.amqpVhost: "\(configuration.amqp.virtualHost)",
                 "amqp.topologyFile": "\(configuration.amqp.topologyFile)",
                 "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
             ]

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RelayService
 import ServiceLifecycle
 import UnixSignals
 
@@ -24,13 +25,13 @@ enum ShutdownSignals {
                     if caught == 1 {
                         logger.notice(
                             "shutting down gracefully; send the signal again to exit at once",
-                            metadata: ["signal": "\(signal)"]
+                            metadata: [LogKeys.signal: "\(signal)"]
                         )
                         await group.triggerGracefulShutdown()
                     } else {
                         logger.warning(
                             "second signal: exiting at once; unfinished work stays on the broker",
-                            metadata: ["signal": "\(signal)", "exit.status": "\(forcedExitStatus(signal))"]
+                            metadata: [LogKeys.signal: "\(signal)", LogKeys.exitStatus: "\(forcedExitStatus(signal))"]
                         )
                         // `_exit`, not `exit`: no atexit handlers or destructors racing the running threads.
                         _exit(forcedExitStatus(signal))

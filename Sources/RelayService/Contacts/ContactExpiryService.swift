@@ -27,7 +27,9 @@ public final class ContactExpiryService: Service {
             failure: "contact expiry failed; retrying at the next run"
         ) {
             let expired = try await directory.expireDue()
-            if expired > 0 { logger.info("temporary contacts expired", metadata: ["contacts.expired": "\(expired)"]) }
+            if expired > 0 {
+                logger.info("temporary contacts expired", metadata: [LogKeys.contactsExpired: "\(expired)"])
+            }
         }
     }
 }

@@ -52,13 +52,13 @@ public final class DeadLetterDrain: Service {
                 amqp.ack(batch)
                 let new = recorded.count { $0 != .copy }
                 if new > 0 {
-                    logger.debug("dead letters recorded", metadata: ["deadletter.recorded": "\(new)"])
+                    logger.debug("dead letters recorded", metadata: [LogKeys.deadLetterRecorded: "\(new)"])
                 }
                 return
             } catch {
                 logger.error(
                     "could not record dead letters in the store; holding them and trying again",
-                    metadata: [LogKeys.error: "\(error)", "deadletter.batch": "\(batch.count)"]
+                    metadata: [LogKeys.error: "\(error)", LogKeys.deadLetterBatch: "\(batch.count)"]
                 )
             }
             // Held, not nacked: a requeue counts as a delivery, and a queue with a delivery limit (quorum

@@ -143,7 +143,7 @@ public struct DeadLetterQueue: Sendable {
         await client.shutdown()
         if let failure { throw failure }
         if recorded > 0 {
-            logger.info("dead letters drained into the store", metadata: ["deadletter.recorded": "\(recorded)"])
+            logger.info("dead letters drained into the store", metadata: [LogKeys.deadLetterRecorded: "\(recorded)"])
         }
         return DrainReport(recorded: recorded, remaining: remaining)
     }
@@ -425,7 +425,7 @@ public struct DeadLetterQueue: Sendable {
         if !stale.isEmpty {
             logger.warning(
                 "replays left unfinished by a stopped process are open again",
-                metadata: ["deadletter.reopened": "\(stale.count)"]
+                metadata: [LogKeys.deadLetterReopened: "\(stale.count)"]
             )
         }
     }
@@ -524,8 +524,8 @@ public struct DeadLetterQueue: Sendable {
             "dead letter replayed into the outbox",
             metadata: [
                 LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
-                "deadletter.replay.count": "\(letter.replayCount + 1)",
-                "deadletter.replay.reset_attempts": "\(resetAttempts)",
+                LogKeys.deadLetterReplayCount: "\(letter.replayCount + 1)",
+                LogKeys.deadLetterReplayResetAttempts: "\(resetAttempts)",
             ]
         )
         return .replayed(to: .outbox)
@@ -542,7 +542,8 @@ public struct DeadLetterQueue: Sendable {
                 "dead letter replayed",
                 metadata: [
                     LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)",
-                    "amqp.exchange": "\(origin.exchange)", "deadletter.replay.count": "\(letter.replayCount + 1)",
+                    LogKeys.amqpExchange: "\(origin.exchange)",
+                    LogKeys.deadLetterReplayCount: "\(letter.replayCount + 1)",
                 ]
             )
             return .replayed(to: origin)
