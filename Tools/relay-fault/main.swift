@@ -445,6 +445,26 @@ for slice in 0..<slices {
         try await Task.sleep(for: .milliseconds(200))
         relays[0] = try RelayProcess(slot: 0, generation: killsDone)
         restarts.append((.now, range.upperBound))
+        if options.relays > 1 {
+            // The restarted relay consuming before the next slice: the others drain a slice in moments,
+            // and a relay still starting would get none of it, so the next kill would find it idle.
+            // First the dead relay's consumer gone (the broker drops it when it sees the socket closed),
+            // then all of them consuming again.
+            let queue = prefix + "relay.events"
+            let goneDeadline = ContinuousClock.now + .seconds(10)
+            while (try? await publisher.consumerCount(queue: queue)) ?? 0 >= options.relays,
+                ContinuousClock.now < goneDeadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let backDeadline = ContinuousClock.now + .seconds(120)
+            while (try? await publisher.consumerCount(queue: queue)) ?? 0 < options.relays {
+                guard ContinuousClock.now < backDeadline else {
+                    fail("relay 1 was not consuming 120 s after restart \(killsDone)")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
     if nodeStopped {
         say("starting node 1 again")
