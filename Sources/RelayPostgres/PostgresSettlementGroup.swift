@@ -7,6 +7,10 @@ import Synchronization
 /// store's group commit records them. A dispatcher finishing hundreds of entries a second would
 /// otherwise open a transaction per entry.
 ///
+/// A caller's settlements are not atomic with each other, and they are applied by kind, not in their
+/// order: the dispatcher sends one settlement per entry and waits for it before it lets the entry go,
+/// so no two settlements of one entry ever meet here.
+///
 /// A caller resumes once its settlements are written. When a shared write fails, each caller's
 /// settlements are written again on their own, so one bad settlement fails only its own caller.
 final class PostgresSettlementGroup: Sendable {

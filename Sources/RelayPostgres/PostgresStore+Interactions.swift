@@ -247,7 +247,10 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         return try Self.outboxRows(result).sorted { $0.id < $1.id }
     }
 
-    /// Keeps this relay's claims alive, every third of the lease, until the task is cancelled.
+    /// Keeps this relay's claims alive, every third of the lease, until the task is cancelled. Rows
+    /// another transaction holds are skipped, not waited for: they are this relay's outcomes being
+    /// recorded (finished, or due later), and a renewal that waited for a grouped outcome write, which
+    /// locks its rows in another order, could deadlock with it.
     func renewClaimsUntilCancelled() async {
         guard let instance else { return }
         // A lease is renewed a third of it after it was given (and the schema is migrated by then).
@@ -258,7 +261,10 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 try await session { session in
                     try session.run(
                         """
-                        UPDATE outbox SET claimed_until = \(until) WHERE claimed_by = \(instance) AND finished_at IS NULL
+                        UPDATE outbox SET claimed_until = \(until)
+                        WHERE id IN (
+                            SELECT id FROM outbox WHERE claimed_by = \(instance) AND finished_at IS NULL
+                            FOR UPDATE SKIP LOCKED)
                         """
                     )
                 }

@@ -20,6 +20,8 @@ extension RelayApp {
     ///
     /// Nothing that uses the store or the broker starts before the store is ready (PostgreSQL's schema
     /// migrated): not even the broker connection, so nothing is consumed that could not be committed.
+    /// (The admin API, which `run` adds, starts at once: its readiness says "not ready" until the
+    /// pipeline consumes.)
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
         let storeReady = OneShot<Void>()
         func afterStore(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
