@@ -348,6 +348,31 @@ public final class OutboxDispatcher: Service {
     }
 
     /// The job as it may be written to the store or a dead-letter record.
+    /// The dead-letter record of a job that gave up (a send or a lookup): its id stable per job, so a
+    /// record published twice is one record.
+    private func givenUp(
+        _ reason: DeadLetterReason,
+        _ job: DeliveryJob,
+        error: String,
+        target: DeadLetterRecord.Target,
+        now: Date
+    ) -> DeadLetterRecord {
+        DeadLetterRecord(
+            id: DeadLetterRecord.stableID(reason: reason, source: Array(job.idempotencyKey.utf8)),
+            reason: reason,
+            callId: job.callId,
+            eventType: nil,
+            eventId: job.causeId,
+            attempts: job.attempts,
+            firstFailureAt: job.firstFailureAt ?? now,
+            lastFailureAt: now,
+            lastError: error,
+            originalPayload: sealed(job).encoded(),
+            origin: .outbox,
+            target: target
+        )
+    }
+
     private func sealed(_ job: DeliveryJob) -> DeliveryJob {
         cipher.map(job.sealed) ?? job
     }
@@ -459,19 +484,12 @@ public final class OutboxDispatcher: Service {
                 payload: sealed(next).encoded()
             )
         case .deadLetter(let error, let status, let next):
-            let record = DeadLetterRecord(
-                id: DeadLetterRecord.stableID(reason: .deliveryFailed, source: Array(next.idempotencyKey.utf8)),
-                reason: .deliveryFailed,
-                callId: next.callId,
-                eventType: nil,
-                eventId: next.causeId,
-                attempts: next.attempts,
-                firstFailureAt: next.firstFailureAt ?? now,
-                lastFailureAt: now,
-                lastError: error,
-                originalPayload: sealed(next).encoded(),
-                origin: .outbox,
-                target: .init(method: next.method, url: sender.url(for: next), lastStatus: status)
+            let record = givenUp(
+                .deliveryFailed,
+                next,
+                error: error,
+                target: .init(method: next.method, url: sender.url(for: next), lastStatus: status),
+                now: now
             )
             return await deadLetter(record, entry: entry)
         default:
@@ -638,19 +656,12 @@ public final class OutboxDispatcher: Service {
                 payload: sealed(next).encoded()
             )
         case .deadLetter(let error, let status, let next):
-            let record = DeadLetterRecord(
-                id: DeadLetterRecord.stableID(reason: .enrichmentFailed, source: Array(next.idempotencyKey.utf8)),
-                reason: .enrichmentFailed,
-                callId: next.callId,
-                eventType: nil,
-                eventId: next.causeId,
-                attempts: next.attempts,
-                firstFailureAt: next.firstFailureAt ?? now,
-                lastFailureAt: now,
-                lastError: error,
-                originalPayload: sealed(next).encoded(),
-                origin: .outbox,
-                target: .init(method: "GET", url: lookupURL(for: next), lastStatus: status)
+            let record = givenUp(
+                .enrichmentFailed,
+                next,
+                error: error,
+                target: .init(method: "GET", url: lookupURL(for: next), lastStatus: status),
+                now: now
             )
             return await deadLetter(record, entry: entry)
         case .send, .superseded, .delivered:
