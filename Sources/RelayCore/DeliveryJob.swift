@@ -37,6 +37,10 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
     /// The personal data of the job (`body`, `enrichment.phone`), sealed for the outbox and the broker;
     /// nil in a job that is open in memory, or one written before sealing existed (see `sealed(with:)`).
     public var sealedPersonalData: String?
+    /// The trace the job belongs to, as the tracer wrote it for the span that made the job (W3C:
+    /// `traceparent`, `tracestate`): each attempt's span continues it, even in another process or
+    /// after a restart. Nil when tracing is off.
+    public var traceContext: [String: String]?
 
     public init(customerUpdate update: CustomerUpdate, causeId: String) {
         kind = .customerUpdate
@@ -150,6 +154,16 @@ public struct DeliveryJob: Sendable, Hashable, Codable {
         string("lastError", lastError)
         string("path", path)
         string("sealedPersonalData", sealedPersonalData)
+        if let traceContext {
+            json.key("traceContext")
+            json.beginObject()
+            // Sorted as JSONEncoder sorts a dictionary's keys.
+            for (key, value) in traceContext.sorted(by: { $0.key < $1.key }) {
+                json.key(key)
+                json.string(value)
+            }
+            json.endObject()
+        }
         string("webhookId", webhookId)
         json.endObject()
         return json.bytes

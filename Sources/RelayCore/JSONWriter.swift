@@ -50,10 +50,23 @@ public struct JSONWriter: Sendable {
         pendingValueAfterKey = true
     }
 
+    /// A key only known at run time (a dictionary's), escaped as a string is.
+    public mutating func key(_ key: String) {
+        separate()
+        quote(key)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma[needsComma.count - 1] = false
+        pendingValueAfterKey = true
+    }
+
     private var pendingValueAfterKey = false
 
     public mutating func string(_ value: String) {
         separate()
+        quote(value)
+    }
+
+    private mutating func quote(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {

@@ -91,11 +91,13 @@ public final class DeliverySender: Sendable {
         }
     }
 
-    func send(_ job: DeliveryJob) async -> DeliveryAttemptResult {
+    /// - Parameter traceHeaders: the attempt's span, as the tracer writes it for the receiver to continue.
+    func send(_ job: DeliveryJob, traceHeaders: [(name: String, value: String)] = []) async -> DeliveryAttemptResult {
         var headers: [(name: String, value: String)] = [
             (name: "Content-Type", value: "application/json"),
             (name: "Idempotency-Key", value: job.idempotencyKey),
         ]
+        headers += traceHeaders
         let body = Array(job.body.utf8)
         if job.kind == .postCallWebhook, let signer = targets.webhookSigner, let webhookId = job.webhookId {
             // Each attempt signs with its own time: receivers reject timestamps far from their clock.

@@ -5,6 +5,7 @@ public import RelayCore
 public import RelayStore
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// The relay's main job: consume events, correlate them, commit, hand the effects over, then ack.
 ///
@@ -29,6 +30,8 @@ public final class EventPipeline: Service {
     let cipher: FieldCipher?
     /// Lands every interaction on a contact, in the transaction that commits its event.
     let contacts: ContactDirectory?
+    /// Gives each event a span from consume to commit, continuing the trace its headers carry.
+    let tracer: any Tracer
     private let acknowledged = Atomic<Int>(0)
     private let consuming = Atomic<Bool>(false)
 
@@ -52,8 +55,10 @@ public final class EventPipeline: Service {
         cipher: FieldCipher? = nil,
         metrics: RelayMetrics = .disabled,
         logger: Logger,
-        contacts: ContactDirectory? = nil
+        contacts: ContactDirectory? = nil,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) {
+        self.tracer = tracer
         self.dispatcher = dispatcher
         self.cipher = cipher
         self.contacts = contacts
@@ -87,22 +92,27 @@ public final class EventPipeline: Service {
         let inFlight = metrics.inFlight(stage: "events")
         inFlight.increment(by: batch.count)
         defer { inFlight.decrement(by: batch.count) }
-        var decoded: [(delivery: Delivery, event: PlatformEvent)] = []
-        var malformed: [(delivery: Delivery, error: MalformedEventError)] = []
+        var decoded: [(delivery: Delivery, event: PlatformEvent, span: any Span)] = []
+        var malformed: [(delivery: Delivery, error: MalformedEventError, span: any Span)] = []
         decoded.reserveCapacity(batch.count)
         for delivery in batch {
+            let span = consumeSpan(of: delivery)
             do {
                 let event = try decoder.decode(delivery.body)
                 metrics.eventConsumed(type: event.type.rawValue)
-                decoded.append((delivery, event))
+                if span.isRecording {
+                    span.attributes["relay.event.type"] = event.type.rawValue
+                    span.attributes["relay.event.id"] = event.eventId
+                }
+                decoded.append((delivery, event, span))
             } catch {
                 metrics.eventConsumed(type: "undecodable")
-                malformed.append((delivery, error))
+                malformed.append((delivery, error, span))
             }
         }
         var results: [Result<Committed, any Error>]
         do {
-            results = try await commit(decoded.map(\.event))
+            results = try await commit(decoded.map(\.event), traces: decoded.map { tracer.carried($0.span.context) })
         } catch {
             results = Array(repeating: .failure(error), count: decoded.count)
         }
@@ -111,7 +121,7 @@ public final class EventPipeline: Service {
         var acked: [Delivery] = []
         var unfinished: [Delivery] = []
         acked.reserveCapacity(decoded.count)
-        for ((delivery, event), result) in zip(decoded, results) {
+        for ((delivery, event, span), result) in zip(decoded, results) {
             switch result {
             case .success(let committed):
                 log(committed, of: event)
@@ -120,17 +130,25 @@ public final class EventPipeline: Service {
                 metrics.eventProcessed(type: event.type.rawValue, outcome: "failed")
                 logger.error(
                     "event not finished; the broker will deliver it again",
-                    metadata: metadata(of: event).merging([LogKeys.error: "\(error)"]) { $1 }
+                    metadata: metadata(of: event, span: span).merging([LogKeys.error: "\(error)"]) { $1 }
                 )
+                span.recordError(error)
+                span.setStatus(.init(code: .error, message: "not committed; left for redelivery"))
                 unfinished.append(delivery)
             }
+            span.end()
         }
         acknowledge(acked)
         let requeued = unfinished
         guard !requeued.isEmpty || !malformed.isEmpty else { return }
         await withDiscardingTaskGroup { group in
-            for (delivery, error) in malformed {
-                group.addTask { await self.deadLetterMalformed(delivery, error: error) }
+            for (delivery, error, span) in malformed {
+                group.addTask {
+                    await self.deadLetterMalformed(delivery, error: error)
+                    span.recordError(error)
+                    span.setStatus(.init(code: .error, message: "malformed; dead-lettered"))
+                    span.end()
+                }
             }
             if !requeued.isEmpty {
                 group.addTask {
@@ -142,11 +160,30 @@ public final class EventPipeline: Service {
         }
     }
 
-    private func metadata(of event: PlatformEvent) -> Logger.Metadata {
-        [
+    /// The span of one consumed message, from now to its commit: a child of the span its publisher
+    /// put in its headers, else the root of a new trace.
+    private func consumeSpan(of delivery: Delivery) -> any Span {
+        var parent = ServiceContext.topLevel
+        tracer.extract(delivery.headers, into: &parent, using: AMQPHeadersExtractor())
+        let span = tracer.startSpan("process \(names.eventsQueue)", context: parent, ofKind: .consumer)
+        if span.isRecording {
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.operation.type"] = "process"
+            span.attributes["messaging.destination.name"] = names.eventsQueue
+            span.attributes["messaging.rabbitmq.destination.routing_key"] = delivery.routingKey
+        }
+        return span
+    }
+
+    private func metadata(of event: PlatformEvent, span: (any Span)? = nil) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
             LogKeys.callIdMasked: "\(Masking.mask(event.callId))", LogKeys.eventId: "\(event.eventId)",
             LogKeys.eventType: "\(event.type.rawValue)",
         ]
+        if let span, let traceId = traceID(in: tracer.carried(span.context)) {
+            metadata[LogKeys.traceId] = "\(traceId)"
+        }
+        return metadata
     }
 
     private func log(_ committed: Committed, of event: PlatformEvent) {
@@ -185,7 +222,15 @@ public final class EventPipeline: Service {
     /// same correlation, commit and outbox as a consumed event, answered to the caller instead of acked.
     public func submit(_ event: PlatformEvent) async throws -> Submission {
         metrics.eventConsumed(type: event.type.rawValue)
-        let committed = try await commit([event])[0].get()
+        let span = tracer.startSpan("submit \(event.type.rawValue)", context: .topLevel, ofKind: .server)
+        defer { span.end() }
+        let committed: Committed
+        do {
+            committed = try await commit([event], traces: [tracer.carried(span.context)])[0].get()
+        } catch {
+            span.recordError(error)
+            throw error
+        }
         if committed.isDuplicate { return .duplicate }
         if case .rejected(let reason) = committed.outcome { return .rejected(reason: reason) }
         if committed.outcome == .deferred { return .deferred }
@@ -205,7 +250,11 @@ public final class EventPipeline: Service {
     /// The one path of every event, consumed or submitted: phase-1 context, correlation and commit, then
     /// the effects handed to the dispatcher. One transaction for all of `received`, with each event's
     /// outcome in its place; throws when the transaction did not commit.
-    private func commit(_ received: [PlatformEvent]) async throws -> [Result<Committed, any Error>] {
+    /// - Parameter traces: each event's span, as its jobs carry it on.
+    private func commit(
+        _ received: [PlatformEvent],
+        traces: [[String: String]?]
+    ) async throws -> [Result<Committed, any Error>] {
         guard !received.isEmpty else { return [] }
         let correlator = self.correlator
         let cipher = self.cipher
@@ -220,6 +269,7 @@ public final class EventPipeline: Service {
             let caller = correlator.linking.caller(of: event)
             let capture = contacts?.capture(for: event)
             let keys = capture?.keys ?? []
+            let trace = traces[index]
             applications.append(
                 EventApplication(
                     callId: event.callId,
@@ -252,7 +302,9 @@ public final class EventPipeline: Service {
                     outcomes.withLock { $0[index] = transition.outcome }
                     return (
                         transition.interaction,
-                        transition.effects.map { $0.outboxEntry(causeId: event.eventId, sealingWith: cipher) }
+                        transition.effects.map {
+                            $0.outboxEntry(causeId: event.eventId, trace: trace, sealingWith: cipher)
+                        }
                     )
                 }
             )

@@ -4,6 +4,10 @@ public enum LogKeys {
     public static let callIdMasked = "call.id.masked"
     public static let eventId = "event.id"
     public static let eventType = "event.type"
+    /// The W3C trace id of the event or attempt the line is about, when the relay traces.
+    public static let traceId = "trace.id"
+    /// Which part of the relay (`RelayApp.services`) a line is about.
+    public static let service = "service"
     public static let externalIdMasked = "external.id.masked"
     public static let deadLetterId = "deadletter.id"
     public static let deadLetterReason = "deadletter.reason"

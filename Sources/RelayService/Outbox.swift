@@ -23,11 +23,19 @@ public enum OutboxKind {
 }
 
 extension CallCorrelator.Effect {
-    /// - Parameter cipher: seals the jobs' personal data before they reach the store (nil: left open, for
-    ///   tests of a pipeline without privacy).
-    func outboxEntry(causeId: String, sealingWith cipher: FieldCipher?) -> NewOutboxEntry {
-        func delivery(_ job: DeliveryJob, kind: String = OutboxKind.delivery) -> NewOutboxEntry {
-            NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded(), inMemoryJob: job)
+    /// - Parameters:
+    ///   - trace: the causing event's span, as the tracer wrote it: the job's attempts continue its trace.
+    ///   - cipher: seals the jobs' personal data before they reach the store (nil: left open, for tests
+    ///     of a pipeline without privacy).
+    func outboxEntry(
+        causeId: String,
+        trace: [String: String]? = nil,
+        sealingWith cipher: FieldCipher?
+    ) -> NewOutboxEntry {
+        func delivery(_ made: DeliveryJob, kind: String = OutboxKind.delivery) -> NewOutboxEntry {
+            var job = made
+            job.traceContext = trace
+            return NewOutboxEntry(kind: kind, payload: (cipher.map(job.sealed) ?? job).encoded(), inMemoryJob: job)
         }
         switch self {
         case .customerUpdate(let update):

@@ -5,6 +5,7 @@ public import RelayCore
 public import RelayStore
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Carries out the outbox: customer-update PUTs, post-call webhooks, CRM/ERP lookups and dead-letter
 /// records, straight from the store, with no trip through the broker.
@@ -57,6 +58,8 @@ public final class OutboxDispatcher: Service {
     let logger: Logger
     /// Told of every enrichment that linked a caller: the CTI lookup remembers the CRM's data.
     let enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)?
+    /// Gives each attempt a span in the trace its job carries, and sends it on with the request.
+    let tracer: any Tracer
 
     private let sends = WorkLane<OutboxEntry>()
     private let lookups = WorkLane<OutboxEntry>()
@@ -99,8 +102,10 @@ public final class OutboxDispatcher: Service {
         cipher: FieldCipher?,
         metrics: RelayMetrics = .disabled,
         logger: Logger,
-        enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil
+        enriched: (@Sendable (_ phone: String, _ update: CustomerUpdate) -> Void)? = nil,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) {
+        self.tracer = tracer
         self.store = store
         self.sender = sender
         self.enricher = enricher
@@ -437,7 +442,11 @@ public final class OutboxDispatcher: Service {
         let permission = sender.permit(job, now: Date())
         if case .refused(let until) = permission { return waitForProbe(until: until) }
         let started = ContinuousClock.now
-        let result = await sender.send(job)
+        let span = attemptSpan(job.method, of: job, kind: .client)
+        var traceHeaders: [(name: String, value: String)] = []
+        tracer.inject(span.context, into: &traceHeaders, using: HTTPHeadersInjector())
+        let result = await sender.send(job, traceHeaders: traceHeaders)
+        end(span, with: result)
         sender.record(result, of: job, now: Date())
         if Task.isCancelled { return nil }
         let elapsed = ContinuousClock.now - started
@@ -507,6 +516,8 @@ public final class OutboxDispatcher: Service {
         }
         let attempt = job.attempts + 1
         let started = ContinuousClock.now
+        let span = attemptSpan(job.kind == .contextChange ? "validate context" : "enrich", of: job, kind: .internal)
+        defer { span.end() }
         let outcome: LookupOutcome
         // A lookup set back before is backlog: it takes its turn at the upstream's pace.
         let isBacklog = job.firstFailureAt != nil
@@ -522,6 +533,7 @@ public final class OutboxDispatcher: Service {
             outcome = .failed(error: "no CRM lookup is configured", status: nil)
         }
         if Task.isCancelled { return nil }
+        if span.isRecording { span.attributes["relay.lookup.outcome"] = outcome.metricLabel }
         metrics.enrichment(outcome: outcome.metricLabel, duration: ContinuousClock.now - started)
         let now = Date()
         let callMasked = Masking.mask(job.callId)
@@ -532,7 +544,9 @@ public final class OutboxDispatcher: Service {
             if let phoneKey = job.contextChange?.phoneKey {
                 override = (phoneKey, now.addingTimeInterval(settings.overrideTimeToLive.totalSeconds))
             }
-            let updateJob = DeliveryJob(customerUpdate: update, causeId: job.causeId)
+            var updateJob = DeliveryJob(customerUpdate: update, causeId: job.causeId)
+            // The enriched update is the lookup's doing: its PUT continues the trace under the lookup.
+            updateJob.traceContext = tracer.carried(span.context) ?? job.traceContext
             let completion = LookupCompletion(
                 entryId: entry.id,
                 callId: job.callId,
@@ -779,11 +793,41 @@ public final class OutboxDispatcher: Service {
     }
 
     private func metadata(_ job: DeliveryJob, attempt: Int, result: DeliveryAttemptResult) -> Logger.Metadata {
-        [
+        var metadata: Logger.Metadata = [
             LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)",
             "delivery.kind": "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)", LogKeys.attempt: "\(attempt)",
             LogKeys.httpStatus: "\(DeliveryStateMachine.summary(of: result))",
         ]
+        if let traceId = traceID(in: job.traceContext) { metadata[LogKeys.traceId] = "\(traceId)" }
+        return metadata
+    }
+
+    // MARK: Tracing
+
+    /// One attempt's span, in the trace of the event that made the job (a new trace for a job that
+    /// carries none: a timer's, reconciliation's, or one written before tracing).
+    private func attemptSpan(_ name: String, of job: DeliveryJob, kind: SpanKind) -> any Span {
+        let span = tracer.startSpan(name, context: tracer.context(carriedBy: job.traceContext), ofKind: kind)
+        if span.isRecording {
+            span.attributes["relay.delivery.kind"] = job.kind.rawValue
+            span.attributes["relay.event.id"] = job.causeId
+            span.attributes["relay.attempt"] = job.attempts + 1
+            if kind == .client { span.attributes["http.request.method"] = job.method }
+        }
+        return span
+    }
+
+    private func end(_ span: any Span, with result: DeliveryAttemptResult) {
+        if span.isRecording {
+            switch result {
+            case .response(let status, _, _):
+                span.attributes["http.response.status_code"] = status
+                if status >= 400 { span.setStatus(.init(code: .error, message: "HTTP \(status)")) }
+            case .transportFailure(_, let description):
+                span.setStatus(.init(code: .error, message: description))
+            }
+        }
+        span.end()
     }
 }
 

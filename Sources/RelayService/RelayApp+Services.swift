@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 import RelayAMQP
 import RelayCore
 import RelayHTTP
@@ -24,22 +24,23 @@ extension RelayApp {
     /// pipeline consumes.)
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
         let storeReady = OneShot<Void>()
-        func afterStore(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
-            part(StartsWhenReady(signal: storeReady, service: service))
+        func afterStore(_ name: String, _ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            part(name, StartsWhenReady(signal: storeReady, service: service))
         }
         var parts: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            part(StoreService(postgres: postgres, ready: storeReady, logger: logger)),
-            part(http),
-            afterStore(BrokerService(app: self)),
-            afterStore(dispatcher),
-            afterStore(deadLetterDrain),
-            afterStore(timers),
-            afterStore(retentionPurge),
-            afterStore(contactExpiry),
+            part("store", StoreService(postgres: postgres, ready: storeReady, logger: logger)),
+            part("http client", http),
+            afterStore("broker connection", BrokerService(app: self)),
+            afterStore("outbox dispatcher", dispatcher),
+            afterStore("dead-letter drain", deadLetterDrain),
+            afterStore("interaction chores", timers),
+            afterStore("retention purge", retentionPurge),
+            afterStore("contact expiry", contactExpiry),
         ]
         if let reconciler {
             parts.append(
                 afterStore(
+                    "reconciliation",
                     ReconciliationSchedule(
                         reconciler: reconciler,
                         interval: configuration.reconciliation.interval,
@@ -50,18 +51,44 @@ extension RelayApp {
                 )
             )
         }
-        parts.append(afterStore(pipeline))
+        parts.append(afterStore("event pipeline", pipeline))
         return parts
     }
 
     /// A part ends only when shut down; one that ends by itself or fails takes the relay down with it
-    /// (gracefully, or at once), rather than leaving it running without it.
-    private func part(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+    /// (gracefully, or at once), rather than leaving it running without it. Each says when it has
+    /// stopped, so a shutdown's order can be read in the log.
+    private func part(_ name: String, _ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
         .init(
-            service: service,
+            service: NamedPart(name: name, service: service, logger: logger),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .cancelGroup
         )
+    }
+}
+
+/// A part of the relay that logs its end: "<name> stopped", or why it failed.
+public struct NamedPart: Service, CustomStringConvertible {
+    public let name: String
+    let service: any Service
+    let logger: Logger
+
+    public init(name: String, service: any Service, logger: Logger) {
+        self.name = name
+        self.service = service
+        self.logger = logger
+    }
+
+    public var description: String { name }
+
+    public func run() async throws {
+        do {
+            try await service.run()
+            logger.info("\(name) stopped", metadata: [LogKeys.service: "\(name)"])
+        } catch {
+            logger.error("\(name) failed", metadata: [LogKeys.service: "\(name)", LogKeys.error: "\(error)"])
+            throw error
+        }
     }
 }
 

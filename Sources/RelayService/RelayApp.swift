@@ -6,6 +6,7 @@ public import RelayHTTP
 import RelayPostgres
 public import RelayStore
 public import ServiceLifecycle
+public import Tracing
 
 /// The relay wired together from its configuration: broker client, store, HTTP client, and the
 /// services around the core (event pipeline, outbox dispatcher, timers). `run()` runs them until
@@ -100,7 +101,8 @@ public final class RelayApp: Service {
         endpoints: Endpoints,
         metrics: RelayMetrics = .disabled,
         carriesOutOutbox: Bool = true,
-        logger: Logger
+        logger: Logger,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) throws(ConfigurationError) {
         try self.init(
             configuration: configuration,
@@ -108,19 +110,24 @@ public final class RelayApp: Service {
             endpoints: endpoints,
             metrics: metrics,
             carriesOutOutbox: carriesOutOutbox,
-            logger: logger
+            logger: logger,
+            tracer: tracer
         )
     }
 
-    /// - Parameter amqpConfiguration: the connection settings, when they need more than the configuration
-    ///   file offers (tests shorten the reconnection backoff).
+    /// - Parameters:
+    ///   - amqpConfiguration: the connection settings, when they need more than the configuration file
+    ///     offers (tests shorten the reconnection backoff).
+    ///   - tracer: spans each event from consume to commit and each outbox attempt; the process's
+    ///     (`run` bootstraps swift-otel's when `tracing.otlpEndpoint` is set, else it is a no-op).
     public init(
         configuration: RelayConfiguration,
         amqpConfiguration: AMQPConfiguration,
         endpoints: Endpoints,
         metrics: RelayMetrics = .disabled,
         carriesOutOutbox: Bool = true,
-        logger: Logger
+        logger: Logger,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) throws(ConfigurationError) {
         let (hasher, identifiers) = try configuration.identityHashers()
         let cipher = try configuration.fieldCipher()
@@ -302,7 +309,8 @@ public final class RelayApp: Service {
             cipher: cipher,
             metrics: metrics,
             logger: logger,
-            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) }
+            enriched: { lookup.rememberEnrichment(phone: $0, update: $1) },
+            tracer: tracer
         )
         self.dispatcher = dispatcher
         self.pipeline = EventPipeline(
@@ -316,7 +324,8 @@ public final class RelayApp: Service {
             cipher: cipher,
             metrics: metrics,
             logger: logger,
-            contacts: contacts
+            contacts: contacts,
+            tracer: tracer
         )
         self.enricher = enricher
         self.deadLetterDrain = DeadLetterDrain(amqp: amqp, store: store, names: names, metrics: metrics, logger: logger)

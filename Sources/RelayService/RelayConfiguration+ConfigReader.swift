@@ -398,6 +398,8 @@ extension RelayConfiguration {
         .days("contacts.temporaryTtlDays", \.contacts.temporaryTimeToLive, 1...3650),
         .hours("reconciliation.intervalHours", \.reconciliation.interval, 0...720),
         .hours("reconciliation.windowHours", \.reconciliation.window, 1...720),
+        .httpURL("tracing.otlpEndpoint", \.tracing.otlpEndpoint),
+        .string("tracing.serviceName", \.tracing.serviceName),
     ]
 }
 
@@ -450,6 +452,26 @@ extension ConfigKeyDefinition {
                 configuration[keyPath: path] = endpoints
             },
             read: { $0[keyPath: path].map(\.description).joined(separator: ",") }
+        )
+    }
+
+    /// An optional `http://` or `https://` URL with a host; empty: none.
+    static func httpURL(_ name: String, _ path: any WritableKeyPath<RelayConfiguration, String?> & Sendable) -> Self {
+        Self(
+            name: name,
+            apply: { configuration, value in
+                guard !value.isEmpty else {
+                    configuration[keyPath: path] = nil
+                    return
+                }
+                guard let url = URLComponents(string: value), ["http", "https"].contains(url.scheme?.lowercased()),
+                    url.host?.isEmpty == false
+                else {
+                    throw ConfigurationError(key: nil, "'\(value)' is not an http:// or https:// URL")
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { $0[keyPath: path] }
         )
     }
 

@@ -227,6 +227,16 @@ public struct RelayConfiguration: Sendable {
         public var window = Duration.seconds(24 * 3600)
     }
 
+    /// Traces: a span per event from consume to commit and per outbox attempt, continuing an incoming
+    /// `traceparent` and sent on with each customer update and webhook.
+    public struct Tracing: Sendable {
+        /// Where spans go, over OTLP/HTTP (protobuf), e.g. `http://127.0.0.1:4318/v1/traces`, used as
+        /// written; nil: the relay neither makes spans nor sends a trace on.
+        public var otlpEndpoint: String?
+        /// The `service.name` the spans are exported under.
+        public var serviceName = "identity-relay"
+    }
+
     /// The single customer view: contacts, merges, journeys.
     public struct Contacts: Sendable {
         /// A temporary (ephemeral or identified) contact expires this long after its last interaction.
@@ -249,6 +259,7 @@ public struct RelayConfiguration: Sendable {
     public var privacy = Privacy()
     public var contacts = Contacts()
     public var reconciliation = Reconciliation()
+    public var tracing = Tracing()
 
     public init() {}
 }

@@ -10,6 +10,7 @@ public import RelaySimulator
 public import RelayStore
 import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// A whole relay for an integration test: its own names on the shared test broker, a simulated
 /// platform on loopback, and the relay itself running as a service until `stop()`.
@@ -54,7 +55,8 @@ public final class RelayHarness: Sendable {
         adjust: (inout RelayConfiguration) -> Void = { _ in },
         reuse previous: RelayHarness? = nil,
         joining host: RelayHarness? = nil,
-        logger: Logger = Logger(label: "test.relay")
+        logger: Logger = Logger(label: "test.relay"),
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) async throws -> RelayHarness {
         let shared = previous ?? host
         let (topology, prefix) =
@@ -111,7 +113,8 @@ public final class RelayHarness: Sendable {
                 crmNameLookupURLTemplate: enrichment ? platform.crmNameLookupURLTemplate : ""
             ),
             metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)),
-            logger: logger
+            logger: logger,
+            tracer: tracer
         )
         let adminServer =
             admin

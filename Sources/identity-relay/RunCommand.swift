@@ -1,10 +1,12 @@
 import ArgumentParser
 import Logging
+import OTel
 import Prometheus
 import RelayAdmin
 import RelayService
 import RelaySimulator
 import ServiceLifecycle
+import Tracing
 import UnixSignals
 
 struct RunCommand: AsyncParsableCommand {
@@ -35,13 +37,15 @@ struct RunCommand: AsyncParsableCommand {
         )
         for note in resolved.notes { logger.notice("\(note)") }
         let registry = PrometheusCollectorRegistry()
+        let tracing = try Self.tracing(configuration.tracing, logger: logger)
         let app: RelayApp
         do {
             app = try RelayApp(
                 configuration: configuration,
                 endpoints: resolved.endpoints,
                 metrics: RelayMetrics(factory: AdminServer.metricsFactory(registry)),
-                logger: logger
+                logger: logger,
+                tracer: tracing?.tracer ?? NoOpTracer()
             )
         } catch {
             await resolved.simulator?.stop()
@@ -55,8 +59,11 @@ struct RunCommand: AsyncParsableCommand {
                 "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
             ]
         )
-        // One group for every part of the relay, the admin server last: it is the first to stop.
-        var services = app.services
+        // One group for every part of the relay, the admin server last: it is the first to stop. The
+        // span exporter comes first, so it stops last and sends the spans of the final batches.
+        var services =
+            (tracing.map { [.init(service: NamedPart(name: "span exporter", service: $0.exporter, logger: logger))] }
+                ?? []) + app.services
         if configuration.admin.enabled {
             if configuration.admin.token == nil {
                 logger.warning(
@@ -65,11 +72,15 @@ struct RunCommand: AsyncParsableCommand {
             }
             services.append(
                 .init(
-                    service: AdminServer(
-                        app: app,
-                        settings: .init(configuration.admin),
-                        registry: registry,
-                        logger: Logger(label: "admin")
+                    service: NamedPart(
+                        name: "admin API",
+                        service: AdminServer(
+                            app: app,
+                            settings: .init(configuration.admin),
+                            registry: registry,
+                            logger: Logger(label: "admin")
+                        ),
+                        logger: logger
                     )
                 )
             )
@@ -79,5 +90,31 @@ struct RunCommand: AsyncParsableCommand {
         try await ShutdownSignals.run(group, logger: logger)
         logger.notice("stopped")
         await resolved.simulator?.stop()
+    }
+
+    /// swift-otel's tracer and its exporter when `tracing.otlpEndpoint` is set: traces only (the relay's
+    /// logs and Prometheus metrics stay as they are), W3C trace context, OTLP/HTTP with protobuf. The
+    /// `OTEL_*` environment variables swift-otel reads (sampler, batch sizes, headers) apply on top.
+    static func tracing(
+        _ settings: RelayConfiguration.Tracing,
+        logger: Logger
+    ) throws -> (tracer: any Tracer, exporter: any Service)? {
+        guard let endpoint = settings.otlpEndpoint else { return nil }
+        var otel = OTel.Configuration.default
+        otel.serviceName = settings.serviceName
+        otel.logs.enabled = false
+        otel.metrics.enabled = false
+        otel.propagators = [.traceContext]
+        otel.traces.exporter = .otlp
+        otel.traces.otlpExporter.protocol = .httpProtobuf
+        otel.traces.otlpExporter.endpoint = endpoint
+        otel.diagnosticLogger = .custom(logger)
+        otel.diagnosticLogLevel = .warning
+        let backend = try OTel.makeTracingBackend(configuration: otel)
+        logger.notice(
+            "exporting traces over OTLP/HTTP",
+            metadata: ["tracing.otlpEndpoint": "\(endpoint)", "tracing.serviceName": "\(settings.serviceName)"]
+        )
+        return (backend.factory, backend.service)
     }
 }

@@ -109,7 +109,13 @@ struct GracefulShutdownTests {
         let status = try await relay.waitForExit(timeout: .seconds(60))
         #expect(status == 0, "\(relay.output)")
         #expect(relay.output.contains("shutting down gracefully"))
-        #expect(relay.output.contains("stopped"))
+        // Each part stopped after the one that depends on it: consuming first, the store last.
+        let stops = [
+            "event pipeline", "contact expiry", "retention purge", "interaction chores", "dead-letter drain",
+            "outbox dispatcher", "broker connection", "http client", "store",
+        ].map { relay.output.range(of: "\($0) stopped")?.lowerBound }
+        #expect(stops.allSatisfy { $0 != nil }, "\(relay.output)")
+        #expect(stops.compactMap { $0 } == stops.compactMap { $0 }.sorted(), "\(relay.output)")
         try await publishing.value
         // Mid-stream: work was left for the next relay.
         #expect(Set(setup.platform.webhooks.compactMap(\.id)).count < calls)

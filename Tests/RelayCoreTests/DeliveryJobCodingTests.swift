@@ -44,6 +44,10 @@ struct DeliveryJobCodingTests {
         full.path = "/api/v2/customers/x"
         full.sealedPersonalData = "c2VhbGVk+/=="
         full.webhookId = "msg_1"
+        // Two keys, given out of order: the writer sorts them as the encoder does.
+        full.traceContext = [
+            "tracestate": "vendor=a/b \"q\"", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ]
         var whole = DeliveryJob(customerUpdate: update, causeId: "e1")
         whole.firstFailureAt = Date(timeIntervalSince1970: 1_764_000_000)
         return [

@@ -171,6 +171,8 @@ let sampleValues: [String: String] = [
     "privacy.retentionDays": "7",
     "privacy.purgeIntervalSeconds": "60",
     "contacts.temporaryTtlDays": "90",
+    "tracing.otlpEndpoint": "http://otel-collector.internal:4318/v1/traces",
+    "tracing.serviceName": "identity-relay-eu",
 ]
 
 @Suite("The committed Config/relay.yaml")
