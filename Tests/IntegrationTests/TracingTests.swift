@@ -18,6 +18,18 @@ struct TracingTests {
     static let incomingSpan = "00f067aa0ba902b7"
     static var incomingTraceparent: String { "00-\(incomingTrace)-\(incomingSpan)-01" }
 
+    /// An event whose publisher put its span in the headers.
+    static func publishTraced(_ type: String, _ body: [UInt8], to relay: RelayHarness) async throws {
+        try await relay.publisher.publish(
+            OutboundMessage(
+                exchange: relay.names.eventsExchange,
+                routingKey: type,
+                body: body,
+                headers: ["traceparent": .string(incomingTraceparent)]
+            )
+        )
+    }
+
     /// Every request the platform and the webhook receiver got, with the `traceparent` it carried.
     final class Requests: Sendable {
         private let seen = Mutex<[(method: String, path: String, traceparent: String?)]>([])
@@ -46,13 +58,10 @@ struct TracingTests {
             tracer: tracer
         )
         defer { Task { await relay.stop() } }
-        try await relay.publisher.publish(
-            OutboundMessage(
-                exchange: relay.names.eventsExchange,
-                routingKey: "callStarted",
-                body: callStartedBody(eventId: "traced-s", callId: "traced-call", from: "+15550100001"),
-                headers: ["traceparent": .string(Self.incomingTraceparent)]
-            )
+        try await Self.publishTraced(
+            "callStarted",
+            callStartedBody(eventId: "traced-s", callId: "traced-call", from: "+15550100001"),
+            to: relay
         )
         // And one that carries no trace: it starts its own.
         try await relay.publish([callStartedBody(eventId: "untraced-s", callId: "untraced-call", from: "+15550100002")])
@@ -95,13 +104,10 @@ struct TracingTests {
             tracer: tracer
         )
         defer { Task { await relay.stop() } }
-        try await relay.publisher.publish(
-            OutboundMessage(
-                exchange: relay.names.eventsExchange,
-                routingKey: "callStarted",
-                body: callStartedBody(eventId: "retried-s", callId: "retried-call", from: "+15550100003"),
-                headers: ["traceparent": .string(Self.incomingTraceparent)]
-            )
+        try await Self.publishTraced(
+            "callStarted",
+            callStartedBody(eventId: "retried-s", callId: "retried-call", from: "+15550100003"),
+            to: relay
         )
         _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
         try await eventually { tracer.spans.finishedSpans.filter { $0.operationName == "PUT" }.count == 2 }
@@ -134,16 +140,7 @@ struct TracingTests {
             ("callEnded", callEndedBody(eventId: "whole-e", callId: "whole-call")),
             ("wrapUp", wrapUpBody(eventId: "whole-w", callId: "whole-call")),
         ]
-        for (type, body) in events {
-            try await relay.publisher.publish(
-                OutboundMessage(
-                    exchange: relay.names.eventsExchange,
-                    routingKey: type,
-                    body: body,
-                    headers: ["traceparent": .string(Self.incomingTraceparent)]
-                )
-            )
-        }
+        for (type, body) in events { try await Self.publishTraced(type, body, to: relay) }
         _ = try await relay.platform.waitForWebhooks(count: 1, timeout: .seconds(15))
         _ = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
         try await eventually {
