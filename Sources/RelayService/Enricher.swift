@@ -3,6 +3,7 @@ public import Logging
 public import RelayCore
 public import RelayHTTP
 import Synchronization
+public import Tracing
 
 /// One configured lookup against a system of record (CRM search, ERP account).
 public struct UpstreamLookup: Sendable {
@@ -62,6 +63,8 @@ public final class Enricher: Sendable {
     /// The pace of the backlog at the CRM (lookups an outage set back), so it drains at a bounded rate
     /// once the CRM is back while new calls keep their place.
     private let backlogPacer: Mutex<RecoveryPacer>
+    /// Writes the task's span (`ServiceContext.current`, the dispatcher's lookup span) into each request.
+    let tracer: any Tracer
 
     public init(
         crm: UpstreamLookup,
@@ -74,8 +77,10 @@ public final class Enricher: Sendable {
         http: CurlHTTPClient,
         policy: RetryPolicy,
         backlogRatePerSecond: Double = 50,
-        logger: Logger
+        logger: Logger,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) {
+        self.tracer = tracer
         self.backlogPacer = Mutex(RecoveryPacer(ratePerSecond: backlogRatePerSecond))
         self.crm = crm
         self.crmContact = crmContact
@@ -330,10 +335,12 @@ public final class Enricher: Sendable {
                 )
             )
         }
+        var headers = upstream.headers + [(name: "Accept", value: "application/json")]
+        if let context = ServiceContext.current { tracer.inject(context, into: &headers, using: HTTPHeadersInjector()) }
         let request = HTTPRequest(
             method: "GET",
             url: upstream.urlTemplate.render(values),
-            headers: upstream.headers + [(name: "Accept", value: "application/json")],
+            headers: headers,
             timeout: upstream.timeout
         )
         let result: DeliveryAttemptResult

@@ -521,11 +521,16 @@ public final class OutboxDispatcher: Service {
         let outcome: LookupOutcome
         // A lookup set back before is backlog: it takes its turn at the upstream's pace.
         let isBacklog = job.firstFailureAt != nil
+        // The lookup's requests carry its span, for the CRM and the ERP to continue.
         switch (enricher, job.enrichment, job.contextChange) {
         case (let enricher?, let request?, _):
-            outcome = await enricher.enrich(request, attempt: attempt, isBacklog: isBacklog)
+            outcome = await ServiceContext.withValue(span.context) {
+                await enricher.enrich(request, attempt: attempt, isBacklog: isBacklog)
+            }
         case (let enricher?, nil, let change?):
-            outcome = await enricher.validate(change, attempt: attempt, isBacklog: isBacklog)
+            outcome = await ServiceContext.withValue(span.context) {
+                await enricher.validate(change, attempt: attempt, isBacklog: isBacklog)
+            }
         case (nil, _, .some):
             // It must be found in the CRM before anything changes; without a CRM, nothing does.
             outcome = .noUpdate(reason: "no CRM lookup is configured to validate it")

@@ -238,7 +238,8 @@ public final class RelayApp: Service {
                 http: http,
                 policy: configuration.delivery.retryPolicy,
                 backlogRatePerSecond: Double(configuration.enrichment.backlogRatePerSecond),
-                logger: logger
+                logger: logger,
+                tracer: tracer
             )
         }
         let linking = PhaseOneLinking(

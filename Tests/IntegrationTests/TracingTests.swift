@@ -156,6 +156,12 @@ struct TracingTests {
         let puts = spans.filter { $0.operationName == "PUT" }
         #expect(puts.contains { $0.spanContext.parentSpanID == enrich.spanID })
         #expect(puts.contains { byId[$0.spanContext.parentSpanID ?? ""]?.kind == .consumer })
+        // The CRM was asked under the lookup's span.
+        let crmAsked = requests.all.filter { $0.method == "GET" && $0.path.hasPrefix("/crm/") }.compactMap(
+            \.traceparent
+        )
+        #expect(!crmAsked.isEmpty)
+        #expect(crmAsked.allSatisfy { $0 == "00-\(Self.incomingTrace)-\(enrich.spanID)-01" })
         let post = try #require(spans.first { $0.operationName == "POST" })
         #expect(byId[post.spanContext.parentSpanID ?? ""]?.kind == .consumer)
         let sent = requests.all.filter { $0.method == "POST" }.compactMap(\.traceparent)
