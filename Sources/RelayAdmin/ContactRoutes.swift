@@ -33,7 +33,7 @@ struct ContactRoutes: Sendable {
         }
         group.get("api/v1/contacts/{contact}/journey") { request, context in
             let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 1_000
-            guard limit > 0 else { return AdminRoutes.badRequest("must be a positive whole number", field: "limit") }
+            guard limit > 0 else { throw AdminError.badRequest("must be a positive whole number", field: "limit") }
             return try await answer { try await contacts.journey(try reference(context), limit: limit) }
         }
     }
@@ -56,13 +56,13 @@ struct ContactRoutes: Sendable {
         for (field, kind) in [("phone", ContactIdentifier.Kind.phone), ("email", .email), ("externalId", .external)] {
             guard let raw = query.get(field) else { continue }
             guard let parsed = ContactIdentifier(kind: kind, raw: raw, defaultRegion: defaultRegion) else {
-                return AdminRoutes.badRequest("is not a valid \(kind.name)", field: field)
+                throw AdminError.badRequest("is not a valid \(kind.name)", field: field)
             }
             identifier = parsed
         }
         let name = query.get("name")
         guard identifier != nil || name != nil else {
-            return AdminRoutes.badRequest("give phone, email, externalId or name", field: "phone")
+            throw AdminError.badRequest("give phone, email, externalId or name", field: "phone")
         }
         return try await answer { try await contacts.search(identifier: identifier, name: name) }
     }
@@ -89,20 +89,15 @@ struct ContactRoutes: Sendable {
     }
 
     private func create(_ request: Request) async throws -> Response {
-        switch try await AdminBody.read(DraftBody.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let body): return try await answer(status: .created) { try await contacts.create(body.draft) }
-        }
+        let body = try await AdminBody.read(DraftBody.self, request, maxBytes: maxBodyBytes)
+        return try await answer(status: .created) { try await contacts.create(body.draft) }
     }
 
     private func edit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let reference: ContactReference
-        do { reference = try self.reference(context) } catch { return Self.badReference }
-        switch try await AdminBody.read(DraftBody.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let body):
-            return try await answer { try await contacts.edit(reference, body.draft, author: body.author ?? "api") }
-        }
+        do { reference = try self.reference(context) } catch { throw Self.badReference }
+        let body = try await AdminBody.read(DraftBody.self, request, maxBytes: maxBodyBytes)
+        return try await answer { try await contacts.edit(reference, body.draft, author: body.author ?? "api") }
     }
 
     private func importContacts(_ request: Request) async throws -> Response {
@@ -111,9 +106,10 @@ struct ContactRoutes: Sendable {
         case "text/csv": format = .csv
         case "application/x-ndjson", "application/jsonl", "application/json-lines": format = .jsonl
         default:
-            return AdminRoutes.json(
+            throw AdminError(
                 .unsupportedMediaType,
-                ["error": "send text/csv or application/x-ndjson (JSON lines)", "field": "Content-Type"]
+                "send text/csv or application/x-ndjson (JSON lines)",
+                field: "Content-Type"
             )
         }
         var request = request
@@ -121,7 +117,7 @@ struct ContactRoutes: Sendable {
         do {
             buffer = try await request.collectBody(upTo: maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            return AdminRoutes.json(.contentTooLarge, ["error": "the body is larger than \(maxBodyBytes) bytes"])
+            throw AdminError(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes")
         }
         let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
         let report = try await contacts.importContacts(ContactImportParser.parse(text, format: format))
@@ -133,7 +129,7 @@ struct ContactRoutes: Sendable {
                 LogKeys.importRejected: "\(report.rejected.count)",
             ]
         )
-        return try Self.encoded(
+        return try AdminJSON.response(
             report,
             status: report.rejected.isEmpty ? .ok : HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status")
         )
@@ -144,32 +140,27 @@ struct ContactRoutes: Sendable {
             var absorbed: String
             var into: String
         }
-        switch try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let body):
-            guard let absorbed = ContactReference(parsing: body.absorbed, defaultRegion: defaultRegion) else {
-                return AdminRoutes.badRequest("is not a contact id, number, email or external id", field: "absorbed")
-            }
-            guard let target = ContactReference(parsing: body.into, defaultRegion: defaultRegion) else {
-                return AdminRoutes.badRequest("is not a contact id, number, email or external id", field: "into")
-            }
-            struct Merged: Encodable {
-                var mergeId: String
-                var contact: ContactView
-            }
-            return try await answer {
-                let (mergeId, contact) = try await contacts.merge(absorbed, into: target)
-                return Merged(mergeId: mergeId, contact: contact)
-            }
+        let body = try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes)
+        guard let absorbed = ContactReference(parsing: body.absorbed, defaultRegion: defaultRegion) else {
+            throw AdminError.badRequest("is not a contact id, number, email or external id", field: "absorbed")
+        }
+        guard let target = ContactReference(parsing: body.into, defaultRegion: defaultRegion) else {
+            throw AdminError.badRequest("is not a contact id, number, email or external id", field: "into")
+        }
+        struct Merged: Encodable {
+            var mergeId: String
+            var contact: ContactView
+        }
+        return try await answer {
+            let (mergeId, contact) = try await contacts.merge(absorbed, into: target)
+            return Merged(mergeId: mergeId, contact: contact)
         }
     }
 
     private func unmerge(_ request: Request) async throws -> Response {
         struct Body: Decodable { var mergeId: String }
-        switch try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let body): return try await answer { try await contacts.unmerge(body.mergeId) }
-        }
+        let body = try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes)
+        return try await answer { try await contacts.unmerge(body.mergeId) }
     }
 
     private func forget(_ request: Request) async throws -> Response {
@@ -178,37 +169,34 @@ struct ContactRoutes: Sendable {
             var email: String?
             var externalId: String?
         }
-        switch try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let body):
-            let given = [
-                ("phone", body.phone, ContactIdentifier.Kind.phone), ("email", body.email, .email),
-                ("externalId", body.externalId, .external),
-            ]
-            .compactMap { field, value, kind in value.map { (field, $0, kind) } }
-            guard given.count == 1, let (field, raw, kind) = given.first else {
-                return AdminRoutes.badRequest("give exactly one of phone, email, externalId", field: "phone")
-            }
-            guard let identifier = ContactIdentifier(kind: kind, raw: raw, defaultRegion: defaultRegion) else {
-                return AdminRoutes.badRequest("is not a valid \(kind.name)", field: field)
-            }
-            let report = try await contacts.forget(identifier)
-            // The CTI lookup remembers CRM answers (names, emails) by caller for a while: none may
-            // outlive the erasure. Dropping all of them costs a CRM request per caller, once.
-            lookup.forgetRememberedAnswers()
-            logger.notice(
-                "forgotten through the admin API",
-                metadata: [
-                    LogKeys.forgetContacts: "\(report.contacts)", LogKeys.forgetInteractions: "\(report.interactions)",
-                ]
-            )
-            return try Self.encoded(report)
+        let body = try await AdminBody.read(Body.self, request, maxBytes: maxBodyBytes)
+        let given = [
+            ("phone", body.phone, ContactIdentifier.Kind.phone), ("email", body.email, .email),
+            ("externalId", body.externalId, .external),
+        ]
+        .compactMap { field, value, kind in value.map { (field, $0, kind) } }
+        guard given.count == 1, let (field, raw, kind) = given.first else {
+            throw AdminError.badRequest("give exactly one of phone, email, externalId", field: "phone")
         }
+        guard let identifier = ContactIdentifier(kind: kind, raw: raw, defaultRegion: defaultRegion) else {
+            throw AdminError.badRequest("is not a valid \(kind.name)", field: field)
+        }
+        let report = try await contacts.forget(identifier)
+        // The CTI lookup remembers CRM answers (names, emails) by caller for a while: none may
+        // outlive the erasure. Dropping all of them costs a CRM request per caller, once.
+        lookup.forgetRememberedAnswers()
+        logger.notice(
+            "forgotten through the admin API",
+            metadata: [
+                LogKeys.forgetContacts: "\(report.contacts)", LogKeys.forgetInteractions: "\(report.interactions)",
+            ]
+        )
+        return try AdminJSON.response(report)
     }
 
     // MARK: Responses
 
-    static let badReference = AdminRoutes.badRequest(
+    static let badReference = AdminError.badRequest(
         "is not a contact id, number, email or external id",
         field: "contact"
     )
@@ -221,9 +209,9 @@ struct ContactRoutes: Sendable {
         _ operation: () async throws -> Value
     ) async throws -> Response {
         do {
-            return try Self.encoded(try await operation(), status: status)
+            return try AdminJSON.response(try await operation(), status: status)
         } catch is ReferenceError {
-            return Self.badReference
+            throw Self.badReference
         } catch let error as ContactError {
             let status: HTTPResponse.Status =
                 switch error.code {
@@ -231,18 +219,7 @@ struct ContactRoutes: Sendable {
                 case .invalidIdentifier: .badRequest
                 default: .conflict
                 }
-            return AdminRoutes.json(status, ["error": error.message, "code": error.code.rawValue])
+            throw AdminError(status, error.message, code: error.code.rawValue)
         }
-    }
-
-    static func encoded(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
-        )
     }
 }

@@ -14,12 +14,12 @@ struct DeliveryRoutes: Sendable {
         group.post("api/v1/deliveries/retry") { request, _ in try await retry(request) }
         group.get("api/v1/deliveries/{id}") { _, context in
             guard let id = Int64(try context.parameters.require("id")) else {
-                return AdminRoutes.badRequest("must be an outbox entry id (a whole number)", field: "id")
+                throw AdminError.badRequest("must be an outbox entry id (a whole number)", field: "id")
             }
             guard let entry = try await store.outboxEntry(id: id) else {
-                return AdminRoutes.json(.notFound, ["error": "no outbox entry \(id)"])
+                throw AdminError(.notFound, "no outbox entry \(id)")
             }
-            return try ContactRoutes.encoded(OutboxEntryView(entry, now: Date()))
+            return try AdminJSON.response(OutboxEntryView(entry, now: Date()))
         }
     }
 
@@ -39,21 +39,21 @@ struct DeliveryRoutes: Sendable {
         let parameters = request.uri.queryParameters
         let state = parameters.get("state") ?? "pending"
         guard let parsedState = OutboxQuery.State(rawValue: state) else {
-            return AdminRoutes.badRequest(
+            throw AdminError.badRequest(
                 "must be one of \(OutboxQuery.State.allCases.map(\.rawValue).joined(separator: ", "))",
                 field: "state"
             )
         }
         let kind = parameters.get("kind")
-        if let rejection = OutboxKind.rejection(of: kind) { return AdminRoutes.badRequest(rejection, field: "kind") }
+        if let rejection = OutboxKind.rejection(of: kind) { throw AdminError.badRequest(rejection, field: "kind") }
         let limit = parameters.get("limit").flatMap(Int.init) ?? 100
-        guard (1...10_000).contains(limit) else { return AdminRoutes.badRequest("must be 1 to 10000", field: "limit") }
+        guard (1...10_000).contains(limit) else { throw AdminError.badRequest("must be 1 to 10000", field: "limit") }
         let now = Date()
         let summary = try await store.outboxSummary(now: now)
         let entries = try await store.outboxEntries(
             OutboxQuery(state: parsedState, kind: kind, callId: parameters.get("callId"), limit: limit)
         )
-        return try ContactRoutes.encoded(
+        return try AdminJSON.response(
             Listing(
                 kinds: summary.kinds.mapValues { counts in
                     Listing.Kind(
@@ -78,24 +78,20 @@ struct DeliveryRoutes: Sendable {
     }
 
     private func retry(_ request: Request) async throws -> Response {
-        let body: RetryBody
-        switch try await AdminBody.read(RetryBody.self, request, maxBytes: maxBodyBytes) {
-        case .failure(let error): return error.response
-        case .success(let decoded): body = decoded
-        }
+        let body = try await AdminBody.read(RetryBody.self, request, maxBytes: maxBodyBytes)
         let selection: OutboxRetry.Selection
         switch (body.ids, body.all ?? false) {
         case (let ids?, false) where !ids.isEmpty:
             selection = .ids(ids)
         case (nil, true):
             if let rejection = OutboxKind.rejection(of: body.kind) {
-                return AdminRoutes.badRequest(rejection, field: "kind")
+                throw AdminError.badRequest(rejection, field: "kind")
             }
             selection = .query(OutboxQuery(kind: body.kind, callId: body.callId, limit: max(1, body.limit ?? 10_000)))
         default:
-            return AdminRoutes.badRequest("name entries in ids, or set all (with kind, callId), not both", field: "ids")
+            throw AdminError.badRequest("name entries in ids, or set all (with kind, callId), not both", field: "ids")
         }
         let report = try await OutboxRetry(store: store).run(selection, dryRun: body.dryRun ?? false)
-        return try ContactRoutes.encoded(report)
+        return try AdminJSON.response(report)
     }
 }
