@@ -4,7 +4,7 @@ import Logging
 import RelayCore
 
 /// The loop thread's side of `AMQPClient`: owns the rabbitmq-c connection, runs queued commands,
-/// reads frames, tracks publisher confirms and reconnects.
+/// reads frames, settles publishes as the broker confirms them (`PublisherConfirms`) and reconnects.
 ///
 /// `@unchecked Sendable` because it is handed to its thread once and from then on touched by that
 /// thread alone; everything shared with other threads goes through `AMQPClient`'s mutex.
@@ -36,13 +36,10 @@ final class ConnectionLoop: @unchecked Sendable {
         var continuation: CheckedContinuation<Result<Void, AMQPError>, Never>
     }
 
-    /// Published on the current connection, waiting for the broker's ack, by publish sequence number.
-    private var unconfirmed: [UInt64: PendingPublish] = [:]
-    private var nextPublishSequence: UInt64 = 1
+    /// Published on the current connection, waiting for the broker's confirm.
+    private var confirms = PublisherConfirms<PendingPublish>()
     /// Waiting for a connection: issued while disconnected, or unconfirmed when the last one dropped.
     private var awaitingConnection: [PendingPublish] = []
-    /// Message ids the broker returned as unroutable; their confirm follows and fails them.
-    private var returnedMessages: [String: String] = [:]
 
     private final class Consumer {
         let registration: AMQPClient.ConsumerRegistration
@@ -112,7 +109,6 @@ final class ConnectionLoop: @unchecked Sendable {
             self.connection = connection
             generation += 1
             acks.reset()
-            nextPublishSequence = 1
             // Drained consumers are not subscribed again: their streams have ended.
             consumers.removeAll(where: \.cancelling)
             for consumer in consumers {
@@ -178,9 +174,7 @@ final class ConnectionLoop: @unchecked Sendable {
         moveToNextEndpoint()
         client.setConnected(false, error: error)
         // Republish in the original order once connected again: their confirms will never come now.
-        awaitingConnection = unconfirmed.sorted { $0.key < $1.key }.map(\.value) + awaitingConnection
-        unconfirmed.removeAll()
-        returnedMessages.removeAll()
+        awaitingConnection = confirms.connectionLost() + awaitingConnection
         for consumer in consumers { consumer.consumerTag = nil }
         reportConsumedQueues()
     }
@@ -281,8 +275,7 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         do {
             try connection.publish(Self.publishChannel, pending.message, messageId: pending.messageId)
-            unconfirmed[nextPublishSequence] = pending
-            nextPublishSequence += 1
+            confirms.published(pending, messageId: pending.messageId)
         } catch {
             if error.code == .connectionLost {
                 awaitingConnection.append(pending)
@@ -373,20 +366,11 @@ final class ConnectionLoop: @unchecked Sendable {
             if consumer.cancelling { return }
             consumer.turn.append(delivery)
         case .ack(let tag, let multiple):
-            settle(upTo: tag, multiple: multiple) { pending in
-                if let reason = returnedMessages.removeValue(forKey: pending.messageId) {
-                    return .failure(
-                        AMQPError(.unroutable, "\(pending.message.exchange)/\(pending.message.routingKey): \(reason)")
-                    )
-                }
-                return .success(())
-            }
+            settle(confirms.confirm(tag, multiple: multiple, acked: true))
         case .nack(let tag, let multiple):
-            settle(upTo: tag, multiple: multiple) { pending in
-                .failure(AMQPError(.publishNacked, "the broker refused the message on \(pending.message.exchange)"))
-            }
+            settle(confirms.confirm(tag, multiple: multiple, acked: false))
         case .returned(let code, let text, let messageId):
-            if let messageId { returnedMessages[messageId] = "\(code) \(text)" }
+            if let messageId { confirms.returned(messageId: messageId, reason: "\(code) \(text)") }
         case .consumerCancelled(let consumerTag):
             // The broker cancelled us (queue deleted or moved): reconnecting declares it again.
             connectionLost(AMQPError(.channelClosed, "the broker cancelled consumer \(consumerTag)"))
@@ -394,8 +378,7 @@ final class ConnectionLoop: @unchecked Sendable {
             if channel == Self.publishChannel, code == 404 {
                 // Publishing to an exchange that does not exist would fail the same way forever.
                 let declared = Set(topology?.exchanges.map(\.name) ?? []).union([""])
-                for (sequence, pending) in unconfirmed where !declared.contains(pending.message.exchange) {
-                    unconfirmed[sequence] = nil
+                for pending in confirms.giveUp(where: { !declared.contains($0.message.exchange) }) {
                     pending.continuation.resume(returning: .failure(AMQPError(.channelClosed, "\(code) \(text)")))
                 }
             }
@@ -410,15 +393,24 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    private func settle(
-        upTo tag: UInt64,
-        multiple: Bool,
-        outcome: (PendingPublish) -> Result<Void, AMQPError>
-    ) {
-        let sequences = multiple ? unconfirmed.keys.filter { $0 <= tag } : [tag]
-        for sequence in sequences.sorted() {
-            guard let pending = unconfirmed.removeValue(forKey: sequence) else { continue }
-            pending.continuation.resume(returning: outcome(pending))
+    private func settle(_ settled: [(publish: PendingPublish, outcome: PublisherConfirms<PendingPublish>.Outcome)]) {
+        for (pending, outcome) in settled {
+            switch outcome {
+            case .confirmed:
+                pending.continuation.resume(returning: .success(()))
+            case .unroutable(let reason):
+                pending.continuation.resume(
+                    returning: .failure(
+                        AMQPError(.unroutable, "\(pending.message.exchange)/\(pending.message.routingKey): \(reason)")
+                    )
+                )
+            case .refused:
+                pending.continuation.resume(
+                    returning: .failure(
+                        AMQPError(.publishNacked, "the broker refused the message on \(pending.message.exchange)")
+                    )
+                )
+            }
         }
     }
 
@@ -449,9 +441,8 @@ final class ConnectionLoop: @unchecked Sendable {
         connection = nil
         reportConsumedQueues()
         let shutdownError = AMQPError(.shutdown, "client is shut down")
-        for pending in unconfirmed.values { pending.continuation.resume(returning: .failure(shutdownError)) }
+        for pending in confirms.connectionLost() { pending.continuation.resume(returning: .failure(shutdownError)) }
         for pending in awaitingConnection { pending.continuation.resume(returning: .failure(shutdownError)) }
-        unconfirmed.removeAll()
         awaitingConnection.removeAll()
         for consumer in consumers { consumer.registration.sink.finish() }
         consumers.removeAll()
