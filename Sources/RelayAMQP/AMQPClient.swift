@@ -87,7 +87,7 @@ public final class AMQPClient: Sendable {
         self.configuration = configuration
         self.topology = topology
         var logger = logger
-        logger[metadataKey: "amqp.endpoint"] = "\(configuration.host):\(configuration.port)"
+        logger[metadataKey: LogKey.endpoint] = "\(configuration.host):\(configuration.port)"
         self.logger = logger
         self.shared = Mutex(SharedState())
         self.wakePipe = WakePipe()

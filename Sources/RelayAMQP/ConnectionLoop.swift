@@ -119,10 +119,10 @@ final class ConnectionLoop: @unchecked Sendable {
             if consecutiveFailures > 0 {
                 logger.info(
                     "amqp connection re-established",
-                    metadata: ["amqp.attempts": "\(consecutiveFailures + 1)", "amqp.node": "\(endpoint)"]
+                    metadata: [LogKey.attempts: "\(consecutiveFailures + 1)", LogKey.node: "\(endpoint)"]
                 )
             } else {
-                logger.info("amqp connected", metadata: ["amqp.node": "\(endpoint)"])
+                logger.info("amqp connected", metadata: [LogKey.node: "\(endpoint)"])
             }
             consecutiveFailures = 0
             client.setConnected(true)
@@ -142,7 +142,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 logger.warning(
                     "amqp connection failed",
                     metadata: [
-                        "amqp.error": "\(error)", "amqp.attempts": "\(consecutiveFailures)", "amqp.node": "\(endpoint)",
+                        LogKey.error: "\(error)", LogKey.attempts: "\(consecutiveFailures)", LogKey.node: "\(endpoint)",
                     ]
                 )
             }
@@ -158,7 +158,7 @@ final class ConnectionLoop: @unchecked Sendable {
     private func subscribe(_ consumer: Consumer, on connection: AMQPConnection) throws(AMQPError) {
         try connection.qos(Self.consumeChannel, prefetch: consumer.registration.prefetch)
         consumer.consumerTag = try connection.consume(Self.consumeChannel, queue: consumer.registration.queue)
-        logger.debug("amqp consuming", metadata: ["amqp.queue": "\(consumer.registration.queue)"])
+        logger.debug("amqp consuming", metadata: [LogKey.queue: "\(consumer.registration.queue)"])
     }
 
     private func sleepBeforeReconnect() {
@@ -168,7 +168,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func connectionLost(_ error: AMQPError) {
         guard connection != nil else { return }
-        logger.warning("amqp connection lost; reconnecting", metadata: ["amqp.error": "\(error)"])
+        logger.warning("amqp connection lost; reconnecting", metadata: [LogKey.error: "\(error)"])
         connection = nil
         // A node that went away is likely still away: the next one first.
         moveToNextEndpoint()
@@ -388,7 +388,7 @@ final class ConnectionLoop: @unchecked Sendable {
         case .other(let channel, let methodID):
             logger.debug(
                 "amqp ignoring method",
-                metadata: ["amqp.channel": "\(channel)", "amqp.method": "\(methodID)"]
+                metadata: [LogKey.channel: "\(channel)", LogKey.method: "\(methodID)"]
             )
         }
     }

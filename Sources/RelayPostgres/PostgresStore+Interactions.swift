@@ -44,7 +44,7 @@ extension PostgresStore: InteractionStore, ChoreLeases {
         } catch let refused as PostgresEventBatch.BatchedWriteRefused {
             logger.debug(
                 "PostgreSQL refused a batched write; applying the batch again one event at a time",
-                metadata: ["error": "\(Self.storeError(refused.underlying))", "batch": "\(batch.count)"]
+                metadata: [LogKey.error: "\(Self.storeError(refused.underlying))", LogKey.batch: "\(batch.count)"]
             )
             return try await apply(batch, now: now, mode: .isolated)
         }
@@ -272,7 +272,7 @@ extension PostgresStore: InteractionStore, ChoreLeases {
                 if Task.isCancelled { return }
                 logger.error(
                     "could not renew this relay's claims on outbox entries; another relay may take them once they lapse",
-                    metadata: ["error": "\(error)"]
+                    metadata: [LogKey.error: "\(error)"]
                 )
             }
             try? await Task.sleep(for: claimLease / 3)
