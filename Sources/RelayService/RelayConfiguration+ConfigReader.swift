@@ -1,3 +1,4 @@
+import Configuration
 public import Foundation
 import RelayAMQP
 import RelayCore
@@ -47,7 +48,8 @@ extension RelayConfiguration {
     /// The YAML file `run` reads unless told otherwise (relative to the working directory).
     public static let defaultFilePath = "Config/relay.yaml"
 
-    /// Reads the YAML file (if any), then lets the environment override any key.
+    /// Reads the YAML file (if any), then lets the environment override any key, through
+    /// swift-configuration's providers (`resolve`).
     ///
     /// A key `a.bC` is overridden by `RELAY_A_B_C`; a secret also by `RELAY_A_B_C_FILE`, the path of a
     /// file holding it. Secrets are refused in the YAML file, which is meant to be committed.
@@ -86,27 +88,54 @@ extension RelayConfiguration {
         }
 
         try checkEnvironmentNames(environment)
+        return try resolve(fileValues: fileValues, filePath: filePath, environment: environment)
+    }
 
+    /// Every key through one `ConfigReader`, each from the first of its providers that has it: the
+    /// environment (`RELAY_…`), a secret's file (`RELAY_…_FILE`), the YAML file; else its default.
+    /// The reader's access reports say which provider answered (`config check`'s source) and what
+    /// failed (an unreadable secret file), so each error names its key.
+    static func resolve(
+        fileValues: [String: String],
+        filePath: String?,
+        environment: [String: String]
+    ) throws(ConfigurationError) -> (RelayConfiguration, [ResolvedConfigKey]) {
+        let secrets = keys.filter(\.isSecret).map(\.name)
+        let providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(
+                environmentVariables: environment.filter { $0.key.hasPrefix("RELAY_") },
+                secretsSpecifier: .specific(Set(secrets.map(environmentName(for:))))
+            ).prefixKeys(with: "relay"),
+            SecretFileProvider(environment: environment, secretKeys: Set(secrets)),
+            InMemoryProvider(
+                name: filePath,
+                values: Dictionary(
+                    uniqueKeysWithValues: fileValues.map {
+                        (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue(.string($0.value), isSecret: false))
+                    }
+                )
+            ),
+        ]
+        let accesses = LastAccess()
+        let reader = ConfigReader(providers: providers, accessReporter: accesses)
         var configuration = RelayConfiguration()
         var resolved: [ResolvedConfigKey] = []
         for definition in keys {
-            let envName = environmentName(for: definition.name)
-            var value: String?
+            let value = reader.string(forKey: ConfigKey(definition.name), isSecret: definition.isSecret)
+            let answers = accesses.take()?.providerResults ?? []
+            for answer in answers {
+                guard case .failure(let error) = answer.result else { continue }
+                throw error as? ConfigurationError ?? ConfigurationError(key: definition.name, "\(error)")
+            }
             var source = ConfigSource.defaultValue
-            if let fromEnvironment = environment[envName] {
-                value = fromEnvironment
-                source = .environment(envName)
-            } else if definition.isSecret, let secretPath = environment[envName + "_FILE"] {
-                do {
-                    let contents = try String(contentsOfFile: secretPath, encoding: .utf8)
-                    value = String(contents.trimmingCharacters(in: .newlines))
-                } catch {
-                    throw ConfigurationError(key: definition.name, "cannot read \(envName)_FILE (\(secretPath))")
+            if value != nil, let index = answers.firstIndex(where: { (try? $0.result.get().value) != nil }),
+                let encodedKey = try? answers[index].result.get().encodedKey
+            {
+                switch index {
+                case 0: source = .environment(encodedKey)
+                case 1: source = .secretFile(environment[encodedKey] ?? encodedKey)
+                default: source = .file(filePath ?? "")
                 }
-                source = .secretFile(secretPath)
-            } else if let fromFile = fileValues[definition.name], let filePath {
-                value = fromFile
-                source = .file(filePath)
             }
             if let value {
                 do {
@@ -259,7 +288,10 @@ extension RelayConfiguration {
         }
     }
 
-    /// Nested YAML mappings become dotted keys; every leaf must be a scalar.
+    /// Nested YAML mappings become dotted keys; every leaf must be a scalar. The relay reads the file
+    /// itself, into an `InMemoryProvider`, rather than through swift-configuration's `YAMLSnapshot`:
+    /// that one answers lookups but cannot list the keys a file holds, and a key the relay does not
+    /// know (a typo, a retired key, a secret) must stop it, not be ignored.
     ///
     /// Scalars keep the text as written (only `~`, `null` and an empty value mean "unset"): each key
     /// parses its own value, exactly as it parses the environment, so `port: 010` is 10 and
