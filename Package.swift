@@ -62,11 +62,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The one way the adapters start an OS thread of their own.
+        .target(name: "RelayThread", swiftSettings: strictSettings),
+
         // Adapters: one per outside system.
         .target(
             name: "RelayAMQP",
             dependencies: [
-                "CRabbitMQ", "RelayCore",
+                "CRabbitMQ", "RelayCore", "RelayThread",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "RelayHTTP",
             dependencies: [
-                "CCurl",
+                "CCurl", "RelayThread",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -233,7 +236,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayHTTPTests",
-            dependencies: ["RelayHTTP", "RelaySimulator", "RelayTesting"],
+            dependencies: [
+                "RelayHTTP", "RelaySimulator", "RelayTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

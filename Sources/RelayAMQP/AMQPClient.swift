@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 public import Logging
+import RelayThread
 import Synchronization
 
 /// The relay's link to RabbitMQ: one connection, driven by one dedicated thread, exposed to Swift
@@ -102,9 +103,7 @@ public final class AMQPClient: Sendable {
         }
         guard shouldStart else { return }
         let loop = ConnectionLoop(client: self, topology: topology)
-        let thread = Thread { loop.run() }
-        thread.name = "amqp-\(configuration.connectionName)"
-        thread.start()
+        NamedThread.start(name: "amqp-\(configuration.connectionName)") { loop.run() }
     }
 
     public var isConnected: Bool { shared.withLock { $0.connected } }

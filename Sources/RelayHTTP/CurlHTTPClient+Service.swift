@@ -4,6 +4,7 @@ public import ServiceLifecycle
 /// after every service that sends through it has stopped.
 extension CurlHTTPClient: Service {
     public func run() async throws {
+        loop.startIfNeeded()
         try? await gracefulShutdown()
         shutdown()
     }

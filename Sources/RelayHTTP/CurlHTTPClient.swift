@@ -4,7 +4,8 @@ public import Logging
 ///
 /// One dedicated thread runs every transfer of the client, so hundreds of concurrent requests
 /// cost one thread and keep-alive connections are shared between them through curl's connection
-/// cache. The thread starts in `init` and stops in ``shutdown()`` (or when the client is freed).
+/// cache. The thread starts with the client's service (`run()`) or at its first request, whichever
+/// comes first, and stops in ``shutdown()`` (or when the client is freed).
 ///
 /// Only transport failures throw (``HTTPClientError``); every HTTP status is a response.
 public final class CurlHTTPClient: Sendable {
@@ -33,7 +34,7 @@ public final class CurlHTTPClient: Sendable {
         }
     }
 
-    private let loop: CurlMultiLoop
+    let loop: CurlMultiLoop
 
     public init(configuration: Configuration = .init(), logger: Logger) {
         self.loop = CurlMultiLoop(configuration: configuration, logger: logger)
@@ -49,6 +50,7 @@ public final class CurlHTTPClient: Sendable {
     ///   `CancellationError` when the calling task is cancelled, which aborts the transfer.
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
         let prepared = try PreparedRequest(request)
+        self.loop.startIfNeeded()
         let id = self.loop.makeRequestID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

@@ -1,5 +1,6 @@
 import CCurl
 import Logging
+import RelayThread
 import Synchronization
 
 /// The single thread that drives every transfer of one client through one multi handle, and
@@ -19,6 +20,7 @@ final class CurlMultiLoop: Sendable {
         var active: Set<UInt64> = []
         var cancelled: [UInt64] = []
         var isShutdown = false
+        var isStarted = false
         /// Cleared by the loop when it stops, before it frees the multi handle. Calling
         /// `wakeup()` through this reference under the lock is what makes that free safe.
         var multi: CurlMultiHandle?
@@ -34,6 +36,7 @@ final class CurlMultiLoop: Sendable {
     let configuration: CurlHTTPClient.Configuration
     let logger: Logger
     private let mailbox: Mutex<Mailbox>
+    private let started = Atomic<Bool>(false)
 
     init(configuration: CurlHTTPClient.Configuration, logger: Logger) {
         CurlGlobal.ensureInitialized()
@@ -44,9 +47,25 @@ final class CurlMultiLoop: Sendable {
             maxCachedConnections: configuration.maxCachedConnections
         )
         self.mailbox = Mutex(Mailbox(multi: multi))
-        LoopThread.start(name: "curl-multi") { [self] in
-            CurlMultiRunner(loop: self, multi: multi).run()
+    }
+
+    /// Whether the loop thread has been started (it may have stopped since).
+    var hasStarted: Bool { started.load(ordering: .acquiring) }
+
+    /// Starts the loop thread, once: at the client's `run()`, or at its first request when it runs
+    /// outside a service group (a CLI tool). Not in `init`: making a client starts nothing.
+    func startIfNeeded() {
+        // Every request asks: after the first, one load answers.
+        guard !started.load(ordering: .acquiring) else { return }
+        let multi: CurlMultiHandle? = self.mailbox.withLock { mailbox in
+            guard !mailbox.isStarted, !mailbox.isShutdown else { return nil }
+            mailbox.isStarted = true
+            return mailbox.multi
         }
+        started.store(true, ordering: .releasing)
+        guard let multi else { return }
+        // A thread of its own: `curl_multi_poll` blocks.
+        NamedThread.start(name: "curl-multi") { [self] in CurlMultiRunner(loop: self, multi: multi).run() }
     }
 
     // MARK: callers' side

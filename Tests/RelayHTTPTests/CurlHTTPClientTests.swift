@@ -1,8 +1,12 @@
+import Foundation
 import Logging
-import RelayHTTP
 import RelaySimulator
+import RelayTesting
+import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import RelayHTTP
 
 /// The client against a real local server: what arrives, what comes back, how connections are used.
 @Suite("CurlHTTPClient exchanges", .serialized)
@@ -10,6 +14,34 @@ struct CurlHTTPClientTests {
     /// Answers with what it received, so each response proves which request it belongs to.
     static let echo: @Sendable (RecordedRequest) async -> ScriptedResponse = { request in
         .ok("\(request.method) \(request.path) \(request.bodyText)", delay: .milliseconds(50))
+    }
+
+    @Test("making a client starts no thread; its first request does, and the thread is named curl-multi")
+    func threadStartsAtFirstUse() async throws {
+        try await withServerAndClient(respond: Self.echo) { server, client in
+            #expect(!client.loop.hasStarted)
+            let response = try await client.execute(HTTPRequest(method: "GET", url: "\(server.baseURL)/first"))
+            #expect(response.status == 200)
+            #expect(client.loop.hasStarted)
+            // Linux shows the name in the thread's comm (top -H, perf): Foundation's Thread sets it.
+            let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+            let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            #expect(names.contains("curl-multi\n"))
+        }
+    }
+
+    @Test("as a service, the client starts its thread in run() and stops it at graceful shutdown")
+    func threadStartsWithTheService() async throws {
+        let client = CurlHTTPClient(logger: quietLogger)
+        #expect(!client.loop.hasStarted)
+        let group = ServiceGroup(services: [client], logger: quietLogger)
+        let running = Task { try await group.run() }
+        try await eventually { client.loop.hasStarted }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:9/after-shutdown"))
+        }
     }
 
     @Test("150 concurrent requests share one loop thread, each gets its own answer")
