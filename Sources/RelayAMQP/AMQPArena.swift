@@ -26,12 +26,6 @@ final class AMQPArena {
         return relay_amqp_bytes(memory, buffer.count)
     }
 
-    func cString(_ string: String) -> UnsafePointer<CChar> {
-        let copy = strdup(string)!
-        allocations.append(UnsafeMutableRawPointer(copy))
-        return UnsafePointer(copy)
-    }
-
     func table(_ entries: [String: AMQPHeaderValue]) -> amqp_table_t {
         guard !entries.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }
         let memory = malloc(MemoryLayout<amqp_table_entry_t>.stride * entries.count)!
