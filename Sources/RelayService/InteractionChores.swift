@@ -101,8 +101,8 @@ public final class InteractionChores: Service {
             logger.info(
                 "pruned",
                 metadata: [
-                    "store.processedEvents": "\(events)", "store.outboxEntries": "\(entries)",
-                    "store.expiredOverrides": "\(overrides)",
+                    LogKeys.prunedProcessedEvents: "\(events)", LogKeys.prunedOutboxEntries: "\(entries)",
+                    LogKeys.prunedOverrides: "\(overrides)",
                 ]
             )
         }

@@ -800,7 +800,8 @@ public final class OutboxDispatcher: Service {
     private func metadata(_ job: DeliveryJob, attempt: Int, result: DeliveryAttemptResult) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             LogKeys.callIdMasked: "\(Masking.mask(job.callId))", LogKeys.eventId: "\(job.causeId)",
-            "delivery.kind": "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)", LogKeys.attempt: "\(attempt)",
+            LogKeys.deliveryKind: "\(job.kind.rawValue)", LogKeys.httpMethod: "\(job.method)",
+            LogKeys.attempt: "\(attempt)",
             LogKeys.httpStatus: "\(DeliveryStateMachine.summary(of: result))",
         ]
         if let traceId = traceID(in: job.traceContext) { metadata[LogKeys.traceId] = "\(traceId)" }

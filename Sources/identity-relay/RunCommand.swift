@@ -55,8 +55,8 @@ struct RunCommand: AsyncParsableCommand {
             "declaring the relay's topology into vhost '\(configuration.amqp.virtualHost)'",
             metadata: [
                 LogKeys.amqpVhost: "\(configuration.amqp.virtualHost)",
-                "amqp.topologyFile": "\(configuration.amqp.topologyFile)",
-                "amqp.namePrefix": "\(configuration.amqp.namePrefix)",
+                LogKeys.amqpTopologyFile: "\(configuration.amqp.topologyFile)",
+                LogKeys.amqpNamePrefix: "\(configuration.amqp.namePrefix)",
             ]
         )
         // One group for every part of the relay, the admin server last: it is the first to stop. The
@@ -113,7 +113,7 @@ struct RunCommand: AsyncParsableCommand {
         let backend = try OTel.makeTracingBackend(configuration: otel)
         logger.notice(
             "exporting traces over OTLP/HTTP",
-            metadata: ["tracing.otlpEndpoint": "\(endpoint)", "tracing.serviceName": "\(settings.serviceName)"]
+            metadata: [LogKeys.tracingEndpoint: "\(endpoint)", LogKeys.tracingServiceName: "\(settings.serviceName)"]
         )
         return (backend.factory, backend.service)
     }

@@ -85,9 +85,10 @@ public final class RetentionPurge: Service {
             }
         }
         var metadata: Logger.Metadata = [
-            "retention.cutoff": "\(RFC3339.format(cutoff))", "purged.interactions": "\(report.interactions)",
-            "purged.processedEvents": "\(report.processedEvents)", "purged.outboxEntries": "\(report.outboxEntries)",
-            "purged.expiredOverrides": "\(report.expiredOverrides)", "purged.deadLetters": "\(report.deadLetters)",
+            LogKeys.retentionCutoff: "\(RFC3339.format(cutoff))", LogKeys.purgedInteractions: "\(report.interactions)",
+            LogKeys.purgedProcessedEvents: "\(report.processedEvents)",
+            LogKeys.purgedOutboxEntries: "\(report.outboxEntries)",
+            LogKeys.purgedOverrides: "\(report.expiredOverrides)", LogKeys.purgedDeadLetters: "\(report.deadLetters)",
         ]
         if let error = report.deadLetterError {
             metadata[LogKeys.error] = "\(error)"
