@@ -202,6 +202,7 @@ let package = Package(
             name: "RelayTesting",
             dependencies: [
                 "RelayAMQP", "RelayService", "RelayAdmin", "RelaySimulator", "RelayStore", "RelayPostgres", "CSpawn",
+                "RelayHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

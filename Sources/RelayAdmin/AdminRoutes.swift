@@ -10,10 +10,19 @@ struct AdminRoutes: Sendable {
     let settings: AdminServer.Settings
     let registry: PrometheusCollectorRegistry
     let deadLetters: DeadLetterQueue
+    let sessions: ConsoleSessions
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
         HealthRoutes(app: app).register(on: router)
+        // Signed in with the same token, into a session cookie: pages for a browser.
+        ConsoleRoutes(
+            token: AdminToken(settings.token),
+            sessions: sessions,
+            deadLetters: deadLetters,
+            maxBodyBytes: settings.maxBodyBytes,
+            logger: logger
+        ).register(on: router)
 
         let protected = router.group().add(middleware: BearerTokenMiddleware(token: settings.token))
         ContactRoutes(

@@ -85,8 +85,14 @@ public final class AdminServer: Service {
 
     public func run() async throws {
         let router = Router(context: BasicRequestContext.self)
-        AdminRoutes(app: app, settings: settings, registry: registry, deadLetters: deadLetters, logger: logger)
-            .register(on: router)
+        AdminRoutes(
+            app: app,
+            settings: settings,
+            registry: registry,
+            deadLetters: deadLetters,
+            sessions: ConsoleSessions(),
+            logger: logger
+        ).register(on: router)
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
@@ -118,10 +124,10 @@ public struct AdminServerError: Error, CustomStringConvertible {
 /// `Authorization: Bearer <token>`, compared in constant time. A 401 says nothing more: no hint of
 /// whether the header was missing, malformed or wrong.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let expected: [UInt8]?
+    let token: AdminToken
 
     init(token: String?) {
-        expected = token.map { Array(SHA256.hash(data: Array($0.utf8))) }
+        self.token = AdminToken(token)
     }
 
     func handle(
@@ -131,14 +137,11 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     ) async throws
         -> Response
     {
-        guard let expected, let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            token.matches(header.dropFirst("Bearer ".count))
+        else {
             return Self.unauthorized
         }
-        // Hashing both sides makes the comparison length-independent; the loop never exits early.
-        let presented = Array(SHA256.hash(data: Array(header.dropFirst("Bearer ".count).utf8)))
-        var difference: UInt8 = 0
-        for (left, right) in zip(presented, expected) { difference |= left ^ right }
-        guard difference == 0 else { return Self.unauthorized }
         return try await next(request, context)
     }
 
@@ -148,5 +151,32 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             headers: [.wwwAuthenticate: "Bearer", .contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":"unauthorized"}"#))
         )
+    }
+}
+
+/// The admin token, compared in constant time: by the API's bearer header and the console's login.
+/// Without a configured token nothing matches, so an API never given one is closed.
+struct AdminToken: Sendable {
+    private let expected: [UInt8]?
+
+    init(_ token: String?) {
+        expected = token.map { Array(SHA256.hash(data: Array($0.utf8))) }
+    }
+
+    func matches(_ presented: some StringProtocol) -> Bool {
+        guard let expected else { return false }
+        return Self.sameDigest(Array(SHA256.hash(data: Array(presented.utf8))), expected)
+    }
+
+    /// Whether two secrets are equal, in time that says nothing about where they differ.
+    static func same(_ presented: some StringProtocol, _ expected: some StringProtocol) -> Bool {
+        sameDigest(Array(SHA256.hash(data: Array(presented.utf8))), Array(SHA256.hash(data: Array(expected.utf8))))
+    }
+
+    /// Hashing both sides makes the comparison length-independent; the loop never exits early.
+    private static func sameDigest(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        var difference: UInt8 = 0
+        for (a, b) in zip(left, right) { difference |= a ^ b }
+        return difference == 0
     }
 }

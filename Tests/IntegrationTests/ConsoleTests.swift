@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+import RelayAMQP
+import RelayAdmin
+import RelayHTTP
+import RelayService
+import RelaySimulator
+import RelayTesting
+import Synchronization
+import Testing
+
+/// The operator console in a real headless Chromium, and its forms against forged requests.
+@Suite("Operator console", .stopsRelays)
+struct ConsoleTests {
+    final class Switch: Sendable {
+        let on = Atomic<Bool>(true)
+    }
+
+    /// A relay with three dead letters: two malformed events and one update the platform refused.
+    static func relayWithDeadLetters(refusing: Switch) async throws -> RelayHarness {
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                request.method == "PUT" && refusing.on.load(ordering: .relaxed)
+                    ? ScriptedResponse(status: 400, body: Array(#"{"message":"externalId rejected"}"#.utf8)) : nil
+            },
+            admin: true
+        )
+        let broken = Array(
+            #"{"eventId":"bad-1","type":"callStarted","callId":"c-bad","occurredAt":"2026-11-24T10:00:00Z","toNumber":"+15550190000","direction":"inbound"}"#
+                .utf8
+        )
+        try await relay.publish([
+            broken, Array("not json".utf8),
+            callStartedBody(eventId: "refused-s", callId: "c-refused", from: "+15550100077"),
+        ])
+        try await eventually(timeout: .seconds(30), "three dead letters in the store") {
+            (try? await relay.deadLetterCount()) == 3
+        }
+        return relay
+    }
+
+    static var screenshots: String { TestBroker.repositoryRoot + "/.screenshots/console" }
+
+    @Test("sign in, filter by reason, open one, replay it with the count first, see it leave, sign out")
+    func browserWalkThrough() async throws {
+        let refusing = Switch()
+        let relay = try await Self.relayWithDeadLetters(refusing: refusing)
+        defer { Task { await relay.stop() } }
+        let base = try await relay.adminBaseURL()
+        let browser = try await WebDriver.start()
+        defer { Task { await browser.quit() } }
+
+        // Not signed in: every page sends the browser to sign in.
+        try await browser.go(base + "/console/dead-letters")
+        #expect(try await browser.currentURL() == base + "/console/login")
+
+        // A wrong token is refused.
+        try await browser.type("not-the-admin-token", into: try await browser.find("#token"))
+        try await browser.click(try await browser.find("#sign-in"))
+        #expect(try await browser.text(try await browser.find("#login-error")).contains("not the admin token"))
+        try await browser.screenshot(to: Self.screenshots + "/01-sign-in-refused.png")
+
+        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
+        try await browser.click(try await browser.find("#sign-in"))
+        #expect(try await browser.currentURL() == base + "/console")
+        #expect(try await browser.text(try await browser.find("#dead-letter-total")) == "3 open")
+        try await browser.screenshot(to: Self.screenshots + "/02-overview.png")
+
+        // Filter by reason.
+        try await browser.go(base + "/console/dead-letters")
+        #expect(try await browser.findAll("tr.dead-letter").count == 3)
+        try await browser.click(try await browser.find("#reason option[value=deliveryFailed]"))
+        try await browser.click(try await browser.find("#filter"))
+        let filtered = try await browser.findAll("tr.dead-letter td.reason")
+        #expect(filtered.count == 1)
+        #expect(try await browser.text(filtered[0]) == "deliveryFailed")
+        try await browser.screenshot(to: Self.screenshots + "/03-filtered.png")
+
+        // A malformed event's page shows no personal data until revealed.
+        try await browser.go(base + "/console/dead-letters?reason=malformed")
+        var malformedPage: String?
+        for link in try await browser.findAll("tr.dead-letter td a") {
+            let id = try await browser.text(link)
+            try await browser.go(base + "/console/dead-letters/\(id)")
+            if try await browser.source().contains("missing required field") {
+                malformedPage = id
+                break
+            }
+            try await browser.go(base + "/console/dead-letters?reason=malformed")
+        }
+        let malformedId = try #require(malformedPage)
+        let masked = try await browser.source()
+        #expect(!masked.contains("+15550190000"))
+        #expect(!masked.contains("c-bad"))
+        try await browser.screenshot(to: Self.screenshots + "/04-record-masked.png")
+        try await browser.click(try await browser.find("#reveal"))
+        #expect(try await browser.source().contains("+15550190000"))
+        #expect(try await browser.currentURL() == base + "/console/dead-letters/\(malformedId)?reveal=true")
+
+        // Replay the refused update: the count first, then the replay, and it leaves the list.
+        try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
+        try await browser.click(try await browser.find("tr.dead-letter td a"))
+        try await browser.click(try await browser.find("#replay-one"))
+        let count = try await browser.text(try await browser.find("#replay-count"))
+        #expect(count == "1 dead letter would be replayed.", "\(count)")
+        try await browser.screenshot(to: Self.screenshots + "/05-replay-count.png")
+        #expect(try await relay.deadLetterCount() == 3, "the count changed nothing")
+        refusing.on.store(false, ordering: .relaxed)
+        try await browser.click(try await browser.find("#confirm-replay"))
+        #expect(try await browser.text(try await browser.find("#replay-summary")).contains("1"))
+        try await browser.screenshot(to: Self.screenshots + "/06-replayed.png")
+        try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
+        #expect(try await browser.findAll("tr.dead-letter").isEmpty)
+        #expect(try await browser.text(try await browser.find("#shown")) == "0 shown")
+        // Replayed into the outbox: the platform now takes the update.
+        try await eventually(timeout: .seconds(15), "the replayed update accepted") {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:refused-s" }
+        }
+
+        // Signed out, the console is closed again.
+        try await browser.click(try await browser.find("#logout"))
+        #expect(try await browser.currentURL() == base + "/console/login")
+        try await browser.go(base + "/console")
+        #expect(try await browser.currentURL() == base + "/console/login")
+    }
+
+    @Test("a form without the session's CSRF token, or a request without the cookie, changes nothing")
+    func forgedRequestsChangeNothing() async throws {
+        let refusing = Switch()
+        let relay = try await Self.relayWithDeadLetters(refusing: refusing)
+        defer { Task { await relay.stop() } }
+        let base = try await relay.adminBaseURL()
+        let http = CurlHTTPClient(logger: Logger(label: "test.console"))
+        defer { http.shutdown() }
+        func post(_ path: String, _ form: String, cookie: String?) async throws -> HTTPResponse {
+            var headers = [(name: "Content-Type", value: "application/x-www-form-urlencoded")]
+            if let cookie { headers.append((name: "Cookie", value: "relay_console=\(cookie)")) }
+            return try await http.execute(
+                HTTPRequest(method: "POST", url: base + path, headers: headers, body: Array(form.utf8))
+            )
+        }
+        let signIn = try await post("/console/login", "token=\(RelayHarness.testAdminToken)", cookie: nil)
+        #expect(signIn.status == 303)
+        let setCookie = try #require(signIn.header("set-cookie"))
+        #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"))
+        let cookie = try #require(
+            setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last.map(String.init)
+        )
+        let wrongToken = try await post("/console/login", "token=wrong-token-0123456789", cookie: nil)
+        #expect(wrongToken.status == 401)
+        #expect(wrongToken.header("set-cookie") == nil)
+
+        // The refused update: replayed, it goes out once the platform takes it.
+        let refused = try await relay.deadLetterQueue.list(.init(reasons: ["deliveryFailed"])).letters
+        let target = try #require(refused.first).id
+        refusing.on.store(false, ordering: .relaxed)
+        let replay = "id=\(target)&confirm=yes"
+        // No CSRF token, a wrong one, no cookie: refused, and the dead letter stays open.
+        #expect(try await post("/console/dead-letters/replay", replay, cookie: cookie).status == 403)
+        #expect(try await post("/console/dead-letters/replay", replay + "&csrf=0123", cookie: cookie).status == 403)
+        let anonymous = try await post("/console/dead-letters/replay", replay, cookie: nil)
+        #expect(anonymous.status == 303)
+        #expect(anonymous.header("location") == "/console/login")
+        #expect(try await post("/console/logout", "", cookie: cookie).status == 403)
+        #expect(try await relay.deadLetterCount() == 3)
+
+        // The same form with the session's token does replay: the refusals above were the token's.
+        let page = try await http.execute(
+            HTTPRequest(
+                method: "GET",
+                url: base + "/console",
+                headers: [(name: "Cookie", value: "relay_console=\(cookie)")]
+            )
+        )
+        #expect(page.status == 200)
+        let html = String(decoding: page.body, as: UTF8.self)
+        let csrf = try #require(
+            html.firstMatch(of: /name="csrf" value="([0-9a-f]{64})"/).map { String($0.1) }
+        )
+        let accepted = try await post("/console/dead-letters/replay", replay + "&csrf=\(csrf)", cookie: cookie)
+        #expect(accepted.status == 200 || accepted.status == 207)
+        try await eventually { (try? await relay.deadLetterCount()) == 2 }
+    }
+}
