@@ -20,6 +20,7 @@ struct AdminRoutes: Sendable {
             token: AdminToken(settings.token),
             sessions: sessions,
             deadLetters: deadLetters,
+            store: app.store,
             maxBodyBytes: settings.maxBodyBytes,
             logger: logger
         ).register(on: router)

@@ -124,6 +124,61 @@ struct ConsoleTests {
         #expect(try await browser.currentURL() == base + "/console/login")
     }
 
+    @Test(
+        "a delivery the platform keeps refusing shows as failing with its attempts; retry now sends it; purge counts first"
+    )
+    func deliveriesAndPurge() async throws {
+        let busy = Switch()
+        let relay = try await RelayHarness.start(
+            platformBehaviour: { _, request in
+                // Busy for minutes: the retry is scheduled far ahead, so only "retry now" brings it back.
+                request.method == "PUT" && busy.on.load(ordering: .relaxed)
+                    ? ScriptedResponse(status: 503, headers: [(name: "Retry-After", value: "600")]) : nil
+            },
+            admin: true,
+            adjust: { $0.delivery.maxRetryAfter = .seconds(900) }
+        )
+        defer { Task { await relay.stop() } }
+        try await relay.publish([
+            callStartedBody(eventId: "busy-s", callId: "c-busy", from: "+15550100088"), Array("not json".utf8),
+        ])
+        try await eventually(timeout: .seconds(30), "the update refused once, and the malformed event dead-lettered") {
+            let refusedOnce = relay.platform.server.requests.contains { $0.method == "PUT" }
+            guard refusedOnce else { return false }
+            return (try? await relay.deadLetterCount()) == 1
+        }
+        let base = try await relay.adminBaseURL()
+        let browser = try await WebDriver.start()
+        defer { Task { await browser.quit() } }
+        try await browser.go(base + "/console/login")
+        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
+        try await browser.click(try await browser.find("#sign-in"))
+
+        try await browser.go(base + "/console/deliveries?state=failing")
+        let rows = try await browser.findAll("tr.delivery")
+        #expect(rows.count == 1)
+        let row = try await browser.text(try #require(rows.first))
+        #expect(row.contains("customerUpdate") && row.contains("HTTP 503") && row.contains("scheduled"))
+        #expect(!row.contains("c-busy"), "the call id is masked")
+        try await browser.screenshot(to: Self.screenshots + "/07-deliveries-failing.png")
+        busy.on.store(false, ordering: .relaxed)
+        try await browser.click(try await browser.find("button.retry"))
+        #expect(try await browser.text(try await browser.find("#retry-summary")).hasPrefix("made 1 due now"))
+        try await eventually(timeout: .seconds(15), "the retried update accepted") {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:busy-s" }
+        }
+
+        // Purge: the count first, nothing gone until confirmed.
+        try await browser.go(base + "/console/dead-letters?reason=malformed")
+        try await browser.click(try await browser.find("#purge-filtered"))
+        #expect(try await browser.text(try await browser.find("#purge-count")) == "1 dead letter would be purged.")
+        #expect(try await relay.deadLetterCount() == 1)
+        try await browser.screenshot(to: Self.screenshots + "/08-purge-count.png")
+        try await browser.click(try await browser.find("#confirm-purge"))
+        #expect(try await browser.text(try await browser.find("#purge-summary")).contains("1"))
+        #expect(try await relay.deadLetterCount() == 0)
+    }
+
     @Test("a form without the session's CSRF token, or a request without the cookie, changes nothing")
     func forgedRequestsChangeNothing() async throws {
         let refusing = Switch()

@@ -1,0 +1,251 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import RelayCore
+import RelayService
+import RelayStore
+
+/// The dead letters in the console: the table with its filter, one record, and replay or purge with
+/// the count first.
+extension ConsoleRoutes {
+    func deadLetterList(_ request: Request, _ session: ConsoleSessions.Session) async throws -> Response {
+        let query = request.uri.queryParameters
+        let reason = query.get("reason").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let callId = query.get("callId").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        var body = filterForm(reason: reason, callId: callId)
+        let filter: DeadLetterFilter
+        do {
+            filter = try Self.filter(reason: reason, callId: callId, limit: 200)
+        } catch {
+            body += "<p class=\"error\">\(HTMLPage.escape("\(error)"))</p>"
+            return Self.html(
+                .badRequest,
+                HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
+            )
+        }
+        let letters: [DeadLetter]
+        do {
+            letters = try await deadLetters.list(filter).letters
+        } catch {
+            body += "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
+            return Self.html(
+                .serviceUnavailable,
+                HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
+            )
+        }
+        let now = Date()
+        let rows = letters.map { letter in
+            """
+            <tr class="dead-letter"><td><a href="/console/dead-letters/\(HTMLPage.escape(letter.id))">\(HTMLPage.escape(letter.id))</a></td>\
+            <td class="reason">\(HTMLPage.escape(letter.reason))</td>\
+            <td>\(letter.age(now: now).map { DeadLetterText.age($0) } ?? "")</td>\
+            <td>\(HTMLPage.escape(letter.callId.map { Masking.mask($0) } ?? "-"))</td>\
+            <td>\(HTMLPage.escape(String(letter.lastError.prefix(120))))</td></tr>
+            """
+        }
+        body += """
+            <p id="shown">\(letters.count) shown</p>
+            <table><tr><th>id</th><th>reason</th><th>age</th><th>call</th><th>last error</th></tr>\(rows.joined())</table>
+            <form method="post" action="/console/dead-letters/replay">
+            \(HTMLPage.hidden("csrf", session.csrfToken))\(HTMLPage.hidden("reason", reason ?? ""))\
+            \(HTMLPage.hidden("callId", callId ?? ""))
+            <button id="replay-filtered" type="submit">Replay these…</button>
+            <button id="purge-filtered" type="submit" formaction="/console/dead-letters/purge">Purge these…</button>
+            </form>
+            """
+        return Self.html(
+            .ok,
+            HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
+        )
+    }
+
+    /// The console's selections, checked as the CLI's and the API's are.
+    static func filter(
+        reason: String?,
+        callId: String?,
+        ids: [String] = [],
+        limit: Int? = nil
+    ) throws
+        -> DeadLetterFilter
+    {
+        try DeadLetterFilter(
+            checkingReasons: reason.map { [$0] } ?? [],
+            since: nil,
+            until: nil,
+            callId: callId,
+            ids: ids,
+            limit: limit,
+            now: Date()
+        )
+    }
+
+    func filterForm(reason: String?, callId: String?) -> String {
+        let options = ([""] + DeadLetterReason.allCases.map(\.rawValue)).map { value in
+            let selected = value == (reason ?? "") ? " selected" : ""
+            return
+                "<option value=\"\(HTMLPage.escape(value))\"\(selected)>\(value.isEmpty ? "any reason" : HTMLPage.escape(value))</option>"
+        }
+        return """
+            <form method="get" action="/console/dead-letters">
+            <label>Reason <select id="reason" name="reason">\(options.joined())</select></label>
+            <label>Call id <input id="call-id" name="callId" value="\(HTMLPage.escape(callId ?? ""))"></label>
+            <button id="filter" type="submit">Filter</button>
+            </form>
+            """
+    }
+
+    func deadLetterPage(
+        id: String,
+        _ request: Request,
+        _ session: ConsoleSessions.Session
+    ) async throws
+        -> Response
+    {
+        let reveal = request.uri.queryParameters.get("reveal") == "true"
+        let found: DeadLetter?
+        do {
+            found = try await deadLetters.letter(id: id)
+        } catch {
+            return Self.html(
+                .serviceUnavailable,
+                HTMLPage.layout(
+                    title: "Dead letter",
+                    signedIn: true,
+                    csrfToken: session.csrfToken,
+                    body: "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
+                )
+            )
+        }
+        guard let letter = found else {
+            return Self.html(
+                .notFound,
+                HTMLPage.layout(
+                    title: "Dead letter",
+                    signedIn: true,
+                    csrfToken: session.csrfToken,
+                    body: "<p class=\"error\">No dead letter has this id.</p>"
+                )
+            )
+        }
+        if reveal {
+            logger.notice(
+                "dead letter payload revealed in the console",
+                metadata: [LogKeys.deadLetterId: "\(letter.id)", LogKeys.deadLetterReason: "\(letter.reason)"]
+            )
+        }
+        func time(_ date: Date?) -> String { date.map { RFC3339.format($0) } ?? "unknown" }
+        let fields: [(String, String)] = [
+            ("id", letter.id), ("reason", letter.reason), ("state", letter.state.rawValue),
+            ("call id", reveal ? (letter.callId ?? "-") : (letter.callId.map { Masking.mask($0) } ?? "-")),
+            ("event type", letter.eventType ?? "-"), ("event id", letter.eventId ?? "-"),
+            ("attempts", letter.attempts.map(String.init) ?? "unknown"), ("replays", String(letter.replayCount)),
+            ("first failure", time(letter.firstFailureAt)), ("last failure", time(letter.lastFailureAt)),
+            ("last error", letter.lastError),
+            ("replayable", letter.isReplayable ? "yes" : "no: \(letter.notReplayableReason ?? "")"),
+        ]
+        let rows = fields.map { "<tr><th>\(HTMLPage.escape($0.0))</th><td>\(HTMLPage.escape($0.1))</td></tr>" }
+        let payload: String
+        if letter.payloadIsSealed {
+            payload = "not opened: \(letter.sealedPayloadReason)"
+        } else if reveal {
+            payload = String(decoding: letter.payload, as: UTF8.self)
+        } else {
+            payload = ConsoleMasking.maskedPayload(letter.payload)
+        }
+        let body = """
+            <table id="fields">\(rows.joined())</table>
+            <h2>Payload</h2>
+            <pre id="payload">\(HTMLPage.escape(payload))</pre>
+            \(reveal ? "<p class=\"note\">Personal data shown; this view was logged.</p>" : "<p><a id=\"reveal\" href=\"/console/dead-letters/\(HTMLPage.escape(letter.id))?reveal=true\">Reveal personal data</a> (logged)</p>")
+            <form method="post" action="/console/dead-letters/replay">
+            \(HTMLPage.hidden("csrf", session.csrfToken))\(HTMLPage.hidden("id", letter.id))
+            <button id="replay-one" type="submit">Replay…</button>
+            <button id="purge-one" type="submit" formaction="/console/dead-letters/purge">Purge…</button>
+            </form>
+            """
+        return Self.html(
+            .ok,
+            HTMLPage.layout(title: "Dead letter", signedIn: true, csrfToken: session.csrfToken, body: body)
+        )
+    }
+
+    /// Replay or purge in two steps: the count first (a dry run), then, confirmed, the operation and
+    /// its summary.
+    func bulk(
+        _ operation: DeadLetterOperation,
+        _ form: FormBody,
+        _ session: ConsoleSessions.Session
+    ) async throws -> Response {
+        let ids = form.all("id").filter { !$0.isEmpty }
+        let reason = form["reason"].flatMap { $0.isEmpty ? nil : $0 }
+        let callId = form["callId"].flatMap { $0.isEmpty ? nil : $0 }
+        let confirmed = form["confirm"] == "yes"
+        let verb = operation == .replay ? "replay" : "purge"
+        let title = operation == .replay ? "Replay" : "Purge"
+        let done = operation == .replay ? "replayed" : "purged"
+        func page(_ status: HTTPResponse.Status, _ body: String) -> Response {
+            Self.html(
+                status,
+                HTMLPage.layout(title: title, signedIn: true, csrfToken: session.csrfToken, body: body)
+            )
+        }
+        let filter: DeadLetterFilter
+        do {
+            filter = try Self.filter(reason: reason, callId: callId, ids: ids)
+        } catch {
+            return page(.badRequest, "<p class=\"error\">\(HTMLPage.escape("\(error)"))</p>")
+        }
+        guard !filter.selectsEverything else {
+            return page(
+                .badRequest,
+                "<p class=\"error\">Choose a reason, a call or a dead letter first; the console never does this to every dead letter at once.</p>"
+            )
+        }
+        let report: DeadLetterReport
+        do {
+            switch operation {
+            case .replay:
+                report = try await deadLetters.replay(filter, dryRun: !confirmed, rate: nil, resetAttempts: false)
+            default:
+                report = try await deadLetters.purge(filter, dryRun: !confirmed)
+            }
+        } catch {
+            return page(
+                .serviceUnavailable,
+                "<p class=\"error\">Nothing changed: \(HTMLPage.escape(error.message))</p>"
+            )
+        }
+        if confirmed {
+            logger.notice(
+                "dead letters \(operation.rawValue) through the console",
+                metadata: [
+                    LogKeys.deadLetterSucceeded: "\(report.succeeded)", LogKeys.deadLetterFailed: "\(report.failed)",
+                ]
+            )
+            return page(
+                report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,
+                """
+                <p id="\(verb)-summary">\(HTMLPage.escape(report.summary))</p>
+                <p><a href="/console/dead-letters">Back to the dead letters</a></p>
+                """
+            )
+        }
+        let wouldBe = report.outcomes.count(where: \.isWouldBe)
+        let carried =
+            ids.map { HTMLPage.hidden("id", $0) }.joined() + HTMLPage.hidden("reason", reason ?? "")
+            + HTMLPage.hidden("callId", callId ?? "")
+        return page(
+            .ok,
+            """
+            <p id="\(verb)-count">\(wouldBe) dead letter\(wouldBe == 1 ? "" : "s") would be \(done)\
+            \(report.failed > 0 ? "; \(report.failed) cannot be" : "").</p>
+            <form method="post" action="/console/dead-letters/\(verb)">
+            \(HTMLPage.hidden("csrf", session.csrfToken))\(carried)\(HTMLPage.hidden("confirm", "yes"))
+            <button id="confirm-\(verb)" type="submit">\(title) \(wouldBe)</button>
+            <a href="/console/dead-letters">Cancel</a>
+            </form>
+            """
+        )
+    }
+}
