@@ -21,6 +21,8 @@ struct AdminRoutes: Sendable {
             sessions: sessions,
             deadLetters: deadLetters,
             store: app.store,
+            contacts: app.contacts,
+            defaultRegion: app.configuration.identity.defaultRegion,
             maxBodyBytes: settings.maxBodyBytes,
             logger: logger
         ).register(on: router)

@@ -24,6 +24,8 @@ public enum LogKeys {
     public static let amqpQueue = "amqp.queue"
     public static let amqpVhost = "amqp.vhost"
     public static let contactsExpired = "contacts.expired"
+    /// A contact's own id (`ct-…`), which is not personal data.
+    public static let contactId = "contact.id"
     public static let deadLetterBatch = "deadletter.batch"
     public static let deadLetterExported = "deadletter.exported"
     public static let deadLetterFailed = "deadletter.failed"

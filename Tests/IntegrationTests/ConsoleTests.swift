@@ -179,6 +179,78 @@ struct ConsoleTests {
         #expect(try await relay.deadLetterCount() == 0)
     }
 
+    @Test(
+        "a contact found by number: its journey across a call and a chat; merged with a messaging contact, a message too; unmerged"
+    )
+    func contactJourneyMergeUnmerge() async throws {
+        let relay = try await RelayHarness.start(admin: true)
+        defer { Task { await relay.stop() } }
+        let day: [[UInt8]] = [
+            ContactsEndToEndTests.voice("d1", "call-d1", at: "2026-11-24T08:00:00Z", from: "+15550102001"),
+            ContactsEndToEndTests.event("callEnded", "d1-end", "call-d1", at: "2026-11-24T08:04:00Z", ""),
+            ContactsEndToEndTests.event(
+                "wrapUp",
+                "d1-wrap",
+                "call-d1",
+                at: "2026-11-24T08:05:00Z",
+                #","wrapUpCode":"BILLING","agentId":"agent-1","notes":"asked about invoice 42""#
+            ),
+            ContactsEndToEndTests.event(
+                "chatStarted",
+                "d2",
+                "chat-d2",
+                at: "2026-11-24T09:00:00Z",
+                #","phone":"+15550102001","queueId":"q-chat""#
+            ),
+            ContactsEndToEndTests.event(
+                "messageReceived",
+                "d3",
+                "msg-d3",
+                at: "2026-11-24T10:00:00Z",
+                #","platform":"whatsapp","messagingId":"wa-dana-1","name":"Dana Scully""#
+            ),
+        ]
+        try await ContactsEndToEndTests.publish(relay, day, expectAcked: day.count, oneByOne: true)
+        let base = try await relay.adminBaseURL()
+        let browser = try await WebDriver.start()
+        defer { Task { await browser.quit() } }
+        try await browser.go(base + "/console/login")
+        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
+        try await browser.click(try await browser.find("#sign-in"))
+
+        try await browser.go(base + "/console/contacts")
+        try await browser.type("+15550102001", into: try await browser.find("#contact-query"))
+        try await browser.click(try await browser.find("#find"))
+        #expect(try await browser.currentURL().hasPrefix(base + "/console/contacts/"))
+        #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
+        var channels = try await browser.findAll("#journey td.channel")
+        #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat"])
+        let masked = try await browser.source()
+        #expect(!masked.contains("+15550102001") && !masked.contains("invoice 42"))
+        #expect(masked.contains("BILLING") && masked.contains("q-voice") && masked.contains("agent-1"))
+        try await browser.screenshot(to: Self.screenshots + "/09-contact-journey.png")
+
+        // The same person on WhatsApp, merged in: the journey holds the message too.
+        try await browser.type("whatsapp:wa-dana-1", into: try await browser.find("#absorbed"))
+        try await browser.click(try await browser.find("#merge"))
+        #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Merged"))
+        #expect(try await browser.text(try await browser.find("#interaction-count")) == "3 interactions")
+        channels = try await browser.findAll("#journey td.channel")
+        #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat", "messaging"])
+        try await browser.screenshot(to: Self.screenshots + "/10-merged.png")
+
+        // A contact merged into itself is refused, with the rule that refused it.
+        try await browser.type("+15550102001", into: try await browser.find("#absorbed"))
+        try await browser.click(try await browser.find("#merge"))
+        #expect(try await browser.text(try await browser.find("#change-refused")).contains("was refused"))
+
+        try await browser.go(base + "/console/contacts?q=%2B15550102001")
+        try await browser.click(try await browser.find("button.unmerge"))
+        #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Unmerged"))
+        #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
+        try await browser.screenshot(to: Self.screenshots + "/11-unmerged.png")
+    }
+
     @Test("a form without the session's CSRF token, or a request without the cookie, changes nothing")
     func forgedRequestsChangeNothing() async throws {
         let refusing = Switch()
@@ -235,5 +307,13 @@ struct ConsoleTests {
         let accepted = try await post("/console/dead-letters/replay", replay + "&csrf=\(csrf)", cookie: cookie)
         #expect(accepted.status == 200 || accepted.status == 207)
         try await eventually { (try? await relay.deadLetterCount()) == 2 }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }

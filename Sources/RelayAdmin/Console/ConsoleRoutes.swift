@@ -16,6 +16,8 @@ struct ConsoleRoutes: Sendable {
     let sessions: ConsoleSessions
     let deadLetters: DeadLetterQueue
     let store: any InteractionStore
+    let contacts: ContactDirectory
+    let defaultRegion: String
     let maxBodyBytes: Int
     let logger: Logger
 
@@ -36,6 +38,20 @@ struct ConsoleRoutes: Sendable {
         }
         router.post("console/dead-letters/purge") { request, _ in
             try await signedInForm(request) { form, session in try await bulk(.purge, form, session) }
+        }
+        router.get("console/contacts") { request, _ in
+            try await signedIn(request) { session in try await contactSearch(request, session) }
+        }
+        router.get("console/contacts/{id}") { request, context in
+            let id = try context.parameters.require("id")
+            return try await signedIn(request) { session in try await contactPage(id: id, request, session) }
+        }
+        for change in [ContactChange.promote, .merge, .unmerge] {
+            router.post("console/contacts/\(change.rawValue)") { request, _ in
+                try await signedInForm(request) { form, session in
+                    try await changeContact(change, form, request, session)
+                }
+            }
         }
         router.get("console/deliveries") { request, _ in
             try await signedIn(request) { session in try await deliveryList(request, session) }

@@ -23,7 +23,7 @@ enum HTMLPage {
             signedIn
             ? """
             <nav><a href="/console">Overview</a> <a href="/console/dead-letters">Dead letters</a>
-            <a href="/console/deliveries">Deliveries</a>
+            <a href="/console/deliveries">Deliveries</a> <a href="/console/contacts">Contacts</a>
             <form method="post" action="/console/logout" class="inline">
             <input type="hidden" name="csrf" value="\(escape(csrfToken ?? ""))">
             <button id="logout" type="submit">Log out</button></form></nav>

@@ -79,6 +79,13 @@ public enum ContactReference: Sendable, Hashable, CustomStringConvertible {
         } else if trimmed.hasPrefix("CRM:") || trimmed.hasPrefix("ERP:") {
             guard let identifier = ContactIdentifier(kind: .external, raw: trimmed) else { return nil }
             self = .identifier(identifier)
+        } else if let colon = trimmed.firstIndex(of: ":"),
+            let platform = MessagingPlatform(rawValue: String(trimmed[..<colon]).lowercased())
+        {
+            // `whatsapp:wa-123`: a messaging id, named with its platform.
+            let messagingId = String(trimmed[trimmed.index(after: colon)...])
+            guard let identifier = ContactIdentifier(kind: .messaging(platform), raw: messagingId) else { return nil }
+            self = .identifier(identifier)
         } else if !trimmed.isEmpty {
             self = .id(trimmed)
         } else {
