@@ -50,7 +50,9 @@ struct ContactsCommand: AsyncParsableCommand {
 
     static func reference(_ text: String) throws -> ContactReference {
         guard let reference = ContactReference(parsing: text) else {
-            throw ValidationError("'\(Masking.mask(text))' is not a contact id, phone number, email or external id")
+            throw ValidationError(
+                "'\(Masking.mask(text))' is not a contact id, phone number, email, messaging id (platform:id) or external id"
+            )
         }
         return reference
     }
@@ -63,7 +65,8 @@ struct ContactsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a contact (resolved through merges).")
 
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "The contact: id, phone number, email or external id.") var contact: String
+        @Argument(help: "The contact: id, phone number, email, messaging id (whatsapp:…) or external id.") var contact:
+            String
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
@@ -396,7 +399,8 @@ struct JourneyCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "The contact: id, phone number, email or external id.") var contact: String
+    @Argument(help: "The contact: id, phone number, email, messaging id (whatsapp:…) or external id.") var contact:
+        String
     @Option(help: "At most this many interactions.") var limit = 1_000
     @Flag(help: "Print JSON for scripts.") var json = false
 
