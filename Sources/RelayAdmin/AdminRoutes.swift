@@ -11,14 +11,17 @@ struct AdminRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
     let deadLetters: DeadLetterQueue
     let sessions: ConsoleSessions
+    let rates: RateHistory
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
         HealthRoutes(app: app).register(on: router)
         // Signed in with the same token, into a session cookie: pages for a browser.
         ConsoleRoutes(
+            app: app,
             token: AdminToken(settings.token),
             sessions: sessions,
+            rates: rates,
             deadLetters: deadLetters,
             store: app.store,
             contacts: app.contacts,

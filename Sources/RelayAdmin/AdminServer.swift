@@ -46,6 +46,7 @@ public final class AdminServer: Service {
     let registry: PrometheusCollectorRegistry
     let deadLetters: DeadLetterQueue
     let logger: Logger
+    let rates = RateHistory()
     /// The bound port (or why there is none), from the server's start-up callback to whoever waits for it.
     private let bound = OneShot<Result<Int, any Error>>()
 
@@ -91,6 +92,7 @@ public final class AdminServer: Service {
             registry: registry,
             deadLetters: deadLetters,
             sessions: ConsoleSessions(),
+            rates: rates,
             logger: logger
         ).register(on: router)
         let application = Application(
@@ -104,7 +106,16 @@ public final class AdminServer: Service {
             logger: logger
         )
         do {
-            try await application.runService()
+            // The console's chart samples the relay's totals while the server runs.
+            try await withThrowingTaskGroup { group in
+                group.addTask { [app, rates] in
+                    await rates.sampleUntilCancelled {
+                        (app.pipeline.acknowledgedCount, app.dispatcher.finishedSendCount)
+                    }
+                }
+                try await application.runService()
+                group.cancelAll()
+            }
         } catch {
             bound.set(.failure(error))
             // Most often the port is taken: say which setting to change.

@@ -121,6 +121,10 @@ public final class OutboxDispatcher: Service {
     /// Entries held here now (queued or running), for tests and metrics.
     public var inHandCount: Int { state.withLock { $0.inHand.count } }
 
+    /// Sends (customer updates, webhooks) this dispatcher has finished since it started, for rates.
+    public var finishedSendCount: Int { finishedSends.load(ordering: .relaxed) }
+    private let finishedSends = Atomic<Int>(0)
+
     private func isFull(_ lane: Lane, _ state: State) -> Bool {
         state.inHandPerLane[lane, default: 0] >= settings.maxInHand
     }
@@ -329,7 +333,9 @@ public final class OutboxDispatcher: Service {
         }
         switch settlement {
         case .retry(_, let dueAt, _, _, _), .deadLetter(_, let dueAt, _, _): release(entry.id, dueAgainAt: dueAt)
-        case .finished: release(entry.id, finished: true)
+        case .finished:
+            if entry.kind == OutboxKind.delivery { finishedSends.add(1, ordering: .relaxed) }
+            release(entry.id, finished: true)
         }
     }
 

@@ -501,6 +501,10 @@ extension ConfigKeyDefinition {
                 else {
                     throw ConfigurationError(key: nil, "'\(value)' is not an http:// or https:// URL")
                 }
+                // It is printed by `config check` and logged at start: credentials go elsewhere.
+                guard url.user == nil, url.password == nil else {
+                    throw ConfigurationError(key: nil, "must not carry credentials (user:password@)")
+                }
                 configuration[keyPath: path] = value
             },
             read: { $0[keyPath: path] }

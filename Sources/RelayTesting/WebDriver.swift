@@ -28,6 +28,20 @@ public final class WebDriver: Sendable {
         self.http = http
     }
 
+    /// A browser for `body`, closed when it ends, however it ends: no chromedriver or Chromium
+    /// outlives the test.
+    public static func with<T>(_ body: (WebDriver) async throws -> T) async throws -> T {
+        let browser = try await start()
+        do {
+            let result = try await body(browser)
+            await browser.quit()
+            return result
+        } catch {
+            await browser.quit()
+            throw error
+        }
+    }
+
     /// Starts chromedriver on a free loopback port and opens a headless browser session.
     public static func start() async throws -> WebDriver {
         for path in [chromedriver, chromium] where !FileManager.default.isExecutableFile(atPath: path) {
@@ -36,7 +50,8 @@ public final class WebDriver: Sendable {
         let port = try freePort()
         let driver = ChildProcess()
         driver.executableURL = URL(fileURLWithPath: chromedriver)
-        driver.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
+        // Without --allowed-ips chromedriver listens on loopback only.
+        driver.arguments = ["--port=\(port)"]
         driver.standardOutput = FileHandle.nullDevice
         driver.standardError = FileHandle.nullDevice
         try driver.run()
@@ -69,19 +84,31 @@ public final class WebDriver: Sendable {
             guard let session = (answer as? [String: Any])?["sessionId"] as? String else {
                 throw Failure(description: "chromedriver opened no session: \(answer)")
             }
+            // A click that submits a form may return before the next page is in: finding an element
+            // waits for it (up to 15 s) rather than failing at once on a busy machine.
+            _ = try await call(http, "POST", base + "/session/\(session)/timeouts", ["implicit": 15_000])
             return WebDriver(driver: driver, base: base, session: session, http: http)
         } catch {
-            driver.terminate()
+            await stop(driver)
             http.shutdown()
             throw error
         }
     }
 
+    /// Closes the browser (its session), then chromedriver.
     public func quit() async {
         _ = try? await Self.call(http, "DELETE", base + "/session/\(session)", nil)
-        driver.terminate()
-        driver.waitUntilExit()
+        await Self.stop(driver)
         http.shutdown()
+    }
+
+    /// SIGTERM, a few seconds' grace, then SIGKILL; reaped either way. Waits with `Task.sleep`, not
+    /// on the cooperative pool's few threads.
+    private static func stop(_ driver: ChildProcess) async {
+        driver.terminate()
+        for _ in 0..<50 where driver.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
+        while driver.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     public func go(_ url: String) async throws {
@@ -90,6 +117,29 @@ public final class WebDriver: Sendable {
 
     public func currentURL() async throws -> String {
         try await command("GET", "url", nil) as? String ?? ""
+    }
+
+    /// Waits until the browser is at `url` (a submitted form's answer may still be loading).
+    public func waitForURL(_ url: String) async throws {
+        try await eventually(timeout: .seconds(15), "the browser at \(url)") {
+            (try? await self.currentURL()) == url
+        }
+    }
+
+    /// Waits until the browser is at a URL that starts with `prefix`.
+    public func waitForURL(prefix: String) async throws {
+        try await eventually(timeout: .seconds(15), "the browser under \(prefix)") {
+            (try? await self.currentURL())?.hasPrefix(prefix) == true
+        }
+    }
+
+    /// Waits until the element `css` selects shows `text` (a form's answer replacing a page that has
+    /// the same element).
+    public func waitForText(_ css: String, _ text: String) async throws {
+        try await eventually(timeout: .seconds(15), "\(css) showing \(text)") {
+            guard let element = try? await self.find(css) else { return false }
+            return (try? await self.text(element)) == text
+        }
     }
 
     public func source() async throws -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import OTel
 import Prometheus
@@ -37,9 +38,10 @@ struct RunCommand: AsyncParsableCommand {
         )
         for note in resolved.notes { logger.notice("\(note)") }
         let registry = PrometheusCollectorRegistry()
-        let tracing = try Self.tracing(configuration.tracing, logger: logger)
+        let tracing: (tracer: any Tracer, exporter: any Service)?
         let app: RelayApp
         do {
+            tracing = try Self.tracing(configuration.tracing, logger: logger)
             app = try RelayApp(
                 configuration: configuration,
                 endpoints: resolved.endpoints,
@@ -98,8 +100,12 @@ struct RunCommand: AsyncParsableCommand {
     static func tracing(
         _ settings: RelayConfiguration.Tracing,
         logger: Logger
-    ) throws -> (tracer: any Tracer, exporter: any Service)? {
+    ) throws(ConfigurationError) -> (tracer: any Tracer, exporter: any Service)? {
         guard let endpoint = settings.otlpEndpoint else { return nil }
+        if ProcessInfo.processInfo.environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" {
+            logger.notice("tracing.otlpEndpoint is set, but OTEL_SDK_DISABLED=true: no spans are made or exported")
+            return nil
+        }
         var otel = OTel.Configuration.default
         otel.serviceName = settings.serviceName
         otel.logs.enabled = false
@@ -110,7 +116,13 @@ struct RunCommand: AsyncParsableCommand {
         otel.traces.otlpExporter.endpoint = endpoint
         otel.diagnosticLogger = .custom(logger)
         otel.diagnosticLogLevel = .warning
-        let backend = try OTel.makeTracingBackend(configuration: otel)
+        let backend: (factory: any Tracer, service: any Service)
+        do {
+            let made = try OTel.makeTracingBackend(configuration: otel)
+            backend = (made.factory, made.service)
+        } catch {
+            throw ConfigurationError(key: "tracing.otlpEndpoint", "tracing cannot start: \(error)")
+        }
         logger.notice(
             "exporting traces over OTLP/HTTP",
             metadata: [LogKeys.tracingEndpoint: "\(endpoint)", LogKeys.tracingServiceName: "\(settings.serviceName)"]

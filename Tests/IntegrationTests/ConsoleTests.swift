@@ -10,7 +10,7 @@ import Synchronization
 import Testing
 
 /// The operator console in a real headless Chromium, and its forms against forged requests.
-@Suite("Operator console", .stopsRelays)
+@Suite("Operator console", .serialized, .stopsRelays)
 struct ConsoleTests {
     final class Switch: Sendable {
         let on = Atomic<Bool>(true)
@@ -41,87 +41,101 @@ struct ConsoleTests {
 
     static var screenshots: String { TestBroker.repositoryRoot + "/.screenshots/console" }
 
+    static func signIn(_ browser: WebDriver, _ base: String) async throws {
+        try await browser.go(base + "/console/login")
+        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
+        try await browser.click(try await browser.find("#sign-in"))
+        try await browser.waitForURL(base + "/console")
+    }
+
     @Test("sign in, filter by reason, open one, replay it with the count first, see it leave, sign out")
     func browserWalkThrough() async throws {
         let refusing = Switch()
         let relay = try await Self.relayWithDeadLetters(refusing: refusing)
         defer { Task { await relay.stop() } }
         let base = try await relay.adminBaseURL()
-        let browser = try await WebDriver.start()
-        defer { Task { await browser.quit() } }
+        try await WebDriver.with { browser in
 
-        // Not signed in: every page sends the browser to sign in.
-        try await browser.go(base + "/console/dead-letters")
-        #expect(try await browser.currentURL() == base + "/console/login")
+            // Not signed in: every page sends the browser to sign in.
+            try await browser.go(base + "/console/dead-letters")
+            try await browser.waitForURL(base + "/console/login")
 
-        // A wrong token is refused.
-        try await browser.type("not-the-admin-token", into: try await browser.find("#token"))
-        try await browser.click(try await browser.find("#sign-in"))
-        #expect(try await browser.text(try await browser.find("#login-error")).contains("not the admin token"))
-        try await browser.screenshot(to: Self.screenshots + "/01-sign-in-refused.png")
+            // A wrong token is refused.
+            try await browser.type("not-the-admin-token", into: try await browser.find("#token"))
+            try await browser.click(try await browser.find("#sign-in"))
+            #expect(try await browser.text(try await browser.find("#login-error")).contains("not the admin token"))
+            try await browser.screenshot(to: Self.screenshots + "/01-sign-in-refused.png")
 
-        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
-        try await browser.click(try await browser.find("#sign-in"))
-        #expect(try await browser.currentURL() == base + "/console")
-        #expect(try await browser.text(try await browser.find("#dead-letter-total")) == "3 open")
-        try await browser.screenshot(to: Self.screenshots + "/02-overview.png")
+            try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
+            try await browser.click(try await browser.find("#sign-in"))
+            try await browser.waitForURL(base + "/console")
+            // The overview reloads itself: read it whole, at once, rather than element by element.
+            let overview = try await browser.source()
+            #expect(overview.contains(#"<p id="dead-letter-total">3 open</p>"#))
+            #expect(
+                overview.contains(">connected<") && overview.contains(">consuming<") && overview.contains(">writable<")
+            )
+            #expect(overview.contains(#"<tr class="breaker"><th>platform</th><td>closed</td></tr>"#))
+            #expect(overview.contains(#"id="deliveries-waiting""#) && overview.contains(#"id="rate-chart""#))
+            try await browser.screenshot(to: Self.screenshots + "/02-overview.png")
 
-        // Filter by reason.
-        try await browser.go(base + "/console/dead-letters")
-        #expect(try await browser.findAll("tr.dead-letter").count == 3)
-        try await browser.click(try await browser.find("#reason option[value=deliveryFailed]"))
-        try await browser.click(try await browser.find("#filter"))
-        let filtered = try await browser.findAll("tr.dead-letter td.reason")
-        #expect(filtered.count == 1)
-        #expect(try await browser.text(filtered[0]) == "deliveryFailed")
-        try await browser.screenshot(to: Self.screenshots + "/03-filtered.png")
+            // Filter by reason.
+            try await browser.go(base + "/console/dead-letters")
+            #expect(try await browser.findAll("tr.dead-letter").count == 3)
+            try await browser.click(try await browser.find("#reason option[value=deliveryFailed]"))
+            try await browser.click(try await browser.find("#filter"))
+            try await browser.waitForText("#shown", "1 shown")
+            let filtered = try await browser.findAll("tr.dead-letter td.reason")
+            #expect(filtered.count == 1)
+            #expect(try await browser.text(filtered[0]) == "deliveryFailed")
+            try await browser.screenshot(to: Self.screenshots + "/03-filtered.png")
 
-        // A malformed event's page shows no personal data until revealed.
-        try await browser.go(base + "/console/dead-letters?reason=malformed")
-        var malformedPage: String?
-        for link in try await browser.findAll("tr.dead-letter td a") {
-            let id = try await browser.text(link)
-            try await browser.go(base + "/console/dead-letters/\(id)")
-            if try await browser.source().contains("missing required field") {
-                malformedPage = id
-                break
-            }
+            // A malformed event's page shows no personal data until revealed.
             try await browser.go(base + "/console/dead-letters?reason=malformed")
-        }
-        let malformedId = try #require(malformedPage)
-        let masked = try await browser.source()
-        #expect(!masked.contains("+15550190000"))
-        #expect(!masked.contains("c-bad"))
-        try await browser.screenshot(to: Self.screenshots + "/04-record-masked.png")
-        try await browser.click(try await browser.find("#reveal"))
-        #expect(try await browser.source().contains("+15550190000"))
-        #expect(try await browser.currentURL() == base + "/console/dead-letters/\(malformedId)?reveal=true")
+            var malformedPage: String?
+            // The ids first: an element of this page is gone once the browser leaves it.
+            let ids = try await browser.findAll("tr.dead-letter td a").asyncMap { try await browser.text($0) }
+            for id in ids {
+                try await browser.go(base + "/console/dead-letters/\(id)")
+                if try await browser.source().contains("missing required field") {
+                    malformedPage = id
+                    break
+                }
+            }
+            let malformedId = try #require(malformedPage)
+            let masked = try await browser.source()
+            #expect(!masked.contains("+15550190000"))
+            #expect(!masked.contains("c-bad"))
+            try await browser.screenshot(to: Self.screenshots + "/04-record-masked.png")
+            try await browser.click(try await browser.find("#reveal"))
+            try await browser.waitForURL(base + "/console/dead-letters/\(malformedId)?reveal=true")
+            #expect(try await browser.source().contains("+15550190000"))
 
-        // Replay the refused update: the count first, then the replay, and it leaves the list.
-        try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
-        try await browser.click(try await browser.find("tr.dead-letter td a"))
-        try await browser.click(try await browser.find("#replay-one"))
-        let count = try await browser.text(try await browser.find("#replay-count"))
-        #expect(count == "1 dead letter would be replayed.", "\(count)")
-        try await browser.screenshot(to: Self.screenshots + "/05-replay-count.png")
-        #expect(try await relay.deadLetterCount() == 3, "the count changed nothing")
-        refusing.on.store(false, ordering: .relaxed)
-        try await browser.click(try await browser.find("#confirm-replay"))
-        #expect(try await browser.text(try await browser.find("#replay-summary")).contains("1"))
-        try await browser.screenshot(to: Self.screenshots + "/06-replayed.png")
-        try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
-        #expect(try await browser.findAll("tr.dead-letter").isEmpty)
-        #expect(try await browser.text(try await browser.find("#shown")) == "0 shown")
-        // Replayed into the outbox: the platform now takes the update.
-        try await eventually(timeout: .seconds(15), "the replayed update accepted") {
-            relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:refused-s" }
-        }
+            // Replay the refused update: the count first, then the replay, and it leaves the list.
+            try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
+            try await browser.click(try await browser.find("tr.dead-letter td a"))
+            try await browser.click(try await browser.find("#replay-one"))
+            let count = try await browser.text(try await browser.find("#replay-count"))
+            #expect(count == "1 dead letter would be replayed.", "\(count)")
+            try await browser.screenshot(to: Self.screenshots + "/05-replay-count.png")
+            #expect(try await relay.deadLetterCount() == 3, "the count changed nothing")
+            refusing.on.store(false, ordering: .relaxed)
+            try await browser.click(try await browser.find("#confirm-replay"))
+            #expect(try await browser.text(try await browser.find("#replay-summary")).contains("1"))
+            try await browser.screenshot(to: Self.screenshots + "/06-replayed.png")
+            try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
+            #expect(try await browser.text(try await browser.find("#shown")) == "0 shown")
+            // Replayed into the outbox: the platform now takes the update.
+            try await eventually(timeout: .seconds(15), "the replayed update accepted") {
+                relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:refused-s" }
+            }
 
-        // Signed out, the console is closed again.
-        try await browser.click(try await browser.find("#logout"))
-        #expect(try await browser.currentURL() == base + "/console/login")
-        try await browser.go(base + "/console")
-        #expect(try await browser.currentURL() == base + "/console/login")
+            // Signed out, the console is closed again.
+            try await browser.click(try await browser.find("#logout"))
+            try await browser.waitForURL(base + "/console/login")
+            try await browser.go(base + "/console")
+            try await browser.waitForURL(base + "/console/login")
+        }
     }
 
     @Test(
@@ -148,35 +162,33 @@ struct ConsoleTests {
             return (try? await relay.deadLetterCount()) == 1
         }
         let base = try await relay.adminBaseURL()
-        let browser = try await WebDriver.start()
-        defer { Task { await browser.quit() } }
-        try await browser.go(base + "/console/login")
-        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
-        try await browser.click(try await browser.find("#sign-in"))
+        try await WebDriver.with { browser in
+            try await Self.signIn(browser, base)
 
-        try await browser.go(base + "/console/deliveries?state=failing")
-        let rows = try await browser.findAll("tr.delivery")
-        #expect(rows.count == 1)
-        let row = try await browser.text(try #require(rows.first))
-        #expect(row.contains("customerUpdate") && row.contains("HTTP 503") && row.contains("scheduled"))
-        #expect(!row.contains("c-busy"), "the call id is masked")
-        try await browser.screenshot(to: Self.screenshots + "/07-deliveries-failing.png")
-        busy.on.store(false, ordering: .relaxed)
-        try await browser.click(try await browser.find("button.retry"))
-        #expect(try await browser.text(try await browser.find("#retry-summary")).hasPrefix("made 1 due now"))
-        try await eventually(timeout: .seconds(15), "the retried update accepted") {
-            relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:busy-s" }
+            try await browser.go(base + "/console/deliveries?state=failing")
+            let rows = try await browser.findAll("tr.delivery")
+            #expect(rows.count == 1)
+            let row = try await browser.text(try #require(rows.first))
+            #expect(row.contains("customerUpdate") && row.contains("HTTP 503") && row.contains("scheduled"))
+            #expect(!row.contains("c-busy"), "the call id is masked")
+            try await browser.screenshot(to: Self.screenshots + "/07-deliveries-failing.png")
+            busy.on.store(false, ordering: .relaxed)
+            try await browser.click(try await browser.find("button.retry"))
+            #expect(try await browser.text(try await browser.find("#retry-summary")).hasPrefix("made 1 due now"))
+            try await eventually(timeout: .seconds(15), "the retried update accepted") {
+                relay.platform.customerUpdates.contains { $0.idempotencyKey == "customer-update:busy-s" }
+            }
+
+            // Purge: the count first, nothing gone until confirmed.
+            try await browser.go(base + "/console/dead-letters?reason=malformed")
+            try await browser.click(try await browser.find("#purge-filtered"))
+            #expect(try await browser.text(try await browser.find("#purge-count")) == "1 dead letter would be purged.")
+            #expect(try await relay.deadLetterCount() == 1)
+            try await browser.screenshot(to: Self.screenshots + "/08-purge-count.png")
+            try await browser.click(try await browser.find("#confirm-purge"))
+            #expect(try await browser.text(try await browser.find("#purge-summary")).contains("1"))
+            #expect(try await relay.deadLetterCount() == 0)
         }
-
-        // Purge: the count first, nothing gone until confirmed.
-        try await browser.go(base + "/console/dead-letters?reason=malformed")
-        try await browser.click(try await browser.find("#purge-filtered"))
-        #expect(try await browser.text(try await browser.find("#purge-count")) == "1 dead letter would be purged.")
-        #expect(try await relay.deadLetterCount() == 1)
-        try await browser.screenshot(to: Self.screenshots + "/08-purge-count.png")
-        try await browser.click(try await browser.find("#confirm-purge"))
-        #expect(try await browser.text(try await browser.find("#purge-summary")).contains("1"))
-        #expect(try await relay.deadLetterCount() == 0)
     }
 
     @Test(
@@ -212,43 +224,46 @@ struct ConsoleTests {
         ]
         try await ContactsEndToEndTests.publish(relay, day, expectAcked: day.count, oneByOne: true)
         let base = try await relay.adminBaseURL()
-        let browser = try await WebDriver.start()
-        defer { Task { await browser.quit() } }
-        try await browser.go(base + "/console/login")
-        try await browser.type(RelayHarness.testAdminToken, into: try await browser.find("#token"))
-        try await browser.click(try await browser.find("#sign-in"))
+        try await WebDriver.with { browser in
+            try await Self.signIn(browser, base)
 
-        try await browser.go(base + "/console/contacts")
-        try await browser.type("+15550102001", into: try await browser.find("#contact-query"))
-        try await browser.click(try await browser.find("#find"))
-        #expect(try await browser.currentURL().hasPrefix(base + "/console/contacts/"))
-        #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
-        var channels = try await browser.findAll("#journey td.channel")
-        #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat"])
-        let masked = try await browser.source()
-        #expect(!masked.contains("+15550102001") && !masked.contains("invoice 42"))
-        #expect(masked.contains("BILLING") && masked.contains("q-voice") && masked.contains("agent-1"))
-        try await browser.screenshot(to: Self.screenshots + "/09-contact-journey.png")
+            try await browser.go(base + "/console/contacts")
+            try await browser.type("+15550102001", into: try await browser.find("#contact-query"))
+            try await browser.click(try await browser.find("#find"))
+            try await browser.waitForURL(prefix: base + "/console/contacts/")
+            // Found by a form post: the number never reaches a URL.
+            #expect(!(try await browser.currentURL()).contains("5550102001"))
+            #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
+            var channels = try await browser.findAll("#journey td.channel")
+            #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat"])
+            let masked = try await browser.source()
+            #expect(!masked.contains("+15550102001") && !masked.contains("invoice 42"))
+            #expect(masked.contains("BILLING") && masked.contains("q-voice") && masked.contains("agent-1"))
+            try await browser.screenshot(to: Self.screenshots + "/09-contact-journey.png")
 
-        // The same person on WhatsApp, merged in: the journey holds the message too.
-        try await browser.type("whatsapp:wa-dana-1", into: try await browser.find("#absorbed"))
-        try await browser.click(try await browser.find("#merge"))
-        #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Merged"))
-        #expect(try await browser.text(try await browser.find("#interaction-count")) == "3 interactions")
-        channels = try await browser.findAll("#journey td.channel")
-        #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat", "messaging"])
-        try await browser.screenshot(to: Self.screenshots + "/10-merged.png")
+            // The same person on WhatsApp, merged in: the journey holds the message too.
+            try await browser.type("whatsapp:wa-dana-1", into: try await browser.find("#absorbed"))
+            try await browser.click(try await browser.find("#merge"))
+            #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Merged"))
+            #expect(try await browser.text(try await browser.find("#interaction-count")) == "3 interactions")
+            channels = try await browser.findAll("#journey td.channel")
+            #expect(Set(try await channels.asyncMap { try await browser.text($0) }) == ["voice", "chat", "messaging"])
+            try await browser.screenshot(to: Self.screenshots + "/10-merged.png")
 
-        // A contact merged into itself is refused, with the rule that refused it.
-        try await browser.type("+15550102001", into: try await browser.find("#absorbed"))
-        try await browser.click(try await browser.find("#merge"))
-        #expect(try await browser.text(try await browser.find("#change-refused")).contains("was refused"))
+            // A contact merged into itself is refused, with the rule that refused it.
+            try await browser.type("+15550102001", into: try await browser.find("#absorbed"))
+            try await browser.click(try await browser.find("#merge"))
+            #expect(try await browser.text(try await browser.find("#change-refused")).contains("was refused"))
 
-        try await browser.go(base + "/console/contacts?q=%2B15550102001")
-        try await browser.click(try await browser.find("button.unmerge"))
-        #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Unmerged"))
-        #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
-        try await browser.screenshot(to: Self.screenshots + "/11-unmerged.png")
+            try await browser.go(base + "/console/contacts")
+            try await browser.type("+15550102001", into: try await browser.find("#contact-query"))
+            try await browser.click(try await browser.find("#find"))
+            try await browser.waitForURL(prefix: base + "/console/contacts/")
+            try await browser.click(try await browser.find("button.unmerge"))
+            #expect(try await browser.text(try await browser.find("#notice")).hasPrefix("Unmerged"))
+            #expect(try await browser.text(try await browser.find("#interaction-count")) == "2 interactions")
+            try await browser.screenshot(to: Self.screenshots + "/11-unmerged.png")
+        }
     }
 
     @Test("a form without the session's CSRF token, or a request without the cookie, changes nothing")

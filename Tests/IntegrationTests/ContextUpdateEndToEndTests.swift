@@ -85,7 +85,8 @@ struct ContextUpdateEndToEndTests {
         #expect(relay.platform.customerUpdates.isEmpty)
 
         try await relay.publish([callStartedBody(eventId: "late-start", callId: "call-early", from: caller)])
-        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(15))
+        // Generous: in the PostgreSQL pass this runs beside a hundred relays and a headless browser.
+        let updates = try await relay.platform.waitForCustomerUpdates(count: 2, timeout: .seconds(45))
         let switched = try #require(updates.first { $0.idempotencyKey == "context-update:early" })
         #expect(switched.externalId == "CRM:500999998")
         #expect(switched.customerId == relay.expectedPhoneID(caller))

@@ -9,9 +9,11 @@ import RelayService
 /// (`whatsapp:…`) or `CRM:`/`ERP:` id; its profile, masked as the log would have it; its journey
 /// across channels with the seeds' fields; promote, merge and unmerge under the API's rules.
 extension ConsoleRoutes {
-    func contactSearch(_ request: Request, _ session: ConsoleSessions.Session) async throws -> Response {
-        let text = request.uri.queryParameters.get("q").map { String($0) } ?? ""
-        var body = searchForm(text)
+    /// The search form posted (a number or an address stays out of URLs, history and proxy logs):
+    /// found, the browser goes to the contact's page, named by its id.
+    func contactSearch(_ query: String?, _ session: ConsoleSessions.Session) async throws -> Response {
+        let text = query?.trimmingCharacters(in: .whitespaces) ?? ""
+        var body = searchForm(text, session)
         guard !text.isEmpty else {
             return Self.html(
                 .ok,
@@ -47,9 +49,10 @@ extension ConsoleRoutes {
         }
     }
 
-    private func searchForm(_ text: String) -> String {
+    private func searchForm(_ text: String, _ session: ConsoleSessions.Session) -> String {
         """
-        <form method="get" action="/console/contacts">
+        <form method="post" action="/console/contacts">
+        \(HTMLPage.hidden("csrf", session.csrfToken))
         <label>Find <input id="contact-query" name="q" value="\(HTMLPage.escape(text))" \
         placeholder="+15550100001, name@example.com, whatsapp:…, CRM:…"></label>
         <button id="find" type="submit">Find</button>
@@ -76,7 +79,7 @@ extension ConsoleRoutes {
                     title: "Contact",
                     signedIn: true,
                     csrfToken: session.csrfToken,
-                    body: searchForm("") + "<p class=\"error\">\(HTMLPage.escape(error.message))</p>"
+                    body: searchForm("", session) + "<p class=\"error\">\(HTMLPage.escape(error.message))</p>"
                 )
             )
         } catch {
@@ -97,7 +100,11 @@ extension ConsoleRoutes {
         func shown(_ text: String) -> String { reveal ? text : Masking.mask(text) }
         var fields: [(String, String)] = [
             ("id", contact.id), ("type", contact.type.rawValue), ("name", contact.name.map(shown) ?? "-"),
-            ("identifiers", contact.identifiers.map(\.description).joined(separator: ", ")),
+            (
+                "identifiers",
+                contact.identifiers.map { reveal ? "\($0.kind.name) \($0.value)" : $0.description }
+                    .joined(separator: ", ")
+            ),
             ("last interaction", contact.lastInteractionAt.map { RFC3339.format($0) } ?? "-"),
         ]
         for (key, value) in contact.attributes.sorted(by: { $0.key < $1.key }) { fields.append((key, shown(value))) }
@@ -138,10 +145,10 @@ extension ConsoleRoutes {
             <button id="promote" type="submit">Promote to curated</button></form>
             """
         let body = """
-            \(searchForm(""))
+            \(searchForm("", session))
             \(notice.map { "<p class=\"note\" id=\"notice\">\(HTMLPage.escape($0))</p>" } ?? "")
             <table id="profile">\(profile.joined())</table>
-            \(reveal ? "<p class=\"note\">Personal data shown; this view was logged.</p>" : "<p><a id=\"reveal\" href=\"/console/contacts/\(Self.pathSegment(contact.id))?reveal=true\">Reveal personal data</a> (logged)</p>")
+            \(reveal ? "<p class=\"note\">Personal data shown; this view was logged.</p>" : "<p><a id=\"reveal\" href=\"/console/contacts/\(HTMLPage.escape(Self.pathSegment(contact.id)))?reveal=true\">Reveal personal data</a> (logged)</p>")
             \(promote)
             <h2>Merges into this contact</h2>
             <ul id="merges">\(merges.joined())</ul>
@@ -189,22 +196,28 @@ extension ConsoleRoutes {
                 notice = "Unmerged: both contacts are as they were before."
             }
         } catch let error as ContactError {
-            let refused = "The \(change.rawValue) was refused: \(error.message)"
+            return refusal(change, error.message, status: error.code == .notFound ? .notFound : .conflict)
+        } catch {
+            return refusal(change, "the contacts cannot be changed now (\(error))", status: .serviceUnavailable)
+        }
+        logger.notice("contact \(change.rawValue) through the console", metadata: [LogKeys.contactId: "\(contactId)"])
+        return try await contactPage(id: contactId, request, session, notice: notice)
+
+        func refusal(_ change: ContactChange, _ why: String, status: HTTPResponse.Status) -> Response {
+            let refused = "The \(change.rawValue) was refused: \(why)"
             return Self.html(
-                error.code == .notFound ? .notFound : .conflict,
+                status,
                 HTMLPage.layout(
                     title: "Contact",
                     signedIn: true,
                     csrfToken: session.csrfToken,
                     body: """
                         <p class="error" id="change-refused">\(HTMLPage.escape(refused))</p>
-                        <p><a href="/console/contacts/\(Self.pathSegment(contactId))">Back to the contact</a></p>
+                        <p><a href="/console/contacts/\(HTMLPage.escape(Self.pathSegment(contactId)))">Back to the contact</a></p>
                         """
                 )
             )
         }
-        logger.notice("contact \(change.rawValue) through the console", metadata: [LogKeys.contactId: "\(contactId)"])
-        return try await contactPage(id: contactId, request, session, notice: notice)
     }
 
     enum ContactChange: String {

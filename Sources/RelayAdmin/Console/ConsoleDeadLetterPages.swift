@@ -9,11 +9,18 @@ import RelayStore
 /// The dead letters in the console: the table with its filter, one record, and replay or purge with
 /// the count first.
 extension ConsoleRoutes {
-    func deadLetterList(_ request: Request, _ session: ConsoleSessions.Session) async throws -> Response {
-        let query = request.uri.queryParameters
-        let reason = query.get("reason").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
-        let callId = query.get("callId").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
-        var body = filterForm(reason: reason, callId: callId)
+    /// `GET …?reason=` (a link from the overview), or the filter form posted: a call id is personal
+    /// enough to stay out of URLs, browser history and proxy logs.
+    func deadLetterList(
+        reason: String?,
+        callId: String?,
+        _ session: ConsoleSessions.Session
+    ) async throws
+        -> Response
+    {
+        let reason = reason.flatMap { $0.isEmpty ? nil : $0 }
+        let callId = callId.flatMap { $0.isEmpty ? nil : $0 }
+        var body = filterForm(reason: reason, callId: callId, session)
         let filter: DeadLetterFilter
         do {
             filter = try Self.filter(reason: reason, callId: callId, limit: 200)
@@ -80,14 +87,15 @@ extension ConsoleRoutes {
         )
     }
 
-    func filterForm(reason: String?, callId: String?) -> String {
+    func filterForm(reason: String?, callId: String?, _ session: ConsoleSessions.Session) -> String {
         let options = ([""] + DeadLetterReason.allCases.map(\.rawValue)).map { value in
             let selected = value == (reason ?? "") ? " selected" : ""
             return
                 "<option value=\"\(HTMLPage.escape(value))\"\(selected)>\(value.isEmpty ? "any reason" : HTMLPage.escape(value))</option>"
         }
         return """
-            <form method="get" action="/console/dead-letters">
+            <form method="post" action="/console/dead-letters">
+            \(HTMLPage.hidden("csrf", session.csrfToken))
             <label>Reason <select id="reason" name="reason">\(options.joined())</select></label>
             <label>Call id <input id="call-id" name="callId" value="\(HTMLPage.escape(callId ?? ""))"></label>
             <button id="filter" type="submit">Filter</button>

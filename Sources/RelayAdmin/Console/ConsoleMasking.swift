@@ -3,12 +3,19 @@ import RelayCore
 
 /// What the console shows of a payload until the operator reveals it: no more than a log line may
 /// hold. Every string in the JSON is masked (`Masking.mask`, its last characters kept) but for the
-/// fields that name kinds, times and outcomes; a payload that is not JSON shows its size only.
+/// fields that name kinds, times and outcomes, and so is every long number; a payload that is not
+/// JSON shows its size only.
 enum ConsoleMasking {
-    /// Fields whose values are never personal: kinds, times, codes, outcomes.
+    /// Fields whose values are never personal: kinds, times, codes, outcomes. Not `reason`: a context
+    /// update's reason is what an agent typed.
     static let clearFields: Set<String> = [
         "type", "eventId", "occurredAt", "timestamp", "direction", "channel", "mediaType", "disconnectType",
-        "wrapUpCode", "kind", "status", "state", "reason", "version", "topicName", "eventTime", "purpose",
+        "wrapUpCode", "kind", "status", "state", "version", "topicName", "eventTime", "purpose",
+    ]
+    /// Numbers that are counts and times, whatever their size; any other number longer than six
+    /// digits (a phone number sent as one) is masked.
+    static let clearNumbers: Set<String> = [
+        "attempts", "durationSeconds", "firstFailureAt", "lastFailureAt", "replayCount", "version", "status",
     ]
 
     static func maskedPayload(_ bytes: [UInt8]) -> String {
@@ -32,6 +39,10 @@ enum ConsoleMasking {
             return array.map { masked($0, key: key) }
         case let text as String:
             return key.map(clearFields.contains) == true ? text : Masking.mask(text)
+        case let number as NSNumber:
+            // Counts, codes and flags are short; a number long enough to be a phone number is masked.
+            let digits = number.stringValue
+            return key.map(clearNumbers.contains) == true || digits.count <= 6 ? number : Masking.mask(digits)
         default:
             return value
         }

@@ -12,8 +12,11 @@ import RelayStore
 /// Server-rendered HTML, no script; every form that changes something carries the session's CSRF
 /// token, and nothing on a page is more than a log line may hold unless the operator reveals it.
 struct ConsoleRoutes: Sendable {
+    let app: RelayApp
     let token: AdminToken
     let sessions: ConsoleSessions
+    /// Events and sends per second, for the overview's chart.
+    let rates: RateHistory
     let deadLetters: DeadLetterQueue
     let store: any InteractionStore
     let contacts: ContactDirectory
@@ -27,7 +30,18 @@ struct ConsoleRoutes: Sendable {
         router.post("console/logout") { request, _ in try await signedInForm(request) { _, _ in logout(request) } }
         router.get("console") { request, _ in try await signedIn(request) { session in try await overview(session) } }
         router.get("console/dead-letters") { request, _ in
-            try await signedIn(request) { session in try await deadLetterList(request, session) }
+            try await signedIn(request) { session in
+                try await deadLetterList(
+                    reason: request.uri.queryParameters.get("reason").map { String($0) },
+                    callId: nil,
+                    session
+                )
+            }
+        }
+        router.post("console/dead-letters") { request, _ in
+            try await signedInForm(request) { form, session in
+                try await deadLetterList(reason: form["reason"], callId: form["callId"], session)
+            }
         }
         router.get("console/dead-letters/{id}") { request, context in
             let id = try context.parameters.require("id")
@@ -40,7 +54,10 @@ struct ConsoleRoutes: Sendable {
             try await signedInForm(request) { form, session in try await bulk(.purge, form, session) }
         }
         router.get("console/contacts") { request, _ in
-            try await signedIn(request) { session in try await contactSearch(request, session) }
+            try await signedIn(request) { session in try await contactSearch(nil, session) }
+        }
+        router.post("console/contacts") { request, _ in
+            try await signedInForm(request) { form, session in try await contactSearch(form["q"], session) }
         }
         router.get("console/contacts/{id}") { request, context in
             let id = try context.parameters.require("id")
@@ -82,6 +99,8 @@ struct ConsoleRoutes: Sendable {
     private func login(_ request: Request) async throws -> Response {
         let form = try await FormBody.read(request, maxBytes: maxBodyBytes)
         guard let presented = form["token"], token.matches(presented) else {
+            // A second per wrong guess: slow enough for a guesser, unnoticed by a person who mistyped.
+            try? await Task.sleep(for: .seconds(1))
             logger.notice("console sign-in refused")
             return Self.html(.unauthorized, loginPage(error: "That is not the admin token."))
         }
@@ -170,24 +189,4 @@ struct ConsoleRoutes: Sendable {
 
     // MARK: Pages
 
-    private func overview(_ session: ConsoleSessions.Session) async throws -> Response {
-        var body = ""
-        do {
-            let summary = try await deadLetters.summary(DeadLetterFilter())
-            let rows = summary.byReason.sorted { $0.key < $1.key }.map { reason, count in
-                "<tr><td><a href=\"/console/dead-letters?reason=\(HTMLPage.escape(reason))\">\(HTMLPage.escape(reason))</a></td><td>\(count)</td></tr>"
-            }
-            body += """
-                <h2>Dead letters</h2>
-                <p id="dead-letter-total">\(summary.total) open</p>
-                <table><tr><th>reason</th><th>open</th></tr>\(rows.joined())</table>
-                """
-        } catch {
-            body += "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
-        }
-        return Self.html(
-            .ok,
-            HTMLPage.layout(title: "Overview", signedIn: true, csrfToken: session.csrfToken, body: body)
-        )
-    }
 }

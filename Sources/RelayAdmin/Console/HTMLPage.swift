@@ -18,7 +18,14 @@ enum HTMLPage {
     }
 
     /// The whole page. `body` is HTML already; `title` is text.
-    static func layout(title: String, signedIn: Bool, csrfToken: String? = nil, body: String) -> String {
+    /// - Parameter refreshSeconds: the page reloads itself this often (the overview).
+    static func layout(
+        title: String,
+        signedIn: Bool,
+        csrfToken: String? = nil,
+        refreshSeconds: Int? = nil,
+        body: String
+    ) -> String {
         let navigation =
             signedIn
             ? """
@@ -32,12 +39,13 @@ enum HTMLPage {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
+            \(refreshSeconds.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
             <title>\(escape(title)) · identity-relay</title>
             <style>
             body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #1b1b1b; }
             nav { margin-bottom: 1rem; } nav a { margin-right: 1rem; }
             table { border-collapse: collapse; } td, th { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }
-            .inline { display: inline; } .error { color: #a00; } .note { color: #555; }
+            .inline { display: inline; } .error { color: #a00; } .note { color: #555; } .good { color: #060; }
             pre { background: #f4f4f4; padding: .6rem; overflow-x: auto; }
             </style></head>
             <body>\(navigation)<h1>\(escape(title))</h1>
