@@ -12,6 +12,7 @@ struct AdminRoutes: Sendable {
     let deadLetters: DeadLetterQueue
     let sessions: ConsoleSessions
     let rates: RateHistory
+    let jobs: ConsoleJobs
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
@@ -22,6 +23,7 @@ struct AdminRoutes: Sendable {
             token: AdminToken(settings.token),
             sessions: sessions,
             rates: rates,
+            jobs: jobs,
             deadLetters: deadLetters,
             store: app.store,
             contacts: app.contacts,

@@ -93,6 +93,7 @@ public final class AdminServer: Service {
             deadLetters: deadLetters,
             sessions: ConsoleSessions(),
             rates: rates,
+            jobs: ConsoleJobs(),
             logger: logger
         ).register(on: router)
         let application = Application(

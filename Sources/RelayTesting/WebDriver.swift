@@ -2,6 +2,7 @@ public import Foundation
 import Glibc
 import Logging
 import RelayHTTP
+import Synchronization
 
 /// A headless Chromium driven over W3C WebDriver (Debian's `chromium` and `chromium-driver`), from
 /// Swift over HTTP: enough of the protocol for the console's browser tests. A missing browser or
@@ -136,10 +137,32 @@ public final class WebDriver: Sendable {
     /// Waits until the element `css` selects shows `text` (a form's answer replacing a page that has
     /// the same element).
     public func waitForText(_ css: String, _ text: String) async throws {
-        try await eventually(timeout: .seconds(15), "\(css) showing \(text)") {
-            guard let element = try? await self.find(css) else { return false }
-            return (try? await self.text(element)) == text
+        _ = try await waitForText(css) { $0 == text }
+    }
+
+    /// Waits until the element `css` selects is on the page with a text `accept` takes (on a page that
+    /// reloads itself, say), and returns that text.
+    public func waitForText(
+        _ css: String,
+        timeout: Duration = .seconds(30),
+        _ accept: @escaping @Sendable (String) -> Bool
+    )
+        async throws -> String
+    {
+        let seen = Mutex<String?>(nil)
+        try await eventually(timeout: timeout, "\(css) on the page") {
+            guard let element = try? await self.findNow(css), let text = try? await self.text(element), accept(text)
+            else { return false }
+            seen.withLock { $0 = text }
+            return true
         }
+        return seen.withLock { $0 } ?? ""
+    }
+
+    /// `find` without the implicit wait's grace: nil when the element is not there now.
+    private func findNow(_ css: String) async throws -> String? {
+        let answer = try await command("POST", "elements", ["using": "css selector", "value": css])
+        return (answer as? [[String: Any]])?.first?[Self.elementKey] as? String
     }
 
     public func source() async throws -> String {

@@ -210,33 +210,39 @@ extension ConsoleRoutes {
                 "<p class=\"error\">Choose a reason, a call or a dead letter first; the console never does this to every dead letter at once.</p>"
             )
         }
+        let deadLetters = self.deadLetters
+        if confirmed {
+            // Confirmed: it runs in the background, and the browser follows it on the job's page.
+            let logger = self.logger
+            let job = jobs.start(operation) { progress in
+                let report: DeadLetterReport
+                switch operation {
+                case .replay:
+                    report = try await deadLetters.replay(filter, progress: progress)
+                default:
+                    report = try await deadLetters.purge(filter, progress: progress)
+                }
+                logger.notice(
+                    "dead letters \(operation.rawValue) through the console",
+                    metadata: [
+                        LogKeys.deadLetterSucceeded: "\(report.succeeded)",
+                        LogKeys.deadLetterFailed: "\(report.failed)",
+                    ]
+                )
+                return report
+            }
+            return Response(status: .seeOther, headers: [.location: "/console/jobs/\(job)"])
+        }
         let report: DeadLetterReport
         do {
             switch operation {
-            case .replay:
-                report = try await deadLetters.replay(filter, dryRun: !confirmed, rate: nil, resetAttempts: false)
-            default:
-                report = try await deadLetters.purge(filter, dryRun: !confirmed)
+            case .replay: report = try await deadLetters.replay(filter, dryRun: true)
+            default: report = try await deadLetters.purge(filter, dryRun: true)
             }
         } catch {
             return page(
                 .serviceUnavailable,
                 "<p class=\"error\">Nothing changed: \(HTMLPage.escape(error.message))</p>"
-            )
-        }
-        if confirmed {
-            logger.notice(
-                "dead letters \(operation.rawValue) through the console",
-                metadata: [
-                    LogKeys.deadLetterSucceeded: "\(report.succeeded)", LogKeys.deadLetterFailed: "\(report.failed)",
-                ]
-            )
-            return page(
-                report.hasFailures ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,
-                """
-                <p id="\(verb)-summary">\(HTMLPage.escape(report.summary))</p>
-                <p><a href="/console/dead-letters">Back to the dead letters</a></p>
-                """
             )
         }
         let wouldBe = report.outcomes.count(where: \.isWouldBe)
@@ -254,6 +260,51 @@ extension ConsoleRoutes {
             <a href="/console/dead-letters">Cancel</a>
             </form>
             """
+        )
+    }
+
+    /// A bulk action's page: its progress while it runs (the page reloads itself), then its summary.
+    func jobPage(id: String, _ session: ConsoleSessions.Session) -> Response {
+        guard let job = jobs.job(id) else {
+            return Self.html(
+                .notFound,
+                HTMLPage.layout(
+                    title: "Job",
+                    signedIn: true,
+                    csrfToken: session.csrfToken,
+                    body: "<p class=\"error\">No such job: the relay may have restarted since.</p>"
+                )
+            )
+        }
+        let verb = job.operation == .replay ? "replay" : "purge"
+        let title = job.operation == .replay ? "Replay" : "Purge"
+        let body: String
+        if let report = job.report {
+            body = """
+                <p id="\(verb)-summary">\(HTMLPage.escape(report.summary))</p>
+                <p><a href="/console/dead-letters">Back to the dead letters</a></p>
+                """
+        } else if let failure = job.failure {
+            body = """
+                <p class="error" id="\(verb)-failed">Stopped: \(HTMLPage.escape(failure)). What was done before stays done.</p>
+                <p><a href="/console/dead-letters">Back to the dead letters</a></p>
+                """
+        } else {
+            let done =
+                job.progress.map {
+                    "\($0.done) of \($0.total) done, \($0.succeeded) \($0.operation == .replay ? "replayed" : "purged"), \($0.failed) failed"
+                } ?? "starting"
+            body = "<p id=\"\(verb)-progress\">\(HTMLPage.escape(done))…</p>"
+        }
+        return Self.html(
+            job.report?.hasFailures == true ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,
+            HTMLPage.layout(
+                title: title,
+                signedIn: true,
+                csrfToken: session.csrfToken,
+                refreshSeconds: job.isFinished ? nil : 1,
+                body: body
+            )
         )
     }
 }

@@ -17,6 +17,8 @@ struct ConsoleRoutes: Sendable {
     let sessions: ConsoleSessions
     /// Events and sends per second, for the overview's chart.
     let rates: RateHistory
+    /// Bulk actions running or done, for their pages.
+    let jobs: ConsoleJobs
     let deadLetters: DeadLetterQueue
     let store: any InteractionStore
     let contacts: ContactDirectory
@@ -69,6 +71,10 @@ struct ConsoleRoutes: Sendable {
                     try await changeContact(change, form, request, session)
                 }
             }
+        }
+        router.get("console/jobs/{id}") { request, context in
+            let id = try context.parameters.require("id")
+            return try await signedIn(request) { session in jobPage(id: id, session) }
         }
         router.get("console/deliveries") { request, _ in
             try await signedIn(request) { session in try await deliveryList(request, session) }
