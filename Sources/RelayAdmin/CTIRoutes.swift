@@ -91,7 +91,11 @@ struct CTIRoutes: Sendable {
                 ContextUpdate(newExternalId: externalId.description, reason: body.reason, agentId: body.agentId)
             )
         )
-        switch try await app.pipeline.submit(event) {
+        // The agent desktop's trace, if it sent one, goes on through the update it causes.
+        let traceHeaders = ["traceparent", "tracestate"].reduce(into: [String: String]()) { headers, name in
+            if let field = HTTPField.Name(name), let value = request.headers[field] { headers[name] = value }
+        }
+        switch try await app.pipeline.submit(event, traceHeaders: traceHeaders) {
         case .accepted:
             logger.info(
                 "context update accepted by the admin API",

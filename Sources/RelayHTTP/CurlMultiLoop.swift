@@ -37,6 +37,8 @@ final class CurlMultiLoop: Sendable {
     let logger: Logger
     private let mailbox: Mutex<Mailbox>
     private let started = Atomic<Bool>(false)
+    /// The loop thread's kernel id once it runs (Linux), so a test can find this client's thread.
+    let kernelThreadID = Atomic<Int>(0)
 
     init(configuration: CurlHTTPClient.Configuration, logger: Logger) {
         CurlGlobal.ensureInitialized()
@@ -65,7 +67,10 @@ final class CurlMultiLoop: Sendable {
         started.store(true, ordering: .releasing)
         guard let multi else { return }
         // A thread of its own: `curl_multi_poll` blocks.
-        NamedThread.start(name: "curl-multi") { [self] in CurlMultiRunner(loop: self, multi: multi).run() }
+        NamedThread.start(name: "curl-multi") { [self] in
+            kernelThreadID.store(NamedThread.currentKernelID() ?? 0, ordering: .releasing)
+            CurlMultiRunner(loop: self, multi: multi).run()
+        }
     }
 
     // MARK: callers' side

@@ -220,9 +220,14 @@ public final class EventPipeline: Service {
 
     /// An event that comes from the admin API rather than the broker (an agent's update-context): the
     /// same correlation, commit and outbox as a consumed event, answered to the caller instead of acked.
-    public func submit(_ event: PlatformEvent) async throws -> Submission {
+    /// - Parameter traceHeaders: the request's headers, for a trace its caller started to continue.
+    public func submit(_ event: PlatformEvent, traceHeaders: [String: String] = [:]) async throws -> Submission {
         metrics.eventConsumed(type: event.type.rawValue)
-        let span = tracer.startSpan("submit \(event.type.rawValue)", context: .topLevel, ofKind: .server)
+        let span = tracer.startSpan(
+            "submit \(event.type.rawValue)",
+            context: tracer.context(carriedBy: traceHeaders),
+            ofKind: .server
+        )
         defer { span.end() }
         let committed: Committed
         do {

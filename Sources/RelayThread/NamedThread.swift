@@ -14,6 +14,20 @@ public enum NamedThread {
         thread.start()
     }
 
+    /// The calling thread's kernel id (Linux: what `/proc/self/task/<id>` names), for tests and
+    /// diagnostics; nil elsewhere.
+    public static func currentKernelID() -> Int? {
+        #if os(Linux)
+        // /proc/thread-self is a link to <pid>/task/<tid>.
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") else {
+            return nil
+        }
+        return target.split(separator: "/").last.flatMap { Int($0) }
+        #else
+        return nil
+        #endif
+    }
+
     /// Foundation's `Thread.name` does not reach the kernel on Linux, and Glibc's module map hides
     /// `pthread_setname_np` (it needs `_GNU_SOURCE`); the calling thread's `comm` file takes the name.
     static func nameCurrentThread(_ name: String) {

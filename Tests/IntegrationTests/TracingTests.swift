@@ -3,6 +3,7 @@ import InMemoryTracing
 import Logging
 import RelayAMQP
 import RelayCore
+import RelayHTTP
 import RelayService
 import RelaySimulator
 import RelayTesting
@@ -166,6 +167,45 @@ struct TracingTests {
         #expect(byId[post.spanContext.parentSpanID ?? ""]?.kind == .consumer)
         let sent = requests.all.filter { $0.method == "POST" }.compactMap(\.traceparent)
         #expect(sent.contains("00-\(Self.incomingTrace)-\(post.spanID)-01"))
+    }
+
+    @Test("an agent's update-context through the admin API continues the desktop's trace to the PUT it causes")
+    func updateContextContinuesTheTrace() async throws {
+        let tracer = W3CInMemoryTracer()
+        let requests = Requests()
+        let relay = try await RelayHarness.start(
+            platformBehaviour: requests.behaviour(),
+            enrichment: true,
+            admin: true,
+            tracer: tracer
+        )
+        defer { Task { await relay.stop() } }
+        relay.platform.addCRMContact(phone: "+15550100999", .init(contactId: "500999999", name: "Acme Corp"))
+        try await relay.publish([callStartedBody(eventId: "cti-s", callId: "cti-call", from: "+15550100502")])
+        _ = try await relay.platform.waitForCustomerUpdates(count: 1, timeout: .seconds(15))
+        let answer = try await AdminAPITests().call(
+            relay,
+            "POST",
+            "/api/v1/genesys/update-context",
+            body: #"{"callId":"cti-call","newExternalId":"CRM:500999999","reason":"Agent Verified Account Switch"}"#,
+            headers: [
+                (name: "traceparent", value: Self.incomingTraceparent), (name: "Idempotency-Key", value: "cti-1"),
+            ]
+        )
+        #expect(answer.status == 202)
+        try await eventually(timeout: .seconds(15)) {
+            relay.platform.customerUpdates.contains { $0.idempotencyKey == "context-update:admin:cti-1" }
+        }
+        let spans = tracer.spans.finishedSpans
+        let submitted = try #require(spans.first { $0.operationName == "submit contextUpdate" })
+        #expect(submitted.traceID == Self.incomingTrace)
+        #expect(submitted.spanContext.parentSpanID == Self.incomingSpan)
+        // The switch is validated by a lookup, whose update then goes out: all in the desktop's trace.
+        try await eventually {
+            tracer.spans.finishedSpans.contains { $0.operationName == "PUT" && $0.traceID == Self.incomingTrace }
+        }
+        let sent = requests.all.filter { $0.method == "PUT" }.compactMap(\.traceparent)
+        #expect(sent.contains { $0.hasPrefix("00-\(Self.incomingTrace)-") })
     }
 
     @Test("`run` with tracing.otlpEndpoint set exports its spans over OTLP/HTTP, in the incoming trace")
