@@ -89,6 +89,10 @@ struct ConsoleTests {
             #expect(filtered.count == 1)
             #expect(try await browser.text(filtered[0]) == "deliveryFailed")
             try await browser.screenshot(to: Self.screenshots + "/03-filtered.png")
+            // A time window: all three are from the last minutes, none from before an hour ago.
+            try await browser.type("1h", into: try await browser.find("#until"))
+            try await browser.click(try await browser.find("#filter"))
+            try await browser.waitForText("#shown", "0 shown")
 
             // A malformed event's page shows no personal data until revealed.
             try await browser.go(base + "/console/dead-letters?reason=malformed")
@@ -114,6 +118,9 @@ struct ConsoleTests {
             // Replay the refused update: the count first, then the replay, and it leaves the list.
             try await browser.go(base + "/console/dead-letters?reason=deliveryFailed")
             try await browser.click(try await browser.find("tr.dead-letter td a"))
+            try await browser.waitForURL(prefix: base + "/console/dead-letters/dl_")
+            let record = try await browser.source()
+            #expect(record.contains("(last status 400)") && record.contains("/api/v2/customers/"))
             try await browser.click(try await browser.find("#replay-one"))
             let count = try await browser.text(try await browser.find("#replay-count"))
             #expect(count == "1 dead letter would be replayed.", "\(count)")

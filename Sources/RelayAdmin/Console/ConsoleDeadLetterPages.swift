@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import RelayAMQP
 import RelayCore
 import RelayService
 import RelayStore
@@ -11,19 +12,11 @@ import RelayStore
 extension ConsoleRoutes {
     /// `GET …?reason=` (a link from the overview), or the filter form posted: a call id is personal
     /// enough to stay out of URLs, browser history and proxy logs.
-    func deadLetterList(
-        reason: String?,
-        callId: String?,
-        _ session: ConsoleSessions.Session
-    ) async throws
-        -> Response
-    {
-        let reason = reason.flatMap { $0.isEmpty ? nil : $0 }
-        let callId = callId.flatMap { $0.isEmpty ? nil : $0 }
-        var body = filterForm(reason: reason, callId: callId, session)
+    func deadLetterList(_ selection: Selection, _ session: ConsoleSessions.Session) async throws -> Response {
+        var body = filterForm(selection, session)
         let filter: DeadLetterFilter
         do {
-            filter = try Self.filter(reason: reason, callId: callId, limit: 200)
+            filter = try Self.filter(selection, limit: 200)
         } catch {
             body += "<p class=\"error\">\(HTMLPage.escape("\(error)"))</p>"
             return Self.html(
@@ -55,8 +48,7 @@ extension ConsoleRoutes {
             <p id="shown">\(letters.count) shown</p>
             <table><tr><th>id</th><th>reason</th><th>age</th><th>call</th><th>last error</th></tr>\(rows.joined())</table>
             <form method="post" action="/console/dead-letters/replay">
-            \(HTMLPage.hidden("csrf", session.csrfToken))\(HTMLPage.hidden("reason", reason ?? ""))\
-            \(HTMLPage.hidden("callId", callId ?? ""))
+            \(HTMLPage.hidden("csrf", session.csrfToken))\(selection.hiddenFields)
             <button id="replay-filtered" type="submit">Replay these…</button>
             <button id="purge-filtered" type="submit" formaction="/console/dead-letters/purge">Purge these…</button>
             </form>
@@ -68,28 +60,21 @@ extension ConsoleRoutes {
     }
 
     /// The console's selections, checked as the CLI's and the API's are.
-    static func filter(
-        reason: String?,
-        callId: String?,
-        ids: [String] = [],
-        limit: Int? = nil
-    ) throws
-        -> DeadLetterFilter
-    {
+    static func filter(_ selection: Selection, limit: Int? = nil) throws -> DeadLetterFilter {
         try DeadLetterFilter(
-            checkingReasons: reason.map { [$0] } ?? [],
-            since: nil,
-            until: nil,
-            callId: callId,
-            ids: ids,
+            checkingReasons: selection.reason.map { [$0] } ?? [],
+            since: selection.since,
+            until: selection.until,
+            callId: selection.callId,
+            ids: selection.ids,
             limit: limit,
             now: Date()
         )
     }
 
-    func filterForm(reason: String?, callId: String?, _ session: ConsoleSessions.Session) -> String {
+    func filterForm(_ selection: Selection, _ session: ConsoleSessions.Session) -> String {
         let options = ([""] + DeadLetterReason.allCases.map(\.rawValue)).map { value in
-            let selected = value == (reason ?? "") ? " selected" : ""
+            let selected = value == (selection.reason ?? "") ? " selected" : ""
             return
                 "<option value=\"\(HTMLPage.escape(value))\"\(selected)>\(value.isEmpty ? "any reason" : HTMLPage.escape(value))</option>"
         }
@@ -97,7 +82,11 @@ extension ConsoleRoutes {
             <form method="post" action="/console/dead-letters">
             \(HTMLPage.hidden("csrf", session.csrfToken))
             <label>Reason <select id="reason" name="reason">\(options.joined())</select></label>
-            <label>Call id <input id="call-id" name="callId" value="\(HTMLPage.escape(callId ?? ""))"></label>
+            <label>Call id <input id="call-id" name="callId" value="\(HTMLPage.escape(selection.callId ?? ""))"></label>
+            <label>Since <input id="since" name="since" size="12" placeholder="2h, 2026-05-01" \
+            value="\(HTMLPage.escape(selection.since ?? ""))"></label>
+            <label>Until <input id="until" name="until" size="12" placeholder="30m, RFC 3339" \
+            value="\(HTMLPage.escape(selection.until ?? ""))"></label>
             <button id="filter" type="submit">Filter</button>
             </form>
             """
@@ -143,7 +132,7 @@ extension ConsoleRoutes {
             )
         }
         func time(_ date: Date?) -> String { date.map { RFC3339.format($0) } ?? "unknown" }
-        let fields: [(String, String)] = [
+        var fields: [(String, String)] = [
             ("id", letter.id), ("reason", letter.reason), ("state", letter.state.rawValue),
             ("call id", reveal ? (letter.callId ?? "-") : (letter.callId.map { Masking.mask($0) } ?? "-")),
             ("event type", letter.eventType ?? "-"), ("event id", letter.eventId ?? "-"),
@@ -152,6 +141,21 @@ extension ConsoleRoutes {
             ("last error", letter.lastError),
             ("replayable", letter.isReplayable ? "yes" : "no: \(letter.notReplayableReason ?? "")"),
         ]
+        if let target = letter.target {
+            // The path ends in the customer's external id: masked as the log masks it.
+            let url = reveal ? target.url : Self.maskingLastPathSegment(target.url)
+            fields.append(
+                ("target", "\(target.method) \(url)" + (target.lastStatus.map { " (last status \($0))" } ?? ""))
+            )
+        }
+        if letter.copies > 1 { fields.append(("copies", "\(letter.copies) messages carried this id")) }
+        if letter.state != .open, let note = letter.note { fields.append(("note", note)) }
+        // What the broker wrote when it dead-lettered the message itself: its death history.
+        for (name, value) in letter.headers.sorted(by: { $0.key < $1.key })
+        where ["x-death", "x-first-death-", "x-last-death-", "x-delivery-count"].contains(where: { name.hasPrefix($0) })
+        {
+            fields.append((name, value.description))
+        }
         let rows = fields.map { "<tr><th>\(HTMLPage.escape($0.0))</th><td>\(HTMLPage.escape($0.1))</td></tr>" }
         let payload: String
         if letter.payloadIsSealed {
@@ -185,9 +189,7 @@ extension ConsoleRoutes {
         _ form: FormBody,
         _ session: ConsoleSessions.Session
     ) async throws -> Response {
-        let ids = form.all("id").filter { !$0.isEmpty }
-        let reason = form["reason"].flatMap { $0.isEmpty ? nil : $0 }
-        let callId = form["callId"].flatMap { $0.isEmpty ? nil : $0 }
+        let selection = Selection(form)
         let confirmed = form["confirm"] == "yes"
         let verb = operation == .replay ? "replay" : "purge"
         let title = operation == .replay ? "Replay" : "Purge"
@@ -200,7 +202,7 @@ extension ConsoleRoutes {
         }
         let filter: DeadLetterFilter
         do {
-            filter = try Self.filter(reason: reason, callId: callId, ids: ids)
+            filter = try Self.filter(selection)
         } catch {
             return page(.badRequest, "<p class=\"error\">\(HTMLPage.escape("\(error)"))</p>")
         }
@@ -246,9 +248,7 @@ extension ConsoleRoutes {
             )
         }
         let wouldBe = report.outcomes.count(where: \.isWouldBe)
-        let carried =
-            ids.map { HTMLPage.hidden("id", $0) }.joined() + HTMLPage.hidden("reason", reason ?? "")
-            + HTMLPage.hidden("callId", callId ?? "")
+        let carried = selection.hiddenFields
         return page(
             .ok,
             """
@@ -306,5 +306,41 @@ extension ConsoleRoutes {
                 body: body
             )
         )
+    }
+
+    /// What the operator selected: the filter's fields, or the ids of the records named; carried from
+    /// the table to the count and from the count to the confirmation in hidden fields, never in a URL.
+    struct Selection: Sendable {
+        var reason: String?
+        var callId: String?
+        var since: String?
+        var until: String?
+        var ids: [String] = []
+
+        init(reason: String? = nil, callId: String? = nil, since: String? = nil, until: String? = nil) {
+            func given(_ text: String?) -> String? {
+                text.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            self.reason = given(reason)
+            self.callId = given(callId)
+            self.since = given(since)
+            self.until = given(until)
+        }
+
+        init(_ form: FormBody) {
+            self.init(reason: form["reason"], callId: form["callId"], since: form["since"], until: form["until"])
+            ids = form.all("id").filter { !$0.isEmpty }
+        }
+
+        var hiddenFields: String {
+            ids.map { HTMLPage.hidden("id", $0) }.joined() + HTMLPage.hidden("reason", reason ?? "")
+                + HTMLPage.hidden("callId", callId ?? "") + HTMLPage.hidden("since", since ?? "")
+                + HTMLPage.hidden("until", until ?? "")
+        }
+    }
+
+    static func maskingLastPathSegment(_ url: String) -> String {
+        guard let slash = url.lastIndex(of: "/"), url.index(after: slash) < url.endIndex else { return url }
+        return String(url[...slash]) + Masking.mask(String(url[url.index(after: slash)...]))
     }
 }

@@ -34,15 +34,14 @@ struct ConsoleRoutes: Sendable {
         router.get("console/dead-letters") { request, _ in
             try await signedIn(request) { session in
                 try await deadLetterList(
-                    reason: request.uri.queryParameters.get("reason").map { String($0) },
-                    callId: nil,
+                    Selection(reason: request.uri.queryParameters.get("reason").map { String($0) }),
                     session
                 )
             }
         }
         router.post("console/dead-letters") { request, _ in
             try await signedInForm(request) { form, session in
-                try await deadLetterList(reason: form["reason"], callId: form["callId"], session)
+                try await deadLetterList(Selection(form), session)
             }
         }
         router.get("console/dead-letters/{id}") { request, context in
