@@ -15,18 +15,12 @@ extension ConsoleRoutes {
         let text = query?.trimmingCharacters(in: .whitespaces) ?? ""
         var body = searchForm(text, session)
         guard !text.isEmpty else {
-            return Self.html(
-                .ok,
-                HTMLPage.layout(title: "Contacts", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.ok, title: "Contacts", session: session, body: body)
         }
         guard let reference = ContactReference(parsing: text, defaultRegion: defaultRegion) else {
             body +=
                 "<p class=\"error\" id=\"search-error\">Give a number (+…), an email, a messaging id (whatsapp:…), a CRM:/ERP: id or a contact id.</p>"
-            return Self.html(
-                .badRequest,
-                HTMLPage.layout(title: "Contacts", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.badRequest, title: "Contacts", session: session, body: body)
         }
         do {
             let contact = try await contacts.show(reference)
@@ -36,16 +30,10 @@ extension ConsoleRoutes {
             )
         } catch let error as ContactError where error.code == .notFound {
             body += "<p class=\"error\" id=\"search-error\">No contact has this identifier.</p>"
-            return Self.html(
-                .notFound,
-                HTMLPage.layout(title: "Contacts", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.notFound, title: "Contacts", session: session, body: body)
         } catch {
             body += "<p class=\"error\">The contacts cannot be read: \(HTMLPage.escape("\(error)"))</p>"
-            return Self.html(
-                .serviceUnavailable,
-                HTMLPage.layout(title: "Contacts", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.serviceUnavailable, title: "Contacts", session: session, body: body)
         }
     }
 
@@ -73,24 +61,18 @@ extension ConsoleRoutes {
         do {
             journey = try await contacts.journey(.id(id), limit: 200)
         } catch let error as ContactError {
-            return Self.html(
+            return Self.page(
                 .notFound,
-                HTMLPage.layout(
-                    title: "Contact",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: searchForm("", session) + "<p class=\"error\">\(HTMLPage.escape(error.message))</p>"
-                )
+                title: "Contact",
+                session: session,
+                body: searchForm("", session) + "<p class=\"error\">\(HTMLPage.escape(error.message))</p>"
             )
         } catch {
-            return Self.html(
+            return Self.page(
                 .serviceUnavailable,
-                HTMLPage.layout(
-                    title: "Contact",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: "<p class=\"error\">The contacts cannot be read: \(HTMLPage.escape("\(error)"))</p>"
-                )
+                title: "Contact",
+                session: session,
+                body: "<p class=\"error\">The contacts cannot be read: \(HTMLPage.escape("\(error)"))</p>"
             )
         }
         if reveal {
@@ -162,10 +144,7 @@ extension ConsoleRoutes {
             <table id="journey"><tr><th>channel</th><th>when</th><th>direction</th><th>queue</th><th>agent</th>\
             <th>wrap-up</th><th>status</th><th>duration</th><th>interaction</th><th>notes</th></tr>\(rows.joined())</table>
             """
-        return Self.html(
-            .ok,
-            HTMLPage.layout(title: "Contact", signedIn: true, csrfToken: session.csrfToken, body: body)
-        )
+        return Self.page(.ok, title: "Contact", session: session, body: body)
     }
 
     func changeContact(
@@ -205,17 +184,14 @@ extension ConsoleRoutes {
 
         func refusal(_ change: ContactChange, _ why: String, status: HTTPResponse.Status) -> Response {
             let refused = "The \(change.rawValue) was refused: \(why)"
-            return Self.html(
+            return Self.page(
                 status,
-                HTMLPage.layout(
-                    title: "Contact",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: """
-                        <p class="error" id="change-refused">\(HTMLPage.escape(refused))</p>
-                        <p><a href="/console/contacts/\(HTMLPage.escape(Self.pathSegment(contactId)))">Back to the contact</a></p>
-                        """
-                )
+                title: "Contact",
+                session: session,
+                body: """
+                    <p class="error" id="change-refused">\(HTMLPage.escape(refused))</p>
+                    <p><a href="/console/contacts/\(HTMLPage.escape(Self.pathSegment(contactId)))">Back to the contact</a></p>
+                    """
             )
         }
     }

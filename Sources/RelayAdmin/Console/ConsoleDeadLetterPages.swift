@@ -19,20 +19,14 @@ extension ConsoleRoutes {
             filter = try Self.filter(selection, limit: 200)
         } catch {
             body += "<p class=\"error\">\(HTMLPage.escape("\(error)"))</p>"
-            return Self.html(
-                .badRequest,
-                HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.badRequest, title: "Dead letters", session: session, body: body)
         }
         let letters: [DeadLetter]
         do {
             letters = try await deadLetters.list(filter).letters
         } catch {
             body += "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
-            return Self.html(
-                .serviceUnavailable,
-                HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.serviceUnavailable, title: "Dead letters", session: session, body: body)
         }
         let now = Date()
         let rows = letters.map { letter in
@@ -53,10 +47,7 @@ extension ConsoleRoutes {
             <button id="purge-filtered" type="submit" formaction="/console/dead-letters/purge">Purge these…</button>
             </form>
             """
-        return Self.html(
-            .ok,
-            HTMLPage.layout(title: "Dead letters", signedIn: true, csrfToken: session.csrfToken, body: body)
-        )
+        return Self.page(.ok, title: "Dead letters", session: session, body: body)
     }
 
     /// The console's selections, checked as the CLI's and the API's are.
@@ -104,25 +95,19 @@ extension ConsoleRoutes {
         do {
             found = try await deadLetters.letter(id: id)
         } catch {
-            return Self.html(
+            return Self.page(
                 .serviceUnavailable,
-                HTMLPage.layout(
-                    title: "Dead letter",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
-                )
+                title: "Dead letter",
+                session: session,
+                body: "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
             )
         }
         guard let letter = found else {
-            return Self.html(
+            return Self.page(
                 .notFound,
-                HTMLPage.layout(
-                    title: "Dead letter",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: "<p class=\"error\">No dead letter has this id.</p>"
-                )
+                title: "Dead letter",
+                session: session,
+                body: "<p class=\"error\">No dead letter has this id.</p>"
             )
         }
         if reveal {
@@ -143,7 +128,7 @@ extension ConsoleRoutes {
         ]
         if let target = letter.target {
             // The path ends in the customer's external id: masked as the log masks it.
-            let url = reveal ? target.url : Self.maskingLastPathSegment(target.url)
+            let url = reveal ? target.url : DeadLetterText.maskingLastPathComponent(target.url)
             fields.append(
                 ("target", "\(target.method) \(url)" + (target.lastStatus.map { " (last status \($0))" } ?? ""))
             )
@@ -152,8 +137,7 @@ extension ConsoleRoutes {
         if letter.state != .open, let note = letter.note { fields.append(("note", note)) }
         // What the broker wrote when it dead-lettered the message itself: its death history.
         for (name, value) in letter.headers.sorted(by: { $0.key < $1.key })
-        where ["x-death", "x-first-death-", "x-last-death-", "x-delivery-count"].contains(where: { name.hasPrefix($0) })
-        {
+        where DeadLetter.brokerHeaderPrefixes.contains(where: { name.hasPrefix($0) }) {
             fields.append((name, value.description))
         }
         let rows = fields.map { "<tr><th>\(HTMLPage.escape($0.0))</th><td>\(HTMLPage.escape($0.1))</td></tr>" }
@@ -176,10 +160,7 @@ extension ConsoleRoutes {
             <button id="purge-one" type="submit" formaction="/console/dead-letters/purge">Purge…</button>
             </form>
             """
-        return Self.html(
-            .ok,
-            HTMLPage.layout(title: "Dead letter", signedIn: true, csrfToken: session.csrfToken, body: body)
-        )
+        return Self.page(.ok, title: "Dead letter", session: session, body: body)
     }
 
     /// Replay or purge in two steps: the count first (a dry run), then, confirmed, the operation and
@@ -195,10 +176,7 @@ extension ConsoleRoutes {
         let title = operation == .replay ? "Replay" : "Purge"
         let done = operation == .replay ? "replayed" : "purged"
         func page(_ status: HTTPResponse.Status, _ body: String) -> Response {
-            Self.html(
-                status,
-                HTMLPage.layout(title: title, signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            Self.page(status, title: title, session: session, body: body)
         }
         let filter: DeadLetterFilter
         do {
@@ -266,14 +244,11 @@ extension ConsoleRoutes {
     /// A bulk action's page: its progress while it runs (the page reloads itself), then its summary.
     func jobPage(id: String, _ session: ConsoleSessions.Session) -> Response {
         guard let job = jobs.job(id) else {
-            return Self.html(
+            return Self.page(
                 .notFound,
-                HTMLPage.layout(
-                    title: "Job",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body: "<p class=\"error\">No such job: the relay may have restarted since.</p>"
-                )
+                title: "Job",
+                session: session,
+                body: "<p class=\"error\">No such job: the relay may have restarted since.</p>"
             )
         }
         let verb = job.operation == .replay ? "replay" : "purge"
@@ -296,15 +271,12 @@ extension ConsoleRoutes {
                 } ?? "starting"
             body = "<p id=\"\(verb)-progress\">\(HTMLPage.escape(done))…</p>"
         }
-        return Self.html(
+        return Self.page(
             job.report?.hasFailures == true ? HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status") : .ok,
-            HTMLPage.layout(
-                title: title,
-                signedIn: true,
-                csrfToken: session.csrfToken,
-                refreshSeconds: job.isFinished ? nil : 1,
-                body: body
-            )
+            title: title,
+            session: session,
+            refreshSeconds: job.isFinished ? nil : 1,
+            body: body
         )
     }
 
@@ -337,10 +309,5 @@ extension ConsoleRoutes {
                 + HTMLPage.hidden("callId", callId ?? "") + HTMLPage.hidden("since", since ?? "")
                 + HTMLPage.hidden("until", until ?? "")
         }
-    }
-
-    static func maskingLastPathSegment(_ url: String) -> String {
-        guard let slash = url.lastIndex(of: "/"), url.index(after: slash) < url.endIndex else { return url }
-        return String(url[...slash]) + Masking.mask(String(url[url.index(after: slash)...]))
     }
 }

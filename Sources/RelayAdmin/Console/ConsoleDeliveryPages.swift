@@ -49,24 +49,15 @@ extension ConsoleRoutes {
                 """
         } catch {
             body += "<p class=\"error\">The store cannot be read: \(HTMLPage.escape("\(error)"))</p>"
-            return Self.html(
-                .serviceUnavailable,
-                HTMLPage.layout(title: "Deliveries", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            return Self.page(.serviceUnavailable, title: "Deliveries", session: session, body: body)
         }
-        return Self.html(
-            .ok,
-            HTMLPage.layout(title: "Deliveries", signedIn: true, csrfToken: session.csrfToken, body: body)
-        )
+        return Self.page(.ok, title: "Deliveries", session: session, body: body)
     }
 
     func retryDelivery(_ form: FormBody, _ session: ConsoleSessions.Session) async throws -> Response {
         let ids = form.all("id").compactMap { Int64($0) }
         func page(_ status: HTTPResponse.Status, _ body: String) -> Response {
-            Self.html(
-                status,
-                HTMLPage.layout(title: "Retry", signedIn: true, csrfToken: session.csrfToken, body: body)
-            )
+            Self.page(status, title: "Retry", session: session, body: body)
         }
         guard !ids.isEmpty else { return page(.badRequest, "<p class=\"error\">No outbox entry was named.</p>") }
         do {

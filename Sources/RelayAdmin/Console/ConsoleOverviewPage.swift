@@ -66,15 +66,12 @@ extension ConsoleRoutes {
         } catch {
             body += "<p class=\"error\">The dead letters cannot be read: \(HTMLPage.escape(error.message))</p>"
         }
-        return Self.html(
+        return Self.page(
             .ok,
-            HTMLPage.layout(
-                title: "Overview",
-                signedIn: true,
-                csrfToken: session.csrfToken,
-                refreshSeconds: Self.overviewRefreshSeconds,
-                body: body
-            )
+            title: "Overview",
+            session: session,
+            refreshSeconds: Self.overviewRefreshSeconds,
+            body: body
         )
     }
 }

@@ -157,15 +157,11 @@ struct ConsoleRoutes: Sendable {
         let form = try await FormBody.read(request, maxBytes: maxBodyBytes)
         guard ConsoleSessions.same(form["csrf"], session.csrfToken) else {
             logger.warning("console form refused: its CSRF token is missing or wrong")
-            return Self.html(
+            return Self.page(
                 .forbidden,
-                HTMLPage.layout(
-                    title: "Refused",
-                    signedIn: true,
-                    csrfToken: session.csrfToken,
-                    body:
-                        "<p class=\"error\" id=\"csrf-refused\">This form is not from this session; nothing changed.</p>"
-                )
+                title: "Refused",
+                session: session,
+                body: "<p class=\"error\" id=\"csrf-refused\">This form is not from this session; nothing changed.</p>"
             )
         }
         return try await action(form, session)
@@ -178,6 +174,26 @@ struct ConsoleRoutes: Sendable {
             if parts.count == 2, parts[0] == ConsoleSessions.cookieName { return String(parts[1]) }
         }
         return nil
+    }
+
+    /// A page for a signed-in browser: the layout with its navigation and the session's logout form.
+    static func page(
+        _ status: HTTPResponse.Status,
+        title: String,
+        session: ConsoleSessions.Session,
+        refreshSeconds: Int? = nil,
+        body: String
+    ) -> Response {
+        html(
+            status,
+            HTMLPage.layout(
+                title: title,
+                signedIn: true,
+                csrfToken: session.csrfToken,
+                refreshSeconds: refreshSeconds,
+                body: body
+            )
+        )
     }
 
     static func html(_ status: HTTPResponse.Status, _ page: String) -> Response {

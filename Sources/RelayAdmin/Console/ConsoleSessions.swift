@@ -1,4 +1,5 @@
 import Foundation
+import RelayCore
 import Synchronization
 
 /// The console's signed-in browsers: a random session id in an HttpOnly, `SameSite=Strict` cookie,
@@ -58,12 +59,5 @@ final class ConsoleSessions: Sendable {
     static func same(_ presented: String?, _ expected: String) -> Bool {
         guard let presented else { return false }
         return AdminToken.same(presented, expected)
-    }
-}
-
-extension Duration {
-    fileprivate var totalSeconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -36,7 +36,7 @@ public struct DeadLetter: Sendable, Hashable {
 
     /// Headers the broker sets when it dead-letters; a replayed message must not carry them (RabbitMQ
     /// would read a stale death history, and our copies of its nested tables are only descriptions).
-    static let brokerHeaderPrefixes = ["x-death", "x-first-death-", "x-last-death-", "x-delivery-count"]
+    public static let brokerHeaderPrefixes = ["x-death", "x-first-death-", "x-last-death-", "x-delivery-count"]
 
     /// The record's id; for raw messages an id derived from the message, stable across scans.
     public var id: String

@@ -161,7 +161,7 @@ public enum DeadLetterText {
     }
 
     /// `url` with its last path component (a customer's external id, on a platform PUT) masked.
-    static func maskingLastPathComponent(_ url: String) -> String {
+    public static func maskingLastPathComponent(_ url: String) -> String {
         guard var components = URLComponents(string: url), !components.percentEncodedPath.hasSuffix("/"),
             components.percentEncodedPath.contains("/")
         else { return url }
