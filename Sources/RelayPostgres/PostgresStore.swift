@@ -45,14 +45,7 @@ public final class PostgresStore: Service, Sendable {
         claimLease: Duration = .seconds(15),
         logger: Logger
     ) {
-        var clientConfiguration = PostgresClient.Configuration(
-            host: configuration.host,
-            port: configuration.port,
-            username: configuration.username,
-            password: configuration.password,
-            database: configuration.database,
-            tls: .disable
-        )
+        var clientConfiguration = configuration.clientConfiguration
         clientConfiguration.options.maximumConnections = maximumConnections
         clientConfiguration.options.minimumConnections = 0
         if let searchPath { clientConfiguration.options.additionalStartupParameters = [("search_path", searchPath)] }

@@ -96,17 +96,7 @@ public enum TestPostgres {
     }
 
     static func withAdminClient<T>(_ url: PostgresURL, _ body: (PostgresClient) async throws -> T) async rethrows -> T {
-        let admin = PostgresClient(
-            configuration: .init(
-                host: url.host,
-                port: url.port,
-                username: url.username,
-                password: url.password,
-                database: url.database,
-                tls: .disable
-            ),
-            backgroundLogger: logger
-        )
+        let admin = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await admin.run() }
             defer { group.cancelAll() }

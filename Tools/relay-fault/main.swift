@@ -206,17 +206,7 @@ func script(_ name: String, _ arguments: String...) throws {
 /// A client of the shared PostgreSQL server, for reading what the relays claimed (each query names
 /// the run's schema); its pool runs until the end of the run.
 let postgresClient: PostgresClient? = postgresURL.map { url in
-    PostgresClient(
-        configuration: .init(
-            host: url.host,
-            port: url.port,
-            username: url.username,
-            password: url.password,
-            database: url.database,
-            tls: .disable
-        ),
-        backgroundLogger: logger
-    )
+    PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
 }
 let postgresPool = Task { await postgresClient?.run() }
 
